@@ -1,0 +1,148 @@
+"""The decisions a Node leaves to its owner: who may connect, subscribe, publish, read history.
+
+The Centrifugo-compatible server implements :class:`Hooks` from its config (JWT, namespaces,
+proxies) in ``rotary.server.hooks``; an embedding application implements it in Python. Every hook may
+raise :class:`~rotary.node.errors.ClientError` (the command fails) or
+:class:`~rotary.node.errors.DisconnectError` (the connection closes). Any other exception is logged
+and answered with error 100.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rotary.engines.base import PublishOptions, StreamPosition
+from rotary.protocol import pb
+from rotary.protocol.codec import ProtocolType
+
+
+class ClientView(Protocol):
+    """What hooks may read of a connection."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def conn_info(self) -> bytes: ...
+
+    @property
+    def meta(self) -> bytes: ...
+
+    @property
+    def transport_name(self) -> str: ...
+
+    @property
+    def protocol(self) -> ProtocolType: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def is_subscribed(self, channel: str) -> bool: ...
+
+
+@dataclass(slots=True)
+class ConnectionInfo:
+    """Facts about a connection that has not authenticated yet."""
+
+    client_id: str
+    transport_name: str
+    protocol: ProtocolType
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """HTTP headers of the request that opened the connection, keys lower-cased."""
+    remote: str = ""
+
+
+@dataclass(slots=True)
+class SubscribeOptions:
+    """What a granted subscription does. Booleans default to the plainest subscription."""
+
+    chan_info: bytes = b""
+    data: bytes = b""
+    """Sent to the subscriber in SubscribeResult.data (or the Subscribe push)."""
+    expire_at: int = 0
+    """Unix seconds when the subscription expires unless refreshed; 0 never."""
+    emit_presence: bool = False
+    emit_join_leave: bool = False
+    push_join_leave: bool = False
+    """Deliver join/leave pushes of this channel to this subscriber."""
+    recoverable: bool = False
+    """Recovery is on: the reply carries epoch/offset and missed publications are returned."""
+    positioned: bool = False
+    cache_recovery: bool = False
+    """Recovery returns only the latest publication (force_recovery_mode "cache")."""
+    delta: str = ""
+    """Negotiated delta type ("fossil"), empty for none."""
+    history_meta_ttl: float = 0.0
+    recover_since: StreamPosition | None = None
+    """Server-side subscribe with a position to recover from (API subscribe.recover_since)."""
+    reject_unrecovered: bool = False
+    """Answer 112 instead of ``recovered: false`` (SubscribeRequest.flag bit 2)."""
+
+
+@dataclass(slots=True)
+class ConnectDecision:
+    """Who the connection is and what it gets."""
+
+    user: str
+    conn_info: bytes = b""
+    expire_at: int = 0
+    """Unix seconds when the connection expires unless refreshed; 0 never."""
+    data: bytes = b""
+    """Sent to the client in ConnectResult.data."""
+    subscriptions: dict[str, SubscribeOptions] = field(default_factory=dict)
+    """Server-side subscriptions made at connect."""
+    meta: bytes = b""
+
+
+@dataclass(slots=True)
+class RefreshDecision:
+    expire_at: int = 0
+    expired: bool = False
+    conn_info: bytes | None = None
+    """New connection info, or None to keep the current one."""
+
+
+@dataclass(slots=True)
+class SubRefreshDecision:
+    expire_at: int = 0
+    expired: bool = False
+    chan_info: bytes | None = None
+
+
+@dataclass(slots=True)
+class PublishDecision:
+    """The data to publish (a proxy may rewrite it) and how to keep it."""
+
+    data: bytes
+    options: PublishOptions
+
+
+class Hooks(Protocol):
+    async def on_connecting(self, conn: ConnectionInfo, request: pb.ConnectRequest) -> ConnectDecision:
+        """Authenticate. A token error is DisconnectError(3500); an expired token ClientError(109)."""
+        ...
+
+    async def on_refresh(self, client: ClientView, request: pb.RefreshRequest) -> RefreshDecision: ...
+
+    async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions: ...
+
+    async def on_sub_refresh(self, client: ClientView, request: pb.SubRefreshRequest) -> SubRefreshDecision: ...
+
+    async def on_publish(self, client: ClientView, request: pb.PublishRequest) -> PublishDecision: ...
+
+    async def on_presence(self, client: ClientView, channel: str) -> None:
+        """Permission for presence and presence_stats; raise 108 when presence is off, 103 when denied."""
+        ...
+
+    async def on_history(self, client: ClientView, request: pb.HistoryRequest) -> float:
+        """Permission for history; returns the channel's history meta TTL in seconds (0 = default)."""
+        ...
+
+    async def on_rpc(self, client: ClientView, request: pb.RPCRequest) -> bytes:
+        """Result data of an RPC; raise ClientError(104) for an unknown method."""
+        ...
