@@ -1,0 +1,95 @@
+"""Field declarations for the config schema: each field carries a default, a doc and maybe a check.
+
+Everything else a key needs (its env name, flag name, file type, defaultconfig output) is derived
+from the field path and the annotation, so a key is spelled once.
+See https://centrifugal.dev/docs/server/configuration
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import typing
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from rotary.server.config.durations import parse_duration
+
+Check = Callable[[Any], str | None]
+"""Returns a problem description for a bad value, None when the value is fine."""
+
+
+class Kind(enum.Enum):
+    """How a value is spelled in files and env, when its Python type alone does not say it."""
+
+    PLAIN = "plain"
+    DURATION = "duration"
+    PASSTHROUGH = "passthrough"
+
+
+def opt(default: Any, doc: str = "", *, check: Check | None = None) -> Any:
+    """A scalar or tuple option."""
+    return dataclasses.field(default=default, metadata={"doc": doc, "check": check, "kind": Kind.PLAIN})
+
+
+def dur(default: str, doc: str = "", *, check: Check | None = None) -> Any:
+    """A duration option: float seconds in Python, a Go duration string in files and env."""
+    meta = {"doc": doc, "check": check, "kind": Kind.DURATION}
+    return dataclasses.field(default=parse_duration(default), metadata=meta)
+
+
+def section(factory: Callable[[], Any], doc: str = "") -> Any:
+    """A nested section (a dataclass) or a mutable-looking default such as an empty mapping."""
+    meta = {"doc": doc, "check": None, "kind": Kind.PLAIN}
+    return dataclasses.field(default_factory=factory, metadata=meta)
+
+
+def passthrough(doc: str = "") -> Any:
+    """A sub-tree kept as parsed (a mapping), for integrations rotary does not implement."""
+    meta = {"doc": doc, "check": None, "kind": Kind.PASSTHROUGH}
+    return dataclasses.field(default_factory=dict, metadata=meta)
+
+
+def kind_of(field: dataclasses.Field[Any]) -> Kind:
+    kind: Kind = field.metadata.get("kind", Kind.PLAIN)
+    return kind
+
+
+def doc_of(field: dataclasses.Field[Any]) -> str:
+    return str(field.metadata.get("doc", ""))
+
+
+def check_of(field: dataclasses.Field[Any]) -> Check | None:
+    check: Check | None = field.metadata.get("check")
+    return check
+
+
+@functools.cache
+def field_types(cls: type) -> dict[str, Any]:
+    """Resolved annotations of a schema dataclass (the modules use postponed annotations)."""
+    return typing.get_type_hints(cls)
+
+
+def schema_fields(cls: type) -> Iterator[tuple[dataclasses.Field[Any], Any]]:
+    """Each field of a schema dataclass with its resolved type."""
+    types = field_types(cls)
+    for field in dataclasses.fields(cls):
+        yield field, types[field.name]
+
+
+def is_section(tp: Any) -> bool:
+    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def item_type(tp: Any) -> Any:
+    """The element type of ``tuple[X, ...]``, or None when tp is not a homogeneous tuple."""
+    if typing.get_origin(tp) is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return args[0]
+    return None
+
+
+def is_mapping(tp: Any) -> bool:
+    return typing.get_origin(tp) is dict or tp is dict
