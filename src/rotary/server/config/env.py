@@ -1,0 +1,149 @@
+"""Environment variables of the config: names derived from key paths, values parsed Centrifugo's way.
+
+``client.token.hmac_secret_key`` is read from ``CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY`` (or
+``ROTARY_CLIENT_TOKEN_HMAC_SECRET_KEY``, which wins). An empty value counts as unset, lists of strings
+are space-separated, lists of objects and maps are JSON. Items of named lists (namespaces, proxies,
+consumers) can be tuned one by one, e.g. ``CENTRIFUGO_CHANNEL_NAMESPACES_CHAT_PRESENCE=true``.
+See https://centrifugal.dev/docs/server/configuration#os-environment-variables
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
+
+from rotary.server.config.fields import Kind, is_mapping, is_section, item_type, kind_of, schema_fields
+from rotary.server.config.schema import Config, ConsumerConfig, NamedProxyConfig, NamespaceConfig
+from rotary.server.config.schema_channels import RpcNamespaceConfig
+
+PREFIXES = ("ROTARY", "CENTRIFUGO")
+"""Earlier prefixes win when both names are set."""
+
+NAMED_LISTS: dict[tuple[str, ...], type] = {
+    ("channel", "namespaces"): NamespaceConfig,
+    ("rpc", "namespaces"): RpcNamespaceConfig,
+    ("proxies",): NamedProxyConfig,
+    ("consumers",): ConsumerConfig,
+}
+"""Lists whose items take per-item env overrides, keyed by the item's ``name``."""
+
+
+class EnvValueError(ValueError):
+    pass
+
+
+def env_suffix(path: tuple[str, ...]) -> str:
+    """The part after the prefix: upper-cased path joined by ``_``."""
+    return "_".join(path).upper()
+
+
+def item_env_name(name: str) -> str:
+    """How an item name appears inside an env var: upper-cased, ``.`` and ``-`` become ``_``."""
+    return re.sub(r"[.-]", "_", name).upper()
+
+
+def leaves(cls: type, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any, Kind]]:
+    """Every key settable from one env var: scalars, lists, maps and passthrough sub-trees."""
+    for f, tp in schema_fields(cls):
+        path = (*prefix, f.name)
+        if is_section(tp) and kind_of(f) is Kind.PLAIN:
+            yield from leaves(tp, path)
+        else:
+            yield path, tp, kind_of(f)
+
+
+def parse_env_value(text: str, tp: Any, kind: Kind) -> Any:
+    """The raw tree value of an env string; scalars stay strings for the converter to decode."""
+    element = item_type(tp)
+    needs_json = kind is Kind.PASSTHROUGH or is_mapping(tp) or (element is not None and is_section(element))
+    if needs_json:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise EnvValueError(f"expected JSON: {exc}") from None
+    if element is not None:
+        return text.split()
+    return text
+
+
+def lookup(environ: Mapping[str, str], suffix: str) -> tuple[str, str] | None:
+    """(name, value) of the first non-empty prefixed variable."""
+    for prefix in PREFIXES:
+        name = f"{prefix}_{suffix}"
+        value = environ.get(name, "")
+        if value != "":
+            return name, value
+    return None
+
+
+class EnvReader:
+    """Applies env values onto a raw config tree and remembers which names it knows."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.known: set[str] = set()
+        self.problems: list[str] = []
+
+    def apply(self, raw: MutableMapping[str, Any]) -> None:
+        self._apply_schema(Config, raw, (), "")
+        for path, item_cls in NAMED_LISTS.items():
+            items = get_path(raw, path)
+            if not isinstance(items, list):
+                continue
+            for item in items:
+                if isinstance(item, MutableMapping) and isinstance(item.get("name"), str):
+                    infix = f"{env_suffix(path)}_{item_env_name(item['name'])}_"
+                    self._apply_schema(item_cls, item, (), infix, skip_name=True)
+
+    def _apply_schema(
+        self, cls: type, raw: MutableMapping[str, Any], base: tuple[str, ...], infix: str, skip_name: bool = False
+    ) -> None:
+        for path, tp, kind in leaves(cls, base):
+            if skip_name and path == ("name",):
+                continue
+            suffix = infix + env_suffix(path)
+            self.known.update(f"{prefix}_{suffix}" for prefix in PREFIXES)
+            found = lookup(self.environ, suffix)
+            if found is None:
+                continue
+            name, text = found
+            try:
+                set_path(raw, path, parse_env_value(text, tp, kind))
+            except EnvValueError as exc:
+                self.problems.append(f"{'.'.join(path)} (from {name}): {exc}")
+
+    def unknown(self) -> list[str]:
+        """Prefixed variables that match no key, except Kubernetes service vars and ``*_VAR_*``."""
+        return sorted(
+            name
+            for name in self.environ
+            if name.startswith(tuple(f"{p}_" for p in PREFIXES)) and name not in self.known and not _ignored(name)
+        )
+
+
+def _ignored(name: str) -> bool:
+    return any(
+        re.match(rf"^{prefix}(?:_[A-Z0-9_]+)?_(PORT|SERVICE_)", name) or name.startswith(f"{prefix}_VAR_")
+        for prefix in PREFIXES
+    )
+
+
+def get_path(raw: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = raw
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(key)
+    return node
+
+
+def set_path(raw: MutableMapping[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = raw
+    for key in path[:-1]:
+        child = node.get(key)
+        if not isinstance(child, MutableMapping):
+            child = node[key] = {}
+        node = child
+    node[path[-1]] = value
