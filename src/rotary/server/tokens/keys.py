@@ -1,0 +1,144 @@
+"""Keys configured in the file: an HMAC secret (plus the previous one during rotation), RSA and ECDSA.
+
+Each configured key enables only its own algorithms, so ``alg: none`` and any algorithm with no key
+are refused (https://centrifugal.dev/docs/server/authentication). The signature itself is checked by
+PyJWT's algorithm objects on cryptography keys prepared once at startup.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from jwt.algorithms import Algorithm, get_default_algorithms
+from jwt.exceptions import InvalidKeyError
+
+from rotary.server.tokens.claims import TokenError
+from rotary.server.tokens.signed import SignedToken
+
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+RSA_ALGORITHMS = ("RS256", "RS384", "RS512")
+ECDSA_ALGORITHMS = ("ES256", "ES384", "ES512")
+SUPPORTED_ALGORITHMS = frozenset(HMAC_ALGORITHMS + RSA_ALGORITHMS + ECDSA_ALGORITHMS)
+
+_ALGORITHMS: dict[str, Algorithm] = get_default_algorithms()
+
+
+class TokenConfigError(ValueError):
+    """A token setting cannot be used: unreadable key, conflicting options, unsafe JWKS template."""
+
+
+def read_pem(value: str) -> bytes:
+    """A PEM setting holds the PEM itself, its base64, or a path to a file with it."""
+    if "-----BEGIN" in value:
+        return value.encode()
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        decoded = b""
+    if b"-----BEGIN" in decoded:
+        return decoded
+    path = Path(value)
+    if path.is_file():
+        return path.read_bytes()
+    raise TokenConfigError("key must be PEM encoded")
+
+
+def load_public_key(value: str, kind: str) -> Any:
+    """A public key from a PEM public key or certificate; ``kind`` names it in errors."""
+    pem = read_pem(value)
+    try:
+        return load_pem_public_key(pem)
+    except ValueError:
+        pass
+    try:
+        return x509.load_pem_x509_certificate(pem).public_key()
+    except ValueError as exc:
+        raise TokenConfigError(f"error parsing {kind} public key: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Verifier:
+    algorithm: Algorithm
+    key: Any
+
+    def verify(self, token: SignedToken) -> bool:
+        return bool(self.algorithm.verify(token.signing_input, self.key, token.signature))
+
+
+def _prepared(names: tuple[str, ...], key: Any) -> dict[str, _Verifier]:
+    """Verifiers for the algorithms this key fits (an EC key fits only its own curve's ES*)."""
+    verifiers = {}
+    for name in names:
+        algorithm = _ALGORITHMS[name]
+        try:
+            verifiers[name] = _Verifier(algorithm, algorithm.prepare_key(key))
+        except InvalidKeyError:
+            continue
+    return verifiers
+
+
+def _hmac(secret: str) -> dict[str, _Verifier]:
+    # HMAC secrets are used as given: PyJWT's prepare_key would refuse a secret that looks like PEM.
+    return {name: _Verifier(_ALGORITHMS[name], secret.encode()) for name in HMAC_ALGORITHMS}
+
+
+class Keyring:
+    """Verifiers by algorithm name, built from one token config's static keys."""
+
+    def __init__(self, hmac_secret: str = "", rsa_public_key: str = "", ecdsa_public_key: str = "") -> None:
+        self._verifiers: dict[str, _Verifier] = {}
+        if hmac_secret:
+            self._verifiers.update(_hmac(hmac_secret))
+        if rsa_public_key:
+            key = load_public_key(rsa_public_key, "RSA")
+            if not isinstance(key, rsa.RSAPublicKey):
+                raise TokenConfigError("error parsing RSA public key: key is not a valid RSA public key")
+            self._verifiers.update(_prepared(RSA_ALGORITHMS, key))
+        if ecdsa_public_key:
+            key = load_public_key(ecdsa_public_key, "ECDSA")
+            if not isinstance(key, ec.EllipticCurvePublicKey):
+                raise TokenConfigError("error parsing ECDSA public key: key is not a valid ECDSA public key")
+            self._verifiers.update(_prepared(ECDSA_ALGORITHMS, key))
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        return tuple(self._verifiers)
+
+    def verify(self, token: SignedToken) -> None:
+        if token.alg not in SUPPORTED_ALGORITHMS:
+            raise TokenError(f"invalid token: unsupported JWT algorithm: {token.alg}")
+        verifier = self._verifiers.get(token.alg)
+        if verifier is None:
+            raise TokenError(f"invalid token: disabled JWT algorithm: {token.alg}")
+        if not verifier.verify(token):
+            raise TokenError("invalid token: signature is not valid")
+
+    def accepts(self, token: SignedToken) -> bool:
+        verifier = self._verifiers.get(token.alg)
+        return verifier is not None and verifier.verify(token)
+
+
+class StaticKeys:
+    """The current keyring, falling back to the previous HMAC secret while it is still accepted."""
+
+    def __init__(self, current: Keyring, previous: Keyring | None = None, previous_valid_until: int = 0) -> None:
+        self._current = current
+        self._previous = previous
+        self._previous_valid_until = previous_valid_until
+
+    def verify(self, token: SignedToken, now: float) -> None:
+        try:
+            self._current.verify(token)
+        except TokenError:
+            if self._previous is None or not self._previous_accepted(now) or not self._previous.accepts(token):
+                raise
+
+    def _previous_accepted(self, now: float) -> bool:
+        return self._previous_valid_until <= 0 or int(now) <= self._previous_valid_until

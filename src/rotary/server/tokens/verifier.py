@@ -1,0 +1,169 @@
+"""Connection and subscription JWT verification as configured by ``client.token`` and
+``client.subscription_token``.
+
+The order of checks follows https://centrifugal.dev/docs/server/authentication: decode, take template
+variables from ``iss``/``aud`` regexes, check the signature, then exact ``aud``/``iss``, then times.
+So a token that is both forged and expired is reported as invalid, never as expired.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+
+from rotary.server.config.schema import SubscriptionTokenConfig, TokenConfig
+from rotary.server.tokens.claims import (
+    ConnectToken,
+    SubscriptionToken,
+    TokenError,
+    connect_token,
+    subscription_token,
+)
+from rotary.server.tokens.jwks import JwksKeys, check_endpoint_safety
+from rotary.server.tokens.keys import Keyring, StaticKeys, TokenConfigError
+from rotary.server.tokens.signed import SignedToken, parse_token
+
+logger = logging.getLogger("rotary.server.tokens")
+
+
+def _compile(name: str, pattern: str) -> re.Pattern[str] | None:
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise TokenConfigError(f"error compiling {name} regex: {exc}") from None
+
+
+def _check_config(config: TokenConfig) -> None:
+    if config.audience and config.audience_regex:
+        raise TokenConfigError(
+            "can not use both token_audience and token_audience_regex, configure only one of them"
+        )
+    if config.issuer and config.issuer_regex:
+        raise TokenConfigError("can not use both token_issuer and token_issuer_regex, configure only one of them")
+    if not config.jwks_public_endpoint:
+        return
+    try:
+        check_endpoint_safety(config.jwks_public_endpoint, config.issuer_regex, config.audience_regex)
+    except TokenConfigError as exc:
+        if not config.insecure_skip_jwks_endpoint_safety_check:
+            raise
+        logger.warning(
+            "JWKS endpoint template safety check skipped — this is INSECURE, use an explicit list of "
+            "allowed values in the regex: %s",
+            exc,
+        )
+
+
+def _static_keys(config: TokenConfig) -> StaticKeys:
+    current = Keyring(config.hmac_secret_key, config.rsa_public_key, config.ecdsa_public_key)
+    previous = Keyring(config.hmac_previous_secret_key) if config.hmac_previous_secret_key else None
+    return StaticKeys(current, previous, config.hmac_previous_secret_key_valid_until)
+
+
+class TokenPolicy:
+    """One token config: where keys come from and which ``aud``/``iss`` and user claim apply.
+
+    With a JWKS endpoint, only JWKS keys verify tokens; the static keys are then ignored, as documented.
+    """
+
+    def __init__(self, config: TokenConfig, now: Callable[[], float]) -> None:
+        _check_config(config)
+        self._now = now
+        self._audience = config.audience
+        self._issuer = config.issuer
+        self._audience_re = _compile("audience", config.audience_regex)
+        self._issuer_re = _compile("issuer", config.issuer_regex)
+        self.user_id_claim = config.user_id_claim
+        self._jwks: JwksKeys | None = None
+        self._static: StaticKeys | None = None
+        if config.jwks_public_endpoint:
+            self._jwks = JwksKeys(config.jwks_public_endpoint, now=now)
+        else:
+            self._static = _static_keys(config)
+
+    async def authenticate(self, token: SignedToken, *, skip_signature: bool) -> None:
+        """Raise TokenError unless the token is signed by a configured key and meant for us."""
+        variables = self._template_variables(token)
+        if not skip_signature:
+            if self._jwks is not None:
+                await self._jwks.verify(token, variables)
+            elif self._static is not None:
+                self._static.verify(token, self._now())
+        claims = token.claims
+        if self._audience and self._audience not in claims.audiences():
+            raise TokenError("invalid token: invalid audience")
+        if self._issuer and claims.string("iss") != self._issuer:
+            raise TokenError("invalid token: invalid issuer")
+
+    def _template_variables(self, token: SignedToken) -> dict[str, str]:
+        """Named groups of the issuer and audience regexes; a regex that does not match rejects."""
+        variables: dict[str, str] = {}
+        if self._issuer_re is not None:
+            match = self._issuer_re.search(token.claims.string("iss"))
+            if match is None:
+                raise TokenError("invalid token: issuer not matched")
+            variables.update(_groups(match))
+        if self._audience_re is not None:
+            match = next(filter(None, map(self._audience_re.search, token.claims.audiences())), None)
+            if match is None:
+                raise TokenError("invalid token: audience not matched")
+            variables.update(_groups(match))
+        return variables
+
+    async def close(self) -> None:
+        if self._jwks is not None:
+            await self._jwks.close()
+
+
+def _groups(match: re.Match[str]) -> dict[str, str]:
+    return {name: value or "" for name, value in match.groupdict().items()}
+
+
+class TokenVerifier:
+    """Verifies the tokens clients send in connect, subscribe, refresh and sub_refresh.
+
+    Raises :class:`TokenError` for an invalid token (the caller disconnects with 3500) and
+    :class:`TokenExpiredError` for an expired one (the caller answers error 109). Channel-dependent
+    checks (the namespace exists, ``client`` and ``sub`` match the connection) are the caller's.
+    """
+
+    def __init__(
+        self,
+        token: TokenConfig,
+        subscription_token: SubscriptionTokenConfig,
+        *,
+        skip_signature: bool = False,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._now = now
+        self._skip_signature = skip_signature
+        self._connect = TokenPolicy(token, now)
+        self._subscribe = TokenPolicy(subscription_token, now) if subscription_token.enabled else self._connect
+
+    async def verify_connect_token(self, token: str) -> ConnectToken:
+        signed = await self._authenticate(self._connect, token)
+        if signed.claims.string("channel"):
+            raise TokenError("invalid token: connection JWT can not contain channel claim, only subscription JWT can")
+        signed.claims.check_times(self._now())
+        return connect_token(signed.claims, self._connect.user_id_claim)
+
+    async def verify_subscription_token(self, token: str) -> SubscriptionToken:
+        signed = await self._authenticate(self._subscribe, token)
+        signed.claims.check_times(self._now())
+        if not signed.claims.string("channel"):
+            raise TokenError("invalid token: channel claim is required for subscription JWT")
+        return subscription_token(signed.claims, self._subscribe.user_id_claim)
+
+    async def close(self) -> None:
+        await self._connect.close()
+        if self._subscribe is not self._connect:
+            await self._subscribe.close()
+
+    async def _authenticate(self, policy: TokenPolicy, token: str) -> SignedToken:
+        signed = parse_token(token)
+        await policy.authenticate(signed, skip_signature=self._skip_signature)
+        return signed
