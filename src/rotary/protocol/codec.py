@@ -9,9 +9,13 @@ disconnect 3501 "bad request". See https://centrifugal.dev/docs/transports/clien
 from __future__ import annotations
 
 import enum
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from google.protobuf.message import Message
 
 from rotary.protocol import pb
+
+M = TypeVar("M", bound=Message)
 
 
 class ProtocolType(enum.Enum):
@@ -34,12 +38,24 @@ class Codec(Protocol):
 
     protocol_type: ProtocolType
 
+    def decode(self, data: bytes, message_type: type[M]) -> list[M]:
+        """All messages of ``message_type`` in one frame, in order; an empty frame is a ProtocolError.
+
+        Servers need only :meth:`decode_commands`; the other types serve clients, tests and the
+        unidirectional transports, whose first message is a bare ConnectRequest.
+        """
+        ...
+
+    def encode(self, message: Message) -> bytes:
+        """Any one message, ready for :meth:`join` (Protobuf: already length-prefixed)."""
+        ...
+
     def decode_commands(self, data: bytes) -> list[pb.Command]:
         """All commands of one inbound frame, in order; an empty frame is a ProtocolError."""
         ...
 
     def encode_reply(self, reply: pb.Reply) -> bytes:
-        """One reply (or a push wrapped in a reply), without frame separators."""
+        """One reply (or a push wrapped in a reply), ready for :meth:`join`."""
         ...
 
     def encode_push(self, push: pb.Push) -> bytes:
@@ -49,3 +65,13 @@ class Codec(Protocol):
     def join(self, messages: list[bytes]) -> bytes:
         """One frame that batches already encoded messages."""
         ...
+
+
+def codec_for(protocol_type: ProtocolType) -> Codec:
+    """The shared, stateless codec of ``protocol_type``."""
+    # Imported here because both codec modules import ProtocolError and ProtocolType from this one.
+    from rotary.protocol.json_codec import JSON_CODEC
+    from rotary.protocol.protobuf_codec import PROTOBUF_CODEC
+
+    codecs: dict[ProtocolType, Codec] = {ProtocolType.JSON: JSON_CODEC, ProtocolType.PROTOBUF: PROTOBUF_CODEC}
+    return codecs[protocol_type]

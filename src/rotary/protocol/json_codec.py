@@ -1,0 +1,65 @@
+"""The JSON encoding of the client protocol: newline-delimited objects in UTF-8 text frames.
+
+A frame batches one or more messages separated by ``\\n``; a trailing newline, ``\\r\\n`` line ends
+and blank lines are tolerated. See https://centrifugal.dev/docs/transports/client_protocol
+(section "Batching") and ``json_mapping`` for how each message maps to an object.
+"""
+
+from __future__ import annotations
+
+from typing import Final, TypeVar
+
+import orjson
+from google.protobuf.message import Message
+
+from rotary.protocol import pb
+from rotary.protocol.codec import ProtocolError, ProtocolType
+from rotary.protocol.json_mapping import fill, to_jsonable
+
+M = TypeVar("M", bound=Message)
+
+
+class JsonCodec:
+    """Stateless; use the shared instance from ``codec_for(ProtocolType.JSON)``."""
+
+    protocol_type: Final = ProtocolType.JSON
+
+    def decode(self, data: bytes, message_type: type[M]) -> list[M]:
+        """All messages of one frame, in order; a frame without any is a ProtocolError."""
+        lines = data.split(b"\n") if b"\n" in data else [data]
+        messages = [_decode_line(line, message_type) for line in lines if line.strip()]
+        if not messages:
+            raise ProtocolError("empty frame")
+        return messages
+
+    def decode_commands(self, data: bytes) -> list[pb.Command]:
+        return self.decode(data, pb.Command)
+
+    def encode(self, message: Message) -> bytes:
+        """One compact JSON object, fields in field-number order; an empty message is ``{}``."""
+        return orjson.dumps(to_jsonable(message))
+
+    def encode_reply(self, reply: pb.Reply) -> bytes:
+        return self.encode(reply)
+
+    def encode_push(self, push: pb.Push) -> bytes:
+        return self.encode(push)
+
+    def join(self, messages: list[bytes]) -> bytes:
+        return b"\n".join(messages)
+
+
+def _decode_line(line: bytes, message_type: type[M]) -> M:
+    try:
+        obj = orjson.loads(line)  # also rejects invalid UTF-8 and lone surrogates
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"invalid JSON: {exc}") from exc
+    message = message_type()
+    try:
+        fill(message, obj)
+    except RecursionError as exc:  # nesting deep enough (FilterNode trees) to exhaust the stack
+        raise ProtocolError("message nested too deeply") from exc
+    return message
+
+
+JSON_CODEC: Final = JsonCodec()

@@ -1,0 +1,249 @@
+"""Protocol messages <-> JSON-ready Python values, driven by the message descriptors.
+
+One generic walk each way serves every message of client.proto, so a new field needs no code here.
+The rules are Centrifugo's JSON flavour of proto3 (https://centrifugal.dev/docs/transports/client_protocol):
+keys are the proto field names, zero values are omitted, all integers are JSON numbers, and
+``bytes`` fields carry the application's payload as raw embedded JSON rather than base64, so a
+publication's ``data`` goes out exactly as it was published.
+
+Decoding is lenient where the official SDKs differ (lowerCamel keys, 64-bit integers as numeric
+strings, ``null`` for unset, unknown keys) and strict about types: anything else raises
+:class:`~rotary.protocol.codec.ProtocolError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import orjson
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from rotary.protocol.codec import ProtocolError
+
+Jsonable = Any
+Converter = Callable[[Any], Jsonable]
+Setter = Callable[[Message, Any], None]
+
+_INT_RANGES: Final[Mapping[int, tuple[int, int]]] = {
+    FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
+    FieldDescriptor.TYPE_UINT32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_FIXED32: (0, 2**32 - 1),
+    FieldDescriptor.TYPE_INT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SINT64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
+    FieldDescriptor.TYPE_UINT64: (0, 2**64 - 1),
+    FieldDescriptor.TYPE_FIXED64: (0, 2**64 - 1),
+}
+_WIDE_INTS: Final = frozenset(t for t, (_, high) in _INT_RANGES.items() if high > 2**32)
+_NUMERIC_STRING: Final = re.compile(r"-?[0-9]{1,20}")
+
+
+def raw_json(value: bytes) -> orjson.Fragment:
+    """Splice stored JSON bytes into the output without parsing them.
+
+    A raw newline would split the message inside a newline-delimited frame; valid JSON has newlines
+    only as whitespace between tokens, so dropping them leaves the payload's meaning intact.
+    """
+    if b"\n" in value:
+        value = value.replace(b"\n", b"")
+    return orjson.Fragment(value)
+
+
+# --- encoding: message -> dict of JSON-ready values ------------------------------------------------
+
+
+def to_jsonable(message: Message) -> dict[str, Jsonable]:
+    """The message as a dict that ``orjson.dumps`` renders in Centrifugo's JSON form."""
+    table = _encoders(message.DESCRIPTOR)
+    out: dict[str, Jsonable] = {}
+    for field, value in message.ListFields():  # set fields only, in field-number order
+        name, convert = table[field.number]
+        out[name] = convert(value)
+    return out
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _element_encoder(field: FieldDescriptor) -> Converter:
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return to_jsonable
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return raw_json
+    return _identity
+
+
+def _field_encoder(field: FieldDescriptor) -> Converter:
+    """Maps are written with sorted keys so that equal messages always give equal bytes."""
+    if _is_map(field):
+        convert_value = _element_encoder(field.message_type.fields_by_name["value"])
+        return lambda entries: {k: convert_value(v) for k, v in sorted(entries.items())}
+    convert = _element_encoder(field)
+    if _is_repeated(field):
+        return lambda items: [convert(item) for item in items]
+    return convert
+
+
+@functools.cache
+def _encoders(descriptor: Descriptor) -> dict[int, tuple[str, Converter]]:
+    return {field.number: (field.name, _field_encoder(field)) for field in descriptor.fields}
+
+
+# --- decoding: parsed JSON object -> message -------------------------------------------------------
+
+
+def fill(message: Message, obj: Any) -> None:
+    """Set the fields of ``message`` from a parsed JSON object; ``null`` values leave fields unset."""
+    if type(obj) is not dict:
+        raise ProtocolError(f"{message.DESCRIPTOR.name}: expected an object")
+    setters = _setters(message.DESCRIPTOR)
+    for key, value in obj.items():
+        setter = setters.get(key)
+        if setter is not None and value is not None:
+            setter(message, value)
+
+
+def _parse_string(value: Any) -> str:
+    if type(value) is not str:
+        raise ProtocolError("expected a string")
+    return value
+
+
+def _parse_bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise ProtocolError("expected a boolean")
+    return value
+
+
+def _parse_raw(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:
+        raise ProtocolError("payload cannot be re-encoded as JSON") from exc
+
+
+def _int_parser(field_type: int) -> Callable[[Any], int]:
+    low, high = _INT_RANGES[field_type]
+    accepts_string = field_type in _WIDE_INTS
+
+    def parse(value: Any) -> int:
+        if accepts_string and type(value) is str and _NUMERIC_STRING.fullmatch(value):
+            value = int(value)
+        if type(value) is not int or not low <= value <= high:
+            raise ProtocolError("expected an integer in range")
+        return value
+
+    return parse
+
+
+def _scalar_parser(field: FieldDescriptor) -> Callable[[Any], Any]:
+    if field.type in _INT_RANGES:
+        return _int_parser(field.type)
+    simple: dict[int, Callable[[Any], Any]] = {
+        FieldDescriptor.TYPE_STRING: _parse_string,
+        FieldDescriptor.TYPE_BOOL: _parse_bool,
+        FieldDescriptor.TYPE_BYTES: _parse_raw,
+    }
+    return simple[field.type]
+
+
+def _expect_list(value: Any) -> list[Any]:
+    if type(value) is not list:
+        raise ProtocolError("expected an array")
+    return value
+
+
+def _expect_dict(value: Any) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise ProtocolError("expected an object")
+    return value
+
+
+def _map_setter(field: FieldDescriptor) -> Setter:
+    """Map keys of client.proto are all strings, which is what JSON object keys are."""
+    name = field.name
+    value_field = field.message_type.fields_by_name["value"]
+    if value_field.type == FieldDescriptor.TYPE_MESSAGE:
+
+        def set_messages(message: Message, value: Any) -> None:
+            entries = getattr(message, name)
+            for key, item in _expect_dict(value).items():
+                fill(entries[key], item)
+
+        return set_messages
+    parse = _scalar_parser(value_field)
+
+    def set_scalars(message: Message, value: Any) -> None:
+        getattr(message, name).update({k: parse(v) for k, v in _expect_dict(value).items()})
+
+    return set_scalars
+
+
+def _repeated_setter(field: FieldDescriptor) -> Setter:
+    name = field.name
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+
+        def add_messages(message: Message, value: Any) -> None:
+            items = getattr(message, name)
+            for item in _expect_list(value):
+                fill(items.add(), item)
+
+        return add_messages
+    parse = _scalar_parser(field)
+
+    def add_scalars(message: Message, value: Any) -> None:
+        getattr(message, name).extend([parse(item) for item in _expect_list(value)])
+
+    return add_scalars
+
+
+def _singular_setter(field: FieldDescriptor) -> Setter:
+    name = field.name
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+
+        def set_message(message: Message, value: Any) -> None:
+            child = getattr(message, name)
+            child.SetInParent()  # an empty object still marks the field present: {"publish":{}}
+            fill(child, value)
+
+        return set_message
+    parse = _scalar_parser(field)
+
+    def set_scalar(message: Message, value: Any) -> None:
+        setattr(message, name, parse(value))
+
+    return set_scalar
+
+
+def _field_setter(field: FieldDescriptor) -> Setter:
+    if _is_map(field):
+        return _map_setter(field)
+    if _is_repeated(field):
+        return _repeated_setter(field)
+    return _singular_setter(field)
+
+
+@functools.cache
+def _setters(descriptor: Descriptor) -> dict[str, Setter]:
+    setters: dict[str, Setter] = {}
+    for field in descriptor.fields:
+        setter = _field_setter(field)
+        setters[field.json_name] = setter
+        setters[field.name] = setter
+    return setters
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    return bool(field.is_repeated)
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    entry = field.message_type
+    return field.is_repeated and entry is not None and bool(entry.GetOptions().map_entry)
