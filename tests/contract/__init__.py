@@ -1,0 +1,1 @@
+"""Engine contract suites: one per interface, run against every implementation."""
