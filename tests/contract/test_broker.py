@@ -458,6 +458,31 @@ async def test_memory_sweep_drops_what_expired(memory: MemoryBroker, clock: Fake
     assert memory.sweep() == 1, "the meta stream itself"
 
 
+async def test_memory_sweep_keeps_what_was_extended_or_removed(
+    memory: MemoryBroker, clock: FakeClock
+) -> None:
+    opts = PublishOptions(history_size=5, history_ttl=1.0)
+    await memory.publish("extended", b"{}", opts)
+    await memory.publish("removed", b"{}", opts)
+    await clock.advance(0.5)
+    await memory.publish("extended", b"{}", opts)
+    await memory.remove_history("removed")
+
+    await clock.advance(0.7)
+
+    assert memory.sweep() == 0
+    assert await offsets(memory, "extended") == [1, 2]
+
+
+async def test_memory_start_and_close_are_idempotent(clock: FakeClock, handler: RecordingHandler) -> None:
+    made = MemoryBroker(clock=clock)
+    await made.close()
+    await made.start(handler)
+    await made.start(handler)
+    await made.close()
+    await made.close()
+
+
 async def test_memory_sweeps_periodically_once_started(memory: MemoryBroker, clock: FakeClock) -> None:
     await memory.publish("data", b"{}", PublishOptions(history_size=1, history_ttl=1.0))
     await clock.advance(2.0)

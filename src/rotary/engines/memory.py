@@ -81,9 +81,6 @@ class _Deadlines(Generic[K]):
         self._heap: list[tuple[float, int, K]] = []
         self._seq = itertools.count()
 
-    def __len__(self) -> int:
-        return len(self._at)
-
     def set(self, key: K, at: float) -> None:
         current = self._at.get(key)
         self._at[key] = at
