@@ -1,0 +1,174 @@
+"""A connection driver: runs one Session against its Transport and the Node.
+
+The transport's read loop calls `handle_frame` for every inbound frame; commands of one connection run
+one after another, as Centrifugo does by default. Invariant: everything the session queued is written
+(`flush`) before any await, so replies and the publications the hub writes directly never overtake
+each other. See https://centrifugal.dev/docs/transports/client_protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from rotary.engines.base import EngineError
+from rotary.node.errors import ClientError, DisconnectError
+from rotary.node.transport import Transport
+from rotary.protocol import codes, pb
+from rotary.protocol.codec import ProtocolError, ProtocolType, codec_for
+from rotary.session.channels import ChannelState
+from rotary.session.session import Session, Status
+
+if TYPE_CHECKING:
+    from rotary.node.node import Node
+
+log = logging.getLogger("rotary.client")
+
+
+class Client:
+    """One client connection, as hooks and the hub see it."""
+
+    def __init__(self, node: Node, transport: Transport, headers: Mapping[str, str] | None = None,
+                 remote: str = "") -> None:
+        self.node = node
+        self.transport = transport
+        self.id = str(uuid.uuid4())
+        self.user = ""
+        self.conn_info = b""
+        self.meta = b""
+        self.session_id = ""
+        self.headers: Mapping[str, str] = headers or {}
+        self.remote = remote
+        self._loop = asyncio.get_running_loop()
+        limits = node.session_limits(transport.unidirectional)
+        self.session = Session(codec_for(transport.protocol), limits, self._loop.time())
+        self._timer: asyncio.TimerHandle | None = None
+        self.closed = False
+        self._arm_timer()
+
+    # -- what hooks see ------------------------------------------------------------------------
+
+    @property
+    def transport_name(self) -> str:
+        return self.transport.name
+
+    @property
+    def protocol(self) -> ProtocolType:
+        return self.transport.protocol
+
+    @property
+    def channels(self) -> dict[str, ChannelState]:
+        return self.session.channels
+
+    def is_subscribed(self, channel: str) -> bool:
+        return channel in self.session.channels
+
+    def client_info(self, chan_info: bytes = b"") -> pb.ClientInfo:
+        return pb.ClientInfo(user=self.user, client=self.id, conn_info=self.conn_info, chan_info=chan_info)
+
+    # -- input ---------------------------------------------------------------------------------
+
+    async def handle_frame(self, data: bytes) -> None:
+        """Runs every command of one inbound frame, in order."""
+        try:
+            commands = self.session.receive(data)
+        except ProtocolError as exc:
+            self._protocol_violation(exc)
+            return
+        for command in commands:
+            if self.closed:
+                return
+            try:
+                method = self.session.admit(command)
+            except ProtocolError as exc:
+                self._protocol_violation(exc)
+                return
+            if method is not None:
+                await self._run(method, command)
+        self.flush()
+
+    def _protocol_violation(self, exc: ProtocolError) -> None:
+        log.info("bad request from client %s: %s", self.id, exc)
+        self.close(codes.DISCONNECT_BAD_REQUEST)
+
+    async def _run(self, method: str, command: pb.Command) -> None:
+        from rotary.node.commands import COMMANDS
+
+        try:
+            await COMMANDS[method](self, command)
+        except ClientError as exc:
+            self.session.send_error(command.id, exc.code, exc.message, exc.temporary)
+        except DisconnectError as exc:
+            self.flush()
+            self.close(exc.disconnect)
+            return
+        except EngineError:
+            log.exception("engine error in %s of client %s", method, self.id)
+            err = codes.ERROR_INTERNAL
+            self.session.send_error(command.id, err.code, err.message, err.temporary)
+        except Exception:
+            log.exception("error handling %s of client %s (user %r)", method, self.id, self.user)
+            err = codes.ERROR_INTERNAL
+            self.session.send_error(command.id, err.code, err.message, err.temporary)
+        self.flush()
+
+    # -- output --------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Writes what the session queued and re-arms the timer for its next deadline."""
+        if self.closed:
+            return
+        data = self.session.data_to_send()
+        if data is not None:
+            self.transport.write(data)
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        deadline = self.session.next_deadline()
+        timer = self._timer
+        if timer is not None:
+            if deadline is not None and timer.when() == deadline:
+                return
+            timer.cancel()
+            self._timer = None
+        if deadline is not None:
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.closed:
+            return
+        disconnect = self.session.timer_fired(self._loop.time(), time.time())
+        if disconnect is not None:
+            self.close(disconnect)
+            return
+        self.flush()
+
+    # -- end -----------------------------------------------------------------------------------
+
+    def close(self, disconnect: codes.Disconnect) -> None:
+        """Closes the connection and lets the node clean up after it; idempotent and synchronous."""
+        if self.closed:
+            return
+        self.closed = True
+        was_connected = self.session.status is Status.CONNECTED
+        self.session.close()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.transport.close(disconnect)
+        self.node.client_closed(self, was_connected)
+
+    def insufficient_state(self, channel: str) -> None:
+        """A publication was lost for this subscriber: it must resubscribe (or reconnect)."""
+        state = self.session.channels.get(channel)
+        if state is None or self.closed:
+            return
+        if state.server_side:
+            self.close(codes.DISCONNECT_INSUFFICIENT_STATE)
+            return
+        self.node.drop_subscription(self, channel, codes.UNSUBSCRIBE_INSUFFICIENT_STATE)

@@ -1,0 +1,208 @@
+"""One handler per client command, in a table keyed by the command's request field.
+
+Each handler reads its request from the Command, asks the hooks for a decision, calls the node, and
+queues the reply on the session; errors travel as ClientError / DisconnectError (see client.py).
+See https://centrifugal.dev/docs/transports/client_protocol for every command's semantics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from rotary.engines.base import HistoryQuery, StreamPosition, UnrecoverablePositionError
+from rotary.node.errors import ClientError, DisconnectError
+from rotary.node.hooks import ConnectionInfo
+from rotary.node.subscription import Started, activate, start_subscription
+from rotary.protocol import codes, pb
+
+if TYPE_CHECKING:
+    from rotary.node.client import Client
+
+Handler = Callable[["Client", pb.Command], Awaitable[None]]
+
+
+def _ttl(expire_at: int) -> int:
+    return max(expire_at - int(time.time()), 0)
+
+
+async def connect(client: Client, cmd: pb.Command) -> None:
+    req = cmd.connect
+    node = client.node
+    conn = ConnectionInfo(client.id, client.transport_name, client.protocol, client.headers, client.remote)
+    decision = await node.hooks.on_connecting(conn, req)
+    if client.closed:
+        return
+    limit = node.config.user_connection_limit
+    if limit and decision.user and len(node.hub.users.get(decision.user, {})) >= limit:
+        raise DisconnectError(codes.DISCONNECT_CONNECTION_LIMIT)
+    if decision.expire_at and decision.expire_at <= time.time():
+        raise ClientError(codes.ERROR_EXPIRED)
+    if len(decision.subscriptions) > node.config.channel_limit:
+        raise DisconnectError(codes.DISCONNECT_CHANNEL_LIMIT)
+    client.user, client.conn_info, client.meta = decision.user, decision.conn_info, decision.meta
+    client.session.connected(_loop_time(), decision.expire_at, time.time())
+    node.hub.add_client(client)
+    result = pb.ConnectResult(client=client.id, version=node.config.version, data=decision.data)
+    started: list[Started] = []
+    for channel, opts in decision.subscriptions.items():
+        sub_req = req.subs[channel] if channel in req.subs else pb.SubscribeRequest()
+        sub_req.channel = channel
+        s = await start_subscription(client, channel, opts, sub_req, server_side=True)
+        result.subs[channel].CopyFrom(s.result)
+        started.append(s)
+    if client.closed:
+        return
+    if decision.expire_at:
+        result.expires, result.ttl = True, _ttl(decision.expire_at)
+    limits = client.session.limits
+    if limits.ping_interval > 0:
+        result.ping = int(limits.ping_interval)
+        result.pong = not limits.unidirectional and limits.pong_timeout > 0
+    if client.session_id:
+        result.session, result.node = client.session_id, node.id
+    if node.config.connect_include_server_time:
+        result.time = int(time.time() * 1000)
+    client.session.send_reply(pb.Reply(id=cmd.id, connect=result))
+    client.flush()
+    for s in started:
+        activate(client, s)
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def subscribe(client: Client, cmd: pb.Command) -> None:
+    req = cmd.subscribe
+    channel = req.channel
+    if not channel:
+        raise ClientError(codes.ERROR_BAD_REQUEST)
+    if client.is_subscribed(channel):
+        raise ClientError(codes.ERROR_ALREADY_SUBSCRIBED)
+    if len(client.channels) >= client.node.config.channel_limit:
+        raise ClientError(codes.ERROR_LIMIT_EXCEEDED)
+    opts = await client.node.hooks.on_subscribe(client, req)
+    if client.closed or client.is_subscribed(channel):
+        return
+    if opts.expire_at and opts.expire_at <= time.time():
+        raise ClientError(codes.ERROR_EXPIRED)
+    started = await start_subscription(client, channel, opts, req, server_side=False)
+    if client.closed:
+        return
+    client.session.send_reply(pb.Reply(id=cmd.id, subscribe=started.result))
+    activate(client, started)
+
+
+async def unsubscribe(client: Client, cmd: pb.Command) -> None:
+    client.node.drop_subscription(client, cmd.unsubscribe.channel, None)
+    client.session.send_reply(pb.Reply(id=cmd.id, unsubscribe=pb.UnsubscribeResult()))
+
+
+async def publish(client: Client, cmd: pb.Command) -> None:
+    req = cmd.publish
+    if not req.channel:
+        raise ClientError(codes.ERROR_BAD_REQUEST)
+    decision = await client.node.hooks.on_publish(client, req)
+    await client.node.publish(req.channel, decision.data, decision.options)
+    client.session.send_reply(pb.Reply(id=cmd.id, publish=pb.PublishResult()))
+
+
+async def presence(client: Client, cmd: pb.Command) -> None:
+    channel = cmd.presence.channel
+    if not channel:
+        raise ClientError(codes.ERROR_BAD_REQUEST)
+    await client.node.hooks.on_presence(client, channel)
+    entries = await client.node.presence(channel)
+    result = pb.PresenceResult()
+    for client_id, info in entries.items():
+        result.presence[client_id].CopyFrom(info)
+    client.session.send_reply(pb.Reply(id=cmd.id, presence=result))
+
+
+async def presence_stats(client: Client, cmd: pb.Command) -> None:
+    channel = cmd.presence_stats.channel
+    if not channel:
+        raise ClientError(codes.ERROR_BAD_REQUEST)
+    await client.node.hooks.on_presence(client, channel)
+    stats = await client.node.presence_stats(channel)
+    result = pb.PresenceStatsResult(num_clients=stats.num_clients, num_users=stats.num_users)
+    client.session.send_reply(pb.Reply(id=cmd.id, presence_stats=result))
+
+
+async def history(client: Client, cmd: pb.Command) -> None:
+    req = cmd.history
+    if not req.channel:
+        raise ClientError(codes.ERROR_BAD_REQUEST)
+    meta_ttl = await client.node.hooks.on_history(client, req)
+    max_limit = client.node.config.history_max_publication_limit
+    limit = req.limit
+    if max_limit > 0 and (limit < 0 or limit > max_limit):
+        limit = max_limit
+    since = StreamPosition(req.since.offset, req.since.epoch) if req.HasField("since") else None
+    try:
+        found = await client.node.history(req.channel, HistoryQuery(since, limit, req.reverse, meta_ttl))
+    except UnrecoverablePositionError:
+        raise ClientError(codes.ERROR_UNRECOVERABLE_POSITION) from None
+    result = pb.HistoryResult(epoch=found.position.epoch, offset=found.position.offset)
+    result.publications.extend(found.publications)
+    client.session.send_reply(pb.Reply(id=cmd.id, history=result))
+
+
+async def rpc(client: Client, cmd: pb.Command) -> None:
+    data = await client.node.hooks.on_rpc(client, cmd.rpc)
+    client.session.send_reply(pb.Reply(id=cmd.id, rpc=pb.RPCResult(data=data)))
+
+
+async def send(client: Client, cmd: pb.Command) -> None:
+    """Centrifugo has no asynchronous message handler: the client learns it by a 3508 close."""
+    raise DisconnectError(codes.DISCONNECT_NOT_AVAILABLE)
+
+
+async def refresh(client: Client, cmd: pb.Command) -> None:
+    decision = await client.node.hooks.on_refresh(client, cmd.refresh)
+    if decision.expired:
+        raise DisconnectError(codes.DISCONNECT_EXPIRED)
+    if decision.expire_at and decision.expire_at <= time.time():
+        raise DisconnectError(codes.DISCONNECT_EXPIRED)
+    if decision.conn_info is not None:
+        client.conn_info = decision.conn_info
+    client.session.set_expiry(decision.expire_at, _loop_time(), time.time())
+    result = pb.RefreshResult(client=client.id, version=client.node.config.version)
+    if decision.expire_at:
+        result.expires, result.ttl = True, _ttl(decision.expire_at)
+    client.session.send_reply(pb.Reply(id=cmd.id, refresh=result))
+
+
+async def sub_refresh(client: Client, cmd: pb.Command) -> None:
+    req = cmd.sub_refresh
+    state = client.channels.get(req.channel)
+    if state is None:
+        raise ClientError(codes.ERROR_PERMISSION_DENIED)
+    decision = await client.node.hooks.on_sub_refresh(client, req)
+    if decision.expired or (decision.expire_at and decision.expire_at <= time.time()):
+        raise ClientError(codes.ERROR_EXPIRED)
+    state.expire_at = decision.expire_at
+    if decision.chan_info is not None:
+        state.chan_info = decision.chan_info
+    result = pb.SubRefreshResult()
+    if decision.expire_at:
+        result.expires, result.ttl = True, _ttl(decision.expire_at)
+    client.session.send_reply(pb.Reply(id=cmd.id, sub_refresh=result))
+
+
+COMMANDS: dict[str, Handler] = {
+    "connect": connect,
+    "subscribe": subscribe,
+    "unsubscribe": unsubscribe,
+    "publish": publish,
+    "presence": presence,
+    "presence_stats": presence_stats,
+    "history": history,
+    "rpc": rpc,
+    "send": send,
+    "refresh": refresh,
+    "sub_refresh": sub_refresh,
+}

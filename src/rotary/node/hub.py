@@ -1,0 +1,164 @@
+"""This node's registry of connections and subscriptions, and the synchronous fan-out.
+
+A publication is encoded once per group of subscribers that share an encoding key (protocol,
+uni/bidirectional, framing) and the same ``bytes`` object is written to each socket: no task, no
+await and no encode per connection. See ARCHITECTURE.md, "Data flow (b)".
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from rotary.protocol import pb, prepared
+from rotary.protocol.codec import ProtocolType
+from rotary.protocol.codes import DISCONNECT_SLOW, Disconnect
+from rotary.session.channels import ChannelState, SubscriptionStatus, Verdict
+
+if TYPE_CHECKING:
+    from rotary.node.client import Client
+
+EncodingKey = tuple[ProtocolType, bool, str]
+
+
+class Subscriber:
+    __slots__ = ("client", "state", "transport")
+
+    def __init__(self, client: Client, state: ChannelState) -> None:
+        self.client = client
+        self.state = state
+        self.transport = client.transport
+
+
+def encoding_key(client: Client) -> EncodingKey:
+    t = client.transport
+    return (t.protocol, t.unidirectional, t.framing)
+
+
+class Hub:
+    """Clients by id and user, and subscribers by channel and encoding key."""
+
+    def __init__(self, queue_max_size: int, schedule: Callable[[Callable[[], None]], None]) -> None:
+        self.clients: dict[str, Client] = {}
+        self.users: dict[str, dict[str, Client]] = {}
+        self.subscribers: dict[str, dict[EncodingKey, dict[str, Subscriber]]] = {}
+        self._queue_max_size = queue_max_size
+        self._schedule = schedule
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def add_client(self, client: Client) -> None:
+        self.clients[client.id] = client
+        self.users.setdefault(client.user, {})[client.id] = client
+
+    def remove_client(self, client: Client) -> None:
+        self.clients.pop(client.id, None)
+        user_clients = self.users.get(client.user)
+        if user_clients is not None:
+            user_clients.pop(client.id, None)
+            if not user_clients:
+                del self.users[client.user]
+
+    def user_clients(self, user: str, client_id: str = "", session: str = "") -> list[Client]:
+        """Connections of a user, narrowed to one client id or session when given."""
+        found = self.users.get(user, {})
+        return [
+            c for c in found.values()
+            if (not client_id or c.id == client_id) and (not session or c.session_id == session)
+        ]
+
+    # -- subscriptions -------------------------------------------------------------------------
+
+    def add_subscriber(self, channel: str, client: Client, state: ChannelState) -> bool:
+        """Registers a subscriber; True when it is the first on this node for the channel."""
+        groups = self.subscribers.get(channel)
+        first = groups is None
+        if groups is None:
+            groups = self.subscribers[channel] = {}
+        groups.setdefault(encoding_key(client), {})[client.id] = Subscriber(client, state)
+        return first
+
+    def remove_subscriber(self, channel: str, client: Client) -> bool:
+        """Removes a subscriber; True when no subscriber of the channel remains on this node."""
+        groups = self.subscribers.get(channel)
+        if groups is None:
+            return False
+        key = encoding_key(client)
+        group = groups.get(key)
+        if group is not None and group.pop(client.id, None) is not None and not group:
+            del groups[key]
+        if not groups:
+            del self.subscribers[channel]
+            return True
+        return False
+
+    def has_subscribers(self, channel: str) -> bool:
+        return channel in self.subscribers
+
+    def channels(self, pattern: str = "") -> dict[str, int]:
+        """Channels with local subscribers and their counts, optionally filtered by a glob."""
+        return {
+            ch: sum(len(g) for g in groups.values())
+            for ch, groups in self.subscribers.items()
+            if not pattern or fnmatch.fnmatchcase(ch, pattern)
+        }
+
+    def num_subscriptions(self) -> int:
+        return sum(len(g) for groups in self.subscribers.values() for g in groups.values())
+
+    # -- fan-out -------------------------------------------------------------------------------
+
+    def broadcast_publication(self, channel: str, pub: pb.Publication, offset: int) -> None:
+        groups = self.subscribers.get(channel)
+        if not groups:
+            return
+        limit = self._queue_max_size
+        troubled: list[Callable[[], None]] = []
+        for (protocol, uni, _), group in groups.items():
+            frame: bytes | None = None
+            for sub in group.values():
+                state = sub.state
+                if state.status is SubscriptionStatus.SUBSCRIBED and not state.positioned:
+                    verdict = Verdict.DELIVER
+                else:
+                    verdict = state.accept(offset)
+                if verdict is Verdict.DELIVER:
+                    if frame is None:
+                        frame = sub.transport.frame(prepared.publication_push(channel, pub, protocol, uni))
+                    transport = sub.transport
+                    transport.write_prepared(frame)
+                    if limit and transport.buffered_bytes() > limit:
+                        troubled.append(_closer(sub.client, DISCONNECT_SLOW))
+                elif verdict is Verdict.BUFFER:
+                    state.buffered.append((pub, offset))
+                elif verdict is Verdict.GAP:
+                    troubled.append(_resync(sub.client, channel))
+        for action in troubled:
+            self._schedule(action)
+
+    def broadcast_join_leave(self, channel: str, info: pb.ClientInfo, join: bool) -> None:
+        groups = self.subscribers.get(channel)
+        if not groups:
+            return
+        build = prepared.join_push if join else prepared.leave_push
+        for (protocol, uni, _), group in groups.items():
+            frame: bytes | None = None
+            for sub in _join_leave_receivers(group):
+                if frame is None:
+                    frame = sub.transport.frame(build(channel, info, protocol, uni))
+                sub.transport.write_prepared(frame)
+
+
+def _join_leave_receivers(group: dict[str, Subscriber]) -> Iterator[Subscriber]:
+    for sub in group.values():
+        if sub.state.push_join_leave and sub.state.status is SubscriptionStatus.SUBSCRIBED:
+            yield sub
+
+
+def _closer(client: Client, disconnect: Disconnect) -> Callable[[], None]:
+    return lambda: client.close(disconnect)
+
+
+def _resync(client: Client, channel: str) -> Callable[[], None]:
+    return lambda: client.insufficient_state(channel)

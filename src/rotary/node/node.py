@@ -1,0 +1,270 @@
+"""The Node: one per process, owning the hub, the broker, the presence manager and the hooks.
+
+It is the embedding API (publish, history, presence, disconnect, server-side subscribe, ...) and the
+broker's event handler. An embedding application writes ``node = Node(hooks=MyHooks())`` and gets the
+memory engine; the server builds it from a Centrifugo config. See ARCHITECTURE.md, "Node and Hub".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from rotary.engines.base import (
+    Broker,
+    HistoryQuery,
+    HistoryResult,
+    PresenceManager,
+    PresenceStats,
+    PublishOptions,
+    PublishResult,
+    StreamPosition,
+)
+from rotary.node.client import Client
+from rotary.node.hooks import Hooks, SubscribeOptions
+from rotary.node.hub import Hub
+from rotary.protocol import codes, pb
+from rotary.session.session import SessionLimits
+
+log = logging.getLogger("rotary.node")
+
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """Limits and timings the node applies to every connection (Centrifugo's `client` section)."""
+
+    name: str = ""
+    version: str = VERSION
+    channel_limit: int = 128
+    user_connection_limit: int = 0
+    queue_max_size: int = 1048576
+    history_max_publication_limit: int = 300
+    recovery_max_publication_limit: int = 300
+    stale_close_delay: float = 10.0
+    ping_interval: float = 25.0
+    pong_timeout: float = 8.0
+    expired_close_delay: float = 25.0
+    expired_sub_close_delay: float = 25.0
+    connect_include_server_time: bool = False
+    shutdown_batch_size: int = 500
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    uid: str
+    name: str
+    version: str
+    num_clients: int
+    num_users: int
+    num_channels: int
+    num_subs: int
+    uptime: int
+
+
+class Node:
+    def __init__(self, config: NodeConfig | None = None, *, hooks: Hooks | None = None,
+                 broker: Broker | None = None, presence_manager: PresenceManager | None = None) -> None:
+        from rotary.engines.memory import MemoryBroker, MemoryPresenceManager
+        from rotary.node.default_hooks import AllowAllHooks
+
+        self.config = config or NodeConfig()
+        self.id = str(uuid.uuid4())
+        self.name = self.config.name or self.id
+        self.hooks: Hooks = hooks or AllowAllHooks()
+        self.broker: Broker = broker or MemoryBroker()
+        self.presence_manager: PresenceManager = presence_manager or MemoryPresenceManager()
+        self.hub = Hub(self.config.queue_max_size, self._call_soon)
+        self._started_at = time.time()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._channel_locks: dict[str, asyncio.Lock] = {}
+        self._broker_channels: set[str] = set()
+        self.closing = False
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.broker.start(self)
+
+    async def shutdown(self, timeout: float = 30.0) -> None:
+        """Disconnects every client with 3001 in bounded batches, then closes the engines."""
+        self.closing = True
+        clients = list(self.hub.clients.values())
+        batch = self.config.shutdown_batch_size
+        for i in range(0, len(clients), batch):
+            for client in clients[i:i + batch]:
+                client.close(codes.DISCONNECT_SHUTDOWN)
+            await asyncio.sleep(0)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+        await self.broker.close()
+        await self.presence_manager.close()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Runs background work whose failure must be logged, never lost."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    def _call_soon(self, callback: Any) -> None:
+        asyncio.get_running_loop().call_soon(callback)
+
+    def session_limits(self, unidirectional: bool) -> SessionLimits:
+        c = self.config
+        return SessionLimits(
+            stale_close_delay=c.stale_close_delay,
+            ping_interval=c.ping_interval if c.ping_interval > 0 else 0,
+            pong_timeout=c.pong_timeout,
+            expired_close_delay=c.expired_close_delay,
+            unidirectional=unidirectional,
+        )
+
+    # -- broker events (synchronous: fan-out never awaits) -------------------------------------
+
+    def handle_publication(self, channel: str, pub: pb.Publication, position: StreamPosition, delta: bool,
+                           prev: pb.Publication | None) -> None:
+        self.hub.broadcast_publication(channel, pub, pub.offset)
+
+    def handle_join(self, channel: str, info: pb.ClientInfo) -> None:
+        self.hub.broadcast_join_leave(channel, info, join=True)
+
+    def handle_leave(self, channel: str, info: pb.ClientInfo) -> None:
+        self.hub.broadcast_join_leave(channel, info, join=False)
+
+    # -- engine subscription of channels -------------------------------------------------------
+
+    async def sync_broker_subscription(self, channel: str) -> None:
+        """Makes the broker's subscription to ``channel`` match whether local subscribers exist.
+
+        Serialized per channel, so a subscribe racing the unsubscribe of the previous last subscriber
+        always ends subscribed; returning means the PUB/SUB subscription is live when wanted.
+        """
+        lock = self._channel_locks.get(channel)
+        if lock is None:
+            lock = self._channel_locks[channel] = asyncio.Lock()
+        try:
+            async with lock:
+                want = self.hub.has_subscribers(channel)
+                if want and channel not in self._broker_channels:
+                    await self.broker.subscribe([channel])
+                    self._broker_channels.add(channel)
+                elif not want and channel in self._broker_channels:
+                    await self.broker.unsubscribe([channel])
+                    self._broker_channels.discard(channel)
+        finally:
+            if not lock.locked() and self._channel_locks.get(channel) is lock:
+                del self._channel_locks[channel]
+
+    # -- connection bookkeeping ----------------------------------------------------------------
+
+    def client_closed(self, client: Client, was_connected: bool) -> None:
+        if not was_connected:
+            return
+        self.hub.remove_client(client)
+        for channel, state in list(client.channels.items()):
+            self._forget_subscription(client, channel, state.emit_presence, state.emit_join_leave, state.chan_info)
+        client.channels.clear()
+
+    def drop_subscription(self, client: Client, channel: str, code: codes.UnsubscribeCode | None) -> None:
+        """Ends one subscription of a live client; pushes `unsubscribe` with ``code`` when given."""
+        state = client.channels.pop(channel, None)
+        if state is None:
+            return
+        if code is not None:
+            client.session.send_reply(pb.Reply(push=pb.Push(
+                channel=channel, unsubscribe=pb.Unsubscribe(code=code.code, reason=code.reason))))
+            client.flush()
+        self._forget_subscription(client, channel, state.emit_presence, state.emit_join_leave, state.chan_info)
+
+    def _forget_subscription(self, client: Client, channel: str, presence: bool, join_leave: bool,
+                             chan_info: bytes) -> None:
+        if self.hub.remove_subscriber(channel, client):
+            self.spawn(self.sync_broker_subscription(channel))
+        if presence:
+            self.spawn(self.presence_manager.remove_presence(channel, client.id, client.user))
+        if join_leave:
+            self.spawn(self.broker.publish_leave(channel, client.client_info(chan_info)))
+
+    # -- the embedding API ---------------------------------------------------------------------
+
+    async def publish(self, channel: str, data: bytes, options: PublishOptions | None = None) -> PublishResult:
+        return await self.broker.publish(channel, data, options or PublishOptions())
+
+    async def history(self, channel: str, query: HistoryQuery) -> HistoryResult:
+        return await self.broker.history(channel, query)
+
+    async def remove_history(self, channel: str) -> None:
+        await self.broker.remove_history(channel)
+
+    async def presence(self, channel: str) -> dict[str, pb.ClientInfo]:
+        return await self.presence_manager.presence(channel)
+
+    async def presence_stats(self, channel: str) -> PresenceStats:
+        return await self.presence_manager.presence_stats(channel)
+
+    def _targets(self, user: str, client_id: str, session: str) -> list[Client]:
+        if user:
+            return self.hub.user_clients(user, client_id, session)
+        if client_id:
+            found = self.hub.clients.get(client_id)
+            return [found] if found is not None and (not session or found.session_id == session) else []
+        return []
+
+    async def disconnect(self, user: str, disconnect: codes.Disconnect = codes.DISCONNECT_FORCE_NO_RECONNECT, *,
+                         client_id: str = "", session: str = "", whitelist: Iterable[str] = ()) -> None:
+        keep = set(whitelist)
+        for client in self._targets(user, client_id, session):
+            if client.id not in keep:
+                client.close(disconnect)
+
+    async def subscribe(self, user: str, channel: str, options: SubscribeOptions | None = None, *,
+                        client_id: str = "", session: str = "") -> None:
+        """Subscribes a user's live connections server-side; each gets a `subscribe` push."""
+        from rotary.node.subscription import subscribe_server_side
+
+        for client in self._targets(user, client_id, session):
+            if not client.closed and not client.is_subscribed(channel):
+                await subscribe_server_side(client, channel, options or SubscribeOptions())
+
+    async def unsubscribe(self, user: str, channel: str, *, client_id: str = "", session: str = "") -> None:
+        for client in self._targets(user, client_id, session):
+            self.drop_subscription(client, channel, codes.UNSUBSCRIBE_SERVER)
+
+    async def refresh(self, user: str, *, client_id: str = "", session: str = "", expired: bool = False,
+                      expire_at: int = 0, conn_info: bytes | None = None) -> None:
+        """Extends or ends connections of a user without the client's involvement."""
+        loop_now = asyncio.get_running_loop().time()
+        for client in self._targets(user, client_id, session):
+            if expired:
+                client.close(codes.DISCONNECT_EXPIRED)
+                continue
+            if conn_info is not None:
+                client.conn_info = conn_info
+            client.session.set_expiry(expire_at, loop_now, time.time())
+            client.flush()
+
+    def info(self) -> NodeInfo:
+        return NodeInfo(
+            uid=self.id,
+            name=self.name,
+            version=self.config.version,
+            num_clients=len(self.hub.clients),
+            num_users=len(self.hub.users),
+            num_channels=len(self.hub.subscribers),
+            num_subs=self.hub.num_subscriptions(),
+            uptime=int(time.time() - self._started_at),
+        )
+
+    def channels(self, pattern: str = "") -> dict[str, int]:
+        return self.hub.channels(pattern)

@@ -1,0 +1,159 @@
+"""Making a subscription live: hub registration, engine subscription, presence, recovery, join.
+
+One sequence serves the three ways a subscription starts: a client's `subscribe` command, a
+server-side subscription made at connect, and one made later through the API. While it runs the
+channel is *subscribing*, so publications that arrive meanwhile are buffered, then merged after the
+history that was read (https://centrifugal.dev/docs/server/history_and_recovery).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rotary.engines.base import HistoryQuery, StreamPosition, UnrecoverablePositionError
+from rotary.node.errors import ClientError, DisconnectError
+from rotary.node.hooks import SubscribeOptions
+from rotary.protocol import codes, pb, prepared
+from rotary.session.channels import ChannelState, SubscriptionStatus
+from rotary.session.recovery import is_recovered, merge_buffered
+
+if TYPE_CHECKING:
+    from rotary.node.client import Client
+
+
+@dataclass(slots=True)
+class Started:
+    """A subscription registered and positioned, waiting for its reply to be written."""
+
+    state: ChannelState
+    result: pb.SubscribeResult
+    pending: list[pb.Publication]
+    """Publications to push right after the reply."""
+
+
+async def start_subscription(client: Client, channel: str, opts: SubscribeOptions,
+                             request: pb.SubscribeRequest, server_side: bool) -> Started:
+    """Registers the subscription and computes its reply; undone again if anything fails."""
+    node = client.node
+    state = ChannelState(
+        channel=channel,
+        server_side=server_side,
+        positioned=opts.positioned or opts.recoverable,
+        push_join_leave=opts.push_join_leave,
+        emit_presence=opts.emit_presence,
+        emit_join_leave=opts.emit_join_leave,
+        expire_at=opts.expire_at,
+        chan_info=opts.chan_info,
+    )
+    client.channels[channel] = state
+    node.hub.add_subscriber(channel, client, state)
+    try:
+        await node.sync_broker_subscription(channel)
+        if opts.emit_presence:
+            await node.presence_manager.add_presence(channel, client.id, client.client_info(opts.chan_info))
+        result, recovered = await _position(client, channel, opts, request)
+    except BaseException:
+        if client.channels.get(channel) is state:
+            node.drop_subscription(client, channel, None)
+        raise
+    if opts.expire_at > 0:
+        result.expires = True
+        result.ttl = max(opts.expire_at - int(time.time()), 0)
+    if opts.data:
+        result.data = opts.data
+    if opts.delta:
+        result.delta = True
+    if state.positioned:
+        pending, ok = merge_buffered(recovered, state.buffered, result.offset)
+    else:
+        pending, ok = [pub for pub, _ in state.buffered], True
+    state.buffered = []
+    if not ok:
+        node.drop_subscription(client, channel, None)
+        raise DisconnectError(codes.DISCONNECT_INSUFFICIENT_STATE)
+    if recovered:
+        result.publications.extend(recovered)
+        pending = pending[len(recovered):]
+    return Started(state, result, pending)
+
+
+async def _position(client: Client, channel: str, opts: SubscribeOptions,
+                    request: pb.SubscribeRequest) -> tuple[pb.SubscribeResult, list[pb.Publication]]:
+    """Reads the stream position (and the missed publications when recovering)."""
+    result = pb.SubscribeResult()
+    if not (opts.positioned or opts.recoverable):
+        return result, []
+    node = client.node
+    result.positioned = True
+    result.recoverable = opts.recoverable
+    since = opts.recover_since
+    recovering = opts.recoverable and (request.recover or since is not None)
+    if since is None:
+        since = StreamPosition(request.offset, request.epoch)
+    recovered: list[pb.Publication] = []
+    if recovering and opts.cache_recovery:
+        history = await node.history(channel, HistoryQuery(limit=1, reverse=True, meta_ttl=opts.history_meta_ttl))
+        top = history.position
+        recovered = list(history.publications)
+        ok = True
+    elif recovering:
+        limit = node.config.recovery_max_publication_limit
+        try:
+            history = await node.history(channel, HistoryQuery(
+                since=since, limit=limit + 1 if limit > 0 else -1, meta_ttl=opts.history_meta_ttl))
+            top = history.position
+            recovered = list(history.publications)
+            ok = is_recovered(recovered, since.offset, since.epoch, top.offset, top.epoch,
+                              limit if limit > 0 else len(recovered))
+        except UnrecoverablePositionError:
+            top = (await node.history(channel, HistoryQuery(meta_ttl=opts.history_meta_ttl))).position
+            ok = False
+        if not ok:
+            recovered = []
+    else:
+        top = (await node.history(channel, HistoryQuery(meta_ttl=opts.history_meta_ttl))).position
+        ok = False
+    if recovering and not ok and opts.reject_unrecovered:
+        raise ClientError(codes.ERROR_UNRECOVERABLE_POSITION)
+    result.epoch = top.epoch
+    result.offset = top.offset
+    result.was_recovering = recovering
+    result.recovered = recovering and ok
+    if result.recovered and not opts.cache_recovery:
+        result.offset = since.offset
+    return result, recovered
+
+
+def activate(client: Client, started: Started) -> None:
+    """Marks the subscription live right after its reply was queued, then pushes what arrived meanwhile.
+
+    Runs synchronously with the write of the reply, so no publication can slip in between.
+    """
+    state, result = started.state, started.result
+    client.flush()
+    state.status = SubscriptionStatus.SUBSCRIBED
+    state.epoch = result.epoch
+    last = result.publications[-1].offset if result.publications else result.offset
+    state.offset = max(last, result.offset)
+    protocol, uni = client.transport.protocol, client.transport.unidirectional
+    for pub in started.pending:
+        if pub.offset:
+            state.offset = pub.offset
+        client.session.send_encoded(prepared.publication_push(state.channel, pub, protocol, uni))
+    client.flush()
+    if state.emit_join_leave:
+        client.node.spawn(client.node.broker.publish_join(state.channel, client.client_info(state.chan_info)))
+
+
+async def subscribe_server_side(client: Client, channel: str, opts: SubscribeOptions) -> None:
+    """A subscription the server makes for a connected client: announced with a `subscribe` push."""
+    started = await start_subscription(client, channel, opts, pb.SubscribeRequest(channel=channel), True)
+    if client.closed:
+        return
+    r = started.result
+    push = pb.Subscribe(recoverable=r.recoverable, epoch=r.epoch, offset=r.offset, positioned=r.positioned,
+                        data=r.data)
+    client.session.send_reply(pb.Reply(push=pb.Push(channel=channel, subscribe=push)))
+    activate(client, started)

@@ -1,0 +1,41 @@
+"""What the node needs from a transport: synchronous writes of bytes it already framed or not.
+
+Transports (``rotary.transports``) implement this; the node only relies on its shape, which keeps
+imports pointing from transports to the node and never back.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from rotary.protocol.codec import ProtocolType
+from rotary.protocol.codes import Disconnect
+
+
+class Transport(Protocol):
+    name: str
+    """Centrifugo's transport name ("websocket", "sse", "uni_websocket", ...)."""
+    protocol: ProtocolType
+    unidirectional: bool
+    framing: str
+    """Connections with equal (protocol, unidirectional, framing) share one prepared frame."""
+
+    def frame(self, payload: bytes) -> bytes:
+        """Wraps an encoded message (or batch) in this transport's framing; pure."""
+        ...
+
+    def write(self, payload: bytes) -> None:
+        """Frames and writes one encoded message or batch; never blocks."""
+        ...
+
+    def write_prepared(self, frame: bytes) -> None:
+        """Writes bytes that `frame` (of any transport with the same key) already produced."""
+        ...
+
+    def buffered_bytes(self) -> int:
+        """Bytes accepted by write but not yet sent to the peer."""
+        ...
+
+    def close(self, disconnect: Disconnect) -> None:
+        """Ends the connection with this code; idempotent."""
+        ...

@@ -1,0 +1,134 @@
+"""The Centrifugo-compatible server: builds the Node, the engines and the HTTP endpoints from a
+Config, and owns startup and shutdown order.
+
+All endpoints share one port, as in Centrifugo; API and health move to a second listener when
+http_server.internal_port is set (https://centrifugal.dev/docs/server/configuration#http_server).
+Shutdown: stop accepting, close clients with 3001 in batches, finish API calls, close the engines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from rotary.node.node import Node, NodeConfig
+from rotary.server.channels import ChannelRules
+from rotary.server.config.schema import Config
+from rotary.server.hooks import ServerHooks
+from rotary.server.origins import origin_checker
+from rotary.server.tokens import TokenVerifier
+from rotary.transports.websocket import websocket_handler
+
+log = logging.getLogger("rotary.server")
+
+
+def node_config(config: Config) -> NodeConfig:
+    c = config.client
+    name = config.node.name or f"{socket.gethostname()}_{config.http_server.port}"
+    return NodeConfig(
+        name=name,
+        channel_limit=c.channel_limit,
+        user_connection_limit=c.user_connection_limit,
+        queue_max_size=c.queue_max_size,
+        history_max_publication_limit=c.history_max_publication_limit,
+        recovery_max_publication_limit=c.recovery_max_publication_limit,
+        stale_close_delay=c.stale_close_delay,
+        ping_interval=c.ping_interval,
+        pong_timeout=c.pong_timeout,
+        expired_close_delay=c.expired_close_delay,
+        expired_sub_close_delay=c.expired_sub_close_delay,
+        connect_include_server_time=c.connect_include_server_time,
+    )
+
+
+@dataclass(slots=True)
+class Server:
+    """A built server: its node and the aiohttp applications for the external and internal port."""
+
+    config: Config
+    node: Node
+    verifier: TokenVerifier
+    external: web.Application
+    internal: web.Application | None
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.json_response({})
+
+
+def build_server(config: Config) -> Server:
+    verifier = TokenVerifier(config.client.token, config.client.subscription_token,
+                             skip_signature=config.client.insecure_skip_token_signature_verify)
+    rules = ChannelRules(config.channel)
+    node = Node(node_config(config), hooks=ServerHooks(config, verifier))
+    external = web.Application(client_max_size=max(config.websocket.message_size_limit, 1 << 20))
+    internal = web.Application() if config.http_server.internal_port else None
+    if not config.websocket.disabled:
+        handler = websocket_handler(
+            node,
+            message_size_limit=config.websocket.message_size_limit,
+            check_origin=origin_checker(config.client.allowed_origins),
+            connection_limit=config.client.connection_limit,
+        )
+        external.router.add_get(config.websocket.handler_prefix, handler)
+    internal_app = internal or external
+    if not config.http_api.disabled:
+        from rotary.server.api.http import register_api
+
+        register_api(external if config.http_api.external else internal_app, node, config, rules)
+    if config.health.enabled:
+        internal_app.router.add_route("*", config.health.handler_prefix, _health)
+    return Server(config, node, verifier, external, internal)
+
+
+async def serve(server: Server, stop: asyncio.Event) -> None:
+    """Runs until ``stop`` is set, then shuts down in order."""
+    config = server.config
+    await server.node.start()
+    runners: list[web.AppRunner] = []
+    listeners = [(server.external, config.http_server.address, config.http_server.port)]
+    if server.internal is not None:
+        listeners.append((server.internal, config.http_server.internal_address,
+                          int(config.http_server.internal_port)))
+    for app, address, port in listeners:
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, address or None, port, reuse_address=True).start()
+        runners.append(runner)
+        log.info("serving on %s:%d", address or "0.0.0.0", port)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        for runner in runners:
+            for site in list(runner.sites):
+                await site.stop()
+        await server.node.shutdown(config.shutdown.timeout)
+        for runner in runners:
+            await runner.cleanup()
+        await server.verifier.close()
+
+
+def run_server(config: Config) -> int:
+    """Serves until SIGINT or SIGTERM; returns the process exit code."""
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(build_server(config), stop)
+
+    asyncio.run(main())
+    return 0

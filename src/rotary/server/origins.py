@@ -1,0 +1,32 @@
+"""The Origin check of connection endpoints (client.allowed_origins).
+
+An empty list admits only requests without an Origin header (non-browser clients); patterns may use
+`*` wildcards, matched case-insensitively, and `["*"]` admits every origin.
+See https://centrifugal.dev/docs/server/configuration#clientallowed_origins.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Callable, Sequence
+
+from aiohttp import web
+
+log = logging.getLogger("rotary.server.origins")
+
+
+def origin_checker(allowed: Sequence[str]) -> Callable[[web.Request], bool]:
+    patterns = tuple(p.lower() for p in allowed)
+    if patterns == ("*",):
+        log.warning("client.allowed_origins is [\"*\"]: every origin may connect; "
+                    "set explicit origins in production")
+
+    def check(request: web.Request) -> bool:
+        origin = request.headers.get("Origin", "")
+        if not origin:
+            return True
+        origin = origin.lower()
+        return any(fnmatch.fnmatchcase(origin, p) for p in patterns)
+
+    return check

@@ -1,0 +1,60 @@
+"""One subscription's state inside a session, and the hot-path check for each publication.
+
+A subscription is *subscribing* from the moment the node starts serving it until the subscribe
+reply is written; publications that arrive in between are buffered so the recovery merge can place
+them after the history it read. See https://centrifugal.dev/docs/server/history_and_recovery.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from rotary.protocol import pb
+
+
+class SubscriptionStatus(enum.Enum):
+    SUBSCRIBING = "subscribing"
+    SUBSCRIBED = "subscribed"
+
+
+class Verdict(enum.Enum):
+    DELIVER = "deliver"
+    BUFFER = "buffer"
+    SKIP = "skip"
+    """Already delivered (through recovery): a duplicate."""
+    GAP = "gap"
+    """A publication is missing before this one: the subscriber's state is insufficient."""
+
+
+@dataclass(slots=True)
+class ChannelState:
+    """Per-connection facts about one channel the connection is subscribed to."""
+
+    channel: str
+    server_side: bool = False
+    status: SubscriptionStatus = SubscriptionStatus.SUBSCRIBING
+    positioned: bool = False
+    """Offsets are tracked: a gap in them means lost publications."""
+    offset: int = 0
+    epoch: str = ""
+    push_join_leave: bool = False
+    emit_presence: bool = False
+    emit_join_leave: bool = False
+    expire_at: int = 0
+    chan_info: bytes = b""
+    buffered: list[tuple[pb.Publication, int]] = field(default_factory=list)
+    """Publications (with their offsets) received while subscribing."""
+
+    def accept(self, offset: int) -> Verdict:
+        """Decides what to do with a publication of this offset; advances the tracked offset."""
+        if self.status is SubscriptionStatus.SUBSCRIBING:
+            return Verdict.BUFFER
+        if not self.positioned or offset == 0:
+            return Verdict.DELIVER
+        if offset <= self.offset:
+            return Verdict.SKIP
+        if offset != self.offset + 1:
+            return Verdict.GAP
+        self.offset = offset
+        return Verdict.DELIVER

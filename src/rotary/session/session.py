@@ -1,0 +1,183 @@
+"""A client connection as a sans-I/O state machine: command gate, replies, ping/pong and deadlines.
+
+The session never awaits and never touches a socket. Its driver feeds it frames (`receive`), asks it
+which command may run next (`admit`), collects encoded output (`data_to_send`), and calls
+`timer_fired` at `next_deadline()`. Rules follow https://centrifugal.dev/docs/transports/client_protocol:
+the first command must be `connect`; every command but `send` and the pong carries an id; a pong
+answers exactly one ping; anything else ends the connection with 3501.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass
+
+from rotary.protocol import codes, pb
+from rotary.protocol.codec import Codec, ProtocolError
+from rotary.session.channels import ChannelState
+
+REQUEST_FIELDS: tuple[str, ...] = (
+    "connect",
+    "subscribe",
+    "unsubscribe",
+    "publish",
+    "presence",
+    "presence_stats",
+    "history",
+    "ping",
+    "send",
+    "rpc",
+    "refresh",
+    "sub_refresh",
+)
+"""Command request fields in field-number order: the first one set names the method."""
+
+
+class Status(enum.Enum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """Timing of one connection, from the client config section (seconds; 0 disables)."""
+
+    stale_close_delay: float = 10.0
+    ping_interval: float = 25.0
+    pong_timeout: float = 8.0
+    expired_close_delay: float = 25.0
+    unidirectional: bool = False
+
+
+class TimerEvent(enum.Enum):
+    SEND_PING = "send_ping"
+
+
+def request_method(command: pb.Command) -> str | None:
+    for name in REQUEST_FIELDS:
+        if command.HasField(name):
+            return name
+    return None
+
+
+class Session:
+    """State of one connection, independent of transport and event loop."""
+
+    def __init__(self, codec: Codec, limits: SessionLimits, now: float) -> None:
+        self.codec = codec
+        self.limits = limits
+        self.status = Status.CONNECTING
+        self.channels: dict[str, ChannelState] = {}
+        self.expire_at = 0
+        """Unix seconds of connection expiry (0 never); the driver keeps it in wall-clock time."""
+        self._outbox: list[bytes] = []
+        self._stale_at = now + limits.stale_close_delay if limits.stale_close_delay > 0 else None
+        self._ping_at: float | None = None
+        self._pong_at: float | None = None
+        self._awaiting_pong = False
+        self._expire_deadline: float | None = None
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def receive(self, data: bytes) -> list[pb.Command]:
+        """Decodes one frame; ProtocolError when it is not a valid frame."""
+        if self.status is Status.CLOSED:
+            return []
+        return self.codec.decode_commands(data)
+
+    def admit(self, command: pb.Command) -> str | None:
+        """The method this command runs, or None for a pong; ProtocolError if it may not run now."""
+        method = request_method(command)
+        if self.status is not Status.CONNECTED and method != "connect":
+            raise ProtocolError("command before connect")
+        if method is None:
+            if command.id != 0:
+                raise ProtocolError("command without request")
+            self._receive_pong()
+            return None
+        if command.id == 0 and method != "send":
+            raise ProtocolError("command without id")
+        if method == "ping":
+            raise ProtocolError("legacy ping command")
+        if method == "connect" and self.status is Status.CONNECTED:
+            raise ProtocolError("second connect")
+        return method
+
+    def _receive_pong(self) -> None:
+        if not self._awaiting_pong:
+            raise ProtocolError("pong without ping")
+        self._awaiting_pong = False
+        self._pong_at = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def connected(self, now: float, expire_at: int, wall_now: float) -> None:
+        """The connect command succeeded: start pings and the expiry deadline."""
+        self.status = Status.CONNECTED
+        self._stale_at = None
+        interval = self.limits.ping_interval
+        if interval > 0:
+            self._ping_at = now + random.uniform(interval / 2, interval)
+        self.set_expiry(expire_at, now, wall_now)
+
+    def set_expiry(self, expire_at: int, now: float, wall_now: float) -> None:
+        """Connection expiry moved (connect, refresh): close after it plus the grace delay."""
+        self.expire_at = expire_at
+        if expire_at <= 0:
+            self._expire_deadline = None
+            return
+        self._expire_deadline = now + max(expire_at - wall_now, 0) + self.limits.expired_close_delay
+
+    def close(self) -> None:
+        self.status = Status.CLOSED
+        self._ping_at = self._pong_at = self._stale_at = self._expire_deadline = None
+
+    # -- output --------------------------------------------------------------------------------
+
+    def send_reply(self, reply: pb.Reply) -> None:
+        self._outbox.append(self.codec.encode_reply(reply))
+
+    def send_encoded(self, message: bytes) -> None:
+        """Queues an already encoded reply (a prepared push)."""
+        self._outbox.append(message)
+
+    def send_error(self, command_id: int, code: int, message: str, temporary: bool = False) -> None:
+        self.send_reply(pb.Reply(id=command_id, error=pb.Error(code=code, message=message, temporary=temporary)))
+
+    def data_to_send(self) -> bytes | None:
+        """Everything queued, batched into one frame."""
+        if not self._outbox:
+            return None
+        out = self._outbox
+        self._outbox = []
+        return out[0] if len(out) == 1 else self.codec.join(out)
+
+    # -- time ----------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        times = [t for t in (self._stale_at, self._ping_at, self._pong_at, self._expire_deadline) if t is not None]
+        return min(times) if times else None
+
+    def timer_fired(self, now: float, wall_now: float) -> codes.Disconnect | None:
+        """Runs what is due: queues a ping, or returns the disconnect that must close the connection."""
+        if self._stale_at is not None and now >= self._stale_at:
+            return codes.DISCONNECT_STALE
+        if self._pong_at is not None and now >= self._pong_at:
+            return codes.DISCONNECT_NO_PONG
+        if self._expire_deadline is not None and now >= self._expire_deadline and self.expire_at <= wall_now:
+            return codes.DISCONNECT_EXPIRED
+        if self._ping_at is not None and now >= self._ping_at:
+            self._send_ping(now)
+        return None
+
+    def _send_ping(self, now: float) -> None:
+        if self.limits.unidirectional:
+            self._outbox.append(self.codec.encode_push(pb.Push()))
+        else:
+            self.send_reply(pb.Reply())
+            if self.limits.pong_timeout > 0:
+                self._awaiting_pong = True
+                self._pong_at = now + self.limits.pong_timeout
+        self._ping_at = now + self.limits.ping_interval
