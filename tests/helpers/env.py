@@ -1,0 +1,33 @@
+"""Free ports and external binaries that may be missing from a developer's machine.
+
+A test that needs a program this machine lacks (redis-server, nats-server, node, chromium) is skipped
+with the reason printed; under CI=true it fails instead, because CI installs all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require_binary(name: str) -> str:
+    """The path of an executable; skips the test (fails under CI) when it is not installed."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed"
+        if IN_CI:
+            pytest.fail(message + " (CI must install it)")
+        pytest.skip(message)
+    return path
