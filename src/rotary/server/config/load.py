@@ -68,7 +68,11 @@ def read_file(path: str) -> dict[str, Any]:
 def load_config(
     path: str | None, environ: Mapping[str, str], flags: Mapping[str, object] | None = None
 ) -> LoadResult:
-    """The effective Config; ``path=None`` reads config.json if it exists. Raises ConfigError."""
+    """The effective Config. Raises ConfigError.
+
+    ``path=None`` reads config.json when it exists, ``""`` reads no file at all (defaultconfig without
+    a base), and any other path must exist.
+    """
     raw, warnings = _read_source(path)
     env = EnvReader(environ)
     env.apply(raw)
@@ -87,6 +91,8 @@ def load_config(
 
 
 def _read_source(path: str | None) -> tuple[dict[str, Any], list[str]]:
+    if path == "":
+        return {}, []
     if path is not None:
         if not os.path.exists(path):
             raise ConfigError([f"config file not found: {path}"])
