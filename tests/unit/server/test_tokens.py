@@ -34,15 +34,14 @@ OLD_SECRET = "previous-secret-of-thirty-two-bytes!"
 def sign(claims: dict[str, Any], key: Any = SECRET, algorithm: str = "HS256", **headers: Any) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
-        return jwt.encode(claims, key, algorithm=algorithm, headers=headers or None)
+        return str(jwt.encode(claims, key, algorithm=algorithm, headers=headers or None))
 
 
 def public_pem(private_key: Any) -> str:
-    return (
-        private_key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
+    pem: bytes = private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    return pem.decode()
 
 
 def verifier(
@@ -59,7 +58,9 @@ def rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-async def connect(claims: dict[str, Any], key: Any = SECRET, algorithm: str = "HS256", **config: Any) -> ConnectToken:
+async def connect(
+    claims: dict[str, Any], key: Any = SECRET, algorithm: str = "HS256", **config: Any
+) -> ConnectToken:
     return await verifier(**config).verify_connect_token(sign(claims, key, algorithm))
 
 
@@ -100,7 +101,7 @@ async def test_algorithm_without_configured_key_is_rejected(rsa_key: rsa.RSAPriv
 
 
 async def test_alg_none_is_rejected() -> None:
-    unsigned = jwt.encode({"sub": "1"}, None, algorithm="none")
+    unsigned = jwt.encode({"sub": "1"}, "", algorithm="none")
     with pytest.raises(TokenError, match="unsupported JWT algorithm: none") as raised:
         await verifier().verify_connect_token(unsigned)
     assert not isinstance(raised.value, TokenExpiredError)
@@ -119,7 +120,7 @@ async def test_malformed_token_is_invalid(garbage: str) -> None:
 
 
 async def test_skip_signature_reads_claims_of_any_token() -> None:
-    unsigned = jwt.encode({"sub": "9"}, None, algorithm="none")
+    unsigned = jwt.encode({"sub": "9"}, "", algorithm="none")
     token = await verifier(skip_signature=True).verify_connect_token(unsigned)
     assert token.user == "9"
 
@@ -143,7 +144,9 @@ async def test_previous_hmac_key_does_not_replace_current() -> None:
     token = await connect({"sub": "1"}, SECRET, hmac_previous_secret_key=OLD_SECRET)
     assert token.user == "1"
     with pytest.raises(TokenError):
-        await connect({"sub": "1"}, "neither-key-of-thirty-two-bytes!!!!!", hmac_previous_secret_key=OLD_SECRET)
+        await connect(
+            {"sub": "1"}, "neither-key-of-thirty-two-bytes!!!!!", hmac_previous_secret_key=OLD_SECRET
+        )
 
 
 # --- times ----------------------------------------------------------------------------------------
@@ -207,7 +210,7 @@ async def test_expire_at(claims: dict[str, Any], expire_at: int) -> None:
         ({}, {"aud": "anything", "iss": "anyone"}, True),
     ],
 )
-async def test_audience_and_issuer(config: dict[str, str], claims: dict[str, Any], accepted: bool) -> None:
+async def test_audience_and_issuer(config: dict[str, Any], claims: dict[str, Any], accepted: bool) -> None:
     if accepted:
         assert (await connect({"sub": "1", **claims}, **config)).user == "1"
     else:
@@ -223,7 +226,7 @@ async def test_audience_and_issuer(config: dict[str, str], claims: dict[str, Any
         {"issuer_regex": "("},
     ],
 )
-def test_conflicting_or_broken_settings_are_config_errors(config: dict[str, str]) -> None:
+def test_conflicting_or_broken_settings_are_config_errors(config: dict[str, Any]) -> None:
     with pytest.raises(TokenConfigError):
         verifier(**config)
 
@@ -242,7 +245,9 @@ async def test_anonymous_token_has_empty_user() -> None:
 
 
 async def test_info_meta_and_channels() -> None:
-    token = await connect({"sub": "1", "info": {"name": "Alex"}, "meta": {"role": "admin"}, "channels": ["a", "b"]})
+    token = await connect(
+        {"sub": "1", "info": {"name": "Alex"}, "meta": {"role": "admin"}, "channels": ["a", "b"]}
+    )
     assert token.info == b'{"name":"Alex"}'
     assert token.meta == b'{"role":"admin"}'
     assert token.channels == ("a", "b")
@@ -257,7 +262,9 @@ async def test_b64info_wins_over_info() -> None:
 async def test_subs_with_options_replace_channels() -> None:
     subs = {
         "news": {"info": {"k": "v"}, "b64data": base64.b64encode(b"\x01").decode()},
-        "chat": {"override": {"presence": {"value": True}, "join_leave": {"value": False}, "force_recovery": {}}},
+        "chat": {
+            "override": {"presence": {"value": True}, "join_leave": {"value": False}, "force_recovery": {}}
+        },
         "plain": {},
     }
     token = await connect({"channels": ["ignored"], "subs": subs})
@@ -265,7 +272,9 @@ async def test_subs_with_options_replace_channels() -> None:
     assert token.subs == {
         "news": SubscriptionGrant(info=b'{"k":"v"}', data=b"\x01"),
         "chat": SubscriptionGrant(
-            override=Override(presence=True, join_leave=False, force_push_join_leave=None, force_recovery=False)
+            override=Override(
+                presence=True, join_leave=False, force_push_join_leave=None, force_recovery=False
+            )
         ),
         "plain": SubscriptionGrant(),
     }
@@ -310,13 +319,20 @@ async def test_subscription_token_claims() -> None:
         "override": {"force_positioning": {"value": True}},
     }
     token = await verifier().verify_subscription_token(sign(claims))
-    assert (token.user, token.channel, token.client, token.expire_at) == ("42", "$private", "client-id", int(NOW) + 60)
+    assert (token.user, token.channel, token.client, token.expire_at) == (
+        "42",
+        "$private",
+        "client-id",
+        int(NOW) + 60,
+    )
     assert (token.info, token.data) == (b'{"i":1}', b"\x02")
     assert token.override == Override(force_positioning=True)
 
 
 async def test_subscription_token_without_override_or_client() -> None:
-    token = await verifier().verify_subscription_token(sign({"channel": "$c", "expire_at": 0, "exp": NOW + 5}))
+    token = await verifier().verify_subscription_token(
+        sign({"channel": "$c", "expire_at": 0, "exp": NOW + 5})
+    )
     assert (token.user, token.client, token.expire_at, token.override) == ("", "", 0, None)
 
 
@@ -341,7 +357,9 @@ async def test_subscription_token_uses_its_own_keys_when_enabled() -> None:
 
 
 async def test_subscription_token_user_id_claim_follows_its_config() -> None:
-    separate = verifier(sub=SubscriptionTokenConfig(enabled=True, hmac_secret_key=SECRET, user_id_claim="uid"))
+    separate = verifier(
+        sub=SubscriptionTokenConfig(enabled=True, hmac_secret_key=SECRET, user_id_claim="uid")
+    )
     assert (await separate.verify_subscription_token(sign({"channel": "$c", "uid": "5"}))).user == "5"
 
 
@@ -380,7 +398,8 @@ async def test_pem_certificate(rsa_key: rsa.RSAPrivateKey) -> None:
 @pytest.mark.parametrize("field", ["rsa_public_key", "ecdsa_public_key"])
 def test_unreadable_pem_is_config_error(field: str) -> None:
     with pytest.raises(TokenConfigError):
-        verifier(**{field: "/no/such/file.pem"})
+        settings: dict[str, Any] = {field: "/no/such/file.pem"}
+        verifier(**settings)
 
 
 def test_key_of_wrong_type_is_config_error(rsa_key: rsa.RSAPrivateKey) -> None:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import re
-import re._constants as sre
-import re._parser as sre_parse
+
+# The stdlib's own regex parser is the one reliable reader of a pattern's structure; its public
+# aliases (sre_parse, sre_constants) are deprecated and warn on import, so the modules are named directly.
+import re._constants as sre  # type: ignore[import-not-found]
+import re._parser as sre_parse  # type: ignore[import-not-found]
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any

@@ -128,7 +128,9 @@ class Keyring:
 class StaticKeys:
     """The current keyring, falling back to the previous HMAC secret while it is still accepted."""
 
-    def __init__(self, current: Keyring, previous: Keyring | None = None, previous_valid_until: int = 0) -> None:
+    def __init__(
+        self, current: Keyring, previous: Keyring | None = None, previous_valid_until: int = 0
+    ) -> None:
         self._current = current
         self._previous = previous
         self._previous_valid_until = previous_valid_until
@@ -137,7 +139,11 @@ class StaticKeys:
         try:
             self._current.verify(token)
         except TokenError:
-            if self._previous is None or not self._previous_accepted(now) or not self._previous.accepts(token):
+            if (
+                self._previous is None
+                or not self._previous_accepted(now)
+                or not self._previous.accepts(token)
+            ):
                 raise
 
     def _previous_accepted(self, now: float) -> bool:

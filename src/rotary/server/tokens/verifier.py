@@ -43,7 +43,9 @@ def _check_config(config: TokenConfig) -> None:
             "can not use both token_audience and token_audience_regex, configure only one of them"
         )
     if config.issuer and config.issuer_regex:
-        raise TokenConfigError("can not use both token_issuer and token_issuer_regex, configure only one of them")
+        raise TokenConfigError(
+            "can not use both token_issuer and token_issuer_regex, configure only one of them"
+        )
     if not config.jwks_public_endpoint:
         return
     try:
@@ -142,12 +144,16 @@ class TokenVerifier:
         self._now = now
         self._skip_signature = skip_signature
         self._connect = TokenPolicy(token, now)
-        self._subscribe = TokenPolicy(subscription_token, now) if subscription_token.enabled else self._connect
+        self._subscribe = (
+            TokenPolicy(subscription_token, now) if subscription_token.enabled else self._connect
+        )
 
     async def verify_connect_token(self, token: str) -> ConnectToken:
         signed = await self._authenticate(self._connect, token)
         if signed.claims.string("channel"):
-            raise TokenError("invalid token: connection JWT can not contain channel claim, only subscription JWT can")
+            raise TokenError(
+                "invalid token: connection JWT can not contain channel claim, only subscription JWT can"
+            )
         signed.claims.check_times(self._now())
         return connect_token(signed.claims, self._connect.user_id_claim)
 
