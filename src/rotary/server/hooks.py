@@ -176,9 +176,7 @@ class ServerHooks:
             return False
         if target.user_limited and user and self.channels.user_allowed(target.channel, user):
             return True
-        anonymous_ok = bool(user) or options.allow_subscribe_for_anonymous
-        by_namespace = options.allow_subscribe_for_client and anonymous_ok and not target.user_limited
-        return by_namespace or self._client.insecure
+        return self._open_to(target, user) or self._client.insecure
 
     async def on_refresh(self, client: ClientView, request: pb.RefreshRequest) -> RefreshDecision:
         """A new connection token: an expired one ends the connection (3005), another user's 3500."""
@@ -216,7 +214,9 @@ class ServerHooks:
             raise ClientError(codes.ERROR_PERMISSION_DENIED)
         return target
 
-    async def _authorize_subscribe(self, client: ClientView, target: ResolvedChannel, token: str) -> SubscribeOptions:
+    async def _authorize_subscribe(
+        self, client: ClientView, target: ResolvedChannel, token: str
+    ) -> SubscribeOptions:
         """Token, then user list, then proxies, then namespace permission, then insecure mode."""
         options = target.options
         if target.private and not token:
@@ -225,15 +225,24 @@ class ServerHooks:
             return await self._token_subscription(client, target, token)
         if target.user_limited and self.channels.user_allowed(target.channel, client.user):
             return namespace_subscription(target.namespace)
-        if not target.user_limited and (options.subscribe_proxy_enabled or options.subscribe_stream_proxy_enabled):
+        if not target.user_limited and (
+            options.subscribe_proxy_enabled or options.subscribe_stream_proxy_enabled
+        ):
             raise ClientError(codes.ERROR_NOT_AVAILABLE)
-        anonymous_ok = not _is_anonymous(client) or options.allow_subscribe_for_anonymous
-        by_namespace = options.allow_subscribe_for_client and anonymous_ok and not target.user_limited
-        if by_namespace or self._client.insecure:
+        if self._open_to(target, client.user) or self._client.insecure:
             return namespace_subscription(target.namespace)
         raise ClientError(codes.ERROR_PERMISSION_DENIED)
 
-    async def _token_subscription(self, client: ClientView, target: ResolvedChannel, token: str) -> SubscribeOptions:
+    @staticmethod
+    def _open_to(target: ResolvedChannel, user: str) -> bool:
+        """allow_subscribe_for_client (plus _for_anonymous for anonymous users); a user list overrules it."""
+        options = target.options
+        anonymous_ok = user != "" or options.allow_subscribe_for_anonymous
+        return options.allow_subscribe_for_client and anonymous_ok and not target.user_limited
+
+    async def _token_subscription(
+        self, client: ClientView, target: ResolvedChannel, token: str
+    ) -> SubscribeOptions:
         """Expired token 109, invalid 103, unknown namespace in it 102, someone else's 3500."""
         try:
             claims = await self._verifier.verify_subscription_token(token)
@@ -258,7 +267,11 @@ class ServerHooks:
             raise DisconnectError(codes.DISCONNECT_INVALID_TOKEN)
 
     def _apply_request(
-        self, client: ClientView, target: ResolvedChannel, request: pb.SubscribeRequest, granted: SubscribeOptions
+        self,
+        client: ClientView,
+        target: ResolvedChannel,
+        request: pb.SubscribeRequest,
+        granted: SubscribeOptions,
     ) -> None:
         """What the client asked for, where its permissions allow it (history access stands in for
         allow_recovery/allow_positioning, presence access for join/leave pushes)."""
@@ -268,7 +281,11 @@ class ServerHooks:
             granted.positioned = True
         if request.recoverable and (options.allow_recovery or history):
             granted.recoverable = True
-        if request.join_leave and options.join_leave and self._presence_access(client, target, subscribed=True):
+        if (
+            request.join_leave
+            and options.join_leave
+            and self._presence_access(client, target, subscribed=True)
+        ):
             granted.push_join_leave = True
         if request.HasField("tf") and not (options.allow_tags_filter and valid_tags_filter(request.tf)):
             raise ClientError(codes.ERROR_BAD_REQUEST)
@@ -350,7 +367,9 @@ class ServerHooks:
         self.channels.check_name(target)
         return target
 
-    def _permitted(self, client: ClientView, *, for_client: bool, for_subscriber: bool, for_anonymous: bool) -> bool:
+    def _permitted(
+        self, client: ClientView, *, for_client: bool, for_subscriber: bool, for_anonymous: bool
+    ) -> bool:
         """Centrifugo's three-way rule: any client, or subscribers; anonymous ones only when allowed."""
         identified = not _is_anonymous(client) or for_anonymous
         return ((for_client or for_subscriber) and identified) or self._client.insecure

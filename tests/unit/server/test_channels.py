@@ -16,7 +16,9 @@ SECTION = ChannelConfig(
         NamespaceConfig(name="chat", allow_user_limited_channels=True, publication_data_format="json"),
         NamespaceConfig(name="digits", channel_regex=r"^\d+$"),
         NamespaceConfig(name="loose", channel_regex="ü"),
-        NamespaceConfig(name="kept", history_size=5, history_ttl=30.0, history_meta_ttl=90.0, delta_publish=True),
+        NamespaceConfig(
+            name="kept", history_size=5, history_ttl=30.0, history_meta_ttl=90.0, delta_publish=True
+        ),
         NamespaceConfig(name="bin", publication_data_format="binary"),
         NamespaceConfig(name="obj", publication_data_format="json_object"),
     ),
@@ -186,9 +188,11 @@ def test_publish_options_follow_the_namespace(rules: ChannelRules) -> None:
 def test_history_needs_size_and_ttl(rules: ChannelRules) -> None:
     assert rules.resolve("news").namespace.history_enabled
     assert not rules.resolve("chat:x").namespace.history_enabled
-    assert not ChannelRules(ChannelConfig(without_namespace=ChannelOptions(history_size=3))).resolve(
-        "x"
-    ).namespace.history_enabled
+    assert (
+        not ChannelRules(ChannelConfig(without_namespace=ChannelOptions(history_size=3)))
+        .resolve("x")
+        .namespace.history_enabled
+    )
 
 
 def leaf(key: str = "k", cmp: str = "eq", val: str = "", vals: tuple[str, ...] = ()) -> pb.FilterNode:

@@ -13,13 +13,12 @@ import jwt
 import pytest
 
 from rotary.node.errors import ClientError, DisconnectError
-from rotary.node.hooks import ConnectionInfo, SubscribeOptions
+from rotary.node.hooks import ConnectionInfo, Hooks, SubscribeOptions
 from rotary.protocol import pb
 from rotary.protocol.codec import ProtocolType
 from rotary.server.config.schema import ClientConfig, Config, PersonalChannelConfig, TokenConfig
 from rotary.server.config.schema_channels import (
     ChannelConfig,
-    ChannelOptions,
     NamespaceConfig,
     RpcConfig,
     RpcPingConfig,
@@ -187,6 +186,11 @@ async def code_of(awaitable: Any) -> int:
     return 0
 
 
+def test_server_hooks_implement_the_node_contract() -> None:
+    hooks: Hooks = make_hooks()
+    assert isinstance(hooks, ServerHooks)
+
+
 # Connect
 
 
@@ -210,7 +214,9 @@ async def test_connect_with_token() -> None:
 
 
 async def test_insecure_connection_never_expires() -> None:
-    decision = await make_hooks(make_config(insecure=True)).on_connecting(conn(), connect_request(token(sub="42")))
+    decision = await make_hooks(make_config(insecure=True)).on_connecting(
+        conn(), connect_request(token(sub="42"))
+    )
     assert decision.expire_at == 0
 
 
@@ -227,7 +233,9 @@ async def test_insecure_connection_never_expires() -> None:
     ],
 )
 async def test_connect_token_failures(tok: str, client: dict[str, bool], code: int) -> None:
-    assert await code_of(make_hooks(make_config(**client)).on_connecting(conn(), connect_request(tok))) == code
+    assert (
+        await code_of(make_hooks(make_config(**client)).on_connecting(conn(), connect_request(tok))) == code
+    )
 
 
 async def test_anonymous_token_allowed_by_default() -> None:
@@ -246,7 +254,11 @@ async def test_token_channels_get_namespace_options() -> None:
 
 
 async def test_token_subs_win_over_channels_and_apply_overrides() -> None:
-    override = {"presence": {"value": False}, "force_recovery": {"value": False}, "join_leave": {"value": True}}
+    override = {
+        "presence": {"value": False},
+        "force_recovery": {"value": False},
+        "join_leave": {"value": True},
+    }
     subs = {"forced:b": {"info": {"role": "x"}, "data": {"hello": 1}, "override": override}}
     tok = token(sub="42", channels=["closed:a"], subs=subs)
     decision = await make_hooks().on_connecting(conn(), connect_request(tok))
@@ -284,7 +296,12 @@ async def test_personal_channel_skips_anonymous_and_needs_a_known_namespace() ->
         ("42", {}, ("clients:a", "closed:b", "$clients:c", "proxied:d", "digits:x"), {"clients:a"}),
         ("", {"allow_anonymous_connect_without_token": True}, ("clients:a", "everyone:b"), {"everyone:b"}),
         ("42", {}, ("users:r#42", "users:r#43", "users_open:r#43"), {"users:r#42"}),
-        ("", {"insecure": True}, ("closed:a", "users:r#43", "$x", "digits:1"), {"closed:a", "users:r#43", "digits:1"}),
+        (
+            "",
+            {"insecure": True},
+            ("closed:a", "users:r#43", "$x", "digits:1"),
+            {"closed:a", "users:r#43", "digits:1"},
+        ),
     ],
 )
 async def test_connect_channels_requested_by_the_client(
@@ -312,7 +329,9 @@ async def test_user_from_trusted_header() -> None:
     decision = await hooks.on_connecting(conn({"x-user-id": "5"}), connect_request(subs=("clients:a",)))
     assert (decision.user, decision.subscriptions) == ("5", {})
     assert await code_of(hooks.on_connecting(conn(), connect_request())) == 3501
-    anonymous = make_hooks(make_config(user_id_http_header="X-User-Id", allow_anonymous_connect_without_token=True))
+    anonymous = make_hooks(
+        make_config(user_id_http_header="X-User-Id", allow_anonymous_connect_without_token=True)
+    )
     assert (await anonymous.on_connecting(conn({"x-user-id": "5"}), connect_request())).user == ""
 
 
@@ -322,7 +341,9 @@ async def test_user_from_trusted_header() -> None:
 async def test_refresh() -> None:
     hooks = make_hooks()
     exp = int(time.time()) + 500
-    decision = await hooks.on_refresh(Client(), pb.RefreshRequest(token=token(sub="42", exp=exp, info={"v": 2})))
+    decision = await hooks.on_refresh(
+        Client(), pb.RefreshRequest(token=token(sub="42", exp=exp, info={"v": 2}))
+    )
     assert (decision.expire_at, decision.expired, decision.conn_info) == (exp, False, b'{"v":2}')
     plain = await hooks.on_refresh(Client(), pb.RefreshRequest(token=token(sub="42")))
     assert plain.conn_info is None
@@ -484,7 +505,9 @@ async def test_client_asks_for_recovery_positioning_join_leave(
 async def test_join_leave_needs_the_namespace_to_emit_them() -> None:
     no_join_leave = replace({n.name: n for n in NAMESPACES}["rich"], name="quiet", join_leave=False)
     config = make_config()
-    hooks = make_hooks(replace(config, channel=replace(config.channel, namespaces=(*NAMESPACES, no_join_leave))))
+    hooks = make_hooks(
+        replace(config, channel=replace(config.channel, namespaces=(*NAMESPACES, no_join_leave)))
+    )
     options = await hooks.on_subscribe(Client(), pb.SubscribeRequest(channel="quiet:a", join_leave=True))
     assert not options.push_join_leave
 
@@ -502,7 +525,9 @@ async def test_delta_tags_filter_and_reject_flag() -> None:
     request = pb.SubscribeRequest(channel="rich:a", delta="fossil", tf=tf, flag=2)
     options = await hooks.on_subscribe(Client(), request)
     assert (options.delta, options.reject_unrecovered, options.history_meta_ttl) == ("fossil", True, 600.0)
-    plain = await hooks.on_subscribe(Client(), pb.SubscribeRequest(channel="clients:a", delta="fossil", flag=1))
+    plain = await hooks.on_subscribe(
+        Client(), pb.SubscribeRequest(channel="clients:a", delta="fossil", flag=1)
+    )
     assert (plain.delta, plain.reject_unrecovered) == ("", False)
 
 
@@ -561,7 +586,9 @@ def matrix_client(channel: str, anonymous: bool, subscribed: bool) -> Client:
 
 
 @pytest.mark.parametrize(("namespace", "anonymous", "subscribed", "insecure"), combos("publish"))
-async def test_publish_permission_matrix(namespace: str, anonymous: bool, subscribed: bool, insecure: bool) -> None:
+async def test_publish_permission_matrix(
+    namespace: str, anonymous: bool, subscribed: bool, insecure: bool
+) -> None:
     channel = f"{namespace}:a"
     client = matrix_client(channel, anonymous, subscribed)
     hooks = make_hooks(make_config(insecure=insecure))
@@ -570,7 +597,9 @@ async def test_publish_permission_matrix(namespace: str, anonymous: bool, subscr
 
 
 @pytest.mark.parametrize(("namespace", "anonymous", "subscribed", "insecure"), combos("presence"))
-async def test_presence_permission_matrix(namespace: str, anonymous: bool, subscribed: bool, insecure: bool) -> None:
+async def test_presence_permission_matrix(
+    namespace: str, anonymous: bool, subscribed: bool, insecure: bool
+) -> None:
     channel = f"{namespace}:a"
     client = matrix_client(channel, anonymous, subscribed)
     code = await code_of(make_hooks(make_config(insecure=insecure)).on_presence(client, channel))
@@ -578,7 +607,9 @@ async def test_presence_permission_matrix(namespace: str, anonymous: bool, subsc
 
 
 @pytest.mark.parametrize(("namespace", "anonymous", "subscribed", "insecure"), combos("history"))
-async def test_history_permission_matrix(namespace: str, anonymous: bool, subscribed: bool, insecure: bool) -> None:
+async def test_history_permission_matrix(
+    namespace: str, anonymous: bool, subscribed: bool, insecure: bool
+) -> None:
     channel = f"{namespace}:a"
     client = matrix_client(channel, anonymous, subscribed)
     hooks = make_hooks(make_config(insecure=insecure))
@@ -610,7 +641,10 @@ async def test_publish_decision_carries_history_and_publisher() -> None:
     ],
 )
 async def test_publish_failures(channel: str, data: bytes, code: int) -> None:
-    assert await code_of(make_hooks().on_publish(Client(), pb.PublishRequest(channel=channel, data=data))) == code
+    assert (
+        await code_of(make_hooks().on_publish(Client(), pb.PublishRequest(channel=channel, data=data)))
+        == code
+    )
 
 
 @pytest.mark.parametrize(
