@@ -76,7 +76,8 @@ def version_string() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rotary", description="Real-time messaging server (Centrifugo v6 compatible).")
+    description = "Real-time messaging server compatible with Centrifugo v6."
+    parser = argparse.ArgumentParser(prog="rotary", description=description)
     parser.add_argument("-c", "--config", default="config.json", help="path to config file")
     for names, key, kind in ROOT_FLAGS:
         if kind is bool:
@@ -176,7 +177,8 @@ def cmd_genconfig(args: argparse.Namespace) -> int:
         return 1
     extension = extension_of(path)
     if extension not in SUPPORTED_EXTENSIONS:
-        print("error: output config file must have one of supported extensions: " + ", ".join(SUPPORTED_EXTENSIONS))
+        choices = ", ".join(SUPPORTED_EXTENSIONS)
+        print(f"error: output config file must have one of supported extensions: {choices}")
         return 1
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as file:

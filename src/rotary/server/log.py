@@ -27,7 +27,11 @@ FORMAT = "%(asctime)s [%(levelname)s] %(name)s: %(message)s"
 
 
 def setup_logging(log: LogConfig) -> logging.Logger:
-    """Configure the ``rotary`` logger tree once; later calls replace the previous handler."""
+    """Configure the ``rotary`` logger tree; later calls replace the previous handler.
+
+    Records still propagate to the root logger, which has no handler in the server process, so an
+    embedding application or a test harness can still observe them.
+    """
     logging.addLevelName(TRACE, "TRACE")
     logger = logging.getLogger("rotary")
     for handler in list(logger.handlers):
@@ -39,5 +43,4 @@ def setup_logging(log: LogConfig) -> logging.Logger:
     handler.setFormatter(logging.Formatter(FORMAT))
     logger.addHandler(handler)
     logger.setLevel(LEVELS.get(log.level, logging.INFO))
-    logger.propagate = False
     return logger

@@ -52,7 +52,8 @@ def render(tree: dict[str, Any], extension: str) -> str:
         return str(yaml.safe_dump(tree, sort_keys=False, allow_unicode=True))
     if extension == "toml":
         return "".join(_toml_table(tree, (), header=False))
-    raise ValueError("output config file must have one of supported extensions: " + ", ".join(SUPPORTED_EXTENSIONS))
+    choices = ", ".join(SUPPORTED_EXTENSIONS)
+    raise ValueError(f"output config file must have one of supported extensions: {choices}")
 
 
 def _toml_table(table: dict[str, Any], path: tuple[str, ...], header: bool = True) -> Iterator[str]:

@@ -98,7 +98,12 @@ class EnvReader:
                     self._apply_schema(item_cls, item, (), infix, skip_name=True)
 
     def _apply_schema(
-        self, cls: type, raw: MutableMapping[str, Any], base: tuple[str, ...], infix: str, skip_name: bool = False
+        self,
+        cls: type,
+        raw: MutableMapping[str, Any],
+        base: tuple[str, ...],
+        infix: str,
+        skip_name: bool = False,
     ) -> None:
         for path, tp, kind in leaves(cls, base):
             if skip_name and path == ("name",):
@@ -116,11 +121,9 @@ class EnvReader:
 
     def unknown(self) -> list[str]:
         """Prefixed variables that match no key, except Kubernetes service vars and ``*_VAR_*``."""
-        return sorted(
-            name
-            for name in self.environ
-            if name.startswith(tuple(f"{p}_" for p in PREFIXES)) and name not in self.known and not _ignored(name)
-        )
+        prefixes = tuple(f"{p}_" for p in PREFIXES)
+        candidates = (name for name in self.environ if name.startswith(prefixes))
+        return sorted(name for name in candidates if name not in self.known and not _ignored(name))
 
 
 def _ignored(name: str) -> bool:

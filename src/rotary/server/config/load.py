@@ -54,7 +54,8 @@ def read_file(path: str) -> dict[str, Any]:
     extension = os.path.splitext(path)[1].lower()
     parser = PARSERS.get(extension)
     if parser is None:
-        raise ConfigError([f"{path}: unsupported config file extension {extension!r} (json, yaml, yml, toml)"])
+        problem = f"{path}: unsupported config file extension {extension!r} (json, yaml, yml, toml)"
+        raise ConfigError([problem])
     try:
         with open(path, encoding="utf-8") as file:
             tree = parser(file.read()) or {}

@@ -132,7 +132,7 @@ class ChannelOptions:
     map_users_presence_channel_prefix: str = opt("", "Prefix of the users presence map channel.")
     history_size: int = opt(0, "Publications kept in history; needs history_ttl.")
     history_ttl: float = dur("0s", "How long history is kept; needs history_size.")
-    history_meta_ttl: float = dur("0s", "Lifetime of history meta (epoch, offset); 0 uses the channel default.")
+    history_meta_ttl: float = dur("0s", "History meta lifetime; 0 uses channel.history_meta_ttl.")
     force_positioning: bool = opt(False, "Turn positioning on for every subscriber.")
     allow_positioning: bool = opt(False, "Let subscribers ask for positioning.")
     force_recovery: bool = opt(False, "Turn recovery on for every subscriber.")

@@ -136,7 +136,9 @@ class ConsumerConfig:
 
     name: str = opt("", "Unique consumer name.")
     enabled: bool = opt(False, "Run this consumer.")
-    type: str = opt("", "Backend: postgresql, kafka, nats_jetstream, redis_stream, google_pub_sub, aws_sqs, azure_service_bus.")
+    type: str = opt(
+        "", "Backend: postgresql, kafka, nats_jetstream, redis_stream, google_pub_sub, aws_sqs, ..."
+    )
     postgresql: dict[str, Any] = passthrough("PostgreSQL outbox options.")
     kafka: dict[str, Any] = passthrough("Kafka options.")
     nats_jetstream: dict[str, Any] = passthrough("NATS JetStream options.")

@@ -23,7 +23,13 @@ KNOWN = {
     "presence_manager.type": ("memory", "redis"),
     "map_broker.type": ("memory", "redis", "postgres"),
     "consumer type": (
-        "postgresql", "kafka", "nats_jetstream", "google_pub_sub", "aws_sqs", "azure_service_bus", "redis_stream",
+        "postgresql",
+        "kafka",
+        "nats_jetstream",
+        "google_pub_sub",
+        "aws_sqs",
+        "azure_service_bus",
+        "redis_stream",
     ),
     "publication_data_format": ("", "json", "json_object", "binary"),
     "force_recovery_mode": ("", "stream", "cache"),
@@ -109,7 +115,8 @@ def _check_status_transform(rule: HttpStatusToCodeTransform, path: str, report: 
     has_error, has_disconnect = rule.to_error.code > 0, rule.to_disconnect.code > 0
     if has_error == has_disconnect:
         report(f"{path}: set exactly one of to_error.code and to_disconnect.code")
-    for text, key in ((rule.to_error.message, "to_error.message"), (rule.to_disconnect.reason, "to_disconnect.reason")):
+    texts = ((rule.to_error.message, "to_error.message"), (rule.to_disconnect.reason, "to_disconnect.reason"))
+    for text, key in texts:
         if not text.isascii() or len(text) > 123:
             report(f"{path}.{key}: must be ASCII and at most 123 characters")
 
@@ -117,9 +124,11 @@ def _check_status_transform(rule: HttpStatusToCodeTransform, path: str, report: 
 def check_channels(config: Config, report: Report) -> None:
     channel = config.channel
     _second_precision(channel.history_meta_ttl, "channel.history_meta_ttl", report)
-    _one_of(channel.publication_data_format, "publication_data_format", "channel.publication_data_format", report)
+    data_format = channel.publication_data_format
+    _one_of(data_format, "publication_data_format", "channel.publication_data_format", report)
     proxy_names = {p.name for p in config.proxies} | {DEFAULT_PROXY}
-    _check_channel_options(channel.without_namespace, "channel.without_namespace", config, proxy_names, report)
+    top = channel.without_namespace
+    _check_channel_options(top, "channel.without_namespace", config, proxy_names, report)
     _check_unique((ns.name for ns in channel.namespaces), "channel.namespaces", report)
     for i, ns in enumerate(channel.namespaces):
         path = f"channel.namespaces[{i}]"
@@ -141,7 +150,8 @@ def _check_channel_options(
             report(f"{path}.{name_key}: proxy {name!r} not found")
         elif getattr(opts, enabled_key) and name == DEFAULT_PROXY:
             _check_proxy(getattr(config.channel.proxy, kind), f"channel.proxy.{kind}", report)
-    _one_of(opts.publication_data_format, "publication_data_format", f"{path}.publication_data_format", report)
+    data_format = opts.publication_data_format
+    _one_of(data_format, "publication_data_format", f"{path}.publication_data_format", report)
     _one_of(opts.force_recovery_mode, "force_recovery_mode", f"{path}.force_recovery_mode", report)
     _one_of(opts.subscription_type, "subscription_type", f"{path}.subscription_type", report)
     _one_of(opts.map.mode, "map.mode", f"{path}.map.mode", report)
@@ -179,7 +189,7 @@ def _auto_cache_recover(opts: ChannelOptions, config: Config) -> str | None:
 def _stream_proxy_alone(opts: ChannelOptions, config: Config) -> str | None:
     others = opts.subscribe_proxy_enabled or opts.publish_proxy_enabled or opts.sub_refresh_proxy_enabled
     if opts.subscribe_stream_proxy_enabled and others:
-        return "subscribe_stream_proxy_enabled: cannot be combined with subscribe, publish or sub refresh proxies"
+        return "subscribe_stream_proxy_enabled: not allowed with subscribe, publish or sub_refresh proxies"
     return None
 
 
@@ -252,7 +262,8 @@ def check_consumers(config: Config, report: Report) -> None:
     _check_unique((c.name for c in config.consumers), "consumers", report)
     for i, consumer in enumerate(config.consumers):
         if not CONSUMER_NAME_PATTERN.fullmatch(consumer.name):
-            report(f"consumers[{i}].name: invalid consumer name {consumer.name!r}, must match ^[a-zA-Z0-9_]{{2,}}$")
+            name = consumer.name
+            report(f"consumers[{i}].name: invalid consumer name {name!r}, must match ^[a-zA-Z0-9_]{{2,}}$")
         _one_of(consumer.type, "consumer type", f"consumers[{i}].type", report)
 
 

@@ -1,0 +1,172 @@
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rotary.server.config import ConfigError
+from rotary.server.config.dump import render, to_tree
+from rotary.server.config.load import load_config
+from rotary.server.config.schema import Config
+
+SAMPLE = {
+    "http_server": {"port": 9000},
+    "client": {"token": {"hmac_secret_key": "secret"}, "allowed_origins": ["http://a", "http://b"]},
+    "channel": {
+        "namespaces": [{"name": "chat", "presence": True, "history_size": 10, "history_ttl": "300s"}],
+    },
+    "proxies": [{"name": "backend", "endpoint": "http://localhost:3000", "timeout": "2s"}],
+}
+
+TOML_SAMPLE = """
+[http_server]
+port = 9000
+
+[client]
+allowed_origins = ["http://a", "http://b"]
+
+[client.token]
+hmac_secret_key = "secret"
+
+[[channel.namespaces]]
+name = "chat"
+presence = true
+history_size = 10
+history_ttl = "300s"
+
+[[proxies]]
+name = "backend"
+endpoint = "http://localhost:3000"
+timeout = "2s"
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_three_formats_give_the_same_config(tmp_path: Path) -> None:
+    configs = [
+        load_config(write(tmp_path, "c.json", json.dumps(SAMPLE)), {}).config,
+        load_config(write(tmp_path, "c.yaml", yaml.safe_dump(SAMPLE)), {}).config,
+        load_config(write(tmp_path, "c.toml", TOML_SAMPLE), {}).config,
+    ]
+    assert configs[0] == configs[1] == configs[2]
+    config = configs[0]
+    assert config.http_server.port == 9000
+    assert config.client.allowed_origins == ("http://a", "http://b")
+    assert config.channel.namespaces[0].history_ttl == 300.0
+    assert config.proxies[0].timeout == 2.0
+
+
+def test_precedence_file_env_flags(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.json", json.dumps({"http_server": {"port": 1001}, "log": {"level": "debug"}}))
+    env = {"CENTRIFUGO_HTTP_SERVER_PORT": "1002", "CENTRIFUGO_LOG_LEVEL": "error"}
+    config = load_config(path, env, {"http_server.port": 1003}).config
+    assert config.http_server.port == 1003
+    assert config.log.level == "error"
+    assert load_config(path, {}, {}).config.log.level == "debug"
+    assert load_config(path, {"CENTRIFUGO_LOG_LEVEL": ""}, {}).config.log.level == "debug"
+
+
+def test_env_naming_rules() -> None:
+    env = {
+        "CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY": "s",
+        "CENTRIFUGO_CLIENT_ALLOWED_ORIGINS": "http://a http://b",
+        "CENTRIFUGO_CLIENT_INSECURE": "1",
+        "CENTRIFUGO_CLIENT_PING_INTERVAL": "30s",
+        "CENTRIFUGO_CHANNEL_WITHOUT_NAMESPACE_PRESENCE": "true",
+        "CENTRIFUGO_CHANNEL_NAMESPACES": json.dumps([{"name": "my-chat.ns"}]),
+        "CENTRIFUGO_CHANNEL_NAMESPACES_MY_CHAT_NS_HISTORY_SIZE": "5",
+        "CENTRIFUGO_CHANNEL_NAMESPACES_MY_CHAT_NS_HISTORY_TTL": "10s",
+        "CENTRIFUGO_RPC_NAMESPACES": json.dumps([{"name": "rpc1"}]),
+        "CENTRIFUGO_RPC_NAMESPACES_RPC1_PROXY_ENABLED": "true",
+        "CENTRIFUGO_PROXIES": json.dumps([{"name": "p1", "endpoint": "http://x"}]),
+        "CENTRIFUGO_PROXIES_P1_TIMEOUT": "3s",
+        "CENTRIFUGO_PROXIES_P1_HTTP_STATIC_HEADERS": '{"X-A": "b"}',
+        "CENTRIFUGO_ENGINE_REDIS_ADDRESS": "redis://a:1 redis://b:2",
+        "CENTRIFUGO_BROKER_POSTGRES": '{"dsn": "postgres://x"}',
+    }
+    config = load_config(None, env).config
+    assert config.client.token.hmac_secret_key == "s"
+    assert config.client.allowed_origins == ("http://a", "http://b")
+    assert config.client.insecure is True
+    assert config.client.ping_interval == 30.0
+    assert config.channel.without_namespace.presence is True
+    ns = config.channel.namespaces[0]
+    assert (ns.name, ns.history_size, ns.history_ttl) == ("my-chat.ns", 5, 10.0)
+    assert config.rpc.namespaces[0].proxy_enabled is True
+    assert config.proxies[0].timeout == 3.0
+    assert config.proxies[0].http.static_headers == {"X-A": "b"}
+    assert config.engine.redis.address == ("redis://a:1", "redis://b:2")
+    assert config.broker.postgres == {"dsn": "postgres://x"}
+
+
+def test_rotary_prefix_wins() -> None:
+    env = {"CENTRIFUGO_HTTP_SERVER_PORT": "1", "ROTARY_HTTP_SERVER_PORT": "2", "ROTARY_LOG_LEVEL": "warn"}
+    config = load_config(None, env).config
+    assert config.http_server.port == 2
+    assert config.log.level == "warn"
+
+
+def test_unknown_keys_and_env_warned(tmp_path: Path) -> None:
+    raw = {"nope": 1, "client": {"bogus": True}, "channel": {"namespaces": [{"name": "ab", "x": 1}]}}
+    path = write(tmp_path, "c.json", json.dumps(raw))
+    env = {
+        "CENTRIFUGO_UNKNOWN_THING": "1",
+        "ROTARY_ALSO_UNKNOWN": "1",
+        "CENTRIFUGO_SERVICE_PORT": "80",
+        "CENTRIFUGO_API_SERVICE_HOST": "x",
+        "CENTRIFUGO_VAR_SECRET": "s",
+    }
+    result = load_config(path, env)
+    assert result.unknown_keys == ["nope", "client.bogus", "channel.namespaces[0].x"]
+    assert "unknown key in config: client.bogus" in result.warnings
+    assert "unknown environment variable: CENTRIFUGO_UNKNOWN_THING" in result.warnings
+    assert "unknown environment variable: ROTARY_ALSO_UNKNOWN" in result.warnings
+    assert not [w for w in result.warnings if "SERVICE" in w or "VAR_" in w]
+
+
+def test_real_centrifugo_config_loads_without_warnings(tmp_path: Path) -> None:
+    full = to_tree(Config())
+    path = write(tmp_path, "full.json", json.dumps(full))
+    result = load_config(path, {})
+    assert result.warnings == []
+    assert result.config == Config()
+
+
+@pytest.mark.parametrize("ext", ["json", "yaml", "toml"])
+def test_defaultconfig_round_trips(tmp_path: Path, ext: str) -> None:
+    base = load_config(write(tmp_path, "base.json", json.dumps(SAMPLE)), {}).config
+    path = write(tmp_path, f"out.{ext}", render(to_tree(base), ext))
+    assert load_config(path, {}).config == base
+
+
+def test_missing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_config(None, {}).config == Config()
+    with pytest.raises(ConfigError) as info:
+        load_config(str(tmp_path / "absent.json"), {})
+    assert "config file not found" in info.value.problems[0]
+
+
+def test_all_problems_reported_with_paths(tmp_path: Path) -> None:
+    raw = {
+        "http_server": {"port": "not-a-port"},
+        "client": {"ping_interval": "5", "token": {"user_id_claim": "bad-claim"}},
+        "websocket": {"write_timeout": True},
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "c.json", json.dumps(raw)), {"CENTRIFUGO_CHANNEL_NAMESPACES": "[oops"})
+    text = "\n".join(info.value.problems)
+    paths = ("http_server.port", "client.ping_interval", "client.token.user_id_claim")
+    for path in (*paths, "websocket.write_timeout", "channel.namespaces"):
+        assert path in text
+    assert len(info.value.problems) == 5
+
+
+def test_numbers_are_nanoseconds_for_durations(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.json", json.dumps({"shutdown": {"timeout": 2_000_000_000}}))
+    assert load_config(path, {}).config.shutdown.timeout == 2.0
