@@ -1,0 +1,124 @@
+"""Fan-out through the hub with real Node, memory engine and recording transports: one prepared
+frame per encoding group, the same bytes object for every subscriber in it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from google.protobuf.json_format import MessageToDict
+
+from rotary.engines.base import PublishOptions
+from rotary.node.client import Client
+from rotary.node.node import Node, NodeConfig
+from rotary.protocol import codes, pb
+from rotary.protocol.codec import ProtocolType
+from rotary.protocol.framing import ws_frame
+
+
+class RecordingTransport:
+    """A Transport that keeps what it is given, framed the way the WebSocket transport frames."""
+
+    name = "websocket"
+    unidirectional = False
+
+    def __init__(self, protocol: ProtocolType = ProtocolType.JSON, limit_buffered: int = 0) -> None:
+        self.protocol = protocol
+        self.framing = "ws-binary" if protocol is ProtocolType.PROTOBUF else "ws-text"
+        self.frames: list[bytes] = []
+        self.closed_with: codes.Disconnect | None = None
+        self._buffered = limit_buffered
+
+    def frame(self, payload: bytes) -> bytes:
+        return ws_frame(payload, self.protocol is ProtocolType.PROTOBUF)
+
+    def write(self, payload: bytes) -> None:
+        self.frames.append(self.frame(payload))
+
+    def write_prepared(self, frame: bytes) -> None:
+        self.frames.append(frame)
+
+    def buffered_bytes(self) -> int:
+        return self._buffered
+
+    def close(self, disconnect: codes.Disconnect) -> None:
+        self.closed_with = disconnect
+
+
+async def connected(node: Node, transport: RecordingTransport, channel: str) -> Client:
+    client = Client(node, transport)
+    await client.handle_frame(_connect(transport.protocol))
+    await client.handle_frame(_subscribe(transport.protocol, channel))
+    transport.frames.clear()
+    return client
+
+
+def _connect(protocol: ProtocolType) -> bytes:
+    return _encode_command(protocol, pb.Command(id=1, connect=pb.ConnectRequest()))
+
+
+def _subscribe(protocol: ProtocolType, channel: str) -> bytes:
+    return _encode_command(protocol, pb.Command(id=2, subscribe=pb.SubscribeRequest(channel=channel)))
+
+
+def _encode_command(protocol: ProtocolType, command: pb.Command) -> bytes:
+    if protocol is ProtocolType.JSON:
+        return orjson.dumps(MessageToDict(command, preserving_proto_field_name=True))
+    body = command.SerializeToString()
+    return bytes([len(body)]) + body
+
+
+async def test_one_frame_object_per_encoding_group() -> None:
+    node = Node(NodeConfig(ping_interval=0))
+    await node.start()
+    json_transports = [RecordingTransport() for _ in range(3)]
+    pb_transports = [RecordingTransport(ProtocolType.PROTOBUF) for _ in range(2)]
+    for t in json_transports + pb_transports:
+        await connected(node, t, "news")
+    await node.publish("news", b'{"a":1}', PublishOptions())
+    json_frames = [t.frames[0] for t in json_transports]
+    pb_frames = [t.frames[0] for t in pb_transports]
+    assert all(f is json_frames[0] for f in json_frames)
+    assert all(f is pb_frames[0] for f in pb_frames)
+    assert json_frames[0].startswith(b'\x81')
+    assert json_frames[0][2:].startswith(b'{"push":{"channel":"news","pub":{"data":{"a":1},"time":')
+    await node.shutdown()
+
+
+async def test_slow_client_is_closed_with_3008_after_the_walk() -> None:
+    node = Node(NodeConfig(ping_interval=0, queue_max_size=10))
+    await node.start()
+    slow = RecordingTransport(limit_buffered=11)
+    fast = RecordingTransport()
+    await connected(node, slow, "news")
+    await connected(node, fast, "news")
+    await node.publish("news", b'{"a":1}', PublishOptions())
+    assert slow.closed_with is None
+    await asyncio.sleep(0)
+    assert slow.closed_with == codes.DISCONNECT_SLOW
+    assert fast.closed_with is None and len(fast.frames) == 1
+    await node.shutdown()
+
+
+async def test_unsubscribed_client_receives_nothing_and_channel_is_released() -> None:
+    node = Node(NodeConfig(ping_interval=0))
+    await node.start()
+    t = RecordingTransport()
+    client = await connected(node, t, "news")
+    await client.handle_frame(b'{"id":3,"unsubscribe":{"channel":"news"}}')
+    t.frames.clear()
+    await node.publish("news", b'{"a":1}', PublishOptions())
+    assert t.frames == []
+    assert node.channels() == {}
+    await node.shutdown()
+
+
+async def test_shutdown_closes_every_client_with_3001() -> None:
+    node = Node(NodeConfig(ping_interval=0))
+    await node.start()
+    transports = [RecordingTransport() for _ in range(5)]
+    for t in transports:
+        await connected(node, t, "news")
+    await node.shutdown()
+    assert all(t.closed_with == codes.DISCONNECT_SHUTDOWN for t in transports)
+    assert node.info().num_clients == 0

@@ -1,0 +1,63 @@
+"""The hot-path verdicts of a subscription and the pure recovery decisions."""
+
+from __future__ import annotations
+
+import pytest
+
+from rotary.protocol import pb
+from rotary.session.channels import ChannelState, SubscriptionStatus, Verdict
+from rotary.session.recovery import is_recovered, merge_buffered
+
+
+def pubs(*offsets: int) -> list[pb.Publication]:
+    return [pb.Publication(offset=o) for o in offsets]
+
+
+@pytest.mark.parametrize(
+    ("status", "positioned", "at", "offset", "verdict", "after"),
+    [
+        (SubscriptionStatus.SUBSCRIBING, True, 5, 6, Verdict.BUFFER, 5),
+        (SubscriptionStatus.SUBSCRIBED, False, 0, 9, Verdict.DELIVER, 0),
+        (SubscriptionStatus.SUBSCRIBED, True, 5, 6, Verdict.DELIVER, 6),
+        (SubscriptionStatus.SUBSCRIBED, True, 5, 5, Verdict.SKIP, 5),
+        (SubscriptionStatus.SUBSCRIBED, True, 5, 3, Verdict.SKIP, 5),
+        (SubscriptionStatus.SUBSCRIBED, True, 5, 7, Verdict.GAP, 5),
+        (SubscriptionStatus.SUBSCRIBED, True, 5, 0, Verdict.DELIVER, 5),
+    ],
+)
+def test_accept(status: SubscriptionStatus, positioned: bool, at: int, offset: int, verdict: Verdict,
+                after: int) -> None:
+    state = ChannelState("ch", status=status, positioned=positioned, offset=at)
+    assert state.accept(offset) is verdict
+    assert state.offset == after
+
+
+@pytest.mark.parametrize(
+    ("found", "since", "epoch", "top", "limit", "expected"),
+    [
+        (pubs(3, 4), 2, "e", 4, 10, True),
+        (pubs(), 4, "e", 4, 10, True),
+        (pubs(3, 4), 2, "x", 4, 10, False),
+        (pubs(4), 2, "e", 4, 10, False),
+        (pubs(3, 4, 5), 2, "e", 5, 2, False),
+        (pubs(), 7, "e", 4, 10, False),
+    ],
+)
+def test_is_recovered(found: list[pb.Publication], since: int, epoch: str, top: int, limit: int,
+                      expected: bool) -> None:
+    assert is_recovered(found, since, epoch, top, "e", limit) is expected
+
+
+def test_merge_skips_duplicates_and_appends_newer() -> None:
+    merged, ok = merge_buffered(pubs(3, 4), [(p, p.offset) for p in pubs(4, 5, 6)], top_offset=4)
+    assert ok and [p.offset for p in merged] == [3, 4, 5, 6]
+
+
+def test_merge_detects_gap() -> None:
+    _, ok = merge_buffered([], [(p, p.offset) for p in pubs(6)], top_offset=4)
+    assert not ok
+
+
+def test_merge_keeps_offsetless_publications() -> None:
+    merged, ok = merge_buffered([], [(pb.Publication(data=b"1"), 0)], top_offset=0)
+    assert ok and len(merged) == 1
