@@ -12,7 +12,7 @@ import jwt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from rotary.server.config.schema import SubscriptionTokenConfig, TokenConfig
@@ -66,7 +66,7 @@ def ec_jwk(key: ec.EllipticCurvePrivateKey, kid: str) -> dict[str, Any]:
     return {**json.loads(ECAlgorithm.to_jwk(key.public_key())), "kid": kid, "use": "sig"}
 
 
-def okp_jwk(key: ed25519.Ed25519PrivateKey, kid: str) -> dict[str, Any]:
+def okp_jwk(key: ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey, kid: str) -> dict[str, Any]:
     return {**json.loads(OKPAlgorithm.to_jwk(key.public_key())), "kid": kid, "use": "sig"}
 
 
@@ -295,5 +295,16 @@ async def test_template_value_with_traversal_is_refused(jwks: JwksServer, rsa_ke
         with pytest.raises(TokenError, match="traversal"):
             await verifier.verify_connect_token(sign(rsa_key, "RS256", "k", {"iss": ".."}))
         assert jwks.requests == []
+    finally:
+        await verifier.close()
+
+
+async def test_okp_key_other_than_ed25519_is_refused(jwks: JwksServer) -> None:
+    key = ed448.Ed448PrivateKey.generate()
+    jwks.keys["/certs"] = [okp_jwk(key, "ed448")]
+    verifier = make_verifier(jwks.url("/certs"))
+    try:
+        with pytest.raises(TokenError, match="Ed25519"):
+            await verifier.verify_connect_token(sign(key, "EdDSA", "ed448"))
     finally:
         await verifier.close()

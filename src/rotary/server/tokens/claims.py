@@ -129,7 +129,7 @@ class Claims:
             return (value,)
         return self.strings("aud")
 
-    def object(self, name: str) -> Mapping[str, Any]:
+    def mapping(self, name: str) -> Mapping[str, Any]:
         value = self.values.get(name)
         if value is None:
             return {}
@@ -228,7 +228,7 @@ def _grant(channel: str, value: object) -> SubscriptionGrant:
 def connect_token(claims: Claims, user_id_claim: str) -> ConnectToken:
     """Build what a connection token grants; the caller has checked signature, audience and times."""
     channels = claims.strings("channels")
-    subs = {channel: _grant(channel, value) for channel, value in claims.object("subs").items()}
+    subs = {channel: _grant(channel, value) for channel, value in claims.mapping("subs").items()}
     return ConnectToken(
         user=claims.user(user_id_claim),
         expire_at=claims.expire_at(),

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from jwt.algorithms import get_default_algorithms
 from jwt.exceptions import InvalidKeyError, PyJWTError
 
@@ -137,6 +138,8 @@ class _Jwk:
         expected = self.alg if self.alg and self.kty != "OKP" else token.alg
         if expected not in family or token.alg != expected:
             raise _invalid(f"unsupported JWT algorithm: {token.alg}")
+        if self.kty == "OKP" and not isinstance(self.key, Ed25519PublicKey):
+            raise _invalid("public key is invalid: only Ed25519 is supported for OKP keys")
         algorithm = _ALGORITHMS[expected]
         try:
             key = algorithm.prepare_key(self.key)
