@@ -67,6 +67,10 @@ class Client:
     def is_subscribed(self, channel: str) -> bool:
         return channel in self.session.channels
 
+    def chan_info(self, channel: str) -> bytes:
+        state = self.session.channels.get(channel)
+        return state.chan_info if state is not None else b""
+
     def client_info(self, chan_info: bytes = b"") -> pb.ClientInfo:
         return pb.ClientInfo(user=self.user, client=self.id, conn_info=self.conn_info, chan_info=chan_info)
 

@@ -44,6 +44,10 @@ class ClientView(Protocol):
 
     def is_subscribed(self, channel: str) -> bool: ...
 
+    def chan_info(self, channel: str) -> bytes:
+        """Channel info of this connection's subscription to ``channel`` (empty if not subscribed)."""
+        ...
+
 
 @dataclass(slots=True)
 class ConnectionInfo:

@@ -47,6 +47,9 @@ class Client:
     def is_subscribed(self, channel: str) -> bool:
         return channel in self.subscribed
 
+    def chan_info(self, channel: str) -> bytes:
+        return b""
+
 
 ANONYMOUS = Client(user="")
 
