@@ -327,7 +327,7 @@ class ServerHooks:
         if not allowed:
             raise ClientError(codes.ERROR_PERMISSION_DENIED)
         info = pb.ClientInfo(user=client.user, client=client.id, conn_info=client.conn_info,
-                             chan_info=client.chan_info(channel))
+                             chan_info=client.chan_info(target.channel))
         return PublishDecision(data=request.data, options=replace(target.publish_options(), client_info=info))
 
     async def on_presence(self, client: ClientView, channel: str) -> None:
