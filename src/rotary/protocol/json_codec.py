@@ -22,7 +22,7 @@ M = TypeVar("M", bound=Message)
 class JsonCodec:
     """Stateless; use the shared instance from ``codec_for(ProtocolType.JSON)``."""
 
-    protocol_type: Final = ProtocolType.JSON
+    protocol_type = ProtocolType.JSON
 
     def decode(self, data: bytes, message_type: type[M]) -> list[M]:
         """All messages of one frame, in order; a frame without any is a ProtocolError."""

@@ -83,7 +83,7 @@ def _element_encoder(field: FieldDescriptor) -> Converter:
 def _field_encoder(field: FieldDescriptor) -> Converter:
     """Maps are written with sorted keys so that equal messages always give equal bytes."""
     if _is_map(field):
-        convert_value = _element_encoder(field.message_type.fields_by_name["value"])
+        convert_value = _element_encoder(_map_value(field))
         return lambda entries: {k: convert_value(v) for k, v in sorted(entries.items())}
     convert = _element_encoder(field)
     if _is_repeated(field):
@@ -169,7 +169,7 @@ def _expect_dict(value: Any) -> dict[str, Any]:
 def _map_setter(field: FieldDescriptor) -> Setter:
     """Map keys of client.proto are all strings, which is what JSON object keys are."""
     name = field.name
-    value_field = field.message_type.fields_by_name["value"]
+    value_field = _map_value(field)
     if value_field.type == FieldDescriptor.TYPE_MESSAGE:
 
         def set_messages(message: Message, value: Any) -> None:
@@ -242,6 +242,13 @@ def _setters(descriptor: Descriptor) -> dict[str, Setter]:
 
 def _is_repeated(field: FieldDescriptor) -> bool:
     return bool(field.is_repeated)
+
+
+def _map_value(field: FieldDescriptor) -> FieldDescriptor:
+    """The value field of a map's synthetic entry message."""
+    assert field.message_type is not None
+    value: FieldDescriptor = field.message_type.fields_by_name["value"]
+    return value
 
 
 def _is_map(field: FieldDescriptor) -> bool:

@@ -60,7 +60,12 @@ def _sorted_map(entries: Any) -> dict[str, str]:
 
 # Scalar fields in field-number order, with the converter of those that are not plain JSON values.
 # Publication.info (5) sits between data (4) and offset (6); tests pin these tables to the schema.
-_CLIENT_INFO_FIELDS: Final = (("user", None), ("client", None), ("conn_info", raw_json), ("chan_info", raw_json))
+_CLIENT_INFO_FIELDS: Final = (
+    ("user", None),
+    ("client", None),
+    ("conn_info", raw_json),
+    ("chan_info", raw_json),
+)
 _PUBLICATION_TAIL: Final = (
     ("offset", None),
     ("tags", _sorted_map),

@@ -51,7 +51,7 @@ def delimited(body: bytes) -> bytes:
 class ProtobufCodec:
     """Stateless; use the shared instance from ``codec_for(ProtocolType.PROTOBUF)``."""
 
-    protocol_type: Final = ProtocolType.PROTOBUF
+    protocol_type = ProtocolType.PROTOBUF
 
     def decode(self, data: bytes, message_type: type[M]) -> list[M]:
         """All messages of one frame, in order; an empty frame or trailing bytes are a ProtocolError."""
