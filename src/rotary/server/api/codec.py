@@ -1,0 +1,244 @@
+"""JSON <-> the API's request and result dataclasses, with Centrifugo's decoding and encoding rules.
+
+Decoding follows the Go JSON decoder Centrifugo uses: keys match field names case-insensitively,
+unknown keys are ignored, ``null`` leaves a field at its zero value, and a value of the wrong type
+(a string for a bool, a fraction for an integer, a negative offset) rejects the whole request.
+``bytes`` fields take any JSON value and keep it as raw JSON bytes. Encoding writes only non-zero
+fields, except those the schema marks as kept. See https://centrifugal.dev/docs/server/server_api.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import orjson
+
+from rotary.server.api.schema import BATCH_METHODS, METHODS, ApiError, BatchReply, Command, Outcome
+
+
+class MalformedRequest(Exception):
+    """The body is not JSON of the method's request shape; HTTP answers 400."""
+
+
+class UnencodableResult(Exception):
+    """A raw field of a result holds bytes that are not JSON (binary data read over the JSON API)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Field:
+    name: str
+    hint: Any
+    bounds: tuple[int, int] | None
+
+
+# --- decoding --------------------------------------------------------------------------------------
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequest(f"invalid JSON: {exc}") from None
+
+
+def decode(cls: type[Any], value: Any, path: str = "") -> Any:
+    """An instance of the request dataclass ``cls`` from a parsed JSON value."""
+    if value is None:
+        return cls()
+    if not isinstance(value, dict):
+        raise MalformedRequest(f"{path or 'request'}: expected an object, got {_kind(value)}")
+    fields = _fields(cls)
+    values: dict[str, Any] = {}
+    for key, item in value.items():
+        spec = fields.get(key) or fields.get(key.lower())
+        if spec is None or (item is None and spec.hint is not bytes):
+            continue
+        values[spec.name] = _convert(spec, item, f"{path}{spec.name}")
+    return cls(**values)
+
+
+@functools.cache
+def _fields(cls: type[Any]) -> dict[str, _Field]:
+    """Fields by name; every name is lower case, so a lower-cased key finds its field too."""
+    hints = typing.get_type_hints(cls)
+    table: dict[str, _Field] = {}
+    for f in dataclasses.fields(cls):
+        table[f.name] = _Field(f.name, hints[f.name], f.metadata.get("range"))
+    return table
+
+
+def _convert(spec: _Field, value: Any, path: str) -> Any:
+    hint = spec.hint
+    if hint is int:
+        return _integer(value, spec.bounds, path)
+    return _converter(hint)(value, path)
+
+
+def _expect(kind: type, name: str) -> Callable[[Any, str], Any]:
+    def check(value: Any, path: str) -> Any:
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise MalformedRequest(f"{path}: expected {name}, got {_kind(value)}")
+        return value
+
+    return check
+
+
+def _integer(value: Any, bounds: tuple[int, int] | None, path: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MalformedRequest(f"{path}: expected an integer, got {_kind(value)}")
+    low, high = bounds or (-(2**63), 2**63 - 1)
+    if not low <= value <= high:
+        raise MalformedRequest(f"{path}: {value} is out of range [{low}, {high}]")
+    return value
+
+
+def dump_raw(value: Any) -> bytes:
+    """A parsed JSON value back to compact JSON bytes; the standard library for huge integers."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _raw(value: Any, path: str) -> bytes:
+    return dump_raw(value)
+
+
+def _string_list(value: Any, path: str) -> list[str]:
+    items = _expect(list, "an array")(value, path)
+    return [_str_or_empty(item, f"{path}[{i}]") for i, item in enumerate(items)]
+
+
+def _string_map(value: Any, path: str) -> dict[str, str]:
+    items = _expect(dict, "an object")(value, path)
+    return {key: _str_or_empty(item, f"{path}.{key}") for key, item in items.items()}
+
+
+def _str_or_empty(value: Any, path: str) -> str:
+    return "" if value is None else str(_expect(str, "a string")(value, path))
+
+
+def decode_command(value: Any, path: str) -> Command | None:
+    """A batch command: the first method (in METHODS order) among its keys; 104 later if none.
+
+    Every known key is decoded, so a malformed one rejects the batch even when another key wins.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise MalformedRequest(f"{path}: expected an object, got {_kind(value)}")
+    found: dict[str, Any] = {}
+    for key, item in value.items():
+        name = key if key in METHODS else key.lower()
+        if name in BATCH_METHODS and item is not None:
+            found[name] = decode(METHODS[name].request, item, f"{path}.{name}.")
+    for name in BATCH_METHODS:
+        if name in found:
+            return Command(name, found[name])
+    return Command()
+
+
+def _commands(value: Any, path: str) -> list[Command | None]:
+    items = _expect(list, "an array")(value, path)
+    return [decode_command(item, f"{path}[{i}]") for i, item in enumerate(items)]
+
+
+def _converter(hint: Any) -> Callable[[Any, str], Any]:
+    simple = _SIMPLE.get(hint)
+    if simple is not None:
+        return simple
+    if isinstance(hint, types.UnionType):
+        (inner,) = (arg for arg in typing.get_args(hint) if arg is not type(None))
+        return _converter(inner)
+    if dataclasses.is_dataclass(hint):
+        return lambda value, path: decode(typing.cast(type[Any], hint), value, f"{path}.")
+    raise TypeError(f"no JSON decoder for {hint!r}")
+
+
+_SIMPLE: Final[Mapping[Any, Callable[[Any, str], Any]]] = {
+    str: _expect(str, "a string"),
+    bool: _expect(bool, "a boolean"),
+    bytes: _raw,
+    list[str]: _string_list,
+    dict[str, str]: _string_map,
+    list[Command | None]: _commands,
+}
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+# --- encoding --------------------------------------------------------------------------------------
+
+
+def encode(value: Any) -> Any:
+    """A result (or any part of one) as a value ``orjson.dumps`` renders in Centrifugo's shape."""
+    special = _SPECIAL.get(type(value))
+    if special is not None:
+        return special(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _encode_fields(value)
+    if isinstance(value, list):
+        return [encode(item) for item in value]
+    if isinstance(value, dict):
+        return {key: encode(item) for key, item in value.items()}
+    if isinstance(value, bytes):
+        return raw_fragment(value)
+    return value
+
+
+def _encode_fields(value: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(value):
+        item = getattr(value, f.name)
+        if f.metadata.get("keep") or _present(item):
+            out[f.name] = encode(item)
+    return out
+
+
+def _present(item: Any) -> bool:
+    """Go's omitempty: zero numbers, empty strings, bytes, lists, maps and absent objects are left out."""
+    if dataclasses.is_dataclass(item):
+        return True
+    return bool(item)
+
+
+def raw_fragment(data: bytes) -> orjson.Fragment:
+    """Stored raw JSON spliced into the output; bytes that are not JSON cannot be sent here."""
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise UnencodableResult("raw field does not hold JSON") from None
+    return orjson.Fragment(data)
+
+
+def encode_error(error: ApiError) -> dict[str, Any]:
+    return {"code": error.code, "message": error.message}
+
+
+def encode_outcome(outcome: Outcome) -> dict[str, Any]:
+    if outcome.error is not None:
+        return {"error": encode_error(outcome.error)}
+    return {"result": encode(outcome.result)}
+
+
+def _encode_batch_reply(reply: BatchReply) -> dict[str, Any]:
+    if reply.outcome.error is not None:
+        return {"error": encode_error(reply.outcome.error)}
+    return {reply.method: encode(reply.outcome.result)}
+
+
+_SPECIAL: Final[Mapping[type, Callable[[Any], Any]]] = {
+    Outcome: encode_outcome,
+    BatchReply: _encode_batch_reply,
+    ApiError: encode_error,
+}

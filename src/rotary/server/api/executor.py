@@ -1,0 +1,362 @@
+"""The server API's methods, one coroutine each, shared by the HTTP and GRPC adapters.
+
+Each method validates its request the way Centrifugo does (channel required, namespace known,
+publication data in the namespace's format, history or presence enabled), calls the Node, and
+returns a typed result or raises :class:`ApiError`. It knows nothing about HTTP. See
+https://centrifugal.dev/docs/server/server_api.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import dataclasses
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any, Concatenate, Final, ParamSpec, TypeVar
+
+from rotary.engines.base import HistoryQuery, PublishOptions, UnrecoverablePositionError
+from rotary.engines.base import StreamPosition as EnginePosition
+from rotary.node.errors import ClientError
+from rotary.node.node import Node
+from rotary.protocol import codes, pb
+from rotary.server.api.schema import (
+    BAD_REQUEST,
+    INTERNAL,
+    METHODS,
+    NOT_AVAILABLE,
+    NOT_FOUND,
+    UNRECOVERABLE_POSITION,
+    ApiError,
+    BatchReply,
+    BatchRequest,
+    BatchResult,
+    BroadcastRequest,
+    BroadcastResult,
+    ChannelInfo,
+    ChannelsRequest,
+    ChannelsResult,
+    ClientInfo,
+    Command,
+    Disconnect,
+    DisconnectRequest,
+    EmptyResult,
+    HistoryRemoveRequest,
+    HistoryRequest,
+    HistoryResult,
+    InfoRequest,
+    InfoResult,
+    NodeResult,
+    Outcome,
+    PresenceRequest,
+    PresenceResult,
+    PresenceStatsRequest,
+    PresenceStatsResult,
+    Publication,
+    PublishRequest,
+    PublishResult,
+    RefreshRequest,
+    RPCRequest,
+    RPCResult,
+    SubscribeOptionOverride,
+    SubscribeRequest,
+    UnsubscribeRequest,
+)
+from rotary.server.channels import ChannelRules, ResolvedChannel
+from rotary.server.config.schema import Config
+from rotary.server.hooks import namespace_subscription
+from rotary.server.tokens import Override
+
+log = logging.getLogger("rotary.server.api")
+
+MAX_CONCURRENCY: Final = 1024
+"""Most publications of one broadcast, or commands of one parallel batch, in flight at once."""
+
+STREAM_SUBSCRIPTION_TYPES: Final = frozenset({"", "stream"})
+"""Namespaces ``publish`` may write to; map and shared-poll channels have their own methods (107)."""
+
+CUSTOM_DISCONNECT_CODES: Final = range(3000, 5000)
+"""Codes a custom API disconnect may carry: the ones SDKs understand and a WebSocket close can hold."""
+
+MAX_DISCONNECT_REASON: Final = 123
+"""Bytes of reason that fit a WebSocket close frame next to its code."""
+
+Result = TypeVar("Result")
+Params = ParamSpec("Params")
+
+
+def guarded(
+    method: Callable[Concatenate[ApiExecutor, Params], Awaitable[Result]],
+) -> Callable[Concatenate[ApiExecutor, Params], Coroutine[Any, Any, Result]]:
+    """Turns any failure other than ApiError (an engine down, a bug) into a logged 100."""
+
+    @functools.wraps(method)
+    async def run(self: ApiExecutor, *args: Params.args, **kwargs: Params.kwargs) -> Result:
+        try:
+            return await method(self, *args, **kwargs)
+        except ApiError:
+            raise
+        except Exception:
+            log.exception("server API %s failed", method.__name__)
+            raise ApiError(INTERNAL) from None
+
+    return run
+
+
+def _require_channel(channel: str) -> None:
+    if not channel:
+        raise ApiError(BAD_REQUEST)
+
+
+def _payload(raw: bytes, b64: str) -> bytes:
+    """Raw JSON, or binary sent as standard base64 (which wins when set); bad base64 is 107."""
+    if not b64:
+        return raw
+    try:
+        return base64.b64decode(b64, validate=True)
+    except binascii.Error:
+        raise ApiError(BAD_REQUEST) from None
+
+
+def _client_info(info: pb.ClientInfo) -> ClientInfo:
+    return ClientInfo(user=info.user, client=info.client, conn_info=info.conn_info, chan_info=info.chan_info)
+
+
+def _publication(pub: pb.Publication) -> Publication:
+    info = _client_info(pub.info) if pub.HasField("info") else None
+    return Publication(data=pub.data, info=info, offset=pub.offset, tags=dict(pub.tags))
+
+
+def _override(override: SubscribeOptionOverride | None) -> Override | None:
+    if override is None:
+        return None
+    values = {f.name: getattr(override, f.name) for f in dataclasses.fields(Override)}
+    return Override(**{name: None if v is None else v.value for name, v in values.items()})
+
+
+def _custom_disconnect(disconnect: Disconnect) -> codes.Disconnect:
+    if disconnect.code not in CUSTOM_DISCONNECT_CODES:
+        raise ApiError(BAD_REQUEST, "disconnect code must be within 3000-4999")
+    if len(disconnect.reason.encode()) > MAX_DISCONNECT_REASON:
+        raise ApiError(BAD_REQUEST, f"disconnect reason longer than {MAX_DISCONNECT_REASON} bytes")
+    return codes.Disconnect(disconnect.code, disconnect.reason)
+
+
+async def _outcome(call: Awaitable[Any]) -> Outcome:
+    try:
+        return Outcome(result=await call)
+    except ApiError as error:
+        return Outcome(error=error)
+
+
+async def _bounded(calls: Iterable[Callable[[], Awaitable[Result]]]) -> list[Result]:
+    """Runs the calls concurrently, at most MAX_CONCURRENCY at a time; results in call order."""
+    gate = asyncio.Semaphore(MAX_CONCURRENCY)
+
+    async def one(call: Callable[[], Awaitable[Result]]) -> Result:
+        async with gate:
+            return await call()
+
+    return list(await asyncio.gather(*(one(call) for call in calls)))
+
+
+class ApiExecutor:
+    """Runs API methods against one Node under one config's channel rules."""
+
+    def __init__(self, node: Node, config: Config, rules: ChannelRules) -> None:
+        """``config`` is the server's; channel options come from ``rules``, built from the same config."""
+        self._node = node
+        self._rules = rules
+        self._methods: dict[str, Callable[[Any], Awaitable[Any]]] = {
+            name: getattr(self, name) for name in METHODS
+        }
+
+    async def execute(self, method: str, request: Any) -> Any:
+        """Runs the METHODS entry ``method`` with its request dataclass."""
+        return await self._methods[method](request)
+
+    # -- channel checks ----------------------------------------------------------------------------
+
+    def _resolve(self, channel: str) -> ResolvedChannel:
+        """Its namespace's options; 107 for an empty name, 102 for an unknown namespace."""
+        _require_channel(channel)
+        try:
+            return self._rules.resolve(channel)
+        except ClientError as exc:
+            raise ApiError(exc.code) from None
+
+    def _check_data(self, target: ResolvedChannel, data: bytes) -> None:
+        try:
+            self._rules.check_data(target, data)
+        except ClientError as exc:
+            raise ApiError(exc.code) from None
+
+    def _with_history(self, channel: str) -> ResolvedChannel:
+        target = self._resolve(channel)
+        if not target.namespace.history_enabled:
+            raise ApiError(NOT_AVAILABLE)
+        return target
+
+    def _with_presence(self, channel: str) -> ResolvedChannel:
+        target = self._resolve(channel)
+        if not target.options.presence:
+            raise ApiError(NOT_AVAILABLE)
+        return target
+
+    # -- publications ------------------------------------------------------------------------------
+
+    @guarded
+    async def publish(self, request: PublishRequest) -> PublishResult:
+        _require_channel(request.channel)
+        return await self._publish(request.channel, _payload(request.data, request.b64data), request)
+
+    @guarded
+    async def broadcast(self, request: BroadcastRequest) -> BroadcastResult:
+        if not request.channels:
+            raise ApiError(BAD_REQUEST)
+        data = _payload(request.data, request.b64data)
+
+        def call(channel: str) -> Callable[[], Awaitable[Outcome]]:
+            return lambda: _outcome(self._guarded_publish(channel, data, request))
+
+        return BroadcastResult(responses=await _bounded(call(channel) for channel in request.channels))
+
+    @guarded
+    async def _guarded_publish(self, channel: str, data: bytes, request: BroadcastRequest) -> PublishResult:
+        return await self._publish(channel, data, request)
+
+    async def _publish(self, channel: str, data: bytes, request: PublishRequest | BroadcastRequest) -> PublishResult:
+        target = self._resolve(channel)
+        if target.options.subscription_type not in STREAM_SUBSCRIPTION_TYPES:
+            raise ApiError(BAD_REQUEST)
+        self._check_data(target, data)
+        result = await self._node.publish(channel, data, self._publish_options(target, request))
+        return PublishResult(offset=result.position.offset, epoch=result.position.epoch)
+
+    @staticmethod
+    def _publish_options(target: ResolvedChannel, request: PublishRequest | BroadcastRequest) -> PublishOptions:
+        options = dataclasses.replace(
+            target.publish_options(),
+            tags=dict(request.tags),
+            idempotency_key=request.idempotency_key,
+            use_delta=request.delta or target.options.delta_publish,
+            version=request.version,
+            version_epoch=request.version_epoch,
+        )
+        if request.skip_history:
+            options = dataclasses.replace(options, history_size=0, history_ttl=0.0)
+        return options
+
+    # -- connections -------------------------------------------------------------------------------
+
+    @guarded
+    async def subscribe(self, request: SubscribeRequest) -> EmptyResult:
+        target = self._resolve(request.channel)
+        since = request.recover_since
+        options = dataclasses.replace(
+            namespace_subscription(target.namespace, _override(request.override)),
+            chan_info=_payload(request.info, request.b64info),
+            data=_payload(request.data, request.b64data),
+            expire_at=request.expire_at,
+            recover_since=None if since is None else EnginePosition(since.offset, since.epoch),
+        )
+        await self._node.subscribe(request.user, request.channel, options,
+                                   client_id=request.client, session=request.session)
+        return EmptyResult()
+
+    @guarded
+    async def unsubscribe(self, request: UnsubscribeRequest) -> EmptyResult:
+        if request.channel:
+            self._resolve(request.channel)
+        await self._node.unsubscribe(request.user, request.channel, client_id=request.client,
+                                     session=request.session)
+        return EmptyResult()
+
+    @guarded
+    async def disconnect(self, request: DisconnectRequest) -> EmptyResult:
+        custom = request.disconnect
+        disconnect = codes.DISCONNECT_FORCE_NO_RECONNECT if custom is None else _custom_disconnect(custom)
+        await self._node.disconnect(request.user, disconnect, client_id=request.client,
+                                    session=request.session, whitelist=request.whitelist)
+        return EmptyResult()
+
+    @guarded
+    async def refresh(self, request: RefreshRequest) -> EmptyResult:
+        await self._node.refresh(request.user, client_id=request.client, session=request.session,
+                                 expired=request.expired, expire_at=request.expire_at,
+                                 conn_info=request.info or None)
+        return EmptyResult()
+
+    # -- channel state -----------------------------------------------------------------------------
+
+    @guarded
+    async def presence(self, request: PresenceRequest) -> PresenceResult:
+        self._with_presence(request.channel)
+        found = await self._node.presence(request.channel)
+        return PresenceResult(presence={cid: _client_info(info) for cid, info in found.items()})
+
+    @guarded
+    async def presence_stats(self, request: PresenceStatsRequest) -> PresenceStatsResult:
+        self._with_presence(request.channel)
+        stats = await self._node.presence_stats(request.channel)
+        return PresenceStatsResult(num_clients=stats.num_clients, num_users=stats.num_users)
+
+    @guarded
+    async def history(self, request: HistoryRequest) -> HistoryResult:
+        target = self._with_history(request.channel)
+        since = None if request.since is None else EnginePosition(request.since.offset, request.since.epoch)
+        query = HistoryQuery(since=since, limit=request.limit, reverse=request.reverse,
+                             meta_ttl=target.namespace.history_meta_ttl)
+        try:
+            found = await self._node.history(request.channel, query)
+        except UnrecoverablePositionError:
+            raise ApiError(UNRECOVERABLE_POSITION) from None
+        return HistoryResult(publications=[_publication(pub) for pub in found.publications],
+                             epoch=found.position.epoch, offset=found.position.offset)
+
+    @guarded
+    async def history_remove(self, request: HistoryRemoveRequest) -> EmptyResult:
+        self._with_history(request.channel)
+        await self._node.remove_history(request.channel)
+        return EmptyResult()
+
+    @guarded
+    async def channels(self, request: ChannelsRequest) -> ChannelsResult:
+        found = self._node.channels(request.pattern)
+        return ChannelsResult(channels={name: ChannelInfo(num_clients=n) for name, n in found.items()})
+
+    @guarded
+    async def info(self, request: InfoRequest) -> InfoResult:
+        node = self._node.info()
+        return InfoResult(nodes=[NodeResult(
+            uid=node.uid, name=node.name, version=node.version, num_clients=node.num_clients,
+            num_users=node.num_users, num_channels=node.num_channels, uptime=node.uptime,
+            num_subs=node.num_subs,
+        )])
+
+    @guarded
+    async def rpc(self, request: RPCRequest) -> RPCResult:
+        """Server-side RPC extensions; the open-source server registers none, so every method is 104."""
+        if not request.method:
+            raise ApiError(BAD_REQUEST)
+        raise ApiError(NOT_FOUND)
+
+    # -- batch -------------------------------------------------------------------------------------
+
+    @guarded
+    async def batch(self, request: BatchRequest) -> BatchResult:
+        """Commands in order, or all at once with ``parallel``; replies always in command order."""
+        if request.parallel:
+            replies = await _bounded(functools.partial(self._command, c) for c in request.commands)
+        else:
+            replies = [await self._command(command) for command in request.commands]
+        return BatchResult(replies=replies)
+
+    async def _command(self, command: Command | None) -> BatchReply:
+        if command is None:
+            return BatchReply("", Outcome(error=ApiError(BAD_REQUEST)))
+        if not command.method:
+            return BatchReply("", Outcome(error=ApiError(NOT_FOUND)))
+        return BatchReply(command.method, await _outcome(self.execute(command.method, command.request)))

@@ -1,0 +1,144 @@
+"""The HTTP server API: ``POST <http_api.handler_prefix>/<method>`` and the legacy ``POST <prefix>``.
+
+One generic handler serves every METHODS entry. Checks run in Centrifugo's order: the HTTP method
+(405), the API key (401), then the body (400). A method's error is answered with HTTP 200 and
+``{"error": {...}}``, or, in transport error mode, with the bare error under a mapped HTTP status.
+See https://centrifugal.dev/docs/server/server_api#http-api.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import orjson
+from aiohttp import web
+
+from rotary.node.node import Node
+from rotary.server.api.codec import MalformedRequest, UnencodableResult, decode, encode, encode_error, parse_json
+from rotary.server.api.executor import ApiExecutor
+from rotary.server.api.legacy import run_commands
+from rotary.server.api.schema import METHODS, ApiError
+from rotary.server.channels import ChannelRules
+from rotary.server.config.schema import Config
+from rotary.server.config.schema_transports import HttpAPIConfig
+
+log = logging.getLogger("rotary.server.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ERROR_STATUS: Final[dict[int, int]] = {100: 500, 102: 404, 104: 404, 107: 400, 108: 400, 112: 416, 113: 409}
+"""API error code -> HTTP status in transport error mode; any other code is 500."""
+
+TRANSPORT_ERROR_MODE: Final = "transport"
+ERROR_MODE_HEADER: Final = "X-Centrifugo-Error-Mode"
+API_KEY_HEADER: Final = "X-API-Key"
+API_KEY_SCHEME: Final = "apikey"
+API_KEY_QUERY: Final = "api_key"
+
+
+def register_api(app: web.Application, node: Node, config: Config, rules: ChannelRules) -> None:
+    """Adds the per-method routes and the legacy route under ``http_api.handler_prefix``."""
+    executor = ApiExecutor(node, config, rules)
+    settings = config.http_api
+    prefix = settings.handler_prefix.rstrip("/")
+    app.router.add_route("*", prefix or "/", _legacy_handler(executor, node, settings))
+    for name in METHODS:
+        app.router.add_route("*", f"{prefix}/{name}", _method_handler(executor, name, settings))
+
+
+def authorized(request: web.Request, key: str) -> bool:
+    """The key from X-API-Key, else from ``Authorization: apikey <key>``, else from ``?api_key=``.
+
+    An empty configured key authorizes nobody: the API is open only with ``http_api.insecure``.
+    """
+    if not key:
+        return False
+    supplied = request.headers.get(API_KEY_HEADER, "")
+    if supplied:
+        valid = _same(key, supplied)
+    else:
+        parts = request.headers.get("Authorization", "").split()
+        valid = len(parts) == 2 and parts[0].lower() == API_KEY_SCHEME and _same(key, parts[1])
+    if not valid and request.query_string:
+        valid = _same(key, request.query.get(API_KEY_QUERY, ""))
+    return valid
+
+
+def _same(expected: str, supplied: str) -> bool:
+    return hmac.compare_digest(expected.encode(), supplied.encode())
+
+
+def _refusal(request: web.Request, settings: HttpAPIConfig) -> web.Response | None:
+    if request.method != "POST":
+        return web.Response(status=405)
+    if not settings.insecure and not authorized(request, settings.key):
+        return web.Response(status=401)
+    return None
+
+
+def _json(value: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(value), status=status, content_type="application/json")
+
+
+def _bad_request(exc: MalformedRequest) -> web.Response:
+    log.info("bad API request: %s", exc)
+    return web.Response(status=400, text=f"Bad Request: {exc}")
+
+
+def _internal_error(exc: Exception) -> web.Response:
+    log.error("cannot encode API response: %s", exc)
+    return web.Response(status=500, text="Internal Server Error")
+
+
+def _transport_mode(request: web.Request, settings: HttpAPIConfig) -> bool:
+    return settings.error_mode == TRANSPORT_ERROR_MODE or request.headers.get(ERROR_MODE_HEADER) == TRANSPORT_ERROR_MODE
+
+
+def _error_response(error: ApiError, transport_mode: bool) -> web.Response:
+    if transport_mode:
+        return _json(encode_error(error), ERROR_STATUS.get(error.code, 500))
+    return _json({"error": encode_error(error)})
+
+
+def _method_handler(executor: ApiExecutor, name: str, settings: HttpAPIConfig) -> Handler:
+    request_type = METHODS[name].request
+
+    async def handle(request: web.Request) -> web.Response:
+        refusal = _refusal(request, settings)
+        if refusal is not None:
+            return refusal
+        try:
+            call = decode(request_type, parse_json(await request.read()))
+        except MalformedRequest as exc:
+            return _bad_request(exc)
+        try:
+            result = await executor.execute(name, call)
+        except ApiError as error:
+            return _error_response(error, _transport_mode(request, settings))
+        try:
+            return _json({"result": encode(result)})
+        except UnencodableResult as exc:
+            return _internal_error(exc)
+
+    return handle
+
+
+def _legacy_handler(executor: ApiExecutor, node: Node, settings: HttpAPIConfig) -> Handler:
+    async def handle(request: web.Request) -> web.Response:
+        refusal = _refusal(request, settings)
+        if refusal is not None:
+            return refusal
+        if node.closing:
+            return web.Response(status=503)
+        try:
+            body = await run_commands(executor, await request.read())
+        except MalformedRequest as exc:
+            return _bad_request(exc)
+        except UnencodableResult as exc:
+            return _internal_error(exc)
+        return web.Response(body=body, content_type="application/json")
+
+    return handle
