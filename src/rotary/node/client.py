@@ -50,6 +50,9 @@ class Client:
         self.closed = False
         self._arm_timer()
 
+    def loop_time(self) -> float:
+        return self._loop.time()
+
     # -- what hooks see ------------------------------------------------------------------------
 
     @property
@@ -150,7 +153,20 @@ class Client:
         if disconnect is not None:
             self.close(disconnect)
             return
+        self._end_expired_subscriptions()
         self.flush()
+
+    def _end_expired_subscriptions(self) -> None:
+        """Client-side subscriptions get `unsubscribe` 2501; an expired server-side one ends the connection."""
+        expired, self.session.expired_channels = self.session.expired_channels, []
+        for channel in expired:
+            state = self.session.channels.get(channel)
+            if state is None:
+                continue
+            if state.server_side:
+                self.close(codes.DISCONNECT_SUB_EXPIRED)
+                return
+            self.node.drop_subscription(self, channel, codes.UNSUBSCRIBE_EXPIRED)
 
     # -- end -----------------------------------------------------------------------------------
 

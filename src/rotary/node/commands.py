@@ -7,7 +7,6 @@ See https://centrifugal.dev/docs/transports/client_protocol for every command's 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -43,7 +42,7 @@ async def connect(client: Client, cmd: pb.Command) -> None:
     if len(decision.subscriptions) > node.config.channel_limit:
         raise DisconnectError(codes.DISCONNECT_CHANNEL_LIMIT)
     client.user, client.conn_info, client.meta = decision.user, decision.conn_info, decision.meta
-    client.session.connected(_loop_time(), decision.expire_at, time.time())
+    client.session.connected(client.loop_time(), decision.expire_at, time.time())
     node.hub.add_client(client)
     result = pb.ConnectResult(client=client.id, version=node.config.version, data=decision.data)
     started: list[Started] = []
@@ -69,10 +68,6 @@ async def connect(client: Client, cmd: pb.Command) -> None:
     client.flush()
     for s in started:
         activate(client, s)
-
-
-def _loop_time() -> float:
-    return asyncio.get_running_loop().time()
 
 
 async def subscribe(client: Client, cmd: pb.Command) -> None:
@@ -169,7 +164,7 @@ async def refresh(client: Client, cmd: pb.Command) -> None:
         raise DisconnectError(codes.DISCONNECT_EXPIRED)
     if decision.conn_info is not None:
         client.conn_info = decision.conn_info
-    client.session.set_expiry(decision.expire_at, _loop_time(), time.time())
+    client.session.set_expiry(decision.expire_at, client.loop_time(), time.time())
     result = pb.RefreshResult(client=client.id, version=client.node.config.version)
     if decision.expire_at:
         result.expires, result.ttl = True, _ttl(decision.expire_at)
@@ -185,6 +180,7 @@ async def sub_refresh(client: Client, cmd: pb.Command) -> None:
     if decision.expired or (decision.expire_at and decision.expire_at <= time.time()):
         raise ClientError(codes.ERROR_EXPIRED)
     state.expire_at = decision.expire_at
+    client.session.set_subscription_expiry(req.channel, decision.expire_at, client.loop_time(), time.time())
     if decision.chan_info is not None:
         state.chan_info = decision.chan_info
     result = pb.SubRefreshResult()

@@ -127,6 +127,7 @@ class Node:
             ping_interval=c.ping_interval if c.ping_interval > 0 else 0,
             pong_timeout=c.pong_timeout,
             expired_close_delay=c.expired_close_delay,
+            expired_sub_close_delay=c.expired_sub_close_delay,
             unidirectional=unidirectional,
         )
 
@@ -178,9 +179,10 @@ class Node:
 
     def drop_subscription(self, client: Client, channel: str, code: codes.UnsubscribeCode | None) -> None:
         """Ends one subscription of a live client; pushes `unsubscribe` with ``code`` when given."""
-        state = client.channels.pop(channel, None)
+        state = client.channels.get(channel)
         if state is None:
             return
+        client.session.forget_subscription(channel)
         if code is not None:
             client.session.send_reply(pb.Reply(push=pb.Push(
                 channel=channel, unsubscribe=pb.Unsubscribe(code=code.code, reason=code.reason))))

@@ -134,6 +134,8 @@ def activate(client: Client, started: Started) -> None:
     state, result = started.state, started.result
     client.flush()
     state.status = SubscriptionStatus.SUBSCRIBED
+    if state.expire_at:
+        client.session.set_subscription_expiry(state.channel, state.expire_at, client.loop_time(), time.time())
     state.epoch = result.epoch
     last = result.publications[-1].offset if result.publications else result.offset
     state.offset = max(last, result.offset)

@@ -48,6 +48,7 @@ class SessionLimits:
     ping_interval: float = 25.0
     pong_timeout: float = 8.0
     expired_close_delay: float = 25.0
+    expired_sub_close_delay: float = 25.0
     unidirectional: bool = False
 
 
@@ -78,6 +79,9 @@ class Session:
         self._pong_at: float | None = None
         self._awaiting_pong = False
         self._expire_deadline: float | None = None
+        self._sub_deadlines: dict[str, float] = {}
+        self.expired_channels: list[str] = []
+        """Subscriptions whose expiry passed without a refresh; the driver ends them."""
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -130,9 +134,22 @@ class Session:
             return
         self._expire_deadline = now + max(expire_at - wall_now, 0) + self.limits.expired_close_delay
 
+    def set_subscription_expiry(self, channel: str, expire_at: int, now: float, wall_now: float) -> None:
+        """A subscription expires at ``expire_at`` (0 never); it ends after the grace delay unless refreshed."""
+        if expire_at <= 0:
+            self._sub_deadlines.pop(channel, None)
+            return
+        delay = self.limits.expired_sub_close_delay
+        self._sub_deadlines[channel] = now + max(expire_at - wall_now, 0) + delay
+
+    def forget_subscription(self, channel: str) -> None:
+        self.channels.pop(channel, None)
+        self._sub_deadlines.pop(channel, None)
+
     def close(self) -> None:
         self.status = Status.CLOSED
         self._ping_at = self._pong_at = self._stale_at = self._expire_deadline = None
+        self._sub_deadlines.clear()
 
     # -- output --------------------------------------------------------------------------------
 
@@ -158,6 +175,8 @@ class Session:
 
     def next_deadline(self) -> float | None:
         times = [t for t in (self._stale_at, self._ping_at, self._pong_at, self._expire_deadline) if t is not None]
+        if self._sub_deadlines:
+            times.append(min(self._sub_deadlines.values()))
         return min(times) if times else None
 
     def timer_fired(self, now: float, wall_now: float) -> codes.Disconnect | None:
@@ -170,7 +189,17 @@ class Session:
             return codes.DISCONNECT_EXPIRED
         if self._ping_at is not None and now >= self._ping_at:
             self._send_ping(now)
+        self._expire_subscriptions(now, wall_now)
         return None
+
+    def _expire_subscriptions(self, now: float, wall_now: float) -> None:
+        for channel, deadline in list(self._sub_deadlines.items()):
+            if now < deadline:
+                continue
+            del self._sub_deadlines[channel]
+            state = self.channels.get(channel)
+            if state is not None and 0 < state.expire_at <= wall_now:
+                self.expired_channels.append(channel)
 
     def _send_ping(self, now: float) -> None:
         if self.limits.unidirectional:

@@ -140,3 +140,26 @@ def test_closed_session_ignores_input_and_has_no_deadline() -> None:
     s.close()
     assert s.receive(b'{"id":1,"connect":{}}') == []
     assert s.next_deadline() is None
+
+
+def test_subscription_expiry_reports_channel_after_grace_delay() -> None:
+    from rotary.session.channels import ChannelState
+
+    s = session(ping_interval=0, expired_sub_close_delay=5)
+    s.connected(0.0, 0, 0.0)
+    s.channels["a"] = ChannelState("a", expire_at=1010)
+    s.set_subscription_expiry("a", 1010, now=0.0, wall_now=1000)
+    assert s.next_deadline() == 15
+    assert s.timer_fired(15, wall_now=1015) is None
+    assert s.expired_channels == ["a"]
+
+
+def test_refreshed_subscription_is_not_reported() -> None:
+    from rotary.session.channels import ChannelState
+
+    s = session(ping_interval=0, expired_sub_close_delay=5)
+    s.connected(0.0, 0, 0.0)
+    s.channels["a"] = ChannelState("a", expire_at=2000)
+    s.set_subscription_expiry("a", 1010, now=0.0, wall_now=1000)
+    assert s.timer_fired(15, wall_now=1015) is None
+    assert s.expired_channels == []
