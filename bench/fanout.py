@@ -1,0 +1,284 @@
+"""Fan-out benchmark: N WebSocket subscribers on one channel, publications through the HTTP API.
+
+For each subscriber count it runs rotary and a minimal picows broadcast server (the floor, see
+floor_server.py) in turn, each in its own process pinned to its own CPU, with this process (the
+load generator) on the other. Two scenarios per server: *steady* (publications at a fixed rate) and
+*burst* (a ``batch`` of publications at a fixed interval). It reports deliveries per second, latency
+percentiles, server CPU microseconds per delivery and rotary/floor ratios, prints a table and writes
+JSON under bench/results/. See bench/README.md; the fan-out model is described at
+https://centrifugal.dev/docs/getting-started/design.
+
+Run from the repository root: ``.venv/bin/python bench/fanout.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loadgen import Publisher, Stats, close_subscribers, connect_subscribers  # noqa: E402
+from report import ratios, render_table  # noqa: E402
+from system import (  # noqa: E402
+    cpu_layout, cpu_ns, free_port, host_busy_ns, own_cpu_ns, pinned_command, raise_backlogs, raise_nofile,
+    wait_listening,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+CHANNEL = "bench"
+SECRET = "bench-hmac-secret-not-for-production"
+API_KEY = "bench-api-key"
+DRAIN_IDLE_S = 2.0
+
+
+@dataclass
+class Target:
+    """A running server under test."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    ws_url: str
+    api_url: str
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_floor(cpus: set[int] | None, workdir: Path) -> Target:
+    command = pinned_command([sys.executable, str(BENCH / "floor_server.py")], cpus)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    ports = json.loads(process.stdout.readline())
+    return Target("floor", process, f"ws://127.0.0.1:{ports['ws_port']}/connection/websocket",
+                  f"http://127.0.0.1:{ports['api_port']}/api")
+
+
+def rotary_config(workdir: Path) -> Path:
+    config = {
+        "client": {"token": {"hmac_secret_key": SECRET}, "allowed_origins": ["*"]},
+        "channel": {"without_namespace": {"allow_subscribe_for_client": True}},
+        "http_api": {"key": API_KEY},
+        "log": {"level": "error"},
+    }
+    path = workdir / "rotary.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+def start_rotary(cpus: set[int] | None, workdir: Path) -> Target:
+    """Starts ``rotary``; with BENCH_PROFILE=<dir> it runs under cProfile (see profiled_rotary.py)."""
+    port = free_port()
+    args = ["-c", str(rotary_config(workdir)), "--http_server.port", str(port)]
+    if os.environ.get("BENCH_PROFILE"):
+        command = [sys.executable, str(BENCH / "profiled_rotary.py"), *args]
+    else:
+        command = [str(Path(sys.executable).parent / "rotary"), *args]
+    process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir)
+    wait_listening(port, process)
+    return Target("rotary", process, f"ws://127.0.0.1:{port}/connection/websocket",
+                  f"http://127.0.0.1:{port}/api")
+
+
+STARTERS: dict[str, Callable[[set[int] | None, Path], Target]] = {"floor": start_floor, "rotary": start_rotary}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    duration: float
+    interval: float
+    burst: int
+    burst_mode: str
+
+    def describe(self, subscribers: int) -> str:
+        if self.burst == 1:
+            return f"{1 / self.interval:.0f} publish/s"
+        return f"{self.burst_mode} of {self.burst} every {self.interval}s"
+
+
+async def drive(scenario: Scenario, publisher: Publisher) -> int:
+    """Publishes on a fixed schedule for the scenario's duration; returns publications sent."""
+    send: Callable[[], Awaitable[None]]
+    if scenario.burst == 1:
+        send = publisher.publish
+    else:
+        method = publisher.batch if scenario.burst_mode == "batch" else publisher.concurrent
+
+        async def send() -> None:
+            await method(scenario.burst)
+
+    start = time.monotonic()
+    count = 0
+    for tick in range(int(scenario.duration / scenario.interval)):
+        delay = start + tick * scenario.interval - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await send()
+        count += scenario.burst
+    return count
+
+
+async def drain(stats: Stats, expected: int, deadline_s: float = 60.0) -> None:
+    """Waits until every delivery arrived, or until none arrived for DRAIN_IDLE_S."""
+    last_seen, last_change = stats.deliveries, time.monotonic()
+    end = time.monotonic() + deadline_s
+    while stats.deliveries < expected and time.monotonic() < end:
+        await asyncio.sleep(0.01)
+        if stats.deliveries != last_seen:
+            last_seen, last_change = stats.deliveries, time.monotonic()
+        elif time.monotonic() - last_change > DRAIN_IDLE_S:
+            break
+
+
+def percentile(ordered: list[int], q: float) -> float:
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+
+
+async def run_scenario(target: Target, scenario: Scenario, subscribers: int, stats: Stats,
+                       publisher: Publisher) -> dict[str, Any]:
+    stats.reset()
+    pid = target.process.pid
+    host_before, cpu_before, own_before = host_busy_ns(), cpu_ns(pid), own_cpu_ns()
+    start = time.monotonic_ns()
+    published = await drive(scenario, publisher)
+    await drain(stats, published * subscribers)
+    end = max(stats.last_receive.values(), default=time.monotonic_ns())
+    cpu_used, own_used = cpu_ns(pid) - cpu_before, own_cpu_ns() - own_before
+    others = host_busy_ns() - host_before - cpu_used - own_used
+    wall = max(end - start, 1)
+    ordered = sorted(stats.latencies)
+    spans = sorted(t_end - t_pub for t_pub, t_end in stats.last_receive.items())
+    delivered = stats.deliveries
+    return {
+        "subscribers": subscribers, "scenario": scenario.name, "server": target.name,
+        "load": scenario.describe(subscribers), "publications": published,
+        "deliveries": delivered, "lost": published * subscribers - delivered,
+        "wall_s": wall / 1e9, "deliveries_per_s": delivered * 1e9 / wall,
+        "fanout_per_s": subscribers * scenario.burst * 1e9 / spans[len(spans) // 2] if spans else 0.0,
+        "latency_p50_ms": percentile(ordered, 0.50), "latency_p99_ms": percentile(ordered, 0.99),
+        "latency_max_ms": ordered[-1] / 1e6 if ordered else float("nan"),
+        "server_cpu_s": cpu_used / 1e9, "server_cpu_share": cpu_used / wall,
+        "server_cpu_us_per_delivery": cpu_used / 1e3 / delivered if delivered else float("nan"),
+        "generator_cpu_share": own_used / wall, "other_cpu_share": max(0, others) / wall,
+    }
+
+
+async def bench_target(name: str, subscribers: int, scenarios: list[Scenario], cpus: set[int] | None,
+                       workdir: Path) -> list[dict[str, Any]]:
+    target = STARTERS[name](cpus, workdir)
+    stats = Stats()
+    token = jwt.encode({"sub": "bench"}, SECRET, algorithm="HS256")
+    publisher = Publisher(target.api_url, API_KEY, CHANNEL)
+    try:
+        began = time.monotonic()
+        transports = await connect_subscribers(target.ws_url, subscribers, token, CHANNEL, stats)
+        print(f"  {name}: {subscribers} subscribers ready in {time.monotonic() - began:.1f}s", flush=True)
+        await run_scenario(target, Scenario("warmup", 1.0, 0.05, 1, "batch"), subscribers, stats, publisher)
+        results = [await run_scenario(target, s, subscribers, stats, publisher) for s in scenarios]
+        for row in results:
+            print(f"  {name} {row['scenario']}: {row['deliveries']} deliveries, "
+                  f"{row['server_cpu_us_per_delivery']:.2f} us/delivery", flush=True)
+        if stats.errors:
+            print(f"  {name}: {len(stats.errors)} errors, first: {stats.errors[0]}", flush=True)
+        await close_subscribers(transports)
+        return results
+    finally:
+        await publisher.close()
+        target.stop()
+
+
+def build_scenarios(args: argparse.Namespace, subscribers: int) -> list[Scenario]:
+    rate = max(1.0, args.steady_deliveries / subscribers)
+    return [
+        Scenario("steady", args.duration, 1 / rate, 1, "batch"),
+        Scenario("burst", args.duration, args.burst_interval, args.burst_size, args.burst_mode),
+    ]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--servers", nargs="+", choices=sorted(STARTERS), default=["floor", "rotary"])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of publishing per scenario")
+    parser.add_argument("--steady-deliveries", type=float, default=50_000,
+                        help="target deliveries/s of the steady scenario (publish rate = this / N)")
+    parser.add_argument("--burst-size", type=int, default=10, help="publications per burst")
+    parser.add_argument("--burst-interval", type=float, default=1.0, help="seconds between bursts")
+    parser.add_argument("--burst-mode", choices=["batch", "concurrent"], default="batch")
+    parser.add_argument("--out", type=Path, default=BENCH / "results")
+    return parser.parse_args(argv)
+
+
+def prepare_host(max_subscribers: int) -> tuple[set[int] | None, set[int] | None]:
+    for warning in raise_backlogs():
+        print(f"warning: {warning}", file=sys.stderr)
+    limit = raise_nofile(2 * max_subscribers + 1024)
+    if limit < max_subscribers + 256:
+        print(f"warning: open-files limit {limit} is too low for {max_subscribers} subscribers", file=sys.stderr)
+    generator_cpus, server_cpus = cpu_layout()
+    if generator_cpus is None:
+        print("warning: fewer than 2 CPUs; generator and server share one", file=sys.stderr)
+    else:
+        os.sched_setaffinity(0, generator_cpus)
+    return generator_cpus, server_cpus
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    generator_cpus, server_cpus = prepare_host(max(args.subscribers))
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="rotary-bench-") as tmp:
+        for subscribers in args.subscribers:
+            for name in args.servers:
+                rows += await bench_target(name, subscribers, build_scenarios(args, subscribers),
+                                           server_cpus, Path(tmp))
+    return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": platform.node(),
+        "python": platform.python_version(), "cpus": os.cpu_count(),
+        "generator_cpus": sorted(generator_cpus or []), "server_cpus": sorted(server_cpus or []),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "rows": rows, "ratios": ratios(rows),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    result = asyncio.run(main_async(args))
+    print(render_table(result["rows"], result["ratios"]))
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"fanout-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    sys.exit(main())
