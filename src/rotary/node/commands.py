@@ -68,6 +68,8 @@ async def connect(client: Client, cmd: pb.Command) -> None:
     client.flush()
     for s in started:
         activate(client, s)
+    if decision.single_connection:
+        await node.disconnect(client.user, codes.DISCONNECT_CONNECTION_LIMIT, whitelist=(client.id,))
 
 
 async def subscribe(client: Client, cmd: pb.Command) -> None:

@@ -101,6 +101,8 @@ class ConnectDecision:
     subscriptions: dict[str, SubscribeOptions] = field(default_factory=dict)
     """Server-side subscriptions made at connect."""
     meta: bytes = b""
+    single_connection: bool = False
+    """Close the user's other connections (3504) once this one is connected."""
 
 
 @dataclass(slots=True)

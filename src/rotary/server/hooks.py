@@ -160,6 +160,7 @@ class ServerHooks:
             return
         channel = self.channels.personal_channel(decision.user, personal.personal_channel_namespace)
         decision.subscriptions[channel] = namespace_subscription(self.channels.resolve(channel).namespace)
+        decision.single_connection = personal.single_connection
 
     def _add_requested_channel(self, decision: ConnectDecision, channel: str) -> None:
         """A channel named in ConnectRequest.subs: an unknown namespace closes the connection (3501)."""

@@ -5,67 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
-from google.protobuf.json_format import MessageToDict
-
 from rotary.engines.base import PublishOptions
-from rotary.node.client import Client
 from rotary.node.node import Node, NodeConfig
-from rotary.protocol import codes, pb
+from rotary.protocol import codes
 from rotary.protocol.codec import ProtocolType
-from rotary.protocol.framing import ws_frame
-
-
-class RecordingTransport:
-    """A Transport that keeps what it is given, framed the way the WebSocket transport frames."""
-
-    name = "websocket"
-    unidirectional = False
-
-    def __init__(self, protocol: ProtocolType = ProtocolType.JSON, limit_buffered: int = 0) -> None:
-        self.protocol = protocol
-        self.framing = "ws-binary" if protocol is ProtocolType.PROTOBUF else "ws-text"
-        self.frames: list[bytes] = []
-        self.closed_with: codes.Disconnect | None = None
-        self._buffered = limit_buffered
-
-    def frame(self, payload: bytes) -> bytes:
-        return ws_frame(payload, self.protocol is ProtocolType.PROTOBUF)
-
-    def write(self, payload: bytes) -> None:
-        self.frames.append(self.frame(payload))
-
-    def write_prepared(self, frame: bytes) -> None:
-        self.frames.append(frame)
-
-    def buffered_bytes(self) -> int:
-        return self._buffered
-
-    def close(self, disconnect: codes.Disconnect) -> None:
-        self.closed_with = disconnect
-
-
-async def connected(node: Node, transport: RecordingTransport, channel: str) -> Client:
-    client = Client(node, transport)
-    await client.handle_frame(_connect(transport.protocol))
-    await client.handle_frame(_subscribe(transport.protocol, channel))
-    transport.frames.clear()
-    return client
-
-
-def _connect(protocol: ProtocolType) -> bytes:
-    return _encode_command(protocol, pb.Command(id=1, connect=pb.ConnectRequest()))
-
-
-def _subscribe(protocol: ProtocolType, channel: str) -> bytes:
-    return _encode_command(protocol, pb.Command(id=2, subscribe=pb.SubscribeRequest(channel=channel)))
-
-
-def _encode_command(protocol: ProtocolType, command: pb.Command) -> bytes:
-    if protocol is ProtocolType.JSON:
-        return orjson.dumps(MessageToDict(command, preserving_proto_field_name=True))
-    body = command.SerializeToString()
-    return bytes([len(body)]) + body
+from helpers.recording import RecordingTransport, connected
 
 
 async def test_one_frame_object_per_encoding_group() -> None:
