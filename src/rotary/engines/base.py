@@ -12,7 +12,7 @@ publication. ``HistoryStore`` is the read side.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -158,5 +158,21 @@ class PresenceManager(Protocol):
         ...
 
     async def remove_presence(self, channel: str, client_id: str, user_id: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Controller(Protocol):
+    """Messages between the nodes of one cluster (disconnect a user everywhere, node stats, surveys).
+
+    Delivery is at most once and unordered across nodes; a node's own broadcasts come back to it too
+    (handlers skip what they sent). ``to_node`` addresses one node by its id; empty means every node.
+    """
+
+    async def start(self, node_id: str, handler: Callable[[bytes], None]) -> None:
+        """Starts receiving messages for every node and for ``node_id``; handler is called synchronously."""
+        ...
+
+    async def publish_control(self, data: bytes, to_node: str = "") -> None: ...
 
     async def close(self) -> None: ...
