@@ -26,7 +26,12 @@ def origin_checker(allowed: Sequence[str]) -> Callable[[web.Request], bool]:
         origin = request.headers.get("Origin", "")
         if not origin:
             return True
-        origin = origin.lower()
-        return any(fnmatch.fnmatchcase(origin, p) for p in patterns)
+        if not patterns:
+            log.info("request Origin is not authorized due to empty allowed_origins: %s", origin)
+            return False
+        if any(fnmatch.fnmatchcase(origin.lower(), p) for p in patterns):
+            return True
+        log.info("request Origin is not authorized: %s (allowed_origins %s)", origin, list(allowed))
+        return False
 
     return check

@@ -88,7 +88,6 @@ def websocket_handler(node: Node, *, message_size_limit: int = 65536,
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if check_origin is not None and not check_origin(request):
-            log.info("request Origin is not allowed: %s", request.headers.get("Origin"))
             return web.Response(status=403, text="Forbidden")
         if connection_limit and len(node.hub.clients) >= connection_limit:
             return web.Response(status=503, text="Service Unavailable")
