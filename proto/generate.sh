@@ -19,3 +19,4 @@ gen() {  # gen <proto name> <output package dir> [grpc]
   rm -rf "$tmp"
 }
 gen client "$root/src/rotary/protocol/_pb"
+gen control "$root/src/rotary/protocol/_pb"

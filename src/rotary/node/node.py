@@ -17,6 +17,7 @@ from typing import Any
 
 from rotary.engines.base import (
     Broker,
+    Controller,
     HistoryQuery,
     HistoryResult,
     PresenceManager,
@@ -25,7 +26,9 @@ from rotary.engines.base import (
     PublishResult,
     StreamPosition,
 )
+from rotary.node import cluster
 from rotary.node.client import Client
+from rotary.node.control import ControlPlane
 from rotary.node.hooks import Hooks, SubscribeOptions
 from rotary.node.hub import Hub
 from rotary.protocol import codes, pb
@@ -70,7 +73,8 @@ class NodeInfo:
 
 class Node:
     def __init__(self, config: NodeConfig | None = None, *, hooks: Hooks | None = None,
-                 broker: Broker | None = None, presence_manager: PresenceManager | None = None) -> None:
+                 broker: Broker | None = None, presence_manager: PresenceManager | None = None,
+                 controller: Controller | None = None) -> None:
         from rotary.engines.memory import MemoryBroker, MemoryPresenceManager
         from rotary.node.default_hooks import AllowAllHooks
 
@@ -86,11 +90,18 @@ class Node:
         self._channel_locks: dict[str, asyncio.Lock] = {}
         self._broker_channels: set[str] = set()
         self.closing = False
+        self.control: ControlPlane | None = None
+        if controller is not None:
+            self.control = ControlPlane(self.id, controller, lambda: cluster.info_message(self.info()),
+                                        lambda command: cluster.apply(self, command),
+                                        cluster.surveys(self), self.spawn)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.broker.start(self)
+        if self.control is not None:
+            await self.control.start()
 
     async def shutdown(self, timeout: float = 30.0) -> None:
         """Disconnects every client with 3001 in bounded batches, then closes the engines."""
@@ -103,6 +114,8 @@ class Node:
             await asyncio.sleep(0)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
+        if self.control is not None:
+            await self.control.close()
         await self.broker.close()
         await self.presence_manager.close()
 
@@ -215,7 +228,8 @@ class Node:
     async def presence_stats(self, channel: str) -> PresenceStats:
         return await self.presence_manager.presence_stats(channel)
 
-    def _targets(self, user: str, client_id: str, session: str) -> list[Client]:
+    def targets(self, user: str, client_id: str, session: str) -> list[Client]:
+        """This node's connections a user-targeted command acts on."""
         if user:
             return self.hub.user_clients(user, client_id, session)
         if client_id:
@@ -225,36 +239,31 @@ class Node:
 
     async def disconnect(self, user: str, disconnect: codes.Disconnect = codes.DISCONNECT_FORCE_NO_RECONNECT, *,
                          client_id: str = "", session: str = "", whitelist: Iterable[str] = ()) -> None:
-        keep = set(whitelist)
-        for client in self._targets(user, client_id, session):
-            if client.id not in keep:
-                client.close(disconnect)
+        """Closes a user's connections on every node, except the whitelisted client ids."""
+        keep = tuple(whitelist)
+        cluster.disconnect_local(self, user, client_id, session, disconnect, keep)
+        await self._broadcast(cluster.disconnect_command(user, client_id, session, disconnect, keep))
 
     async def subscribe(self, user: str, channel: str, options: SubscribeOptions | None = None, *,
                         client_id: str = "", session: str = "") -> None:
-        """Subscribes a user's live connections server-side; each gets a `subscribe` push."""
-        from rotary.node.subscription import subscribe_server_side
-
-        for client in self._targets(user, client_id, session):
-            if not client.closed and not client.is_subscribed(channel):
-                await subscribe_server_side(client, channel, options or SubscribeOptions())
+        """Subscribes a user's live connections server-side on every node; each gets a `subscribe` push."""
+        opts = options or SubscribeOptions()
+        await cluster.subscribe_local(self, user, client_id, session, channel, opts)
+        await self._broadcast(cluster.subscribe_command(user, client_id, session, channel, opts))
 
     async def unsubscribe(self, user: str, channel: str, *, client_id: str = "", session: str = "") -> None:
-        for client in self._targets(user, client_id, session):
-            self.drop_subscription(client, channel, codes.UNSUBSCRIBE_SERVER)
+        cluster.unsubscribe_local(self, user, client_id, session, channel)
+        await self._broadcast(cluster.unsubscribe_command(user, client_id, session, channel))
 
     async def refresh(self, user: str, *, client_id: str = "", session: str = "", expired: bool = False,
                       expire_at: int = 0, conn_info: bytes | None = None) -> None:
-        """Extends or ends connections of a user without the client's involvement."""
-        loop_now = asyncio.get_running_loop().time()
-        for client in self._targets(user, client_id, session):
-            if expired:
-                client.close(codes.DISCONNECT_EXPIRED)
-                continue
-            if conn_info is not None:
-                client.conn_info = conn_info
-            client.session.set_expiry(expire_at, loop_now, time.time())
-            client.flush()
+        """Extends or ends a user's connections on every node without the client's involvement."""
+        cluster.refresh_local(self, user, client_id, session, expired, expire_at, conn_info)
+        await self._broadcast(cluster.refresh_command(user, client_id, session, expired, expire_at, conn_info))
+
+    async def _broadcast(self, command: cluster.Command) -> None:
+        if self.control is not None:
+            await self.control.broadcast(command)
 
     def info(self) -> NodeInfo:
         return NodeInfo(
@@ -269,4 +278,20 @@ class Node:
         )
 
     def channels(self, pattern: str = "") -> dict[str, int]:
+        """Channels with subscribers on this node."""
         return self.hub.channels(pattern)
+
+    async def cluster_info(self) -> list[NodeInfo]:
+        """This node's stats and those of every live node of the cluster."""
+        if self.control is None:
+            return [self.info()]
+        return [cluster.node_info(message) for message in self.control.live_nodes()]
+
+    async def cluster_channels(self, pattern: str = "") -> dict[str, int]:
+        """Channels with subscribers anywhere in the cluster, with their subscriber counts."""
+        found = self.channels(pattern)
+        if self.control is not None:
+            for answer in await self.control.survey(cluster.SURVEY_CHANNELS, pattern.encode()):
+                for channel, count in cluster.decode_channels(answer).items():
+                    found[channel] = found.get(channel, 0) + count
+        return found
