@@ -86,7 +86,7 @@ def build_server(config: Config) -> Server:
     return Server(config, node, verifier, external, internal)
 
 
-async def serve(server: Server, stop: asyncio.Event) -> None:
+async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -> None:
     """Runs until ``stop`` is set, then shuts down in order."""
     config = server.config
     await server.node.start()
@@ -98,7 +98,7 @@ async def serve(server: Server, stop: asyncio.Event) -> None:
     for app, address, port in listeners:
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, address or None, port, reuse_address=True).start()
+        await web.TCPSite(runner, address or None, port, reuse_address=True, reuse_port=reuse_port or None).start()
         runners.append(runner)
         log.info("serving on %s:%d", address or "0.0.0.0", port)
     try:
@@ -114,7 +114,7 @@ async def serve(server: Server, stop: asyncio.Event) -> None:
         await server.verifier.close()
 
 
-def run_server(config: Config) -> int:
+def run_server(config: Config, reuse_port: bool = False) -> int:
     """Serves until SIGINT or SIGTERM; returns the process exit code."""
     try:
         import uvloop
@@ -128,7 +128,7 @@ def run_server(config: Config) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(build_server(config), stop)
+        await serve(build_server(config), stop, reuse_port)
 
     asyncio.run(main())
     return 0

@@ -84,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(*names, dest=key, action="store_const", const=True, default=None)
         else:
             parser.add_argument(*names, dest=key, type=kind, default=None)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes sharing the port (0 = one per core); needs a shared broker")
     parser.set_defaults(handler=run)
     commands = parser.add_subparsers(dest="command", metavar="command")
     _add_commands(commands)
@@ -140,10 +142,32 @@ def run(args: argparse.Namespace) -> int:
     if result.config.pid_file:
         with open(result.config.pid_file, "w", encoding="utf-8") as file:
             file.write(f"{os.getpid()}\n")
+    from rotary.server import workers
+
+    if args.workers != 1 and not workers.is_worker():
+        problem = workers.refusal(result.config)
+        if problem is not None:
+            log.error(problem)
+            return 1
+        return workers.Supervisor(workers.worker_count(args.workers), _without_workers(sys.argv[1:])).run()
     from rotary.server.app import run_server
 
-    code: int = run_server(result.config)
+    code: int = run_server(result.config, reuse_port=workers.is_worker())
     return code
+
+
+def _without_workers(argv: list[str]) -> list[str]:
+    """The command line minus its --workers option, for the worker processes."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            out.append(arg)
+    return out
 
 
 def cmd_version(args: argparse.Namespace) -> int:
