@@ -6,9 +6,10 @@ from __future__ import annotations
 import base64
 
 import pytest
-from conftest import Stack
+from helpers.server import InProcessServer as Stack
 
 from rotary.engines.base import HistoryQuery
+from rotary.server.api.executor import ApiExecutor
 from rotary.server.api.schema import (
     ApiError,
     BatchRequest,
@@ -47,42 +48,42 @@ async def fails_with(code: int, call: object) -> ApiError:
 # --- publish and broadcast -------------------------------------------------------------------------
 
 
-async def test_publish_without_history_has_no_position(stack: Stack) -> None:
-    assert await stack.executor.publish(PublishRequest(channel="news", data=b'{"a":1}')) == PublishResult()
+async def test_publish_without_history_has_no_position(stack: Stack, api: ApiExecutor) -> None:
+    assert await api.publish(PublishRequest(channel="news", data=b'{"a":1}')) == PublishResult()
 
 
-async def test_publish_with_history_reports_the_position(stack: Stack) -> None:
-    first = await stack.executor.publish(PublishRequest(channel="hist:a", data=b"1"))
-    second = await stack.executor.publish(PublishRequest(channel="hist:a", data=b"2"))
+async def test_publish_with_history_reports_the_position(stack: Stack, api: ApiExecutor) -> None:
+    first = await api.publish(PublishRequest(channel="hist:a", data=b"1"))
+    second = await api.publish(PublishRequest(channel="hist:a", data=b"2"))
     assert (first.offset, second.offset) == (1, 2)
     assert first.epoch and first.epoch == second.epoch
 
 
-async def test_publish_skip_history_keeps_nothing(stack: Stack) -> None:
-    assert await stack.executor.publish(PublishRequest(channel="hist:a", data=b"1", skip_history=True)) == PublishResult()
+async def test_publish_skip_history_keeps_nothing(stack: Stack, api: ApiExecutor) -> None:
+    assert await api.publish(PublishRequest(channel="hist:a", data=b"1", skip_history=True)) == PublishResult()
     found = await stack.node.history("hist:a", HistoryQuery(limit=-1))
     assert found.publications == []
 
 
-async def test_publish_reaches_subscribers(stack: Stack) -> None:
+async def test_publish_reaches_subscribers(stack: Stack, api: ApiExecutor) -> None:
     client = await stack.connect("u1", "news")
-    await stack.executor.publish(PublishRequest(channel="news", data=b'{"text":"hi"}', tags={"k": "v"}))
+    await api.publish(PublishRequest(channel="news", data=b'{"text":"hi"}', tags={"k": "v"}))
     push = await client.push("pub")
     assert push["channel"] == "news"
     assert push["pub"]["data"] == {"text": "hi"}
     assert push["pub"]["tags"] == {"k": "v"}
 
 
-async def test_publish_b64data_carries_binary(stack: Stack) -> None:
+async def test_publish_b64data_carries_binary(stack: Stack, api: ApiExecutor) -> None:
     encoded = base64.b64encode(b"\x00\xff").decode()
-    await stack.executor.publish(PublishRequest(channel="bin:a", b64data=encoded))
+    await api.publish(PublishRequest(channel="bin:a", b64data=encoded))
     found = await stack.node.history("bin:a", HistoryQuery(limit=-1))
     assert [pub.data for pub in found.publications] == [b"\x00\xff"]
 
 
-async def test_publish_idempotency_key_publishes_once(stack: Stack) -> None:
-    first = await stack.executor.publish(PublishRequest(channel="hist:a", data=b"1", idempotency_key="k"))
-    again = await stack.executor.publish(PublishRequest(channel="hist:a", data=b"1", idempotency_key="k"))
+async def test_publish_idempotency_key_publishes_once(stack: Stack, api: ApiExecutor) -> None:
+    first = await api.publish(PublishRequest(channel="hist:a", data=b"1", idempotency_key="k"))
+    again = await api.publish(PublishRequest(channel="hist:a", data=b"1", idempotency_key="k"))
     assert first == again
 
 
@@ -99,12 +100,12 @@ async def test_publish_idempotency_key_publishes_once(stack: Stack) -> None:
     ],
     ids=["empty-channel", "unknown-namespace", "missing-data", "not-json", "bad-base64", "bad-padding", "map"],
 )
-async def test_publish_rejects(stack: Stack, request_: PublishRequest, code: int) -> None:
-    await fails_with(code, stack.executor.publish(request_))
+async def test_publish_rejects(stack: Stack, api: ApiExecutor, request_: PublishRequest, code: int) -> None:
+    await fails_with(code, api.publish(request_))
 
 
-async def test_broadcast_answers_per_channel_in_order(stack: Stack) -> None:
-    result = await stack.executor.broadcast(BroadcastRequest(channels=["hist:a", "nope:b", "", "news"], data=b"1"))
+async def test_broadcast_answers_per_channel_in_order(stack: Stack, api: ApiExecutor) -> None:
+    result = await api.broadcast(BroadcastRequest(channels=["hist:a", "nope:b", "", "news"], data=b"1"))
     outcomes = result.responses
     assert outcomes[0].result.offset == 1
     assert [o.error.code if o.error else None for o in outcomes] == [None, 102, 107, None]
@@ -116,28 +117,28 @@ async def test_broadcast_answers_per_channel_in_order(stack: Stack) -> None:
     [BroadcastRequest(channels=[], data=b"1"), BroadcastRequest(channels=["news"], b64data="%%")],
     ids=["no-channels", "bad-base64"],
 )
-async def test_broadcast_rejects_as_a_whole(stack: Stack, request_: BroadcastRequest) -> None:
-    await fails_with(107, stack.executor.broadcast(request_))
+async def test_broadcast_rejects_as_a_whole(stack: Stack, api: ApiExecutor, request_: BroadcastRequest) -> None:
+    await fails_with(107, api.broadcast(request_))
 
 
 # --- connections -----------------------------------------------------------------------------------
 
 
-async def test_subscribe_pushes_subscribe_then_publications(stack: Stack) -> None:
+async def test_subscribe_pushes_subscribe_then_publications(stack: Stack, api: ApiExecutor) -> None:
     client = await stack.connect("u1")
-    result = await stack.executor.subscribe(SubscribeRequest(channel="news", user="u1", data=b'{"hello":1}'))
+    result = await api.subscribe(SubscribeRequest(channel="news", user="u1", data=b'{"hello":1}'))
     assert result == EmptyResult()
     push = await client.push("subscribe")
     assert push["channel"] == "news"
     assert push["subscribe"].get("data") == {"hello": 1}
-    await stack.executor.publish(PublishRequest(channel="news", data=b'"x"'))
+    await api.publish(PublishRequest(channel="news", data=b'"x"'))
     assert (await client.push("pub"))["pub"]["data"] == "x"
 
 
-async def test_subscribe_override_and_info_reach_presence(stack: Stack) -> None:
+async def test_subscribe_override_and_info_reach_presence(stack: Stack, api: ApiExecutor) -> None:
     client = await stack.connect("u1")
     override = SubscribeOptionOverride(presence=BoolValue(True))
-    await stack.executor.subscribe(SubscribeRequest(channel="news", user="u1", override=override,
+    await api.subscribe(SubscribeRequest(channel="news", user="u1", override=override,
                                                     b64info=base64.b64encode(b'{"role":"x"}').decode()))
     await client.push("subscribe")
     presence = await stack.node.presence("news")
@@ -154,31 +155,31 @@ async def test_subscribe_override_and_info_reach_presence(stack: Stack) -> None:
     ],
     ids=["empty-channel", "unknown-namespace", "bad-b64info", "bad-b64data"],
 )
-async def test_subscribe_rejects(stack: Stack, request_: SubscribeRequest, code: int) -> None:
-    await fails_with(code, stack.executor.subscribe(request_))
+async def test_subscribe_rejects(stack: Stack, api: ApiExecutor, request_: SubscribeRequest, code: int) -> None:
+    await fails_with(code, api.subscribe(request_))
 
 
-async def test_unsubscribe_pushes_code_2000(stack: Stack) -> None:
+async def test_unsubscribe_pushes_code_2000(stack: Stack, api: ApiExecutor) -> None:
     client = await stack.connect("u1", "news")
-    await stack.executor.unsubscribe(UnsubscribeRequest(channel="news", user="u1"))
+    await api.unsubscribe(UnsubscribeRequest(channel="news", user="u1"))
     push = await client.push("unsubscribe")
     assert (push["channel"], push["unsubscribe"]["code"]) == ("news", 2000)
 
 
-async def test_unsubscribe_unknown_namespace_is_102(stack: Stack) -> None:
-    await fails_with(102, stack.executor.unsubscribe(UnsubscribeRequest(channel="nope:a", user="u1")))
+async def test_unsubscribe_unknown_namespace_is_102(stack: Stack, api: ApiExecutor) -> None:
+    await fails_with(102, api.unsubscribe(UnsubscribeRequest(channel="nope:a", user="u1")))
 
 
-async def test_disconnect_defaults_to_3503(stack: Stack) -> None:
+async def test_disconnect_defaults_to_3503(stack: Stack, api: ApiExecutor) -> None:
     client = await stack.connect("u1")
-    await stack.executor.disconnect(DisconnectRequest(user="u1"))
+    await api.disconnect(DisconnectRequest(user="u1"))
     assert await client.close_code() == 3503
 
 
-async def test_disconnect_custom_code_and_whitelist(stack: Stack) -> None:
+async def test_disconnect_custom_code_and_whitelist(stack: Stack, api: ApiExecutor) -> None:
     kept = await stack.connect("u1")
     gone = await stack.connect("u1")
-    await stack.executor.disconnect(DisconnectRequest(user="u1", disconnect=Disconnect(4001, "bye"),
+    await api.disconnect(DisconnectRequest(user="u1", disconnect=Disconnect(4001, "bye"),
                                                       whitelist=[kept.id]))
     assert await gone.close_code() == 4001
     assert "id" in await kept.command(presence={"channel": "pres:room"})  # still answering
@@ -187,101 +188,101 @@ async def test_disconnect_custom_code_and_whitelist(stack: Stack) -> None:
 @pytest.mark.parametrize(
     "disconnect", [Disconnect(0, ""), Disconnect(1000, "normal"), Disconnect(5000, ""), Disconnect(4000, "x" * 124)]
 )
-async def test_disconnect_rejects_what_a_close_frame_cannot_carry(stack: Stack, disconnect: Disconnect) -> None:
-    await fails_with(107, stack.executor.disconnect(DisconnectRequest(user="u1", disconnect=disconnect)))
+async def test_disconnect_rejects_what_a_close_frame_cannot_carry(stack: Stack, api: ApiExecutor, disconnect: Disconnect) -> None:
+    await fails_with(107, api.disconnect(DisconnectRequest(user="u1", disconnect=disconnect)))
 
 
-async def test_refresh_expired_closes_with_3005(stack: Stack) -> None:
+async def test_refresh_expired_closes_with_3005(stack: Stack, api: ApiExecutor) -> None:
     client = await stack.connect("u1")
-    await stack.executor.refresh(RefreshRequest(user="u1", expired=True))
+    await api.refresh(RefreshRequest(user="u1", expired=True))
     assert await client.close_code() == 3005
 
 
-async def test_refresh_replaces_connection_info(stack: Stack) -> None:
+async def test_refresh_replaces_connection_info(stack: Stack, api: ApiExecutor) -> None:
     client = await stack.connect("u1", "pres:room")
-    await stack.executor.refresh(RefreshRequest(user="u1", info=b'{"v":2}'))
+    await api.refresh(RefreshRequest(user="u1", info=b'{"v":2}'))
     assert stack.node.hub.clients[client.id].conn_info == b'{"v":2}'
 
 
 # --- channel state ---------------------------------------------------------------------------------
 
 
-async def test_presence_and_stats(stack: Stack) -> None:
+async def test_presence_and_stats(stack: Stack, api: ApiExecutor) -> None:
     first = await stack.connect("u1", "pres:room")
     second = await stack.connect("u1", "pres:room")
-    presence = await stack.executor.presence(PresenceRequest(channel="pres:room"))
+    presence = await api.presence(PresenceRequest(channel="pres:room"))
     assert presence.presence == {
         first.id: ClientInfo(user="u1", client=first.id),
         second.id: ClientInfo(user="u1", client=second.id),
     }
-    stats = await stack.executor.presence_stats(PresenceStatsRequest(channel="pres:room"))
+    stats = await api.presence_stats(PresenceStatsRequest(channel="pres:room"))
     assert (stats.num_clients, stats.num_users) == (2, 1)
 
 
 @pytest.mark.parametrize(("channel", "code"), [("", 107), ("nope:a", 102), ("news", 108)])
-async def test_presence_rejects(stack: Stack, channel: str, code: int) -> None:
-    await fails_with(code, stack.executor.presence(PresenceRequest(channel=channel)))
-    await fails_with(code, stack.executor.presence_stats(PresenceStatsRequest(channel=channel)))
+async def test_presence_rejects(stack: Stack, api: ApiExecutor, channel: str, code: int) -> None:
+    await fails_with(code, api.presence(PresenceRequest(channel=channel)))
+    await fails_with(code, api.presence_stats(PresenceStatsRequest(channel=channel)))
 
 
-async def test_history_reads_pages(stack: Stack) -> None:
+async def test_history_reads_pages(stack: Stack, api: ApiExecutor) -> None:
     for n in range(1, 5):
-        await stack.executor.publish(PublishRequest(channel="hist:a", data=str(n).encode(), tags={"n": str(n)}))
-    position = await stack.executor.history(HistoryRequest(channel="hist:a"))
+        await api.publish(PublishRequest(channel="hist:a", data=str(n).encode(), tags={"n": str(n)}))
+    position = await api.history(HistoryRequest(channel="hist:a"))
     assert (position.publications, position.offset) == ([], 4)
-    page = await stack.executor.history(HistoryRequest(channel="hist:a", limit=2, since=StreamPosition(1, position.epoch)))
+    page = await api.history(HistoryRequest(channel="hist:a", limit=2, since=StreamPosition(1, position.epoch)))
     assert [(p.data, p.offset, p.tags) for p in page.publications] == [(b"2", 2, {"n": "2"}), (b"3", 3, {"n": "3"})]
-    backwards = await stack.executor.history(HistoryRequest(channel="hist:a", limit=-1, reverse=True))
+    backwards = await api.history(HistoryRequest(channel="hist:a", limit=-1, reverse=True))
     assert [p.offset for p in backwards.publications] == [4, 3, 2, 1]
     assert all(p.info is None for p in backwards.publications)
 
 
-async def test_history_of_a_lost_epoch_is_112(stack: Stack) -> None:
-    await stack.executor.publish(PublishRequest(channel="hist:a", data=b"1"))
+async def test_history_of_a_lost_epoch_is_112(stack: Stack, api: ApiExecutor) -> None:
+    await api.publish(PublishRequest(channel="hist:a", data=b"1"))
     request = HistoryRequest(channel="hist:a", limit=10, since=StreamPosition(1, "not-the-epoch"))
-    await fails_with(112, stack.executor.history(request))
+    await fails_with(112, api.history(request))
 
 
 @pytest.mark.parametrize(("channel", "code"), [("", 107), ("nope:a", 102), ("news", 108)])
-async def test_history_rejects(stack: Stack, channel: str, code: int) -> None:
-    await fails_with(code, stack.executor.history(HistoryRequest(channel=channel)))
-    await fails_with(code, stack.executor.history_remove(HistoryRemoveRequest(channel=channel)))
+async def test_history_rejects(stack: Stack, api: ApiExecutor, channel: str, code: int) -> None:
+    await fails_with(code, api.history(HistoryRequest(channel=channel)))
+    await fails_with(code, api.history_remove(HistoryRemoveRequest(channel=channel)))
 
 
-async def test_history_remove_keeps_the_position(stack: Stack) -> None:
-    await stack.executor.publish(PublishRequest(channel="hist:a", data=b"1"))
-    await stack.executor.history_remove(HistoryRemoveRequest(channel="hist:a"))
-    after = await stack.executor.history(HistoryRequest(channel="hist:a", limit=-1))
+async def test_history_remove_keeps_the_position(stack: Stack, api: ApiExecutor) -> None:
+    await api.publish(PublishRequest(channel="hist:a", data=b"1"))
+    await api.history_remove(HistoryRemoveRequest(channel="hist:a"))
+    after = await api.history(HistoryRequest(channel="hist:a", limit=-1))
     assert (after.publications, after.offset) == ([], 1)
 
 
-async def test_channels_lists_subscribed_channels(stack: Stack) -> None:
+async def test_channels_lists_subscribed_channels(stack: Stack, api: ApiExecutor) -> None:
     await stack.connect("u1", "news", "pres:room")
     await stack.connect("u2", "news")
-    every = await stack.executor.channels(ChannelsRequest())
+    every = await api.channels(ChannelsRequest())
     assert every.channels == {"news": ChannelInfo(2), "pres:room": ChannelInfo(1)}
-    matching = await stack.executor.channels(ChannelsRequest(pattern="pres:*"))
+    matching = await api.channels(ChannelsRequest(pattern="pres:*"))
     assert matching.channels == {"pres:room": ChannelInfo(1)}
 
 
-async def test_info_describes_this_node(stack: Stack) -> None:
+async def test_info_describes_this_node(stack: Stack, api: ApiExecutor) -> None:
     await stack.connect("u1", "news", "pres:room")
-    (node,) = (await stack.executor.info(InfoRequest())).nodes
+    (node,) = (await api.info(InfoRequest())).nodes
     assert (node.uid, node.name) == (stack.node.id, stack.node.name)
     assert (node.num_clients, node.num_users, node.num_channels, node.num_subs) == (1, 1, 2, 2)
     assert node.version
 
 
-async def test_rpc_has_no_methods(stack: Stack) -> None:
-    await fails_with(107, stack.executor.rpc(RPCRequest()))
-    await fails_with(104, stack.executor.rpc(RPCRequest(method="anything", params=b"{}")))
+async def test_rpc_has_no_methods(stack: Stack, api: ApiExecutor) -> None:
+    await fails_with(107, api.rpc(RPCRequest()))
+    await fails_with(104, api.rpc(RPCRequest(method="anything", params=b"{}")))
 
 
 # --- batch -----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-async def test_batch_replies_in_command_order(stack: Stack, parallel: bool) -> None:
+async def test_batch_replies_in_command_order(stack: Stack, api: ApiExecutor, parallel: bool) -> None:
     commands: list[Command | None] = [
         Command("publish", PublishRequest(channel="hist:a", data=b"1")),
         Command("publish", PublishRequest(channel="nope:a", data=b"1")),
@@ -289,7 +290,7 @@ async def test_batch_replies_in_command_order(stack: Stack, parallel: bool) -> N
         Command(),
         Command("history", HistoryRequest(channel="hist:a", limit=-1)),
     ]
-    result = await stack.executor.batch(BatchRequest(commands=commands, parallel=parallel))
+    result = await api.batch(BatchRequest(commands=commands, parallel=parallel))
     replies = result.replies
     assert [r.outcome.error.code if r.outcome.error else r.method for r in replies] == [
         "publish", 102, 107, 104, "history"
@@ -299,5 +300,5 @@ async def test_batch_replies_in_command_order(stack: Stack, parallel: bool) -> N
         assert [p.offset for p in replies[4].outcome.result.publications] == [1]
 
 
-async def test_execute_dispatches_by_name(stack: Stack) -> None:
-    assert await stack.executor.execute("publish", PublishRequest(channel="news", data=b"1")) == PublishResult()
+async def test_execute_dispatches_by_name(stack: Stack, api: ApiExecutor) -> None:
+    assert await api.execute("publish", PublishRequest(channel="news", data=b"1")) == PublishResult()

@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import API_KEY, Stack, StackFactory, make_config
+from api_settings import API_KEY, StackFactory
+from helpers.server import InProcessServer as Stack
 
 
 async def post(stack: Stack, path: str, body: bytes = b"{}", **headers: str) -> tuple[int, bytes]:
@@ -112,19 +113,19 @@ async def test_refused_keys(stack: Stack, headers: dict[str, str], query: str) -
 
 
 async def test_no_configured_key_refuses_everyone(make_stack: StackFactory) -> None:
-    stack = await make_stack(make_config(key=""))
+    stack = await make_stack(key="")
     status, _ = await post(stack, "/api/info", **{"X-API-Key": ""})
     assert status == 401
 
 
 async def test_insecure_needs_no_key(make_stack: StackFactory) -> None:
-    stack = await make_stack(make_config(key="", insecure=True))
+    stack = await make_stack(key="", insecure=True)
     status, _ = await post(stack, "/api/info")
     assert status == 200
 
 
 async def test_custom_handler_prefix(make_stack: StackFactory) -> None:
-    stack = await make_stack(make_config(handler_prefix="/server/api/"))
+    stack = await make_stack(handler_prefix="/server/api/")
     status, _ = await post(stack, "/server/api/info", **{"X-API-Key": API_KEY})
     assert status == 200
     status, _ = await post(stack, "/server/api", b'{"method":"info","params":{}}', **{"X-API-Key": API_KEY})
@@ -154,7 +155,7 @@ async def test_errors_are_200_with_an_error_object(stack: Stack) -> None:
 async def test_transport_error_mode_maps_statuses(
     make_stack: StackFactory, method: str, payload: dict[str, Any], status: int, code: int
 ) -> None:
-    stack = await make_stack(make_config(error_mode="transport"))
+    stack = await make_stack(error_mode="transport")
     got_status, body = await stack.call(method, payload)
     assert (got_status, body["code"], sorted(body)) == (status, code, ["code", "message"])
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
-from conftest import API_KEY, Stack
+from api_settings import API_KEY
+from helpers.server import InProcessServer as Stack
 
 
 async def legacy(stack: Stack, *commands: Any, raw: bytes | None = None) -> tuple[int, list[Any] | bytes]:
