@@ -13,7 +13,7 @@ def test_memory_engine_is_refused_with_a_reason(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "rotary", "--workers", "2"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1
-    assert "--workers needs a broker the workers share" in proc.stderr
+    assert "--workers needs a broker the workers share" in proc.stdout + proc.stderr
 
 
 def test_workers_option_is_removed_from_worker_command_lines() -> None:
