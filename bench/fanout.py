@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -98,6 +99,26 @@ def start_rotary(cpus: set[int] | None, workdir: Path) -> Target:
     wait_listening(port, process)
     return Target("rotary", process, f"ws://127.0.0.1:{port}/connection/websocket",
                   f"http://127.0.0.1:{port}/api")
+
+
+def start_sampler(target: Target, subscribers: int, workdir: Path) -> subprocess.Popen[bytes] | None:
+    """With BENCH_PYSPY=<py-spy binary>, samples the server during the scenarios (not the connects).
+
+    The collapsed stacks land in bench/results/pyspy-<server>-<N>.txt; py-spy lives in its own venv.
+    """
+    binary = os.environ.get("BENCH_PYSPY")
+    if not binary:
+        return None
+    out = BENCH / "results" / f"pyspy-{target.name}-{subscribers}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([binary, "record", "-p", str(target.process.pid), "-r", "250", "--native",
+                             "--format", "raw", "-o", str(out)], stdout=subprocess.DEVNULL)
+
+
+def stop_sampler(sampler: subprocess.Popen[bytes] | None) -> None:
+    if sampler is not None:
+        sampler.send_signal(signal.SIGINT)
+        sampler.wait(30)
 
 
 STARTERS: dict[str, Callable[[set[int] | None, Path], Target]] = {"floor": start_floor, "rotary": start_rotary}
@@ -197,7 +218,9 @@ async def bench_target(name: str, subscribers: int, scenarios: list[Scenario], c
         transports = await connect_subscribers(target.ws_url, subscribers, token, CHANNEL, stats)
         print(f"  {name}: {subscribers} subscribers ready in {time.monotonic() - began:.1f}s", flush=True)
         await run_scenario(target, Scenario("warmup", 1.0, 0.05, 1, "batch"), subscribers, stats, publisher)
+        sampler = start_sampler(target, subscribers, workdir)
         results = [await run_scenario(target, s, subscribers, stats, publisher) for s in scenarios]
+        stop_sampler(sampler)
         for row in results:
             print(f"  {name} {row['scenario']}: {row['deliveries']} deliveries, "
                   f"{row['server_cpu_us_per_delivery']:.2f} us/delivery", flush=True)

@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import pytest
+from helpers.nats_server import nats_server
 
 from rotary.engines.base import Broker, PresenceManager, StreamPosition
 from rotary.engines.memory import MemoryBroker, MemoryPresenceManager
+from rotary.engines.nats import NatsBroker, NatsOptions
 from rotary.protocol import pb
 
 
@@ -135,8 +138,16 @@ async def memory_presence_manager() -> AsyncIterator[PresenceRig]:
     yield PresenceRig(MemoryPresenceManager())
 
 
+@contextlib.asynccontextmanager
+async def nats_broker() -> AsyncIterator[BrokerRig]:
+    with nats_server() as server:
+        broker = NatsBroker(NatsOptions(url=server.url))
+        yield BrokerRig(broker, advance=asyncio.sleep, settle=broker.flush)
+
+
 BROKERS: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[BrokerRig]]] = {
     "memory": memory_broker,
+    "nats": nats_broker,
 }
 PRESENCE_MANAGERS: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[PresenceRig]]] = {
     "memory": memory_presence_manager,
