@@ -1,8 +1,12 @@
 """This node's registry of connections and subscriptions, and the synchronous fan-out.
 
 A publication is encoded once per group of subscribers that share an encoding key (protocol,
-uni/bidirectional, framing) and the same ``bytes`` object is written to each socket: no task, no
-await and no encode per connection. See ARCHITECTURE.md, "Data flow (b)".
+uni/bidirectional, framing, delta type) and the same ``bytes`` object is written to each socket: no
+task, no await and no encode per connection. A delta group needs at most two frames: the whole
+publication for subscribers without a base yet, and the fossil delta from the previous publication
+for the others (https://centrifugal.dev/docs/server/delta_compression). A tags filter only decides
+whether a subscriber gets the group's frame
+(https://centrifugal.dev/docs/server/publication_filtering). See ARCHITECTURE.md, "Data flow (b)".
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import fnmatch
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from rotary.protocol import pb, prepared
+from rotary.protocol import fossil, pb, prepared
 from rotary.protocol.codec import ProtocolType
 from rotary.protocol.codes import DISCONNECT_SLOW, Disconnect
 from rotary.session.channels import ChannelState, SubscriptionStatus, Verdict
@@ -19,7 +23,8 @@ from rotary.session.channels import ChannelState, SubscriptionStatus, Verdict
 if TYPE_CHECKING:
     from rotary.node.client import Client
 
-EncodingKey = tuple[ProtocolType, bool, str]
+EncodingKey = tuple[ProtocolType, bool, str, str]
+"""Protocol, unidirectional, framing, delta type: subscribers with equal keys get equal bytes."""
 
 
 class Subscriber:
@@ -31,9 +36,9 @@ class Subscriber:
         self.transport = client.transport
 
 
-def encoding_key(client: Client) -> EncodingKey:
+def encoding_key(client: Client, delta: str = "") -> EncodingKey:
     t = client.transport
-    return (t.protocol, t.unidirectional, t.framing)
+    return (t.protocol, t.unidirectional, t.framing, delta)
 
 
 class Hub:
@@ -76,7 +81,7 @@ class Hub:
         first = groups is None
         if groups is None:
             groups = self.subscribers[channel] = {}
-        groups.setdefault(encoding_key(client), {})[client.id] = Subscriber(client, state)
+        groups.setdefault(encoding_key(client, state.delta), {})[client.id] = Subscriber(client, state)
         return first
 
     def remove_subscriber(self, channel: str, client: Client) -> bool:
@@ -84,10 +89,11 @@ class Hub:
         groups = self.subscribers.get(channel)
         if groups is None:
             return False
-        key = encoding_key(client)
-        group = groups.get(key)
-        if group is not None and group.pop(client.id, None) is not None and not group:
-            del groups[key]
+        for key, group in groups.items():
+            if group.pop(client.id, None) is not None:
+                if not group:
+                    del groups[key]
+                break
         if not groups:
             del self.subscribers[channel]
             return True
@@ -109,45 +115,105 @@ class Hub:
 
     # -- fan-out -------------------------------------------------------------------------------
 
-    def broadcast_publication(self, channel: str, pub: pb.Publication, offset: int) -> None:
+    def broadcast_publication(self, channel: str, pub: pb.Publication, offset: int,
+                              prev: pb.Publication | None = None) -> None:
+        """Delivers ``pub`` to the local subscribers of ``channel``; ``prev`` (the channel's previous
+        publication) is given when the publisher asked for delta compression."""
         groups = self.subscribers.get(channel)
         if not groups:
             return
-        limit = self._queue_max_size
         troubled: list[Callable[[], None]] = []
-        for (protocol, uni, _), group in groups.items():
-            frame: bytes | None = None
-            for sub in group.values():
-                state = sub.state
-                if state.status is SubscriptionStatus.SUBSCRIBED and not state.positioned:
-                    verdict = Verdict.DELIVER
-                else:
-                    verdict = state.accept(offset)
-                if verdict is Verdict.DELIVER:
-                    if frame is None:
-                        frame = sub.transport.frame(prepared.publication_push(channel, pub, protocol, uni))
-                    transport = sub.transport
-                    transport.write_prepared(frame)
-                    if limit and transport.buffered_bytes() > limit:
-                        troubled.append(_closer(sub.client, DISCONNECT_SLOW))
-                elif verdict is Verdict.BUFFER:
-                    state.buffered.append((pub, offset))
-                elif verdict is Verdict.GAP:
-                    troubled.append(_resync(sub.client, channel))
+        patch = _Patch(prev, pub) if prev is not None else None
+        for key, group in groups.items():
+            if key[3]:
+                self._fan_out_delta(channel, pub, offset, key, group, patch, troubled)
+            else:
+                self._fan_out(channel, pub, offset, key, group, troubled)
         for action in troubled:
             self._schedule(action)
+
+    def _fan_out(self, channel: str, pub: pb.Publication, offset: int, key: EncodingKey,
+                 group: dict[str, Subscriber], troubled: list[Callable[[], None]]) -> None:
+        """The hot loop: one verdict, one filter check and one write per subscriber."""
+        limit = self._queue_max_size
+        frame: bytes | None = None
+        for sub in group.values():
+            state = sub.state
+            if state.status is SubscriptionStatus.SUBSCRIBED and not state.positioned:
+                verdict = Verdict.DELIVER
+            else:
+                verdict = state.accept(offset)
+            if verdict is Verdict.DELIVER:
+                if state.tags_filter is not None and not state.tags_filter(pub.tags):
+                    continue
+                if frame is None:
+                    frame = sub.transport.frame(prepared.publication_push(channel, pub, key[0], key[1]))
+                transport = sub.transport
+                transport.write_prepared(frame)
+                if limit and transport.buffered_bytes() > limit:
+                    troubled.append(_closer(sub.client, DISCONNECT_SLOW))
+            elif verdict is Verdict.BUFFER:
+                state.buffered.append((pub, offset))
+            elif verdict is Verdict.GAP:
+                troubled.append(_resync(sub.client, channel))
+
+    def _fan_out_delta(self, channel: str, pub: pb.Publication, offset: int, key: EncodingKey,
+                       group: dict[str, Subscriber], patch: _Patch | None,
+                       troubled: list[Callable[[], None]]) -> None:
+        """Like `_fan_out` for a delta group: a subscriber gets the delta frame once it holds a base.
+
+        A delta subscriber gets every publication (the chain of deltas needs them all), so tags
+        filters do not apply here.
+        """
+        limit = self._queue_max_size
+        frames: dict[bool, bytes] = {}
+        for sub in group.values():
+            state = sub.state
+            verdict = state.accept(offset)
+            if verdict is Verdict.DELIVER:
+                as_delta = state.delta_ready and patch is not None
+                frame = frames.get(as_delta)
+                if frame is None:
+                    data = prepared.delta_publication_push(
+                        channel, pub, patch.value() if as_delta and patch is not None else None, key[0], key[1])
+                    frame = frames[as_delta] = sub.transport.frame(data)
+                state.delta_ready = True
+                transport = sub.transport
+                transport.write_prepared(frame)
+                if limit and transport.buffered_bytes() > limit:
+                    troubled.append(_closer(sub.client, DISCONNECT_SLOW))
+            elif verdict is Verdict.BUFFER:
+                state.buffered.append((pub, offset))
+            elif verdict is Verdict.GAP:
+                troubled.append(_resync(sub.client, channel))
 
     def broadcast_join_leave(self, channel: str, info: pb.ClientInfo, join: bool) -> None:
         groups = self.subscribers.get(channel)
         if not groups:
             return
         build = prepared.join_push if join else prepared.leave_push
-        for (protocol, uni, _), group in groups.items():
+        for (protocol, uni, _, _), group in groups.items():
             frame: bytes | None = None
             for sub in _join_leave_receivers(group):
                 if frame is None:
                     frame = sub.transport.frame(build(channel, info, protocol, uni))
                 sub.transport.write_prepared(frame)
+
+
+class _Patch:
+    """The fossil delta between two publications' data, computed on first use and only once."""
+
+    __slots__ = ("_prev", "_pub", "_value")
+
+    def __init__(self, prev: pb.Publication, pub: pb.Publication) -> None:
+        self._prev = prev
+        self._pub = pub
+        self._value: bytes | None = None
+
+    def value(self) -> bytes:
+        if self._value is None:
+            self._value = fossil.create(self._prev.data, self._pub.data)
+        return self._value
 
 
 def _join_leave_receivers(group: dict[str, Subscriber]) -> Iterator[Subscriber]:

@@ -16,6 +16,8 @@ from rotary.engines.base import HistoryQuery, StreamPosition, UnrecoverablePosit
 from rotary.node.errors import ClientError, DisconnectError
 from rotary.node.hooks import SubscribeOptions
 from rotary.protocol import codes, pb, prepared
+from rotary.protocol.codec import ProtocolType
+from rotary.protocol.tags_filter import InvalidTagsFilter, TagsMatcher, compile_filter
 from rotary.session.channels import ChannelState, SubscriptionStatus
 from rotary.session.recovery import is_recovered, merge_buffered
 
@@ -31,6 +33,8 @@ class Started:
     result: pb.SubscribeResult
     pending: list[pb.Publication]
     """Publications to push right after the reply."""
+    seen_offset: int = 0
+    """The newest offset recovered or buffered, including publications the tags filter dropped."""
 
 
 async def start_subscription(client: Client, channel: str, opts: SubscribeOptions,
@@ -46,6 +50,8 @@ async def start_subscription(client: Client, channel: str, opts: SubscribeOption
         emit_join_leave=opts.emit_join_leave,
         expire_at=opts.expire_at,
         chan_info=opts.chan_info,
+        delta=opts.delta,
+        tags_filter=_tags_filter(request, opts),
     )
     client.channels[channel] = state
     node.hub.add_subscriber(channel, client, state)
@@ -73,10 +79,28 @@ async def start_subscription(client: Client, channel: str, opts: SubscribeOption
     if not ok:
         node.drop_subscription(client, channel, None)
         raise DisconnectError(codes.DISCONNECT_INSUFFICIENT_STATE)
+    seen = max((pub.offset for pub in pending), default=0)
     if recovered:
-        result.publications.extend(recovered)
+        shown = [pub for pub in recovered if state.wants(pub)]
+        result.publications.extend(_recovered_for(state, shown, client.transport.protocol))
         pending = pending[len(recovered):]
-    return Started(state, result, pending)
+    return Started(state, result, [pub for pub in pending if state.wants(pub)], seen)
+
+
+def _tags_filter(request: pb.SubscribeRequest, opts: SubscribeOptions) -> TagsMatcher | None:
+    """The subscriber's compiled tags filter. A delta subscription gets none: its chain of deltas
+    needs every publication (Centrifugo's SDKs refuse to combine the two)."""
+    if not request.HasField("tf") or opts.delta:
+        return None
+    try:
+        return compile_filter(request.tf)
+    except InvalidTagsFilter:
+        raise ClientError(codes.ERROR_BAD_REQUEST) from None
+
+
+def _recovered_for(state: ChannelState, pubs: list[pb.Publication],
+                   protocol: ProtocolType) -> list[pb.Publication]:
+    return prepared.delta_chain(pubs, protocol) if state.delta else pubs
 
 
 async def _position(client: Client, channel: str, opts: SubscribeOptions,
@@ -143,10 +167,19 @@ def activate(client: Client, started: Started) -> None:
     for pub in started.pending:
         if pub.offset:
             state.offset = pub.offset
-        client.session.send_encoded(prepared.publication_push(state.channel, pub, protocol, uni))
+        client.session.send_encoded(_pending_push(state, pub, protocol, uni))
+    state.offset = max(state.offset, started.seen_offset)
+    state.delta_ready = bool(result.publications or started.pending)
     client.flush()
     if state.emit_join_leave:
         client.node.spawn(client.node.broker.publish_join(state.channel, client.client_info(state.chan_info)))
+
+
+def _pending_push(state: ChannelState, pub: pb.Publication, protocol: ProtocolType, uni: bool) -> bytes:
+    """A publication that arrived while subscribing; whole, so a delta subscriber gets a base."""
+    if state.delta:
+        return prepared.delta_publication_push(state.channel, pub, None, protocol, uni)
+    return prepared.publication_push(state.channel, pub, protocol, uni)
 
 
 async def subscribe_server_side(client: Client, channel: str, opts: SubscribeOptions) -> None:

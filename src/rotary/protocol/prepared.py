@@ -10,13 +10,13 @@ https://centrifugal.dev/docs/transports/client_protocol (section "Async pushes")
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import orjson
 from google.protobuf.message import Message
 
-from rotary.protocol import pb
+from rotary.protocol import fossil, pb
 from rotary.protocol.codec import ProtocolType
 from rotary.protocol.json_mapping import raw_json
 from rotary.protocol.protobuf_codec import delimited, uvarint
@@ -38,6 +38,64 @@ def publication_push(
 ) -> bytes:
     """The encoded push carrying ``pub`` to the subscribers of ``channel``."""
     return _BUILDERS[protocol_type](channel, _PUB, pub, unidirectional)
+
+
+def delta_publication_push(
+    channel: str,
+    pub: pb.Publication,
+    patch: bytes | None,
+    protocol_type: ProtocolType,
+    unidirectional: bool = False,
+) -> bytes:
+    """The push carrying ``pub`` to a subscriber that negotiated fossil deltas.
+
+    ``patch`` is the fossil delta from the previous publication's data, or None when the subscriber
+    has no base yet; see :func:`delta_data` for what goes on the wire.
+    """
+    return publication_push(channel, _for_delta_subscriber(pub, patch, protocol_type), protocol_type,
+                            unidirectional)
+
+
+def delta_data(data: bytes, patch: bytes | None, protocol_type: ProtocolType) -> tuple[bytes, bool]:
+    """Publication data for a delta subscriber, and whether it is a delta.
+
+    The patch is used only when it is shorter than the data. On JSON connections either one travels
+    as a JSON string that the SDK encodes back to UTF-8 bytes, so a patch that is not valid UTF-8
+    (it may cut a character in two) falls back to the data.
+    """
+    usable = patch is not None and len(patch) < len(data)
+    if protocol_type is not ProtocolType.JSON:
+        return (patch, True) if usable and patch is not None else (data, False)
+    if usable and patch is not None:
+        try:
+            return orjson.dumps(patch.decode()), True
+        except UnicodeDecodeError:
+            pass
+    return orjson.dumps(data.decode(errors="replace")), False
+
+
+def delta_chain(pubs: Sequence[pb.Publication], protocol_type: ProtocolType) -> list[pb.Publication]:
+    """Recovered publications for a delta subscriber: the first whole, each next one as a delta
+    from the one before it, as the SDK applies them in order."""
+    chained: list[pb.Publication] = []
+    previous: pb.Publication | None = None
+    for pub in pubs:
+        patch = None if previous is None else fossil.create(previous.data, pub.data)
+        chained.append(_for_delta_subscriber(pub, patch, protocol_type))
+        previous = pub
+    return chained
+
+
+def _for_delta_subscriber(pub: pb.Publication, patch: bytes | None, protocol_type: ProtocolType) -> pb.Publication:
+    """``pub`` itself when it travels unchanged (whole, over Protobuf), else a copy with new data."""
+    data, is_delta = delta_data(pub.data, patch, protocol_type)
+    if not is_delta and protocol_type is not ProtocolType.JSON:
+        return pub
+    copy = pb.Publication()
+    copy.CopyFrom(pub)
+    copy.data = data
+    copy.delta = is_delta
+    return copy
 
 
 def join_push(

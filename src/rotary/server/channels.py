@@ -19,7 +19,7 @@ import orjson
 
 from rotary.engines.base import PublishOptions
 from rotary.node.errors import ClientError
-from rotary.protocol import pb
+from rotary.protocol import pb, tags_filter
 from rotary.protocol.codes import ERROR_BAD_REQUEST, ERROR_UNKNOWN_CHANNEL
 from rotary.server.config.schema_channels import ChannelConfig, ChannelOptions
 
@@ -197,32 +197,9 @@ _DATA_FORMATS: Final[dict[str, Callable[[bytes], bool]]] = {
 """publication_data_format -> acceptance test; the empty (default) format only refuses empty data."""
 
 
-_LEAF_NEEDS_VAL: Final = frozenset({"eq", "neq", "sw", "ew", "ct", "gt", "gte", "lt", "lte"})
-_LEAF_NEEDS_VALS: Final = frozenset({"in", "nin"})
-_LEAF_NEEDS_NOTHING: Final = frozenset({"ex", "nex"})
-
-
 def valid_tags_filter(node: pb.FilterNode) -> bool:
-    """Whether a subscriber's tags filter tree is well formed.
+    """Whether a subscriber's tags filter tree is well formed (the rules live with the matcher).
 
-    Leaves (empty ``op``) compare one tag: ``in``/``nin`` take ``vals``, ``ex``/``nex`` take no value
-    and may omit the key, every other comparison takes ``val`` and a key. ``and``/``or`` need
-    children, ``not`` exactly one. See https://centrifugal.dev/docs/server/publication_filtering.
+    See https://centrifugal.dev/docs/server/publication_filtering.
     """
-    if node.op == "":
-        return _valid_leaf(node)
-    if node.op in ("and", "or"):
-        return len(node.nodes) > 0 and all(valid_tags_filter(child) for child in node.nodes)
-    if node.op == "not":
-        return len(node.nodes) == 1 and valid_tags_filter(node.nodes[0])
-    return False
-
-
-def _valid_leaf(node: pb.FilterNode) -> bool:
-    if node.cmp in _LEAF_NEEDS_VAL:
-        return node.val != "" and not node.vals and node.key != ""
-    if node.cmp in _LEAF_NEEDS_VALS:
-        return len(node.vals) > 0 and node.val == "" and node.key != ""
-    if node.cmp in _LEAF_NEEDS_NOTHING:
-        return node.val == "" and not node.vals
-    return False
+    return tags_filter.is_valid(node)

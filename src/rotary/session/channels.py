@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 
 from rotary.protocol import pb
+from rotary.protocol.tags_filter import TagsMatcher
 
 
 class SubscriptionStatus(enum.Enum):
@@ -45,6 +46,16 @@ class ChannelState:
     chan_info: bytes = b""
     buffered: list[tuple[pb.Publication, int]] = field(default_factory=list)
     """Publications (with their offsets) received while subscribing."""
+    delta: str = ""
+    """Negotiated delta type ("fossil"), empty for none; part of the subscriber's encoding key."""
+    delta_ready: bool = False
+    """The subscriber holds a whole publication it can apply the next delta to."""
+    tags_filter: TagsMatcher | None = None
+    """Publications whose tags it rejects are not delivered (offsets still advance)."""
+
+    def wants(self, pub: pb.Publication) -> bool:
+        """Whether the tags filter, if any, lets ``pub`` through."""
+        return self.tags_filter is None or self.tags_filter(pub.tags)
 
     def accept(self, offset: int) -> Verdict:
         """Decides what to do with a publication of this offset; advances the tracked offset."""
