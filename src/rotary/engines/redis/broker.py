@@ -1,0 +1,269 @@
+"""The Redis broker: PUB/SUB between nodes and per-channel history streams in Redis.
+
+One Lua script per publication checks the idempotency key and the version, increments the offset,
+appends to the stream (XADD with MAXLEN, or a list with ``history_use_lists``), extends the meta
+hash and the stream TTLs, and PUBLISHes; so offsets and PUB/SUB order agree on every node. A
+publication without history or idempotency key is a plain PUBLISH with offset 0.
+See https://centrifugal.dev/docs/server/engines#redis-engine and
+https://centrifugal.dev/docs/server/history_and_recovery.
+
+PUB/SUB messages share the channel's PUB/SUB name, told apart by their first byte:
+
+- ``p`` + Publication (offset and epoch set when kept in history),
+- ``d`` + varint length + previous Publication + Publication (delta compression asked for),
+- ``j`` / ``l`` + ClientInfo (join / leave).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rotary.engines.base import (
+    BrokerEventHandler,
+    HistoryQuery,
+    HistoryResult,
+    PublishOptions,
+    PublishResult,
+    StreamPosition,
+    UnrecoverablePositionError,
+)
+from rotary.engines.redis.history import select_range
+from rotary.engines.redis.keys import KeySpace
+from rotary.engines.redis.pubsub import Subscriber
+from rotary.engines.redis.scripts import HISTORY, PUBLISH
+from rotary.engines.redis.shards import RedisConfigLike, RedisOptions, RedisShard, ShardSet
+from rotary.protocol import pb
+
+__all__ = ["RedisBroker", "RedisBrokerOptions"]
+
+DEFAULT_IDEMPOTENT_RESULT_TTL = 300.0
+"""Centrifugo remembers an idempotency key for 5 minutes when the publish names no TTL."""
+
+PUBLICATION, DELTA, JOIN, LEAVE = b"p", b"d", b"j", b"l"
+
+
+class RedisBrokerConfigLike(RedisConfigLike, Protocol):
+    history_use_lists: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RedisBrokerOptions:
+    redis: RedisOptions = field(default_factory=RedisOptions)
+    history_use_lists: bool = False
+    history_meta_ttl: float = 0.0
+    """Applies when a publish or history query names none; 0 keeps a stream's meta forever."""
+
+    @classmethod
+    def from_config(cls, config: RedisBrokerConfigLike, history_meta_ttl: float = 0.0) -> RedisBrokerOptions:
+        return cls(RedisOptions.from_config(config), config.history_use_lists, history_meta_ttl)
+
+
+def _new_epoch() -> str:
+    return secrets.token_hex(4)
+
+
+def _ms(seconds: float) -> int:
+    """Redis TTLs in whole milliseconds; a positive TTL never rounds down to "no TTL"."""
+    return max(int(seconds * 1000), 1) if seconds > 0 else 0
+
+
+def _read_varint(data: bytes, start: int) -> tuple[int, int]:
+    value, shift, index = 0, 0, start
+    while True:
+        byte = data[index]
+        value |= (byte & 0x7F) << shift
+        index += 1
+        if byte < 0x80:
+            return value, index
+        shift += 7
+
+
+class RedisBroker:
+    """A Broker over one or more Redis shards; ``supports_history`` is always true."""
+
+    supports_history = True
+
+    def __init__(self, options: RedisBrokerOptions | None = None) -> None:
+        self._options = options or RedisBrokerOptions()
+        self._keys = KeySpace(self._options.redis.prefix)
+        self._shards = ShardSet(self._options.redis)
+        self._subscribers: dict[tuple[int, str], Subscriber] = {}
+        self._channels: dict[bytes, str] = {}
+        self._handler: BrokerEventHandler | None = None
+        self._decoders: dict[int, Callable[[str, bytes], None]] = {
+            PUBLICATION[0]: self._on_publication,
+            DELTA[0]: self._on_delta,
+            JOIN[0]: self._on_join,
+            LEAVE[0]: self._on_leave,
+        }
+
+    async def start(self, handler: BrokerEventHandler) -> None:
+        self._handler = handler
+        await self._shards.connect()
+
+    async def close(self) -> None:
+        subscribers, self._subscribers = self._subscribers, {}
+        for subscriber in subscribers.values():
+            await subscriber.close()
+        await self._shards.close()
+        self._channels.clear()
+
+    async def subscribe(self, channels: Sequence[str]) -> None:
+        batches: dict[Subscriber, list[bytes]] = {}
+        for channel in channels:
+            number, shard = self._shard(channel)
+            name = self._keys.pubsub(channel).encode()
+            self._channels[name] = channel
+            batches.setdefault(self._subscriber(number, shard.route(name)), []).append(name)
+        await asyncio.gather(*(subscriber.subscribe(names) for subscriber, names in batches.items()))
+
+    async def unsubscribe(self, channels: Sequence[str]) -> None:
+        for channel in channels:
+            number, shard = self._shard(channel)
+            name = self._keys.pubsub(channel).encode()
+            subscriber = self._subscribers.get((number, shard.route(name)))
+            if subscriber is not None:
+                subscriber.unsubscribe([name])
+            self._channels.pop(name, None)
+
+    async def sync(self) -> None:
+        """Returns once every message published before the call reached the handler.
+
+        One ping per PUB/SUB connection: Redis answers it after the messages queued before it.
+        """
+        await asyncio.gather(*(subscriber.ping() for subscriber in self._subscribers.values()))
+
+    async def publish(self, channel: str, data: bytes, opts: PublishOptions) -> PublishResult:
+        pub = pb.Publication(
+            data=data, info=opts.client_info, tags=opts.tags, time=time.time_ns() // 1_000_000, version=opts.version
+        )
+        payload = pub.SerializeToString()
+        keeps_history = opts.history_size > 0 and opts.history_ttl > 0
+        if not keeps_history and not opts.idempotency_key:
+            message = DELTA + b"\x00" + payload if opts.use_delta else PUBLICATION + payload
+            await self._send(channel, message)
+            return PublishResult(StreamPosition())
+        return await self._publish_by_script(channel, payload, opts, keeps_history)
+
+    async def publish_join(self, channel: str, info: pb.ClientInfo) -> None:
+        await self._send(channel, JOIN + info.SerializeToString())
+
+    async def publish_leave(self, channel: str, info: pb.ClientInfo) -> None:
+        await self._send(channel, LEAVE + info.SerializeToString())
+
+    async def history(self, channel: str, query: HistoryQuery) -> HistoryResult:
+        _, shard = self._shard(channel)
+        since = query.since
+        lists = self._options.history_use_lists
+        args = [
+            _new_epoch(),
+            _ms(query.meta_ttl or self._options.history_meta_ttl),
+            query.limit,
+            int(query.reverse),
+            "" if since is None else since.offset,
+            int(lists),
+        ]
+        keys = [self._keys.stream(channel), self._keys.meta(channel)]
+        top, raw_epoch, entries = await shard.call(HISTORY.run(shard.client, keys, args))
+        position = StreamPosition(int(top), _text(raw_epoch))
+        if since is not None and since.epoch not in ("", position.epoch):
+            raise UnrecoverablePositionError(
+                f"channel {channel!r}: stream epoch is {position.epoch!r}, position names {since.epoch!r}"
+            )
+        pubs = [pb.Publication.FromString(entry) for entry in entries]
+        if lists:
+            pubs.reverse()
+            pubs = select_range(pubs, position.offset, query)
+        return HistoryResult(pubs, position)
+
+    async def remove_history(self, channel: str) -> None:
+        _, shard = self._shard(channel)
+        await shard.call(shard.client.delete(self._keys.stream(channel)))
+
+    async def _publish_by_script(
+        self, channel: str, payload: bytes, opts: PublishOptions, keeps_history: bool
+    ) -> PublishResult:
+        _, shard = self._shard(channel)
+        result_ttl = opts.idempotent_result_ttl if opts.idempotent_result_ttl > 0 else DEFAULT_IDEMPOTENT_RESULT_TTL
+        keys = [
+            self._keys.stream(channel),
+            self._keys.meta(channel),
+            self._keys.result(channel, opts.idempotency_key),
+        ]
+        args = [
+            payload,
+            opts.history_size if keeps_history else 0,
+            _ms(opts.history_ttl),
+            _ms(opts.history_meta_ttl or self._options.history_meta_ttl),
+            _new_epoch(),
+            _ms(result_ttl) if opts.idempotency_key else 0,
+            int(opts.use_delta),
+            opts.version,
+            opts.version_epoch,
+            shard.publish_command,
+            int(self._options.history_use_lists),
+            self._keys.pubsub(channel),
+        ]
+        offset, epoch, suppressed = await shard.call(PUBLISH.run(shard.client, keys, args))
+        return PublishResult(StreamPosition(int(offset), _text(epoch)), suppressed=bool(suppressed))
+
+    async def _send(self, channel: str, message: bytes) -> None:
+        _, shard = self._shard(channel)
+        name = self._keys.pubsub(channel)
+        publish = shard.client.spublish if shard.sharded_pubsub else shard.client.publish
+        await shard.call(publish(name, message))
+
+    def _shard(self, channel: str) -> tuple[int, RedisShard]:
+        return self._shards.for_channel(channel)
+
+    def _subscriber(self, number: int, route: str) -> Subscriber:
+        subscriber = self._subscribers.get((number, route))
+        if subscriber is None:
+            subscriber = Subscriber(self._shards.shards[number], route, self._deliver)
+            self._subscribers[(number, route)] = subscriber
+            subscriber.start()
+        return subscriber
+
+    def _deliver(self, name: bytes, message: bytes) -> None:
+        channel = self._channels.get(name)
+        decode = self._decoders.get(message[0]) if message else None
+        if channel is not None and decode is not None and self._handler is not None:
+            decode(channel, message)
+
+    def _on_publication(self, channel: str, message: bytes) -> None:
+        pub, position = _publication(message, 1)
+        assert self._handler is not None
+        self._handler.handle_publication(channel, pub, position, False, None)
+
+    def _on_delta(self, channel: str, message: bytes) -> None:
+        size, start = _read_varint(message, 1)
+        prev = pb.Publication.FromString(message[start : start + size]) if size else None
+        pub, position = _publication(message, start + size)
+        assert self._handler is not None
+        self._handler.handle_publication(channel, pub, position, True, prev)
+
+    def _on_join(self, channel: str, message: bytes) -> None:
+        assert self._handler is not None
+        self._handler.handle_join(channel, pb.ClientInfo.FromString(message[1:]))
+
+    def _on_leave(self, channel: str, message: bytes) -> None:
+        assert self._handler is not None
+        self._handler.handle_leave(channel, pb.ClientInfo.FromString(message[1:]))
+
+
+def _publication(message: bytes, start: int) -> tuple[pb.Publication, StreamPosition]:
+    """The Publication at ``start``; its epoch field travels only to give the position."""
+    pub = pb.Publication.FromString(message[start:])
+    position = StreamPosition(pub.offset, pub.epoch)
+    if pub.epoch:
+        pub.ClearField("epoch")
+    return pub, position
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,320 @@
+"""PUB/SUB connections: one dedicated connection per Redis server, read by one task.
+
+The reading task hands every message to a synchronous callback in arrival order, which is what
+keeps one channel's publications in offset order on every node. Subscribing and unsubscribing only
+change a local set at once; the commands go out in one write per event-loop pass, so a burst of
+subscriptions costs one round trip. A lost connection is reopened with backoff and every channel
+held is subscribed again; the owner is told nothing, and the gap is logged (clients recover from
+history as with Centrifugo's Redis engine).
+See https://centrifugal.dev/docs/server/engines#redis-engine.
+
+The connection speaks RESP2 through hiredis itself rather than redis-py's PubSub, so that the
+reading task is the only owner of reconnection and of the subscribed set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import ssl
+from collections import deque
+from collections.abc import Callable, Collection, Iterable
+from typing import Any
+
+import hiredis
+
+from rotary.engines.base import EngineError
+from rotary.engines.redis.shards import RedisShard
+
+__all__ = ["Deliver", "PubSubConnection", "Subscriber"]
+
+log = logging.getLogger("rotary.engines.redis")
+
+Deliver = Callable[[bytes, bytes], None]
+"""Called with (PUB/SUB channel, message) for each message of a channel held."""
+
+CHANNELS_PER_COMMAND = 512
+READ_SIZE = 1 << 16
+BACKOFF_MIN, BACKOFF_MAX = 0.05, 5.0
+
+
+def encode_command(*args: bytes | str) -> bytes:
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        raw = arg.encode() if isinstance(arg, str) else arg
+        parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(parts)
+
+
+def _tls_context(kwargs: dict[str, Any]) -> ssl.SSLContext | None:
+    if not kwargs["tls"]:
+        return None
+    context = ssl.create_default_context(cadata=kwargs["tls_ca_data"])
+    if kwargs["tls_certfile"]:
+        context.load_cert_chain(kwargs["tls_certfile"], kwargs["tls_keyfile"])
+    if kwargs["tls_insecure"]:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class PubSubConnection:
+    """A RESP2 connection: writes are synchronous, reads return every reply that has arrived."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._parser = hiredis.Reader()
+
+    @classmethod
+    async def open(cls, shard: RedisShard, route: str) -> PubSubConnection:
+        kwargs = shard.connect_kwargs
+        async with asyncio.timeout(kwargs["socket_connect_timeout"]):
+            if shard.unix_path:
+                streams = await asyncio.open_unix_connection(shard.unix_path)
+            else:
+                host, port = await shard.locate(route)
+                streams = await asyncio.open_connection(host, port, ssl=_tls_context(kwargs))
+            conn = cls(*streams)
+            await conn._handshake(kwargs)
+        return conn
+
+    async def _handshake(self, kwargs: dict[str, Any]) -> None:
+        commands = []
+        if kwargs["password"]:
+            commands.append(("AUTH", *filter(None, (kwargs["username"], kwargs["password"]))))
+        if kwargs["client_name"]:
+            commands.append(("CLIENT", "SETNAME", kwargs["client_name"]))
+        if not commands:
+            return
+        self.send(encode_command(*command) for command in commands)
+        replies: list[Any] = []
+        while len(replies) < len(commands):
+            replies += await self.read()
+        for reply in replies:
+            if isinstance(reply, hiredis.ReplyError):
+                raise ConnectionError(f"redis refused the PUB/SUB connection: {reply}")
+
+    def send(self, commands: Iterable[bytes]) -> None:
+        if not self._writer.is_closing():
+            self._writer.write(b"".join(commands))
+
+    async def read(self) -> list[Any]:
+        replies: list[Any] = []
+        while True:
+            reply = self._parser.gets()
+            while reply is not False:
+                replies.append(reply)
+                reply = self._parser.gets()
+            if replies:
+                return replies
+            data = await self._reader.read(READ_SIZE)
+            if not data:
+                raise ConnectionError("redis closed the PUB/SUB connection")
+            self._parser.feed(data)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class Subscriber:
+    """The channels one server should send us, kept true across reconnects by one reading task."""
+
+    def __init__(self, shard: RedisShard, route: str, deliver: Deliver) -> None:
+        self._shard = shard
+        self._route = route
+        self._deliver = deliver
+        sharded = shard.sharded_pubsub
+        self._subscribe_verb = "SSUBSCRIBE" if sharded else "SUBSCRIBE"
+        self._unsubscribe_verb = "SUNSUBSCRIBE" if sharded else "UNSUBSCRIBE"
+        self._held: set[bytes] = set()
+        self._confirmed: set[bytes] = set()
+        self._pending: set[bytes] = set()
+        self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._conn: PubSubConnection | None = None
+        self._flush_scheduled = False
+        self._task: asyncio.Task[None] | None = None
+        self._dispatch: dict[bytes, Callable[[list[Any]], None]] = {
+            b"message": self._on_message,
+            b"smessage": self._on_message,
+            b"subscribe": self._on_subscribed,
+            b"ssubscribe": self._on_subscribed,
+            b"pong": self._on_pong,
+        }
+        self._pings: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def holds(self) -> bool:
+        return bool(self._held)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"rotary.redis-pubsub.{self._route}")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for name in list(self._waiters):
+            self._settle_waiters(name, EngineError("the Redis PUB/SUB connection is closed"))
+
+    async def subscribe(self, names: Collection[bytes]) -> None:
+        """Returns once Redis confirmed every name; raises EngineError after the I/O timeout."""
+        fresh = [name for name in names if name not in self._held]
+        self._held.update(fresh)
+        self._pending.update(fresh)
+        loop = asyncio.get_running_loop()
+        waiters = []
+        for name in names:
+            if name not in self._confirmed:
+                waiter = loop.create_future()
+                self._waiters.setdefault(name, []).append(waiter)
+                waiters.append(waiter)
+        if not waiters:
+            return
+        self._schedule_flush()
+        try:
+            async with asyncio.timeout(self._shard.io_timeout):
+                await asyncio.gather(*waiters)
+        except TimeoutError:
+            error = EngineError(f"redis {self._shard.name}: subscribe not confirmed in time")
+            unconfirmed = [name for name in fresh if name not in self._confirmed]
+            for name in unconfirmed:
+                self._settle_waiters(name, error)
+            self.unsubscribe(unconfirmed)
+            raise error from None
+
+    def unsubscribe(self, names: Iterable[bytes]) -> None:
+        """Takes effect at once: messages of these names are dropped from now on."""
+        for name in names:
+            if name in self._held:
+                self._held.discard(name)
+                self._confirmed.discard(name)
+                self._pending.add(name)
+                self._settle_waiters(name)
+        self._schedule_flush()
+
+    def _settle_waiters(self, name: bytes, error: EngineError | None = None) -> None:
+        """Ends the waits for a name: confirmed, superseded by an unsubscribe, or failed."""
+        for waiter in self._waiters.pop(name, ()):
+            if waiter.done():
+                continue
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+
+    async def ping(self) -> None:
+        """A round trip on the PUB/SUB connection.
+
+        Redis answers in order on one connection, so when the pong arrives every message published
+        before the ping was sent has been handed to ``deliver``.
+        """
+        if self._conn is None:
+            raise EngineError(f"redis {self._shard.name}: PUB/SUB is not connected")
+        self._flush()
+        waiter = asyncio.get_running_loop().create_future()
+        self._pings.append(waiter)
+        self._conn.send([encode_command("PING")])
+        try:
+            async with asyncio.timeout(self._shard.io_timeout):
+                await waiter
+        except TimeoutError:
+            raise EngineError(f"redis {self._shard.name}: PUB/SUB ping not answered in time") from None
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled and self._pending:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Sends what changed since the last pass; while disconnected, the reconnect sends it all."""
+        self._flush_scheduled = False
+        if self._conn is None:
+            return
+        pending, self._pending = self._pending, set()
+        wanted = [name for name in pending if name in self._held]
+        dropped = [name for name in pending if name not in self._held]
+        self._conn.send(
+            [*self._commands(self._subscribe_verb, wanted), *self._commands(self._unsubscribe_verb, dropped)]
+        )
+
+    def _commands(self, verb: str, names: list[bytes]) -> list[bytes]:
+        """Batches of names; in a Cluster one batch per slot, as sharded PUB/SUB demands."""
+        by_slot: dict[int, list[bytes]] = {}
+        for name in names:
+            by_slot.setdefault(self._shard.slot(name), []).append(name)
+        return [
+            encode_command(verb, *batch[i : i + CHANNELS_PER_COMMAND])
+            for batch in by_slot.values()
+            for i in range(0, len(batch), CHANNELS_PER_COMMAND)
+        ]
+
+    async def _run(self) -> None:
+        delay = BACKOFF_MIN
+        while True:
+            try:
+                conn = await PubSubConnection.open(self._shard, self._route)
+            except (OSError, TimeoutError, EngineError) as exc:
+                log.warning("redis %s PUB/SUB: cannot connect (%s), retrying", self._shard.name, exc)
+            else:
+                delay = BACKOFF_MIN
+                await self._serve(conn)
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            delay = min(delay * 2, BACKOFF_MAX)
+
+    async def _serve(self, conn: PubSubConnection) -> None:
+        self._conn = conn
+        self._confirmed.clear()
+        self._pending.clear()
+        conn.send(self._commands(self._subscribe_verb, sorted(self._held)))
+        try:
+            while True:
+                for reply in await conn.read():
+                    self._handle(reply)
+        except (OSError, EOFError) as exc:
+            log.warning(
+                "redis %s PUB/SUB connection lost (%s); resubscribing %d channels after reconnect",
+                self._shard.name, exc, len(self._held),
+            )
+        finally:
+            self._conn = None
+            conn.close()
+            while self._pings:
+                waiter = self._pings.popleft()
+                if not waiter.done():
+                    waiter.set_exception(EngineError(f"redis {self._shard.name}: PUB/SUB connection lost"))
+
+    def _handle(self, reply: Any) -> None:
+        if isinstance(reply, list) and reply:
+            handle = self._dispatch.get(reply[0])
+            if handle is not None:
+                handle(reply)
+        elif reply == b"PONG":  # a ping while subscribed to nothing gets the plain reply
+            self._on_pong(reply)
+        elif isinstance(reply, hiredis.ReplyError):
+            log.error("redis %s PUB/SUB error: %s", self._shard.name, reply)
+
+    def _on_message(self, reply: list[Any]) -> None:
+        name = reply[1]
+        if name in self._held:
+            try:
+                self._deliver(name, reply[2])
+            except Exception:
+                log.exception("redis %s: handling a message of %r failed", self._shard.name, name)
+
+    def _on_pong(self, reply: Any) -> None:
+        if self._pings:
+            waiter = self._pings.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _on_subscribed(self, reply: list[Any]) -> None:
+        name = reply[1]
+        if name in self._held:
+            self._confirmed.add(name)
+        self._settle_waiters(name)

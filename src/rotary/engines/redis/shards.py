@@ -1,0 +1,412 @@
+"""Connections to Redis: standalone, Sentinel, Cluster, and client-side sharding over several of them.
+
+Several addresses mean several independent shards; a channel belongs to one of them by jump
+consistent hashing of its name, the same choice on every node. Inside a shard, a Cluster routes
+keys by their hash tag, and PUB/SUB goes over sharded PUB/SUB (SSUBSCRIBE/SPUBLISH, Redis 7+).
+See https://centrifugal.dev/docs/server/engines#redis-engine and
+https://centrifugal.dev/docs/server/engines#redis-sharding.
+
+Every failure of a command (network, server error, timeout) surfaces as ``EngineError`` within the
+I/O timeout: redis-py's own retries are off, so a down Redis answers fast instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
+
+from rotary.engines.base import EngineError
+
+__all__ = [
+    "Address",
+    "RedisOptions",
+    "RedisShard",
+    "RedisTls",
+    "Script",
+    "ShardSet",
+    "connect_shards",
+    "jump_hash",
+    "parse_address",
+    "shard_index",
+]
+
+T = TypeVar("T")
+DEFAULT_PORT = 6379
+DEFAULT_SENTINEL_PORT = 26379
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTls:
+    """TLS towards Redis. ``ca_pem`` is PEM text; client certificate and key are file paths."""
+
+    ca_pem: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    insecure_skip_verify: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RedisOptions:
+    """How to reach Redis, in the terms of Centrifugo's ``engine.redis`` section."""
+
+    addresses: tuple[str, ...] = ("redis://127.0.0.1:6379",)
+    prefix: str = "centrifugo"
+    db: int = 0
+    user: str = ""
+    password: str = ""
+    client_name: str = ""
+    connect_timeout: float = 1.0
+    io_timeout: float = 4.0
+    force_resp2: bool = False
+    tls: RedisTls | None = None
+    cluster_addresses: tuple[str, ...] = ()
+    sentinel_addresses: tuple[str, ...] = ()
+    sentinel_master_name: str = ""
+    sentinel_user: str = ""
+    sentinel_password: str = ""
+
+    @classmethod
+    def from_config(cls, config: RedisConfigLike) -> RedisOptions:
+        """Options from a config section shaped like Centrifugo's ``engine.redis``."""
+        tls = config.tls
+        return cls(
+            addresses=tuple(config.address),
+            prefix=config.prefix,
+            db=config.db,
+            user=config.user,
+            password=config.password,
+            client_name=config.client_name,
+            connect_timeout=config.connect_timeout,
+            io_timeout=config.io_timeout,
+            force_resp2=config.force_resp2,
+            tls=RedisTls(tls.server_ca_pem, tls.cert_pem, tls.key_pem, tls.insecure_skip_verify)
+            if tls.enabled
+            else None,
+            cluster_addresses=tuple(config.cluster_address),
+            sentinel_addresses=tuple(config.sentinel_address),
+            sentinel_master_name=config.sentinel_master_name,
+            sentinel_user=config.sentinel_user,
+            sentinel_password=config.sentinel_password,
+        )
+
+
+class TlsConfigLike(Protocol):
+    enabled: bool
+    server_ca_pem: str
+    cert_pem: str
+    key_pem: str
+    insecure_skip_verify: bool
+
+
+class RedisConfigLike(Protocol):
+    """The fields of the server's Redis config section that the engine reads (engines never import it)."""
+
+    address: Sequence[str]
+    prefix: str
+    db: int
+    user: str
+    password: str
+    client_name: str
+    connect_timeout: float
+    io_timeout: float
+    force_resp2: bool
+    tls: TlsConfigLike
+    cluster_address: Sequence[str]
+    sentinel_address: Sequence[str]
+    sentinel_master_name: str
+    sentinel_user: str
+    sentinel_password: str
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One parsed address: where to connect, and what the URL says beyond host and port."""
+
+    nodes: tuple[tuple[str, int], ...]
+    unix_path: str = ""
+    db: int | None = None
+    user: str = ""
+    password: str = ""
+    tls: bool = False
+    sentinel_master_name: str = ""
+
+
+def parse_address(address: str) -> Address:
+    """``host:port``, ``redis://user:pass@host:port/db``, ``rediss://``, ``unix://path``,
+    ``redis+sentinel://host:26379?sentinel_master_name=m``; ``?addr=host:port`` adds seeds."""
+    if "://" not in address:
+        return Address((_host_port(address, DEFAULT_PORT),))
+    url = urlsplit(address)
+    query = parse_qs(url.query)
+    if url.scheme == "unix":
+        return Address((), unix_path=url.path, db=_int_or_none(query.get("db", [""])[0]))
+    sentinel = url.scheme == "redis+sentinel"
+    default_port = DEFAULT_SENTINEL_PORT if sentinel else DEFAULT_PORT
+    nodes = [_host_port(url.netloc.rpartition("@")[2], default_port)] if url.hostname else []
+    nodes += [_host_port(seed, default_port) for seed in query.get("addr", [])]
+    return Address(
+        tuple(nodes),
+        db=_int_or_none(url.path.strip("/")),
+        user=unquote(url.username or ""),
+        password=unquote(url.password or ""),
+        tls=url.scheme == "rediss",
+        sentinel_master_name=query.get("sentinel_master_name", [""])[0],
+    )
+
+
+def _host_port(text: str, default_port: int) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, default_port
+    return host.strip("[]"), int(port)
+
+
+def _int_or_none(text: str) -> int | None:
+    return int(text) if text else None
+
+
+def jump_hash(key: int, buckets: int) -> int:
+    """Lamping and Veach's jump consistent hash: adding a shard moves only 1/n of the channels."""
+    chosen, candidate = -1, 0
+    while candidate < buckets:
+        chosen = candidate
+        key = (key * 2862933555777941757 + 1) & 0xFFFFFFFFFFFFFFFF
+        candidate = int((chosen + 1) * ((1 << 31) / ((key >> 33) + 1)))
+    return chosen
+
+
+def shard_index(channel: str, shards: int) -> int:
+    if shards == 1:
+        return 0
+    digest = hashlib.blake2b(channel.encode(), digest_size=8).digest()
+    return jump_hash(int.from_bytes(digest, "little"), shards)
+
+
+class Script:
+    """A Lua script run by EVALSHA, falling back to EVAL (which caches it) on a server that lacks it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def run(self, client: Redis | RedisCluster, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
+        except NoScriptError:
+            return await client.eval(self.source, len(keys), *keys, *args)  # type: ignore[misc]
+
+
+@dataclass(eq=False)
+class RedisShard:
+    """One Redis deployment: a command client plus what PUB/SUB connections need to find their server.
+
+    ``route`` names the server a PUB/SUB channel lives on (the shard itself, or a Cluster node by
+    slot); ``locate`` turns that name into a host and port at (re)connect time, asking Sentinel
+    for the current master.
+    """
+
+    name: str
+    client: Redis | RedisCluster
+    io_timeout: float
+    connect_kwargs: dict[str, Any]
+    sharded_pubsub: bool = False
+    sentinel: Sentinel | None = None
+    master_name: str = ""
+    unix_path: str = ""
+    _address: tuple[str, int] = ("", 0)
+    _closing: list[Any] = field(default_factory=list)
+
+    @property
+    def publish_command(self) -> str:
+        return "spublish" if self.sharded_pubsub else "publish"
+
+    @property
+    def is_cluster(self) -> bool:
+        return isinstance(self.client, RedisCluster)
+
+    def route(self, pubsub_channel: str | bytes) -> str:
+        if isinstance(self.client, RedisCluster):
+            node = self.client.get_node_from_key(pubsub_channel)
+            if node is not None:
+                return f"{node.host}:{node.port}"
+        return self.name
+
+    def slot(self, pubsub_channel: str | bytes) -> int:
+        """Channels of one SSUBSCRIBE must share a slot; outside a Cluster everything is slot 0."""
+        return self.client.keyslot(pubsub_channel) if isinstance(self.client, RedisCluster) else 0
+
+    async def locate(self, route: str) -> tuple[str, int]:
+        if self.sentinel is not None:
+            host, port = await self.sentinel.discover_master(self.master_name)
+            return str(host), int(port)
+        if route != self.name:
+            return _host_port(route, DEFAULT_PORT)
+        return self._address
+
+    async def call(self, awaitable: Awaitable[T]) -> T:
+        """Awaits one command, turning every failure into EngineError within the I/O timeout."""
+        try:
+            async with asyncio.timeout(self.io_timeout):
+                return await awaitable
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise EngineError(f"redis {self.name}: {exc or type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        for sentinel_client in self._closing:
+            await sentinel_client.aclose()
+
+
+def _client_kwargs(options: RedisOptions, address: Address) -> dict[str, Any]:
+    tls = options.tls or (RedisTls() if address.tls else None)
+    kwargs: dict[str, Any] = {
+        "username": address.user or options.user or None,
+        "password": address.password or options.password or None,
+        "client_name": options.client_name or None,
+        "socket_timeout": options.io_timeout,
+        "socket_connect_timeout": options.connect_timeout,
+        "protocol": 2 if options.force_resp2 else 3,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    if tls is not None:
+        kwargs.update(
+            ssl=True,
+            ssl_ca_data=tls.ca_pem or None,
+            ssl_certfile=tls.cert_file or None,
+            ssl_keyfile=tls.key_file or None,
+            ssl_cert_reqs="none" if tls.insecure_skip_verify else "required",
+            ssl_check_hostname=not tls.insecure_skip_verify,
+        )
+    return kwargs
+
+
+def _pubsub_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What a raw PUB/SUB connection needs: credentials, name, connect timeout and TLS."""
+    wanted = ("username", "password", "client_name", "socket_connect_timeout")
+    picked = {key: kwargs[key] for key in wanted}
+    picked["tls"] = kwargs.get("ssl", False)
+    picked["tls_insecure"] = kwargs.get("ssl_cert_reqs") == "none"
+    picked["tls_ca_data"] = kwargs.get("ssl_ca_data")
+    picked["tls_certfile"] = kwargs.get("ssl_certfile")
+    picked["tls_keyfile"] = kwargs.get("ssl_keyfile")
+    return picked
+
+
+async def _supports_sharded_pubsub(client: Redis | RedisCluster) -> bool:
+    info = await client.info("server")
+    major = str(info.get("redis_version", "0")).split(".")[0]
+    return int(major) >= 7
+
+
+async def _standalone_or_cluster(options: RedisOptions, address: Address, name: str) -> RedisShard:
+    kwargs = _client_kwargs(options, address)
+    db = address.db if address.db is not None else options.db
+    if address.unix_path:
+        client = Redis(unix_socket_path=address.unix_path, db=db, **kwargs)
+        return RedisShard(name, client, options.io_timeout, _pubsub_kwargs(kwargs), unix_path=address.unix_path)
+    host, port = address.nodes[0]
+    client = Redis(host=host, port=port, db=db, **kwargs)
+    shard = RedisShard(name, client, options.io_timeout, _pubsub_kwargs(kwargs), _address=(host, port))
+    info = await shard.call(client.info("cluster"))
+    if info.get("cluster_enabled") not in (1, "1"):
+        return shard
+    await client.aclose()
+    return await _cluster(options, address, name)
+
+
+async def _cluster(options: RedisOptions, address: Address, name: str) -> RedisShard:
+    kwargs = _client_kwargs(options, address)
+    nodes = [ClusterNode(host, port) for host, port in address.nodes]
+    client = RedisCluster(startup_nodes=nodes, **kwargs)
+    shard = RedisShard(name, client, options.io_timeout, _pubsub_kwargs(kwargs))
+    await shard.call(client.initialize())
+    shard.sharded_pubsub = await shard.call(_supports_sharded_pubsub(client))
+    return shard
+
+
+async def _sentinel(options: RedisOptions, address: Address, name: str) -> RedisShard:
+    kwargs = _client_kwargs(options, address)
+    master_name = address.sentinel_master_name or options.sentinel_master_name
+    sentinel_kwargs = {
+        "username": options.sentinel_user or None,
+        "password": options.sentinel_password or None,
+        "socket_timeout": options.io_timeout,
+        "socket_connect_timeout": options.connect_timeout,
+    }
+    sentinel = Sentinel(list(address.nodes), sentinel_kwargs=sentinel_kwargs, **kwargs)
+    db = address.db if address.db is not None else options.db
+    client = sentinel.master_for(master_name, db=db)
+    shard = RedisShard(
+        name, client, options.io_timeout, _pubsub_kwargs(kwargs), sentinel=sentinel, master_name=master_name
+    )
+    shard._closing.extend(sentinel.sentinels)
+    await shard.call(client.ping())
+    return shard
+
+
+async def connect_shards(options: RedisOptions) -> list[RedisShard]:
+    """Connects every shard the options name; closes what it opened if any of them fails."""
+    if options.cluster_addresses:
+        seeds = tuple(parse_address(a).nodes[0] for a in options.cluster_addresses)
+        plans = [(_cluster, Address(seeds))]
+    elif options.sentinel_addresses:
+        seeds = tuple(parse_address(a).nodes[0] for a in options.sentinel_addresses)
+        plans = [(_sentinel, Address(seeds))]
+    else:
+        plans = [(_builder(parsed), parsed) for parsed in map(parse_address, options.addresses)]
+    shards: list[RedisShard] = []
+    try:
+        for number, (build, address) in enumerate(plans):
+            shards.append(await build(options, address, f"shard{number}"))
+    except BaseException:
+        for shard in shards:
+            await shard.close()
+        raise
+    return shards
+
+
+def _builder(address: Address) -> Any:
+    return _sentinel if address.sentinel_master_name else _standalone_or_cluster
+
+
+class ShardSet:
+    """The shards of one engine part, connected once however many callers ask at the same time."""
+
+    def __init__(self, options: RedisOptions) -> None:
+        self._options = options
+        self._connecting: asyncio.Task[list[RedisShard]] | None = None
+        self.shards: list[RedisShard] = []
+
+    async def connect(self) -> list[RedisShard]:
+        if self.shards:
+            return self.shards
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(connect_shards(self._options))
+        try:
+            self.shards = await asyncio.shield(self._connecting)
+        finally:
+            if self._connecting.done():
+                self._connecting = None
+        return self.shards
+
+    def for_channel(self, channel: str) -> tuple[int, RedisShard]:
+        if not self.shards:
+            raise RuntimeError("the Redis engine part was not started")
+        number = shard_index(channel, len(self.shards))
+        return number, self.shards[number]
+
+    async def close(self) -> None:
+        shards, self.shards = self.shards, []
+        for shard in shards:
+            await shard.close()
