@@ -24,11 +24,13 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 import pytest
+from helpers import redis_servers
 from helpers.nats_server import nats_server
 
 from rotary.engines.base import Broker, PresenceManager, StreamPosition
 from rotary.engines.memory import MemoryBroker, MemoryPresenceManager
 from rotary.engines.nats import NatsBroker, NatsOptions
+from rotary.engines.redis import RedisBroker, RedisBrokerOptions, RedisPresenceManager, RedisPresenceOptions
 from rotary.protocol import pb
 
 
@@ -145,12 +147,36 @@ async def nats_broker() -> AsyncIterator[BrokerRig]:
         yield BrokerRig(broker, advance=asyncio.sleep, settle=broker.flush)
 
 
+@contextlib.asynccontextmanager
+async def redis_broker(kind: str) -> AsyncIterator[BrokerRig]:
+    """One shared deployment per kind; a fresh key prefix per test, and time moved by shortening TTLs."""
+    setup = redis_servers.shared(kind)
+    prefix = redis_servers.unique_prefix()
+    broker = RedisBroker(RedisBrokerOptions(redis_servers.options_for(setup, prefix)))
+
+    async def advance(seconds: float) -> None:
+        await redis_servers.shift_ttls(setup.masters, prefix, seconds)
+
+    yield BrokerRig(broker, advance=advance, settle=broker.sync)
+
+
+@contextlib.asynccontextmanager
+async def redis_presence_manager(kind: str) -> AsyncIterator[PresenceRig]:
+    setup = redis_servers.shared(kind)
+    options = RedisPresenceOptions(redis_servers.options_for(setup, redis_servers.unique_prefix()))
+    yield PresenceRig(RedisPresenceManager(options))
+
+
+REDIS_KINDS = ("standalone", "cluster", "sentinel", "sharded")
+
 BROKERS: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[BrokerRig]]] = {
     "memory": memory_broker,
     "nats": nats_broker,
+    **{f"redis-{kind}": functools.partial(redis_broker, kind) for kind in REDIS_KINDS},
 }
 PRESENCE_MANAGERS: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[PresenceRig]]] = {
     "memory": memory_presence_manager,
+    **{f"redis-{kind}": functools.partial(redis_presence_manager, kind) for kind in REDIS_KINDS},
 }
 
 
