@@ -68,7 +68,7 @@ class Target:
 
 def start_floor(cpus: set[int] | None, workdir: Path) -> Target:
     command = pinned_command([sys.executable, str(BENCH / "floor_server.py")], cpus)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=workdir)
     assert process.stdout is not None
     ports = json.loads(process.stdout.readline())
     return Target("floor", process, f"ws://127.0.0.1:{ports['ws_port']}/connection/websocket",
@@ -101,7 +101,7 @@ def start_rotary(cpus: set[int] | None, workdir: Path) -> Target:
                   f"http://127.0.0.1:{port}/api")
 
 
-def start_sampler(target: Target, subscribers: int, workdir: Path) -> subprocess.Popen[bytes] | None:
+def start_sampler(target: Target, subscribers: int) -> subprocess.Popen[bytes] | None:
     """With BENCH_PYSPY=<py-spy binary>, samples the server during the scenarios (not the connects).
 
     The collapsed stacks land in bench/results/pyspy-<server>-<N>.txt; py-spy lives in its own venv.
@@ -121,7 +121,8 @@ def stop_sampler(sampler: subprocess.Popen[bytes] | None) -> None:
         sampler.wait(30)
 
 
-STARTERS: dict[str, Callable[[set[int] | None, Path], Target]] = {"floor": start_floor, "rotary": start_rotary}
+Starter = Callable[[set[int] | None, Path], Target]
+STARTERS: dict[str, Starter] = {"floor": start_floor, "rotary": start_rotary}
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class Scenario:
     burst: int
     burst_mode: str
 
-    def describe(self, subscribers: int) -> str:
+    def describe(self) -> str:
         if self.burst == 1:
             return f"{1 / self.interval:.0f} publish/s"
         return f"{self.burst_mode} of {self.burst} every {self.interval}s"
@@ -195,7 +196,7 @@ async def run_scenario(target: Target, scenario: Scenario, subscribers: int, sta
     delivered = stats.deliveries
     return {
         "subscribers": subscribers, "scenario": scenario.name, "server": target.name,
-        "load": scenario.describe(subscribers), "publications": published,
+        "load": scenario.describe(), "publications": published,
         "deliveries": delivered, "lost": published * subscribers - delivered,
         "wall_s": wall / 1e9, "deliveries_per_s": delivered * 1e9 / wall,
         "fanout_per_s": subscribers * scenario.burst * 1e9 / spans[len(spans) // 2] if spans else 0.0,
@@ -218,7 +219,7 @@ async def bench_target(name: str, subscribers: int, scenarios: list[Scenario], c
         transports = await connect_subscribers(target.ws_url, subscribers, token, CHANNEL, stats)
         print(f"  {name}: {subscribers} subscribers ready in {time.monotonic() - began:.1f}s", flush=True)
         await run_scenario(target, Scenario("warmup", 1.0, 0.05, 1, "batch"), subscribers, stats, publisher)
-        sampler = start_sampler(target, subscribers, workdir)
+        sampler = start_sampler(target, subscribers)
         results = [await run_scenario(target, s, subscribers, stats, publisher) for s in scenarios]
         stop_sampler(sampler)
         for row in results:
@@ -242,7 +243,8 @@ def build_scenarios(args: argparse.Namespace, subscribers: int) -> list[Scenario
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--servers", nargs="+", choices=sorted(STARTERS), default=["floor", "rotary"])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of publishing per scenario")
@@ -260,7 +262,8 @@ def prepare_host(max_subscribers: int) -> tuple[set[int] | None, set[int] | None
         print(f"warning: {warning}", file=sys.stderr)
     limit = raise_nofile(2 * max_subscribers + 1024)
     if limit < max_subscribers + 256:
-        print(f"warning: open-files limit {limit} is too low for {max_subscribers} subscribers", file=sys.stderr)
+        print(f"warning: open-files limit {limit} is too low for {max_subscribers} subscribers",
+              file=sys.stderr)
     generator_cpus, server_cpus = cpu_layout()
     if generator_cpus is None:
         print("warning: fewer than 2 CPUs; generator and server share one", file=sys.stderr)
