@@ -2,8 +2,10 @@
 
 ``client.token.hmac_secret_key`` is read from ``CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY`` (or
 ``ROTARY_CLIENT_TOKEN_HMAC_SECRET_KEY``, which wins). An empty value counts as unset, lists of strings
-are space-separated, lists of objects and maps are JSON. Items of named lists (namespaces, proxies,
-consumers) can be tuned one by one, e.g. ``CENTRIFUGO_CHANNEL_NAMESPACES_CHAT_PRESENCE=true``.
+are space-separated, lists of objects and maps are JSON. A named list (namespaces, proxies, consumers)
+is either a JSON array or just the space-separated names of its items, which are then tuned one by
+one, e.g. ``CENTRIFUGO_CHANNEL_NAMESPACES="chat news"`` with
+``CENTRIFUGO_CHANNEL_NAMESPACES_CHAT_PRESENCE=true``.
 See https://centrifugal.dev/docs/server/configuration#os-environment-variables
 """
 
@@ -28,6 +30,10 @@ NAMED_LISTS: dict[tuple[str, ...], type] = {
     ("consumers",): ConsumerConfig,
 }
 """Lists whose items take per-item env overrides, keyed by the item's ``name``."""
+
+NAMED_ITEMS = frozenset(NAMED_LISTS.values())
+"""Item types of named lists: their env value is JSON when it starts with ``[`` and names otherwise
+(a name can not start with ``[``, so a broken array is reported as JSON, not as an odd name)."""
 
 
 class EnvValueError(ValueError):
@@ -57,6 +63,8 @@ def leaves(cls: type, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str,
 def parse_env_value(text: str, tp: Any, kind: Kind) -> Any:
     """The raw tree value of an env string; scalars stay strings for the converter to decode."""
     element = item_type(tp)
+    if element in NAMED_ITEMS and not text.startswith("["):
+        return [{"name": name} for name in text.split()]
     needs_json = kind is Kind.PASSTHROUGH or is_mapping(tp) or (element is not None and is_section(element))
     if needs_json:
         try:
