@@ -248,4 +248,4 @@ def options_for(setup: RedisSetup, prefix: str, **overrides: Any) -> RedisOption
             "sentinel_master_name": SENTINEL_MASTER_NAME,
         },
     }
-    return RedisOptions(prefix=prefix, io_timeout=2.0, **by_kind[setup.kind] | overrides)
+    return RedisOptions(**{"prefix": prefix, "io_timeout": 2.0} | by_kind[setup.kind] | overrides)

@@ -1,0 +1,362 @@
+"""What only the Redis engine promises: surviving a Redis restart, failing fast, several nodes on one
+Redis, list-kept history, presence expiry, sharding and Cluster details.
+
+See https://centrifugal.dev/docs/server/engines#redis-engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+from redis.crc import key_slot
+
+from rotary.engines.base import EngineError, HistoryQuery, PublishOptions, StreamPosition
+from rotary.engines.memory import MemoryBroker
+from rotary.engines.redis import (
+    RedisBroker,
+    RedisBrokerOptions,
+    RedisOptions,
+    RedisPresenceManager,
+    RedisPresenceOptions,
+)
+from rotary.engines.redis.history import select_range
+from rotary.engines.redis.keys import KeySpace
+from rotary.engines.redis.shards import Address, jump_hash, parse_address, shard_index
+from rotary.protocol import pb
+
+from helpers import redis_servers
+from helpers.redis_servers import RedisProcess, RedisSetup
+
+from .conftest import RecordingHandler
+
+KEPT = PublishOptions(history_size=10, history_ttl=60.0)
+IO_TIMEOUT = 0.5
+
+
+@pytest.fixture
+def own_server() -> Iterator[RedisProcess]:
+    """A redis-server of this test alone, which it may kill and start again."""
+    setup = redis_servers.start_standalone()
+    yield setup.processes[0]
+    setup.stop()
+
+
+def standalone_options(server: RedisProcess, **overrides: object) -> RedisOptions:
+    setup = RedisSetup("standalone", [server], (server.address,), (server.address,))
+    return redis_servers.options_for(setup, redis_servers.unique_prefix(), io_timeout=IO_TIMEOUT, **overrides)
+
+
+async def started(options: RedisBrokerOptions, handler: RecordingHandler) -> RedisBroker:
+    broker = RedisBroker(options)
+    await broker.start(handler)
+    return broker
+
+
+async def subscriber_count(server: RedisProcess, name: str) -> int:
+    async with Redis(host="127.0.0.1", port=server.port) as client:
+        counts = await client.pubsub_numsub(name)
+        return int(counts[0][1])
+
+
+# Faults
+
+
+async def test_broker_resubscribes_after_redis_restarts_and_fails_fast_while_down(
+    own_server: RedisProcess,
+) -> None:
+    options = standalone_options(own_server)
+    handler = RecordingHandler()
+    broker = await started(RedisBrokerOptions(options), handler)
+    await broker.subscribe(["chat"])
+    await broker.publish("chat", b'{"before":1}', KEPT)
+    await handler.wait_for(1)
+
+    own_server.kill()
+    for call in (broker.publish("chat", b"{}", KEPT), broker.history("chat", HistoryQuery(limit=-1))):
+        began = time.monotonic()
+        with pytest.raises(EngineError):
+            await call
+        assert time.monotonic() - began < IO_TIMEOUT + 0.5
+
+    own_server.start()
+    name = KeySpace(options.prefix).pubsub("chat")
+    async with asyncio.timeout(10):
+        while await subscriber_count(own_server, name) == 0:
+            await asyncio.sleep(0.05)
+    after = await broker.publish("chat", b'{"after":1}', KEPT)
+    await handler.wait_for(2)
+    await broker.close()
+
+    assert [event.pub.data for event in handler.publications] == [b'{"before":1}', b'{"after":1}']
+    assert handler.publications[1].position == after.position
+    assert after.position.offset == 1, "the restarted Redis lost the stream, so a new epoch begins"
+
+
+async def test_a_hanging_redis_answers_with_engine_error_within_the_io_timeout(
+    own_server: RedisProcess,
+) -> None:
+    broker = await started(RedisBrokerOptions(standalone_options(own_server)), RecordingHandler())
+    assert own_server.process is not None
+    pid = own_server.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        with pytest.raises(EngineError):
+            await broker.publish("chat", b"{}", KEPT)
+        elapsed = time.monotonic() - began
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await broker.close()
+
+    assert IO_TIMEOUT * 0.8 <= elapsed < IO_TIMEOUT + 0.5
+
+
+async def test_starting_against_a_redis_that_is_down_fails_with_engine_error(
+    own_server: RedisProcess,
+) -> None:
+    own_server.kill()
+    broker = RedisBroker(RedisBrokerOptions(standalone_options(own_server)))
+
+    with pytest.raises(EngineError):
+        await broker.start(RecordingHandler())
+    await broker.close()
+
+
+# Several nodes on one Redis
+
+
+@pytest.fixture(params=["standalone", "cluster", "sharded"])
+def setup(request: pytest.FixtureRequest) -> RedisSetup:
+    return redis_servers.shared(request.param)
+
+
+@pytest.fixture
+async def two_nodes(setup: RedisSetup) -> AsyncIterator[tuple[RedisBroker, RecordingHandler, RedisBroker]]:
+    options = RedisBrokerOptions(redis_servers.options_for(setup, redis_servers.unique_prefix()))
+    handler = RecordingHandler()
+    receiver = await started(options, handler)
+    sender = await started(options, RecordingHandler())
+    yield receiver, handler, sender
+    await receiver.close()
+    await sender.close()
+
+
+async def test_a_publication_on_one_node_reaches_the_other_with_its_position(
+    two_nodes: tuple[RedisBroker, RecordingHandler, RedisBroker],
+) -> None:
+    receiver, handler, sender = two_nodes
+    info = pb.ClientInfo(user="42", client="c1")
+    await receiver.subscribe(["news", "odd{channel}name"])
+
+    results = [await sender.publish(channel, b"{}", KEPT) for channel in ("news", "odd{channel}name", "news")]
+    await sender.publish_join("news", info)
+    await handler.wait_for(4)
+
+    assert [(e.channel, e.position) for e in handler.publications] == [
+        ("news", results[0].position),
+        ("odd{channel}name", results[1].position),
+        ("news", results[2].position),
+    ]
+    assert (await receiver.history("odd{channel}name", HistoryQuery(limit=-1))).position == results[1].position
+
+
+async def test_subscribing_many_channels_at_once(
+    two_nodes: tuple[RedisBroker, RecordingHandler, RedisBroker],
+) -> None:
+    receiver, handler, sender = two_nodes
+    channels = [f"room:{n}" for n in range(1500)]
+
+    await asyncio.gather(receiver.subscribe(channels[:700]), receiver.subscribe(channels[700:]))
+    for channel in channels[::100]:
+        await sender.publish(channel, b"{}", PublishOptions())
+    await handler.wait_for(15)
+
+    assert [e.channel for e in handler.publications] == channels[::100]
+
+
+async def test_presence_is_shared_by_nodes(setup: RedisSetup) -> None:
+    options = RedisPresenceOptions(redis_servers.options_for(setup, redis_servers.unique_prefix()))
+    one, other = RedisPresenceManager(options), RedisPresenceManager(options)
+    info = pb.ClientInfo(user="42", client="c1")
+
+    await one.add_presence("room", "c1", info)
+    seen = await other.presence("room")
+    await one.close()
+    await other.close()
+
+    assert seen == {"c1": info}
+
+
+# History kept in lists
+
+
+QUERIES = [
+    HistoryQuery(limit=-1),
+    HistoryQuery(limit=2),
+    HistoryQuery(limit=2, reverse=True),
+    HistoryQuery(limit=-1, reverse=True),
+    HistoryQuery(since=StreamPosition(2), limit=-1),
+    HistoryQuery(since=StreamPosition(1), limit=2),
+    HistoryQuery(since=StreamPosition(5), limit=-1),
+    HistoryQuery(since=StreamPosition(6), limit=-1, reverse=True),
+    HistoryQuery(since=StreamPosition(5), limit=1, reverse=True),
+    HistoryQuery(since=StreamPosition(3), limit=-1, reverse=True),
+    HistoryQuery(since=StreamPosition(9), limit=-1, reverse=True),
+]
+
+
+async def test_list_history_answers_every_query_like_the_reference(own_server: RedisProcess) -> None:
+    trimmed = PublishOptions(history_size=3, history_ttl=60.0)
+    options = RedisBrokerOptions(standalone_options(own_server), history_use_lists=True)
+    lists = await started(options, RecordingHandler())
+    reference = MemoryBroker()
+    for n in range(6):
+        await lists.publish("chat", b'{"n":%d}' % n, trimmed)
+        await reference.publish("chat", b'{"n":%d}' % n, trimmed)
+
+    got = [[p.offset for p in (await lists.history("chat", q)).publications] for q in QUERIES]
+    want = [[p.offset for p in (await reference.history("chat", q)).publications] for q in QUERIES]
+    await lists.close()
+
+    assert got == want
+
+
+def test_select_range_of_an_empty_list() -> None:
+    assert select_range([], 5, HistoryQuery(limit=-1)) == []
+
+
+async def test_list_history_passes_delta_and_keeps_positions(own_server: RedisProcess) -> None:
+    handler = RecordingHandler()
+    lists = await started(RedisBrokerOptions(standalone_options(own_server), history_use_lists=True), handler)
+    opts = PublishOptions(history_size=10, history_ttl=60.0, use_delta=True)
+    await lists.subscribe(["prices"])
+
+    await lists.publish("prices", b'{"p":1}', opts)
+    second = await lists.publish("prices", b'{"p":2}', opts)
+    await handler.wait_for(2)
+    await lists.close()
+
+    last = handler.publications[1]
+    assert last.position == second.position
+    assert last.prev is not None
+    assert (last.prev.offset, last.prev.data) == (1, b'{"p":1}')
+
+
+# Presence expiry
+
+
+async def test_presence_entries_lapse_unless_refreshed(own_server: RedisProcess) -> None:
+    presence = RedisPresenceManager(RedisPresenceOptions(standalone_options(own_server), presence_ttl=0.4))
+    await presence.add_presence("room", "stays", pb.ClientInfo(user="1", client="stays"))
+    await presence.add_presence("room", "goes", pb.ClientInfo(user="2", client="goes"))
+
+    await asyncio.sleep(0.25)
+    await presence.add_presence("room", "stays", pb.ClientInfo(user="1", client="stays"))
+    await asyncio.sleep(0.25)
+    stats = await presence.presence_stats("room")
+    entries = await presence.presence("room")
+    await presence.close()
+
+    assert (stats.num_clients, stats.num_users) == (1, 1)
+    assert list(entries) == ["stays"]
+
+
+# Sharding and Cluster
+
+
+def test_jump_hash_moves_only_the_channels_of_a_new_shard() -> None:
+    keys = range(2000)
+    before = [jump_hash(k * 7919, 3) for k in keys]
+    after = [jump_hash(k * 7919, 4) for k in keys]
+
+    moved = [(b, a) for b, a in zip(before, after) if b != a]
+    assert all(a == 3 for _, a in moved)
+    assert 300 < len(moved) < 700
+    assert {shard_index(f"ch{n}", 2) for n in range(50)} == {0, 1}
+    assert shard_index("anything", 1) == 0
+
+
+async def test_sharded_channels_spread_over_both_servers() -> None:
+    setup = redis_servers.shared("sharded")
+    options = redis_servers.options_for(setup, redis_servers.unique_prefix())
+    broker = await started(RedisBrokerOptions(options), RecordingHandler())
+
+    for n in range(20):
+        await broker.publish(f"ch{n}", b"{}", KEPT)
+    await broker.close()
+
+    for address in setup.masters:
+        host, port = redis_servers.split_address(address)
+        async with Redis(host=host, port=port) as client:
+            assert await client.keys(f"{options.prefix}.history.*")
+
+
+async def test_a_cluster_is_detected_from_a_plain_address() -> None:
+    setup = redis_servers.shared("cluster")
+    options = redis_servers.options_for(
+        setup, redis_servers.unique_prefix(), addresses=setup.addresses[:1], cluster_addresses=()
+    )
+    handler = RecordingHandler()
+    broker = await started(RedisBrokerOptions(options), handler)
+    channels = [f"c{n}" for n in range(12)]
+    await broker.subscribe(channels)
+
+    for channel in channels:
+        await broker.publish(channel, b"{}", KEPT)
+    await handler.wait_for(len(channels))
+    await broker.close()
+
+    assert sorted(e.channel for e in handler.publications) == sorted(channels)
+
+
+@pytest.mark.parametrize("channel", ["news", "a{b}c", "}x", "{", "user#42"])
+def test_every_key_of_a_channel_shares_one_cluster_slot(channel: str) -> None:
+    keys = KeySpace("centrifugo")
+    names = [
+        keys.stream(channel),
+        keys.meta(channel),
+        keys.result(channel, "{idem}"),
+        keys.pubsub(channel),
+        keys.presence_expiry(channel),
+        keys.presence_info(channel),
+        keys.presence_users(channel),
+    ]
+    assert len({key_slot(name.encode()) for name in names}) == 1
+
+
+@pytest.mark.parametrize(
+    ("address", "parsed"),
+    [
+        ("127.0.0.1:6380", Address((("127.0.0.1", 6380),))),
+        ("localhost", Address((("localhost", 6379),))),
+        ("redis://u:p%40ss@h:1/3", Address((("h", 1),), db=3, user="u", password="p@ss")),
+        ("rediss://h:2", Address((("h", 2),), tls=True)),
+        ("redis://h:1?addr=h2:2&addr=h3:3", Address((("h", 1), ("h2", 2), ("h3", 3)))),
+        ("unix:///run/redis.sock?db=2", Address((), unix_path="/run/redis.sock", db=2)),
+        (
+            "redis+sentinel://s1:26379?sentinel_master_name=m&addr=s2:26380",
+            Address((("s1", 26379), ("s2", 26380)), sentinel_master_name="m"),
+        ),
+    ],
+)
+def test_address_forms(address: str, parsed: Address) -> None:
+    assert parse_address(address) == parsed
+
+
+async def test_resp2_is_spoken_when_forced(own_server: RedisProcess) -> None:
+    handler = RecordingHandler()
+    broker = await started(RedisBrokerOptions(standalone_options(own_server, force_resp2=True)), handler)
+    await broker.subscribe(["chat"])
+
+    result = await broker.publish("chat", b"{}", KEPT)
+    history = await broker.history("chat", HistoryQuery(limit=-1))
+    await handler.wait_for(1)
+    await broker.close()
+
+    assert [p.offset for p in history.publications] == [result.position.offset] == [1]
