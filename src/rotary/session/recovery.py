@@ -13,10 +13,11 @@ def is_recovered(publications: list[pb.Publication], since_offset: int, since_ep
                  top_epoch: str, limit: int) -> bool:
     """True when the client missed nothing beyond what ``publications`` hold.
 
-    Recovery is all or nothing: the epoch must match, and the publications must run contiguously from
-    ``since_offset + 1`` up to the stream top without exceeding ``limit``.
+    Recovery is all or nothing: the epoch must match (an empty one means the client does not know it
+    and accepts any, e.g. a position loaded from its own backend), and the publications must run
+    contiguously from ``since_offset + 1`` up to the stream top without exceeding ``limit``.
     """
-    if since_epoch != top_epoch:
+    if since_epoch and since_epoch != top_epoch:
         return False
     missed = top_offset - since_offset
     if missed < 0 or missed > limit:
