@@ -184,6 +184,18 @@ class _Connection:
             raise EngineError(f"nats {self._role}: disconnected from {self._options.url}")
         return client
 
+    async def round_trip(self) -> None:
+        """Returns once NATS has processed every command this client sent before the call."""
+        client = self.require()
+        with _as_engine_error("round trip"):
+            # nats-py writes its PING straight to the socket, ahead of commands still queued for
+            # its flusher task; only a PING sent with nothing queued proves everything arrived.
+            while True:
+                nothing_queued = client.pending_data_size == 0
+                await client.flush(timeout=self._options.write_timeout)  # type: ignore[arg-type]
+                if nothing_queued:
+                    return
+
     async def close(self) -> None:
         client, self._client = self._client, None
         if client is not None:
@@ -301,6 +313,8 @@ class NatsBroker:
         await self._connection.close()
 
     async def subscribe(self, channels: Sequence[str]) -> None:
+        """Returns once NATS has the subscriptions, so publications from any node after it arrive."""
+        added: list[str] = []
         for channel in channels:
             if channel in self._subscriptions:
                 continue
@@ -313,6 +327,14 @@ class NatsBroker:
                 await subscription.unsubscribe()  # a concurrent call subscribed first
             else:
                 self._subscriptions[channel] = subscription
+                added.append(channel)
+        if not added:
+            return
+        try:
+            await self._connection.round_trip()
+        except EngineError:
+            await self.unsubscribe(added)
+            raise
 
     async def unsubscribe(self, channels: Sequence[str]) -> None:
         """Never fails while disconnected: nats-py then just forgets the subscription."""
@@ -355,15 +377,7 @@ class NatsBroker:
         Afterwards, everything this node published earlier has been delivered to its own
         subscriptions; useful before shutdown and in tests.
         """
-        client = self._connection.require()
-        with _as_engine_error("flush"):
-            # nats-py writes its PING straight to the socket, ahead of commands still queued for
-            # its flusher task; only a PING sent with nothing queued proves everything arrived.
-            while True:
-                nothing_queued = client.pending_data_size == 0
-                await client.flush(timeout=self._options.write_timeout)  # type: ignore[arg-type]
-                if nothing_queued:
-                    break
+        await self._connection.round_trip()
         while any(subscription.pending_msgs for subscription in self._subscriptions.values()):
             await asyncio.sleep(0)
 
@@ -410,28 +424,25 @@ class _IdempotencyKeys:
 
 
 class NatsController:
-    """Inter-node control messages over NATS: ``<prefix>.control`` to all, ``<prefix>.node.<id>`` to one.
+    """Controller over NATS: ``<prefix>.control`` reaches every node, ``<prefix>.node.<id>`` one node.
 
-    Every node, the sender included, receives what goes to all; the control layer skips its own.
+    Every node subscribes to both, so its own broadcasts come back to it as the contract says.
     """
 
-    def __init__(self, node_id: str, options: NatsOptions | None = None) -> None:
+    def __init__(self, options: NatsOptions | None = None) -> None:
         self._options = options or NatsOptions()
-        self._node_id = node_id
         self._connection = _Connection(self._options, "controller")
         self._started = False
 
     @classmethod
-    def from_config(
-        cls, node_id: str, config: NatsBrokerSettings, *, tls: ssl.SSLContext | None = None
-    ) -> NatsController:
-        return cls(node_id, NatsOptions.from_config(config, tls=tls))
+    def from_config(cls, config: NatsBrokerSettings, *, tls: ssl.SSLContext | None = None) -> NatsController:
+        return cls(NatsOptions.from_config(config, tls=tls))
 
     @property
     def connected(self) -> bool:
         return self._connection.connected
 
-    async def start(self, handler: Callable[[bytes], None]) -> None:
+    async def start(self, node_id: str, handler: Callable[[bytes], None]) -> None:
         if self._started:
             return
         await self._connection.open()
@@ -442,7 +453,8 @@ class NatsController:
 
         with _as_engine_error("subscribe to control subjects"):
             await client.subscribe(self._all_subject, cb=receive)
-            await client.subscribe(self._node_subject(self._node_id), cb=receive)
+            await client.subscribe(self._node_subject(node_id), cb=receive)
+        await self._connection.round_trip()
         self._started = True
 
     async def publish_control(self, data: bytes, to_node: str = "") -> None:
