@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import pytest
+from helpers import redis_servers
 
 from rotary.engines.memory_controller import MemoryController
 from rotary.engines.redis import RedisController
-
-from helpers import redis_servers
 
 from .conftest import REDIS_KINDS
 
@@ -54,16 +53,25 @@ class Inbox:
         return self.messages
 
 
+async def _let_stray_messages_arrive() -> None:
+    """A message that should not arrive has no event to await; give it time to show up if wrong."""
+    await asyncio.sleep(0.2)
+
+
+async def _nothing_in_flight() -> None:
+    """The memory controller delivers inside publish_control."""
+
+
 @dataclass(frozen=True, slots=True)
 class ControllerRig:
     make: Callable[[str], Controller]
     multi_node: bool
-    settle: Callable[[], Awaitable[None]] = functools.partial(asyncio.sleep, 0.2)
+    settle: Callable[[], Awaitable[None]] = _let_stray_messages_arrive
 
 
 @contextlib.asynccontextmanager
 async def memory_controllers() -> AsyncIterator[ControllerRig]:
-    yield ControllerRig(MemoryController, multi_node=False, settle=functools.partial(asyncio.sleep, 0))
+    yield ControllerRig(MemoryController, multi_node=False, settle=_nothing_in_flight)
 
 
 @contextlib.asynccontextmanager
@@ -110,9 +118,7 @@ async def nodes(rig: ControllerRig) -> AsyncIterator[StartNodes]:
         await node.controller.close()
 
 
-async def test_a_message_for_all_nodes_reaches_the_sender(
-    rig: ControllerRig, nodes: StartNodes
-) -> None:
+async def test_a_message_for_all_nodes_reaches_the_sender(rig: ControllerRig, nodes: StartNodes) -> None:
     [a] = await nodes(["a"])
 
     await a.controller.publish_control(b"survey")
@@ -121,9 +127,7 @@ async def test_a_message_for_all_nodes_reaches_the_sender(
     assert a.inbox.messages == [b"survey"]
 
 
-async def test_a_message_for_this_node_by_id_arrives(
-    rig: ControllerRig, nodes: StartNodes
-) -> None:
+async def test_a_message_for_this_node_by_id_arrives(rig: ControllerRig, nodes: StartNodes) -> None:
     [a] = await nodes(["a"])
 
     await a.controller.publish_control(b"\x00binary\xff", to_node="a")
@@ -132,9 +136,7 @@ async def test_a_message_for_this_node_by_id_arrives(
     assert a.inbox.messages == [b"\x00binary\xff"]
 
 
-async def test_a_message_for_another_node_does_not_arrive_here(
-    rig: ControllerRig, nodes: StartNodes
-) -> None:
+async def test_a_message_for_another_node_does_not_arrive_here(rig: ControllerRig, nodes: StartNodes) -> None:
     [a] = await nodes(["a"])
 
     await a.controller.publish_control(b"for b", to_node="b")
@@ -145,9 +147,7 @@ async def test_a_message_for_another_node_does_not_arrive_here(
     assert a.inbox.messages == [b"for all"]
 
 
-async def test_messages_arrive_in_order(
-    rig: ControllerRig, nodes: StartNodes
-) -> None:
+async def test_messages_arrive_in_order(rig: ControllerRig, nodes: StartNodes) -> None:
     [a] = await nodes(["a"])
 
     for n in range(20):
@@ -169,7 +169,11 @@ async def test_every_node_gets_broadcasts_and_only_the_named_node_its_own(
     await b.inbox.wait_for(2)
     await rig.settle()
 
-    assert [node.inbox.messages for node in (a, b, c)] == [[b"everyone"], [b"everyone", b"only b"], [b"everyone"]]
+    assert [node.inbox.messages for node in (a, b, c)] == [
+        [b"everyone"],
+        [b"everyone", b"only b"],
+        [b"everyone"],
+    ]
 
 
 async def test_start_and_close_are_idempotent(rig: ControllerRig) -> None:

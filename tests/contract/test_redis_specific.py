@@ -13,6 +13,8 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from helpers import redis_servers
+from helpers.redis_servers import RedisProcess, RedisSetup
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
@@ -29,9 +31,6 @@ from rotary.engines.redis.history import select_range
 from rotary.engines.redis.keys import KeySpace
 from rotary.engines.redis.shards import Address, jump_hash, parse_address, shard_index
 from rotary.protocol import pb
-
-from helpers import redis_servers
-from helpers.redis_servers import RedisProcess, RedisSetup
 
 from .conftest import RecordingHandler
 
@@ -163,7 +162,9 @@ async def test_a_publication_on_one_node_reaches_the_other_with_its_position(
         ("odd{channel}name", results[1].position),
         ("news", results[2].position),
     ]
-    assert (await receiver.history("odd{channel}name", HistoryQuery(limit=-1))).position == results[1].position
+    assert (await receiver.history("odd{channel}name", HistoryQuery(limit=-1))).position == results[
+        1
+    ].position
 
 
 async def test_subscribing_many_channels_at_once(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import itertools
 import os
 import shutil
@@ -73,7 +74,18 @@ class RedisProcess:
             conf = workdir / "sentinel.conf"
             conf.write_text(f"port {port}\nbind {HOST}\n{sentinel_config}")
             args += [str(conf), "--sentinel"]
-        args += ["--port", str(port), "--bind", HOST, "--dir", str(workdir), "--save", "", "--appendonly", "no"]
+        args += [
+            "--port",
+            str(port),
+            "--bind",
+            HOST,
+            "--dir",
+            str(workdir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
         return cls(args + list(extra), port, workdir)
 
     @property
@@ -127,8 +139,14 @@ def start_sharded(count: int = 2) -> RedisSetup:
 def start_cluster(masters: int = 3) -> RedisSetup:
     nodes = [
         RedisProcess.create(
-            "--cluster-enabled", "yes", "--cluster-port", str(free_port()),
-            "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-port",
+            str(free_port()),
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            "2000",
         )
         for _ in range(masters)
     ]
@@ -137,16 +155,29 @@ def start_cluster(masters: int = 3) -> RedisSetup:
         for node in nodes:
             node.start()
         subprocess.run(
-            [require_binary("redis-cli"), "--cluster", "create", *setup.addresses,
-             "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, capture_output=True, timeout=START_TIMEOUT,
+            [
+                require_binary("redis-cli"),
+                "--cluster",
+                "create",
+                *setup.addresses,
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=START_TIMEOUT,
         )
         for node in nodes:
-            _wait_until(lambda n=node: b"cluster_state:ok" in ask(n.port, "CLUSTER", "INFO"), "cluster state")
+            _wait_until(functools.partial(_cluster_ok, node.port), "cluster state")
     except BaseException:
         setup.stop()
         raise
     return setup
+
+
+def _cluster_ok(port: int) -> bool:
+    return b"cluster_state:ok" in ask(port, "CLUSTER", "INFO")
 
 
 def start_sentinel() -> RedisSetup:
@@ -162,8 +193,10 @@ def start_sentinel() -> RedisSetup:
     try:
         sentinel.start()
         _wait_until(
-            lambda: str(master.port).encode()
-            in ask(sentinel.port, "SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER_NAME),
+            lambda: (
+                str(master.port).encode()
+                in ask(sentinel.port, "SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER_NAME)
+            ),
             "sentinel",
         )
     except BaseException:
@@ -248,4 +281,5 @@ def options_for(setup: RedisSetup, prefix: str, **overrides: Any) -> RedisOption
             "sentinel_master_name": SENTINEL_MASTER_NAME,
         },
     }
-    return RedisOptions(**{"prefix": prefix, "io_timeout": 2.0} | by_kind[setup.kind] | overrides)
+    settings: dict[str, Any] = {"prefix": prefix, "io_timeout": 2.0} | by_kind[setup.kind] | overrides
+    return RedisOptions(**settings)

@@ -140,7 +140,11 @@ class RedisBroker:
 
     async def publish(self, channel: str, data: bytes, opts: PublishOptions) -> PublishResult:
         pub = pb.Publication(
-            data=data, info=opts.client_info, tags=opts.tags, time=time.time_ns() // 1_000_000, version=opts.version
+            data=data,
+            info=opts.client_info,
+            tags=opts.tags,
+            time=time.time_ns() // 1_000_000,
+            version=opts.version,
         )
         payload = pub.SerializeToString()
         keeps_history = opts.history_size > 0 and opts.history_ttl > 0
@@ -189,7 +193,9 @@ class RedisBroker:
         self, channel: str, payload: bytes, opts: PublishOptions, keeps_history: bool
     ) -> PublishResult:
         _, shard = self._shard(channel)
-        result_ttl = opts.idempotent_result_ttl if opts.idempotent_result_ttl > 0 else DEFAULT_IDEMPOTENT_RESULT_TTL
+        result_ttl = (
+            opts.idempotent_result_ttl if opts.idempotent_result_ttl > 0 else DEFAULT_IDEMPOTENT_RESULT_TTL
+        )
         keys = [
             self._keys.stream(channel),
             self._keys.meta(channel),

@@ -279,7 +279,9 @@ class Subscriber:
         except (OSError, EOFError) as exc:
             log.warning(
                 "redis %s PUB/SUB connection lost (%s); resubscribing %d channels after reconnect",
-                self._shard.name, exc, len(self._held),
+                self._shard.name,
+                exc,
+                len(self._held),
             )
         finally:
             self._conn = None

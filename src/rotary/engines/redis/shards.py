@@ -202,9 +202,9 @@ class Script:
 
     async def run(self, client: Redis | RedisCluster, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
-            return await client.eval(self.source, len(keys), *keys, *args)  # type: ignore[misc]
+            return await client.eval(self.source, len(keys), *keys, *args)
 
 
 @dataclass(eq=False)
@@ -237,7 +237,8 @@ class RedisShard:
 
     def route(self, pubsub_channel: str | bytes) -> str:
         if isinstance(self.client, RedisCluster):
-            node = self.client.get_node_from_key(pubsub_channel)
+            key = pubsub_channel.decode() if isinstance(pubsub_channel, bytes) else pubsub_channel
+            node = self.client.get_node_from_key(key)
             if node is not None:
                 return f"{node.host}:{node.port}"
         return self.name
@@ -314,11 +315,17 @@ async def _standalone_or_cluster(options: RedisOptions, address: Address, name: 
     db = address.db if address.db is not None else options.db
     if address.unix_path:
         client = Redis(unix_socket_path=address.unix_path, db=db, **kwargs)
-        return RedisShard(name, client, options.io_timeout, _pubsub_kwargs(kwargs), unix_path=address.unix_path)
+        return RedisShard(
+            name, client, options.io_timeout, _pubsub_kwargs(kwargs), unix_path=address.unix_path
+        )
     host, port = address.nodes[0]
     client = Redis(host=host, port=port, db=db, **kwargs)
     shard = RedisShard(name, client, options.io_timeout, _pubsub_kwargs(kwargs), _address=(host, port))
-    info = await shard.call(client.info("cluster"))
+    try:
+        info = await shard.call(client.info("cluster"))
+    except BaseException:
+        await client.aclose()
+        raise
     if info.get("cluster_enabled") not in (1, "1"):
         return shard
     await client.aclose()
@@ -330,8 +337,12 @@ async def _cluster(options: RedisOptions, address: Address, name: str) -> RedisS
     nodes = [ClusterNode(host, port) for host, port in address.nodes]
     client = RedisCluster(startup_nodes=nodes, **kwargs)
     shard = RedisShard(name, client, options.io_timeout, _pubsub_kwargs(kwargs))
-    await shard.call(client.initialize())
-    shard.sharded_pubsub = await shard.call(_supports_sharded_pubsub(client))
+    try:
+        await shard.call(client.initialize())
+        shard.sharded_pubsub = await shard.call(_supports_sharded_pubsub(client))
+    except BaseException:
+        await client.aclose()
+        raise
     return shard
 
 
@@ -344,14 +355,18 @@ async def _sentinel(options: RedisOptions, address: Address, name: str) -> Redis
         "socket_timeout": options.io_timeout,
         "socket_connect_timeout": options.connect_timeout,
     }
-    sentinel = Sentinel(list(address.nodes), sentinel_kwargs=sentinel_kwargs, **kwargs)
+    sentinel = Sentinel(list(address.nodes), sentinel_kwargs=sentinel_kwargs, **kwargs)  # type: ignore[no-untyped-call]
     db = address.db if address.db is not None else options.db
     client = sentinel.master_for(master_name, db=db)
     shard = RedisShard(
         name, client, options.io_timeout, _pubsub_kwargs(kwargs), sentinel=sentinel, master_name=master_name
     )
     shard._closing.extend(sentinel.sentinels)
-    await shard.call(client.ping())
+    try:
+        await shard.call(client.ping())
+    except BaseException:
+        await shard.close()
+        raise
     return shard
 
 
