@@ -27,9 +27,10 @@ from rotary.engines.redis import (
     RedisPresenceManager,
     RedisPresenceOptions,
 )
+from rotary.engines.redis.addresses import Address, parse_address
 from rotary.engines.redis.history import select_range
 from rotary.engines.redis.keys import KeySpace
-from rotary.engines.redis.shards import Address, jump_hash, parse_address, shard_index
+from rotary.engines.redis.shards import jump_hash, shard_index
 from rotary.protocol import pb
 
 from .conftest import RecordingHandler

@@ -17,7 +17,6 @@ import hashlib
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
@@ -27,9 +26,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from rotary.engines.base import EngineError
+from rotary.engines.redis.addresses import DEFAULT_PORT, Address, host_port, parse_address
 
 __all__ = [
-    "Address",
     "RedisOptions",
     "RedisShard",
     "RedisTls",
@@ -37,13 +36,10 @@ __all__ = [
     "ShardSet",
     "connect_shards",
     "jump_hash",
-    "parse_address",
     "shard_index",
 ]
 
 T = TypeVar("T")
-DEFAULT_PORT = 6379
-DEFAULT_SENTINEL_PORT = 26379
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,53 +125,6 @@ class RedisConfigLike(Protocol):
     sentinel_password: str
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
-    """One parsed address: where to connect, and what the URL says beyond host and port."""
-
-    nodes: tuple[tuple[str, int], ...]
-    unix_path: str = ""
-    db: int | None = None
-    user: str = ""
-    password: str = ""
-    tls: bool = False
-    sentinel_master_name: str = ""
-
-
-def parse_address(address: str) -> Address:
-    """``host:port``, ``redis://user:pass@host:port/db``, ``rediss://``, ``unix://path``,
-    ``redis+sentinel://host:26379?sentinel_master_name=m``; ``?addr=host:port`` adds seeds."""
-    if "://" not in address:
-        return Address((_host_port(address, DEFAULT_PORT),))
-    url = urlsplit(address)
-    query = parse_qs(url.query)
-    if url.scheme == "unix":
-        return Address((), unix_path=url.path, db=_int_or_none(query.get("db", [""])[0]))
-    sentinel = url.scheme == "redis+sentinel"
-    default_port = DEFAULT_SENTINEL_PORT if sentinel else DEFAULT_PORT
-    nodes = [_host_port(url.netloc.rpartition("@")[2], default_port)] if url.hostname else []
-    nodes += [_host_port(seed, default_port) for seed in query.get("addr", [])]
-    return Address(
-        tuple(nodes),
-        db=_int_or_none(url.path.strip("/")),
-        user=unquote(url.username or ""),
-        password=unquote(url.password or ""),
-        tls=url.scheme == "rediss",
-        sentinel_master_name=query.get("sentinel_master_name", [""])[0],
-    )
-
-
-def _host_port(text: str, default_port: int) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        return text, default_port
-    return host.strip("[]"), int(port)
-
-
-def _int_or_none(text: str) -> int | None:
-    return int(text) if text else None
-
-
 def jump_hash(key: int, buckets: int) -> int:
     """Lamping and Veach's jump consistent hash: adding a shard moves only 1/n of the channels."""
     chosen, candidate = -1, 0
@@ -252,7 +201,7 @@ class RedisShard:
             host, port = await self.sentinel.discover_master(self.master_name)
             return str(host), int(port)
         if route != self.name:
-            return _host_port(route, DEFAULT_PORT)
+            return host_port(route, DEFAULT_PORT)
         return self._address
 
     async def call(self, awaitable: Awaitable[T]) -> T:

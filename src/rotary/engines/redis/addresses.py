@@ -1,0 +1,61 @@
+"""Redis address forms, as Centrifugo accepts them in ``engine.redis.address``.
+
+See https://centrifugal.dev/docs/server/engines#redis-engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+__all__ = ["DEFAULT_PORT", "DEFAULT_SENTINEL_PORT", "Address", "host_port", "parse_address"]
+
+DEFAULT_PORT = 6379
+DEFAULT_SENTINEL_PORT = 26379
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One parsed address: where to connect, and what the URL says beyond host and port."""
+
+    nodes: tuple[tuple[str, int], ...]
+    unix_path: str = ""
+    db: int | None = None
+    user: str = ""
+    password: str = ""
+    tls: bool = False
+    sentinel_master_name: str = ""
+
+
+def parse_address(address: str) -> Address:
+    """``host:port``, ``redis://user:pass@host:port/db``, ``rediss://``, ``unix://path``,
+    ``redis+sentinel://host:26379?sentinel_master_name=m``; ``?addr=host:port`` adds seeds."""
+    if "://" not in address:
+        return Address((host_port(address, DEFAULT_PORT),))
+    url = urlsplit(address)
+    query = parse_qs(url.query)
+    if url.scheme == "unix":
+        return Address((), unix_path=url.path, db=_int_or_none(query.get("db", [""])[0]))
+    sentinel = url.scheme == "redis+sentinel"
+    default_port = DEFAULT_SENTINEL_PORT if sentinel else DEFAULT_PORT
+    nodes = [host_port(url.netloc.rpartition("@")[2], default_port)] if url.hostname else []
+    nodes += [host_port(seed, default_port) for seed in query.get("addr", [])]
+    return Address(
+        tuple(nodes),
+        db=_int_or_none(url.path.strip("/")),
+        user=unquote(url.username or ""),
+        password=unquote(url.password or ""),
+        tls=url.scheme == "rediss",
+        sentinel_master_name=query.get("sentinel_master_name", [""])[0],
+    )
+
+
+def host_port(text: str, default_port: int) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, default_port
+    return host.strip("[]"), int(port)
+
+
+def _int_or_none(text: str) -> int | None:
+    return int(text) if text else None
