@@ -52,7 +52,9 @@ class WebSocketTransport:
             self._sock.write(ws_frame(payload, self._binary))
 
     def write_prepared(self, frame: bytes) -> None:
-        if self._closing is None:
+        # A peer may be gone before its read loop notices; uvloop raises on writes to a closed
+        # socket, which would abort the fan-out loop for every later subscriber.
+        if self._closing is None and not self._sock.is_closing():
             self._sock.write(frame)
 
     def buffered_bytes(self) -> int:
