@@ -27,7 +27,7 @@ from rotary.server.config.schema_transports import TLSConfig
 from .conftest import JoinEvent, LeaveEvent, PublicationEvent, RecordingHandler
 
 PLAIN = PublishOptions()
-FAST_RECONNECT = {"reconnect_min_delay": 0.01, "reconnect_max_delay": 0.05}
+FAST_RECONNECT: dict[str, Any] = {"reconnect_min_delay": 0.01, "reconnect_max_delay": 0.05}
 
 BrokerFactory = Callable[..., Awaitable[tuple[NatsBroker, RecordingHandler]]]
 
@@ -120,14 +120,20 @@ async def test_nodes_receive_each_others_publications_joins_and_leaves(start_bro
     info = pb.ClientInfo(user="42", client="c1", conn_info=b'{"a":1}')
     await receiver.subscribe(["room"])
 
-    await sender.publish("room", b'{"n":1}', PublishOptions(client_info=info, tags={"t": "1"}, use_delta=True))
+    await sender.publish(
+        "room", b'{"n":1}', PublishOptions(client_info=info, tags={"t": "1"}, use_delta=True)
+    )
     await sender.publish_join("room", info)
     await sender.publish_leave("room", info)
     await handler.wait_for(3)
 
     published, joined, left = handler.events
     assert isinstance(published, PublicationEvent)
-    assert (published.pub.data, published.pub.info, dict(published.pub.tags)) == (b'{"n":1}', info, {"t": "1"})
+    assert (published.pub.data, published.pub.info, dict(published.pub.tags)) == (
+        b'{"n":1}',
+        info,
+        {"t": "1"},
+    )
     assert (published.delta, published.pub.delta, published.prev) == (True, False, None)
     assert (joined, left) == (JoinEvent("room", info), LeaveEvent("room", info))
 
@@ -226,9 +232,12 @@ async def test_commands_fail_fast_while_disconnected_and_resume_after_restart(
     server.start()
     await wait_until(lambda: sender.connected and receiver.connected)
     await receiver.subscribe(["after"])
+    await sender.publish("during", b'"refused, so not subscribed"', PLAIN)
     await sender.publish("before", b'"resubscribed"', PLAIN)
     await sender.publish("after", b'"subscribed"', PLAIN)
     await handler.wait_for(2)
+    await sender.flush()
+    await receiver.flush()
 
     assert failing_took < 0.5
     assert sorted((e.channel, e.pub.data) for e in handler.publications) == [
@@ -277,6 +286,7 @@ async def test_a_failed_publish_does_not_use_up_its_idempotency_key(
     await wait_until(lambda: not broker.connected)
     with pytest.raises(EngineError):
         await broker.publish("orders", b"{}", keyed)
+    await asyncio.sleep(0.2)  # several reconnect attempts fail meanwhile
     server.start()
     await wait_until(lambda: broker.connected)
     retried = await broker.publish("orders", b"{}", keyed)

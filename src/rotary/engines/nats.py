@@ -165,7 +165,7 @@ class _Connection:
             return
         client = Client()
         try:
-            # nats-py retries the first connection forever too, when told to retry reconnects so.
+            # Told to reconnect forever, nats-py would retry the first connection forever as well.
             async with asyncio.timeout(self._options.dial_timeout):
                 await client.connect(**self._connect_options())
         except BaseException as exc:
@@ -302,36 +302,22 @@ class NatsBroker:
         self._handler = handler
         await self._connection.open()
 
-    def _started(self) -> tuple[Client, BrokerEventHandler]:
-        client = self._connection.require()
-        if self._handler is None:
-            raise EngineError("nats broker: not started")
-        return client, self._handler
-
     async def close(self) -> None:
         self._subscriptions.clear()
         await self._connection.close()
 
     async def subscribe(self, channels: Sequence[str]) -> None:
-        """Returns once NATS has the subscriptions, so publications from any node after it arrive."""
+        """Returns once NATS has the subscriptions, so publications from any node after it arrive.
+
+        On failure none of the channels this call added stays subscribed.
+        """
         added: list[str] = []
-        for channel in channels:
-            if channel in self._subscriptions:
-                continue
-            client, handler = self._started()
-            subject = channel_subject(self._options.prefix, channel)
-            receive = functools.partial(_receive, handler, channel)
-            with _as_engine_error(f"subscribe {subject}"):
-                subscription = await client.subscribe(subject, cb=receive)
-            if channel in self._subscriptions:
-                await subscription.unsubscribe()  # a concurrent call subscribed first
-            else:
-                self._subscriptions[channel] = subscription
-                added.append(channel)
-        if not added:
-            return
         try:
-            await self._connection.round_trip()
+            for channel in channels:
+                if channel not in self._subscriptions and await self._subscribe_one(channel):
+                    added.append(channel)
+            if added:
+                await self._connection.round_trip()
         except EngineError:
             await self.unsubscribe(added)
             raise
@@ -381,12 +367,26 @@ class NatsBroker:
         while any(subscription.pending_msgs for subscription in self._subscriptions.values()):
             await asyncio.sleep(0)
 
+    async def _subscribe_one(self, channel: str) -> bool:
+        """Subscribes unless a concurrent call got there first; says whether this call did."""
+        client = self._connection.require()
+        if self._handler is None:
+            raise EngineError("nats broker: not started")
+        subject = channel_subject(self._options.prefix, channel)
+        receive = functools.partial(_receive, self._handler, channel)
+        with _as_engine_error(f"subscribe {subject}"):
+            subscription = await client.subscribe(subject, cb=receive)
+        if channel in self._subscriptions:
+            await subscription.unsubscribe()
+            return False
+        self._subscriptions[channel] = subscription
+        return True
+
     async def _send(self, channel: str, kind: bytes, body: bytes) -> None:
         client = self._connection.require()
         subject = channel_subject(self._options.prefix, channel)
         with _as_engine_error(f"publish to {subject}"):
             await client.publish(subject, kind + body)
-
 
 
 class _IdempotencyKeys:
