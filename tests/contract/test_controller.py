@@ -13,25 +13,15 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import pytest
 from helpers import redis_servers
 
+from rotary.engines.base import Controller
 from rotary.engines.memory_controller import MemoryController
 from rotary.engines.redis import RedisController
 
 from .conftest import REDIS_KINDS
-
-
-class Controller(Protocol):
-    node_id: str
-
-    async def start(self, handler: Callable[[bytes], None]) -> None: ...
-
-    async def publish_control(self, data: bytes, to_node: str = "") -> None: ...
-
-    async def close(self) -> None: ...
 
 
 @dataclass(slots=True)

@@ -169,7 +169,10 @@ class Controller(Protocol):
     (handlers skip what they sent). ``to_node`` addresses one node by its id; empty means every node.
     """
 
-    async def start(self, node_id: str, handler: Callable[[bytes], None]) -> None:
+    node_id: str
+    """The id of the node this controller serves; messages sent ``to_node`` it reach it."""
+
+    async def start(self, handler: Callable[[bytes], None]) -> None:
         """Starts receiving messages for every node and for ``node_id``; handler is called synchronously."""
         ...
 

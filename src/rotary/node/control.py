@@ -53,7 +53,7 @@ class ControlPlane:
         self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._controller.start(self.node_id, self._receive)
+        await self._controller.start(self._receive)
         await self._announce()
         self._ticker = asyncio.get_running_loop().create_task(self._tick())
 

@@ -79,7 +79,7 @@ class Node:
         from rotary.node.default_hooks import AllowAllHooks
 
         self.config = config or NodeConfig()
-        self.id = str(uuid.uuid4())
+        self.id = controller.node_id if controller is not None else str(uuid.uuid4())
         self.name = self.config.name or self.id
         self.hooks: Hooks = hooks or AllowAllHooks()
         self.broker: Broker = broker or MemoryBroker()
