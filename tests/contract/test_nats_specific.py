@@ -305,11 +305,13 @@ Inboxes = dict[str, list[bytes]]
 @pytest.fixture
 async def nodes(server: NatsServer) -> AsyncIterator[tuple[dict[str, NatsController], Inboxes]]:
     """Controllers of node-a and node-b on one server, each with an inbox of what reached it."""
-    controllers = {node_id: NatsController(NatsOptions(url=server.url)) for node_id in ("node-a", "node-b")}
+    controllers = {
+        node_id: NatsController(node_id, NatsOptions(url=server.url)) for node_id in ("node-a", "node-b")
+    }
     inboxes: Inboxes = {node_id: [] for node_id in controllers}
     for node_id, controller in controllers.items():
-        await controller.start(node_id, inboxes[node_id].append)
-        await controller.start(node_id, inboxes[node_id].append)
+        await controller.start(inboxes[node_id].append)
+        await controller.start(inboxes[node_id].append)
     yield controllers, inboxes
     for controller in controllers.values():
         await controller.close()
@@ -332,9 +334,9 @@ async def test_control_reaches_every_node_or_the_one_named(
 
 
 async def test_controller_fails_fast_while_disconnected(server: NatsServer) -> None:
-    controller = NatsController(NatsOptions(url=server.url, **FAST_RECONNECT))
+    controller = NatsController("node-a", NatsOptions(url=server.url, **FAST_RECONNECT))
     inbox: list[bytes] = []
-    await controller.start("node-a", inbox.append)
+    await controller.start(inbox.append)
 
     server.kill()
     await wait_until(lambda: not controller.connected)
@@ -363,7 +365,7 @@ def test_options_from_config_take_centrifugo_keys() -> None:
         None,
     )
     assert NatsBroker.from_config(config) is not None
-    assert NatsController.from_config(config) is not None
+    assert NatsController.from_config("node-a", config).node_id == "node-a"
 
 
 @pytest.mark.parametrize(

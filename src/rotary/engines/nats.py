@@ -429,20 +429,23 @@ class NatsController:
     Every node subscribes to both, so its own broadcasts come back to it as the contract says.
     """
 
-    def __init__(self, options: NatsOptions | None = None) -> None:
+    def __init__(self, node_id: str, options: NatsOptions | None = None) -> None:
+        self.node_id = node_id
         self._options = options or NatsOptions()
         self._connection = _Connection(self._options, "controller")
         self._started = False
 
     @classmethod
-    def from_config(cls, config: NatsBrokerSettings, *, tls: ssl.SSLContext | None = None) -> NatsController:
-        return cls(NatsOptions.from_config(config, tls=tls))
+    def from_config(
+        cls, node_id: str, config: NatsBrokerSettings, *, tls: ssl.SSLContext | None = None
+    ) -> NatsController:
+        return cls(node_id, NatsOptions.from_config(config, tls=tls))
 
     @property
     def connected(self) -> bool:
         return self._connection.connected
 
-    async def start(self, node_id: str, handler: Callable[[bytes], None]) -> None:
+    async def start(self, handler: Callable[[bytes], None]) -> None:
         if self._started:
             return
         await self._connection.open()
@@ -453,7 +456,7 @@ class NatsController:
 
         with _as_engine_error("subscribe to control subjects"):
             await client.subscribe(self._all_subject, cb=receive)
-            await client.subscribe(self._node_subject(node_id), cb=receive)
+            await client.subscribe(self._node_subject(self.node_id), cb=receive)
         await self._connection.round_trip()
         self._started = True
 
