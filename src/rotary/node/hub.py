@@ -174,8 +174,8 @@ class Hub:
                 as_delta = state.delta_ready and patch is not None
                 frame = frames.get(as_delta)
                 if frame is None:
-                    data = prepared.delta_publication_push(
-                        channel, pub, patch.value() if as_delta and patch is not None else None, key[0], key[1])
+                    base_patch = patch.value() if as_delta and patch is not None else None
+                    data = prepared.delta_publication_push(channel, pub, base_patch, key[0], key[1])
                     frame = frames[as_delta] = sub.transport.frame(data)
                 state.delta_ready = True
                 transport = sub.transport

@@ -86,7 +86,9 @@ def delta_chain(pubs: Sequence[pb.Publication], protocol_type: ProtocolType) -> 
     return chained
 
 
-def _for_delta_subscriber(pub: pb.Publication, patch: bytes | None, protocol_type: ProtocolType) -> pb.Publication:
+def _for_delta_subscriber(
+    pub: pb.Publication, patch: bytes | None, protocol_type: ProtocolType
+) -> pb.Publication:
     """``pub`` itself when it travels unchanged (whole, over Protobuf), else a copy with new data."""
     data, is_delta = delta_data(pub.data, patch, protocol_type)
     if not is_delta and protocol_type is not ProtocolType.JSON:

@@ -18,6 +18,8 @@ from rotary.protocol import pb
 
 TagsMatcher = Callable[[Mapping[str, str]], bool]
 """A compiled filter: True when a publication with these tags is delivered."""
+_LeafBuilder = Callable[[str, str, tuple[str, ...]], TagsMatcher]
+"""Builds a leaf's matcher from its key, val and vals."""
 
 _NEEDS_VAL: Final = frozenset({"eq", "neq", "sw", "ew", "ct", "gt", "gte", "lt", "lte"})
 _NEEDS_VALS: Final = frozenset({"in", "nin"})
@@ -101,7 +103,7 @@ def _number(text: str) -> Decimal | None:
     return Decimal(text) if _NUMBER.fullmatch(text) else None
 
 
-def _numeric(accept: Callable[[Decimal, Decimal], bool]) -> Callable[[str, str, tuple[str, ...]], TagsMatcher]:
+def _numeric(accept: Callable[[Decimal, Decimal], bool]) -> _LeafBuilder:
     """A leaf comparing the tag as a decimal number with ``val``; false when either is not one."""
 
     def build(key: str, val: str, vals: tuple[str, ...]) -> TagsMatcher:
@@ -119,7 +121,7 @@ def _numeric(accept: Callable[[Decimal, Decimal], bool]) -> Callable[[str, str, 
     return build
 
 
-def _present(test: Callable[[str, str], bool]) -> Callable[[str, str, tuple[str, ...]], TagsMatcher]:
+def _present(test: Callable[[str, str], bool]) -> _LeafBuilder:
     """A leaf that holds when the tag exists and ``test(tag, val)``."""
 
     def build(key: str, val: str, vals: tuple[str, ...]) -> TagsMatcher:
@@ -155,7 +157,7 @@ def _absent(key: str, val: str, vals: tuple[str, ...]) -> TagsMatcher:
     return lambda tags: key not in tags
 
 
-_LEAVES: Final[dict[str, Callable[[str, str, tuple[str, ...]], TagsMatcher]]] = {
+_LEAVES: Final[dict[str, _LeafBuilder]] = {
     "eq": _present(str.__eq__),
     "neq": _not_equal,
     "in": _member,

@@ -15,7 +15,8 @@ import pytest
 from centrifuge.codecs import _JsonCodec, _ProtobufCodec
 
 from helpers.recording import RecordingTransport, frame_payload, send
-from rotary.engines.base import HistoryQuery, PublishOptions
+from rotary.engines.base import HistoryQuery, HistoryResult, PublishOptions
+from rotary.engines.memory import MemoryBroker
 from rotary.node.client import Client
 from rotary.node.default_hooks import AllowAllHooks
 from rotary.node.hooks import ClientView, SubscribeOptions
@@ -99,21 +100,28 @@ def decoded(transport: RecordingTransport) -> list[Any]:
     return values
 
 
-async def subscriber(node: Node, protocol: ProtocolType, channel: str = "ch", **request: Any) -> RecordingTransport:
+async def subscriber(node: Node, protocol: ProtocolType, channel: str = "ch", keep_reply: bool = False,
+                     **request: Any) -> RecordingTransport:
+    """A connected client subscribed to ``channel``; what it received so far is forgotten unless
+    ``keep_reply`` (the connect reply is always dropped)."""
     transport = RecordingTransport(protocol)
     client = Client(node, transport)
     await send(client, pb.Command(id=1, connect=pb.ConnectRequest()))
-    await send(client, pb.Command(id=2, subscribe=pb.SubscribeRequest(channel=channel, **request)))
     transport.frames.clear()
+    await send(client, pb.Command(id=2, subscribe=pb.SubscribeRequest(channel=channel, **request)))
+    if not keep_reply:
+        transport.frames.clear()
     return transport
 
 
 def document(version: int) -> bytes:
-    return orjson.dumps({"rows": [{"id": i, "name": f"row {i}", "v": version if i == 7 else i} for i in range(40)]})
+    rows = [{"id": i, "name": f"row {i}", "v": version if i == 7 else i} for i in range(40)]
+    return orjson.dumps({"rows": rows})
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_delta_subscriber_reconstructs_what_a_plain_one_gets(node: Node, protocol: ProtocolType) -> None:
+async def test_delta_subscriber_reconstructs_what_a_plain_one_gets(node: Node,
+                                                                   protocol: ProtocolType) -> None:
     plain = await subscriber(node, protocol)
     delta = await subscriber(node, protocol, delta="fossil")
     for version in range(5):
@@ -222,22 +230,52 @@ async def test_tags_filter_delivers_matching_publications_and_keeps_the_position
     assert filtered.frames[0] is everything.frames[0]  # one frame per group, filter or not
 
 
-async def test_tags_filter_drops_recovered_and_buffered_publications(node: Node) -> None:
+async def test_tags_filter_drops_recovered_publications(node: Node) -> None:
     await publish_tickers(node, "ABAB")
     epoch = (await node.history("ch", HistoryQuery())).position.epoch
-    transport = await subscriber(node, ProtocolType.JSON, tf=ticker("B"), recover=True, offset=1, epoch=epoch)
+    transport = await subscriber(node, ProtocolType.JSON, keep_reply=True, tf=ticker("B"),
+                                 recover=True, offset=1, epoch=epoch)
+    assert replies(transport)[0].subscribe.recovered
+    await publish_tickers(node, "ABAAB")
+    assert [p.offset for p in publications(transport)] == [2, 4, 6, 9]  # position kept past filtered ones
+
+
+class RacingBroker(MemoryBroker):
+    """Publishes ``late`` while the node reads history, so they reach the subscriber buffered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.late = ""
+
+    async def history(self, channel: str, query: HistoryQuery) -> HistoryResult:
+        late, self.late = self.late, ""
+        result = await super().history(channel, query)
+        for name in late:
+            await self.publish(channel, orjson.dumps({"t": name}), PublishOptions(
+                history_size=100, history_ttl=300, tags={"ticker": name}, use_delta=True))
+        return result
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_buffered_publications_are_filtered_and_whole_for_delta(protocol: ProtocolType) -> None:
+    broker = RacingBroker()
+    node = Node(NodeConfig(ping_interval=0), hooks=DeltaHooks(), broker=broker)
+    await node.start()
     await publish_tickers(node, "AB")
-    # The reply was cleared with the frames; subscribe again elsewhere to see what it recovers.
-    again = RecordingTransport()
-    client = Client(node, again)
-    await send(client, pb.Command(id=1, connect=pb.ConnectRequest()))
-    await send(client, pb.Command(id=2, subscribe=pb.SubscribeRequest(
-        channel="ch", tf=ticker("B"), recover=True, offset=1, epoch=epoch)))
-    assert replies(again)[1].subscribe.recovered
-    assert [p.offset for p in publications(again)] == [2, 4, 6]
-    assert [p.offset for p in publications(transport)] == [6]
-    await publish_tickers(node, "AAB")
-    assert [p.offset for p in publications(again)] == [2, 4, 6, 9]  # position kept past filtered ones
+    epoch = (await node.history("ch", HistoryQuery())).position.epoch
+    broker.late = "ABA"
+    filtered = await subscriber(node, protocol, keep_reply=True, tf=ticker("A"),
+                                recover=True, offset=0, epoch=epoch)
+    broker.late = "BB"
+    delta = await subscriber(node, protocol, keep_reply=True, delta="fossil",
+                             recover=True, offset=0, epoch=epoch)
+    await publish_tickers(node, "BA")
+    # Recovered 1, buffered 3 and 5 (after the reply), live 9; the B ones never arrive, and no gap.
+    assert [p.offset for p in publications(filtered)] == [1, 3, 5, 9]
+    assert filtered.closed_with is None and len(replies(filtered)) == 4
+    assert [p.offset for p in publications(delta)] == list(range(1, 10))
+    assert decoded(delta) == [{"t": name} for name in "ABABABBBA"]
+    await node.shutdown()
 
 
 async def test_a_filtered_last_recovered_publication_does_not_look_like_a_gap(node: Node) -> None:
