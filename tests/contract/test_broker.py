@@ -214,6 +214,7 @@ async def test_remove_history_keeps_offset_and_epoch(broker: Broker) -> None:
     assert next_one.position == StreamPosition(4, results[0].position.epoch)
 
 
+@history
 async def test_remove_history_of_an_unknown_channel_is_harmless(broker: Broker) -> None:
     await broker.remove_history("nobody-published-here")
 

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 
 import pytest
 from helpers import redis_servers
+from helpers.nats_server import nats_server
 
 from rotary.engines.base import Controller
 from rotary.engines.memory_controller import MemoryController
+from rotary.engines.nats import NatsController, NatsOptions
 from rotary.engines.redis import RedisController
 
 from .conftest import REDIS_KINDS
@@ -70,8 +72,16 @@ async def redis_controllers(kind: str) -> AsyncIterator[ControllerRig]:
     yield ControllerRig(lambda node_id: RedisController(node_id, options), multi_node=True)
 
 
+@contextlib.asynccontextmanager
+async def nats_controllers() -> AsyncIterator[ControllerRig]:
+    with nats_server() as server:
+        options = NatsOptions(url=server.url)
+        yield ControllerRig(lambda node_id: NatsController(node_id, options), multi_node=True)
+
+
 CONTROLLERS: dict[str, Callable[[], contextlib.AbstractAsyncContextManager[ControllerRig]]] = {
     "memory": memory_controllers,
+    "nats": nats_controllers,
     **{f"redis-{kind}": functools.partial(redis_controllers, kind) for kind in REDIS_KINDS},
 }
 

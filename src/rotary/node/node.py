@@ -56,6 +56,7 @@ class NodeConfig:
     expired_close_delay: float = 25.0
     expired_sub_close_delay: float = 25.0
     connect_include_server_time: bool = False
+    presence_update_interval: float = 27.0
     shutdown_batch_size: int = 500
 
 
@@ -91,6 +92,7 @@ class Node:
         self._broker_channels: set[str] = set()
         self.closing = False
         self.control: ControlPlane | None = None
+        self._presence_refresher: asyncio.Task[None] | None = None
         if controller is not None:
             self.control = ControlPlane(self.id, controller, lambda: cluster.info_message(self.info()),
                                         lambda command: cluster.apply(self, command),
@@ -102,10 +104,27 @@ class Node:
         await self.broker.start(self)
         if self.control is not None:
             await self.control.start()
+        if self.config.presence_update_interval > 0:
+            self._presence_refresher = asyncio.get_running_loop().create_task(self._refresh_presence())
+
+    async def _refresh_presence(self) -> None:
+        """Keeps this node's presence entries alive in engines that expire them (one task per node)."""
+        while True:
+            await asyncio.sleep(self.config.presence_update_interval)
+            for client in list(self.hub.clients.values()):
+                for channel, state in list(client.channels.items()):
+                    if state.emit_presence and not client.closed:
+                        try:
+                            await self.presence_manager.add_presence(channel, client.id,
+                                                                     client.client_info(state.chan_info))
+                        except Exception:
+                            log.exception("presence refresh failed for channel %s", channel)
 
     async def shutdown(self, timeout: float = 30.0) -> None:
         """Disconnects every client with 3001 in bounded batches, then closes the engines."""
         self.closing = True
+        if self._presence_refresher is not None:
+            self._presence_refresher.cancel()
         clients = list(self.hub.clients.values())
         batch = self.config.shutdown_batch_size
         for i in range(0, len(clients), batch):

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from rotary.node.node import Node, NodeConfig
 from rotary.server.channels import ChannelRules
+from rotary.server.engines import build_engines
 from rotary.server.config.schema import Config
 from rotary.server.hooks import ServerHooks
 from rotary.server.origins import origin_checker
@@ -43,6 +44,7 @@ def node_config(config: Config) -> NodeConfig:
         expired_close_delay=c.expired_close_delay,
         expired_sub_close_delay=c.expired_sub_close_delay,
         connect_include_server_time=c.connect_include_server_time,
+        presence_update_interval=c.presence_update_interval,
     )
 
 
@@ -65,7 +67,9 @@ def build_server(config: Config) -> Server:
     verifier = TokenVerifier(config.client.token, config.client.subscription_token,
                              skip_signature=config.client.insecure_skip_token_signature_verify)
     rules = ChannelRules(config.channel)
-    node = Node(node_config(config), hooks=ServerHooks(config, verifier))
+    engines = build_engines(config)
+    node = Node(node_config(config), hooks=ServerHooks(config, verifier), broker=engines.broker,
+                presence_manager=engines.presence_manager, controller=engines.controller)
     external = web.Application(client_max_size=max(config.websocket.message_size_limit, 1 << 20))
     internal = web.Application() if config.http_server.internal_port else None
     if not config.websocket.disabled:

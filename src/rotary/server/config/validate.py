@@ -300,6 +300,14 @@ def _second_precision(seconds: float, path: str, report: Report) -> None:
         report(f"{path}: sub-second precision is not supported for this key")
 
 
+def check_engines(config: Config, report: Report) -> None:
+    """Engine combinations rotary can build (see rotary.server.engines)."""
+    from rotary.server.engines import problems
+
+    for problem in problems(config):
+        report(problem)
+
+
 RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_server,
     check_client_proxies,
@@ -309,4 +317,5 @@ RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_rpc,
     check_consumers,
     check_transforms,
+    check_engines,
 )

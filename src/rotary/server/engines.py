@@ -1,0 +1,91 @@
+"""Chooses and builds the broker, presence manager and controller from the config.
+
+Centrifugo's rules (https://centrifugal.dev/docs/server/engines): `engine.type` gives both parts at
+once (memory or redis); an enabled `broker` or `presence_manager` section replaces that part. Nodes
+need a controller to reach each other; it rides on the broker's service (Redis or NATS PUB/SUB). Only
+the server layer imports concrete engines, and only the one it uses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from rotary.engines.base import Broker, Controller, PresenceManager
+from rotary.engines.memory import MemoryBroker, MemoryPresenceManager
+from rotary.server.config.schema import Config
+
+SUPPORTED_BROKERS = ("memory", "redis", "nats")
+SUPPORTED_PRESENCE = ("memory", "redis")
+
+
+@dataclass(slots=True)
+class Engines:
+    broker: Broker
+    presence_manager: PresenceManager
+    controller: Controller | None
+
+
+def broker_type(config: Config) -> str:
+    return config.broker.type if config.broker.enabled else config.engine.type
+
+
+def presence_type(config: Config) -> str:
+    return config.presence_manager.type if config.presence_manager.enabled else config.engine.type
+
+
+def problems(config: Config) -> list[str]:
+    """What rotary cannot build from this config, each with its key path."""
+    found: list[str] = []
+    kind = broker_type(config)
+    if kind not in SUPPORTED_BROKERS:
+        key = "broker.type" if config.broker.enabled else "engine.type"
+        found.append(f"{key}: {kind!r} is not supported by rotary (use one of {', '.join(SUPPORTED_BROKERS)})")
+    if presence_type(config) not in SUPPORTED_PRESENCE:
+        key = "presence_manager.type" if config.presence_manager.enabled else "engine.type"
+        found.append(f"{key}: {presence_type(config)!r} is not supported (use memory or redis)")
+    if kind == "nats":
+        found.extend(_history_on_nats(config))
+    return found
+
+
+def _history_on_nats(config: Config) -> list[str]:
+    channel = config.channel
+    spaces = [("channel.without_namespace", channel.without_namespace)]
+    spaces += [(f"channel.namespaces[{i}] ({ns.name})", ns) for i, ns in enumerate(channel.namespaces)]
+    return [
+        f"{path}: history, recovery and positioning need a broker with history; the NATS broker has none "
+        "(use engine.type redis, or turn history off in this namespace)"
+        for path, opts in spaces
+        if opts.history_size > 0 or opts.history_ttl > 0 or opts.force_recovery or opts.force_positioning
+    ]
+
+
+def build_engines(config: Config) -> Engines:
+    node_id = str(uuid.uuid4())
+    meta_ttl = config.channel.history_meta_ttl
+    broker: Broker
+    controller: Controller | None = None
+    kind = broker_type(config)
+    if kind == "redis":
+        from rotary.engines.redis import RedisBroker, RedisBrokerOptions, RedisController, RedisOptions
+
+        source = config.broker.redis if config.broker.enabled else config.engine.redis
+        broker = RedisBroker(RedisBrokerOptions.from_config(source, history_meta_ttl=meta_ttl))
+        controller = RedisController(node_id, RedisOptions.from_config(source))
+    elif kind == "nats":
+        from rotary.engines.nats import NatsBroker, NatsController
+
+        broker = NatsBroker.from_config(config.broker.nats)
+        controller = NatsController.from_config(node_id, config.broker.nats)
+    else:
+        broker = MemoryBroker(history_meta_ttl=meta_ttl)
+    presence: PresenceManager
+    if presence_type(config) == "redis":
+        from rotary.engines.redis import RedisPresenceManager, RedisPresenceOptions
+
+        source_p = config.presence_manager.redis if config.presence_manager.enabled else config.engine.redis
+        presence = RedisPresenceManager(RedisPresenceOptions.from_config(source_p))
+    else:
+        presence = MemoryPresenceManager()
+    return Engines(broker, presence, controller)
