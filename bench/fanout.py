@@ -253,6 +253,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--burst-size", type=int, default=10, help="publications per burst")
     parser.add_argument("--burst-interval", type=float, default=1.0, help="seconds between bursts")
     parser.add_argument("--burst-mode", choices=["batch", "concurrent"], default="batch")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat everything, interleaved; ratios use the median of the rounds")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     return parser.parse_args(argv)
 
@@ -276,10 +278,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     generator_cpus, server_cpus = prepare_host(max(args.subscribers))
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="rotary-bench-") as tmp:
-        for subscribers in args.subscribers:
-            for name in args.servers:
-                rows += await bench_target(name, subscribers, build_scenarios(args, subscribers),
-                                           server_cpus, Path(tmp))
+        for round_ in range(1, args.rounds + 1):
+            for subscribers in args.subscribers:
+                for name in args.servers:
+                    results = await bench_target(name, subscribers, build_scenarios(args, subscribers),
+                                                 server_cpus, Path(tmp))
+                    rows += [{**row, "round": round_} for row in results]
     return {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": platform.node(),
         "python": platform.python_version(), "cpus": os.cpu_count(),

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 TARGET_CPU_RATIO = 3.0
 """rotary's CPU per delivery should stay within this multiple of the floor's."""
 
 COLUMNS = (
+    ("#", "round", "{}"),
     ("N", "subscribers", "{}"),
     ("scenario", "scenario", "{}"),
     ("server", "server", "{}"),
@@ -27,15 +29,25 @@ COLUMNS = (
 RATIO_FIELDS = ("server_cpu_us_per_delivery", "latency_p50_ms", "latency_p99_ms", "fanout_per_s")
 
 
+def medians(rows: list[dict[str, Any]]) -> dict[tuple[int, str, str], dict[str, float]]:
+    """The median of each ratio field over the rounds of one (subscribers, scenario, server)."""
+    groups: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["subscribers"], row["scenario"], row["server"]), []).append(row)
+    return {key: {name: statistics.median(r[name] for r in group) for name in RATIO_FIELDS}
+            for key, group in groups.items()}
+
+
 def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """rotary/floor for each (subscribers, scenario) measured on both servers."""
-    by_key = {(r["subscribers"], r["scenario"], r["server"]): r for r in rows}
+    """rotary/floor for each (subscribers, scenario) measured on both servers, from medians."""
+    by_key = medians(rows)
     out = []
     for (subscribers, scenario, server), rotary in by_key.items():
         floor = by_key.get((subscribers, scenario, "floor"))
         if server != "rotary" or floor is None:
             continue
-        entry: dict[str, Any] = {"subscribers": subscribers, "scenario": scenario}
+        entry: dict[str, Any] = {"subscribers": subscribers, "scenario": scenario,
+                                 "rotary": rotary, "floor": floor}
         for name in RATIO_FIELDS:
             entry[name] = rotary[name] / floor[name] if floor[name] else float("nan")
         entry["within_target"] = entry["server_cpu_us_per_delivery"] <= TARGET_CPU_RATIO
@@ -50,11 +62,12 @@ def render_table(rows: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -
     lines = [header, "-" * len(header)]
     lines += [" | ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
     lines.append("")
-    lines.append("rotary/floor:  N  scenario  CPU/delivery  p50  p99  burst deliv/s  (target CPU <= "
-                 f"{TARGET_CPU_RATIO:.0f}x)")
+    lines.append(f"rotary/floor (medians over rounds; target: CPU per delivery <= {TARGET_CPU_RATIO:.0f}x)")
+    lines.append("      N scenario  us/deliv rotary  floor   ratio     p50     p99  burst deliv/s")
     for r in ratio_rows:
         verdict = "ok" if r["within_target"] else "MISSED"
-        lines.append(f"  {r['subscribers']:>5} {r['scenario']:<7} {r['server_cpu_us_per_delivery']:>6.2f}x "
-                     f"{r['latency_p50_ms']:>6.2f}x {r['latency_p99_ms']:>6.2f}x "
-                     f"{r['fanout_per_s']:>6.2f}x  {verdict}")
+        cpu = "server_cpu_us_per_delivery"
+        lines.append(f"  {r['subscribers']:>5} {r['scenario']:<8} {r['rotary'][cpu]:>15.2f} "
+                     f"{r['floor'][cpu]:>6.2f} {r[cpu]:>6.2f}x {r['latency_p50_ms']:>6.2f}x {r['latency_p99_ms']:>6.2f}x "
+                     f"{r['fanout_per_s']:>13.2f}x  {verdict}")
     return "\n".join(lines)
