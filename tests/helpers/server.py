@@ -3,20 +3,32 @@
 ``await start_in_process(config)`` builds the server with ``build_server`` (real Node, ServerHooks,
 WebSocket endpoint, HTTP API), starts the node and serves the external application with aiohttp's
 TestServer on a free port. Clients connect with HMAC connection tokens signed with the config's
-``client.token.hmac_secret_key``; API calls carry the config's ``http_api.key``. Tests that need the
-real process (``rotary -c <file>``) use ``running_rotary`` of tests/compat/conftest.py instead.
+``client.token.hmac_secret_key``; API calls carry the config's ``http_api.key``.
+
+``with rotary_process(directory, config) as server:`` runs the real thing instead: the ``rotary``
+console script with a temporary JSON config and ``--http_server.port <free port>``, ready once it
+logs that it is serving, stopped with SIGTERM on exit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import jwt
 import orjson
 from aiohttp.test_utils import TestClient, TestServer
+from helpers.env import free_port
 
 from rotary.node.node import Node
 from rotary.server.app import Server, build_server
@@ -127,3 +139,76 @@ async def start_in_process(config: Config) -> InProcessServer:
     http: TestClient[Any, Any] = TestClient(TestServer(server.external))
     await http.start_server()
     return InProcessServer(config, server, http)
+
+
+ROTARY = Path(sys.executable).with_name("rotary")
+READY_LINE = "serving on"
+START_TIMEOUT = 15.0
+
+
+@dataclass
+class RotaryProcess:
+    """One running ``rotary`` process on 127.0.0.1."""
+
+    port: int
+    config: dict[str, Any]
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The API base URL, as API clients (``cent``) take it."""
+        prefix = self.config.get("http_api", {}).get("handler_prefix", "/api")
+        return self.http_url + prefix.rstrip("/")
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/connection/websocket"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def wait_ready(self) -> None:
+        """Returns once the server logs that it serves; raises with its log if it exits or stalls."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while READY_LINE not in self.log():
+            if self.process.poll() is not None:
+                raise RuntimeError(f"rotary exited with {self.process.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"rotary did not start within {START_TIMEOUT}s:\n{self.log()}")
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def rotary_process(directory: Path, config: dict[str, Any], *args: str) -> Iterator[RotaryProcess]:
+    """Runs ``rotary -c <directory>/config.json --http_server.port <free port> *args`` until exit."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / "config.json"
+    config_path.write_text(json.dumps(config))
+    log_path = directory / "rotary.log"
+    port = free_port()
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(ROTARY), "-c", str(config_path), "--http_server.port", str(port), *args],
+            stdout=log_file, stderr=subprocess.STDOUT, cwd=directory,
+        )
+    server = RotaryProcess(port, config, process, log_path)
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()

@@ -104,14 +104,14 @@ def _error_response(error: ApiError, transport_mode: bool) -> web.Response:
 
 
 def _method_handler(executor: ApiExecutor, name: str, settings: HttpAPIConfig) -> Handler:
-    request_type = METHODS[name].request
+    spec = METHODS[name]
 
     async def handle(request: web.Request) -> web.Response:
         refusal = _refusal(request, settings)
         if refusal is not None:
             return refusal
         try:
-            call = decode(request_type, parse_json(await request.read()))
+            call = decode(spec.request, parse_json(await request.read()))
         except MalformedRequest as exc:
             return _bad_request(exc)
         try:
@@ -119,7 +119,7 @@ def _method_handler(executor: ApiExecutor, name: str, settings: HttpAPIConfig) -
         except ApiError as error:
             return _error_response(error, _transport_mode(request, settings))
         try:
-            return _json({"result": encode(result)})
+            return _json({"result": encode(result)} if spec.enveloped else encode(result))
         except UnencodableResult as exc:
             return _internal_error(exc)
 

@@ -335,6 +335,8 @@ class MethodSpec:
     request: type[Any]
     legacy_number: int | None
     """``Command.MethodType`` of the legacy route; None where that route has no such method."""
+    enveloped: bool = True
+    """The response wraps the result as ``{"result": ...}``; batch answers ``{"replies": [...]}`` bare."""
 
 
 METHODS: Final[dict[str, MethodSpec]] = {
@@ -353,7 +355,7 @@ METHODS: Final[dict[str, MethodSpec]] = {
         MethodSpec("rpc", RPCRequest, 10),
         MethodSpec("refresh", RefreshRequest, 12),
         MethodSpec("channels", ChannelsRequest, 8),
-        MethodSpec("batch", BatchRequest, None),
+        MethodSpec("batch", BatchRequest, None, enveloped=False),
     )
 }
 """Every method rotary serves, in the order a batch command with several keys is resolved."""

@@ -169,7 +169,7 @@ async def test_transport_error_mode_by_header(stack: Stack) -> None:
 async def test_transport_error_mode_keeps_batch_and_broadcast_items(stack: Stack) -> None:
     mode = {"X-Centrifugo-Error-Mode": "transport"}
     status, body = await stack.call("batch", {"commands": [{"publish": {"channel": "nope:a", "data": 1}}]}, **mode)
-    assert (status, body) == (200, {"result": {"replies": [{"error": {"code": 102, "message": "unknown channel"}}]}})
+    assert (status, body) == (200, {"replies": [{"error": {"code": 102, "message": "unknown channel"}}]})
     status, body = await stack.call("broadcast", {"channels": ["nope:a", "news"], "data": 1}, **mode)
     assert (status, body) == (
         200,
@@ -230,7 +230,7 @@ async def test_batch_result_shape(stack: Stack) -> None:
                 {"info": {}, "publish": {"channel": "hist:b", "data": 1}}]
     status, body = await stack.call("batch", {"commands": commands, "parallel": True})
     assert status == 200
-    replies = body["result"]["replies"]
+    replies = body["replies"]
     assert replies[:4] == [
         {"publish": {}},
         {"error": {"code": 107, "message": "bad request"}},
