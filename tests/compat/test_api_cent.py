@@ -114,7 +114,7 @@ async def user(server: RotaryProcess) -> AsyncIterator[Connected]:
     events = Events()
     name = "u-" + uuid.uuid4().hex[:8]
     client = centrifuge.Client(
-        server.ws_url, events=events, token=jwt.encode({"sub": name}, SECRET),  # type: ignore[arg-type]
+        server.ws_url, events=events, token=jwt.encode({"sub": name}, SECRET),
         timeout=5.0, max_reconnect_delay=0.5, proxy=None,
     )
     await client.connect()

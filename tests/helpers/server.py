@@ -162,7 +162,7 @@ class RotaryProcess:
     @property
     def api_url(self) -> str:
         """The API base URL, as API clients (``cent``) take it."""
-        prefix = self.config.get("http_api", {}).get("handler_prefix", "/api")
+        prefix = str(self.config.get("http_api", {}).get("handler_prefix", "/api"))
         return self.http_url + prefix.rstrip("/")
 
     @property

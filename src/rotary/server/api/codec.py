@@ -10,7 +10,6 @@ fields, except those the schema marks as kept. See https://centrifugal.dev/docs/
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import types
 import typing
@@ -63,13 +62,16 @@ def decode(cls: type[Any], value: Any, path: str = "") -> Any:
     return cls(**values)
 
 
-@functools.cache
+_FIELD_TABLES: dict[type[Any], dict[str, _Field]] = {}
+
+
 def _fields(cls: type[Any]) -> dict[str, _Field]:
     """Fields by name; every name is lower case, so a lower-cased key finds its field too."""
-    hints = typing.get_type_hints(cls)
-    table: dict[str, _Field] = {}
-    for f in dataclasses.fields(cls):
-        table[f.name] = _Field(f.name, hints[f.name], f.metadata.get("range"))
+    table = _FIELD_TABLES.get(cls)
+    if table is None:
+        hints = typing.get_type_hints(cls)
+        table = {f.name: _Field(f.name, hints[f.name], f.metadata.get("range")) for f in dataclasses.fields(cls)}
+        _FIELD_TABLES[cls] = table
     return table
 
 

@@ -93,7 +93,7 @@ def guarded(
     """Turns any failure other than ApiError (an engine down, a bug) into a logged 100."""
 
     @functools.wraps(method)
-    async def run(self: ApiExecutor, *args: Params.args, **kwargs: Params.kwargs) -> Result:
+    async def run(self: ApiExecutor, /, *args: Params.args, **kwargs: Params.kwargs) -> Result:
         try:
             return await method(self, *args, **kwargs)
         except ApiError:

@@ -16,12 +16,11 @@ from rotary.server.config.schema_transports import HttpAPIConfig
 SECRET = "api-tests-hmac-secret-key-of-at-least-32-bytes"
 API_KEY = "api-tests-key"
 
-SUBSCRIBABLE = {"allow_subscribe_for_client": True}
 CHANNELS = ChannelConfig(
-    without_namespace=ChannelOptions(**SUBSCRIBABLE),
+    without_namespace=ChannelOptions(allow_subscribe_for_client=True),
     namespaces=(
-        NamespaceConfig(name="hist", history_size=10, history_ttl=300.0, **SUBSCRIBABLE),
-        NamespaceConfig(name="pres", presence=True, **SUBSCRIBABLE),
+        NamespaceConfig(name="hist", history_size=10, history_ttl=300.0, allow_subscribe_for_client=True),
+        NamespaceConfig(name="pres", presence=True, allow_subscribe_for_client=True),
         NamespaceConfig(name="json", publication_data_format="json"),
         NamespaceConfig(name="bin", publication_data_format="binary", history_size=10, history_ttl=300.0),
         NamespaceConfig(name="map", subscription_type="map"),

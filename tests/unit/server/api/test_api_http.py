@@ -12,8 +12,8 @@ from api_settings import API_KEY, StackFactory
 from helpers.server import InProcessServer as Stack
 
 
-async def post(stack: Stack, path: str, body: bytes = b"{}", **headers: str) -> tuple[int, bytes]:
-    response = await stack.http.post(path, data=body, headers=headers)
+async def post(stack: Stack, path: str, body: bytes = b"{}", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    response = await stack.http.post(path, data=body, headers=headers or {})
     return response.status, await response.read()
 
 
@@ -44,7 +44,7 @@ async def test_other_http_methods_are_405_before_auth(stack: Stack, method: str)
 
 @pytest.mark.parametrize("path", ["/api/nope", "/api/connections", "/api/map_publish", "/api/publish/x"])
 async def test_unknown_methods_are_404(stack: Stack, path: str) -> None:
-    status, _ = await post(stack, path, **{"X-API-Key": API_KEY})
+    status, _ = await post(stack, path, headers={"X-API-Key": API_KEY})
     assert status == 404
 
 
@@ -54,13 +54,13 @@ async def test_unknown_methods_are_404(stack: Stack, path: str) -> None:
      b'{"channel":"news","version":-1}', b'{"channel":"news","tags":{"a":1}}', b"{} {}"],
 )
 async def test_malformed_bodies_are_400(stack: Stack, body: bytes) -> None:
-    status, text = await post(stack, "/api/publish", body, **{"X-API-Key": API_KEY})
+    status, text = await post(stack, "/api/publish", body, headers={"X-API-Key": API_KEY})
     assert status == 400
     assert text.startswith(b"Bad Request")
 
 
 async def test_400_names_the_bad_field(stack: Stack) -> None:
-    _, text = await post(stack, "/api/history", b'{"channel":"hist:a","limit":"5"}', **{"X-API-Key": API_KEY})
+    _, text = await post(stack, "/api/history", b'{"channel":"hist:a","limit":"5"}', headers={"X-API-Key": API_KEY})
     assert b"limit" in text
 
 
@@ -89,7 +89,7 @@ async def test_null_body_is_an_empty_request(stack: Stack) -> None:
     ids=["header", "authorization", "authorization-any-case", "query", "query-after-wrong-header"],
 )
 async def test_accepted_keys(stack: Stack, headers: dict[str, str], query: str) -> None:
-    status, _ = await post(stack, f"/api/info{query}", **headers)
+    status, _ = await post(stack, f"/api/info{query}", headers=headers)
     assert status == 200
 
 
@@ -106,15 +106,15 @@ async def test_accepted_keys(stack: Stack, headers: dict[str, str], query: str) 
     ids=["none", "wrong-header", "header-wins-over-authorization", "other-scheme", "extra-part", "wrong-query"],
 )
 async def test_refused_keys(stack: Stack, headers: dict[str, str], query: str) -> None:
-    status, body = await post(stack, f"/api/info{query}", **headers)
+    status, body = await post(stack, f"/api/info{query}", headers=headers)
     assert (status, body) == (401, b"")
-    status, _ = await post(stack, f"/api{query}", b'{"method":"info","params":{}}', **headers)
+    status, _ = await post(stack, f"/api{query}", b'{"method":"info","params":{}}', headers=headers)
     assert status == 401
 
 
 async def test_no_configured_key_refuses_everyone(make_stack: StackFactory) -> None:
     stack = await make_stack(key="")
-    status, _ = await post(stack, "/api/info", **{"X-API-Key": ""})
+    status, _ = await post(stack, "/api/info", headers={"X-API-Key": ""})
     assert status == 401
 
 
@@ -126,11 +126,11 @@ async def test_insecure_needs_no_key(make_stack: StackFactory) -> None:
 
 async def test_custom_handler_prefix(make_stack: StackFactory) -> None:
     stack = await make_stack(handler_prefix="/server/api/")
-    status, _ = await post(stack, "/server/api/info", **{"X-API-Key": API_KEY})
+    status, _ = await post(stack, "/server/api/info", headers={"X-API-Key": API_KEY})
     assert status == 200
-    status, _ = await post(stack, "/server/api", b'{"method":"info","params":{}}', **{"X-API-Key": API_KEY})
+    status, _ = await post(stack, "/server/api", b'{"method":"info","params":{}}', headers={"X-API-Key": API_KEY})
     assert status == 200
-    status, _ = await post(stack, "/api/info", **{"X-API-Key": API_KEY})
+    status, _ = await post(stack, "/api/info", headers={"X-API-Key": API_KEY})
     assert status == 404
 
 
@@ -226,7 +226,7 @@ async def test_empty_results(stack: Stack, method: str) -> None:
 
 
 async def test_batch_result_shape(stack: Stack) -> None:
-    commands = [{"publish": {"channel": "news", "data": 1}}, None, {}, {"connections": {}},
+    commands: list[Any] = [{"publish": {"channel": "news", "data": 1}}, None, {}, {"connections": {}},
                 {"info": {}, "publish": {"channel": "hist:b", "data": 1}}]
     status, body = await stack.call("batch", {"commands": commands, "parallel": True})
     assert status == 200

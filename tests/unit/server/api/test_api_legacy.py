@@ -11,7 +11,7 @@ from api_settings import API_KEY
 from helpers.server import InProcessServer as Stack
 
 
-async def legacy(stack: Stack, *commands: Any, raw: bytes | None = None) -> tuple[int, list[Any] | bytes]:
+async def legacy(stack: Stack, *commands: Any, raw: bytes | None = None) -> tuple[int, Any]:
     body = raw if raw is not None else b"\n".join(orjson.dumps(c) for c in commands)
     response = await stack.http.post("/api", data=body, headers={"X-API-Key": API_KEY})
     data = await response.read()
@@ -45,7 +45,7 @@ async def test_several_commands_with_ids(stack: Stack) -> None:
 
 async def test_missing_method_means_publish(stack: Stack) -> None:
     _, replies = await legacy(stack, {"params": {"channel": "hist:a", "data": 1}})
-    assert replies[0]["result"]["offset"] == 1  # type: ignore[index]
+    assert replies[0]["result"]["offset"] == 1
 
 
 async def test_commands_may_be_separated_by_any_whitespace(stack: Stack) -> None:
@@ -70,7 +70,7 @@ async def test_commands_may_be_separated_by_any_whitespace(stack: Stack) -> None
 async def test_command_errors(stack: Stack, command: dict[str, Any], code: int) -> None:
     status, replies = await legacy(stack, command)
     assert status == 200
-    assert replies[0]["error"]["code"] == code  # type: ignore[index]
+    assert replies[0]["error"]["code"] == code
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ async def test_unparsable_request_runs_nothing(stack: Stack) -> None:
     status, _ = await legacy(stack, raw=body)
     assert status == 400
     _, replies = await legacy(stack, {"method": "history", "params": {"channel": "hist:a"}})
-    assert replies[0]["result"]["offset"] == 0  # type: ignore[index]
+    assert replies[0]["result"]["offset"] == 0
 
 
 async def test_503_while_shutting_down(stack: Stack) -> None:
