@@ -324,17 +324,19 @@ class ApiExecutor:
 
     @guarded
     async def channels(self, request: ChannelsRequest) -> ChannelsResult:
-        found = self._node.channels(request.pattern)
+        """Channels with subscribers on any node of the cluster, optionally filtered by a glob."""
+        found = await self._node.cluster_channels(request.pattern)
         return ChannelsResult(channels={name: ChannelInfo(num_clients=n) for name, n in found.items()})
 
     @guarded
     async def info(self, request: InfoRequest) -> InfoResult:
-        node = self._node.info()
-        return InfoResult(nodes=[NodeResult(
-            uid=node.uid, name=node.name, version=node.version, num_clients=node.num_clients,
-            num_users=node.num_users, num_channels=node.num_channels, uptime=node.uptime,
-            num_subs=node.num_subs,
-        )])
+        """Stats of every live node of the cluster."""
+        return InfoResult(nodes=[
+            NodeResult(uid=node.uid, name=node.name, version=node.version, num_clients=node.num_clients,
+                       num_users=node.num_users, num_channels=node.num_channels, uptime=node.uptime,
+                       num_subs=node.num_subs)
+            for node in await self._node.cluster_info()
+        ])
 
     @guarded
     async def rpc(self, request: RPCRequest) -> RPCResult:
