@@ -1,0 +1,209 @@
+"""Garbage and misbehaviour on the client protocol get Centrifugo's exact answers, and hurt no one else.
+
+SDKs never send malformed frames, so these tests speak the wire protocol with a raw ``websockets``
+client. Each one checks the close code (or the error reply) Centrifugo gives, then that a fresh SDK
+client still connects and is served normally
+(https://centrifugal.dev/docs/transports/client_protocol, §Disconnect codes and §Error codes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import websockets
+from centrifuge.protocol import client_pb2
+from websockets.asyncio.client import ClientConnection
+
+pytestmark = pytest.mark.compat
+
+PROTOBUF = "centrifuge-protobuf"
+Served = Callable[[Any], Awaitable[None]]
+
+
+async def open_ws(server: Any, *, protobuf: bool = False) -> ClientConnection:
+    return await websockets.connect(
+        server.ws_url, subprotocols=[PROTOBUF] if protobuf else None, open_timeout=5, max_size=None  # type: ignore[list-item]
+    )
+
+
+async def close_of(ws: ClientConnection, timeout: float = 5.0) -> tuple[int, str]:
+    """Reads until the server closes the connection; returns the close code and reason it sent."""
+    async with asyncio.timeout(timeout):
+        try:
+            while True:
+                await ws.recv()
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None, "the connection ended without a close frame from the server"
+            return closed.rcvd.code, closed.rcvd.reason
+
+
+async def json_reply(ws: ClientConnection, command: dict[str, Any]) -> dict[str, Any]:
+    """Sends one JSON command and returns the reply carrying its id (skipping pings and pushes)."""
+    await ws.send(json.dumps(command))
+    async with asyncio.timeout(5):
+        while True:
+            for line in str(await ws.recv()).splitlines():
+                reply: dict[str, Any] = json.loads(line)
+                if reply.get("id") == command["id"]:
+                    return reply
+
+
+async def json_connected(ws: ClientConnection, token: str) -> None:
+    reply = await json_reply(ws, {"id": 1, "connect": {"token": token}})
+    assert "connect" in reply, reply
+
+
+def pb_frame(*commands: client_pb2.Command) -> bytes:
+    """Commands as a Protobuf WebSocket frame: each one prefixed by its varint length."""
+    frame = bytearray()
+    for command in commands:
+        body = command.SerializeToString()
+        frame += _varint(len(body)) + body
+    return bytes(frame)
+
+
+def _varint(number: int) -> bytes:
+    out = bytearray()
+    while number > 0x7F:
+        out.append(number & 0x7F | 0x80)
+        number >>= 7
+    out.append(number)
+    return bytes(out)
+
+
+async def pb_connected(ws: ClientConnection, token: str) -> None:
+    await ws.send(pb_frame(client_pb2.Command(id=1, connect=client_pb2.ConnectRequest(token=token))))
+    frame = await asyncio.wait_for(ws.recv(), 5)
+    assert isinstance(frame, bytes)
+    reply = client_pb2.Reply()
+    length, start = _read_varint(frame)
+    reply.ParseFromString(frame[start : start + length])
+    assert reply.id == 1 and reply.HasField("connect"), reply
+
+
+def _read_varint(data: bytes) -> tuple[int, int]:
+    """The varint at the start of ``data`` and the index after it."""
+    value = 0
+    for index, byte in enumerate(data):
+        value |= (byte & 0x7F) << (7 * index)
+        if byte < 0x80:
+            return value, index + 1
+    raise ValueError("truncated varint")
+
+
+def unsigned_token(claims: dict[str, Any]) -> str:
+    """A JWT with ``alg: none`` and an empty signature."""
+    part = lambda value: base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()  # noqa: E731
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+async def test_malformed_json_frame(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+    async with await open_ws(rotary) as ws:
+        await json_connected(ws, make_token({"sub": "42"}))
+        await ws.send('{"id": 2, "subscribe": {"channel": ')
+        assert await close_of(ws) == (3501, "bad request")
+    await assert_sdk_served(rotary)
+
+
+async def test_malformed_protobuf_frame(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+    async with await open_ws(rotary, protobuf=True) as ws:
+        await pb_connected(ws, make_token({"sub": "42"}))
+        await ws.send(b"\x0a\x08\xff\xff")  # announces 10 bytes, carries 3, the last a broken varint
+        assert await close_of(ws) == (3501, "bad request")
+    await assert_sdk_served(rotary)
+
+
+@pytest.mark.parametrize("protobuf", [False, True], ids=["json", "protobuf"])
+async def test_unknown_command(rotary: Any, make_token: Any, assert_sdk_served: Served, protobuf: bool) -> None:
+    async with await open_ws(rotary, protobuf=protobuf) as ws:
+        if protobuf:
+            await pb_connected(ws, make_token({"sub": "42"}))
+            unknown_field = b"\xf0\x01\x01"  # field 30, varint 1: no request Command defines
+            body = client_pb2.Command(id=2).SerializeToString() + unknown_field
+            await ws.send(_varint(len(body)) + body)
+        else:
+            await json_connected(ws, make_token({"sub": "42"}))
+            await ws.send(json.dumps({"id": 2, "frobnicate": {"channel": "chat:1"}}))
+        assert await close_of(ws) == (3501, "bad request")
+    await assert_sdk_served(rotary)
+
+
+async def test_command_before_connect(rotary: Any, assert_sdk_served: Served) -> None:
+    async with await open_ws(rotary) as ws:
+        await ws.send(json.dumps({"id": 1, "subscribe": {"channel": "chat:1"}}))
+        assert await close_of(ws) == (3501, "bad request")
+    await assert_sdk_served(rotary)
+
+
+async def test_frame_over_message_size_limit(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+    async with await open_ws(rotary) as ws:
+        await json_connected(ws, make_token({"sub": "42"}))
+        padding = "x" * 70_000  # websocket.message_size_limit defaults to 65536 bytes
+        await ws.send(json.dumps({"id": 2, "publish": {"channel": "chat:1", "data": {"pad": padding}}}))
+        code, _ = await close_of(ws)
+        assert code == 1009
+    await assert_sdk_served(rotary)
+
+
+async def test_bad_token_signature(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+    forged = make_token({"sub": "42"}, secret="not-the-server-secret-but-long-enough-too")
+    async with await open_ws(rotary) as ws:
+        await ws.send(json.dumps({"id": 1, "connect": {"token": forged}}))
+        assert await close_of(ws) == (3500, "invalid token")
+    await assert_sdk_served(rotary)
+
+
+async def test_unsigned_token(rotary: Any, assert_sdk_served: Served) -> None:
+    async with await open_ws(rotary) as ws:
+        await ws.send(json.dumps({"id": 1, "connect": {"token": unsigned_token({"sub": "42"})}}))
+        assert await close_of(ws) == (3500, "invalid token")
+    await assert_sdk_served(rotary)
+
+
+async def test_expired_token(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+    expired = make_token({"sub": "42", "exp": int(time.time()) - 60})
+    async with await open_ws(rotary) as ws:
+        reply = await json_reply(ws, {"id": 1, "connect": {"token": expired}})
+        assert reply == {"id": 1, "error": {"code": 109, "message": "token expired"}}
+    await assert_sdk_served(rotary)
+
+
+async def test_token_not_yet_valid(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+    early = make_token({"sub": "42", "nbf": int(time.time()) + 3600})
+    async with await open_ws(rotary) as ws:
+        reply = await json_reply(ws, {"id": 1, "connect": {"token": early}})
+        assert reply == {"id": 1, "error": {"code": 109, "message": "token expired"}}
+    await assert_sdk_served(rotary)
+
+
+async def test_subscribe_to_unknown_namespace(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+    async with await open_ws(rotary) as ws:
+        await json_connected(ws, make_token({"sub": "42"}))
+        reply = await json_reply(ws, {"id": 2, "subscribe": {"channel": "nowhere:1"}})
+        assert reply == {"id": 2, "error": {"code": 102, "message": "unknown channel"}}
+    await assert_sdk_served(rotary)
+
+
+async def test_no_connect_within_stale_delay(start_rotary: Any, assert_sdk_served: Served) -> None:
+    server = start_rotary({"client": {"stale_close_delay": "300ms"}})
+    async with await open_ws(server) as ws:
+        started = time.monotonic()
+        assert await close_of(ws) == (3502, "stale")
+        assert time.monotonic() - started < 3
+    await assert_sdk_served(server)
+
+
+async def test_missing_pong(start_rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+    server = start_rotary({"client": {"ping_interval": "1s", "pong_timeout": "500ms"}})
+    async with await open_ws(server) as ws:
+        await json_connected(ws, make_token({"sub": "42"}))
+        async with asyncio.timeout(5):
+            assert await ws.recv() == "{}"  # the server's ping; no pong goes back
+        assert await close_of(ws) == (3012, "no pong")
+    await assert_sdk_served(server)
