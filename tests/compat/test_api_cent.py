@@ -37,6 +37,7 @@ from cent import (
 )
 from cent.dto import BoolValue
 from cent.exceptions import CentApiResponseError, CentTransportError, CentUnauthorizedError
+from helpers.redis_servers import start_standalone
 from helpers.server import RotaryProcess, rotary_process
 
 pytestmark = pytest.mark.compat
@@ -288,3 +289,46 @@ def test_sync_client(server: RotaryProcess, tmp_path: Path) -> None:
         assert caught.value.code == 102
     with Client(server.api_url, "wrong") as client, pytest.raises(CentUnauthorizedError):
         client.info(InfoRequest())
+
+
+# --- two nodes on one Redis ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RotaryProcess, RotaryProcess]]:
+    """Two rotary processes sharing a Redis engine; the API of either acts on both."""
+    redis = start_standalone()
+    config = {**CONFIG, "engine": {"type": "redis", "redis": {
+        "address": [f"redis://{redis.addresses[0]}"], "prefix": "cent-" + uuid.uuid4().hex[:8]}}}
+    try:
+        with rotary_process(tmp_path_factory.mktemp("node-a"), config) as a, \
+                rotary_process(tmp_path_factory.mktemp("node-b"), config) as b:
+            yield a, b
+    finally:
+        redis.stop()
+
+
+async def test_api_of_one_node_acts_on_the_cluster(two_nodes: tuple[RotaryProcess, RotaryProcess],
+                                                   channel: str) -> None:
+    a, b = two_nodes
+    events = Events()
+    name = "u-" + uuid.uuid4().hex[:8]
+    client = centrifuge.Client(b.ws_url, events=events, token=jwt.encode({"sub": name}, SECRET),
+                               timeout=5.0, max_reconnect_delay=0.5, proxy=None)
+    await client.connect()
+    try:
+        await client.ready(timeout=5)
+        async with AsyncClient(a.api_url, API_KEY) as cent:
+            async with asyncio.timeout(10):
+                while len((await cent.info(InfoRequest())).nodes) < 2:
+                    await asyncio.sleep(0.2)
+            await cent.subscribe(SubscribeRequest(user=name, channel=channel))
+            await events.next("on_subscribed")
+            assert (await cent.channels(ChannelsRequest(pattern=channel))).channels[channel].num_clients == 1
+            await cent.publish(PublishRequest(channel=channel, data={"via": "a"}))
+            assert (await events.next("on_publication")).pub.data == {"via": "a"}
+            await cent.disconnect(DisconnectRequest(user=name))
+            assert (await events.next("on_disconnected")).code == 3503
+    finally:
+        await client.disconnect()
+        await _sdk_settled()
