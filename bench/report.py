@@ -58,16 +58,18 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def render_table(rows: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -> str:
     cells = [[fmt.format(row[key]).strip() for _, key, fmt in COLUMNS] for row in rows]
     widths = [max([len(title)] + [len(c[i]) for c in cells]) for i, (title, _, _) in enumerate(COLUMNS)]
-    header = " | ".join(title.rjust(w) for (title, _, _), w in zip(COLUMNS, widths))
+    header = " | ".join(title.rjust(w) for (title, _, _), w in zip(COLUMNS, widths, strict=True))
     lines = [header, "-" * len(header)]
-    lines += [" | ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
-    lines.append("")
-    lines.append(f"rotary/floor (medians over rounds; target: CPU per delivery <= {TARGET_CPU_RATIO:.0f}x)")
-    lines.append("      N scenario  us/deliv rotary  floor   ratio     p50     p99  burst deliv/s")
-    for r in ratio_rows:
-        verdict = "ok" if r["within_target"] else "MISSED"
-        cpu = "server_cpu_us_per_delivery"
-        lines.append(f"  {r['subscribers']:>5} {r['scenario']:<8} {r['rotary'][cpu]:>15.2f} "
-                     f"{r['floor'][cpu]:>6.2f} {r[cpu]:>6.2f}x {r['latency_p50_ms']:>6.2f}x {r['latency_p99_ms']:>6.2f}x "
-                     f"{r['fanout_per_s']:>13.2f}x  {verdict}")
+    lines += [" | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines += ["", f"rotary/floor (medians over rounds; target: CPU per delivery <= {TARGET_CPU_RATIO:.0f}x)",
+              "      N scenario  us/deliv rotary  floor   ratio     p50     p99  burst deliv/s"]
+    lines += [_ratio_line(r) for r in ratio_rows]
     return "\n".join(lines)
+
+
+def _ratio_line(r: dict[str, Any]) -> str:
+    cpu = "server_cpu_us_per_delivery"
+    verdict = "ok" if r["within_target"] else "MISSED"
+    return (f"  {r['subscribers']:>5} {r['scenario']:<8} {r['rotary'][cpu]:>15.2f} {r['floor'][cpu]:>6.2f} "
+            f"{r[cpu]:>6.2f}x {r['latency_p50_ms']:>6.2f}x {r['latency_p99_ms']:>6.2f}x "
+            f"{r['fanout_per_s']:>13.2f}x  {verdict}")
