@@ -137,7 +137,7 @@ def decode_command(value: Any, path: str) -> Command | None:
         raise MalformedRequest(f"{path}: expected an object, got {_kind(value)}")
     found: dict[str, Any] = {}
     for key, item in value.items():
-        name = key if key in METHODS else key.lower()
+        name = key.lower()
         if name in BATCH_METHODS and item is not None:
             found[name] = decode(METHODS[name].request, item, f"{path}.{name}.")
     for name in BATCH_METHODS:
