@@ -32,10 +32,17 @@ import jwt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from loadgen import Publisher, Stats, close_subscribers, connect_subscribers  # noqa: E402
-from report import ratios, render_table  # noqa: E402
-from system import (  # noqa: E402
-    cpu_layout, cpu_ns, free_port, host_busy_ns, own_cpu_ns, pinned_command, raise_backlogs, raise_nofile,
+from loadgen import Publisher, Stats, close_subscribers, connect_subscribers
+from report import ratios, render_table
+from system import (
+    cpu_layout,
+    cpu_ns,
+    free_port,
+    host_busy_ns,
+    own_cpu_ns,
+    pinned_command,
+    raise_backlogs,
+    raise_nofile,
     wait_listening,
 )
 

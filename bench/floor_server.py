@@ -54,7 +54,7 @@ class Channel:
         return self.offset
 
 
-class Subscriber(WSListener):  # type: ignore[misc]
+class Subscriber(WSListener):
     """Answers connect and subscribe commands; everything it receives later is ignored."""
 
     def __init__(self, channels: dict[str, Channel]) -> None:

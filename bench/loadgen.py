@@ -46,7 +46,7 @@ class Stats:
         self.last_receive = {}
 
 
-class Subscriber(WSListener):  # type: ignore[misc]
+class Subscriber(WSListener):
     """One client: connect, subscribe, then count pushes and answer pings."""
 
     def __init__(self, token: str, channel: str, stats: Stats, ready: asyncio.Future[None]) -> None:
