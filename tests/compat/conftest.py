@@ -24,7 +24,6 @@ import aiohttp
 import centrifuge
 import jwt
 import pytest
-
 from helpers.server import RotaryProcess, rotary_process
 
 SECRET = "compat-tests-hmac-secret-key-of-at-least-32-bytes"
@@ -99,12 +98,14 @@ class RotaryServer:
 
     async def api(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Calls the server HTTP API (``POST /api/<method>`` with ``X-API-Key``)."""
-        async with aiohttp.ClientSession() as session:
-            async with session.post(
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
                 f"{self.http_url}/api/{method}", json=payload, headers={"X-API-Key": self.api_key}
-            ) as response:
-                assert response.status == 200, await response.text()
-                body: dict[str, Any] = await response.json()
+            ) as response,
+        ):
+            assert response.status == 200, await response.text()
+            body: dict[str, Any] = await response.json()
         assert "error" not in body, body
         return body
 
@@ -206,7 +207,7 @@ class SdkClient:
 
     def subscription(self, channel: str, **options: Any) -> tuple[centrifuge.Subscription, EventLog]:
         events = EventLog()
-        sub = self.client.new_subscription(channel, events=events, **options)  # type: ignore[arg-type]
+        sub = self.client.new_subscription(channel, events=events, **options)
         return sub, events
 
 
@@ -223,7 +224,7 @@ async def sdk_clients() -> AsyncIterator[SdkFactory]:
         options.setdefault("timeout", 5.0)
         options.setdefault("max_reconnect_delay", 0.5)
         client = centrifuge.Client(
-            server.ws_url, events=events, use_protobuf=use_protobuf, proxy=None, **options  # type: ignore[arg-type]
+            server.ws_url, events=events, use_protobuf=use_protobuf, proxy=None, **options
         )
         made.append(SdkClient(client, events, use_protobuf))
         return made[-1]

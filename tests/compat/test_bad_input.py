@@ -19,17 +19,18 @@ import pytest
 import websockets
 from centrifuge.protocol import client_pb2
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 pytestmark = pytest.mark.compat
 
 PROTOBUF = "centrifuge-protobuf"
 Served = Callable[[Any], Awaitable[None]]
+TokenFactory = Callable[..., str]
 
 
 async def open_ws(server: Any, *, protobuf: bool = False) -> ClientConnection:
-    return await websockets.connect(
-        server.ws_url, subprotocols=[PROTOBUF] if protobuf else None, open_timeout=5, max_size=None  # type: ignore[list-item]
-    )
+    subprotocols = [Subprotocol(PROTOBUF)] if protobuf else None
+    return await websockets.connect(server.ws_url, subprotocols=subprotocols, open_timeout=5, max_size=None)
 
 
 async def close_of(ws: ClientConnection, timeout: float = 5.0) -> tuple[int, str]:
@@ -99,11 +100,15 @@ def _read_varint(data: bytes) -> tuple[int, int]:
 
 def unsigned_token(claims: dict[str, Any]) -> str:
     """A JWT with ``alg: none`` and an empty signature."""
-    part = lambda value: base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()  # noqa: E731
-    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+    header, body = ({"alg": "none", "typ": "JWT"}, claims)
+    return ".".join(_base64url(part) for part in (header, body)) + "."
 
 
-async def test_malformed_json_frame(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+def _base64url(value: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+async def test_malformed_json_frame(rotary: Any, make_token: TokenFactory, assert_sdk_served: Served) -> None:
     async with await open_ws(rotary) as ws:
         await json_connected(ws, make_token({"sub": "42"}))
         await ws.send('{"id": 2, "subscribe": {"channel": ')
@@ -111,7 +116,9 @@ async def test_malformed_json_frame(rotary: Any, make_token: Any, assert_sdk_ser
     await assert_sdk_served(rotary)
 
 
-async def test_malformed_protobuf_frame(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+async def test_malformed_protobuf_frame(
+    rotary: Any, make_token: TokenFactory, assert_sdk_served: Served
+) -> None:
     async with await open_ws(rotary, protobuf=True) as ws:
         await pb_connected(ws, make_token({"sub": "42"}))
         await ws.send(b"\x0a\x08\xff\xff")  # announces 10 bytes, carries 3, the last a broken varint
@@ -120,7 +127,9 @@ async def test_malformed_protobuf_frame(rotary: Any, make_token: Any, assert_sdk
 
 
 @pytest.mark.parametrize("protobuf", [False, True], ids=["json", "protobuf"])
-async def test_unknown_command(rotary: Any, make_token: Any, assert_sdk_served: Served, protobuf: bool) -> None:
+async def test_unknown_command(
+    rotary: Any, make_token: TokenFactory, assert_sdk_served: Served, protobuf: bool
+) -> None:
     async with await open_ws(rotary, protobuf=protobuf) as ws:
         if protobuf:
             await pb_connected(ws, make_token({"sub": "42"}))
@@ -141,17 +150,18 @@ async def test_command_before_connect(rotary: Any, assert_sdk_served: Served) ->
     await assert_sdk_served(rotary)
 
 
-async def test_frame_over_message_size_limit(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+async def test_frame_over_message_size_limit(
+    rotary: Any, make_token: TokenFactory, assert_sdk_served: Served
+) -> None:
     async with await open_ws(rotary) as ws:
         await json_connected(ws, make_token({"sub": "42"}))
         padding = "x" * 70_000  # websocket.message_size_limit defaults to 65536 bytes
         await ws.send(json.dumps({"id": 2, "publish": {"channel": "chat:1", "data": {"pad": padding}}}))
-        code, _ = await close_of(ws)
-        assert code == 1009
+        assert await close_of(ws) == (1009, "")
     await assert_sdk_served(rotary)
 
 
-async def test_bad_token_signature(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+async def test_bad_token_signature(rotary: Any, make_token: TokenFactory, assert_sdk_served: Served) -> None:
     forged = make_token({"sub": "42"}, secret="not-the-server-secret-but-long-enough-too")
     async with await open_ws(rotary) as ws:
         await ws.send(json.dumps({"id": 1, "connect": {"token": forged}}))
@@ -166,15 +176,17 @@ async def test_unsigned_token(rotary: Any, assert_sdk_served: Served) -> None:
     await assert_sdk_served(rotary)
 
 
-async def test_expired_token(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+async def test_expired_token(rotary: Any, make_token: TokenFactory, assert_sdk_served: Served) -> None:
     expired = make_token({"sub": "42", "exp": int(time.time()) - 60})
     async with await open_ws(rotary) as ws:
         reply = await json_reply(ws, {"id": 1, "connect": {"token": expired}})
         assert reply == {"id": 1, "error": {"code": 109, "message": "token expired"}}
+        await ws.send(json.dumps({"id": 2, "subscribe": {"channel": "chat:1"}}))  # still not connected
+        assert await close_of(ws) == (3501, "bad request")
     await assert_sdk_served(rotary)
 
 
-async def test_token_not_yet_valid(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+async def test_token_not_yet_valid(rotary: Any, make_token: TokenFactory, assert_sdk_served: Served) -> None:
     early = make_token({"sub": "42", "nbf": int(time.time()) + 3600})
     async with await open_ws(rotary) as ws:
         reply = await json_reply(ws, {"id": 1, "connect": {"token": early}})
@@ -182,7 +194,9 @@ async def test_token_not_yet_valid(rotary: Any, make_token: Any, assert_sdk_serv
     await assert_sdk_served(rotary)
 
 
-async def test_subscribe_to_unknown_namespace(rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+async def test_subscribe_to_unknown_namespace(
+    rotary: Any, make_token: TokenFactory, assert_sdk_served: Served
+) -> None:
     async with await open_ws(rotary) as ws:
         await json_connected(ws, make_token({"sub": "42"}))
         reply = await json_reply(ws, {"id": 2, "subscribe": {"channel": "nowhere:1"}})
@@ -199,7 +213,7 @@ async def test_no_connect_within_stale_delay(start_rotary: Any, assert_sdk_serve
     await assert_sdk_served(server)
 
 
-async def test_missing_pong(start_rotary: Any, make_token: Any, assert_sdk_served: Served) -> None:
+async def test_missing_pong(start_rotary: Any, make_token: TokenFactory, assert_sdk_served: Served) -> None:
     server = start_rotary({"client": {"ping_interval": "1s", "pong_timeout": "500ms"}})
     async with await open_ws(server) as ws:
         await json_connected(ws, make_token({"sub": "42"}))

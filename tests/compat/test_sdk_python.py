@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -22,6 +22,10 @@ pytestmark = pytest.mark.compat
 DISCONNECT_INVALID_TOKEN = 3500
 ERROR_PERMISSION_DENIED = 103
 ERROR_TOKEN_EXPIRED = 109
+
+SdkFactory = Callable[..., Any]
+TokenFactory = Callable[..., str]
+Connect = Callable[..., Awaitable[Any]]
 
 
 @pytest.fixture(params=[False, True], ids=["json", "protobuf"])
@@ -39,29 +43,37 @@ def unpayload(data: Any) -> Any:
     return orjson.loads(data) if isinstance(data, bytes) else data
 
 
-async def connected(sdk_clients, rotary, make_token, use_protobuf: bool, user: str = "42", **claims: Any):
-    sdk = sdk_clients(rotary, use_protobuf=use_protobuf, token=make_token({"sub": user, **claims}))
-    await sdk.client.connect()
-    await sdk.client.ready(timeout=5)
-    return sdk
+@pytest.fixture
+def connect(
+    sdk_clients: SdkFactory, rotary: Any, make_token: TokenFactory, use_protobuf: bool
+) -> Callable[..., Awaitable[Any]]:
+    """``await connect(user, **claims)``: a client of the shared server, connected with a token."""
+
+    async def connect(user: str = "42", **claims: Any) -> Any:
+        sdk = sdk_clients(rotary, use_protobuf=use_protobuf, token=make_token({"sub": user, **claims}))
+        await sdk.client.connect()
+        await sdk.client.ready(timeout=5)
+        return sdk
+
+    return connect
 
 
-async def subscribed(sdk, channel: str, **options: Any):
+async def subscribed(sdk: Any, channel: str, **options: Any) -> tuple[Any, Any]:
     sub, events = sdk.subscription(channel, **options)
     await sub.subscribe()
     await sub.ready(timeout=5)
     return sub, events
 
 
-async def test_connect_with_jwt(sdk_clients, rotary, make_token, use_protobuf: bool) -> None:
-    sdk = await connected(sdk_clients, rotary, make_token, use_protobuf)
+async def test_connect_with_jwt(connect: Connect) -> None:
+    sdk = await connect()
     ctx = await sdk.events.next("on_connected")
     assert ctx.client
     assert sdk.client.state is ClientState.CONNECTED
 
 
-async def test_subscribe(sdk_clients, rotary, make_token, use_protobuf: bool, channel: str) -> None:
-    sdk = await connected(sdk_clients, rotary, make_token, use_protobuf)
+async def test_subscribe(connect: Connect, channel: str) -> None:
+    sdk = await connect()
     sub, events = await subscribed(sdk, channel)
     ctx = await events.next("on_subscribed")
     assert ctx.channel == channel
@@ -69,10 +81,8 @@ async def test_subscribe(sdk_clients, rotary, make_token, use_protobuf: bool, ch
     assert sub.state is SubscriptionState.SUBSCRIBED
 
 
-async def test_publication_from_server_api(
-    sdk_clients, rotary, make_token, use_protobuf: bool, channel: str
-) -> None:
-    sdk = await connected(sdk_clients, rotary, make_token, use_protobuf)
+async def test_publication_from_server_api(connect: Connect, rotary: Any, channel: str) -> None:
+    sdk = await connect()
     _, events = await subscribed(sdk, channel)
     await rotary.api("publish", {"channel": channel, "data": {"text": "from the API"}})
     ctx = await events.next("on_publication")
@@ -81,10 +91,10 @@ async def test_publication_from_server_api(
 
 
 async def test_client_publish_reaches_another_client(
-    sdk_clients, rotary, make_token, use_protobuf: bool, channel: str
+    connect: Connect, use_protobuf: bool, channel: str
 ) -> None:
-    reader = await connected(sdk_clients, rotary, make_token, use_protobuf, user="reader")
-    writer = await connected(sdk_clients, rotary, make_token, use_protobuf, user="writer")
+    reader = await connect("reader")
+    writer = await connect("writer")
     _, reader_events = await subscribed(reader, channel)
     writer_sub, _ = await subscribed(writer, channel)
     await writer_sub.publish(payload({"text": "hi"}, use_protobuf))
@@ -94,11 +104,9 @@ async def test_client_publish_reaches_another_client(
     assert ctx.pub.info.client == writer.client.client_id
 
 
-async def test_presence_and_presence_stats(
-    sdk_clients, rotary, make_token, use_protobuf: bool, channel: str
-) -> None:
-    first = await connected(sdk_clients, rotary, make_token, use_protobuf, user="ann")
-    second = await connected(sdk_clients, rotary, make_token, use_protobuf, user="bob")
+async def test_presence_and_presence_stats(connect: Connect, channel: str) -> None:
+    first = await connect("ann")
+    second = await connect("bob")
     sub, _ = await subscribed(first, channel)
     await subscribed(second, channel)
     presence = await sub.presence()
@@ -110,9 +118,9 @@ async def test_presence_and_presence_stats(
     assert (stats.num_clients, stats.num_users) == (2, 2)
 
 
-async def test_history(sdk_clients, rotary, make_token, use_protobuf: bool, channel: str) -> None:
-    sdk = await connected(sdk_clients, rotary, make_token, use_protobuf)
-    sub, events = await subscribed(sdk, channel)
+async def test_history(connect: Connect, use_protobuf: bool, channel: str) -> None:
+    sdk = await connect()
+    sub, _ = await subscribed(sdk, channel)
     for number in range(3):
         await sub.publish(payload({"n": number}, use_protobuf))
     history = await sub.history(limit=10)
@@ -124,9 +132,9 @@ async def test_history(sdk_clients, rotary, make_token, use_protobuf: bool, chan
 
 
 async def test_private_channel_needs_subscription_token(
-    sdk_clients, rotary, make_token, use_protobuf: bool, channel: str
+    connect: Connect, rotary: Any, make_token: TokenFactory, channel: str
 ) -> None:
-    sdk = await connected(sdk_clients, rotary, make_token, use_protobuf)
+    sdk = await connect()
     private = "$" + channel
     asked: list[str] = []
 
@@ -139,7 +147,7 @@ async def test_private_channel_needs_subscription_token(
     ctx = await denied.next("on_unsubscribed")
     assert ctx.code == ERROR_PERMISSION_DENIED
 
-    sub, events = await subscribed(sdk, private, get_token=get_token)
+    _, events = await subscribed(sdk, private, get_token=get_token)
     assert asked == [private]
     await rotary.api("publish", {"channel": private, "data": {"secret": True}})
     pub = await events.next("on_publication")
@@ -147,9 +155,9 @@ async def test_private_channel_needs_subscription_token(
 
 
 async def test_server_side_subscription_from_token_channels(
-    sdk_clients, rotary, make_token, use_protobuf: bool, channel: str
+    connect: Connect, rotary: Any, channel: str
 ) -> None:
-    sdk = await connected(sdk_clients, rotary, make_token, use_protobuf, channels=[channel])
+    sdk = await connect(channels=[channel])
     ctx = await sdk.events.next("on_subscribed")
     assert ctx.channel == channel
     await rotary.api("publish", {"channel": channel, "data": {"server": "side"}})
@@ -159,21 +167,21 @@ async def test_server_side_subscription_from_token_channels(
 
 
 async def test_wrong_token_disconnects_without_reconnect(
-    sdk_clients, rotary, make_token, use_protobuf: bool
+    sdk_clients: SdkFactory, rotary: Any, make_token: TokenFactory, use_protobuf: bool
 ) -> None:
     bad = make_token({"sub": "42"}, secret="another-secret-that-is-also-long-enough-x")
     sdk = sdk_clients(rotary, use_protobuf=use_protobuf, token=bad, min_reconnect_delay=0.05)
     await sdk.client.connect()
     ctx = await sdk.events.next("on_disconnected")
     assert ctx.code == DISCONNECT_INVALID_TOKEN
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # ten times the reconnect delay: a reconnect would have started
     assert sdk.client.state is ClientState.DISCONNECTED
     assert sdk.events.names().count("on_connecting") == 1
     assert "on_connected" not in sdk.events.names()
 
 
 async def test_expired_token_is_refreshed_through_get_token(
-    sdk_clients, rotary, make_token, use_protobuf: bool
+    sdk_clients: SdkFactory, rotary: Any, make_token: TokenFactory, use_protobuf: bool
 ) -> None:
     fresh: list[str] = []
 
@@ -192,4 +200,3 @@ async def test_expired_token_is_refreshed_through_get_token(
     await sdk.events.next("on_connected")
     assert len(fresh) == 1
     assert sdk.client.state is ClientState.CONNECTED
-
