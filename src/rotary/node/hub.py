@@ -116,9 +116,10 @@ class Hub:
     # -- fan-out -------------------------------------------------------------------------------
 
     def broadcast_publication(self, channel: str, pub: pb.Publication, offset: int,
-                              prev: pb.Publication | None = None) -> None:
+                              prev: pb.Publication | None = None, epoch: str = "") -> None:
         """Delivers ``pub`` to the local subscribers of ``channel``; ``prev`` (the channel's previous
-        publication) is given when the publisher asked for delta compression."""
+        publication) is given when the publisher asked for delta compression, ``epoch`` is that of
+        the stream the offset belongs to."""
         groups = self.subscribers.get(channel)
         if not groups:
             return
@@ -126,13 +127,13 @@ class Hub:
         patch = _Patch(prev, pub) if prev is not None else None
         for key, group in groups.items():
             if key[3]:
-                self._fan_out_delta(channel, pub, offset, key, group, patch, troubled)
+                self._fan_out_delta(channel, pub, offset, epoch, key, group, patch, troubled)
             else:
-                self._fan_out(channel, pub, offset, key, group, troubled)
+                self._fan_out(channel, pub, offset, epoch, key, group, troubled)
         for action in troubled:
             self._schedule(action)
 
-    def _fan_out(self, channel: str, pub: pb.Publication, offset: int, key: EncodingKey,
+    def _fan_out(self, channel: str, pub: pb.Publication, offset: int, epoch: str, key: EncodingKey,
                  group: dict[str, Subscriber], troubled: list[Callable[[], None]]) -> None:
         """The hot loop: one verdict, one filter check and one write per subscriber."""
         limit = self._queue_max_size
@@ -142,7 +143,7 @@ class Hub:
             if state.status is SubscriptionStatus.SUBSCRIBED and not state.positioned:
                 verdict = Verdict.DELIVER
             else:
-                verdict = state.accept(offset)
+                verdict = state.accept(offset, epoch)
             if verdict is Verdict.DELIVER:
                 if state.tags_filter is not None and not state.tags_filter(pub.tags):
                     continue
@@ -157,7 +158,7 @@ class Hub:
             elif verdict is Verdict.GAP:
                 troubled.append(_resync(sub.client, channel))
 
-    def _fan_out_delta(self, channel: str, pub: pb.Publication, offset: int, key: EncodingKey,
+    def _fan_out_delta(self, channel: str, pub: pb.Publication, offset: int, epoch: str, key: EncodingKey,
                        group: dict[str, Subscriber], patch: _Patch | None,
                        troubled: list[Callable[[], None]]) -> None:
         """Like `_fan_out` for a delta group: a subscriber gets the delta frame once it holds a base.
@@ -169,7 +170,7 @@ class Hub:
         frames: dict[bool, bytes] = {}
         for sub in group.values():
             state = sub.state
-            verdict = state.accept(offset)
+            verdict = state.accept(offset, epoch)
             if verdict is Verdict.DELIVER:
                 as_delta = state.delta_ready and patch is not None
                 frame = frames.get(as_delta)

@@ -167,7 +167,7 @@ class Node:
 
     def handle_publication(self, channel: str, pub: pb.Publication, position: StreamPosition, delta: bool,
                            prev: pb.Publication | None) -> None:
-        self.hub.broadcast_publication(channel, pub, pub.offset, prev if delta else None)
+        self.hub.broadcast_publication(channel, pub, pub.offset, prev if delta else None, position.epoch)
 
     def handle_join(self, channel: str, info: pb.ClientInfo) -> None:
         self.hub.broadcast_join_leave(channel, info, join=True)

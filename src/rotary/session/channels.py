@@ -57,12 +57,22 @@ class ChannelState:
         """Whether the tags filter, if any, lets ``pub`` through."""
         return self.tags_filter is None or self.tags_filter(pub.tags)
 
-    def accept(self, offset: int) -> Verdict:
-        """Decides what to do with a publication of this offset; advances the tracked offset."""
+    def accept(self, offset: int, epoch: str = "") -> Verdict:
+        """Decides what to do with a publication of this offset and epoch; advances the tracked offset.
+
+        Another epoch than the subscriber's means the stream started over (its storage lost it, as
+        a restarted Redis does), so offsets no longer compare: the subscriber's state is insufficient
+        and it must resubscribe, where recovery tells it the truth. A subscriber that got no epoch
+        (the stream did not exist yet) adopts the first one it sees.
+        """
         if self.status is SubscriptionStatus.SUBSCRIBING:
             return Verdict.BUFFER
         if not self.positioned or offset == 0:
             return Verdict.DELIVER
+        if epoch and epoch != self.epoch:
+            if self.epoch:
+                return Verdict.GAP
+            self.epoch = epoch
         if offset <= self.offset:
             return Verdict.SKIP
         if offset != self.offset + 1:
