@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -188,7 +187,10 @@ async def test_info_on_any_node_lists_every_node_with_its_counts(
         async def counts_match(asked: RotaryNode = asked) -> bool:
             reported = await cluster_nodes(asked)
             by_port = named(nodes, reported)
-            counts = {port: (s["num_clients"], s["num_users"], s["num_channels"]) for port, s in by_port.items()}
+            counts = {
+                port: (stats["num_clients"], stats["num_users"], stats["num_channels"])
+                for port, stats in by_port.items()
+            }
             return len(reported) == 3 and counts == expected
 
         await eventually(counts_match, f"info on :{asked.port} reports every node with its clients")

@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 from helpers import redis_servers
-from helpers.cluster import RotaryNode, cluster_nodes, connected, eventually, print_logs, redis_config, subscribed
+from helpers.cluster import (
+    RotaryNode,
+    cluster_nodes,
+    connected,
+    eventually,
+    print_logs,
+    redis_config,
+    subscribed,
+)
 
 pytestmark = pytest.mark.compat
 

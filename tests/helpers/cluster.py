@@ -52,16 +52,23 @@ CHAT_NAMESPACE: dict[str, Any] = {
 }
 
 
-def redis_config(address: str, prefix: str) -> dict[str, Any]:
-    """A server config on the Redis engine at ``address``, its keys under ``prefix``."""
+def memory_config() -> dict[str, Any]:
+    """A server config on the memory engine (one node alone)."""
     return {
         "client": {"token": {"hmac_secret_key": SECRET}, "allowed_origins": ["*"]},
         "http_api": {"key": API_KEY},
+        "channel": {"namespaces": [copy.deepcopy(CHAT_NAMESPACE)]},
+    }
+
+
+def redis_config(address: str, prefix: str) -> dict[str, Any]:
+    """A server config on the Redis engine at ``address``, its keys under ``prefix``."""
+    return {
+        **memory_config(),
         "engine": {
             "type": "redis",
             "redis": {"address": [address], "prefix": prefix, "io_timeout": "1s", "connect_timeout": "500ms"},
         },
-        "channel": {"namespaces": [copy.deepcopy(CHAT_NAMESPACE)]},
     }
 
 
@@ -109,8 +116,8 @@ class RotaryNode:
         command = [str(ROTARY), "-c", str(config_path), "--http_server.port", str(self.port), *self.args]
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                command, stdout=log_file, stderr=subprocess.STDOUT, cwd=self.directory, start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                command, stdout=log_file, stderr=subprocess.STDOUT, cwd=self.directory,
+                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         self._wait_ready(ready_lines)
 
