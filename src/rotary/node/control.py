@@ -13,8 +13,9 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from rotary.engines.base import Controller
 from rotary.protocol._pb import control_pb2 as cpb
@@ -24,7 +25,7 @@ log = logging.getLogger("rotary.node.control")
 INFO_INTERVAL = 3.0
 NODE_TTL = 3 * INFO_INTERVAL + 1
 
-CommandHandler = Callable[[cpb.Command], Awaitable[None]]
+CommandHandler = Callable[[cpb.Command], Coroutine[Any, Any, None]]
 SurveyHandler = Callable[[bytes], Awaitable[bytes]]
 
 
@@ -39,7 +40,7 @@ class ControlPlane:
 
     def __init__(self, node_id: str, controller: Controller, local_info: Callable[[], cpb.NodeInfo],
                  on_command: CommandHandler, surveys: dict[str, SurveyHandler],
-                 spawn: Callable[[Awaitable[None]], None], info_interval: float = INFO_INTERVAL) -> None:
+                 spawn: Callable[[Coroutine[Any, Any, None]], None], info_interval: float = INFO_INTERVAL) -> None:
         self.node_id = node_id
         self._controller = controller
         self._local_info = local_info

@@ -34,9 +34,9 @@ def setup_logging(log: LogConfig) -> logging.Logger:
     """
     logging.addLevelName(TRACE, "TRACE")
     logger = logging.getLogger("rotary")
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        old.close()
     handler: logging.Handler = (
         logging.FileHandler(log.file, encoding="utf-8") if log.file else logging.StreamHandler(sys.stdout)
     )

@@ -48,7 +48,8 @@ PUBLICATION, DELTA, JOIN, LEAVE = b"p", b"d", b"j", b"l"
 
 
 class RedisBrokerConfigLike(RedisConfigLike, Protocol):
-    history_use_lists: bool
+    @property
+    def history_use_lists(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

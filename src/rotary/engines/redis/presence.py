@@ -22,7 +22,8 @@ __all__ = ["RedisPresenceManager", "RedisPresenceOptions"]
 
 
 class RedisPresenceConfigLike(RedisConfigLike, Protocol):
-    presence_ttl: float
+    @property
+    def presence_ttl(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,31 +98,69 @@ class RedisOptions:
 
 
 class TlsConfigLike(Protocol):
-    enabled: bool
-    server_ca_pem: str
-    cert_pem: str
-    key_pem: str
-    insecure_skip_verify: bool
+    @property
+    def enabled(self) -> bool: ...
+
+    @property
+    def server_ca_pem(self) -> str: ...
+
+    @property
+    def cert_pem(self) -> str: ...
+
+    @property
+    def key_pem(self) -> str: ...
+
+    @property
+    def insecure_skip_verify(self) -> bool: ...
 
 
 class RedisConfigLike(Protocol):
     """The fields of the server's Redis config section that the engine reads (engines never import it)."""
 
-    address: Sequence[str]
-    prefix: str
-    db: int
-    user: str
-    password: str
-    client_name: str
-    connect_timeout: float
-    io_timeout: float
-    force_resp2: bool
-    tls: TlsConfigLike
-    cluster_address: Sequence[str]
-    sentinel_address: Sequence[str]
-    sentinel_master_name: str
-    sentinel_user: str
-    sentinel_password: str
+    @property
+    def address(self) -> Sequence[str]: ...
+
+    @property
+    def prefix(self) -> str: ...
+
+    @property
+    def db(self) -> int: ...
+
+    @property
+    def user(self) -> str: ...
+
+    @property
+    def password(self) -> str: ...
+
+    @property
+    def client_name(self) -> str: ...
+
+    @property
+    def connect_timeout(self) -> float: ...
+
+    @property
+    def io_timeout(self) -> float: ...
+
+    @property
+    def force_resp2(self) -> bool: ...
+
+    @property
+    def tls(self) -> TlsConfigLike: ...
+
+    @property
+    def cluster_address(self) -> Sequence[str]: ...
+
+    @property
+    def sentinel_address(self) -> Sequence[str]: ...
+
+    @property
+    def sentinel_master_name(self) -> str: ...
+
+    @property
+    def sentinel_user(self) -> str: ...
+
+    @property
+    def sentinel_password(self) -> str: ...
 
 
 def jump_hash(key: int, buckets: int) -> int:

@@ -94,7 +94,7 @@ def _command_id(value: Any) -> int:
     low, high = UINT32
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise MalformedRequest("id must be an unsigned 32-bit integer")
-    return value
+    return int(value)
 
 
 def _method(value: Any) -> str | None:

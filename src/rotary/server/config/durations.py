@@ -56,7 +56,7 @@ def format_duration(seconds: float) -> str:
     nanos = abs(nanos)
     if nanos < 10**9:
         return sign + _format_subsecond(nanos)
-    out = []
+    out: list[str] = []
     for unit, size in _NANOS_PER_UNIT:
         count, nanos = divmod(nanos, size)
         if count or out:

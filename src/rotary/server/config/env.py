@@ -17,7 +17,8 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from rotary.server.config.fields import Kind, is_mapping, is_section, item_type, kind_of, schema_fields
-from rotary.server.config.schema import Config, ConsumerConfig, NamedProxyConfig, NamespaceConfig
+from rotary.server.config.schema import Config, NamedProxyConfig, NamespaceConfig
+from rotary.server.config.schema_engines import ConsumerConfig
 from rotary.server.config.schema_channels import RpcNamespaceConfig
 
 PREFIXES = ("ROTARY", "CENTRIFUGO")
