@@ -1,0 +1,128 @@
+"""Runs an SDK's own test suite against rotary, from inside a private network namespace.
+
+SDK suites expect the server of their docker-compose.yml at the fixed address localhost:8000. In a
+fresh namespace (``unshare --net``) that port is free by construction, so this script can bind it:
+it brings the loopback up, starts rotary configured by exactly the compose file's environment
+variables (https://centrifugal.dev/docs/server/configuration#os-environment-variables), waits
+until it answers, runs the suite's unittest command, stops rotary and exits with the suite's code.
+
+Usage: suite_runner.py --suite DIR --rotary BIN --output FILE --rotary-log FILE -- UNITTEST_ARGS...
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SERVER_URL = "http://localhost:8000/connection/websocket"
+"""What the suites poll before they start: any HTTP answer there means the server is up."""
+
+STARTUP_TIMEOUT = 20.0
+SHUTDOWN_TIMEOUT = 15.0
+SUITE_TIMEOUT = 300.0
+"""The suites await events without deadlines, so a server that misses one hangs them."""
+CONFIG_PREFIXES = ("CENTRIFUGO_", "ROTARY_")
+
+
+def compose_environment(compose_file: Path) -> dict[str, str]:
+    """The ``environment`` of the compose file's first service, in either of compose's two forms."""
+    compose: dict[str, Any] = yaml.safe_load(compose_file.read_text())
+    service = next(iter(compose["services"].values()))
+    entries = service.get("environment") or {}
+    if isinstance(entries, dict):
+        return {str(k): "" if v is None else str(v) for k, v in entries.items()}
+    return dict(str(entry).split("=", 1) for entry in entries)
+
+
+def server_environment(compose_file: Path) -> dict[str, str]:
+    """This process's environment without config variables of its own, plus the compose ones."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(CONFIG_PREFIXES)}
+    return inherited | compose_environment(compose_file)
+
+
+def answers() -> bool:
+    try:
+        urllib.request.urlopen(SERVER_URL, timeout=1)  # noqa: S310 - constant http:// URL
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def wait_until_serving(server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while not answers():
+        if server.poll() is not None:
+            raise SystemExit(f"rotary exited with code {server.returncode} before serving")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"rotary did not answer at {SERVER_URL} within {STARTUP_TIMEOUT:.0f}s")
+        time.sleep(0.1)
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    if server.poll() is not None:
+        print(f"rotary had exited on its own, with code {server.returncode}")
+        return
+    server.terminate()
+    try:
+        server.wait(SHUTDOWN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+        print(f"rotary did not stop within {SHUTDOWN_TIMEOUT:.0f}s of SIGTERM and was killed")
+
+
+def run_suite(suite: Path, unittest_args: list[str], output: Path) -> int:
+    with output.open("wb") as out:
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "unittest", *unittest_args],
+                cwd=suite, stdout=out, stderr=subprocess.STDOUT, timeout=SUITE_TIMEOUT, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            print(f"the suite did not finish within {SUITE_TIMEOUT:.0f}s; {last_started(output)}")
+            return 1
+    return done.returncode
+
+
+def last_started(output: Path) -> str:
+    """The test a hung suite was in, from the ``name (module.Class.name) ...`` lines of ``-v``."""
+    started = [line for line in output.read_text(errors="replace").splitlines() if " ... " in line]
+    return f"the last test it started: {started[-1]}" if started else "no test had started"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", type=Path, required=True, help="the unpacked SDK source tree")
+    parser.add_argument("--rotary", required=True, help="the rotary executable")
+    parser.add_argument("--output", type=Path, required=True, help="where the suite's output goes")
+    parser.add_argument("--rotary-log", type=Path, required=True, help="where rotary's output goes")
+    parser.add_argument("unittest_args", nargs="+", help="arguments of `python -m unittest`")
+    args = parser.parse_args()
+
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    environment = server_environment(args.suite / "docker-compose.yml")
+    # An empty working directory: no config.json or .env of the caller's is picked up.
+    with tempfile.TemporaryDirectory() as workdir, args.rotary_log.open("wb") as log:
+        server = subprocess.Popen([args.rotary], cwd=workdir, env=environment,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_until_serving(server)
+            return run_suite(args.suite, args.unittest_args, args.output)
+        finally:
+            stop(server)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
