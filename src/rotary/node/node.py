@@ -32,6 +32,7 @@ from rotary.node.control import ControlPlane
 from rotary.node.hooks import Hooks, SubscribeOptions
 from rotary.node.hub import Hub
 from rotary.protocol import codes, pb
+from rotary.session.channels import ChannelState, SubscriptionStatus
 from rotary.session.session import SessionLimits
 
 log = logging.getLogger("rotary.node")
@@ -206,7 +207,7 @@ class Node:
             return
         self.hub.remove_client(client)
         for channel, state in list(client.channels.items()):
-            self._forget_subscription(client, channel, state.emit_presence, state.emit_join_leave, state.chan_info)
+            self._forget_subscription(client, channel, state)
         client.channels.clear()
 
     def drop_subscription(self, client: Client, channel: str, code: codes.UnsubscribeCode | None) -> None:
@@ -219,16 +220,17 @@ class Node:
             client.session.send_reply(pb.Reply(push=pb.Push(
                 channel=channel, unsubscribe=pb.Unsubscribe(code=code.code, reason=code.reason))))
             client.flush()
-        self._forget_subscription(client, channel, state.emit_presence, state.emit_join_leave, state.chan_info)
+        self._forget_subscription(client, channel, state)
 
-    def _forget_subscription(self, client: Client, channel: str, presence: bool, join_leave: bool,
-                             chan_info: bytes) -> None:
+    def _forget_subscription(self, client: Client, channel: str, state: ChannelState) -> None:
         if self.hub.remove_subscriber(channel, client):
             self.spawn(self.sync_broker_subscription(channel))
-        if presence:
+        if state.emit_presence:
             self.spawn(self.presence_manager.remove_presence(channel, client.id, client.user))
-        if join_leave:
-            self.spawn(self.broker.publish_leave(channel, client.client_info(chan_info)))
+        # The join goes out once the subscription is live; one that failed or was cut short while
+        # subscribing was never announced, so it leaves silently (as in Centrifugo).
+        if state.emit_join_leave and state.status is SubscriptionStatus.SUBSCRIBED:
+            self.spawn(self.broker.publish_leave(channel, client.client_info(state.chan_info)))
 
     # -- the embedding API ---------------------------------------------------------------------
 
