@@ -49,6 +49,7 @@ class Client:
         self._timer: asyncio.TimerHandle | None = None
         self.closed = False
         self._arm_timer()
+        node.client_opened(self)
 
     def loop_time(self) -> float:
         return self._loop.time()

@@ -87,6 +87,8 @@ class Node:
         self.broker: Broker = broker or MemoryBroker()
         self.presence_manager: PresenceManager = presence_manager or MemoryPresenceManager()
         self.hub = Hub(self.config.queue_max_size, self._call_soon)
+        self._connections: set[Client] = set()
+        """Every open connection, including those that have not connected yet (not in the hub)."""
         self._started_at = time.time()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._channel_locks: dict[str, asyncio.Lock] = {}
@@ -122,11 +124,15 @@ class Node:
                             log.exception("presence refresh failed for channel %s", channel)
 
     async def shutdown(self, timeout: float = 30.0) -> None:
-        """Disconnects every client with 3001 in bounded batches, then closes the engines."""
+        """Disconnects every connection with 3001 in bounded batches, then closes the engines.
+
+        Connections that have not sent `connect` yet are closed too: nothing else would end them
+        before the stale timeout, and the server waits for every handler before it exits.
+        """
         self.closing = True
         if self._presence_refresher is not None:
             self._presence_refresher.cancel()
-        clients = list(self.hub.clients.values())
+        clients = list(self._connections)
         batch = self.config.shutdown_batch_size
         for i in range(0, len(clients), batch):
             for client in clients[i:i + batch]:
@@ -202,7 +208,13 @@ class Node:
 
     # -- connection bookkeeping ----------------------------------------------------------------
 
+    def client_opened(self, client: Client) -> None:
+        """Counts a connection from the moment its transport is open, so shutdown also closes one
+        that has not connected yet."""
+        self._connections.add(client)
+
     def client_closed(self, client: Client, was_connected: bool) -> None:
+        self._connections.discard(client)
         if not was_connected:
             return
         self.hub.remove_client(client)
