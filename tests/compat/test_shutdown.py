@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from helpers import redis_servers
@@ -97,6 +98,16 @@ async def test_sigterm_closes_every_client_with_shutdown_and_exits_zero(
     for sdk in clients:
         await assert_told_to_reconnect(sdk)
     assert "Traceback" not in alone.log()
+
+
+async def test_a_connection_that_never_sent_connect_does_not_hold_up_the_exit(alone: RotaryNode) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(alone.ws_url, protocols=("centrifuge-json",)) as silent:
+            code, elapsed = await sigterm(alone)
+            message = await silent.receive(timeout=1)
+
+    assert code == 0 and elapsed < EXIT_WITHIN
+    assert message.type is aiohttp.WSMsgType.CLOSE and message.data == SHUTDOWN[0]
 
 
 @pytest.mark.parametrize("use_protobuf", [False, True], ids=["json", "protobuf"])
