@@ -61,3 +61,16 @@ def test_merge_detects_gap() -> None:
 def test_merge_keeps_offsetless_publications() -> None:
     merged, ok = merge_buffered([], [(pb.Publication(data=b"1"), 0)], top_offset=0)
     assert ok and len(merged) == 1
+
+
+def test_another_epoch_is_a_gap_even_when_offsets_look_seen() -> None:
+    state = ChannelState("ch", status=SubscriptionStatus.SUBSCRIBED, positioned=True, offset=5, epoch="old")
+    assert state.accept(1, "new") is Verdict.GAP
+    assert state.offset == 5 and state.epoch == "old"
+
+
+def test_subscriber_without_epoch_adopts_the_first_one() -> None:
+    state = ChannelState("ch", status=SubscriptionStatus.SUBSCRIBED, positioned=True, offset=0)
+    assert state.accept(1, "e") is Verdict.DELIVER
+    assert state.epoch == "e" and state.offset == 1
+    assert state.accept(2, "e") is Verdict.DELIVER
