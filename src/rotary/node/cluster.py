@@ -62,7 +62,7 @@ def subscribe_command(user: str, client_id: str, session: str, channel: str, o: 
         chan_info=o.chan_info, data=o.data, expire_at=o.expire_at, emit_presence=o.emit_presence,
         emit_join_leave=o.emit_join_leave, push_join_leave=o.push_join_leave, recoverable=o.recoverable,
         positioned=o.positioned, cache_recovery=o.cache_recovery, delta=o.delta,
-        history_meta_ttl=o.history_meta_ttl,
+        history_meta_ttl=o.history_meta_ttl, auto_cache_recover=o.auto_cache_recover,
         recover_since=cpb.StreamPosition(offset=since.offset, epoch=since.epoch) if since else None,
     )
     return Command(subscribe=cpb.SubscribeUser(target=_target(user, client_id, session), channel=channel,
@@ -75,7 +75,7 @@ def _options(o: cpb.SubscribeOptions) -> SubscribeOptions:
         chan_info=o.chan_info, data=o.data, expire_at=o.expire_at, emit_presence=o.emit_presence,
         emit_join_leave=o.emit_join_leave, push_join_leave=o.push_join_leave, recoverable=o.recoverable,
         positioned=o.positioned, cache_recovery=o.cache_recovery, delta=o.delta,
-        history_meta_ttl=o.history_meta_ttl, recover_since=since,
+        history_meta_ttl=o.history_meta_ttl, recover_since=since, auto_cache_recover=o.auto_cache_recover,
     )
 
 

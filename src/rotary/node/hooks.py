@@ -79,6 +79,8 @@ class SubscribeOptions:
     positioned: bool = False
     cache_recovery: bool = False
     """Recovery returns only the latest publication (force_recovery_mode "cache")."""
+    auto_cache_recover: bool = False
+    """In cache mode, deliver the latest publication on every subscribe, even without a client position."""
     delta: str = ""
     """Negotiated delta type ("fossil"), empty for none."""
     history_meta_ttl: float = 0.0

@@ -109,45 +109,59 @@ async def _position(client: Client, channel: str, opts: SubscribeOptions,
     result = pb.SubscribeResult()
     if not (opts.positioned or opts.recoverable):
         return result, []
-    node = client.node
     result.positioned = True
     result.recoverable = opts.recoverable
     since = opts.recover_since
-    recovering = opts.recoverable and (request.recover or since is not None)
+    auto_cache = opts.auto_cache_recover and opts.cache_recovery
+    recovering = opts.recoverable and (request.recover or since is not None or auto_cache)
     if since is None:
         since = StreamPosition(request.offset, request.epoch)
-    recovered: list[pb.Publication] = []
-    if recovering and opts.cache_recovery:
-        history = await node.history(channel, HistoryQuery(limit=1, reverse=True, meta_ttl=opts.history_meta_ttl))
-        top = history.position
-        recovered = list(history.publications)
-        ok = True
-    elif recovering:
-        limit = node.config.recovery_max_publication_limit
-        try:
-            history = await node.history(channel, HistoryQuery(
-                since=since, limit=limit + 1 if limit > 0 else -1, meta_ttl=opts.history_meta_ttl))
-            top = history.position
-            recovered = list(history.publications)
-            ok = is_recovered(recovered, since.offset, since.epoch, top.offset, top.epoch,
-                              limit if limit > 0 else len(recovered))
-        except UnrecoverablePositionError:
-            top = (await node.history(channel, HistoryQuery(meta_ttl=opts.history_meta_ttl))).position
-            ok = False
-        if not ok:
-            recovered = []
+    history = client.node.history
+    meta_ttl = opts.history_meta_ttl
+    if not recovering:
+        top, recovered, ok = (await history(channel, HistoryQuery(meta_ttl=meta_ttl))).position, [], False
+    elif opts.cache_recovery:
+        top, recovered, ok = await _recover_cache(client, channel, since, meta_ttl)
     else:
-        top = (await node.history(channel, HistoryQuery(meta_ttl=opts.history_meta_ttl))).position
-        ok = False
+        top, recovered, ok = await _recover_stream(client, channel, since, meta_ttl)
     if recovering and not ok and opts.reject_unrecovered:
         raise ClientError(codes.ERROR_UNRECOVERABLE_POSITION)
-    result.epoch = top.epoch
-    result.offset = top.offset
+    result.epoch, result.offset = top.epoch, top.offset
     result.was_recovering = recovering
     result.recovered = recovering and ok
-    if result.recovered and not opts.cache_recovery:
+    if result.recovered:
         result.offset = since.offset
     return result, recovered
+
+
+async def _recover_cache(client: Client, channel: str, since: StreamPosition,
+                         meta_ttl: float) -> tuple[StreamPosition, list[pb.Publication], bool]:
+    """Cache mode: only the latest publication matters, and only if the client lacks it."""
+    found = await client.node.history(channel, HistoryQuery(limit=1, reverse=True, meta_ttl=meta_ttl))
+    top = found.position
+    same_state = since.offset > 0 and since.offset == top.offset and since.epoch == top.epoch
+    if not found.publications:
+        return top, [], same_state
+    latest = found.publications[0]
+    if latest.offset != top.offset:
+        return top, [], False
+    return top, ([] if same_state else [latest]), True
+
+
+async def _recover_stream(client: Client, channel: str, since: StreamPosition,
+                          meta_ttl: float) -> tuple[StreamPosition, list[pb.Publication], bool]:
+    """Stream mode: every publication after the client's position, all or nothing."""
+    node = client.node
+    limit = node.config.recovery_max_publication_limit
+    try:
+        found = await node.history(channel, HistoryQuery(
+            since=since, limit=limit + 1 if limit > 0 else -1, meta_ttl=meta_ttl))
+    except UnrecoverablePositionError:
+        return (await node.history(channel, HistoryQuery(meta_ttl=meta_ttl))).position, [], False
+    top, recovered = found.position, list(found.publications)
+    ok = is_recovered(recovered, since.offset, since.epoch, top.offset, top.epoch,
+                      limit if limit > 0 else len(recovered))
+    return top, (recovered if ok else []), ok
 
 
 def activate(client: Client, started: Started) -> None:

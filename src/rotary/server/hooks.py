@@ -72,6 +72,7 @@ def namespace_subscription(namespace: Namespace, override: Override | None = Non
         recoverable=options.force_recovery,
         positioned=options.force_positioning,
         cache_recovery=options.force_recovery_mode == "cache",
+        auto_cache_recover=options.auto_cache_recover,
         history_meta_ttl=namespace.history_meta_ttl,
     )
     for source, target in OVERRIDES if override is not None else ():

@@ -85,7 +85,7 @@ class StreamPosition(_message.Message):
     def __init__(self, offset: _Optional[int] = ..., epoch: _Optional[str] = ...) -> None: ...
 
 class SubscribeOptions(_message.Message):
-    __slots__ = ("chan_info", "data", "expire_at", "emit_presence", "emit_join_leave", "push_join_leave", "recoverable", "positioned", "cache_recovery", "delta", "history_meta_ttl", "recover_since")
+    __slots__ = ("chan_info", "data", "expire_at", "emit_presence", "emit_join_leave", "push_join_leave", "recoverable", "positioned", "cache_recovery", "delta", "history_meta_ttl", "recover_since", "auto_cache_recover")
     CHAN_INFO_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_AT_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,7 @@ class SubscribeOptions(_message.Message):
     DELTA_FIELD_NUMBER: _ClassVar[int]
     HISTORY_META_TTL_FIELD_NUMBER: _ClassVar[int]
     RECOVER_SINCE_FIELD_NUMBER: _ClassVar[int]
+    AUTO_CACHE_RECOVER_FIELD_NUMBER: _ClassVar[int]
     chan_info: bytes
     data: bytes
     expire_at: int
@@ -110,7 +111,8 @@ class SubscribeOptions(_message.Message):
     delta: str
     history_meta_ttl: float
     recover_since: StreamPosition
-    def __init__(self, chan_info: _Optional[bytes] = ..., data: _Optional[bytes] = ..., expire_at: _Optional[int] = ..., emit_presence: _Optional[bool] = ..., emit_join_leave: _Optional[bool] = ..., push_join_leave: _Optional[bool] = ..., recoverable: _Optional[bool] = ..., positioned: _Optional[bool] = ..., cache_recovery: _Optional[bool] = ..., delta: _Optional[str] = ..., history_meta_ttl: _Optional[float] = ..., recover_since: _Optional[_Union[StreamPosition, _Mapping]] = ...) -> None: ...
+    auto_cache_recover: bool
+    def __init__(self, chan_info: _Optional[bytes] = ..., data: _Optional[bytes] = ..., expire_at: _Optional[int] = ..., emit_presence: _Optional[bool] = ..., emit_join_leave: _Optional[bool] = ..., push_join_leave: _Optional[bool] = ..., recoverable: _Optional[bool] = ..., positioned: _Optional[bool] = ..., cache_recovery: _Optional[bool] = ..., delta: _Optional[str] = ..., history_meta_ttl: _Optional[float] = ..., recover_since: _Optional[_Union[StreamPosition, _Mapping]] = ..., auto_cache_recover: _Optional[bool] = ...) -> None: ...
 
 class SubscribeUser(_message.Message):
     __slots__ = ("target", "channel", "options")
