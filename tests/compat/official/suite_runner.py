@@ -12,7 +12,10 @@ Usage: suite_runner.py --suite DIR --rotary BIN --output FILE --rotary-log FILE 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -32,6 +35,18 @@ SHUTDOWN_TIMEOUT = 15.0
 SUITE_TIMEOUT = 300.0
 """The suites await events without deadlines, so a server that misses one hangs them."""
 CONFIG_PREFIXES = ("CENTRIFUGO_", "ROTARY_")
+
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+IFREQ = struct.Struct("16sH22x")
+"""Linux ``struct ifreq`` (40 bytes) holding an interface name and its flags."""
+
+
+def bring_loopback_up() -> None:
+    """What ``ip link set lo up`` does, without needing iproute2: a new namespace starts with lo down."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        current = fcntl.ioctl(sock, SIOCGIFFLAGS, IFREQ.pack(b"lo", 0))
+        _, flags = IFREQ.unpack(current)
+        fcntl.ioctl(sock, SIOCSIFFLAGS, IFREQ.pack(b"lo", flags | IFF_UP))
 
 
 def compose_environment(compose_file: Path) -> dict[str, str]:
@@ -99,7 +114,7 @@ def run_suite(suite: Path, unittest_args: list[str], output: Path) -> int:
 def last_started(output: Path) -> str:
     """The test a hung suite was in, from the ``name (module.Class.name) ...`` lines of ``-v``."""
     started = [line for line in output.read_text(errors="replace").splitlines() if " ... " in line]
-    return f"the last test it started: {started[-1]}" if started else "no test had started"
+    return f"the last test it started: {started[-1].split(' ... ')[0]}" if started else "no test had started"
 
 
 def main() -> int:
@@ -111,7 +126,7 @@ def main() -> int:
     parser.add_argument("unittest_args", nargs="+", help="arguments of `python -m unittest`")
     args = parser.parse_args()
 
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    bring_loopback_up()
     environment = server_environment(args.suite / "docker-compose.yml")
     # An empty working directory: no config.json or .env of the caller's is picked up.
     with tempfile.TemporaryDirectory() as workdir, args.rotary_log.open("wb") as log:

@@ -105,7 +105,6 @@ def failure_reports(suite_output: Path) -> list[str]:
 
 def test_official_suite_passes(tmp_path: Path) -> None:
     unshare = require_binary("unshare")
-    require_binary("ip")
     require_namespaces(unshare)
     suite = unpacked(sdist(), tmp_path / "sdist")
     suite_output, rotary_log = tmp_path / "suite.log", tmp_path / "rotary.log"
