@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,26 @@ async def batch_reads(pause: float, stop: asyncio.Event) -> None:
         await asyncio.sleep(0)
 
 
+Window = Callable[[], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+async def quietest(window: Window, args: argparse.Namespace) -> tuple[int, dict[str, Any]]:
+    """Measures up to ``--tries`` windows and keeps the one with the least CPU used by other processes.
+
+    Other processes on a shared host take CPU from the server at random; a window where they were
+    quiet shows capacity, a busy one shows the neighbours. Stops early once a window is quiet enough.
+    """
+    best: tuple[int, dict[str, Any]] | None = None
+    for attempt in range(1, args.tries + 1):
+        count, cpu = await window()
+        if best is None or cpu["other_cores"] < best[1]["other_cores"]:
+            best = (count, {**cpu, "tries": attempt})
+        if cpu["other_cores"] <= args.quiet:
+            break
+    assert best is not None
+    return best
+
+
 async def fanout(
     server: RotaryServer, redis: RedisServer, args: argparse.Namespace, token: str
 ) -> dict[str, Any]:
@@ -152,13 +173,15 @@ async def fanout(
     ]
     if args.read_pause > 0:
         tasks.append(asyncio.create_task(batch_reads(args.read_pause / 1000, stop)))
+
+    async def window() -> tuple[int, dict[str, Any]]:
+        usage, before = Usage(server, redis), counter.deliveries
+        await asyncio.sleep(args.duration)
+        return counter.deliveries - before, usage.finish()
+
     try:
         await asyncio.sleep(args.warmup)
-        usage = Usage(server, redis)
-        before = counter.deliveries
-        await asyncio.sleep(args.duration)
-        delivered = counter.deliveries - before
-        cpu = usage.finish()
+        delivered, cpu = await quietest(window, args)
         stop.set()
         await asyncio.gather(*tasks)
     finally:
@@ -186,13 +209,16 @@ async def api_publish(
     transports = await connect_counting(server.ws_url, subscribers, token, CHANNEL, counter)
     hammer = ApiHammer(server.api_url, API_KEY, CHANNEL, args.api_connections)
     await hammer.run(args.warmup)
-    before, delivered_before = hammer.stats.responses, counter.deliveries
     sampler = server.start_sampler(f"api-{subscribers}")
-    usage = Usage(server, redis)
-    await hammer.run(args.duration)
-    cpu = usage.finish()
+
+    async def window() -> tuple[int, dict[str, Any]]:
+        usage, before, delivered = Usage(server, redis), hammer.stats.responses, counter.deliveries
+        await hammer.run(args.duration)
+        cpu = usage.finish()
+        return hammer.stats.responses - before, {**cpu, "deliveries": counter.deliveries - delivered}
+
+    published, cpu = await quietest(window, args)
     server.stop_sampler(sampler)
-    published = hammer.stats.responses - before
     await asyncio.sleep(0.5)
     await close_all(transports)
     return {
@@ -203,7 +229,6 @@ async def api_publish(
         **cpu,
         "server_us_per_op": cpu["server_cpu_s"] * 1e6 / max(published, 1),
         "total_us_per_op": cpu["system_cpu_s"] * 1e6 / max(published, 1),
-        "deliveries": counter.deliveries - delivered_before,
         "api_errors": hammer.stats.errors,
         "first_error": hammer.stats.first_error,
     }
@@ -264,6 +289,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="split",
         help="split: generator and Redis on the first CPU, a single node on the second, "
         "each worker on its own CPU; float: nothing pinned",
+    )
+    parser.add_argument(
+        "--tries", type=int, default=3, help="measured windows per scenario; the quietest counts"
+    )
+    parser.add_argument(
+        "--quiet",
+        type=float,
+        default=0.1,
+        help="a window with at most this many cores used by other processes ends the tries",
     )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--out", type=Path, default=BENCH / "results")

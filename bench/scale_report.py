@@ -24,6 +24,7 @@ COLUMNS = (
     ("gen", "generator_cores", "{:.2f}"),
     ("other", "other_cores", "{:.2f}"),
     ("load1", "loadavg", "{:.1f}"),
+    ("tries", "tries", "{}"),
 )
 
 
