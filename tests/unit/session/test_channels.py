@@ -41,6 +41,7 @@ def test_accept(status: SubscriptionStatus, positioned: bool, at: int, offset: i
         (pubs(4), 2, "e", 4, 10, False),
         (pubs(3, 4, 5), 2, "e", 5, 2, False),
         (pubs(), 7, "e", 4, 10, False),
+        (pubs(3, 4), 2, "", 4, 10, True),
     ],
 )
 def test_is_recovered(found: list[pb.Publication], since: int, epoch: str, top: int, limit: int,

@@ -170,3 +170,14 @@ def test_all_problems_reported_with_paths(tmp_path: Path) -> None:
 def test_numbers_are_nanoseconds_for_durations(tmp_path: Path) -> None:
     path = write(tmp_path, "c.json", json.dumps({"shutdown": {"timeout": 2_000_000_000}}))
     assert load_config(path, {}).config.shutdown.timeout == 2.0
+
+
+def test_namespace_names_may_be_space_separated_in_env() -> None:
+    env = {
+        "CENTRIFUGO_CHANNEL_NAMESPACES": "smallhistory example",
+        "CENTRIFUGO_CHANNEL_NAMESPACES_SMALLHISTORY_HISTORY_SIZE": "2",
+        "CENTRIFUGO_CHANNEL_NAMESPACES_SMALLHISTORY_HISTORY_TTL": "300s",
+    }
+    config = load_config("", env, {}).config
+    assert [ns.name for ns in config.channel.namespaces] == ["smallhistory", "example"]
+    assert config.channel.namespaces[0].history_size == 2
