@@ -1,0 +1,50 @@
+// Tokens that cannot be renewed (getToken fails): the server closes the connection with 3005 and
+// unsubscribes the subscription with 2501, each after its expiry plus the grace delay.
+import { newClient, next, now, run, token, uniqueChannel } from './sdk.mjs';
+import { nth, recorder } from './state_events.mjs';
+
+const lifetime = Number(process.env.ROTARY_TOKEN_LIFETIME);
+const grace = Number(process.env.ROTARY_EXPIRY_GRACE);
+const wait = (lifetime + grace + 1) * 1000;
+
+const backendDown = async () => {
+  throw new Error('the application backend is down');
+};
+
+async function connectionExpires() {
+  const client = newClient({ token: token({ sub: '42', exp: now() + lifetime }), getToken: backendDown });
+  const seen = recorder(client, ['connecting']);
+  const connected = next(client, 'connected');
+  client.connect();
+  await connected;
+  const { code, reason } = await nth(seen, 'connecting', 2, wait);
+  return { code, reason };
+}
+
+async function subscriptionExpires() {
+  const channel = `$${uniqueChannel()}`;
+  const client = newClient({ token: token({ sub: '42' }) });
+  const connected = next(client, 'connected');
+  client.connect();
+  await connected;
+  let tokens = 0;
+  const sub = client.newSubscription(channel, {
+    getToken: async (ctx) => {
+      tokens += 1;
+      if (tokens > 1) {
+        return backendDown();
+      }
+      return token({ sub: '42', channel: ctx.channel, exp: now() + lifetime });
+    },
+  });
+  const seen = recorder(sub, ['subscribing']);
+  sub.subscribe();
+  await sub.ready(5000);
+  const { code, reason } = await nth(seen, 'subscribing', 2, wait);
+  return { code, reason, client: client.state };
+}
+
+run(async () => {
+  const [connection, subscription] = await Promise.all([connectionExpires(), subscriptionExpires()]);
+  return { connection, subscription };
+});
