@@ -176,6 +176,8 @@ class Client:
         if self.closed:
             return
         self.closed = True
+        log.debug("closing client connection: client %s, user %r, code %d, reason %s",
+                  self.id, self.user, disconnect.code, disconnect.reason)
         was_connected = self.session.status is Status.CONNECTED
         self.session.close()
         if self._timer is not None:

@@ -25,6 +25,8 @@ log = logging.getLogger("rotary.transports.websocket")
 
 SUBPROTOCOL_JSON = "centrifuge-json"
 SUBPROTOCOL_PROTOBUF = "centrifuge-protobuf"
+DEFAULT_WRITE_TIMEOUT = 1.0
+"""Seconds a close frame may wait to be written (Centrifugo's `websocket.write_timeout` default)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OriginCheck = Callable[[web.Request], bool]
@@ -36,12 +38,14 @@ class WebSocketTransport:
     name = "websocket"
     unidirectional = False
 
-    def __init__(self, ws: web.WebSocketResponse, sock: asyncio.WriteTransport, protocol: ProtocolType) -> None:
+    def __init__(self, ws: web.WebSocketResponse, sock: asyncio.WriteTransport, protocol: ProtocolType,
+                 write_timeout: float = DEFAULT_WRITE_TIMEOUT) -> None:
         self.protocol = protocol
         self._binary = protocol is ProtocolType.PROTOBUF
         self.framing = "ws-binary" if self._binary else "ws-text"
         self._ws = ws
         self._sock = sock
+        self._write_timeout = write_timeout
         self._closing: asyncio.Task[bool] | None = None
 
     def frame(self, payload: bytes) -> bytes:
@@ -64,8 +68,19 @@ class WebSocketTransport:
         if self._closing is not None:
             return
         reason = disconnect.reason.encode()[:123]
-        self._closing = asyncio.get_running_loop().create_task(
-            self._ws.close(code=disconnect.code, message=reason))
+        loop = asyncio.get_running_loop()
+        self._closing = loop.create_task(self._ws.close(code=disconnect.code, message=reason))
+        loop.call_later(self._write_timeout, self._drop_if_stalled)
+
+    def _drop_if_stalled(self) -> None:
+        """Aborts a socket whose close frame is still unwritten after the write timeout.
+
+        A peer that stopped reading (the usual reason for 3008 "slow") never takes the close frame,
+        and the transport would then hold its buffered bytes and this connection's handler forever;
+        Centrifugo likewise drops a socket once a write misses its deadline.
+        """
+        if self._sock.get_write_buffer_size() > 0:
+            self._sock.abort()
 
     async def wait_closed(self) -> None:
         if self._closing is not None:
@@ -85,7 +100,8 @@ def _protocol_of(request: web.Request, ws: web.WebSocketResponse) -> ProtocolTyp
 
 def websocket_handler(node: Node, *, message_size_limit: int = 65536,
                       check_origin: OriginCheck | None = None,
-                      connection_limit: int = 0) -> Handler:
+                      connection_limit: int = 0,
+                      write_timeout: float = DEFAULT_WRITE_TIMEOUT) -> Handler:
     """An aiohttp handler serving the bidirectional client protocol for ``node``."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
@@ -106,7 +122,7 @@ def websocket_handler(node: Node, *, message_size_limit: int = 65536,
         sock = request.transport
         if sock is None:
             return ws
-        transport = WebSocketTransport(ws, sock, _protocol_of(request, ws))
+        transport = WebSocketTransport(ws, sock, _protocol_of(request, ws), write_timeout)
         headers = {k.lower(): v for k, v in request.headers.items()}
         client = Client(node, transport, headers, request.remote or "")
         try:
