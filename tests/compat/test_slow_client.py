@@ -4,7 +4,10 @@ Rotary writes publications straight into each connection's asyncio transport buf
 buffer holds more than ``client.queue_max_size`` bytes (1 MiB by default) the connection is closed
 with 3008 (https://centrifugal.dev/docs/server/configuration#clientqueue_max_size). The slow client
 here is a raw WebSocket on a plain socket with a tiny receive buffer that never reads while 50 MB
-are published to its channel; a centrifuge-python client on the same channel gets all of it.
+are published to its channel; a centrifuge-python client on the same channel gets all of it. Since
+the slow client never reads, its close frame cannot reach it: the server must drop the socket once
+the close frame has waited ``websocket.write_timeout``, and its log says the client was closed
+with 3008.
 
 Memory bound: what the server may hold for the slow client is ``queue_max_size`` plus the one
 publication frame that crossed it; the channel keeps no history; the SDK client is fed no faster
