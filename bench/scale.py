@@ -24,11 +24,13 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Publisher
 from rawclients import ApiHammer, Counter, close_all, connect_counting
-from scale_procs import RedisServer, RotaryServer, Usage
+from scale_procs import RedisServer, RotaryServer, Usage, pin
 from scale_report import render
 from system import cpu_layout, raise_backlogs, raise_nofile
 
@@ -234,6 +236,27 @@ async def api_publish(
     }
 
 
+@contextmanager
+def unpinned(redis: RedisServer, active: bool) -> Iterator[None]:
+    """Lets the generator and Redis run on any CPU while workers are measured (split layout).
+
+    Two workers on two cores need the scheduler to place the generator wherever there is room: pinned
+    beside one worker, it slows that worker, and every publication waits for the slower worker.
+    """
+    if not active:
+        yield
+        return
+    own = os.sched_getaffinity(0)
+    everywhere = set(range(os.cpu_count() or 1))
+    os.sched_setaffinity(0, everywhere)
+    pin(redis.process.pid, everywhere)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, own)
+        pin(redis.process.pid, own)
+
+
 async def bench_setup(
     setup: Setup,
     redis: RedisServer,
@@ -248,9 +271,10 @@ async def bench_setup(
     try:
         await wait_nodes(server.api_url, setup.workers)
         server.pin_workers()
-        for subscribers in args.api_subscribers:
-            rows.append(await api_publish(server, redis, args, token, subscribers))
-        rows.append(await fanout(server, redis, args, token))
+        with unpinned(redis, setup.workers > 1 and args.layout == "split"):
+            for subscribers in args.api_subscribers:
+                rows.append(await api_publish(server, redis, args, token, subscribers))
+            rows.append(await fanout(server, redis, args, token))
     finally:
         server.stop()
     for row in rows:
@@ -285,10 +309,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=6.0, help="measured seconds per scenario")
     parser.add_argument(
         "--layout",
-        choices=["split", "float"],
+        choices=["split", "pinned", "float"],
         default="split",
-        help="split: generator and Redis on the first CPU, a single node on the second, "
-        "each worker on its own CPU; float: nothing pinned",
+        help="split: generator and Redis on the first CPU, a single node on the second; with workers "
+        "nothing is pinned; "
+        "pinned: the same but each worker on its own CPU; float: nothing pinned",
     )
     parser.add_argument(
         "--tries", type=int, default=3, help="measured windows per scenario; the quietest counts"
@@ -342,11 +367,21 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"medians": out}
 
 
+def source_state() -> dict[str, Any]:
+    """The commit measured and the source files that differed from it (others edit the tree too)."""
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], check=False, cwd=BENCH.parent, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "modified": git("status", "--short", "src").splitlines()}
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     for warning in raise_backlogs():
         print(f"warning: {warning}", file=sys.stderr)
     raise_nofile(2 * args.subscribers + 1024)
-    cpus = cpu_layout() if args.layout == "split" else (None, None)
+    cpus = cpu_layout() if args.layout != "float" else (None, None)
     if cpus[0] is not None:
         os.sched_setaffinity(0, cpus[0])
     rows: list[dict[str, Any]] = []
@@ -360,6 +395,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 ]
     return {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "source": source_state(),
         "host": platform.node(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),

@@ -117,7 +117,7 @@ class RotaryServer:
         cpus: tuple[set[int] | None, set[int] | None],
         workdir: Path,
     ) -> RotaryServer:
-        """One node pinned to the server CPU (split layout); workers are pinned once they exist."""
+        """One node is pinned to the server CPU (split and pinned layouts); workers start unpinned."""
         port = free_port()
         command = [
             str(Path(sys.executable).parent / "rotary"),
@@ -143,12 +143,12 @@ class RotaryServer:
         return f"http://127.0.0.1:{self.port}/api"
 
     def pin_workers(self) -> None:
-        """Records the worker pids; in the split layout, puts worker i on CPU i."""
+        """Records the worker pids; in the pinned layout, puts worker i on its own CPU."""
         if self.workers == 1:
             self.worker_pids = [self.process.pid]
             return
         self.worker_pids = children(self.process.pid)
-        if self.layout == "split" and self.cpus:
+        if self.layout == "pinned" and self.cpus:
             for index, pid in enumerate(self.worker_pids):
                 pin(pid, {self.cpus[-1 - index % len(self.cpus)]})
 
