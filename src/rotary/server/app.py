@@ -78,6 +78,7 @@ def build_server(config: Config) -> Server:
             message_size_limit=config.websocket.message_size_limit,
             check_origin=origin_checker(config.client.allowed_origins),
             connection_limit=config.client.connection_limit,
+            write_timeout=config.websocket.write_timeout,
         )
         external.router.add_get(config.websocket.handler_prefix, handler)
     internal_app = internal or external
