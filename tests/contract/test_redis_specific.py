@@ -1,5 +1,6 @@
 """What only the Redis engine promises: surviving a Redis restart, failing fast, several nodes on one
-Redis, list-kept history, presence expiry, sharding and Cluster details.
+Redis, pipelined bursts, positions checked after a reconnect, list-kept history, presence expiry,
+sharding and Cluster details.
 
 See https://centrifugal.dev/docs/server/engines#redis-engine.
 """
@@ -10,10 +11,12 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 import pytest
 from helpers import redis_servers
+from helpers.recording import RecordingTransport, connected, json_messages
 from helpers.redis_servers import RedisProcess, RedisSetup
 from redis.asyncio import Redis
 from redis.crc import key_slot
@@ -31,7 +34,10 @@ from rotary.engines.redis.addresses import Address, parse_address
 from rotary.engines.redis.history import select_range
 from rotary.engines.redis.keys import KeySpace
 from rotary.engines.redis.shards import jump_hash, shard_index
-from rotary.protocol import pb
+from rotary.node.default_hooks import AllowAllHooks
+from rotary.node.hooks import ClientView, SubscribeOptions
+from rotary.node.node import Node, NodeConfig
+from rotary.protocol import codes, pb
 
 from .conftest import RecordingHandler
 
@@ -52,7 +58,7 @@ def standalone_options(server: RedisProcess, **overrides: object) -> RedisOption
     return redis_servers.options_for(setup, redis_servers.unique_prefix(), io_timeout=IO_TIMEOUT, **overrides)
 
 
-async def started(options: RedisBrokerOptions, handler: RecordingHandler) -> RedisBroker:
+async def started(options: RedisBrokerOptions, handler: PositionsHandler) -> RedisBroker:
     broker = RedisBroker(options)
     await broker.start(handler)
     return broker
@@ -64,6 +70,41 @@ async def subscriber_count(server: RedisProcess, name: str) -> int:
         return int(counts[0][1])
 
 
+async def reads_processed(server: RedisProcess) -> int:
+    """Read events Redis handled: one per round trip of a client (a long pipeline may take a few)."""
+    async with Redis(host="127.0.0.1", port=server.port) as client:
+        return int((await client.info("stats"))["total_reads_processed"])
+
+
+async def flush_scripts(server: RedisProcess) -> None:
+    async with Redis(host="127.0.0.1", port=server.port) as client:
+        await client.script_flush()
+
+
+async def drop_pubsub_connections(server: RedisProcess) -> None:
+    """A network blip on the PUB/SUB side only: Redis keeps its data, commands keep flowing."""
+    async with Redis(host="127.0.0.1", port=server.port) as client:
+        await client.client_kill_filter(_type="pubsub")
+
+
+@dataclass(slots=True)
+class PositionsHandler(RecordingHandler):
+    """Also records what ``handle_resubscribed`` is told."""
+
+    resubscribed: list[dict[str, StreamPosition]] = field(default_factory=list)
+    _reported: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def handle_resubscribed(self, positions: Mapping[str, StreamPosition]) -> None:
+        self.resubscribed.append(dict(positions))
+        self._reported.set()
+
+    async def next_report(self, timeout: float = 10.0) -> dict[str, StreamPosition]:
+        async with asyncio.timeout(timeout):
+            await self._reported.wait()
+        self._reported.clear()
+        return self.resubscribed[-1]
+
+
 # Faults
 
 
@@ -71,7 +112,7 @@ async def test_broker_resubscribes_after_redis_restarts_and_fails_fast_while_dow
     own_server: RedisProcess,
 ) -> None:
     options = standalone_options(own_server)
-    handler = RecordingHandler()
+    handler = PositionsHandler()
     broker = await started(RedisBrokerOptions(options), handler)
     await broker.subscribe(["chat"])
     await broker.publish("chat", b'{"before":1}', KEPT)
@@ -98,10 +139,30 @@ async def test_broker_resubscribes_after_redis_restarts_and_fails_fast_while_dow
     assert after.position.offset == 1, "the restarted Redis lost the stream, so a new epoch begins"
 
 
+async def test_every_queued_publish_fails_fast_on_a_hanging_redis(own_server: RedisProcess) -> None:
+    broker = await started(RedisBrokerOptions(standalone_options(own_server)), PositionsHandler())
+    await broker.publish("warm", b"{}", KEPT)
+    assert own_server.process is not None
+    pid = own_server.process.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        outcomes = await asyncio.gather(
+            *(broker.publish(f"room:{n}", b"{}", KEPT) for n in range(2000)), return_exceptions=True
+        )
+        elapsed = time.monotonic() - began
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await broker.close()
+
+    assert all(isinstance(outcome, EngineError) for outcome in outcomes)
+    assert elapsed < IO_TIMEOUT + 0.5
+
+
 async def test_a_hanging_redis_answers_with_engine_error_within_the_io_timeout(
     own_server: RedisProcess,
 ) -> None:
-    broker = await started(RedisBrokerOptions(standalone_options(own_server)), RecordingHandler())
+    broker = await started(RedisBrokerOptions(standalone_options(own_server)), PositionsHandler())
     assert own_server.process is not None
     pid = own_server.process.pid
     os.kill(pid, signal.SIGSTOP)
@@ -124,8 +185,140 @@ async def test_starting_against_a_redis_that_is_down_fails_with_engine_error(
     broker = RedisBroker(RedisBrokerOptions(standalone_options(own_server)))
 
     with pytest.raises(EngineError):
-        await broker.start(RecordingHandler())
+        await broker.start(PositionsHandler())
     await broker.close()
+
+
+# Bursts share round trips
+
+
+async def test_concurrent_publishes_share_round_trips(own_server: RedisProcess) -> None:
+    broker = await started(RedisBrokerOptions(standalone_options(own_server)), PositionsHandler())
+    await broker.publish("warm", b"{}", KEPT)
+
+    before = await reads_processed(own_server)
+    for n in range(20):
+        await broker.publish(f"one-by-one:{n}", b"{}", KEPT)
+    sequential = await reads_processed(own_server) - before - 1
+    before = await reads_processed(own_server)
+    results = await asyncio.gather(*(broker.publish(f"room:{n}", b"{}", KEPT) for n in range(1000)))
+    concurrent = await reads_processed(own_server) - before - 1
+    await broker.close()
+
+    assert sequential >= 20, "each awaited publish is a round trip of its own"
+    assert concurrent <= 40, f"1000 concurrent publishes took {concurrent} reads"
+    assert {result.position.offset for result in results} == {1}
+
+
+async def test_a_burst_after_redis_lost_its_scripts_keeps_each_channels_order(
+    own_server: RedisProcess,
+) -> None:
+    handler = PositionsHandler()
+    broker = await started(RedisBrokerOptions(standalone_options(own_server)), handler)
+    await broker.subscribe(["hot"])
+    await broker.publish("hot", b"0", KEPT)
+
+    await flush_scripts(own_server)
+    calls = [("hot" if n % 2 else f"cold:{n}", n) for n in range(1, 201)]
+    results = await asyncio.gather(*(broker.publish(channel, str(n).encode(), KEPT) for channel, n in calls))
+    await handler.wait_for(101)
+    await broker.close()
+
+    hot = [
+        result.position.offset
+        for (channel, _), result in zip(calls, results, strict=True)
+        if channel == "hot"
+    ]
+    assert hot == list(range(2, 102))
+    assert [event.pub.data for event in handler.publications] == [b"0"] + [
+        str(n).encode() for channel, n in calls if channel == "hot"
+    ]
+
+
+# Positions after a reconnect
+
+
+async def test_positions_are_reported_when_the_pubsub_connection_comes_back(own_server: RedisProcess) -> None:
+    handler = PositionsHandler()
+    broker = await started(RedisBrokerOptions(standalone_options(own_server)), handler)
+    await broker.subscribe(["chat", "quiet"])
+    first = await broker.publish("chat", b"{}", KEPT)
+
+    await drop_pubsub_connections(own_server)
+    after_blip = await handler.next_report()
+    own_server.kill()
+    own_server.start()
+    after_restart = await handler.next_report()
+    await broker.close()
+
+    assert after_blip == {"chat": first.position, "quiet": StreamPosition()}
+    assert after_restart == {"chat": StreamPosition(), "quiet": StreamPosition()}, "the streams are gone"
+
+
+class PositionedHooks(AllowAllHooks):
+    async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions:
+        return SubscribeOptions(positioned=True, recoverable=True)
+
+
+@pytest.fixture
+async def redis_node(own_server: RedisProcess) -> AsyncIterator[Node]:
+    broker = RedisBroker(RedisBrokerOptions(standalone_options(own_server)))
+    node = Node(
+        NodeConfig(ping_interval=0, presence_update_interval=0), hooks=PositionedHooks(), broker=broker
+    )
+    await node.start()
+    yield node
+    await node.shutdown(timeout=1)
+
+
+def unsubscribe_codes(transport: RecordingTransport) -> dict[str, int]:
+    found = {}
+    for message in json_messages(transport):
+        push = message.get("push")
+        if isinstance(push, dict) and "unsubscribe" in push:
+            found[push["channel"]] = push["unsubscribe"]["code"]
+    return found
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not check():
+            await asyncio.sleep(0.02)
+
+
+async def test_a_restart_tells_positioned_subscribers_without_a_publication(
+    own_server: RedisProcess, redis_node: Node
+) -> None:
+    await redis_node.publish("chat", b"{}", KEPT)
+    client_side = RecordingTransport()
+    await connected(redis_node, client_side, "chat")
+    server_side = RecordingTransport()
+    client = await connected(redis_node, server_side, "other")
+    await redis_node.subscribe("", "news", SubscribeOptions(positioned=True), client_id=client.id)
+
+    own_server.kill()
+    own_server.start()
+    await eventually(lambda: "chat" in unsubscribe_codes(client_side) and server_side.closed_with is not None)
+
+    assert unsubscribe_codes(client_side) == {"chat": codes.UNSUBSCRIBE_INSUFFICIENT_STATE.code}
+    assert server_side.closed_with == codes.DISCONNECT_INSUFFICIENT_STATE
+
+
+async def test_a_publication_lost_in_a_blip_ends_only_the_subscriptions_behind(
+    own_server: RedisProcess, redis_node: Node
+) -> None:
+    await redis_node.publish("chat", b"{}", KEPT)
+    await redis_node.publish("calm", b"{}", KEPT)
+    transport = RecordingTransport()
+    client = await connected(redis_node, transport, "chat")
+    await redis_node.subscribe("", "calm", SubscribeOptions(positioned=True), client_id=client.id)
+
+    await drop_pubsub_connections(own_server)
+    await redis_node.publish("chat", b'{"lost":true}', KEPT)
+    await eventually(lambda: "chat" in unsubscribe_codes(transport))
+
+    assert unsubscribe_codes(transport) == {"chat": codes.UNSUBSCRIBE_INSUFFICIENT_STATE.code}
+    assert transport.closed_with is None and client.is_subscribed("calm")
 
 
 # Several nodes on one Redis
@@ -139,9 +332,9 @@ def setup(request: pytest.FixtureRequest) -> RedisSetup:
 @pytest.fixture
 async def two_nodes(setup: RedisSetup) -> AsyncIterator[tuple[RedisBroker, RecordingHandler, RedisBroker]]:
     options = RedisBrokerOptions(redis_servers.options_for(setup, redis_servers.unique_prefix()))
-    handler = RecordingHandler()
+    handler = PositionsHandler()
     receiver = await started(options, handler)
-    sender = await started(options, RecordingHandler())
+    sender = await started(options, PositionsHandler())
     yield receiver, handler, sender
     await receiver.close()
     await sender.close()
@@ -216,7 +409,7 @@ QUERIES = [
 async def test_list_history_answers_every_query_like_the_reference(own_server: RedisProcess) -> None:
     trimmed = PublishOptions(history_size=3, history_ttl=60.0)
     options = RedisBrokerOptions(standalone_options(own_server), history_use_lists=True)
-    lists = await started(options, RecordingHandler())
+    lists = await started(options, PositionsHandler())
     reference = MemoryBroker()
     for n in range(6):
         await lists.publish("chat", b'{"n":%d}' % n, trimmed)
@@ -234,7 +427,7 @@ def test_select_range_of_an_empty_list() -> None:
 
 
 async def test_list_history_passes_delta_and_keeps_positions(own_server: RedisProcess) -> None:
-    handler = RecordingHandler()
+    handler = PositionsHandler()
     lists = await started(RedisBrokerOptions(standalone_options(own_server), history_use_lists=True), handler)
     opts = PublishOptions(history_size=10, history_ttl=60.0, use_delta=True)
     await lists.subscribe(["prices"])
@@ -277,7 +470,7 @@ def test_jump_hash_moves_only_the_channels_of_a_new_shard() -> None:
     before = [jump_hash(k * 7919, 3) for k in keys]
     after = [jump_hash(k * 7919, 4) for k in keys]
 
-    moved = [(b, a) for b, a in zip(before, after) if b != a]
+    moved = [(b, a) for b, a in zip(before, after, strict=True) if b != a]
     assert all(a == 3 for _, a in moved)
     assert 300 < len(moved) < 700
     assert {shard_index(f"ch{n}", 2) for n in range(50)} == {0, 1}
@@ -287,7 +480,7 @@ def test_jump_hash_moves_only_the_channels_of_a_new_shard() -> None:
 async def test_sharded_channels_spread_over_both_servers() -> None:
     setup = redis_servers.shared("sharded")
     options = redis_servers.options_for(setup, redis_servers.unique_prefix())
-    broker = await started(RedisBrokerOptions(options), RecordingHandler())
+    broker = await started(RedisBrokerOptions(options), PositionsHandler())
 
     for n in range(20):
         await broker.publish(f"ch{n}", b"{}", KEPT)
@@ -304,7 +497,7 @@ async def test_a_cluster_is_detected_from_a_plain_address() -> None:
     options = redis_servers.options_for(
         setup, redis_servers.unique_prefix(), addresses=setup.addresses[:1], cluster_addresses=()
     )
-    handler = RecordingHandler()
+    handler = PositionsHandler()
     broker = await started(RedisBrokerOptions(options), handler)
     channels = [f"c{n}" for n in range(12)]
     await broker.subscribe(channels)
@@ -352,7 +545,7 @@ def test_address_forms(address: str, parsed: Address) -> None:
 
 
 async def test_resp2_is_spoken_when_forced(own_server: RedisProcess) -> None:
-    handler = RecordingHandler()
+    handler = PositionsHandler()
     broker = await started(RedisBrokerOptions(standalone_options(own_server, force_resp2=True)), handler)
     await broker.subscribe(["chat"])
 

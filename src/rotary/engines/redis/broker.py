@@ -3,9 +3,16 @@
 One Lua script per publication checks the idempotency key and the version, increments the offset,
 appends to the stream (XADD with MAXLEN, or a list with ``history_use_lists``), extends the meta
 hash and the stream TTLs, and PUBLISHes; so offsets and PUB/SUB order agree on every node. A
-publication without history or idempotency key is a plain PUBLISH with offset 0.
+publication without history or idempotency key is a plain PUBLISH with offset 0. Every command
+goes through its shard's automatic pipeline, so concurrent publishes share round trips
+(``pipeline.py``).
 See https://centrifugal.dev/docs/server/engines#redis-engine and
 https://centrifugal.dev/docs/server/history_and_recovery.
+
+When a PUB/SUB connection comes back after an outage, whatever was published meanwhile never
+arrived, and a restarted Redis may have lost the streams. The broker then reads the positions of the
+channels it subscribed to again and hands them to ``handle_resubscribed``, so subscribers that
+missed something learn it at once rather than from the next publication.
 
 PUB/SUB messages share the channel's PUB/SUB name, told apart by their first byte:
 
@@ -17,6 +24,8 @@ PUB/SUB messages share the channel's PUB/SUB name, told apart by their first byt
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +34,7 @@ from typing import Any, Protocol
 
 from rotary.engines.base import (
     BrokerEventHandler,
+    EngineError,
     HistoryQuery,
     HistoryResult,
     PublishOptions,
@@ -41,10 +51,16 @@ from rotary.protocol import pb
 
 __all__ = ["RedisBroker", "RedisBrokerOptions"]
 
+log = logging.getLogger("rotary.engines.redis")
+
 DEFAULT_IDEMPOTENT_RESULT_TTL = 300.0
 """Centrifugo remembers an idempotency key for 5 minutes when the publish names no TTL."""
 
 PUBLICATION, DELTA, JOIN, LEAVE = b"p", b"d", b"j", b"l"
+
+POSITION_ATTEMPTS = 5
+POSITION_RETRY_DELAY = 0.2
+"""Reading positions after a reconnect is tried again with this delay, doubling, when Redis fails."""
 
 
 class RedisBrokerConfigLike(RedisConfigLike, Protocol):
@@ -96,6 +112,7 @@ class RedisBroker:
         self._subscribers: dict[tuple[int, str], Subscriber] = {}
         self._channels: dict[bytes, str] = {}
         self._handler: BrokerEventHandler | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._decoders: dict[int, Callable[[str, bytes], None]] = {
             PUBLICATION[0]: self._on_publication,
             DELTA[0]: self._on_delta,
@@ -108,6 +125,10 @@ class RedisBroker:
         await self._shards.connect()
 
     async def close(self) -> None:
+        tasks, self._tasks = self._tasks, set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         subscribers, self._subscribers = self._subscribers, {}
         for subscriber in subscribers.values():
             await subscriber.close()
@@ -174,7 +195,7 @@ class RedisBroker:
             int(lists),
         ]
         keys = [self._keys.stream(channel), self._keys.meta(channel)]
-        top, raw_epoch, entries = await shard.call(HISTORY.run(shard.client, keys, args))
+        top, raw_epoch, entries = await shard.pipeline.script(channel, HISTORY, keys, args)
         position = StreamPosition(int(top), _text(raw_epoch))
         if since is not None and since.epoch not in ("", position.epoch):
             raise UnrecoverablePositionError(
@@ -188,7 +209,7 @@ class RedisBroker:
 
     async def remove_history(self, channel: str) -> None:
         _, shard = self._shard(channel)
-        await shard.call(shard.client.delete(self._keys.stream(channel)))
+        await shard.pipeline.command(channel, "DEL", self._keys.stream(channel))
 
     async def _publish_by_script(
         self, channel: str, payload: bytes, opts: PublishOptions, keeps_history: bool
@@ -216,14 +237,14 @@ class RedisBroker:
             int(self._options.history_use_lists),
             self._keys.pubsub(channel),
         ]
-        offset, epoch, suppressed = await shard.call(PUBLISH.run(shard.client, keys, args))
+        offset, epoch, suppressed = await shard.pipeline.script(channel, PUBLISH, keys, args)
         return PublishResult(StreamPosition(int(offset), _text(epoch)), suppressed=bool(suppressed))
 
     async def _send(self, channel: str, message: bytes) -> None:
         _, shard = self._shard(channel)
-        name = self._keys.pubsub(channel)
-        publish = shard.client.spublish if shard.sharded_pubsub else shard.client.publish
-        await shard.call(publish(name, message))
+        await shard.pipeline.command(
+            channel, shard.publish_command.upper(), self._keys.pubsub(channel), message
+        )
 
     def _shard(self, channel: str) -> tuple[int, RedisShard]:
         return self._shards.for_channel(channel)
@@ -232,9 +253,51 @@ class RedisBroker:
         subscriber = self._subscribers.get((number, route))
         if subscriber is None:
             subscriber = Subscriber(self._shards.shards[number], route, self._deliver)
+            subscriber.on_reconnect = functools.partial(self._resubscribed, subscriber)
             self._subscribers[(number, route)] = subscriber
             subscriber.start()
         return subscriber
+
+    def _resubscribed(self, subscriber: Subscriber, names: list[bytes]) -> None:
+        channels = [self._channels[name] for name in names if name in self._channels]
+        if channels and self._handler is not None:
+            task = asyncio.get_running_loop().create_task(self._report_positions(subscriber, channels))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _report_positions(self, subscriber: Subscriber, channels: list[str]) -> None:
+        """Hands the handler the positions of channels subscribed again, once they can be trusted.
+
+        The first ping proves the subscriptions are live again, so whatever is published after the
+        reads will arrive; the second lets every publication the reads counted arrive first, so a
+        subscriber behind a position really missed something.
+        """
+        delay = POSITION_RETRY_DELAY
+        for attempt in range(1, POSITION_ATTEMPTS + 1):
+            try:
+                await subscriber.ping()
+                tops = await asyncio.gather(*(self._position(channel) for channel in channels))
+                await subscriber.ping()
+            except EngineError as exc:
+                log.warning(
+                    "redis: reading %d positions after a reconnect failed (%s), attempt %d",
+                    len(channels),
+                    exc,
+                    attempt,
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
+                continue
+            assert self._handler is not None
+            self._handler.handle_resubscribed(dict(zip(channels, tops, strict=True)))
+            return
+        log.error("redis: gave up reading the positions of %d channels after a reconnect", len(channels))
+
+    async def _position(self, channel: str) -> StreamPosition:
+        """The stream's position, without creating one: a stream whose meta is gone has (0, "")."""
+        _, shard = self._shard(channel)
+        epoch, top = await shard.pipeline.command(channel, "HMGET", self._keys.meta(channel), "e", "s")
+        return StreamPosition(int(top or 0), "" if epoch is None else _text(epoch))
 
     def _deliver(self, name: bytes, message: bytes) -> None:
         channel = self._channels.get(name)

@@ -43,13 +43,14 @@ class RedisController:
         self._subscribers = [Subscriber(shard, route, self._deliver) for route in routes]
         for subscriber in self._subscribers:
             subscriber.start()
-        await asyncio.gather(*(s.subscribe(names) for s, names in zip(self._subscribers, routes.values())))
+        await asyncio.gather(
+            *(s.subscribe(names) for s, names in zip(self._subscribers, routes.values(), strict=True))
+        )
 
     async def publish_control(self, data: bytes, to_node: str = "") -> None:
         shard = await self._control_shard()
         name = self._keys.node(to_node) if to_node else self._keys.control()
-        publish = shard.client.spublish if shard.sharded_pubsub else shard.client.publish
-        await shard.call(publish(name, data))
+        await shard.pipeline.command(name, shard.publish_command.upper(), name, data)
 
     async def close(self) -> None:
         subscribers, self._subscribers = self._subscribers, []

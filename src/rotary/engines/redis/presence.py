@@ -3,7 +3,8 @@
 Per channel a hash client id -> ClientInfo, a hash client id -> user id and a sorted set of the
 times entries lapse. Nodes refresh their clients' entries periodically; an entry not refreshed for
 ``presence_ttl`` belongs to a vanished node and is dropped by the next read. Reads and counts run
-as Lua scripts, so the distinct users of ``presence_stats`` are counted inside Redis.
+as Lua scripts, so the distinct users of ``presence_stats`` are counted inside Redis; concurrent
+calls share round trips through the shard's pipeline.
 See https://centrifugal.dev/docs/server/presence.
 """
 
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 
 from rotary.engines.base import PresenceStats
 from rotary.engines.redis.keys import KeySpace
+from rotary.engines.redis.pipeline import Script
 from rotary.engines.redis.scripts import PRESENCE_ADD, PRESENCE_GET, PRESENCE_REMOVE
 from rotary.engines.redis.shards import RedisConfigLike, RedisOptions, ShardSet
 from rotary.protocol import pb
@@ -70,7 +72,7 @@ class RedisPresenceManager:
     async def _get(self, channel: str, what: str) -> Any:
         return await self._run(channel, PRESENCE_GET, [what])
 
-    async def _run(self, channel: str, script: Any, args: list[Any]) -> Any:
+    async def _run(self, channel: str, script: Script, args: list[Any]) -> Any:
         await self.start()
         _, shard = self._shards.for_channel(channel)
         keys = [
@@ -78,7 +80,7 @@ class RedisPresenceManager:
             self._keys.presence_info(channel),
             self._keys.presence_users(channel),
         ]
-        return await shard.call(script.run(shard.client, keys, args))
+        return await shard.pipeline.script(channel, script, keys, args)
 
 
 def _text(value: Any) -> str:

@@ -4,11 +4,11 @@ The reading task hands every message to a synchronous callback in arrival order,
 keeps one channel's publications in offset order on every node. Subscribing and unsubscribing only
 change a local set at once; the commands go out in one write per event-loop pass, so a burst of
 subscriptions costs one round trip. A lost connection is reopened with backoff and every channel
-held is subscribed again; the owner is told nothing, and the gap is logged (clients recover from
-history as with Centrifugo's Redis engine).
+held is subscribed again; ``on_reconnect`` then names those channels to the owner, since whatever
+was published to them in between never arrived.
 See https://centrifugal.dev/docs/server/engines#redis-engine.
 
-The connection speaks RESP2 through hiredis itself rather than redis-py's PubSub, so that the
+The connection is a plain RESP2 connection (``resp.py``) rather than redis-py's PubSub, so that the
 reading task is the only owner of reconnection and of the subscribed set.
 """
 
@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import ssl
 from collections import deque
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
@@ -26,97 +25,21 @@ from typing import Any
 import hiredis
 
 from rotary.engines.base import EngineError
+from rotary.engines.redis.resp import RespConnection, encode_command
 from rotary.engines.redis.shards import RedisShard
 
-__all__ = ["Deliver", "PubSubConnection", "Subscriber"]
+__all__ = ["Deliver", "Reconnected", "Subscriber"]
 
 log = logging.getLogger("rotary.engines.redis")
 
 Deliver = Callable[[bytes, bytes], None]
 """Called with (PUB/SUB channel, message) for each message of a channel held."""
 
+Reconnected = Callable[[list[bytes]], None]
+"""Called with the channels subscribed again on a new connection, once their commands are sent."""
+
 CHANNELS_PER_COMMAND = 512
-READ_SIZE = 1 << 16
 BACKOFF_MIN, BACKOFF_MAX = 0.05, 5.0
-
-
-def encode_command(*args: bytes | str) -> bytes:
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        raw = arg.encode() if isinstance(arg, str) else arg
-        parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
-    return b"".join(parts)
-
-
-def _tls_context(kwargs: dict[str, Any]) -> ssl.SSLContext | None:
-    if not kwargs["tls"]:
-        return None
-    context = ssl.create_default_context(cadata=kwargs["tls_ca_data"])
-    if kwargs["tls_certfile"]:
-        context.load_cert_chain(kwargs["tls_certfile"], kwargs["tls_keyfile"])
-    if kwargs["tls_insecure"]:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-class PubSubConnection:
-    """A RESP2 connection: writes are synchronous, reads return every reply that has arrived."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._parser = hiredis.Reader()
-
-    @classmethod
-    async def open(cls, shard: RedisShard, route: str) -> PubSubConnection:
-        kwargs = shard.connect_kwargs
-        async with asyncio.timeout(kwargs["socket_connect_timeout"]):
-            if shard.unix_path:
-                streams = await asyncio.open_unix_connection(shard.unix_path)
-            else:
-                host, port = await shard.locate(route)
-                streams = await asyncio.open_connection(host, port, ssl=_tls_context(kwargs))
-            conn = cls(*streams)
-            await conn._handshake(kwargs)
-        return conn
-
-    async def _handshake(self, kwargs: dict[str, Any]) -> None:
-        commands = []
-        if kwargs["password"]:
-            commands.append(("AUTH", *filter(None, (kwargs["username"], kwargs["password"]))))
-        if kwargs["client_name"]:
-            commands.append(("CLIENT", "SETNAME", kwargs["client_name"]))
-        if not commands:
-            return
-        self.send(encode_command(*command) for command in commands)
-        replies: list[Any] = []
-        while len(replies) < len(commands):
-            replies += await self.read()
-        for reply in replies:
-            if isinstance(reply, hiredis.ReplyError):
-                raise ConnectionError(f"redis refused the PUB/SUB connection: {reply}")
-
-    def send(self, commands: Iterable[bytes]) -> None:
-        if not self._writer.is_closing():
-            self._writer.write(b"".join(commands))
-
-    async def read(self) -> list[Any]:
-        replies: list[Any] = []
-        while True:
-            reply = self._parser.gets()
-            while reply is not False:
-                replies.append(reply)
-                reply = self._parser.gets()
-            if replies:
-                return replies
-            data = await self._reader.read(READ_SIZE)
-            if not data:
-                raise ConnectionError("redis closed the PUB/SUB connection")
-            self._parser.feed(data)
-
-    def close(self) -> None:
-        self._writer.close()
 
 
 class Subscriber:
@@ -133,7 +56,7 @@ class Subscriber:
         self._confirmed: set[bytes] = set()
         self._pending: set[bytes] = set()
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
-        self._conn: PubSubConnection | None = None
+        self._conn: RespConnection | None = None
         self._flush_scheduled = False
         self._task: asyncio.Task[None] | None = None
         self._dispatch: dict[bytes, Callable[[list[Any]], None]] = {
@@ -144,6 +67,8 @@ class Subscriber:
             b"pong": self._on_pong,
         }
         self._pings: deque[asyncio.Future[None]] = deque()
+        self._served = False
+        self.on_reconnect: Reconnected | None = None
 
     @property
     def holds(self) -> bool:
@@ -258,7 +183,7 @@ class Subscriber:
         delay = BACKOFF_MIN
         while True:
             try:
-                conn = await PubSubConnection.open(self._shard, self._route)
+                conn = await RespConnection.open(self._shard, self._route)
             except (OSError, TimeoutError, EngineError) as exc:
                 log.warning("redis %s PUB/SUB: cannot connect (%s), retrying", self._shard.name, exc)
             else:
@@ -267,11 +192,15 @@ class Subscriber:
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             delay = min(delay * 2, BACKOFF_MAX)
 
-    async def _serve(self, conn: PubSubConnection) -> None:
+    async def _serve(self, conn: RespConnection) -> None:
         self._conn = conn
         self._confirmed.clear()
         self._pending.clear()
-        conn.send(self._commands(self._subscribe_verb, sorted(self._held)))
+        names = sorted(self._held)
+        conn.send(self._commands(self._subscribe_verb, names))
+        if self._served and names and self.on_reconnect is not None:
+            self.on_reconnect(names)
+        self._served = True
         try:
             while True:
                 for reply in await conn.read():

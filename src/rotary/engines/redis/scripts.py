@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from rotary.engines.redis.shards import Script
+from rotary.engines.redis.pipeline import Script
 
 __all__ = ["HISTORY", "PRESENCE_ADD", "PRESENCE_GET", "PRESENCE_REMOVE", "PUBLISH"]
 

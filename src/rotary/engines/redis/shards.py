@@ -23,16 +23,17 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import RedisError
 
 from rotary.engines.base import EngineError
 from rotary.engines.redis.addresses import DEFAULT_PORT, Address, host_port, parse_address
+from rotary.engines.redis.exchange import ClusterExchange, ConnectionExchange, Exchange
+from rotary.engines.redis.pipeline import AutoPipeline
 
 __all__ = [
     "RedisOptions",
     "RedisShard",
     "RedisTls",
-    "Script",
     "ShardSet",
     "connect_shards",
     "jump_hash",
@@ -180,27 +181,14 @@ def shard_index(channel: str, shards: int) -> int:
     return jump_hash(int.from_bytes(digest, "little"), shards)
 
 
-class Script:
-    """A Lua script run by EVALSHA, falling back to EVAL (which caches it) on a server that lacks it."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode()).hexdigest()
-
-    async def run(self, client: Redis | RedisCluster, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            return await client.eval(self.source, len(keys), *keys, *args)
-
-
 @dataclass(eq=False)
 class RedisShard:
     """One Redis deployment: a command client plus what PUB/SUB connections need to find their server.
 
-    ``route`` names the server a PUB/SUB channel lives on (the shard itself, or a Cluster node by
-    slot); ``locate`` turns that name into a host and port at (re)connect time, asking Sentinel
-    for the current master.
+    Engine commands go through ``pipeline``, which shares round trips between concurrent callers;
+    ``call`` is for the few commands of setting up. ``route`` names the server a PUB/SUB channel
+    lives on (the shard itself, or a Cluster node by slot); ``locate`` turns that name into a host
+    and port at (re)connect time, asking Sentinel for the current master.
     """
 
     name: str
@@ -211,8 +199,18 @@ class RedisShard:
     sentinel: Sentinel | None = None
     master_name: str = ""
     unix_path: str = ""
+    db: int = 0
     _address: tuple[str, int] = ("", 0)
     _closing: list[Any] = field(default_factory=list)
+    pipeline: AutoPipeline = field(init=False)
+
+    def __post_init__(self) -> None:
+        exchange: Exchange = (
+            ClusterExchange(self.client)
+            if isinstance(self.client, RedisCluster)
+            else ConnectionExchange(self)
+        )
+        self.pipeline = AutoPipeline(exchange, self.name, self.io_timeout)
 
     @property
     def publish_command(self) -> str:
@@ -251,6 +249,7 @@ class RedisShard:
             raise EngineError(f"redis {self.name}: {exc or type(exc).__name__}") from exc
 
     async def close(self) -> None:
+        await self.pipeline.close()
         await self.client.aclose()
         for sentinel_client in self._closing:
             await sentinel_client.aclose()
@@ -303,11 +302,11 @@ async def _standalone_or_cluster(options: RedisOptions, address: Address, name: 
     if address.unix_path:
         client = Redis(unix_socket_path=address.unix_path, db=db, **kwargs)
         return RedisShard(
-            name, client, options.io_timeout, _pubsub_kwargs(kwargs), unix_path=address.unix_path
+            name, client, options.io_timeout, _pubsub_kwargs(kwargs), unix_path=address.unix_path, db=db
         )
     host, port = address.nodes[0]
     client = Redis(host=host, port=port, db=db, **kwargs)
-    shard = RedisShard(name, client, options.io_timeout, _pubsub_kwargs(kwargs), _address=(host, port))
+    shard = RedisShard(name, client, options.io_timeout, _pubsub_kwargs(kwargs), db=db, _address=(host, port))
     try:
         info = await shard.call(client.info("cluster"))
     except BaseException:
@@ -346,7 +345,13 @@ async def _sentinel(options: RedisOptions, address: Address, name: str) -> Redis
     db = address.db if address.db is not None else options.db
     client = sentinel.master_for(master_name, db=db)
     shard = RedisShard(
-        name, client, options.io_timeout, _pubsub_kwargs(kwargs), sentinel=sentinel, master_name=master_name
+        name,
+        client,
+        options.io_timeout,
+        _pubsub_kwargs(kwargs),
+        sentinel=sentinel,
+        master_name=master_name,
+        db=db,
     )
     shard._closing.extend(sentinel.sentinels)
     try:
