@@ -12,7 +12,7 @@ publication. ``HistoryStore`` is the read side.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -106,6 +106,18 @@ class BrokerEventHandler(Protocol):
     def handle_join(self, channel: str, info: pb.ClientInfo) -> None: ...
 
     def handle_leave(self, channel: str, info: pb.ClientInfo) -> None: ...
+
+    def handle_resubscribed(self, positions: Mapping[str, StreamPosition]) -> None:
+        """The broker's subscription to these channels broke off and is live again.
+
+        Publications sent in between were not delivered, and the stream may have started over (a
+        restarted Redis). ``positions`` are the streams' current positions, read once the
+        subscription was live again and handed over only after every publication they count has
+        been delivered: a subscriber still behind one, or on another epoch, missed something. A
+        stream that is gone has position (0, ""). Brokers that never lose a subscription (memory)
+        never call it.
+        """
+        ...
 
 
 class HistoryStore(Protocol):

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,6 +182,20 @@ class Node:
     def handle_leave(self, channel: str, info: pb.ClientInfo) -> None:
         self.hub.broadcast_join_leave(channel, info, join=False)
 
+    def handle_resubscribed(self, positions: Mapping[str, StreamPosition]) -> None:
+        """Ends the positioned subscriptions that missed publications while the broker was cut off,
+        as a gap in the offsets would: `unsubscribe` 2500 so the client recovers, or 3010 for a
+        server-side subscription. Without this they would learn it only from the next publication."""
+        for channel, position in positions.items():
+            missed = [
+                sub.client
+                for group in self.hub.subscribers.get(channel, {}).values()
+                for sub in group.values()
+                if _missed(sub.state, position)
+            ]
+            for client in missed:
+                client.insufficient_state(channel)
+
     # -- engine subscription of channels -------------------------------------------------------
 
     async def sync_broker_subscription(self, channel: str) -> None:
@@ -328,3 +342,12 @@ class Node:
                 for channel, count in cluster.decode_channels(answer).items():
                     found[channel] = found.get(channel, 0) + count
         return found
+
+
+def _missed(state: ChannelState, position: StreamPosition) -> bool:
+    """Whether a live positioned subscription is behind the stream's position or on another epoch."""
+    if not state.positioned or state.status is not SubscriptionStatus.SUBSCRIBED:
+        return False
+    if state.epoch and state.epoch != position.epoch:
+        return True
+    return state.offset < position.offset
