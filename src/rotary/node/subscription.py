@@ -118,8 +118,9 @@ async def _position(client: Client, channel: str, opts: SubscribeOptions,
         since = StreamPosition(request.offset, request.epoch)
     history = client.node.history
     meta_ttl = opts.history_meta_ttl
+    recovered: list[pb.Publication] = []
     if not recovering:
-        top, recovered, ok = (await history(channel, HistoryQuery(meta_ttl=meta_ttl))).position, [], False
+        top, ok = (await history(channel, HistoryQuery(meta_ttl=meta_ttl))).position, False
     elif opts.cache_recovery:
         top, recovered, ok = await _recover_cache(client, channel, since, meta_ttl)
     else:
