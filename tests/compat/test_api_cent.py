@@ -115,8 +115,12 @@ async def user(server: RotaryProcess) -> AsyncIterator[Connected]:
     events = Events()
     name = "u-" + uuid.uuid4().hex[:8]
     client = centrifuge.Client(
-        server.ws_url, events=events, token=jwt.encode({"sub": name}, SECRET),
-        timeout=5.0, max_reconnect_delay=0.5, proxy=None,
+        server.ws_url,
+        events=events,
+        token=jwt.encode({"sub": name}, SECRET),
+        timeout=5.0,
+        max_reconnect_delay=0.5,
+        proxy=None,
     )
     await client.connect()
     await client.ready(timeout=5)
@@ -145,9 +149,14 @@ async def test_publish_and_history(cent: AsyncClient, channel: str) -> None:
     assert (first.offset, second.offset) == (1, 2) and first.epoch == second.epoch != ""
 
     history = await cent.history(HistoryRequest(channel=channel, limit=10))
-    assert [(p.data, p.offset, p.tags) for p in history.publications] == [({"n": 1}, 1, {"k": "v"}), ({"n": 2}, 2, None)]
+    assert [(p.data, p.offset, p.tags) for p in history.publications] == [
+        ({"n": 1}, 1, {"k": "v"}),
+        ({"n": 2}, 2, None),
+    ]
     assert (history.offset, history.epoch) == (2, first.epoch)
-    after = await cent.history(HistoryRequest(channel=channel, limit=10, since=StreamPosition(offset=1, epoch=first.epoch)))
+    after = await cent.history(
+        HistoryRequest(channel=channel, limit=10, since=StreamPosition(offset=1, epoch=first.epoch))
+    )
     assert [p.offset for p in after.publications] == [2]
     backwards = await cent.history(HistoryRequest(channel=channel, limit=1, reverse=True))
     assert [p.offset for p in backwards.publications] == [2]
@@ -164,8 +173,7 @@ async def test_broadcast_answers_each_channel(cent: AsyncClient, channel: str) -
     assert failed.error is not None and (failed.error.code, failed.error.message) == (102, "unknown channel")
 
 
-async def test_publish_reaches_a_subscriber(cent: AsyncClient, user: Connected,
-                                            channel: str) -> None:
+async def test_publish_reaches_a_subscriber(cent: AsyncClient, user: Connected, channel: str) -> None:
     events = user.events
     await cent.subscribe(SubscribeRequest(user=user.name, channel=channel))
     await events.next("on_subscribed")
@@ -182,8 +190,11 @@ async def test_server_side_subscription_presence_and_stats(
 ) -> None:
     events, name = user.events, user.name
     override = ChannelOptionsOverride(presence=BoolValue(value=True))
-    await cent.subscribe(SubscribeRequest(user=name, channel=channel, data={"welcome": 1}, info={"role": "x"},
-                                          override=override))
+    await cent.subscribe(
+        SubscribeRequest(
+            user=name, channel=channel, data={"welcome": 1}, info={"role": "x"}, override=override
+        )
+    )
     subscribed = await events.next("on_subscribed")
     assert (subscribed.channel, subscribed.data) == (channel, {"welcome": 1})
 
@@ -210,8 +221,7 @@ async def test_disconnect_with_a_custom_code(cent: AsyncClient, user: Connected)
     assert (ctx.code, ctx.reason) == (4500, "bye")
 
 
-async def test_refresh_expired_makes_the_client_reconnect(cent: AsyncClient,
-                                                          user: Connected) -> None:
+async def test_refresh_expired_makes_the_client_reconnect(cent: AsyncClient, user: Connected) -> None:
     events = user.events
     await cent.refresh(RefreshRequest(user=user.name, expired=True))
     ctx = await events.next("on_connecting")
@@ -224,14 +234,16 @@ async def test_refresh_expired_makes_the_client_reconnect(cent: AsyncClient,
 
 @pytest.mark.parametrize("parallel", [False, True])
 async def test_batch(cent: AsyncClient, channel: str, parallel: bool) -> None:
-    result = await cent.batch(BatchRequest(
-        requests=[
-            PublishRequest(channel=channel, data={"n": 1}),
-            PresenceStatsRequest(channel=channel),
-            InfoRequest(),
-        ],
-        parallel=parallel,
-    ))
+    result = await cent.batch(
+        BatchRequest(
+            requests=[
+                PublishRequest(channel=channel, data={"n": 1}),
+                PresenceStatsRequest(channel=channel),
+                InfoRequest(),
+            ],
+            parallel=parallel,
+        )
+    )
     published, stats, info = result.replies
     assert published.offset == 1  # type: ignore[attr-defined]
     assert (stats.num_clients, stats.num_users) == (0, 0)  # type: ignore[attr-defined]
@@ -255,12 +267,23 @@ async def test_wrong_key_is_unauthorized(server: RotaryProcess) -> None:
         (lambda c: c.publish(PublishRequest(channel="news", data=None, b64data="###")), 107),
         (lambda c: c.presence(PresenceRequest(channel="news")), 108),
         (lambda c: c.history(HistoryRequest(channel="news")), 108),
-        (lambda c: c.history(HistoryRequest(channel="chat:x", limit=1, since=StreamPosition(offset=5, epoch="old"))),
-         112),
+        (
+            lambda c: c.history(
+                HistoryRequest(channel="chat:x", limit=1, since=StreamPosition(offset=5, epoch="old"))
+            ),
+            112,
+        ),
         (lambda c: c.disconnect(DisconnectRequest(user="x", disconnect=Disconnect(code=1, reason=""))), 107),
     ],
-    ids=["unknown-namespace", "missing-data", "bad-base64", "presence-off", "history-off", "lost-epoch",
-         "bad-disconnect-code"],
+    ids=[
+        "unknown-namespace",
+        "missing-data",
+        "bad-base64",
+        "presence-off",
+        "history-off",
+        "lost-epoch",
+        "bad-disconnect-code",
+    ],
 )
 async def test_api_errors(cent: AsyncClient, call: Any, code: int) -> None:
     with pytest.raises(CentApiResponseError) as caught:
@@ -298,23 +321,37 @@ def test_sync_client(server: RotaryProcess, tmp_path: Path) -> None:
 def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RotaryProcess, RotaryProcess]]:
     """Two rotary processes sharing a Redis engine; the API of either acts on both."""
     redis = start_standalone()
-    config = {**CONFIG, "engine": {"type": "redis", "redis": {
-        "address": [f"redis://{redis.addresses[0]}"], "prefix": "cent-" + uuid.uuid4().hex[:8]}}}
+    config = {
+        **CONFIG,
+        "engine": {
+            "type": "redis",
+            "redis": {"address": [f"redis://{redis.addresses[0]}"], "prefix": "cent-" + uuid.uuid4().hex[:8]},
+        },
+    }
     try:
-        with rotary_process(tmp_path_factory.mktemp("node-a"), config) as a, \
-                rotary_process(tmp_path_factory.mktemp("node-b"), config) as b:
+        with (
+            rotary_process(tmp_path_factory.mktemp("node-a"), config) as a,
+            rotary_process(tmp_path_factory.mktemp("node-b"), config) as b,
+        ):
             yield a, b
     finally:
         redis.stop()
 
 
-async def test_api_of_one_node_acts_on_the_cluster(two_nodes: tuple[RotaryProcess, RotaryProcess],
-                                                   channel: str) -> None:
+async def test_api_of_one_node_acts_on_the_cluster(
+    two_nodes: tuple[RotaryProcess, RotaryProcess], channel: str
+) -> None:
     a, b = two_nodes
     events = Events()
     name = "u-" + uuid.uuid4().hex[:8]
-    client = centrifuge.Client(b.ws_url, events=events, token=jwt.encode({"sub": name}, SECRET),
-                               timeout=5.0, max_reconnect_delay=0.5, proxy=None)
+    client = centrifuge.Client(
+        b.ws_url,
+        events=events,
+        token=jwt.encode({"sub": name}, SECRET),
+        timeout=5.0,
+        max_reconnect_delay=0.5,
+        proxy=None,
+    )
     await client.connect()
     try:
         await client.ready(timeout=5)

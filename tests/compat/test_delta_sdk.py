@@ -16,23 +16,26 @@ from typing import Any
 import orjson
 import pytest
 from centrifuge import DeltaType
-
 from helpers.env import IN_CI, require_binary
 
 pytestmark = pytest.mark.compat
 
 DELTA_CONFIG: dict[str, Any] = {
     "http_api": {"disabled": False},
-    "channel": {"namespaces": [{
-        "name": "delta",
-        "allowed_delta_types": ["fossil"],
-        "force_positioning": True,
-        "force_recovery": True,
-        "history_size": 100,
-        "history_ttl": "300s",
-        "allow_subscribe_for_client": True,
-        "allow_publish_for_subscriber": True,
-    }]},
+    "channel": {
+        "namespaces": [
+            {
+                "name": "delta",
+                "allowed_delta_types": ["fossil"],
+                "force_positioning": True,
+                "force_recovery": True,
+                "history_size": 100,
+                "history_ttl": "300s",
+                "allow_subscribe_for_client": True,
+                "allow_publish_for_subscriber": True,
+            }
+        ]
+    },
 }
 """Overrides of the shared compat configuration: one namespace where fossil deltas are allowed."""
 SCRIPTS = Path(__file__).with_name("js")
@@ -64,8 +67,8 @@ def data(ctx: Any) -> Any:
 
 @pytest.mark.parametrize("use_protobuf", [False, True], ids=["json", "protobuf"])
 async def test_python_sdk_applies_deltas_live_and_after_recovery(
-        server: Any, sdk_clients: Callable[..., Any], make_token: Callable[..., str],
-        use_protobuf: bool) -> None:
+    server: Any, sdk_clients: Callable[..., Any], make_token: Callable[..., str], use_protobuf: bool
+) -> None:
     channel = f"delta:py-{'pb' if use_protobuf else 'json'}"
     plain = sdk_clients(server, use_protobuf=use_protobuf, token=make_token({"sub": "plain"}))
     delta = sdk_clients(server, use_protobuf=use_protobuf, token=make_token({"sub": "delta"}))
@@ -110,8 +113,7 @@ def node_binary() -> str:
 
 
 @pytest.mark.parametrize("protocol", ["json", "protobuf"])
-def test_js_sdk_applies_deltas_live_and_after_recovery(server: Any, node_binary: str,
-                                                       protocol: str) -> None:
+def test_js_sdk_applies_deltas_live_and_after_recovery(server: Any, node_binary: str, protocol: str) -> None:
     environment = {
         **os.environ,
         "ROTARY_WS_URL": server.ws_url,
@@ -121,8 +123,14 @@ def test_js_sdk_applies_deltas_live_and_after_recovery(server: Any, node_binary:
         "ROTARY_PROTOCOL": protocol,
         "ROTARY_CHANNEL": f"delta:js-{protocol}",
     }
-    done = subprocess.run([node_binary, str(SCRIPTS / "delta_fossil.mjs")], capture_output=True, text=True,
-                          env=environment, timeout=30, check=False)
+    done = subprocess.run(
+        [node_binary, str(SCRIPTS / "delta_fossil.mjs")],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=30,
+        check=False,
+    )
     assert done.returncode == 0, f"delta_fossil.mjs failed:\n{done.stderr}\n{done.stdout}"
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     expected = [{"offset": version + 1, "data": document(version)} for version in range(9)]

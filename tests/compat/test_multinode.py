@@ -95,7 +95,9 @@ async def test_client_publication_on_one_node_reaches_the_others_and_their_histo
 
     received = [await reader_events.next("on_publication") for _ in range(3)]
     assert [(ctx.pub.offset, ctx.pub.data, ctx.pub.info.user) for ctx in received] == [
-        (1, {"n": 0}, "writer"), (2, {"n": 1}, "writer"), (3, {"n": 2}, "writer"),
+        (1, {"n": 0}, "writer"),
+        (2, {"n": 1}, "writer"),
+        (3, {"n": 2}, "writer"),
     ]
     history = await nodes[2].api("history", {"channel": channel, "limit": -1})
     assert [pub["data"] for pub in history["publications"]] == [{"n": 0}, {"n": 1}, {"n": 2}]
@@ -184,6 +186,7 @@ async def test_info_on_any_node_lists_every_node_with_its_counts(
     expected = {nodes[0].port: (1, 1, 1), nodes[1].port: (2, 2, 1), nodes[2].port: (0, 0, 0)}
 
     for asked in nodes:
+
         async def counts_match(asked: RotaryNode = asked) -> bool:
             reported = await cluster_nodes(asked)
             by_port = named(nodes, reported)

@@ -149,9 +149,9 @@ def assert_no_silent_loss(records: list[tuple[str, Any]], accepted: list[int], r
             continue
         index = position[ctx.pub.data["seq"]]
         assert index > last, f"seq {ctx.pub.data['seq']} arrived twice or out of order"
-        assert index == last + 1 or told, f"lost without a word: {accepted[last + 1:index]}"
+        assert index == last + 1 or told, f"lost without a word: {accepted[last + 1 : index]}"
         last, told = index, False
-    assert last == len(accepted) - 1, f"the last publications never arrived: {accepted[last + 1:]}"
+    assert last == len(accepted) - 1, f"the last publications never arrived: {accepted[last + 1 :]}"
 
 
 async def test_redis_killed_during_traffic_and_restarted(
@@ -192,6 +192,7 @@ async def test_redis_killed_during_traffic_and_restarted(
     await late_sub.ready(timeout=10)
     last = {"seq": accepted[-1]}
     for sub, events in subscriptions:
+
         async def settled(sub: Any = sub, events: Any = events) -> bool:
             return sub.state is SubscriptionState.SUBSCRIBED and any(
                 name == "on_publication" and ctx.pub.data == last for name, ctx in events.seen

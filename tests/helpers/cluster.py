@@ -116,14 +116,18 @@ class RotaryNode:
         command = [str(ROTARY), "-c", str(config_path), "--http_server.port", str(self.port), *self.args]
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
-                command, stdout=log_file, stderr=subprocess.STDOUT, cwd=self.directory,
-                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                command,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=self.directory,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
         self._wait_ready(ready_lines)
 
     def _wait_ready(self, lines: int) -> None:
         deadline = time.monotonic() + START_TIMEOUT
-        while self.log().encode()[self._log_start:].count(READY_LINE.encode()) < lines:
+        while self.log().encode()[self._log_start :].count(READY_LINE.encode()) < lines:
             if not self.alive:
                 raise RuntimeError(f"rotary exited with {self.returncode}:\n{self.log()}")
             if time.monotonic() > deadline:

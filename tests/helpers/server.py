@@ -28,8 +28,8 @@ import aiohttp
 import jwt
 import orjson
 from aiohttp.test_utils import TestClient, TestServer
-from helpers.env import free_port
 
+from helpers.env import free_port
 from rotary.node.node import Node
 from rotary.server.app import Server, build_server
 from rotary.server.config.schema import Config
@@ -120,8 +120,11 @@ class InProcessServer:
         """POSTs ``payload`` as JSON to ``<api prefix>/<method>`` with the API key: status and body,
         the body decoded when it is JSON."""
         prefix = self.config.http_api.handler_prefix.rstrip("/")
-        response = await self.http.post(f"{prefix}/{method}", data=orjson.dumps(payload),
-                                        headers={"X-API-Key": self.config.http_api.key, **headers})
+        response = await self.http.post(
+            f"{prefix}/{method}",
+            data=orjson.dumps(payload),
+            headers={"X-API-Key": self.config.http_api.key, **headers},
+        )
         body = await response.read()
         return response.status, orjson.loads(body) if response.content_type == "application/json" else body
 
@@ -204,7 +207,9 @@ def rotary_process(directory: Path, config: dict[str, Any], *args: str) -> Itera
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             [str(ROTARY), "-c", str(config_path), "--http_server.port", str(port), *args],
-            stdout=log_file, stderr=subprocess.STDOUT, cwd=directory,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=directory,
         )
     server = RotaryProcess(port, config, process, log_path)
     try:

@@ -100,7 +100,12 @@ class BrokerEventHandler(Protocol):
     """
 
     def handle_publication(
-        self, channel: str, pub: pb.Publication, position: StreamPosition, delta: bool, prev: pb.Publication | None
+        self,
+        channel: str,
+        pub: pb.Publication,
+        position: StreamPosition,
+        delta: bool,
+        prev: pb.Publication | None,
     ) -> None: ...
 
     def handle_join(self, channel: str, info: pb.ClientInfo) -> None: ...

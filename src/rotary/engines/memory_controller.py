@@ -13,7 +13,7 @@ __all__ = ["MemoryController"]
 
 
 class MemoryController:
-    """A Controller for a single node: ``publish_control`` delivers to itself unless ``to_node`` is another."""
+    """A single node's Controller: ``publish_control`` delivers to itself unless ``to_node`` is another."""
 
     def __init__(self, node_id: str) -> None:
         self.node_id = node_id

@@ -32,8 +32,9 @@ log = logging.getLogger("rotary.client")
 class Client:
     """One client connection, as hooks and the hub see it."""
 
-    def __init__(self, node: Node, transport: Transport, headers: Mapping[str, str] | None = None,
-                 remote: str = "") -> None:
+    def __init__(
+        self, node: Node, transport: Transport, headers: Mapping[str, str] | None = None, remote: str = ""
+    ) -> None:
         self.node = node
         self.transport = transport
         self.id = str(uuid.uuid4())
@@ -158,7 +159,7 @@ class Client:
         self.flush()
 
     def _end_expired_subscriptions(self) -> None:
-        """Client-side subscriptions get `unsubscribe` 2501; an expired server-side one ends the connection."""
+        """Client-side subscriptions get `unsubscribe` 2501; expired server-side ones end the connection."""
         expired, self.session.expired_channels = self.session.expired_channels, []
         for channel in expired:
             state = self.session.channels.get(channel)
@@ -176,8 +177,13 @@ class Client:
         if self.closed:
             return
         self.closed = True
-        log.debug("closing client connection: client %s, user %r, code %d, reason %s",
-                  self.id, self.user, disconnect.code, disconnect.reason)
+        log.debug(
+            "closing client connection: client %s, user %r, code %d, reason %s",
+            self.id,
+            self.user,
+            disconnect.code,
+            disconnect.reason,
+        )
         was_connected = self.session.status is Status.CONNECTED
         self.session.close()
         if self._timer is not None:

@@ -32,23 +32,39 @@ def _target(user: str, client_id: str, session: str) -> cpb.Target:
 
 # -- disconnect --------------------------------------------------------------------------------------
 
-def disconnect_local(node: Node, user: str, client_id: str, session: str, disconnect: codes.Disconnect,
-                     whitelist: tuple[str, ...]) -> None:
+
+def disconnect_local(
+    node: Node,
+    user: str,
+    client_id: str,
+    session: str,
+    disconnect: codes.Disconnect,
+    whitelist: tuple[str, ...],
+) -> None:
     for client in node.targets(user, client_id, session):
         if client.id not in whitelist:
             client.close(disconnect)
 
 
-def disconnect_command(user: str, client_id: str, session: str, disconnect: codes.Disconnect,
-                       whitelist: tuple[str, ...]) -> Command:
-    return Command(disconnect=cpb.DisconnectUser(target=_target(user, client_id, session), code=disconnect.code,
-                                                 reason=disconnect.reason, whitelist=whitelist))
+def disconnect_command(
+    user: str, client_id: str, session: str, disconnect: codes.Disconnect, whitelist: tuple[str, ...]
+) -> Command:
+    return Command(
+        disconnect=cpb.DisconnectUser(
+            target=_target(user, client_id, session),
+            code=disconnect.code,
+            reason=disconnect.reason,
+            whitelist=whitelist,
+        )
+    )
 
 
 # -- subscribe / unsubscribe -------------------------------------------------------------------------
 
-async def subscribe_local(node: Node, user: str, client_id: str, session: str, channel: str,
-                          options: SubscribeOptions) -> None:
+
+async def subscribe_local(
+    node: Node, user: str, client_id: str, session: str, channel: str, options: SubscribeOptions
+) -> None:
     from rotary.node.subscription import subscribe_server_side
 
     for client in node.targets(user, client_id, session):
@@ -59,23 +75,45 @@ async def subscribe_local(node: Node, user: str, client_id: str, session: str, c
 def subscribe_command(user: str, client_id: str, session: str, channel: str, o: SubscribeOptions) -> Command:
     since = o.recover_since
     options = cpb.SubscribeOptions(
-        chan_info=o.chan_info, data=o.data, expire_at=o.expire_at, emit_presence=o.emit_presence,
-        emit_join_leave=o.emit_join_leave, push_join_leave=o.push_join_leave, recoverable=o.recoverable,
-        positioned=o.positioned, cache_recovery=o.cache_recovery, delta=o.delta,
-        history_meta_ttl=o.history_meta_ttl, auto_cache_recover=o.auto_cache_recover,
+        chan_info=o.chan_info,
+        data=o.data,
+        expire_at=o.expire_at,
+        emit_presence=o.emit_presence,
+        emit_join_leave=o.emit_join_leave,
+        push_join_leave=o.push_join_leave,
+        recoverable=o.recoverable,
+        positioned=o.positioned,
+        cache_recovery=o.cache_recovery,
+        delta=o.delta,
+        history_meta_ttl=o.history_meta_ttl,
+        auto_cache_recover=o.auto_cache_recover,
         recover_since=cpb.StreamPosition(offset=since.offset, epoch=since.epoch) if since else None,
     )
-    return Command(subscribe=cpb.SubscribeUser(target=_target(user, client_id, session), channel=channel,
-                                               options=options))
+    return Command(
+        subscribe=cpb.SubscribeUser(
+            target=_target(user, client_id, session), channel=channel, options=options
+        )
+    )
 
 
 def _options(o: cpb.SubscribeOptions) -> SubscribeOptions:
-    since = StreamPosition(o.recover_since.offset, o.recover_since.epoch) if o.HasField("recover_since") else None
+    since = (
+        StreamPosition(o.recover_since.offset, o.recover_since.epoch) if o.HasField("recover_since") else None
+    )
     return SubscribeOptions(
-        chan_info=o.chan_info, data=o.data, expire_at=o.expire_at, emit_presence=o.emit_presence,
-        emit_join_leave=o.emit_join_leave, push_join_leave=o.push_join_leave, recoverable=o.recoverable,
-        positioned=o.positioned, cache_recovery=o.cache_recovery, delta=o.delta,
-        history_meta_ttl=o.history_meta_ttl, recover_since=since, auto_cache_recover=o.auto_cache_recover,
+        chan_info=o.chan_info,
+        data=o.data,
+        expire_at=o.expire_at,
+        emit_presence=o.emit_presence,
+        emit_join_leave=o.emit_join_leave,
+        push_join_leave=o.push_join_leave,
+        recoverable=o.recoverable,
+        positioned=o.positioned,
+        cache_recovery=o.cache_recovery,
+        delta=o.delta,
+        history_meta_ttl=o.history_meta_ttl,
+        recover_since=since,
+        auto_cache_recover=o.auto_cache_recover,
     )
 
 
@@ -90,8 +128,16 @@ def unsubscribe_command(user: str, client_id: str, session: str, channel: str) -
 
 # -- refresh -----------------------------------------------------------------------------------------
 
-def refresh_local(node: Node, user: str, client_id: str, session: str, expired: bool, expire_at: int,
-                  conn_info: bytes | None) -> None:
+
+def refresh_local(
+    node: Node,
+    user: str,
+    client_id: str,
+    session: str,
+    expired: bool,
+    expire_at: int,
+    conn_info: bytes | None,
+) -> None:
     loop_now = asyncio.get_running_loop().time()
     for client in node.targets(user, client_id, session):
         if expired:
@@ -103,21 +149,31 @@ def refresh_local(node: Node, user: str, client_id: str, session: str, expired: 
         client.flush()
 
 
-def refresh_command(user: str, client_id: str, session: str, expired: bool, expire_at: int,
-                    conn_info: bytes | None) -> Command:
-    return Command(refresh=cpb.RefreshUser(target=_target(user, client_id, session), expired=expired,
-                                           expire_at=expire_at, conn_info=conn_info or b"",
-                                           has_conn_info=conn_info is not None))
+def refresh_command(
+    user: str, client_id: str, session: str, expired: bool, expire_at: int, conn_info: bytes | None
+) -> Command:
+    return Command(
+        refresh=cpb.RefreshUser(
+            target=_target(user, client_id, session),
+            expired=expired,
+            expire_at=expire_at,
+            conn_info=conn_info or b"",
+            has_conn_info=conn_info is not None,
+        )
+    )
 
 
 # -- receiving ---------------------------------------------------------------------------------------
+
 
 async def apply(node: Node, command: Command) -> None:
     """Runs a user-targeted command that another node broadcast."""
     if command.HasField("disconnect"):
         d = command.disconnect
         t = d.target
-        disconnect_local(node, t.user, t.client, t.session, codes.Disconnect(d.code, d.reason), tuple(d.whitelist))
+        disconnect_local(
+            node, t.user, t.client, t.session, codes.Disconnect(d.code, d.reason), tuple(d.whitelist)
+        )
     elif command.HasField("subscribe"):
         s = command.subscribe
         t = s.target
@@ -128,24 +184,46 @@ async def apply(node: Node, command: Command) -> None:
     elif command.HasField("refresh"):
         r = command.refresh
         t = r.target
-        refresh_local(node, t.user, t.client, t.session, r.expired, r.expire_at,
-                      r.conn_info if r.has_conn_info else None)
+        refresh_local(
+            node,
+            t.user,
+            t.client,
+            t.session,
+            r.expired,
+            r.expire_at,
+            r.conn_info if r.has_conn_info else None,
+        )
 
 
 # -- node stats and surveys --------------------------------------------------------------------------
 
+
 def info_message(info: NodeInfo) -> cpb.NodeInfo:
-    return cpb.NodeInfo(uid=info.uid, name=info.name, version=info.version, num_clients=info.num_clients,
-                        num_users=info.num_users, num_channels=info.num_channels, uptime=info.uptime,
-                        num_subs=info.num_subs)
+    return cpb.NodeInfo(
+        uid=info.uid,
+        name=info.name,
+        version=info.version,
+        num_clients=info.num_clients,
+        num_users=info.num_users,
+        num_channels=info.num_channels,
+        uptime=info.uptime,
+        num_subs=info.num_subs,
+    )
 
 
 def node_info(message: cpb.NodeInfo) -> NodeInfo:
     from rotary.node.node import NodeInfo
 
-    return NodeInfo(uid=message.uid, name=message.name, version=message.version,
-                    num_clients=message.num_clients, num_users=message.num_users,
-                    num_channels=message.num_channels, num_subs=message.num_subs, uptime=message.uptime)
+    return NodeInfo(
+        uid=message.uid,
+        name=message.name,
+        version=message.version,
+        num_clients=message.num_clients,
+        num_users=message.num_users,
+        num_channels=message.num_channels,
+        num_subs=message.num_subs,
+        uptime=message.uptime,
+    )
 
 
 def decode_channels(data: bytes) -> dict[str, int]:

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from google.protobuf.message import DecodeError
+
 from rotary.engines.base import Controller
 from rotary.protocol._pb import control_pb2 as cpb
 
@@ -38,9 +40,16 @@ class KnownNode:
 class ControlPlane:
     """Runs the control channel of one node."""
 
-    def __init__(self, node_id: str, controller: Controller, local_info: Callable[[], cpb.NodeInfo],
-                 on_command: CommandHandler, surveys: dict[str, SurveyHandler],
-                 spawn: Callable[[Coroutine[Any, Any, None]], None], info_interval: float = INFO_INTERVAL) -> None:
+    def __init__(
+        self,
+        node_id: str,
+        controller: Controller,
+        local_info: Callable[[], cpb.NodeInfo],
+        on_command: CommandHandler,
+        surveys: dict[str, SurveyHandler],
+        spawn: Callable[[Coroutine[Any, Any, None]], None],
+        info_interval: float = INFO_INTERVAL,
+    ) -> None:
         self.node_id = node_id
         self._controller = controller
         self._local_info = local_info
@@ -110,7 +119,7 @@ class ControlPlane:
         command = cpb.Command()
         try:
             command.ParseFromString(data)
-        except Exception:
+        except DecodeError:
             log.warning("undecodable control message of %d bytes", len(data))
             return
         if command.HasField("node_info"):
@@ -129,8 +138,10 @@ class ControlPlane:
         handler = self._surveys.get(request.op)
         if handler is None:
             return
-        reply = cpb.Command(from_node=self.node_id,
-                            survey_reply=cpb.SurveyReply(id=request.id, data=await handler(request.data)))
+        reply = cpb.Command(
+            from_node=self.node_id,
+            survey_reply=cpb.SurveyReply(id=request.id, data=await handler(request.data)),
+        )
         await self._controller.publish_control(reply.SerializeToString(), to_node=asker)
 
     def _collect(self, reply: cpb.SurveyReply) -> None:

@@ -69,7 +69,8 @@ class Hub:
         """Connections of a user, narrowed to one client id or session when given."""
         found = self.users.get(user, {})
         return [
-            c for c in found.values()
+            c
+            for c in found.values()
             if (not client_id or c.id == client_id) and (not session or c.session_id == session)
         ]
 
@@ -115,8 +116,14 @@ class Hub:
 
     # -- fan-out -------------------------------------------------------------------------------
 
-    def broadcast_publication(self, channel: str, pub: pb.Publication, offset: int,
-                              prev: pb.Publication | None = None, epoch: str = "") -> None:
+    def broadcast_publication(
+        self,
+        channel: str,
+        pub: pb.Publication,
+        offset: int,
+        prev: pb.Publication | None = None,
+        epoch: str = "",
+    ) -> None:
         """Delivers ``pub`` to the local subscribers of ``channel``; ``prev`` (the channel's previous
         publication) is given when the publisher asked for delta compression, ``epoch`` is that of
         the stream the offset belongs to."""
@@ -133,8 +140,16 @@ class Hub:
         for action in troubled:
             self._schedule(action)
 
-    def _fan_out(self, channel: str, pub: pb.Publication, offset: int, epoch: str, key: EncodingKey,
-                 group: dict[str, Subscriber], troubled: list[Callable[[], None]]) -> None:
+    def _fan_out(
+        self,
+        channel: str,
+        pub: pb.Publication,
+        offset: int,
+        epoch: str,
+        key: EncodingKey,
+        group: dict[str, Subscriber],
+        troubled: list[Callable[[], None]],
+    ) -> None:
         """The hot loop: one verdict, one filter check and one write per subscriber."""
         limit = self._queue_max_size
         frame: bytes | None = None
@@ -158,9 +173,17 @@ class Hub:
             elif verdict is Verdict.GAP:
                 troubled.append(_resync(sub.client, channel))
 
-    def _fan_out_delta(self, channel: str, pub: pb.Publication, offset: int, epoch: str, key: EncodingKey,
-                       group: dict[str, Subscriber], patch: _Patch | None,
-                       troubled: list[Callable[[], None]]) -> None:
+    def _fan_out_delta(
+        self,
+        channel: str,
+        pub: pb.Publication,
+        offset: int,
+        epoch: str,
+        key: EncodingKey,
+        group: dict[str, Subscriber],
+        patch: _Patch | None,
+        troubled: list[Callable[[], None]],
+    ) -> None:
         """Like `_fan_out` for a delta group: a subscriber gets the delta frame once it holds a base.
 
         A delta subscriber gets every publication (the chain of deltas needs them all), so tags

@@ -74,9 +74,15 @@ class NodeInfo:
 
 
 class Node:
-    def __init__(self, config: NodeConfig | None = None, *, hooks: Hooks | None = None,
-                 broker: Broker | None = None, presence_manager: PresenceManager | None = None,
-                 controller: Controller | None = None) -> None:
+    def __init__(
+        self,
+        config: NodeConfig | None = None,
+        *,
+        hooks: Hooks | None = None,
+        broker: Broker | None = None,
+        presence_manager: PresenceManager | None = None,
+        controller: Controller | None = None,
+    ) -> None:
         from rotary.engines.memory import MemoryBroker, MemoryPresenceManager
         from rotary.node.default_hooks import AllowAllHooks
 
@@ -97,9 +103,14 @@ class Node:
         self.control: ControlPlane | None = None
         self._presence_refresher: asyncio.Task[None] | None = None
         if controller is not None:
-            self.control = ControlPlane(self.id, controller, lambda: cluster.info_message(self.info()),
-                                        lambda command: cluster.apply(self, command),
-                                        cluster.surveys(self), self.spawn)
+            self.control = ControlPlane(
+                self.id,
+                controller,
+                lambda: cluster.info_message(self.info()),
+                lambda command: cluster.apply(self, command),
+                cluster.surveys(self),
+                self.spawn,
+            )
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -118,8 +129,9 @@ class Node:
                 for channel, state in list(client.channels.items()):
                     if state.emit_presence and not client.closed:
                         try:
-                            await self.presence_manager.add_presence(channel, client.id,
-                                                                     client.client_info(state.chan_info))
+                            await self.presence_manager.add_presence(
+                                channel, client.id, client.client_info(state.chan_info)
+                            )
                         except Exception:
                             log.exception("presence refresh failed for channel %s", channel)
 
@@ -135,7 +147,7 @@ class Node:
         clients = list(self._connections)
         batch = self.config.shutdown_batch_size
         for i in range(0, len(clients), batch):
-            for client in clients[i:i + batch]:
+            for client in clients[i : i + batch]:
                 client.close(codes.DISCONNECT_SHUTDOWN)
             await asyncio.sleep(0)
         if self._tasks:
@@ -172,8 +184,14 @@ class Node:
 
     # -- broker events (synchronous: fan-out never awaits) -------------------------------------
 
-    def handle_publication(self, channel: str, pub: pb.Publication, position: StreamPosition, delta: bool,
-                           prev: pb.Publication | None) -> None:
+    def handle_publication(
+        self,
+        channel: str,
+        pub: pb.Publication,
+        position: StreamPosition,
+        delta: bool,
+        prev: pb.Publication | None,
+    ) -> None:
         self.hub.broadcast_publication(channel, pub, pub.offset, prev if delta else None, position.epoch)
 
     def handle_join(self, channel: str, info: pb.ClientInfo) -> None:
@@ -243,8 +261,13 @@ class Node:
             return
         client.session.forget_subscription(channel)
         if code is not None:
-            client.session.send_reply(pb.Reply(push=pb.Push(
-                channel=channel, unsubscribe=pb.Unsubscribe(code=code.code, reason=code.reason))))
+            client.session.send_reply(
+                pb.Reply(
+                    push=pb.Push(
+                        channel=channel, unsubscribe=pb.Unsubscribe(code=code.code, reason=code.reason)
+                    )
+                )
+            )
             client.flush()
         self._forget_subscription(client, channel, state)
 
@@ -260,7 +283,9 @@ class Node:
 
     # -- the embedding API ---------------------------------------------------------------------
 
-    async def publish(self, channel: str, data: bytes, options: PublishOptions | None = None) -> PublishResult:
+    async def publish(
+        self, channel: str, data: bytes, options: PublishOptions | None = None
+    ) -> PublishResult:
         return await self.broker.publish(channel, data, options or PublishOptions())
 
     async def history(self, channel: str, query: HistoryQuery) -> HistoryResult:
@@ -284,15 +309,29 @@ class Node:
             return [found] if found is not None and (not session or found.session_id == session) else []
         return []
 
-    async def disconnect(self, user: str, disconnect: codes.Disconnect = codes.DISCONNECT_FORCE_NO_RECONNECT, *,
-                         client_id: str = "", session: str = "", whitelist: Iterable[str] = ()) -> None:
+    async def disconnect(
+        self,
+        user: str,
+        disconnect: codes.Disconnect = codes.DISCONNECT_FORCE_NO_RECONNECT,
+        *,
+        client_id: str = "",
+        session: str = "",
+        whitelist: Iterable[str] = (),
+    ) -> None:
         """Closes a user's connections on every node, except the whitelisted client ids."""
         keep = tuple(whitelist)
         cluster.disconnect_local(self, user, client_id, session, disconnect, keep)
         await self._broadcast(cluster.disconnect_command(user, client_id, session, disconnect, keep))
 
-    async def subscribe(self, user: str, channel: str, options: SubscribeOptions | None = None, *,
-                        client_id: str = "", session: str = "") -> None:
+    async def subscribe(
+        self,
+        user: str,
+        channel: str,
+        options: SubscribeOptions | None = None,
+        *,
+        client_id: str = "",
+        session: str = "",
+    ) -> None:
         """Subscribes a user's live connections server-side on every node; each gets a `subscribe` push."""
         opts = options or SubscribeOptions()
         await cluster.subscribe_local(self, user, client_id, session, channel, opts)
@@ -302,11 +341,21 @@ class Node:
         cluster.unsubscribe_local(self, user, client_id, session, channel)
         await self._broadcast(cluster.unsubscribe_command(user, client_id, session, channel))
 
-    async def refresh(self, user: str, *, client_id: str = "", session: str = "", expired: bool = False,
-                      expire_at: int = 0, conn_info: bytes | None = None) -> None:
+    async def refresh(
+        self,
+        user: str,
+        *,
+        client_id: str = "",
+        session: str = "",
+        expired: bool = False,
+        expire_at: int = 0,
+        conn_info: bytes | None = None,
+    ) -> None:
         """Extends or ends a user's connections on every node without the client's involvement."""
         cluster.refresh_local(self, user, client_id, session, expired, expire_at, conn_info)
-        await self._broadcast(cluster.refresh_command(user, client_id, session, expired, expire_at, conn_info))
+        await self._broadcast(
+            cluster.refresh_command(user, client_id, session, expired, expire_at, conn_info)
+        )
 
     async def _broadcast(self, command: cluster.Command) -> None:
         if self.control is not None:

@@ -37,8 +37,9 @@ class Started:
     """The newest offset recovered or buffered, including publications the tags filter dropped."""
 
 
-async def start_subscription(client: Client, channel: str, opts: SubscribeOptions,
-                             request: pb.SubscribeRequest, server_side: bool) -> Started:
+async def start_subscription(
+    client: Client, channel: str, opts: SubscribeOptions, request: pb.SubscribeRequest, server_side: bool
+) -> Started:
     """Registers the subscription and computes its reply; undone again if anything fails."""
     node = client.node
     state = ChannelState(
@@ -83,7 +84,7 @@ async def start_subscription(client: Client, channel: str, opts: SubscribeOption
     if recovered:
         shown = [pub for pub in recovered if state.wants(pub)]
         result.publications.extend(_recovered_for(state, shown, client.transport.protocol))
-        pending = pending[len(recovered):]
+        pending = pending[len(recovered) :]
     return Started(state, result, [pub for pub in pending if state.wants(pub)], seen)
 
 
@@ -98,13 +99,15 @@ def _tags_filter(request: pb.SubscribeRequest, opts: SubscribeOptions) -> TagsMa
         raise ClientError(codes.ERROR_BAD_REQUEST) from None
 
 
-def _recovered_for(state: ChannelState, pubs: list[pb.Publication],
-                   protocol: ProtocolType) -> list[pb.Publication]:
+def _recovered_for(
+    state: ChannelState, pubs: list[pb.Publication], protocol: ProtocolType
+) -> list[pb.Publication]:
     return prepared.delta_chain(pubs, protocol) if state.delta else pubs
 
 
-async def _position(client: Client, channel: str, opts: SubscribeOptions,
-                    request: pb.SubscribeRequest) -> tuple[pb.SubscribeResult, list[pb.Publication]]:
+async def _position(
+    client: Client, channel: str, opts: SubscribeOptions, request: pb.SubscribeRequest
+) -> tuple[pb.SubscribeResult, list[pb.Publication]]:
     """Reads the stream position (and the missed publications when recovering)."""
     result = pb.SubscribeResult()
     if not (opts.positioned or opts.recoverable):
@@ -135,8 +138,9 @@ async def _position(client: Client, channel: str, opts: SubscribeOptions,
     return result, recovered
 
 
-async def _recover_cache(client: Client, channel: str, since: StreamPosition,
-                         meta_ttl: float) -> tuple[StreamPosition, list[pb.Publication], bool]:
+async def _recover_cache(
+    client: Client, channel: str, since: StreamPosition, meta_ttl: float
+) -> tuple[StreamPosition, list[pb.Publication], bool]:
     """Cache mode: only the latest publication matters, and only if the client lacks it."""
     found = await client.node.history(channel, HistoryQuery(limit=1, reverse=True, meta_ttl=meta_ttl))
     top = found.position
@@ -149,19 +153,22 @@ async def _recover_cache(client: Client, channel: str, since: StreamPosition,
     return top, ([] if same_state else [latest]), True
 
 
-async def _recover_stream(client: Client, channel: str, since: StreamPosition,
-                          meta_ttl: float) -> tuple[StreamPosition, list[pb.Publication], bool]:
+async def _recover_stream(
+    client: Client, channel: str, since: StreamPosition, meta_ttl: float
+) -> tuple[StreamPosition, list[pb.Publication], bool]:
     """Stream mode: every publication after the client's position, all or nothing."""
     node = client.node
     limit = node.config.recovery_max_publication_limit
     try:
-        found = await node.history(channel, HistoryQuery(
-            since=since, limit=limit + 1 if limit > 0 else -1, meta_ttl=meta_ttl))
+        found = await node.history(
+            channel, HistoryQuery(since=since, limit=limit + 1 if limit > 0 else -1, meta_ttl=meta_ttl)
+        )
     except UnrecoverablePositionError:
         return (await node.history(channel, HistoryQuery(meta_ttl=meta_ttl))).position, [], False
     top, recovered = found.position, list(found.publications)
-    ok = is_recovered(recovered, since.offset, since.epoch, top.offset, top.epoch,
-                      limit if limit > 0 else len(recovered))
+    ok = is_recovered(
+        recovered, since.offset, since.epoch, top.offset, top.epoch, limit if limit > 0 else len(recovered)
+    )
     return top, (recovered if ok else []), ok
 
 
@@ -174,7 +181,9 @@ def activate(client: Client, started: Started) -> None:
     client.flush()
     state.status = SubscriptionStatus.SUBSCRIBED
     if state.expire_at:
-        client.session.set_subscription_expiry(state.channel, state.expire_at, client.loop_time(), time.time())
+        client.session.set_subscription_expiry(
+            state.channel, state.expire_at, client.loop_time(), time.time()
+        )
     state.epoch = result.epoch
     last = result.publications[-1].offset if result.publications else result.offset
     state.offset = max(last, result.offset)
@@ -203,7 +212,8 @@ async def subscribe_server_side(client: Client, channel: str, opts: SubscribeOpt
     if client.closed:
         return
     r = started.result
-    push = pb.Subscribe(recoverable=r.recoverable, epoch=r.epoch, offset=r.offset, positioned=r.positioned,
-                        data=r.data)
+    push = pb.Subscribe(
+        recoverable=r.recoverable, epoch=r.epoch, offset=r.offset, positioned=r.positioned, data=r.data
+    )
     client.session.send_reply(pb.Reply(push=pb.Push(channel=channel, subscribe=push)))
     activate(client, started)

@@ -57,7 +57,7 @@ def apply(source: bytes, delta: bytes) -> bytes:
             reader.expect(b","[0])
             if offset + count > len(source):
                 raise DeltaError("copy reaches past the end of the source")
-            out += source[offset:offset + count]
+            out += source[offset : offset + count]
         elif command == b":"[0]:
             out += reader.take(count)
         else:
@@ -104,7 +104,7 @@ def _landmarks(source: bytes) -> dict[bytes, list[int]]:
     """Start offsets of the source's aligned blocks, by block content."""
     found: dict[bytes, list[int]] = {}
     for start in range(0, len(source) - BLOCK + 1, BLOCK):
-        found.setdefault(source[start:start + BLOCK], []).append(start)
+        found.setdefault(source[start : start + BLOCK], []).append(start)
     return found
 
 
@@ -118,18 +118,19 @@ def _copies(source: bytes, target: bytes, out: list[bytes]) -> int:
             break
         literal, count, offset = found
         if literal:
-            out += (_int(literal), b":", target[done:done + literal])
+            out += (_int(literal), b":", target[done : done + literal])
         out += (_int(count), b"@", _int(offset), b",")
         done += literal + count
     return done
 
 
-def _next_copy(source: bytes, target: bytes, done: int,
-               landmarks: dict[bytes, list[int]]) -> tuple[int, int, int] | None:
+def _next_copy(
+    source: bytes, target: bytes, done: int, landmarks: dict[bytes, list[int]]
+) -> tuple[int, int, int] | None:
     """The first worthwhile copy at or after ``target[done]``: (literal bytes before it, length,
     source offset), or None when no block of the rest of the target occurs in the source."""
     for at in range(done, len(target) - BLOCK + 1):
-        starts = landmarks.get(target[at:at + BLOCK])
+        starts = landmarks.get(target[at : at + BLOCK])
         if starts is None:
             continue
         best = _best_match(source, target, done, at, starts)
@@ -138,8 +139,9 @@ def _next_copy(source: bytes, target: bytes, done: int,
     return None
 
 
-def _best_match(source: bytes, target: bytes, done: int, at: int,
-                starts: list[int]) -> tuple[int, int, int] | None:
+def _best_match(
+    source: bytes, target: bytes, done: int, at: int, starts: list[int]
+) -> tuple[int, int, int] | None:
     """The longest match through ``target[at]`` whose copy command costs less than its bytes."""
     best: tuple[int, int, int] | None = None
     best_count = 0
@@ -157,16 +159,18 @@ def _best_match(source: bytes, target: bytes, done: int, at: int,
 
 def _ahead(source: bytes, start: int, target: bytes, at: int) -> int:
     """How many bytes from ``source[start]`` and ``target[at]`` on are equal."""
+
     def same(n: int) -> bool:
-        return source[start:start + n] == target[at:at + n]
+        return source[start : start + n] == target[at : at + n]
 
     return _run(same, min(len(source) - start, len(target) - at))
 
 
 def _behind(source: bytes, start: int, target: bytes, at: int, limit: int) -> int:
     """How many bytes right before ``source[start]`` and ``target[at]`` are equal (at most ``limit``)."""
+
     def same(n: int) -> bool:
-        return source[start - n:start] == target[at - n:at]
+        return source[start - n : start] == target[at - n : at]
 
     return _run(same, min(start, limit))
 
@@ -231,6 +235,6 @@ class _Reader:
         end = self._pos + count
         if end > len(self._data):
             raise DeltaError("insert reaches past the end of the delta")
-        chunk = self._data[self._pos:end]
+        chunk = self._data[self._pos : end]
         self._pos = end
         return chunk

@@ -52,8 +52,9 @@ def delta_publication_push(
     ``patch`` is the fossil delta from the previous publication's data, or None when the subscriber
     has no base yet; see :func:`delta_data` for what goes on the wire.
     """
-    return publication_push(channel, _for_delta_subscriber(pub, patch, protocol_type), protocol_type,
-                            unidirectional)
+    return publication_push(
+        channel, _for_delta_subscriber(pub, patch, protocol_type), protocol_type, unidirectional
+    )
 
 
 def delta_data(data: bytes, patch: bytes | None, protocol_type: ProtocolType) -> tuple[bytes, bool]:

@@ -18,8 +18,8 @@ from aiohttp import web
 
 from rotary.node.node import Node, NodeConfig
 from rotary.server.channels import ChannelRules
-from rotary.server.engines import build_engines
 from rotary.server.config.schema import Config
+from rotary.server.engines import build_engines
 from rotary.server.hooks import ServerHooks
 from rotary.server.origins import origin_checker
 from rotary.server.tokens import TokenVerifier
@@ -64,12 +64,20 @@ async def _health(request: web.Request) -> web.Response:
 
 
 def build_server(config: Config) -> Server:
-    verifier = TokenVerifier(config.client.token, config.client.subscription_token,
-                             skip_signature=config.client.insecure_skip_token_signature_verify)
+    verifier = TokenVerifier(
+        config.client.token,
+        config.client.subscription_token,
+        skip_signature=config.client.insecure_skip_token_signature_verify,
+    )
     rules = ChannelRules(config.channel)
     engines = build_engines(config)
-    node = Node(node_config(config), hooks=ServerHooks(config, verifier), broker=engines.broker,
-                presence_manager=engines.presence_manager, controller=engines.controller)
+    node = Node(
+        node_config(config),
+        hooks=ServerHooks(config, verifier),
+        broker=engines.broker,
+        presence_manager=engines.presence_manager,
+        controller=engines.controller,
+    )
     external = web.Application(client_max_size=max(config.websocket.message_size_limit, 1 << 20))
     internal = web.Application() if config.http_server.internal_port else None
     if not config.websocket.disabled:
@@ -98,12 +106,15 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
     runners: list[web.AppRunner] = []
     listeners = [(server.external, config.http_server.address, config.http_server.port)]
     if server.internal is not None:
-        listeners.append((server.internal, config.http_server.internal_address,
-                          int(config.http_server.internal_port)))
+        listeners.append(
+            (server.internal, config.http_server.internal_address, int(config.http_server.internal_port))
+        )
     for app, address, port in listeners:
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, address or None, port, reuse_address=True, reuse_port=reuse_port or None).start()
+        await web.TCPSite(
+            runner, address or None, port, reuse_address=True, reuse_port=reuse_port or None
+        ).start()
         runners.append(runner)
         log.info("serving on %s:%d", address or "0.0.0.0", port)
     try:

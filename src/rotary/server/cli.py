@@ -84,8 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(*names, dest=key, action="store_const", const=True, default=None)
         else:
             parser.add_argument(*names, dest=key, type=kind, default=None)
-    parser.add_argument("--workers", type=int, default=1,
-                        help="server processes sharing the port (0 = one per core); needs a shared broker")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port (0 = one per core); needs a shared broker",
+    )
     parser.set_defaults(handler=run)
     commands = parser.add_subparsers(dest="command", metavar="command")
     _add_commands(commands)

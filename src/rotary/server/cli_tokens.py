@@ -198,6 +198,5 @@ def cmd_checktoken(args: argparse.Namespace) -> None:
 
 def cmd_checksubtoken(args: argparse.Namespace) -> None:
     granted, payload = _check(args, "checksubtoken", TokenVerifier.verify_subscription_token)
-    print(
-        f'valid subscription token for {_user_phrase(granted.user)} and channel "{granted.channel}"\npayload: {payload}'
-    )
+    print(f'valid subscription token for {_user_phrase(granted.user)} and channel "{granted.channel}"')
+    print(f"payload: {payload}")

@@ -40,7 +40,9 @@ def problems(config: Config) -> list[str]:
     kind = broker_type(config)
     if kind not in SUPPORTED_BROKERS:
         key = "broker.type" if config.broker.enabled else "engine.type"
-        found.append(f"{key}: {kind!r} is not supported by rotary (use one of {', '.join(SUPPORTED_BROKERS)})")
+        found.append(
+            f"{key}: {kind!r} is not supported by rotary (use one of {', '.join(SUPPORTED_BROKERS)})"
+        )
     if presence_type(config) not in SUPPORTED_PRESENCE:
         key = "presence_manager.type" if config.presence_manager.enabled else "engine.type"
         found.append(f"{key}: {presence_type(config)!r} is not supported (use memory or redis)")

@@ -137,7 +137,7 @@ class ServerHooks:
         )
 
     def _token_subscriptions(self, claims: ConnectToken) -> dict[str, SubscribeOptions]:
-        """Server-side subscriptions from ``subs`` (which wins) or ``channels``; 102 for an unknown namespace."""
+        """Server-side subscriptions from ``subs`` (which wins) or ``channels``; 102 for a bad namespace."""
         subscriptions: dict[str, SubscribeOptions] = {}
         for channel, grant in claims.subs.items():
             granted = namespace_subscription(self.channels.resolve(channel).namespace, grant.override)
@@ -328,8 +328,12 @@ class ServerHooks:
         )
         if not allowed:
             raise ClientError(codes.ERROR_PERMISSION_DENIED)
-        info = pb.ClientInfo(user=client.user, client=client.id, conn_info=client.conn_info,
-                             chan_info=client.chan_info(target.channel))
+        info = pb.ClientInfo(
+            user=client.user,
+            client=client.id,
+            conn_info=client.conn_info,
+            chan_info=client.chan_info(target.channel),
+        )
         return PublishDecision(data=request.data, options=replace(target.publish_options(), client_info=info))
 
     async def on_presence(self, client: ClientView, channel: str) -> None:

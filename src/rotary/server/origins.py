@@ -19,8 +19,9 @@ log = logging.getLogger("rotary.server.origins")
 def origin_checker(allowed: Sequence[str]) -> Callable[[web.Request], bool]:
     patterns = tuple(p.lower() for p in allowed)
     if patterns == ("*",):
-        log.warning("client.allowed_origins is [\"*\"]: every origin may connect; "
-                    "set explicit origins in production")
+        log.warning(
+            'client.allowed_origins is ["*"]: every origin may connect; set explicit origins in production'
+        )
 
     def check(request: web.Request) -> bool:
         origin = request.headers.get("Origin", "")

@@ -36,8 +36,10 @@ def shared_broker(config: Config) -> bool:
 def refusal(config: Config) -> str | None:
     if shared_broker(config):
         return None
-    return ("--workers needs a broker the workers share: set engine.type to redis, or enable a redis or "
-            "nats broker; with the memory engine every worker would be a separate server")
+    return (
+        "--workers needs a broker the workers share: set engine.type to redis, or enable a redis or "
+        "nats broker; with the memory engine every worker would be a separate server"
+    )
 
 
 def worker_count(requested: int) -> int:

@@ -9,8 +9,14 @@ from __future__ import annotations
 from rotary.protocol import pb
 
 
-def is_recovered(publications: list[pb.Publication], since_offset: int, since_epoch: str, top_offset: int,
-                 top_epoch: str, limit: int) -> bool:
+def is_recovered(
+    publications: list[pb.Publication],
+    since_offset: int,
+    since_epoch: str,
+    top_offset: int,
+    top_epoch: str,
+    limit: int,
+) -> bool:
     """True when the client missed nothing beyond what ``publications`` hold.
 
     Recovery is all or nothing: the epoch must match (an empty one means the client does not know it
@@ -27,8 +33,9 @@ def is_recovered(publications: list[pb.Publication], since_offset: int, since_ep
     )
 
 
-def merge_buffered(recovered: list[pb.Publication], buffered: list[tuple[pb.Publication, int]],
-                   top_offset: int) -> tuple[list[pb.Publication], bool]:
+def merge_buffered(
+    recovered: list[pb.Publication], buffered: list[tuple[pb.Publication, int]], top_offset: int
+) -> tuple[list[pb.Publication], bool]:
     """Appends buffered publications newer than what was recovered; False when they leave a gap.
 
     Buffered publications with offset 0 come from channels without history and are always kept.

@@ -135,7 +135,7 @@ class Session:
         self._expire_deadline = now + max(expire_at - wall_now, 0) + self.limits.expired_close_delay
 
     def set_subscription_expiry(self, channel: str, expire_at: int, now: float, wall_now: float) -> None:
-        """A subscription expires at ``expire_at`` (0 never); it ends after the grace delay unless refreshed."""
+        """The subscription expires at ``expire_at`` (0 never); it ends after the grace delay unrefreshed."""
         if expire_at <= 0:
             self._sub_deadlines.pop(channel, None)
             return
@@ -161,7 +161,9 @@ class Session:
         self._outbox.append(message)
 
     def send_error(self, command_id: int, code: int, message: str, temporary: bool = False) -> None:
-        self.send_reply(pb.Reply(id=command_id, error=pb.Error(code=code, message=message, temporary=temporary)))
+        self.send_reply(
+            pb.Reply(id=command_id, error=pb.Error(code=code, message=message, temporary=temporary))
+        )
 
     def data_to_send(self) -> bytes | None:
         """Everything queued, batched into one frame."""
@@ -174,7 +176,9 @@ class Session:
     # -- time ----------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        times = [t for t in (self._stale_at, self._ping_at, self._pong_at, self._expire_deadline) if t is not None]
+        times = [
+            t for t in (self._stale_at, self._ping_at, self._pong_at, self._expire_deadline) if t is not None
+        ]
         if self._sub_deadlines:
             times.append(min(self._sub_deadlines.values()))
         return min(times) if times else None

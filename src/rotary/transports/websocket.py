@@ -38,8 +38,13 @@ class WebSocketTransport:
     name = "websocket"
     unidirectional = False
 
-    def __init__(self, ws: web.WebSocketResponse, sock: asyncio.WriteTransport, protocol: ProtocolType,
-                 write_timeout: float = DEFAULT_WRITE_TIMEOUT) -> None:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        sock: asyncio.WriteTransport,
+        protocol: ProtocolType,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+    ) -> None:
         self.protocol = protocol
         self._binary = protocol is ProtocolType.PROTOBUF
         self.framing = "ws-binary" if self._binary else "ws-text"
@@ -98,10 +103,14 @@ def _protocol_of(request: web.Request, ws: web.WebSocketResponse) -> ProtocolTyp
     return ProtocolType.JSON
 
 
-def websocket_handler(node: Node, *, message_size_limit: int = 65536,
-                      check_origin: OriginCheck | None = None,
-                      connection_limit: int = 0,
-                      write_timeout: float = DEFAULT_WRITE_TIMEOUT) -> Handler:
+def websocket_handler(
+    node: Node,
+    *,
+    message_size_limit: int = 65536,
+    check_origin: OriginCheck | None = None,
+    connection_limit: int = 0,
+    write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+) -> Handler:
     """An aiohttp handler serving the bidirectional client protocol for ``node``."""
 
     async def handle(request: web.Request) -> web.StreamResponse:

@@ -24,7 +24,6 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-
 from helpers.env import IN_CI, free_port, require_binary
 
 pytestmark = [pytest.mark.compat, pytest.mark.browser]
@@ -64,7 +63,9 @@ def follow_steps_1_to_3(directory: Path, allowed_origin: str) -> Quickstart:
 
 
 def rotary(*args: str, cwd: Path) -> str:
-    done = subprocess.run([str(ROTARY), *args], cwd=cwd, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [str(ROTARY), *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=False
+    )
     assert done.returncode == 0, f"rotary {' '.join(args)} failed:\n{done.stdout}{done.stderr}"
     return done.stdout
 
@@ -75,8 +76,14 @@ async def rotary_server(quickstart: Quickstart, port: int) -> AsyncIterator[Path
     log_path = quickstart.directory / "rotary.log"
     with log_path.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            str(ROTARY), "-c", "config.json", "--http_server.port", str(port),
-            cwd=quickstart.directory, stdout=log, stderr=subprocess.STDOUT,
+            str(ROTARY),
+            "-c",
+            "config.json",
+            "--http_server.port",
+            str(port),
+            cwd=quickstart.directory,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             await wait_for_port(port, process, log_path)
@@ -165,8 +172,13 @@ class Page:
 async def open_page(url: str, profile: Path) -> AsyncIterator[Page]:
     profile.mkdir()
     process = await asyncio.create_subprocess_exec(
-        require_binary("node"), str(HERE / "drive_page.mjs"), url, str(profile),
-        cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        require_binary("node"),
+        str(HERE / "drive_page.mjs"),
+        url,
+        str(profile),
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
     page = Page(process)
     try:
@@ -185,16 +197,18 @@ async def open_page(url: str, profile: Path) -> AsyncIterator[Page]:
 
 async def publish(server_port: int, api_key: str, data: dict[str, Any]) -> dict[str, Any]:
     """Step 6, the curl command."""
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
             f"http://127.0.0.1:{server_port}/api/publish",
             headers={"X-API-Key": api_key},
             json={"channel": "channel", "data": data},
-        ) as response:
-            body = await response.text()
-            assert response.status == 200, body
-            reply: dict[str, Any] = json.loads(body)
-            return reply
+        ) as response,
+    ):
+        body = await response.text()
+        assert response.status == 200, body
+        reply: dict[str, Any] = json.loads(body)
+        return reply
 
 
 def two_free_ports() -> tuple[int, int]:

@@ -67,7 +67,7 @@ def server_environment(compose_file: Path) -> dict[str, str]:
 
 def answers() -> bool:
     try:
-        urllib.request.urlopen(SERVER_URL, timeout=1)  # noqa: S310 - constant http:// URL
+        urllib.request.urlopen(SERVER_URL, timeout=1)
     except urllib.error.HTTPError:
         return True
     except OSError:
@@ -103,7 +103,11 @@ def run_suite(suite: Path, unittest_args: list[str], output: Path) -> int:
         try:
             done = subprocess.run(
                 [sys.executable, "-m", "unittest", *unittest_args],
-                cwd=suite, stdout=out, stderr=subprocess.STDOUT, timeout=SUITE_TIMEOUT, check=False,
+                cwd=suite,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=SUITE_TIMEOUT,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             print(f"the suite did not finish within {SUITE_TIMEOUT:.0f}s; {last_started(output)}")
@@ -130,8 +134,9 @@ def main() -> int:
     environment = server_environment(args.suite / "docker-compose.yml")
     # An empty working directory: no config.json or .env of the caller's is picked up.
     with tempfile.TemporaryDirectory() as workdir, args.rotary_log.open("wb") as log:
-        server = subprocess.Popen([args.rotary], cwd=workdir, env=environment,
-                                  stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [args.rotary], cwd=workdir, env=environment, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             wait_until_serving(server)
             return run_suite(args.suite, args.unittest_args, args.output)

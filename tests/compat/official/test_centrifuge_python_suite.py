@@ -50,9 +50,24 @@ def sdist() -> Path:
     if not path.exists():
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
         done = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-             "--disable-pip-version-check", "-q", REQUIREMENT, "-d", str(CACHE_DIR)],
-            capture_output=True, text=True, timeout=300, check=False,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--disable-pip-version-check",
+                "-q",
+                REQUIREMENT,
+                "-d",
+                str(CACHE_DIR),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         if done.returncode != 0 or not path.exists():
             unavailable(f"could not download the {REQUIREMENT} sdist: {done.stderr.strip()[-2000:]}")
@@ -109,14 +124,36 @@ def test_official_suite_passes(tmp_path: Path) -> None:
     suite = unpacked(sdist(), tmp_path / "sdist")
     suite_output, rotary_log = tmp_path / "suite.log", tmp_path / "rotary.log"
     done = subprocess.run(
-        [*namespace_command(unshare), sys.executable, str(RUNNER), "--suite", str(suite),
-         "--rotary", rotary_executable(), "--output", str(suite_output), "--rotary-log", str(rotary_log),
-         "--", *UNITTEST_ARGS],
-        capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False,
+        [
+            *namespace_command(unshare),
+            sys.executable,
+            str(RUNNER),
+            "--suite",
+            str(suite),
+            "--rotary",
+            rotary_executable(),
+            "--output",
+            str(suite_output),
+            "--rotary-log",
+            str(rotary_log),
+            "--",
+            *UNITTEST_ARGS,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
     )
     if done.returncode != 0:
-        pytest.fail("\n".join([
-            *failure_reports(suite_output),
-            f"--- rotary log, last lines (full log: {rotary_log}) ---", *tail(rotary_log, 100),
-            f"--- runner (exit code {done.returncode}) ---", done.stdout + done.stderr,
-        ]), pytrace=False)
+        pytest.fail(
+            "\n".join(
+                [
+                    *failure_reports(suite_output),
+                    f"--- rotary log, last lines (full log: {rotary_log}) ---",
+                    *tail(rotary_log, 100),
+                    f"--- runner (exit code {done.returncode}) ---",
+                    done.stdout + done.stderr,
+                ]
+            ),
+            pytrace=False,
+        )

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import pytest
-
 from helpers.recording import RecordingTransport, json_messages, send
+
 from rotary.engines.base import HistoryQuery, PublishOptions
 from rotary.node.client import Client
 from rotary.node.default_hooks import AllowAllHooks
@@ -21,7 +21,9 @@ class CacheHooks(AllowAllHooks):
         self.auto = auto
 
     async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions:
-        return SubscribeOptions(recoverable=True, positioned=True, cache_recovery=True, auto_cache_recover=self.auto)
+        return SubscribeOptions(
+            recoverable=True, positioned=True, cache_recovery=True, auto_cache_recover=self.auto
+        )
 
 
 async def subscribe_reply(node: Node, request: pb.SubscribeRequest) -> dict[str, object]:
@@ -62,7 +64,8 @@ async def test_client_with_the_latest_state_gets_nothing_again() -> None:
     await node.publish("ch", b'{"v":1}', KEEP_ONE)
     top = (await node.history("ch", HistoryQuery())).position
     reply = await subscribe_reply(
-        node, pb.SubscribeRequest(channel="ch", recover=True, offset=top.offset, epoch=top.epoch))
+        node, pb.SubscribeRequest(channel="ch", recover=True, offset=top.offset, epoch=top.epoch)
+    )
     assert reply["recovered"] is True
     assert "publications" not in reply
     await node.shutdown()

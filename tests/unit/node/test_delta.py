@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 import pytest
 from centrifuge.codecs import _JsonCodec, _ProtobufCodec
-
 from helpers.recording import RecordingTransport, frame_payload, send
+
 from rotary.engines.base import HistoryQuery, HistoryResult, PublishOptions
 from rotary.engines.memory import MemoryBroker
 from rotary.node.client import Client
@@ -100,8 +100,9 @@ def decoded(transport: RecordingTransport) -> list[Any]:
     return values
 
 
-async def subscriber(node: Node, protocol: ProtocolType, channel: str = "ch", keep_reply: bool = False,
-                     **request: Any) -> RecordingTransport:
+async def subscriber(
+    node: Node, protocol: ProtocolType, channel: str = "ch", keep_reply: bool = False, **request: Any
+) -> RecordingTransport:
     """A connected client subscribed to ``channel``; what it received so far is forgotten unless
     ``keep_reply`` (the connect reply is always dropped)."""
     transport = RecordingTransport(protocol)
@@ -120,8 +121,9 @@ def document(version: int) -> bytes:
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-async def test_delta_subscriber_reconstructs_what_a_plain_one_gets(node: Node,
-                                                                   protocol: ProtocolType) -> None:
+async def test_delta_subscriber_reconstructs_what_a_plain_one_gets(
+    node: Node, protocol: ProtocolType
+) -> None:
     plain = await subscriber(node, protocol)
     delta = await subscriber(node, protocol, delta="fossil")
     for version in range(5):
@@ -147,7 +149,8 @@ async def test_a_delta_group_shares_two_frames(node: Node, protocol: ProtocolTyp
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_whole_data_when_the_publisher_asks_no_delta_or_the_patch_is_not_smaller(
-        node: Node, protocol: ProtocolType) -> None:
+    node: Node, protocol: ProtocolType
+) -> None:
     delta = await subscriber(node, protocol, delta="fossil")
     await node.publish("ch", document(0), DELTA)
     await node.publish("ch", document(1), PLAIN)
@@ -186,8 +189,13 @@ async def test_recovered_publications_form_a_delta_chain(node: Node, protocol: P
     await send(client, pb.Command(id=1, connect=pb.ConnectRequest()))
     for version in range(3, 6):
         await node.publish("ch", document(version), DELTA)
-    await send(client, pb.Command(id=2, subscribe=pb.SubscribeRequest(
-        channel="ch", delta="fossil", recover=True, offset=1, epoch=epoch)))
+    await send(
+        client,
+        pb.Command(
+            id=2,
+            subscribe=pb.SubscribeRequest(channel="ch", delta="fossil", recover=True, offset=1, epoch=epoch),
+        ),
+    )
     await node.publish("ch", document(6), DELTA)
     reply = replies(transport)[1].subscribe
     assert reply.delta and reply.recovered
@@ -211,13 +219,17 @@ def ticker(name: str) -> pb.FilterNode:
 
 async def publish_tickers(node: Node, names: str) -> None:
     for name in names:
-        await node.publish("ch", orjson.dumps({"t": name}), PublishOptions(
-            history_size=100, history_ttl=300, tags={"ticker": name}))
+        await node.publish(
+            "ch",
+            orjson.dumps({"t": name}),
+            PublishOptions(history_size=100, history_ttl=300, tags={"ticker": name}),
+        )
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 async def test_tags_filter_delivers_matching_publications_and_keeps_the_position(
-        node: Node, protocol: ProtocolType) -> None:
+    node: Node, protocol: ProtocolType
+) -> None:
     filtered = await subscriber(node, protocol, tf=ticker("A"))
     other = await subscriber(node, protocol, tf=ticker("A"))
     everything = await subscriber(node, protocol)
@@ -233,8 +245,9 @@ async def test_tags_filter_delivers_matching_publications_and_keeps_the_position
 async def test_tags_filter_drops_recovered_publications(node: Node) -> None:
     await publish_tickers(node, "ABAB")
     epoch = (await node.history("ch", HistoryQuery())).position.epoch
-    transport = await subscriber(node, ProtocolType.JSON, keep_reply=True, tf=ticker("B"),
-                                 recover=True, offset=1, epoch=epoch)
+    transport = await subscriber(
+        node, ProtocolType.JSON, keep_reply=True, tf=ticker("B"), recover=True, offset=1, epoch=epoch
+    )
     assert replies(transport)[0].subscribe.recovered
     await publish_tickers(node, "ABAAB")
     assert [p.offset for p in publications(transport)] == [2, 4, 6, 9]  # position kept past filtered ones
@@ -251,8 +264,11 @@ class RacingBroker(MemoryBroker):
         late, self.late = self.late, ""
         result = await super().history(channel, query)
         for name in late:
-            await self.publish(channel, orjson.dumps({"t": name}), PublishOptions(
-                history_size=100, history_ttl=300, tags={"ticker": name}, use_delta=True))
+            await self.publish(
+                channel,
+                orjson.dumps({"t": name}),
+                PublishOptions(history_size=100, history_ttl=300, tags={"ticker": name}, use_delta=True),
+            )
         return result
 
 
@@ -264,11 +280,13 @@ async def test_buffered_publications_are_filtered_and_whole_for_delta(protocol: 
     await publish_tickers(node, "AB")
     epoch = (await node.history("ch", HistoryQuery())).position.epoch
     broker.late = "ABA"
-    filtered = await subscriber(node, protocol, keep_reply=True, tf=ticker("A"),
-                                recover=True, offset=0, epoch=epoch)
+    filtered = await subscriber(
+        node, protocol, keep_reply=True, tf=ticker("A"), recover=True, offset=0, epoch=epoch
+    )
     broker.late = "BB"
-    delta = await subscriber(node, protocol, keep_reply=True, delta="fossil",
-                             recover=True, offset=0, epoch=epoch)
+    delta = await subscriber(
+        node, protocol, keep_reply=True, delta="fossil", recover=True, offset=0, epoch=epoch
+    )
     await publish_tickers(node, "BA")
     # Recovered 1, buffered 3 and 5 (after the reply), live 9; the B ones never arrive, and no gap.
     assert [p.offset for p in publications(filtered)] == [1, 3, 5, 9]
@@ -297,7 +315,11 @@ async def test_an_invalid_tags_filter_is_a_bad_request(node: Node) -> None:
     transport = RecordingTransport()
     client = Client(node, transport)
     await send(client, pb.Command(id=1, connect=pb.ConnectRequest()))
-    await send(client, pb.Command(id=2, subscribe=pb.SubscribeRequest(
-        channel="ch", tf=pb.FilterNode(key="ticker", cmp="eq"))))
+    await send(
+        client,
+        pb.Command(
+            id=2, subscribe=pb.SubscribeRequest(channel="ch", tf=pb.FilterNode(key="ticker", cmp="eq"))
+        ),
+    )
     assert replies(transport)[1].error.code == codes.ERROR_BAD_REQUEST.code
     assert not client.is_subscribed("ch")

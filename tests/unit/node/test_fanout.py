@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
+from helpers.recording import RecordingTransport, connected
+
 from rotary.engines.base import PublishOptions
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
 from rotary.protocol.codec import ProtocolType
-from helpers.recording import RecordingTransport, connected
 
 
 async def test_one_frame_object_per_encoding_group() -> None:
@@ -24,7 +25,7 @@ async def test_one_frame_object_per_encoding_group() -> None:
     pb_frames = [t.frames[0] for t in pb_transports]
     assert all(f is json_frames[0] for f in json_frames)
     assert all(f is pb_frames[0] for f in pb_frames)
-    assert json_frames[0].startswith(b'\x81')
+    assert json_frames[0].startswith(b"\x81")
     assert json_frames[0][2:].startswith(b'{"push":{"channel":"news","pub":{"data":{"a":1},"time":')
     await node.shutdown()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from helpers.recording import RecordingTransport, json_messages, send
+
 from rotary.engines.base import HistoryQuery
 from rotary.node.client import Client
 from rotary.node.default_hooks import AllowAllHooks
@@ -15,8 +16,13 @@ from rotary.protocol import pb
 
 class JoinLeaveHooks(AllowAllHooks):
     async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions:
-        return SubscribeOptions(emit_join_leave=True, push_join_leave=True, recoverable=True, positioned=True,
-                                reject_unrecovered=bool(request.flag & 2))
+        return SubscribeOptions(
+            emit_join_leave=True,
+            push_join_leave=True,
+            recoverable=True,
+            positioned=True,
+            reject_unrecovered=bool(request.flag & 2),
+        )
 
 
 async def watcher_and_node() -> tuple[Node, RecordingTransport]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
-
 from helpers.recording import RecordingTransport, json_messages, send
+
 from rotary.engines.base import HistoryQuery, HistoryResult, PublishOptions
 from rotary.engines.memory import MemoryBroker
 from rotary.node.client import Client
@@ -45,8 +45,9 @@ class RecoveringHooks(AllowAllHooks):
 
 
 @pytest.mark.parametrize(("recover", "before", "after"), [(True, 3, 3), (True, 0, 5), (False, 4, 2)])
-async def test_publications_during_subscribe_arrive_once_in_order(recover: bool, before: int,
-                                                                  after: int) -> None:
+async def test_publications_during_subscribe_arrive_once_in_order(
+    recover: bool, before: int, after: int
+) -> None:
     broker = RacingBroker()
     node = Node(NodeConfig(ping_interval=0), hooks=RecoveringHooks(), broker=broker)
     await node.start()

@@ -9,11 +9,11 @@ import asyncio
 from typing import Any
 
 import orjson
+from helpers.recording import RecordingTransport, frame_payload, send
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from helpers.recording import RecordingTransport, frame_payload, send
 from rotary.engines.base import PublishOptions
 from rotary.node.client import Client
 from rotary.node.default_hooks import AllowAllHooks
@@ -80,7 +80,9 @@ class ConnectionMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.connected)
     @rule(channel=st.sampled_from(CHANNELS), recover=st.booleans())
     def subscribe(self, channel: str, recover: bool) -> None:
-        cmd_id = self.command(subscribe=pb.SubscribeRequest(channel=channel, recover=recover, recoverable=True))
+        cmd_id = self.command(
+            subscribe=pb.SubscribeRequest(channel=channel, recover=recover, recoverable=True)
+        )
         self.pending_subscribe[cmd_id] = channel
 
     @precondition(lambda self: self.connected)
@@ -113,7 +115,7 @@ class ConnectionMachine(RuleBasedStateMachine):
     @invariant()
     def protocol_invariants(self) -> None:
         frames = self.transport.frames
-        for frame in frames[self.seen:]:
+        for frame in frames[self.seen :]:
             for line in frame_payload(frame).split(b"\n"):
                 self._check(orjson.loads(line))
         self.seen = len(frames)
@@ -126,7 +128,9 @@ class ConnectionMachine(RuleBasedStateMachine):
             if "pub" in push:
                 assert channel in self.subscribed, f"publication on {channel} before its subscribe reply"
                 offset = push["pub"]["offset"]
-                assert offset > self.subscribed[channel], f"offset {offset} not after {self.subscribed[channel]}"
+                assert offset > self.subscribed[channel], (
+                    f"offset {offset} not after {self.subscribed[channel]}"
+                )
                 self.subscribed[channel] = offset
             return
         reply_id = message["id"]

@@ -36,9 +36,15 @@ def test_short_source_gives_one_insert() -> None:
     assert b"@" not in delta
 
 
-@pytest.mark.parametrize(("source", "target"), [
-    (b"", b""), (b"", b"new"), (b"old data that goes away entirely", b""), (b"x" * 100, b"x" * 100),
-])
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [
+        (b"", b""),
+        (b"", b"new"),
+        (b"old data that goes away entirely", b""),
+        (b"x" * 100, b"x" * 100),
+    ],
+)
 def test_edge_cases(source: bytes, target: bytes) -> None:
     roundtrip(source, target)
 
@@ -63,19 +69,35 @@ def test_unrelated_bytes_roundtrip(source: bytes, target: bytes) -> None:
     roundtrip(source, target)
 
 
-@given(st.binary(min_size=20, max_size=600), st.lists(
-    st.tuples(st.integers(0, 600), st.integers(0, 40), st.binary(max_size=20)), max_size=6))
+@given(
+    st.binary(min_size=20, max_size=600),
+    st.lists(st.tuples(st.integers(0, 600), st.integers(0, 40), st.binary(max_size=20)), max_size=6),
+)
 def test_edited_bytes_roundtrip(source: bytes, edits: list[tuple[int, int, bytes]]) -> None:
     target = bytearray(source)
     for at, removed, inserted in edits:
-        target[at:at + removed] = inserted
+        target[at : at + removed] = inserted
     roundtrip(source, bytes(target))
 
 
-@pytest.mark.parametrize("delta", [
-    b"", b"3", b"3\n", b"3\n3:ab", b"3\n3:abc", b"3\n3:abc0;", b"3\n3:abcX;", b"3\n3*abc",
-    b"3\n3@9,", b"3\n3@0;", b"2\n3:abc", b"\n", b"3\n:abc",
-])
+@pytest.mark.parametrize(
+    "delta",
+    [
+        b"",
+        b"3",
+        b"3\n",
+        b"3\n3:ab",
+        b"3\n3:abc",
+        b"3\n3:abc0;",
+        b"3\n3:abcX;",
+        b"3\n3*abc",
+        b"3\n3@9,",
+        b"3\n3@0;",
+        b"2\n3:abc",
+        b"\n",
+        b"3\n:abc",
+    ],
+)
 def test_malformed_deltas_raise_delta_error(delta: bytes) -> None:
     with pytest.raises(fossil.DeltaError):
         fossil.apply(b"abcdef", delta)

@@ -23,8 +23,9 @@ def test_protobuf_delta_push_carries_the_raw_patch() -> None:
 
 def test_protobuf_push_without_patch_is_the_plain_one() -> None:
     pub = pb.Publication(data=NEW, offset=2)
-    assert prepared.delta_publication_push("ch", pub, None, ProtocolType.PROTOBUF) == \
-        prepared.publication_push("ch", pub, ProtocolType.PROTOBUF)
+    assert prepared.delta_publication_push(
+        "ch", pub, None, ProtocolType.PROTOBUF
+    ) == prepared.publication_push("ch", pub, ProtocolType.PROTOBUF)
 
 
 def test_json_push_puts_data_and_patch_in_json_strings() -> None:

@@ -52,41 +52,47 @@ def test_documented_examples_match(spec: dict[str, Any]) -> None:
     assert matches(spec, TAGS)
 
 
-@pytest.mark.parametrize(("spec", "tags", "expected"), [
-    (leaf("ticker", "eq", "AAPL"), {}, False),
-    (leaf("ticker", "neq", "AAPL"), {}, True),  # a missing tag differs from any value
-    (leaf("ticker", "in", vals=("", "x")), {}, True),  # a missing tag compares as ""
-    (leaf("ticker", "nin", vals=("x",)), {}, True),
-    (leaf("ticker", "sw", "A"), {}, False),
-    (leaf("price", "gt", "100"), {"price": "abc"}, False),
-    (leaf("price", "gt", "100"), {}, False),
-    (leaf("price", "gt", "oops"), {"price": "150"}, False),
-    (leaf("price", "gt", "99.99"), {"price": "100"}, True),
-    (leaf("price", "lt", "-1"), {"price": "-1.5"}, True),
-    (leaf("price", "gte", "1e3"), {"price": "1000"}, False),  # exponents are not numbers here
-    (leaf("price", "lte", "10.0"), {"price": "10"}, True),
-    ({"op": "and", "nodes": [leaf("a", "ex"), leaf("b", "ex")]}, {"a": "1"}, False),
-    ({"op": "or", "nodes": [leaf("a", "ex"), leaf("b", "ex")]}, {"b": "1"}, True),
-    ({"op": "not", "nodes": [leaf("a", "ex")]}, {"a": "1"}, False),
-])
+@pytest.mark.parametrize(
+    ("spec", "tags", "expected"),
+    [
+        (leaf("ticker", "eq", "AAPL"), {}, False),
+        (leaf("ticker", "neq", "AAPL"), {}, True),  # a missing tag differs from any value
+        (leaf("ticker", "in", vals=("", "x")), {}, True),  # a missing tag compares as ""
+        (leaf("ticker", "nin", vals=("x",)), {}, True),
+        (leaf("ticker", "sw", "A"), {}, False),
+        (leaf("price", "gt", "100"), {"price": "abc"}, False),
+        (leaf("price", "gt", "100"), {}, False),
+        (leaf("price", "gt", "oops"), {"price": "150"}, False),
+        (leaf("price", "gt", "99.99"), {"price": "100"}, True),
+        (leaf("price", "lt", "-1"), {"price": "-1.5"}, True),
+        (leaf("price", "gte", "1e3"), {"price": "1000"}, False),  # exponents are not numbers here
+        (leaf("price", "lte", "10.0"), {"price": "10"}, True),
+        ({"op": "and", "nodes": [leaf("a", "ex"), leaf("b", "ex")]}, {"a": "1"}, False),
+        ({"op": "or", "nodes": [leaf("a", "ex"), leaf("b", "ex")]}, {"b": "1"}, True),
+        ({"op": "not", "nodes": [leaf("a", "ex")]}, {"a": "1"}, False),
+    ],
+)
 def test_comparisons(spec: dict[str, Any], tags: dict[str, str], expected: bool) -> None:
     assert matches(spec, tags) is expected
 
 
-@pytest.mark.parametrize(("spec", "reason"), [
-    ({"key": "a"}, "leaf node must have cmp set"),
-    (leaf("a", "eq"), "eq comparison requires val"),
-    (leaf("a", "eq", "x", ("y",)), "eq comparison must not use vals"),
-    (leaf("a", "in"), "in comparison requires non-empty vals"),
-    (leaf("a", "nin", "x", ("y",)), "nin comparison must not use val"),
-    (leaf("a", "ex", "x"), "ex comparison must not use val or vals"),
-    (leaf("a", "like", "x"), "unknown comparison operator: like"),
-    (leaf("", "eq", "x"), "leaf node requires key"),
-    ({"op": "and"}, "and node must have at least one child"),
-    ({"op": "not", "nodes": [leaf("a", "ex"), leaf("b", "ex")]}, "not node must have exactly one child"),
-    ({"op": "xor", "nodes": [leaf("a", "ex")]}, "invalid op: xor"),
-    ({"op": "or", "nodes": [leaf("a", "ex"), {"op": "not"}]}, "not node must have exactly one child"),
-])
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ({"key": "a"}, "leaf node must have cmp set"),
+        (leaf("a", "eq"), "eq comparison requires val"),
+        (leaf("a", "eq", "x", ("y",)), "eq comparison must not use vals"),
+        (leaf("a", "in"), "in comparison requires non-empty vals"),
+        (leaf("a", "nin", "x", ("y",)), "nin comparison must not use val"),
+        (leaf("a", "ex", "x"), "ex comparison must not use val or vals"),
+        (leaf("a", "like", "x"), "unknown comparison operator: like"),
+        (leaf("", "eq", "x"), "leaf node requires key"),
+        ({"op": "and"}, "and node must have at least one child"),
+        ({"op": "not", "nodes": [leaf("a", "ex"), leaf("b", "ex")]}, "not node must have exactly one child"),
+        ({"op": "xor", "nodes": [leaf("a", "ex")]}, "invalid op: xor"),
+        ({"op": "or", "nodes": [leaf("a", "ex"), {"op": "not"}]}, "not node must have exactly one child"),
+    ],
+)
 def test_malformed_trees_are_refused(spec: dict[str, Any], reason: str) -> None:
     node = tree(spec)
     with pytest.raises(InvalidTagsFilter, match=f"^{reason}$"):

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import jwt
-
 from helpers.recording import RecordingTransport, json_messages, send
+
 from rotary.node.client import Client
 from rotary.protocol import codes, pb
 from rotary.server.app import build_server
@@ -29,11 +29,16 @@ def token(user: str, **claims: object) -> str:
 
 
 async def test_single_connection_closes_the_users_older_connection(tmp_path: Path) -> None:
-    server = server_for(tmp_path, {
-        "client": {"token": {"hmac_secret_key": SECRET}, "subscribe_to_user_personal_channel": {
-            "enabled": True, "single_connection": True}},
-        "channel": {"without_namespace": {"presence": True}},
-    })
+    server = server_for(
+        tmp_path,
+        {
+            "client": {
+                "token": {"hmac_secret_key": SECRET},
+                "subscribe_to_user_personal_channel": {"enabled": True, "single_connection": True},
+            },
+            "channel": {"without_namespace": {"presence": True}},
+        },
+    )
     node = server.node
     await node.start()
     first, second = RecordingTransport(), RecordingTransport()
@@ -46,10 +51,13 @@ async def test_single_connection_closes_the_users_older_connection(tmp_path: Pat
 
 
 async def test_expired_subscription_token_unsubscribes_with_2501(tmp_path: Path) -> None:
-    server = server_for(tmp_path, {
-        "client": {"token": {"hmac_secret_key": SECRET}, "expired_sub_close_delay": "100ms"},
-        "channel": {"without_namespace": {}},
-    })
+    server = server_for(
+        tmp_path,
+        {
+            "client": {"token": {"hmac_secret_key": SECRET}, "expired_sub_close_delay": "100ms"},
+            "channel": {"without_namespace": {}},
+        },
+    )
     node = server.node
     await node.start()
     t = RecordingTransport()
@@ -61,7 +69,8 @@ async def test_expired_subscription_token_unsubscribes_with_2501(tmp_path: Path)
     assert reply["subscribe"]["expires"] is True  # type: ignore[index]
     await asyncio.sleep(1.5)
     unsubscribe = json_messages(t)[-1]
-    assert unsubscribe == {"push": {"channel": "$secret", "unsubscribe": {"code": 2501,
-                                                                          "reason": "subscription expired"}}}
+    assert unsubscribe == {
+        "push": {"channel": "$secret", "unsubscribe": {"code": 2501, "reason": "subscription expired"}}
+    }
     assert not client.is_subscribed("$secret")
     await node.shutdown()

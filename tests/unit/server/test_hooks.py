@@ -499,7 +499,7 @@ async def test_forced_options_come_from_the_namespace() -> None:
 async def test_client_asks_for_recovery_positioning_join_leave(
     channel: str, user: str, granted: tuple[bool, bool, bool]
 ) -> None:
-    """allow_recovery/allow_positioning, or history access as a subscriber; join/leave needs presence access."""
+    """allow_recovery/allow_positioning, or history access as a subscriber; join/leave needs presence."""
     request = pb.SubscribeRequest(channel=channel, recoverable=True, positioned=True, join_leave=True)
     options = await make_hooks().on_subscribe(Client(user=user), request)
     assert (options.recoverable, options.positioned, options.push_join_leave) == granted

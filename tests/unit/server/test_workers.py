@@ -10,13 +10,23 @@ from rotary.server.cli import _without_workers
 
 
 def test_memory_engine_is_refused_with_a_reason(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "rotary", "--workers", "2"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rotary", "--workers", "2"],
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 1
     assert "--workers needs a broker the workers share" in proc.stdout + proc.stderr
 
 
 def test_workers_option_is_removed_from_worker_command_lines() -> None:
     assert _without_workers(["-c", "x.json", "--workers", "2", "--log.level", "debug"]) == [
-        "-c", "x.json", "--log.level", "debug"]
+        "-c",
+        "x.json",
+        "--log.level",
+        "debug",
+    ]
     assert _without_workers(["--workers=0", "-p", "9000"]) == ["-p", "9000"]

@@ -25,8 +25,9 @@ def pubs(*offsets: int) -> list[pb.Publication]:
         (SubscriptionStatus.SUBSCRIBED, True, 5, 0, Verdict.DELIVER, 5),
     ],
 )
-def test_accept(status: SubscriptionStatus, positioned: bool, at: int, offset: int, verdict: Verdict,
-                after: int) -> None:
+def test_accept(
+    status: SubscriptionStatus, positioned: bool, at: int, offset: int, verdict: Verdict, after: int
+) -> None:
     state = ChannelState("ch", status=status, positioned=positioned, offset=at)
     assert state.accept(offset) is verdict
     assert state.offset == after
@@ -44,8 +45,9 @@ def test_accept(status: SubscriptionStatus, positioned: bool, at: int, offset: i
         (pubs(3, 4), 2, "", 4, 10, True),
     ],
 )
-def test_is_recovered(found: list[pb.Publication], since: int, epoch: str, top: int, limit: int,
-                      expected: bool) -> None:
+def test_is_recovered(
+    found: list[pb.Publication], since: int, epoch: str, top: int, limit: int, expected: bool
+) -> None:
     assert is_recovered(found, since, epoch, top, "e", limit) is expected
 
 

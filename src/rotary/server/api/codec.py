@@ -70,7 +70,9 @@ def _fields(cls: type[Any]) -> dict[str, _Field]:
     table = _FIELD_TABLES.get(cls)
     if table is None:
         hints = typing.get_type_hints(cls)
-        table = {f.name: _Field(f.name, hints[f.name], f.metadata.get("range")) for f in dataclasses.fields(cls)}
+        table = {
+            f.name: _Field(f.name, hints[f.name], f.metadata.get("range")) for f in dataclasses.fields(cls)
+        }
         _FIELD_TABLES[cls] = table
     return table
 

@@ -227,7 +227,9 @@ class ApiExecutor:
     async def _guarded_publish(self, channel: str, data: bytes, request: BroadcastRequest) -> PublishResult:
         return await self._publish(channel, data, request)
 
-    async def _publish(self, channel: str, data: bytes, request: PublishRequest | BroadcastRequest) -> PublishResult:
+    async def _publish(
+        self, channel: str, data: bytes, request: PublishRequest | BroadcastRequest
+    ) -> PublishResult:
         target = self._resolve(channel)
         if target.options.subscription_type not in STREAM_SUBSCRIPTION_TYPES:
             raise ApiError(BAD_REQUEST)
@@ -236,7 +238,9 @@ class ApiExecutor:
         return PublishResult(offset=result.position.offset, epoch=result.position.epoch)
 
     @staticmethod
-    def _publish_options(target: ResolvedChannel, request: PublishRequest | BroadcastRequest) -> PublishOptions:
+    def _publish_options(
+        target: ResolvedChannel, request: PublishRequest | BroadcastRequest
+    ) -> PublishOptions:
         options = dataclasses.replace(
             target.publish_options(),
             tags=dict(request.tags),
@@ -262,31 +266,43 @@ class ApiExecutor:
             expire_at=request.expire_at,
             recover_since=None if since is None else EnginePosition(since.offset, since.epoch),
         )
-        await self._node.subscribe(request.user, request.channel, options,
-                                   client_id=request.client, session=request.session)
+        await self._node.subscribe(
+            request.user, request.channel, options, client_id=request.client, session=request.session
+        )
         return EmptyResult()
 
     @guarded
     async def unsubscribe(self, request: UnsubscribeRequest) -> EmptyResult:
         if request.channel:
             self._resolve(request.channel)
-        await self._node.unsubscribe(request.user, request.channel, client_id=request.client,
-                                     session=request.session)
+        await self._node.unsubscribe(
+            request.user, request.channel, client_id=request.client, session=request.session
+        )
         return EmptyResult()
 
     @guarded
     async def disconnect(self, request: DisconnectRequest) -> EmptyResult:
         custom = request.disconnect
         disconnect = codes.DISCONNECT_FORCE_NO_RECONNECT if custom is None else _custom_disconnect(custom)
-        await self._node.disconnect(request.user, disconnect, client_id=request.client,
-                                    session=request.session, whitelist=request.whitelist)
+        await self._node.disconnect(
+            request.user,
+            disconnect,
+            client_id=request.client,
+            session=request.session,
+            whitelist=request.whitelist,
+        )
         return EmptyResult()
 
     @guarded
     async def refresh(self, request: RefreshRequest) -> EmptyResult:
-        await self._node.refresh(request.user, client_id=request.client, session=request.session,
-                                 expired=request.expired, expire_at=request.expire_at,
-                                 conn_info=request.info or None)
+        await self._node.refresh(
+            request.user,
+            client_id=request.client,
+            session=request.session,
+            expired=request.expired,
+            expire_at=request.expire_at,
+            conn_info=request.info or None,
+        )
         return EmptyResult()
 
     # -- channel state -----------------------------------------------------------------------------
@@ -307,14 +323,21 @@ class ApiExecutor:
     async def history(self, request: HistoryRequest) -> HistoryResult:
         target = self._with_history(request.channel)
         since = None if request.since is None else EnginePosition(request.since.offset, request.since.epoch)
-        query = HistoryQuery(since=since, limit=request.limit, reverse=request.reverse,
-                             meta_ttl=target.namespace.history_meta_ttl)
+        query = HistoryQuery(
+            since=since,
+            limit=request.limit,
+            reverse=request.reverse,
+            meta_ttl=target.namespace.history_meta_ttl,
+        )
         try:
             found = await self._node.history(request.channel, query)
         except UnrecoverablePositionError:
             raise ApiError(UNRECOVERABLE_POSITION) from None
-        return HistoryResult(publications=[_publication(pub) for pub in found.publications],
-                             epoch=found.position.epoch, offset=found.position.offset)
+        return HistoryResult(
+            publications=[_publication(pub) for pub in found.publications],
+            epoch=found.position.epoch,
+            offset=found.position.offset,
+        )
 
     @guarded
     async def history_remove(self, request: HistoryRemoveRequest) -> EmptyResult:
@@ -331,12 +354,21 @@ class ApiExecutor:
     @guarded
     async def info(self, request: InfoRequest) -> InfoResult:
         """Stats of every live node of the cluster."""
-        return InfoResult(nodes=[
-            NodeResult(uid=node.uid, name=node.name, version=node.version, num_clients=node.num_clients,
-                       num_users=node.num_users, num_channels=node.num_channels, uptime=node.uptime,
-                       num_subs=node.num_subs)
-            for node in await self._node.cluster_info()
-        ])
+        return InfoResult(
+            nodes=[
+                NodeResult(
+                    uid=node.uid,
+                    name=node.name,
+                    version=node.version,
+                    num_clients=node.num_clients,
+                    num_users=node.num_users,
+                    num_channels=node.num_channels,
+                    uptime=node.uptime,
+                    num_subs=node.num_subs,
+                )
+                for node in await self._node.cluster_info()
+            ]
+        )
 
     @guarded
     async def rpc(self, request: RPCRequest) -> RPCResult:

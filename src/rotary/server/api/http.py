@@ -17,7 +17,14 @@ import orjson
 from aiohttp import web
 
 from rotary.node.node import Node
-from rotary.server.api.codec import MalformedRequest, UnencodableResult, decode, encode, encode_error, parse_json
+from rotary.server.api.codec import (
+    MalformedRequest,
+    UnencodableResult,
+    decode,
+    encode,
+    encode_error,
+    parse_json,
+)
 from rotary.server.api.executor import ApiExecutor
 from rotary.server.api.legacy import run_commands
 from rotary.server.api.schema import METHODS, ApiError
@@ -94,7 +101,10 @@ def _internal_error(exc: Exception) -> web.Response:
 
 
 def _transport_mode(request: web.Request, settings: HttpAPIConfig) -> bool:
-    return settings.error_mode == TRANSPORT_ERROR_MODE or request.headers.get(ERROR_MODE_HEADER) == TRANSPORT_ERROR_MODE
+    return (
+        settings.error_mode == TRANSPORT_ERROR_MODE
+        or request.headers.get(ERROR_MODE_HEADER) == TRANSPORT_ERROR_MODE
+    )
 
 
 def _error_response(error: ApiError, transport_mode: bool) -> web.Response:

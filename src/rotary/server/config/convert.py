@@ -126,7 +126,7 @@ def to_str(value: Any) -> str:
 def to_duration(value: Any) -> float:
     """Seconds; strings are Go durations, bare numbers are nanoseconds as in Centrifugo."""
     if isinstance(value, bool):
-        raise Invalid(f"expected a duration like \"1s\", got {value!r}")
+        raise Invalid(f'expected a duration like "1s", got {value!r}')
     if isinstance(value, (int, float)):
         return value / 1e9
     if isinstance(value, str):
@@ -134,7 +134,7 @@ def to_duration(value: Any) -> float:
             return parse_duration(value)
         except ValueError as exc:
             raise Invalid(str(exc)) from None
-    raise Invalid(f"expected a duration like \"1s\", got {_kind(value)}")
+    raise Invalid(f'expected a duration like "1s", got {_kind(value)}')
 
 
 def to_string_map(value: Any) -> dict[str, str]:

@@ -18,8 +18,8 @@ from typing import Any
 
 from rotary.server.config.fields import Kind, is_mapping, is_section, item_type, kind_of, schema_fields
 from rotary.server.config.schema import Config, NamedProxyConfig, NamespaceConfig
-from rotary.server.config.schema_engines import ConsumerConfig
 from rotary.server.config.schema_channels import RpcNamespaceConfig
+from rotary.server.config.schema_engines import ConsumerConfig
 
 PREFIXES = ("ROTARY", "CENTRIFUGO")
 """Earlier prefixes win when both names are set."""

@@ -109,8 +109,8 @@ def read_dotenv(path: str = ".env") -> dict[str, str]:
         return {}
     values: dict[str, str] = {}
     with open(path, encoding="utf-8") as file:
-        for line in file:
-            line = line.strip()
+        for raw in file:
+            line = raw.strip()
             if not line or line.startswith("#") or "=" not in line:
                 continue
             key, _, value = line.removeprefix("export ").partition("=")

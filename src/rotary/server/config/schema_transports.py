@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rotary.server.config.fields import opt, dur, section
+from rotary.server.config.fields import dur, opt, section
 
 
 def port_range(value: Any) -> str | None:

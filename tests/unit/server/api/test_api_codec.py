@@ -20,9 +20,9 @@ from rotary.server.api.schema import (
     HistoryRequest,
     NodeResult,
     Outcome,
+    Publication,
     PublishRequest,
     PublishResult,
-    Publication,
     StreamPosition,
     SubscribeOptionOverride,
     SubscribeRequest,
@@ -34,23 +34,35 @@ def dumps(value: Any) -> bytes:
 
 
 def test_decode_fills_every_kind_of_field() -> None:
-    request = decode(SubscribeRequest, {
-        "channel": "c", "expire_at": -5, "info": {"a": [1, "x"]}, "recover_since": {"offset": 3, "epoch": "e"},
-        "override": {"presence": {"value": True}, "join_leave": None},
-    })
+    request = decode(
+        SubscribeRequest,
+        {
+            "channel": "c",
+            "expire_at": -5,
+            "info": {"a": [1, "x"]},
+            "recover_since": {"offset": 3, "epoch": "e"},
+            "override": {"presence": {"value": True}, "join_leave": None},
+        },
+    )
     assert request == SubscribeRequest(
-        channel="c", expire_at=-5, info=b'{"a":[1,"x"]}', recover_since=StreamPosition(3, "e"),
+        channel="c",
+        expire_at=-5,
+        info=b'{"a":[1,"x"]}',
+        recover_since=StreamPosition(3, "e"),
         override=SubscribeOptionOverride(presence=BoolValue(True)),
     )
 
 
 def test_decode_matches_keys_in_any_case_and_ignores_unknown_ones() -> None:
     assert decode(PublishRequest, {"CHANNEL": "c", "Skip_History": True, "extra": {}}) == PublishRequest(
-        channel="c", skip_history=True)
+        channel="c", skip_history=True
+    )
 
 
 def test_null_leaves_zero_values_but_raw_fields_keep_it() -> None:
-    assert decode(PublishRequest, {"channel": None, "tags": None, "data": None}) == PublishRequest(data=b"null")
+    assert decode(PublishRequest, {"channel": None, "tags": None, "data": None}) == PublishRequest(
+        data=b"null"
+    )
     assert decode(DisconnectRequest, {"whitelist": ["a", None]}).whitelist == ["a", ""]
 
 
@@ -103,7 +115,9 @@ def test_encode_outcomes_and_batch_replies() -> None:
     assert dumps(Outcome(result=PublishResult())) == b'{"result":{}}'
     assert dumps(Outcome(error=ApiError(102))) == b'{"error":{"code":102,"message":"unknown channel"}}'
     assert dumps(BatchReply("history_remove", Outcome(result=PublishResult()))) == b'{"history_remove":{}}'
-    assert dumps(BatchReply("", Outcome(error=ApiError(104)))) == b'{"error":{"code":104,"message":"not found"}}'
+    assert (
+        dumps(BatchReply("", Outcome(error=ApiError(104)))) == b'{"error":{"code":104,"message":"not found"}}'
+    )
 
 
 def test_encode_refuses_raw_bytes_that_are_not_json() -> None:

@@ -60,7 +60,9 @@ async def test_publish_with_history_reports_the_position(stack: Stack, api: ApiE
 
 
 async def test_publish_skip_history_keeps_nothing(stack: Stack, api: ApiExecutor) -> None:
-    assert await api.publish(PublishRequest(channel="hist:a", data=b"1", skip_history=True)) == PublishResult()
+    assert (
+        await api.publish(PublishRequest(channel="hist:a", data=b"1", skip_history=True)) == PublishResult()
+    )
     found = await stack.node.history("hist:a", HistoryQuery(limit=-1))
     assert found.publications == []
 
@@ -98,7 +100,15 @@ async def test_publish_idempotency_key_publishes_once(stack: Stack, api: ApiExec
         (PublishRequest(channel="news", b64data="AAE"), 107),
         (PublishRequest(channel="map:a", data=b"1"), 107),
     ],
-    ids=["empty-channel", "unknown-namespace", "missing-data", "not-json", "bad-base64", "bad-padding", "map"],
+    ids=[
+        "empty-channel",
+        "unknown-namespace",
+        "missing-data",
+        "not-json",
+        "bad-base64",
+        "bad-padding",
+        "map",
+    ],
 )
 async def test_publish_rejects(stack: Stack, api: ApiExecutor, request_: PublishRequest, code: int) -> None:
     await fails_with(code, api.publish(request_))
@@ -117,7 +127,9 @@ async def test_broadcast_answers_per_channel_in_order(stack: Stack, api: ApiExec
     [BroadcastRequest(channels=[], data=b"1"), BroadcastRequest(channels=["news"], b64data="%%")],
     ids=["no-channels", "bad-base64"],
 )
-async def test_broadcast_rejects_as_a_whole(stack: Stack, api: ApiExecutor, request_: BroadcastRequest) -> None:
+async def test_broadcast_rejects_as_a_whole(
+    stack: Stack, api: ApiExecutor, request_: BroadcastRequest
+) -> None:
     await fails_with(107, api.broadcast(request_))
 
 
@@ -138,8 +150,11 @@ async def test_subscribe_pushes_subscribe_then_publications(stack: Stack, api: A
 async def test_subscribe_override_and_info_reach_presence(stack: Stack, api: ApiExecutor) -> None:
     client = await stack.connect("u1")
     override = SubscribeOptionOverride(presence=BoolValue(True))
-    await api.subscribe(SubscribeRequest(channel="news", user="u1", override=override,
-                                                    b64info=base64.b64encode(b'{"role":"x"}').decode()))
+    await api.subscribe(
+        SubscribeRequest(
+            channel="news", user="u1", override=override, b64info=base64.b64encode(b'{"role":"x"}').decode()
+        )
+    )
     await client.push("subscribe")
     presence = await stack.node.presence("news")
     assert presence[client.id].chan_info == b'{"role":"x"}'
@@ -155,7 +170,9 @@ async def test_subscribe_override_and_info_reach_presence(stack: Stack, api: Api
     ],
     ids=["empty-channel", "unknown-namespace", "bad-b64info", "bad-b64data"],
 )
-async def test_subscribe_rejects(stack: Stack, api: ApiExecutor, request_: SubscribeRequest, code: int) -> None:
+async def test_subscribe_rejects(
+    stack: Stack, api: ApiExecutor, request_: SubscribeRequest, code: int
+) -> None:
     await fails_with(code, api.subscribe(request_))
 
 
@@ -179,16 +196,20 @@ async def test_disconnect_defaults_to_3503(stack: Stack, api: ApiExecutor) -> No
 async def test_disconnect_custom_code_and_whitelist(stack: Stack, api: ApiExecutor) -> None:
     kept = await stack.connect("u1")
     gone = await stack.connect("u1")
-    await api.disconnect(DisconnectRequest(user="u1", disconnect=Disconnect(4001, "bye"),
-                                                      whitelist=[kept.id]))
+    await api.disconnect(
+        DisconnectRequest(user="u1", disconnect=Disconnect(4001, "bye"), whitelist=[kept.id])
+    )
     assert await gone.close_code() == 4001
     assert "id" in await kept.command(presence={"channel": "pres:room"})  # still answering
 
 
 @pytest.mark.parametrize(
-    "disconnect", [Disconnect(0, ""), Disconnect(1000, "normal"), Disconnect(5000, ""), Disconnect(4000, "x" * 124)]
+    "disconnect",
+    [Disconnect(0, ""), Disconnect(1000, "normal"), Disconnect(5000, ""), Disconnect(4000, "x" * 124)],
 )
-async def test_disconnect_rejects_what_a_close_frame_cannot_carry(stack: Stack, api: ApiExecutor, disconnect: Disconnect) -> None:
+async def test_disconnect_rejects_what_a_close_frame_cannot_carry(
+    stack: Stack, api: ApiExecutor, disconnect: Disconnect
+) -> None:
     await fails_with(107, api.disconnect(DisconnectRequest(user="u1", disconnect=disconnect)))
 
 
@@ -230,8 +251,13 @@ async def test_history_reads_pages(stack: Stack, api: ApiExecutor) -> None:
         await api.publish(PublishRequest(channel="hist:a", data=str(n).encode(), tags={"n": str(n)}))
     position = await api.history(HistoryRequest(channel="hist:a"))
     assert (position.publications, position.offset) == ([], 4)
-    page = await api.history(HistoryRequest(channel="hist:a", limit=2, since=StreamPosition(1, position.epoch)))
-    assert [(p.data, p.offset, p.tags) for p in page.publications] == [(b"2", 2, {"n": "2"}), (b"3", 3, {"n": "3"})]
+    page = await api.history(
+        HistoryRequest(channel="hist:a", limit=2, since=StreamPosition(1, position.epoch))
+    )
+    assert [(p.data, p.offset, p.tags) for p in page.publications] == [
+        (b"2", 2, {"n": "2"}),
+        (b"3", 3, {"n": "3"}),
+    ]
     backwards = await api.history(HistoryRequest(channel="hist:a", limit=-1, reverse=True))
     assert [p.offset for p in backwards.publications] == [4, 3, 2, 1]
     assert all(p.info is None for p in backwards.publications)
@@ -293,7 +319,11 @@ async def test_batch_replies_in_command_order(stack: Stack, api: ApiExecutor, pa
     result = await api.batch(BatchRequest(commands=commands, parallel=parallel))
     replies = result.replies
     assert [r.outcome.error.code if r.outcome.error else r.method for r in replies] == [
-        "publish", 102, 107, 104, "history"
+        "publish",
+        102,
+        107,
+        104,
+        "history",
     ]
     assert replies[0].outcome.result.offset == 1
     if not parallel:

@@ -12,7 +12,9 @@ from api_settings import API_KEY, StackFactory
 from helpers.server import InProcessServer as Stack
 
 
-async def post(stack: Stack, path: str, body: bytes = b"{}", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+async def post(
+    stack: Stack, path: str, body: bytes = b"{}", headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     response = await stack.http.post(path, data=body, headers=headers or {})
     return response.status, await response.read()
 
@@ -21,8 +23,9 @@ async def post(stack: Stack, path: str, body: bytes = b"{}", headers: dict[str, 
 
 
 async def test_publish_succeeds_with_an_empty_result(stack: Stack) -> None:
-    response = await stack.http.post("/api/publish", data=b'{"channel":"news","data":{"a":1}}',
-                                     headers={"X-API-Key": API_KEY})
+    response = await stack.http.post(
+        "/api/publish", data=b'{"channel":"news","data":{"a":1}}', headers={"X-API-Key": API_KEY}
+    )
     assert response.status == 200
     assert response.content_type == "application/json"
     assert await response.read() == b'{"result":{}}'
@@ -50,8 +53,17 @@ async def test_unknown_methods_are_404(stack: Stack, path: str) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"{", b"[]", b'"x"', b'{"channel": 5}', b'{"channel":"news","skip_history":"yes"}',
-     b'{"channel":"news","version":-1}', b'{"channel":"news","tags":{"a":1}}', b"{} {}"],
+    [
+        b"",
+        b"{",
+        b"[]",
+        b'"x"',
+        b'{"channel": 5}',
+        b'{"channel":"news","skip_history":"yes"}',
+        b'{"channel":"news","version":-1}',
+        b'{"channel":"news","tags":{"a":1}}',
+        b"{} {}",
+    ],
 )
 async def test_malformed_bodies_are_400(stack: Stack, body: bytes) -> None:
     status, text = await post(stack, "/api/publish", body, headers={"X-API-Key": API_KEY})
@@ -60,7 +72,9 @@ async def test_malformed_bodies_are_400(stack: Stack, body: bytes) -> None:
 
 
 async def test_400_names_the_bad_field(stack: Stack) -> None:
-    _, text = await post(stack, "/api/history", b'{"channel":"hist:a","limit":"5"}', headers={"X-API-Key": API_KEY})
+    _, text = await post(
+        stack, "/api/history", b'{"channel":"hist:a","limit":"5"}', headers={"X-API-Key": API_KEY}
+    )
     assert b"limit" in text
 
 
@@ -103,7 +117,14 @@ async def test_accepted_keys(stack: Stack, headers: dict[str, str], query: str) 
         ({"Authorization": f"apikey {API_KEY} extra"}, ""),
         ({}, "?api_key=wrong"),
     ],
-    ids=["none", "wrong-header", "header-wins-over-authorization", "other-scheme", "extra-part", "wrong-query"],
+    ids=[
+        "none",
+        "wrong-header",
+        "header-wins-over-authorization",
+        "other-scheme",
+        "extra-part",
+        "wrong-query",
+    ],
 )
 async def test_refused_keys(stack: Stack, headers: dict[str, str], query: str) -> None:
     status, body = await post(stack, f"/api/info{query}", headers=headers)
@@ -128,7 +149,9 @@ async def test_custom_handler_prefix(make_stack: StackFactory) -> None:
     stack = await make_stack(handler_prefix="/server/api/")
     status, _ = await post(stack, "/server/api/info", headers={"X-API-Key": API_KEY})
     assert status == 200
-    status, _ = await post(stack, "/server/api", b'{"method":"info","params":{}}', headers={"X-API-Key": API_KEY})
+    status, _ = await post(
+        stack, "/server/api", b'{"method":"info","params":{}}', headers={"X-API-Key": API_KEY}
+    )
     assert status == 200
     status, _ = await post(stack, "/api/info", headers={"X-API-Key": API_KEY})
     assert status == 404
@@ -161,14 +184,17 @@ async def test_transport_error_mode_maps_statuses(
 
 
 async def test_transport_error_mode_by_header(stack: Stack) -> None:
-    status, body = await stack.call("publish", {"channel": "nope:a", "data": 1},
-                                    **{"X-Centrifugo-Error-Mode": "transport"})
+    status, body = await stack.call(
+        "publish", {"channel": "nope:a", "data": 1}, **{"X-Centrifugo-Error-Mode": "transport"}
+    )
     assert (status, body) == (404, {"code": 102, "message": "unknown channel"})
 
 
 async def test_transport_error_mode_keeps_batch_and_broadcast_items(stack: Stack) -> None:
     mode = {"X-Centrifugo-Error-Mode": "transport"}
-    status, body = await stack.call("batch", {"commands": [{"publish": {"channel": "nope:a", "data": 1}}]}, **mode)
+    status, body = await stack.call(
+        "batch", {"commands": [{"publish": {"channel": "nope:a", "data": 1}}]}, **mode
+    )
     assert (status, body) == (200, {"replies": [{"error": {"code": 102, "message": "unknown channel"}}]})
     status, body = await stack.call("broadcast", {"channels": ["nope:a", "news"], "data": 1}, **mode)
     assert (status, body) == (
@@ -226,8 +252,13 @@ async def test_empty_results(stack: Stack, method: str) -> None:
 
 
 async def test_batch_result_shape(stack: Stack) -> None:
-    commands: list[Any] = [{"publish": {"channel": "news", "data": 1}}, None, {}, {"connections": {}},
-                {"info": {}, "publish": {"channel": "hist:b", "data": 1}}]
+    commands: list[Any] = [
+        {"publish": {"channel": "news", "data": 1}},
+        None,
+        {},
+        {"connections": {}},
+        {"info": {}, "publish": {"channel": "hist:b", "data": 1}},
+    ]
     status, body = await stack.call("batch", {"commands": commands, "parallel": True})
     assert status == 200
     replies = body["replies"]
@@ -250,6 +281,7 @@ async def test_batch_with_a_malformed_command_is_400(stack: Stack) -> None:
 async def test_raw_data_round_trips_exactly(stack: Stack) -> None:
     client = await stack.connect("u1", "news")
     data = {"text": "h\u00e9llo", "list": [1, 2.5, None, True], "nested": {"a": {}}}
-    await stack.http.post("/api/publish", data=orjson.dumps({"channel": "news", "data": data}),
-                          headers={"X-API-Key": API_KEY})
+    await stack.http.post(
+        "/api/publish", data=orjson.dumps({"channel": "news", "data": data}), headers={"X-API-Key": API_KEY}
+    )
     assert (await client.push("pub"))["pub"]["data"] == data

@@ -75,10 +75,28 @@ async def test_command_errors(stack: Stack, command: dict[str, Any], code: int) 
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"{", b'{"method":"nope","params":{}}', b'{"method":"","params":{}}', b'{"method":1.0,"params":{}}',
-     b'{"method":null}', b'{"id":-1,"method":"info","params":{}}', b"[1]", b"\xff"],
-    ids=["empty", "broken", "unknown-name", "empty-name", "float-method", "null-method", "negative-id", "array",
-         "not-utf8"],
+    [
+        b"",
+        b"{",
+        b'{"method":"nope","params":{}}',
+        b'{"method":"","params":{}}',
+        b'{"method":1.0,"params":{}}',
+        b'{"method":null}',
+        b'{"id":-1,"method":"info","params":{}}',
+        b"[1]",
+        b"\xff",
+    ],
+    ids=[
+        "empty",
+        "broken",
+        "unknown-name",
+        "empty-name",
+        "float-method",
+        "null-method",
+        "negative-id",
+        "array",
+        "not-utf8",
+    ],
 )
 async def test_unparsable_requests_are_400(stack: Stack, body: bytes) -> None:
     status, _ = await legacy(stack, raw=body)

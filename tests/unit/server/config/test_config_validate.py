@@ -53,10 +53,16 @@ def test_many_problems_at_once() -> None:
 
 def test_personal_channel_single_connection_needs_presence() -> None:
     client = ClientConfig()
-    personal = replace(client.subscribe_to_user_personal_channel, enabled=True, single_connection=True,
-                       personal_channel_namespace="users")
-    config = Config(client=replace(client, subscribe_to_user_personal_channel=personal),
-                    channel=ChannelConfig(namespaces=(NamespaceConfig(name="users"),)))
+    personal = replace(
+        client.subscribe_to_user_personal_channel,
+        enabled=True,
+        single_connection=True,
+        personal_channel_namespace="users",
+    )
+    config = Config(
+        client=replace(client, subscribe_to_user_personal_channel=personal),
+        channel=ChannelConfig(namespaces=(NamespaceConfig(name="users"),)),
+    )
     assert validate(config) == [
         "client.subscribe_to_user_personal_channel.single_connection: "
         "needs presence in the personal channel namespace"

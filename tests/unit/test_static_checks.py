@@ -1,0 +1,30 @@
+"""The code stays lint-clean (ruff) and type-checked (mypy --strict, configured in pyproject.toml)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+
+
+def test_ruff_finds_nothing() -> None:
+    done = run("ruff", "check", "src", "tests", "bench")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_code_is_formatted() -> None:
+    done = run("ruff", "format", "--check", "src", "tests")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy_strict_on_src() -> None:
+    done = run("mypy", "src")
+    assert done.returncode == 0, done.stdout + done.stderr
