@@ -127,7 +127,9 @@ class RotaryServer:
             str(port),
         ]
         if workers > 1:
-            command += ["--workers", str(workers)]
+            # The generator has pinned itself by now and children inherit that: give the workers all CPUs.
+            everywhere = set(range(os.cpu_count() or 1))
+            command = pinned_command([*command, "--workers", str(workers)], everywhere)
         else:
             command = pinned_command(command, cpus[1])
         process = subprocess.Popen(command, cwd=workdir)
