@@ -15,10 +15,10 @@ import fnmatch
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from rotary.protocol import fossil, pb, prepared
+from rotary.node import fanout
+from rotary.protocol import pb, prepared
 from rotary.protocol.codec import ProtocolType
-from rotary.protocol.codes import DISCONNECT_SLOW, Disconnect
-from rotary.session.channels import ChannelState, SubscriptionStatus, Verdict
+from rotary.session.channels import ChannelState, SubscriptionStatus
 
 if TYPE_CHECKING:
     from rotary.node.client import Client
@@ -50,6 +50,8 @@ class Hub:
         self.subscribers: dict[str, dict[EncodingKey, dict[str, Subscriber]]] = {}
         self._queue_max_size = queue_max_size
         self._schedule = schedule
+        self._pending: dict[str, list[fanout.Item]] = {}
+        self._flush_scheduled = False
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -124,94 +126,47 @@ class Hub:
         prev: pb.Publication | None = None,
         epoch: str = "",
     ) -> None:
-        """Delivers ``pub`` to the local subscribers of ``channel``; ``prev`` (the channel's previous
-        publication) is given when the publisher asked for delta compression, ``epoch`` is that of
-        the stream the offset belongs to."""
+        """Queues ``pub`` for the local subscribers of ``channel``; they get it at the end of this loop pass.
+
+        ``prev`` (the channel's previous publication) is given when the publisher asked for delta
+        compression, ``epoch`` is that of the stream the offset belongs to.
+        """
+        if channel not in self.subscribers:
+            return
+        item = fanout.Item(pub, offset, epoch, prev)
+        queued = self._pending.get(channel)
+        if queued is not None:
+            queued.append(item)
+            return
+        self._pending[channel] = [item]
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._schedule(self.flush)
+
+    def flush(self) -> None:
+        """Delivers every queued publication, each channel's in arrival order."""
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, {}
+        for channel, items in pending.items():
+            self._deliver(channel, items)
+
+    def _flush_channel(self, channel: str) -> None:
+        items = self._pending.pop(channel, None)
+        if items:
+            self._deliver(channel, items)
+
+    def _deliver(self, channel: str, items: list[fanout.Item]) -> None:
         groups = self.subscribers.get(channel)
         if not groups:
             return
-        troubled: list[Callable[[], None]] = []
-        patch = _Patch(prev, pub) if prev is not None else None
+        troubles: fanout.Troubles = []
         for key, group in groups.items():
-            if key[3]:
-                self._fan_out_delta(channel, pub, offset, epoch, key, group, patch, troubled)
-            else:
-                self._fan_out(channel, pub, offset, epoch, key, group, troubled)
-        for action in troubled:
+            fanout.deliver(channel, items, key, group, self._queue_max_size, troubles)
+        for action in troubles:
             self._schedule(action)
 
-    def _fan_out(
-        self,
-        channel: str,
-        pub: pb.Publication,
-        offset: int,
-        epoch: str,
-        key: EncodingKey,
-        group: dict[str, Subscriber],
-        troubled: list[Callable[[], None]],
-    ) -> None:
-        """The hot loop: one verdict, one filter check and one write per subscriber."""
-        limit = self._queue_max_size
-        frame: bytes | None = None
-        for sub in group.values():
-            state = sub.state
-            if state.status is SubscriptionStatus.SUBSCRIBED and not state.positioned:
-                verdict = Verdict.DELIVER
-            else:
-                verdict = state.accept(offset, epoch)
-            if verdict is Verdict.DELIVER:
-                if state.tags_filter is not None and not state.tags_filter(pub.tags):
-                    continue
-                if frame is None:
-                    frame = sub.transport.frame(prepared.publication_push(channel, pub, key[0], key[1]))
-                transport = sub.transport
-                transport.write_prepared(frame)
-                if limit and transport.buffered_bytes() > limit:
-                    troubled.append(_closer(sub.client, DISCONNECT_SLOW))
-            elif verdict is Verdict.BUFFER:
-                state.buffered.append((pub, offset))
-            elif verdict is Verdict.GAP:
-                troubled.append(_resync(sub.client, channel))
-
-    def _fan_out_delta(
-        self,
-        channel: str,
-        pub: pb.Publication,
-        offset: int,
-        epoch: str,
-        key: EncodingKey,
-        group: dict[str, Subscriber],
-        patch: _Patch | None,
-        troubled: list[Callable[[], None]],
-    ) -> None:
-        """Like `_fan_out` for a delta group: a subscriber gets the delta frame once it holds a base.
-
-        A delta subscriber gets every publication (the chain of deltas needs them all), so tags
-        filters do not apply here.
-        """
-        limit = self._queue_max_size
-        frames: dict[bool, bytes] = {}
-        for sub in group.values():
-            state = sub.state
-            verdict = state.accept(offset, epoch)
-            if verdict is Verdict.DELIVER:
-                as_delta = state.delta_ready and patch is not None
-                frame = frames.get(as_delta)
-                if frame is None:
-                    base_patch = patch.value() if as_delta and patch is not None else None
-                    data = prepared.delta_publication_push(channel, pub, base_patch, key[0], key[1])
-                    frame = frames[as_delta] = sub.transport.frame(data)
-                state.delta_ready = True
-                transport = sub.transport
-                transport.write_prepared(frame)
-                if limit and transport.buffered_bytes() > limit:
-                    troubled.append(_closer(sub.client, DISCONNECT_SLOW))
-            elif verdict is Verdict.BUFFER:
-                state.buffered.append((pub, offset))
-            elif verdict is Verdict.GAP:
-                troubled.append(_resync(sub.client, channel))
-
     def broadcast_join_leave(self, channel: str, info: pb.ClientInfo, join: bool) -> None:
+        self._flush_channel(channel)
         groups = self.subscribers.get(channel)
         if not groups:
             return
@@ -224,31 +179,7 @@ class Hub:
                 sub.transport.write_prepared(frame)
 
 
-class _Patch:
-    """The fossil delta between two publications' data, computed on first use and only once."""
-
-    __slots__ = ("_prev", "_pub", "_value")
-
-    def __init__(self, prev: pb.Publication, pub: pb.Publication) -> None:
-        self._prev = prev
-        self._pub = pub
-        self._value: bytes | None = None
-
-    def value(self) -> bytes:
-        if self._value is None:
-            self._value = fossil.create(self._prev.data, self._pub.data)
-        return self._value
-
-
 def _join_leave_receivers(group: dict[str, Subscriber]) -> Iterator[Subscriber]:
     for sub in group.values():
         if sub.state.push_join_leave and sub.state.status is SubscriptionStatus.SUBSCRIBED:
             yield sub
-
-
-def _closer(client: Client, disconnect: Disconnect) -> Callable[[], None]:
-    return lambda: client.close(disconnect)
-
-
-def _resync(client: Client, channel: str) -> Callable[[], None]:
-    return lambda: client.insufficient_state(channel)

@@ -7,6 +7,7 @@ most two (whole and delta) per publication, and a filter only picks who gets the
 
 from __future__ import annotations
 
+import asyncio
 import types
 from typing import Any
 
@@ -128,6 +129,7 @@ async def test_delta_subscriber_reconstructs_what_a_plain_one_gets(
     delta = await subscriber(node, protocol, delta="fossil")
     for version in range(5):
         await node.publish("ch", document(version), DELTA)
+        await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     flags = [pub.delta for pub in publications(delta)]
     assert flags == [False, True, True, True, True]  # the first one after subscribing is whole
     assert all(len(p.data) < 100 for p in publications(delta)[1:])
@@ -138,8 +140,10 @@ async def test_delta_subscriber_reconstructs_what_a_plain_one_gets(
 async def test_a_delta_group_shares_two_frames(node: Node, protocol: ProtocolType) -> None:
     early = [await subscriber(node, protocol, delta="fossil") for _ in range(3)]
     await node.publish("ch", document(0), DELTA)
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     late = [await subscriber(node, protocol, delta="fossil") for _ in range(2)]
     await node.publish("ch", document(1), DELTA)
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     last = [t.frames[-1] for t in early + late]
     assert len({id(frame) for frame in last}) == 2  # delta for the early ones, whole for the late
     assert last[0] is last[1] is last[2] and last[3] is last[4]
@@ -153,9 +157,13 @@ async def test_whole_data_when_the_publisher_asks_no_delta_or_the_patch_is_not_s
 ) -> None:
     delta = await subscriber(node, protocol, delta="fossil")
     await node.publish("ch", document(0), DELTA)
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     await node.publish("ch", document(1), PLAIN)
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     await node.publish("ch", b'"tiny"', DELTA)
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     await node.publish("ch", document(2), DELTA)
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     assert [p.delta for p in publications(delta)] == [False, False, False, False]
     assert decoded(delta) == [orjson.loads(d) for d in (document(0), document(1), b'"tiny"', document(2))]
 
@@ -163,6 +171,7 @@ async def test_whole_data_when_the_publisher_asks_no_delta_or_the_patch_is_not_s
 async def test_json_delta_data_is_a_json_string(node: Node) -> None:
     delta = await subscriber(node, ProtocolType.JSON, delta="fossil")
     await node.publish("ch", b'{"a": 1}', DELTA)
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     line = frame_payload(delta.frames[0])
     assert orjson.loads(line)["push"]["pub"]["data"] == '{"a": 1}'
 
@@ -174,6 +183,7 @@ async def test_non_utf8_patch_falls_back_to_whole_data_on_json(node: Node) -> No
     texts = ["ж" * 60, "ж" * 30 + "з" + "ж" * 29, "ж" * 30 + "щ" + "ж" * 29]
     for text in texts:
         await node.publish("ch", orjson.dumps(text), DELTA)
+        await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     assert [p.delta for p in publications(delta)] == [False, False, True]
     assert decoded(delta) == texts
 
@@ -182,6 +192,7 @@ async def test_non_utf8_patch_falls_back_to_whole_data_on_json(node: Node) -> No
 async def test_recovered_publications_form_a_delta_chain(node: Node, protocol: ProtocolType) -> None:
     for version in range(3):
         await node.publish("ch", document(version), DELTA)
+        await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     epoch = (await node.history("ch", HistoryQuery())).position.epoch
     plain = await subscriber(node, protocol, recover=True, offset=0, epoch=epoch)
     transport = RecordingTransport(protocol)
@@ -189,6 +200,7 @@ async def test_recovered_publications_form_a_delta_chain(node: Node, protocol: P
     await send(client, pb.Command(id=1, connect=pb.ConnectRequest()))
     for version in range(3, 6):
         await node.publish("ch", document(version), DELTA)
+        await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     await send(
         client,
         pb.Command(
@@ -197,6 +209,7 @@ async def test_recovered_publications_form_a_delta_chain(node: Node, protocol: P
         ),
     )
     await node.publish("ch", document(6), DELTA)
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     reply = replies(transport)[1].subscribe
     assert reply.delta and reply.recovered
     assert [p.offset for p in publications(transport)] == [2, 3, 4, 5, 6, 7]
@@ -207,9 +220,12 @@ async def test_recovered_publications_form_a_delta_chain(node: Node, protocol: P
 
 async def test_without_recovered_publications_the_next_one_is_whole(node: Node) -> None:
     await node.publish("ch", document(0), DELTA)
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     delta = await subscriber(node, ProtocolType.PROTOBUF, delta="fossil")
     await node.publish("ch", document(1), DELTA)
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     await node.publish("ch", document(2), DELTA)
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     assert [p.delta for p in publications(delta)] == [False, True]
 
 
@@ -224,6 +240,7 @@ async def publish_tickers(node: Node, names: str) -> None:
             orjson.dumps({"t": name}),
             PublishOptions(history_size=100, history_ttl=300, tags={"ticker": name}),
         )
+        await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

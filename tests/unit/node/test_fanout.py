@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from helpers.recording import RecordingTransport, connected
+from helpers.recording import RecordingTransport, connected, frame_payload, json_messages
 
 from rotary.engines.base import PublishOptions
 from rotary.node.node import Node, NodeConfig
@@ -21,6 +21,7 @@ async def test_one_frame_object_per_encoding_group() -> None:
     for t in json_transports + pb_transports:
         await connected(node, t, "news")
     await node.publish("news", b'{"a":1}', PublishOptions())
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     json_frames = [t.frames[0] for t in json_transports]
     pb_frames = [t.frames[0] for t in pb_transports]
     assert all(f is json_frames[0] for f in json_frames)
@@ -38,6 +39,7 @@ async def test_slow_client_is_closed_with_3008_after_the_walk() -> None:
     await connected(node, slow, "news")
     await connected(node, fast, "news")
     await node.publish("news", b'{"a":1}', PublishOptions())
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     assert slow.closed_with is None
     await asyncio.sleep(0)
     assert slow.closed_with == codes.DISCONNECT_SLOW
@@ -53,6 +55,7 @@ async def test_unsubscribed_client_receives_nothing_and_channel_is_released() ->
     await client.handle_frame(b'{"id":3,"unsubscribe":{"channel":"news"}}')
     t.frames.clear()
     await node.publish("news", b'{"a":1}', PublishOptions())
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     assert t.frames == []
     assert node.channels() == {}
     await node.shutdown()
@@ -67,3 +70,48 @@ async def test_shutdown_closes_every_client_with_3001() -> None:
     await node.shutdown()
     assert all(t.closed_with == codes.DISCONNECT_SHUTDOWN for t in transports)
     assert node.info().num_clients == 0
+
+
+async def test_publications_of_one_loop_pass_share_one_frame_per_group() -> None:
+    node = Node(NodeConfig(ping_interval=0))
+    await node.start()
+    transports = [RecordingTransport() for _ in range(3)]
+    for t in transports:
+        await connected(node, t, "news")
+    for i in range(4):
+        await node.publish("news", b'{"i":%d}' % i, PublishOptions())
+    await asyncio.sleep(0)
+    assert all(len(t.frames) == 1 for t in transports)
+    frame = transports[0].frames[0]
+    assert all(t.frames[0] is frame for t in transports)
+    payload = frame_payload(frame)
+    assert [line.split(b'"pub":{"data":')[1][:7] for line in payload.split(b"\n")] == [
+        b'{"i":0}',
+        b'{"i":1}',
+        b'{"i":2}',
+        b'{"i":3}',
+    ]
+    await node.shutdown()
+
+
+async def test_positioned_subscriber_in_a_burst_gets_only_what_it_has_not_seen() -> None:
+    from rotary.node.default_hooks import AllowAllHooks
+    from rotary.node.hooks import ClientView, SubscribeOptions
+    from rotary.protocol import pb
+
+    class Positioned(AllowAllHooks):
+        async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions:
+            return SubscribeOptions(positioned=True)
+
+    history = PublishOptions(history_size=10, history_ttl=60)
+    node = Node(NodeConfig(ping_interval=0), hooks=Positioned())
+    await node.start()
+    t = RecordingTransport()
+    client = await connected(node, t, "news")
+    for i in range(3):
+        await node.publish("news", b'{"i":%d}' % i, history)
+    client.channels["news"].offset = 1
+    await asyncio.sleep(0)
+    offsets = [m["push"]["pub"]["offset"] for m in json_messages(t)]  # type: ignore[index]
+    assert offsets == [2, 3]
+    await node.shutdown()

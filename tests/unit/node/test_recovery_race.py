@@ -4,6 +4,8 @@ subscribe reply."""
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 from helpers.recording import RecordingTransport, json_messages, send
@@ -53,6 +55,7 @@ async def test_publications_during_subscribe_arrive_once_in_order(
     await node.start()
     for i in range(5):
         await node.publish("ch", orjson.dumps({"old": i}), HISTORY)
+        await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
     epoch = (await node.history("ch", HistoryQuery())).position.epoch
     t = RecordingTransport()
     client = Client(node, t)
@@ -61,6 +64,7 @@ async def test_publications_during_subscribe_arrive_once_in_order(
     request = pb.SubscribeRequest(channel="ch", recover=recover, offset=2, epoch=epoch)
     await send(client, pb.Command(id=2, subscribe=request))
     await node.publish("ch", b'{"late":1}', HISTORY)
+    await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
 
     messages = json_messages(t)[1:]
     reply = messages[0]["subscribe"]

@@ -1,0 +1,195 @@
+"""Writing publications to the subscribers of one channel: encode once per group, write prepared bytes.
+
+The hub collects the publications of a channel that arrive during one event-loop pass (an API batch,
+a burst read from Redis) and hands them here together. A subscriber then gets all of them in one
+frame, several messages batched as the client protocol allows, which costs one write() instead of
+one per publication; the frame of a group is built once and shared. Publications of a delta group
+and lone publications take the simpler one-frame-per-publication path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rotary.protocol import fossil, pb, prepared
+from rotary.protocol.codec import codec_for
+from rotary.protocol.codes import DISCONNECT_SLOW
+from rotary.session.channels import ChannelState, SubscriptionStatus, Verdict
+
+if TYPE_CHECKING:
+    from rotary.node.hub import EncodingKey, Subscriber
+
+Troubles = list[Callable[[], None]]
+"""Follow-up actions (closing slow clients, resyncing gaps) run after the walk over subscribers."""
+
+
+@dataclass(slots=True)
+class Item:
+    """One publication waiting for delivery in the current loop pass."""
+
+    pub: pb.Publication
+    offset: int
+    epoch: str
+    prev: pb.Publication | None
+
+
+class Patch:
+    """The fossil delta between two publications' data, computed on first use and only once."""
+
+    __slots__ = ("_prev", "_pub", "_value")
+
+    def __init__(self, prev: pb.Publication, pub: pb.Publication) -> None:
+        self._prev = prev
+        self._pub = pub
+        self._value: bytes | None = None
+
+    def value(self) -> bytes:
+        if self._value is None:
+            self._value = fossil.create(self._prev.data, self._pub.data)
+        return self._value
+
+
+def deliver(
+    channel: str,
+    items: list[Item],
+    key: EncodingKey,
+    group: dict[str, Subscriber],
+    limit: int,
+    troubles: Troubles,
+) -> None:
+    if key[3]:
+        for item in items:
+            patch = Patch(item.prev, item.pub) if item.prev is not None else None
+            _fan_out_delta(channel, item, key, group, patch, limit, troubles)
+    elif len(items) == 1:
+        _fan_out_one(channel, items[0], key, group, limit, troubles)
+    else:
+        _fan_out_many(channel, items, key, group, limit, troubles)
+
+
+def _plain(state: ChannelState) -> bool:
+    """Every publication goes to this subscriber unchecked (no position, no filter)."""
+    return (
+        state.status is SubscriptionStatus.SUBSCRIBED and not state.positioned and state.tags_filter is None
+    )
+
+
+def _admit(state: ChannelState, item: Item, channel: str, sub: Subscriber, troubles: Troubles) -> bool | None:
+    """Whether ``item`` goes to this subscriber; None when its state broke and nothing more may go."""
+    verdict = state.accept(item.offset, item.epoch)
+    if verdict is Verdict.DELIVER:
+        return state.tags_filter is None or state.tags_filter(item.pub.tags)
+    if verdict is Verdict.BUFFER:
+        state.buffered.append((item.pub, item.offset))
+    elif verdict is Verdict.GAP:
+        troubles.append(_resync(sub, channel))
+        return None
+    return False
+
+
+def _write(sub: Subscriber, frame: bytes, limit: int, troubles: Troubles) -> None:
+    transport = sub.transport
+    transport.write_prepared(frame)
+    if limit and transport.buffered_bytes() > limit:
+        client = sub.client
+        troubles.append(lambda: client.close(DISCONNECT_SLOW))
+
+
+def _resync(sub: Subscriber, channel: str) -> Callable[[], None]:
+    client = sub.client
+    return lambda: client.insufficient_state(channel)
+
+
+def _fan_out_one(
+    channel: str, item: Item, key: EncodingKey, group: dict[str, Subscriber], limit: int, troubles: Troubles
+) -> None:
+    """The hot loop: one verdict, one filter check and one write per subscriber."""
+    frame: bytes | None = None
+    for sub in group.values():
+        state = sub.state
+        if not _plain(state) and not _admit(state, item, channel, sub, troubles):
+            continue
+        if frame is None:
+            frame = sub.transport.frame(prepared.publication_push(channel, item.pub, key[0], key[1]))
+        _write(sub, frame, limit, troubles)
+
+
+def _fan_out_many(
+    channel: str,
+    items: list[Item],
+    key: EncodingKey,
+    group: dict[str, Subscriber],
+    limit: int,
+    troubles: Troubles,
+) -> None:
+    """Several publications: one frame with all of them for every subscriber that takes them all."""
+    codec = codec_for(key[0])
+    payloads: list[bytes | None] = [None] * len(items)
+    everything = list(range(len(items)))
+    whole: bytes | None = None
+
+    def payload(i: int) -> bytes:
+        found = payloads[i]
+        if found is None:
+            found = payloads[i] = prepared.publication_push(channel, items[i].pub, key[0], key[1])
+        return found
+
+    for sub in group.values():
+        state = sub.state
+        chosen = everything if _plain(state) else _chosen(state, items, channel, sub, troubles)
+        if not chosen:
+            continue
+        if len(chosen) == len(items):
+            if whole is None:
+                whole = sub.transport.frame(codec.join([payload(i) for i in everything]))
+            _write(sub, whole, limit, troubles)
+        else:
+            _write(sub, sub.transport.frame(codec.join([payload(i) for i in chosen])), limit, troubles)
+
+
+def _chosen(
+    state: ChannelState, items: list[Item], channel: str, sub: Subscriber, troubles: Troubles
+) -> list[int]:
+    chosen: list[int] = []
+    for i, item in enumerate(items):
+        admitted = _admit(state, item, channel, sub, troubles)
+        if admitted is None:
+            break
+        if admitted:
+            chosen.append(i)
+    return chosen
+
+
+def _fan_out_delta(
+    channel: str,
+    item: Item,
+    key: EncodingKey,
+    group: dict[str, Subscriber],
+    patch: Patch | None,
+    limit: int,
+    troubles: Troubles,
+) -> None:
+    """A delta group: a subscriber gets the delta frame once it holds a base.
+
+    A delta subscriber gets every publication (the chain of deltas needs them all), so tags filters
+    do not apply here.
+    """
+    frames: dict[bool, bytes] = {}
+    for sub in group.values():
+        state = sub.state
+        verdict = state.accept(item.offset, item.epoch)
+        if verdict is Verdict.DELIVER:
+            as_delta = state.delta_ready and patch is not None
+            frame = frames.get(as_delta)
+            if frame is None:
+                base_patch = patch.value() if as_delta and patch is not None else None
+                data = prepared.delta_publication_push(channel, item.pub, base_patch, key[0], key[1])
+                frame = frames[as_delta] = sub.transport.frame(data)
+            state.delta_ready = True
+            _write(sub, frame, limit, troubles)
+        elif verdict is Verdict.BUFFER:
+            state.buffered.append((item.pub, item.offset))
+        elif verdict is Verdict.GAP:
+            troubles.append(_resync(sub, channel))
