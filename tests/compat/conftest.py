@@ -24,6 +24,7 @@ import aiohttp
 import centrifuge
 import jwt
 import pytest
+from helpers.env import IN_CI, require_binary
 from helpers.server import RotaryProcess, rotary_process
 
 SECRET = "compat-tests-hmac-secret-key-of-at-least-32-bytes"
@@ -256,3 +257,18 @@ async def assert_served(make: SdkFactory, server: RotaryServer) -> None:
 def assert_sdk_served(sdk_clients: SdkFactory) -> Callable[[RotaryServer], Awaitable[None]]:
     """``await assert_sdk_served(server)``: the server still serves a well-behaved client normally."""
     return functools.partial(assert_served, sdk_clients)
+
+
+NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The `node` binary, once the npm packages the JS scenarios import are installed."""
+    path = require_binary("node")
+    if not (NODE_MODULES / "centrifuge").is_dir():
+        message = "npm packages are not installed (run `npm ci` at the repository root)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

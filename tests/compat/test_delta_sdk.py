@@ -16,7 +16,6 @@ from typing import Any
 import orjson
 import pytest
 from centrifuge import DeltaType
-from helpers.env import IN_CI, require_binary
 
 pytestmark = pytest.mark.compat
 
@@ -39,7 +38,6 @@ DELTA_CONFIG: dict[str, Any] = {
 }
 """Overrides of the shared compat configuration: one namespace where fossil deltas are allowed."""
 SCRIPTS = Path(__file__).with_name("js")
-NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 
 
 @pytest.fixture
@@ -101,19 +99,8 @@ async def test_python_sdk_applies_deltas_live_and_after_recovery(
     assert any(ctx.pub.delta for ctx in recovered) and all(ctx.pub.delta for ctx in after)
 
 
-@pytest.fixture(scope="module")
-def node_binary() -> str:
-    path = require_binary("node")
-    if not (NODE_MODULES / "centrifuge").is_dir():
-        message = "npm packages are not installed (run `npm ci` at the repository root)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 @pytest.mark.parametrize("protocol", ["json", "protobuf"])
-def test_js_sdk_applies_deltas_live_and_after_recovery(server: Any, node_binary: str, protocol: str) -> None:
+def test_js_sdk_applies_deltas_live_and_after_recovery(server: Any, node: str, protocol: str) -> None:
     environment = {
         **os.environ,
         "ROTARY_WS_URL": server.ws_url,
@@ -124,7 +111,7 @@ def test_js_sdk_applies_deltas_live_and_after_recovery(server: Any, node_binary:
         "ROTARY_CHANNEL": f"delta:js-{protocol}",
     }
     done = subprocess.run(
-        [node_binary, str(SCRIPTS / "delta_fossil.mjs")],
+        [node, str(SCRIPTS / "delta_fossil.mjs")],
         capture_output=True,
         text=True,
         env=environment,

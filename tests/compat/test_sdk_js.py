@@ -15,24 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.env import IN_CI, require_binary
 
 pytestmark = pytest.mark.compat
 
 SCRIPTS = Path(__file__).with_name("js")
-NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 SCRIPT_TIMEOUT = 30.0
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    path = require_binary("node")
-    if not (NODE_MODULES / "centrifuge").is_dir():
-        message = "npm packages are not installed (run `npm ci` at the repository root)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(params=["json", "protobuf"])

@@ -21,13 +21,11 @@ import pytest
 from conftest import DEFAULT_CONFIG, RotaryServer, merged, running_rotary
 from helpers import cluster
 from helpers.cluster import RotaryNode, memory_config
-from helpers.env import IN_CI, require_binary
 from test_sdk_state_python import CLOCK_SLACK, GRACE, MARGIN, STATE_CONFIG, TOKEN_LIFETIME
 
 pytestmark = pytest.mark.compat
 
 SCRIPTS = Path(__file__).with_name("js")
-NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 SCRIPT_TIMEOUT = 30.0
 
 Scenario = Callable[[str], Any]
@@ -38,17 +36,6 @@ def rotary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RotaryServer]:
     """The shared server of this module: short expiry grace and a ``cache`` namespace."""
     with running_rotary(tmp_path_factory.mktemp("rotary"), merged(DEFAULT_CONFIG, STATE_CONFIG)) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    path = require_binary("node")
-    if not (NODE_MODULES / "centrifuge").is_dir():
-        message = "npm packages are not installed (run `npm ci` at the repository root)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(params=["json", "protobuf"])
