@@ -26,7 +26,7 @@ from rotary.engines.base import (
     PublishResult,
     StreamPosition,
 )
-from rotary.node import cluster
+from rotary.node import cluster, upkeep
 from rotary.node.client import Client
 from rotary.node.control import ControlPlane
 from rotary.node.hooks import Hooks, SubscribeOptions
@@ -58,6 +58,7 @@ class NodeConfig:
     expired_sub_close_delay: float = 25.0
     connect_include_server_time: bool = False
     presence_update_interval: float = 27.0
+    position_check_interval: float = 40.0
     shutdown_batch_size: int = 500
 
 
@@ -101,7 +102,7 @@ class Node:
         self._broker_channels: set[str] = set()
         self.closing = False
         self.control: ControlPlane | None = None
-        self._presence_refresher: asyncio.Task[None] | None = None
+        self._upkeep: list[asyncio.Task[None]] = []
         if controller is not None:
             self.control = ControlPlane(
                 self.id,
@@ -118,22 +119,13 @@ class Node:
         await self.broker.start(self)
         if self.control is not None:
             await self.control.start()
+        loop = asyncio.get_running_loop()
         if self.config.presence_update_interval > 0:
-            self._presence_refresher = asyncio.get_running_loop().create_task(self._refresh_presence())
-
-    async def _refresh_presence(self) -> None:
-        """Keeps this node's presence entries alive in engines that expire them (one task per node)."""
-        while True:
-            await asyncio.sleep(self.config.presence_update_interval)
-            for client in list(self.hub.clients.values()):
-                for channel, state in list(client.channels.items()):
-                    if state.emit_presence and not client.closed:
-                        try:
-                            await self.presence_manager.add_presence(
-                                channel, client.id, client.client_info(state.chan_info)
-                            )
-                        except Exception:
-                            log.exception("presence refresh failed for channel %s", channel)
+            interval = self.config.presence_update_interval
+            self._upkeep.append(loop.create_task(upkeep.refresh_presence(self, interval)))
+        if self.config.position_check_interval > 0:
+            check = upkeep.PositionCheck(self)
+            self._upkeep.append(loop.create_task(check.run(self.config.position_check_interval)))
 
     async def shutdown(self, timeout: float = 30.0) -> None:
         """Disconnects every connection with 3001 in bounded batches, then closes the engines.
@@ -142,8 +134,8 @@ class Node:
         before the stale timeout, and the server waits for every handler before it exits.
         """
         self.closing = True
-        if self._presence_refresher is not None:
-            self._presence_refresher.cancel()
+        for task in self._upkeep:
+            task.cancel()
         clients = list(self._connections)
         batch = self.config.shutdown_batch_size
         for i in range(0, len(clients), batch):
@@ -204,15 +196,7 @@ class Node:
         """Ends the positioned subscriptions that missed publications while the broker was cut off,
         as a gap in the offsets would: `unsubscribe` 2500 so the client recovers, or 3010 for a
         server-side subscription. Without this they would learn it only from the next publication."""
-        for channel, position in positions.items():
-            missed = [
-                sub.client
-                for group in self.hub.subscribers.get(channel, {}).values()
-                for sub in group.values()
-                if _missed(sub.state, position)
-            ]
-            for client in missed:
-                client.insufficient_state(channel)
+        upkeep.report_positions(self, positions)
 
     # -- engine subscription of channels -------------------------------------------------------
 
@@ -391,12 +375,3 @@ class Node:
                 for channel, count in cluster.decode_channels(answer).items():
                     found[channel] = found.get(channel, 0) + count
         return found
-
-
-def _missed(state: ChannelState, position: StreamPosition) -> bool:
-    """Whether a live positioned subscription is behind the stream's position or on another epoch."""
-    if not state.positioned or state.status is not SubscriptionStatus.SUBSCRIBED:
-        return False
-    if state.epoch and state.epoch != position.epoch:
-        return True
-    return state.offset < position.offset

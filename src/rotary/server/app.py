@@ -45,6 +45,7 @@ def node_config(config: Config) -> NodeConfig:
         expired_sub_close_delay=c.expired_sub_close_delay,
         connect_include_server_time=c.connect_include_server_time,
         presence_update_interval=c.presence_update_interval,
+        position_check_interval=c.channel_position_check_delay,
     )
 
 
