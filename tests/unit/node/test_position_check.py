@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from helpers.recording import RecordingTransport, json_messages, send
+
 from rotary.engines.base import PublishOptions
 from rotary.engines.memory import MemoryBroker
 from rotary.node.client import Client
