@@ -27,8 +27,8 @@ from rotary.server.config.load import LoadResult, load_config, read_dotenv
 # (flag names, config key, type): the root command's flags, Centrifugo's set.
 ROOT_FLAGS: tuple[tuple[tuple[str, ...], str, type], ...] = (
     (("--pid_file",), "pid_file", str),
-    (("-a", "--http_server.address"), "http_server.address", str),
-    (("-p", "--http_server.port"), "http_server.port", int),
+    (("-a", "--http_server.address", "--address"), "http_server.address", str),
+    (("-p", "--http_server.port", "--port"), "http_server.port", int),
     (("--http_server.internal_address",), "http_server.internal_address", str),
     (("--http_server.internal_port",), "http_server.internal_port", str),
     (("--engine.type",), "engine.type", str),
