@@ -86,6 +86,8 @@ class SubscribeOptions:
     history_meta_ttl: float = 0.0
     recover_since: StreamPosition | None = None
     """Server-side subscribe with a position to recover from (API subscribe.recover_since)."""
+    allow_tags_filter: bool = False
+    """The subscriber may filter publications by tags (SubscribeRequest.tf); otherwise a filter is 107."""
     reject_unrecovered: bool = False
     """Answer 112 instead of ``recovered: false`` (SubscribeRequest.flag bit 2)."""
 

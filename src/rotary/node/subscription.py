@@ -93,6 +93,8 @@ def _tags_filter(request: pb.SubscribeRequest, opts: SubscribeOptions) -> TagsMa
     needs every publication (Centrifugo's SDKs refuse to combine the two)."""
     if not request.HasField("tf") or opts.delta:
         return None
+    if not opts.allow_tags_filter:
+        raise ClientError(codes.ERROR_BAD_REQUEST)
     try:
         return compile_filter(request.tf)
     except InvalidTagsFilter:

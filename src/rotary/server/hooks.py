@@ -291,6 +291,7 @@ class ServerHooks:
             granted.push_join_leave = True
         if request.HasField("tf") and not (options.allow_tags_filter and valid_tags_filter(request.tf)):
             raise ClientError(codes.ERROR_BAD_REQUEST)
+        granted.allow_tags_filter = options.allow_tags_filter
         if request.delta in options.allowed_delta_types:
             granted.delta = request.delta
         granted.reject_unrecovered = bool(request.flag & REJECT_UNRECOVERED_FLAG)

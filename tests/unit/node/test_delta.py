@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 from centrifuge.codecs import _JsonCodec, _ProtobufCodec
-from helpers.recording import RecordingTransport, frame_payload, send
+from helpers.recording import RecordingTransport, frame_payload, json_messages, send
 
 from rotary.engines.base import HistoryQuery, HistoryResult, PublishOptions
 from rotary.engines.memory import MemoryBroker
@@ -35,7 +35,9 @@ class DeltaHooks(AllowAllHooks):
     """Grants positioning, recovery and whatever delta type the client asks for."""
 
     async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions:
-        return SubscribeOptions(positioned=True, recoverable=True, delta=request.delta)
+        return SubscribeOptions(
+            positioned=True, recoverable=True, delta=request.delta, allow_tags_filter=True
+        )
 
 
 @pytest.fixture
@@ -340,3 +342,14 @@ async def test_an_invalid_tags_filter_is_a_bad_request(node: Node) -> None:
     )
     assert replies(transport)[1].error.code == codes.ERROR_BAD_REQUEST.code
     assert not client.is_subscribed("ch")
+
+
+async def test_tags_filter_needs_the_hooks_permission() -> None:
+    node = Node(NodeConfig(ping_interval=0))
+    await node.start()
+    t = RecordingTransport()
+    client = Client(node, t)
+    await send(client, pb.Command(id=1, connect=pb.ConnectRequest()))
+    await send(client, pb.Command(id=2, subscribe=pb.SubscribeRequest(channel="ch", tf=ticker("A"))))
+    assert json_messages(t)[-1] == {"id": 2, "error": {"code": 107, "message": "bad request"}}
+    await node.shutdown()
