@@ -60,7 +60,7 @@ async def start_subscription(
         await node.sync_broker_subscription(channel)
         if opts.emit_presence:
             await node.presence_manager.add_presence(channel, client.id, client.client_info(opts.chan_info))
-        result, recovered = await _position(client, channel, opts, request)
+        result, recovered = await _position(client, channel, opts, request, state.tags_filter)
     except BaseException:
         if client.channels.get(channel) is state:
             node.drop_subscription(client, channel, None)
@@ -108,7 +108,11 @@ def _recovered_for(
 
 
 async def _position(
-    client: Client, channel: str, opts: SubscribeOptions, request: pb.SubscribeRequest
+    client: Client,
+    channel: str,
+    opts: SubscribeOptions,
+    request: pb.SubscribeRequest,
+    tags_filter: TagsMatcher | None,
 ) -> tuple[pb.SubscribeResult, list[pb.Publication]]:
     """Reads the stream position (and the missed publications when recovering)."""
     result = pb.SubscribeResult()
@@ -127,7 +131,7 @@ async def _position(
     if not recovering:
         top, ok = (await history(channel, HistoryQuery(meta_ttl=meta_ttl))).position, False
     elif opts.cache_recovery:
-        top, recovered, ok = await _recover_cache(client, channel, since, meta_ttl)
+        top, recovered, ok = await _recover_cache(client, channel, since, meta_ttl, tags_filter)
     else:
         top, recovered, ok = await _recover_stream(client, channel, since, meta_ttl)
     if recovering and not ok and opts.reject_unrecovered:
@@ -141,18 +145,22 @@ async def _position(
 
 
 async def _recover_cache(
-    client: Client, channel: str, since: StreamPosition, meta_ttl: float
+    client: Client, channel: str, since: StreamPosition, meta_ttl: float, tags_filter: TagsMatcher | None
 ) -> tuple[StreamPosition, list[pb.Publication], bool]:
-    """Cache mode: only the latest publication matters, and only if the client lacks it."""
-    found = await client.node.history(channel, HistoryQuery(limit=1, reverse=True, meta_ttl=meta_ttl))
+    """Cache mode: only the latest publication matters (the latest one the subscriber's tags filter
+    accepts), and only if the client lacks it."""
+    limit = 1 if tags_filter is None else client.node.config.recovery_max_publication_limit or -1
+    found = await client.node.history(channel, HistoryQuery(limit=limit, reverse=True, meta_ttl=meta_ttl))
     top = found.position
     same_state = since.offset > 0 and since.offset == top.offset and since.epoch == top.epoch
     if not found.publications:
         return top, [], same_state
-    latest = found.publications[0]
-    if latest.offset != top.offset:
+    if found.publications[0].offset != top.offset:
         return top, [], False
-    return top, ([] if same_state else [latest]), True
+    if same_state:
+        return top, [], True
+    matching = [p for p in found.publications if tags_filter is None or tags_filter(p.tags)]
+    return top, matching[:1], True
 
 
 async def _recover_stream(

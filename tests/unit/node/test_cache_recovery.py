@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from helpers.recording import RecordingTransport, json_messages, send
 
@@ -68,4 +70,25 @@ async def test_client_with_the_latest_state_gets_nothing_again() -> None:
     )
     assert reply["recovered"] is True
     assert "publications" not in reply
+    await node.shutdown()
+
+
+class FilteringCacheHooks(AllowAllHooks):
+    async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions:
+        return SubscribeOptions(
+            recoverable=True, positioned=True, cache_recovery=True, allow_tags_filter=True
+        )
+
+
+async def test_cache_recovery_with_a_tags_filter_gives_the_latest_matching_publication() -> None:
+    node = Node(NodeConfig(ping_interval=0), hooks=FilteringCacheHooks())
+    await node.start()
+    keep = PublishOptions(history_size=10, history_ttl=300)
+    await node.publish("ch", b'{"v":"a1"}', replace(keep, tags={"t": "a"}))
+    await node.publish("ch", b'{"v":"a2"}', replace(keep, tags={"t": "a"}))
+    await node.publish("ch", b'{"v":"b"}', replace(keep, tags={"t": "b"}))
+    only_a = pb.FilterNode(key="t", cmp="eq", val="a")
+    reply = await subscribe_reply(node, pb.SubscribeRequest(channel="ch", recover=True, tf=only_a))
+    assert reply["recovered"] is True
+    assert [p["data"] for p in reply["publications"]] == [{"v": "a2"}]  # type: ignore[index, union-attr]
     await node.shutdown()
