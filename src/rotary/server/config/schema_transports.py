@@ -68,9 +68,9 @@ class HTTPServerConfig:
 
 
 @dataclass(frozen=True)
-class WebSocketConfig:
-    disabled: bool = opt(False, "Turn the bidirectional WebSocket endpoint off.")
-    handler_prefix: str = opt("/connection/websocket", "Path of the endpoint.", check=handler_prefix)
+class WebSocketOptions:
+    """Socket options both WebSocket endpoints share."""
+
     compression: bool = opt(False, "Negotiate permessage-deflate.")
     compression_min_size: int = opt(0, "Smallest message worth compressing, bytes.", check=non_negative)
     compression_level: int = opt(1, "Deflate level, 1 (fast) to 9 (small).")
@@ -83,18 +83,15 @@ class WebSocketConfig:
 
 
 @dataclass(frozen=True)
-class UniWebSocketConfig:
+class WebSocketConfig(WebSocketOptions):
+    disabled: bool = opt(False, "Turn the bidirectional WebSocket endpoint off.")
+    handler_prefix: str = opt("/connection/websocket", "Path of the endpoint.", check=handler_prefix)
+
+
+@dataclass(frozen=True)
+class UniWebSocketConfig(WebSocketOptions):
     enabled: bool = opt(False, "Turn the unidirectional WebSocket endpoint on.")
     handler_prefix: str = opt("/connection/uni_websocket", "Path of the endpoint.", check=handler_prefix)
-    compression: bool = opt(False, "Negotiate permessage-deflate.")
-    compression_min_size: int = opt(0, "Smallest message worth compressing, bytes.", check=non_negative)
-    compression_level: int = opt(1, "Deflate level, 1 (fast) to 9 (small).")
-    read_buffer_size: int = opt(0, "Read buffer size, bytes; 0 picks a default.", check=non_negative)
-    use_write_buffer_pool: bool = opt(False, "Share write buffers between connections.")
-    write_buffer_size: int = opt(0, "Write buffer size, bytes; 0 picks a default.", check=non_negative)
-    write_timeout: float = dur("1000ms", "Longest time a write to one socket may take.")
-    message_size_limit: int = opt(65536, "Largest accepted client message, bytes.", check=non_negative)
-    decompressed_message_size_limit: int = opt(0, "Largest message after decompression, bytes.")
     disable_closing_handshake: bool = opt(False, "Close the socket without a WebSocket close frame.")
     disable_disconnect_push: bool = opt(False, "Do not send the disconnect push before closing.")
     join_push_messages: bool = opt(False, "Send several pushes in one frame, newline-separated.")
