@@ -8,6 +8,7 @@ control message, and a *command* builder for that message.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -72,48 +73,28 @@ async def subscribe_local(
             await subscribe_server_side(client, channel, options)
 
 
+_CARRIED = tuple(
+    f.name
+    for f in dataclasses.fields(SubscribeOptions)
+    if f.name in cpb.SubscribeOptions.DESCRIPTOR.fields_by_name and f.name != "recover_since"
+)
+"""SubscribeOptions fields that travel to other nodes under the same name."""
+
+
 def subscribe_command(user: str, client_id: str, session: str, channel: str, o: SubscribeOptions) -> Command:
-    since = o.recover_since
-    options = cpb.SubscribeOptions(
-        chan_info=o.chan_info,
-        data=o.data,
-        expire_at=o.expire_at,
-        emit_presence=o.emit_presence,
-        emit_join_leave=o.emit_join_leave,
-        push_join_leave=o.push_join_leave,
-        recoverable=o.recoverable,
-        positioned=o.positioned,
-        cache_recovery=o.cache_recovery,
-        delta=o.delta,
-        history_meta_ttl=o.history_meta_ttl,
-        auto_cache_recover=o.auto_cache_recover,
-        recover_since=cpb.StreamPosition(offset=since.offset, epoch=since.epoch) if since else None,
-    )
-    return Command(
-        subscribe=cpb.SubscribeUser(
-            target=_target(user, client_id, session), channel=channel, options=options
-        )
-    )
+    options = cpb.SubscribeOptions(**{name: getattr(o, name) for name in _CARRIED})
+    if o.recover_since is not None:
+        options.recover_since.offset = o.recover_since.offset
+        options.recover_since.epoch = o.recover_since.epoch
+    target = _target(user, client_id, session)
+    return Command(subscribe=cpb.SubscribeUser(target=target, channel=channel, options=options))
 
 
 def _options(o: cpb.SubscribeOptions) -> SubscribeOptions:
-    since = (
-        StreamPosition(o.recover_since.offset, o.recover_since.epoch) if o.HasField("recover_since") else None
-    )
+    since = o.recover_since
     return SubscribeOptions(
-        chan_info=o.chan_info,
-        data=o.data,
-        expire_at=o.expire_at,
-        emit_presence=o.emit_presence,
-        emit_join_leave=o.emit_join_leave,
-        push_join_leave=o.push_join_leave,
-        recoverable=o.recoverable,
-        positioned=o.positioned,
-        cache_recovery=o.cache_recovery,
-        delta=o.delta,
-        history_meta_ttl=o.history_meta_ttl,
-        recover_since=since,
-        auto_cache_recover=o.auto_cache_recover,
+        **{name: getattr(o, name) for name in _CARRIED},
+        recover_since=StreamPosition(since.offset, since.epoch) if o.HasField("recover_since") else None,
     )
 
 

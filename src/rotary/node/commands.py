@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 Handler = Callable[["Client", pb.Command], Awaitable[None]]
 
 
+def _required(channel: str) -> str:
+    """A command naming no channel is a bad request (107)."""
+    if not channel:
+        raise ClientError(codes.ERROR_BAD_REQUEST)
+    return channel
+
+
 def _ttl(expire_at: int) -> int:
     return max(expire_at - int(time.time()), 0)
 
@@ -74,9 +81,7 @@ async def connect(client: Client, cmd: pb.Command) -> None:
 
 async def subscribe(client: Client, cmd: pb.Command) -> None:
     req = cmd.subscribe
-    channel = req.channel
-    if not channel:
-        raise ClientError(codes.ERROR_BAD_REQUEST)
+    channel = _required(req.channel)
     if client.is_subscribed(channel):
         raise ClientError(codes.ERROR_ALREADY_SUBSCRIBED)
     if len(client.channels) >= client.node.config.channel_limit:
@@ -100,17 +105,14 @@ async def unsubscribe(client: Client, cmd: pb.Command) -> None:
 
 async def publish(client: Client, cmd: pb.Command) -> None:
     req = cmd.publish
-    if not req.channel:
-        raise ClientError(codes.ERROR_BAD_REQUEST)
+    _required(req.channel)
     decision = await client.node.hooks.on_publish(client, req)
     await client.node.publish(req.channel, decision.data, decision.options)
     client.session.send_reply(pb.Reply(id=cmd.id, publish=pb.PublishResult()))
 
 
 async def presence(client: Client, cmd: pb.Command) -> None:
-    channel = cmd.presence.channel
-    if not channel:
-        raise ClientError(codes.ERROR_BAD_REQUEST)
+    channel = _required(cmd.presence.channel)
     await client.node.hooks.on_presence(client, channel)
     entries = await client.node.presence(channel)
     result = pb.PresenceResult()
@@ -120,9 +122,7 @@ async def presence(client: Client, cmd: pb.Command) -> None:
 
 
 async def presence_stats(client: Client, cmd: pb.Command) -> None:
-    channel = cmd.presence_stats.channel
-    if not channel:
-        raise ClientError(codes.ERROR_BAD_REQUEST)
+    channel = _required(cmd.presence_stats.channel)
     await client.node.hooks.on_presence(client, channel)
     stats = await client.node.presence_stats(channel)
     result = pb.PresenceStatsResult(num_clients=stats.num_clients, num_users=stats.num_users)
@@ -131,8 +131,7 @@ async def presence_stats(client: Client, cmd: pb.Command) -> None:
 
 async def history(client: Client, cmd: pb.Command) -> None:
     req = cmd.history
-    if not req.channel:
-        raise ClientError(codes.ERROR_BAD_REQUEST)
+    _required(req.channel)
     meta_ttl = await client.node.hooks.on_history(client, req)
     max_limit = client.node.config.history_max_publication_limit
     limit = req.limit
