@@ -33,7 +33,7 @@ import jwt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Publisher, Stats, close_subscribers, connect_subscribers
-from report import ratios, render_table
+from report import ratios, render_table, save
 from system import (
     cpu_layout,
     cpu_ns,
@@ -78,8 +78,12 @@ def start_floor(cpus: set[int] | None, workdir: Path) -> Target:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=workdir)
     assert process.stdout is not None
     ports = json.loads(process.stdout.readline())
-    return Target("floor", process, f"ws://127.0.0.1:{ports['ws_port']}/connection/websocket",
-                  f"http://127.0.0.1:{ports['api_port']}/api")
+    return Target(
+        "floor",
+        process,
+        f"ws://127.0.0.1:{ports['ws_port']}/connection/websocket",
+        f"http://127.0.0.1:{ports['api_port']}/api",
+    )
 
 
 def rotary_config(workdir: Path) -> Path:
@@ -104,8 +108,9 @@ def start_rotary(cpus: set[int] | None, workdir: Path) -> Target:
         command = [str(Path(sys.executable).parent / "rotary"), *args]
     process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir)
     wait_listening(port, process)
-    return Target("rotary", process, f"ws://127.0.0.1:{port}/connection/websocket",
-                  f"http://127.0.0.1:{port}/api")
+    return Target(
+        "rotary", process, f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
+    )
 
 
 def start_sampler(target: Target, subscribers: int) -> subprocess.Popen[bytes] | None:
@@ -118,8 +123,22 @@ def start_sampler(target: Target, subscribers: int) -> subprocess.Popen[bytes] |
         return None
     out = BENCH / "results" / f"pyspy-{target.name}-{subscribers}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([binary, "record", "-p", str(target.process.pid), "-r", "250", "--native",
-                             "--format", "raw", "-o", str(out)], stdout=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [
+            binary,
+            "record",
+            "-p",
+            str(target.process.pid),
+            "-r",
+            "250",
+            "--native",
+            "--format",
+            "raw",
+            "-o",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def stop_sampler(sampler: subprocess.Popen[bytes] | None) -> None:
@@ -186,8 +205,9 @@ def percentile(ordered: list[int], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
 
 
-async def run_scenario(target: Target, scenario: Scenario, subscribers: int, stats: Stats,
-                       publisher: Publisher) -> dict[str, Any]:
+async def run_scenario(
+    target: Target, scenario: Scenario, subscribers: int, stats: Stats, publisher: Publisher
+) -> dict[str, Any]:
     stats.reset()
     pid = target.process.pid
     host_before, cpu_before, own_before = host_busy_ns(), cpu_ns(pid), own_cpu_ns()
@@ -202,21 +222,30 @@ async def run_scenario(target: Target, scenario: Scenario, subscribers: int, sta
     spans = sorted(t_end - t_pub for t_pub, t_end in stats.last_receive.items())
     delivered = stats.deliveries
     return {
-        "subscribers": subscribers, "scenario": scenario.name, "server": target.name,
-        "load": scenario.describe(), "publications": published,
-        "deliveries": delivered, "lost": published * subscribers - delivered,
-        "wall_s": wall / 1e9, "deliveries_per_s": delivered * 1e9 / wall,
+        "subscribers": subscribers,
+        "scenario": scenario.name,
+        "server": target.name,
+        "load": scenario.describe(),
+        "publications": published,
+        "deliveries": delivered,
+        "lost": published * subscribers - delivered,
+        "wall_s": wall / 1e9,
+        "deliveries_per_s": delivered * 1e9 / wall,
         "fanout_per_s": subscribers * scenario.burst * 1e9 / spans[len(spans) // 2] if spans else 0.0,
-        "latency_p50_ms": percentile(ordered, 0.50), "latency_p99_ms": percentile(ordered, 0.99),
+        "latency_p50_ms": percentile(ordered, 0.50),
+        "latency_p99_ms": percentile(ordered, 0.99),
         "latency_max_ms": ordered[-1] / 1e6 if ordered else float("nan"),
-        "server_cpu_s": cpu_used / 1e9, "server_cpu_share": cpu_used / wall,
+        "server_cpu_s": cpu_used / 1e9,
+        "server_cpu_share": cpu_used / wall,
         "server_cpu_us_per_delivery": cpu_used / 1e3 / delivered if delivered else float("nan"),
-        "generator_cpu_share": own_used / wall, "other_cpu_share": max(0, others) / wall,
+        "generator_cpu_share": own_used / wall,
+        "other_cpu_share": max(0, others) / wall,
     }
 
 
-async def bench_target(name: str, subscribers: int, scenarios: list[Scenario], cpus: set[int] | None,
-                       workdir: Path) -> list[dict[str, Any]]:
+async def bench_target(
+    name: str, subscribers: int, scenarios: list[Scenario], cpus: set[int] | None, workdir: Path
+) -> list[dict[str, Any]]:
     target = STARTERS[name](cpus, workdir)
     stats = Stats()
     token = jwt.encode({"sub": "bench"}, SECRET, algorithm="HS256")
@@ -230,8 +259,11 @@ async def bench_target(name: str, subscribers: int, scenarios: list[Scenario], c
         results = [await run_scenario(target, s, subscribers, stats, publisher) for s in scenarios]
         stop_sampler(sampler)
         for row in results:
-            print(f"  {name} {row['scenario']}: {row['deliveries']} deliveries, "
-                  f"{row['server_cpu_us_per_delivery']:.2f} us/delivery", flush=True)
+            print(
+                f"  {name} {row['scenario']}: {row['deliveries']} deliveries, "
+                f"{row['server_cpu_us_per_delivery']:.2f} us/delivery",
+                flush=True,
+            )
         if stats.errors:
             print(f"  {name}: {len(stats.errors)} errors, first: {stats.errors[0]}", flush=True)
         await close_subscribers(transports)
@@ -250,18 +282,27 @@ def build_scenarios(args: argparse.Namespace, subscribers: int) -> list[Scenario
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--servers", nargs="+", choices=sorted(STARTERS), default=["floor", "rotary"])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of publishing per scenario")
-    parser.add_argument("--steady-deliveries", type=float, default=50_000,
-                        help="target deliveries/s of the steady scenario (publish rate = this / N)")
+    parser.add_argument(
+        "--steady-deliveries",
+        type=float,
+        default=50_000,
+        help="target deliveries/s of the steady scenario (publish rate = this / N)",
+    )
     parser.add_argument("--burst-size", type=int, default=10, help="publications per burst")
     parser.add_argument("--burst-interval", type=float, default=1.0, help="seconds between bursts")
     parser.add_argument("--burst-mode", choices=["batch", "concurrent"], default="batch")
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="repeat everything, interleaved; ratios use the median of the rounds")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="repeat everything, interleaved; ratios use the median of the rounds",
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     return parser.parse_args(argv)
 
@@ -271,8 +312,9 @@ def prepare_host(max_subscribers: int) -> tuple[set[int] | None, set[int] | None
         print(f"warning: {warning}", file=sys.stderr)
     limit = raise_nofile(2 * max_subscribers + 1024)
     if limit < max_subscribers + 256:
-        print(f"warning: open-files limit {limit} is too low for {max_subscribers} subscribers",
-              file=sys.stderr)
+        print(
+            f"warning: open-files limit {limit} is too low for {max_subscribers} subscribers", file=sys.stderr
+        )
     generator_cpus, server_cpus = cpu_layout()
     if generator_cpus is None:
         print("warning: fewer than 2 CPUs; generator and server share one", file=sys.stderr)
@@ -288,26 +330,27 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for round_ in range(1, args.rounds + 1):
             for subscribers in args.subscribers:
                 for name in args.servers:
-                    results = await bench_target(name, subscribers, build_scenarios(args, subscribers),
-                                                 server_cpus, Path(tmp))
+                    results = await bench_target(
+                        name, subscribers, build_scenarios(args, subscribers), server_cpus, Path(tmp)
+                    )
                     rows += [{**row, "round": round_} for row in results]
     return {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "host": platform.node(),
-        "python": platform.python_version(), "cpus": os.cpu_count(),
-        "generator_cpus": sorted(generator_cpus or []), "server_cpus": sorted(server_cpus or []),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "generator_cpus": sorted(generator_cpus or []),
+        "server_cpus": sorted(server_cpus or []),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "rows": rows, "ratios": ratios(rows),
+        "rows": rows,
+        "ratios": ratios(rows),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = asyncio.run(main_async(args))
-    print(render_table(result["rows"], result["ratios"]))
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"fanout-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(f"results: {path}")
+    save(result, render_table(result["rows"], result["ratios"]), args.out, "fanout")
     return 0
 
 

@@ -47,7 +47,10 @@ class Channel:
     def publish(self, data: Any) -> int:
         self.offset += 1
         push = b'{"push":{"channel":%s,"pub":{"data":%s,"offset":%d}}}' % (
-            orjson.dumps(self.name), orjson.dumps(data), self.offset)
+            orjson.dumps(self.name),
+            orjson.dumps(data),
+            self.offset,
+        )
         frame = text_frame(push)
         for sock in self.subscribers:
             sock.write(frame)

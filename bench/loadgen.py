@@ -97,8 +97,9 @@ class Subscriber(WSListener):
         self._fail("disconnected")
 
 
-async def connect_subscribers(url: str, count: int, token: str, channel: str, stats: Stats,
-                              concurrency: int = 64, timeout: float = 60.0) -> list[WSTransport]:
+async def connect_subscribers(
+    url: str, count: int, token: str, channel: str, stats: Stats, concurrency: int = 64, timeout: float = 60.0
+) -> list[WSTransport]:
     """Opens ``count`` subscribed connections, ``concurrency`` handshakes at a time."""
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(concurrency)
@@ -106,8 +107,9 @@ async def connect_subscribers(url: str, count: int, token: str, channel: str, st
     async def one() -> WSTransport:
         async with gate:
             ready: asyncio.Future[None] = loop.create_future()
-            transport, _ = await ws_connect(lambda: Subscriber(token, channel, stats, ready), url,
-                                            enable_auto_pong=True)
+            transport, _ = await ws_connect(
+                lambda: Subscriber(token, channel, stats, ready), url, enable_auto_pong=True
+            )
             await ready
             return transport
 

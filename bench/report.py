@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+import time
+from pathlib import Path
 from typing import Any
 
 TARGET_CPU_RATIO = 3.0
@@ -34,8 +37,10 @@ def medians(rows: list[dict[str, Any]]) -> dict[tuple[int, str, str], dict[str, 
     groups: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["subscribers"], row["scenario"], row["server"]), []).append(row)
-    return {key: {name: statistics.median(r[name] for r in group) for name in RATIO_FIELDS}
-            for key, group in groups.items()}
+    return {
+        key: {name: statistics.median(r[name] for r in group) for name in RATIO_FIELDS}
+        for key, group in groups.items()
+    }
 
 
 def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -46,8 +51,12 @@ def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         floor = by_key.get((subscribers, scenario, "floor"))
         if server != "rotary" or floor is None:
             continue
-        entry: dict[str, Any] = {"subscribers": subscribers, "scenario": scenario,
-                                 "rotary": rotary, "floor": floor}
+        entry: dict[str, Any] = {
+            "subscribers": subscribers,
+            "scenario": scenario,
+            "rotary": rotary,
+            "floor": floor,
+        }
         for name in RATIO_FIELDS:
             entry[name] = rotary[name] / floor[name] if floor[name] else float("nan")
         entry["within_target"] = entry["server_cpu_us_per_delivery"] <= TARGET_CPU_RATIO
@@ -61,8 +70,11 @@ def render_table(rows: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -
     header = " | ".join(title.rjust(w) for (title, _, _), w in zip(COLUMNS, widths, strict=True))
     lines = [header, "-" * len(header)]
     lines += [" | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    lines += ["", f"rotary/floor (medians over rounds; target: CPU per delivery <= {TARGET_CPU_RATIO:.0f}x)",
-              "      N scenario  us/deliv rotary  floor   ratio     p50     p99  burst deliv/s"]
+    lines += [
+        "",
+        f"rotary/floor (medians over rounds; target: CPU per delivery <= {TARGET_CPU_RATIO:.0f}x)",
+        "      N scenario  us/deliv rotary  floor   ratio     p50     p99  burst deliv/s",
+    ]
     lines += [_ratio_line(r) for r in ratio_rows]
     return "\n".join(lines)
 
@@ -70,6 +82,17 @@ def render_table(rows: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -
 def _ratio_line(r: dict[str, Any]) -> str:
     cpu = "server_cpu_us_per_delivery"
     verdict = "ok" if r["within_target"] else "MISSED"
-    return (f"  {r['subscribers']:>5} {r['scenario']:<8} {r['rotary'][cpu]:>15.2f} {r['floor'][cpu]:>6.2f} "
-            f"{r[cpu]:>6.2f}x {r['latency_p50_ms']:>6.2f}x {r['latency_p99_ms']:>6.2f}x "
-            f"{r['fanout_per_s']:>13.2f}x  {verdict}")
+    return (
+        f"  {r['subscribers']:>5} {r['scenario']:<8} {r['rotary'][cpu]:>15.2f} {r['floor'][cpu]:>6.2f} "
+        f"{r[cpu]:>6.2f}x {r['latency_p50_ms']:>6.2f}x {r['latency_p99_ms']:>6.2f}x "
+        f"{r['fanout_per_s']:>13.2f}x  {verdict}"
+    )
+
+
+def save(result: dict[str, Any], text: str, out: Path, prefix: str) -> None:
+    """Prints the report and keeps the raw result as JSON under ``out`` (git-ignored)."""
+    print(text)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(result, indent=2))
+    print(f"results: {path}")

@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Publisher
 from rawclients import ApiHammer, Counter, close_all, connect_counting
+from report import save
 from scale_procs import RedisServer, RotaryServer, Usage, pin
 from scale_report import render
 from system import cpu_layout, raise_backlogs, raise_nofile
@@ -410,11 +411,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = asyncio.run(main_async(args))
-    print(render(result))
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"scale-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps(result, indent=2))
-    print(f"results: {path}")
+    save(result, render(result), args.out, "scale")
     return 0
 
 

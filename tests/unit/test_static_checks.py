@@ -21,7 +21,7 @@ def test_ruff_finds_nothing() -> None:
 
 
 def test_code_is_formatted() -> None:
-    done = run("ruff", "format", "--check", "src", "tests")
+    done = run("ruff", "format", "--check", "src", "tests", "bench")
     assert done.returncode == 0, done.stdout + done.stderr
 
 
