@@ -221,3 +221,31 @@ async def test_missing_pong(start_rotary: Any, make_token: TokenFactory, assert_
             assert await ws.recv() == "{}"  # the server's ping; no pong goes back
         assert await close_of(ws) == (3012, "no pong")
     await assert_sdk_served(server)
+
+
+async def test_connection_unusable_after_a_failed_connect(
+    rotary: Any, make_token: TokenFactory, assert_sdk_served: Served
+) -> None:
+    """centrifuge marks a connection whose connect failed unusable: even a valid second connect ends it."""
+    expired = make_token({"sub": "42", "exp": int(time.time()) - 60})
+    async with await open_ws(rotary) as ws:
+        reply = await json_reply(ws, {"id": 1, "connect": {"token": expired}})
+        assert reply["error"]["code"] == 109
+        await ws.send(json.dumps({"id": 2, "connect": {"token": make_token({"sub": "42"})}}))
+        assert await close_of(ws) == (3501, "bad request")
+    await assert_sdk_served(rotary)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["subscribe", "unsubscribe", "publish", "presence", "presence_stats", "history", "sub_refresh"],
+)
+async def test_empty_channel_name_is_a_bad_request(
+    rotary: Any, make_token: TokenFactory, assert_sdk_served: Served, command: str
+) -> None:
+    """Every command naming a channel ends the connection with 3501 when the name is empty."""
+    async with await open_ws(rotary) as ws:
+        await json_connected(ws, make_token({"sub": "42"}))
+        await ws.send(json.dumps({"id": 2, command: {"channel": ""}}))
+        assert await close_of(ws) == (3501, "bad request")
+    await assert_sdk_served(rotary)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from rotary.engines.base import EngineError
+from rotary.node import subscription
 from rotary.node.errors import ClientError, DisconnectError
 from rotary.node.transport import Transport
 from rotary.protocol import codes, pb
@@ -98,6 +99,8 @@ class Client:
                 return
             if method is not None:
                 await self._run(method, command)
+            if self.session.status is Status.UNUSABLE:
+                break
         self.flush()
 
     def _protocol_violation(self, exc: ProtocolError) -> None:
@@ -107,22 +110,27 @@ class Client:
     async def _run(self, method: str, command: pb.Command) -> None:
         from rotary.node.commands import COMMANDS
 
+        error: codes.ErrorCode | ClientError
         try:
             await COMMANDS[method](self, command)
-        except ClientError as exc:
-            self.session.send_error(command.id, exc.code, exc.message, exc.temporary)
         except DisconnectError as exc:
             self.flush()
             self.close(exc.disconnect)
             return
+        except ClientError as exc:
+            error = exc
         except EngineError:
             log.exception("engine error in %s of client %s", method, self.id)
-            err = codes.ERROR_INTERNAL
-            self.session.send_error(command.id, err.code, err.message, err.temporary)
+            error = codes.ERROR_INTERNAL
         except Exception:
             log.exception("error handling %s of client %s (user %r)", method, self.id, self.user)
-            err = codes.ERROR_INTERNAL
-            self.session.send_error(command.id, err.code, err.message, err.temporary)
+            error = codes.ERROR_INTERNAL
+        else:
+            self.flush()
+            return
+        self.session.send_error(command.id, error.code, error.message, error.temporary)
+        if method == "connect":
+            self.session.connect_failed()
         self.flush()
 
     # -- output --------------------------------------------------------------------------------
@@ -168,7 +176,7 @@ class Client:
             if state.server_side:
                 self.close(codes.DISCONNECT_SUB_EXPIRED)
                 return
-            self.node.drop_subscription(self, channel, codes.UNSUBSCRIBE_EXPIRED)
+            subscription.end(self, channel, codes.UNSUBSCRIBE_EXPIRED)
 
     # -- end -----------------------------------------------------------------------------------
 
@@ -176,6 +184,7 @@ class Client:
         """Closes the connection and lets the node clean up after it; idempotent and synchronous."""
         if self.closed:
             return
+        subscription.deliver_before_close(self)
         self.closed = True
         log.debug(
             "closing client connection: client %s, user %r, code %d, reason %s",
@@ -184,13 +193,13 @@ class Client:
             disconnect.code,
             disconnect.reason,
         )
-        was_connected = self.session.status is Status.CONNECTED
-        self.session.close()
+        ended = self.session.close()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         self.transport.close(disconnect)
-        self.node.client_closed(self, was_connected)
+        self.node.client_closed(self)
+        subscription.release(self, ended)
 
     def insufficient_state(self, channel: str) -> None:
         """A publication was lost for this subscriber: it must resubscribe (or reconnect)."""
@@ -200,4 +209,4 @@ class Client:
         if state.server_side:
             self.close(codes.DISCONNECT_INSUFFICIENT_STATE)
             return
-        self.node.drop_subscription(self, channel, codes.UNSUBSCRIBE_INSUFFICIENT_STATE)
+        subscription.end(self, channel, codes.UNSUBSCRIBE_INSUFFICIENT_STATE)

@@ -99,8 +99,10 @@ def _options(o: cpb.SubscribeOptions) -> SubscribeOptions:
 
 
 def unsubscribe_local(node: Node, user: str, client_id: str, session: str, channel: str) -> None:
+    from rotary.node.subscription import end
+
     for client in node.targets(user, client_id, session):
-        node.drop_subscription(client, channel, codes.UNSUBSCRIBE_SERVER)
+        end(client, channel, codes.UNSUBSCRIBE_SERVER)
 
 
 def unsubscribe_command(user: str, client_id: str, session: str, channel: str) -> Command:

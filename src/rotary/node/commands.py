@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from rotary.engines.base import HistoryQuery, StreamPosition, UnrecoverablePositionError
 from rotary.node.errors import ClientError, DisconnectError
 from rotary.node.hooks import ConnectionInfo
-from rotary.node.subscription import Started, activate, start_subscription
+from rotary.node.subscription import Started, activate, end, start_subscription
 from rotary.protocol import codes, pb
 
 if TYPE_CHECKING:
@@ -24,9 +24,9 @@ Handler = Callable[["Client", pb.Command], Awaitable[None]]
 
 
 def _required(channel: str) -> str:
-    """A command naming no channel is a bad request (107)."""
+    """A command naming no channel ends the connection with 3501, as in centrifuge."""
     if not channel:
-        raise ClientError(codes.ERROR_BAD_REQUEST)
+        raise DisconnectError(codes.DISCONNECT_BAD_REQUEST)
     return channel
 
 
@@ -99,7 +99,7 @@ async def subscribe(client: Client, cmd: pb.Command) -> None:
 
 
 async def unsubscribe(client: Client, cmd: pb.Command) -> None:
-    client.node.drop_subscription(client, cmd.unsubscribe.channel, None)
+    end(client, _required(cmd.unsubscribe.channel), None)
     client.session.send_reply(pb.Reply(id=cmd.id, unsubscribe=pb.UnsubscribeResult()))
 
 
@@ -174,16 +174,14 @@ async def refresh(client: Client, cmd: pb.Command) -> None:
 
 async def sub_refresh(client: Client, cmd: pb.Command) -> None:
     req = cmd.sub_refresh
-    state = client.channels.get(req.channel)
+    state = client.channels.get(_required(req.channel))
     if state is None:
         raise ClientError(codes.ERROR_PERMISSION_DENIED)
     decision = await client.node.hooks.on_sub_refresh(client, req)
     if decision.expired or (decision.expire_at and decision.expire_at <= time.time()):
         raise ClientError(codes.ERROR_EXPIRED)
-    state.expire_at = decision.expire_at
+    state.refresh(decision.expire_at, decision.chan_info)
     client.session.set_subscription_expiry(req.channel, decision.expire_at, client.loop_time(), time.time())
-    if decision.chan_info is not None:
-        state.chan_info = decision.chan_info
     result = pb.SubRefreshResult()
     if decision.expire_at:
         result.expires, result.ttl = True, _ttl(decision.expire_at)

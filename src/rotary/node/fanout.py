@@ -9,6 +9,7 @@ and lone publications take the simpler one-frame-per-publication path.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ from rotary.session.channels import ChannelState, SubscriptionStatus, Verdict
 
 if TYPE_CHECKING:
     from rotary.node.hub import EncodingKey, Subscriber
+
+log = logging.getLogger("rotary.fanout")
 
 Troubles = list[Callable[[], None]]
 """Follow-up actions (closing slow clients, resyncing gaps) run after the walk over subscribers."""
@@ -82,9 +85,9 @@ def _admit(state: ChannelState, item: Item, channel: str, sub: Subscriber, troub
     if verdict is Verdict.DELIVER:
         return state.tags_filter is None or state.tags_filter(item.pub.tags)
     if verdict is Verdict.BUFFER:
-        state.buffered.append((item.pub, item.offset))
+        state.buffer(item.pub, item.offset)
     elif verdict is Verdict.GAP:
-        troubles.append(_resync(sub, channel))
+        troubles.append(resync(sub, channel))
         return None
     return False
 
@@ -97,9 +100,17 @@ def _write(sub: Subscriber, frame: bytes, limit: int, troubles: Troubles) -> Non
         troubles.append(lambda: client.close(DISCONNECT_SLOW))
 
 
-def _resync(sub: Subscriber, channel: str) -> Callable[[], None]:
+def resync(sub: Subscriber, channel: str) -> Callable[[], None]:
+    """The follow-up for a subscriber that may have missed a publication: 2500, or 3010 server-side."""
     client = sub.client
     return lambda: client.insufficient_state(channel)
+
+
+def _failed(sub: Subscriber, channel: str, troubles: Troubles) -> None:
+    """One subscriber's failure (a filter, a transport) ends its subscription with 2500 / 3010;
+    everyone else in the group still gets the frame."""
+    log.exception("delivery to client %s on channel %r failed", sub.client.id, channel)
+    troubles.append(resync(sub, channel))
 
 
 def _fan_out_one(
@@ -109,11 +120,14 @@ def _fan_out_one(
     frame: bytes | None = None
     for sub in group.values():
         state = sub.state
-        if not _plain(state) and not _admit(state, item, channel, sub, troubles):
-            continue
-        if frame is None:
-            frame = sub.transport.frame(prepared.publication_push(channel, item.pub, key[0], key[1]))
-        _write(sub, frame, limit, troubles)
+        try:
+            if not _plain(state) and not _admit(state, item, channel, sub, troubles):
+                continue
+            if frame is None:
+                frame = sub.transport.frame(prepared.publication_push(channel, item.pub, key[0], key[1]))
+            _write(sub, frame, limit, troubles)
+        except Exception:  # noqa: BLE001 - isolation: _failed logs it and tells the subscriber
+            _failed(sub, channel, troubles)
 
 
 def _fan_out_many(
@@ -138,15 +152,18 @@ def _fan_out_many(
 
     for sub in group.values():
         state = sub.state
-        chosen = everything if _plain(state) else _chosen(state, items, channel, sub, troubles)
-        if not chosen:
-            continue
-        if len(chosen) == len(items):
-            if whole is None:
-                whole = sub.transport.frame(codec.join([payload(i) for i in everything]))
-            _write(sub, whole, limit, troubles)
-        else:
-            _write(sub, sub.transport.frame(codec.join([payload(i) for i in chosen])), limit, troubles)
+        try:
+            chosen = everything if _plain(state) else _chosen(state, items, channel, sub, troubles)
+            if not chosen:
+                continue
+            if len(chosen) == len(items):
+                if whole is None:
+                    whole = sub.transport.frame(codec.join([payload(i) for i in everything]))
+                _write(sub, whole, limit, troubles)
+            else:
+                _write(sub, sub.transport.frame(codec.join([payload(i) for i in chosen])), limit, troubles)
+        except Exception:  # noqa: BLE001 - isolation: _failed logs it and tells the subscriber
+            _failed(sub, channel, troubles)
 
 
 def _chosen(
@@ -173,23 +190,26 @@ def _fan_out_delta(
 ) -> None:
     """A delta group: a subscriber gets the delta frame once it holds a base.
 
-    A delta subscriber gets every publication (the chain of deltas needs them all), so tags filters
-    do not apply here.
+    A delta subscriber gets every publication (the chain of deltas needs them all, and Centrifugo
+    sends them all too), so tags filters do not apply here; they do apply to its recovery.
     """
     frames: dict[bool, bytes] = {}
     for sub in group.values():
         state = sub.state
-        verdict = state.accept(item.offset, item.epoch)
-        if verdict is Verdict.DELIVER:
-            as_delta = state.delta_ready and patch is not None
-            frame = frames.get(as_delta)
-            if frame is None:
-                base_patch = patch.value() if as_delta and patch is not None else None
-                data = prepared.delta_publication_push(channel, item.pub, base_patch, key[0], key[1])
-                frame = frames[as_delta] = sub.transport.frame(data)
-            state.delta_ready = True
-            _write(sub, frame, limit, troubles)
-        elif verdict is Verdict.BUFFER:
-            state.buffered.append((item.pub, item.offset))
-        elif verdict is Verdict.GAP:
-            troubles.append(_resync(sub, channel))
+        try:
+            verdict = state.accept(item.offset, item.epoch)
+            if verdict is Verdict.DELIVER:
+                as_delta = state.delta_ready and patch is not None
+                frame = frames.get(as_delta)
+                if frame is None:
+                    base_patch = patch.value() if as_delta and patch is not None else None
+                    data = prepared.delta_publication_push(channel, item.pub, base_patch, key[0], key[1])
+                    frame = frames[as_delta] = sub.transport.frame(data)
+                state.delta_ready = True
+                _write(sub, frame, limit, troubles)
+            elif verdict is Verdict.BUFFER:
+                state.buffer(item.pub, item.offset)
+            elif verdict is Verdict.GAP:
+                troubles.append(resync(sub, channel))
+        except Exception:  # noqa: BLE001 - isolation: _failed logs it and tells the subscriber
+            _failed(sub, channel, troubles)

@@ -12,6 +12,7 @@ whether a subscriber gets the group's frame
 from __future__ import annotations
 
 import fnmatch
+import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ from rotary.session.channels import ChannelState, SubscriptionStatus
 
 if TYPE_CHECKING:
     from rotary.node.client import Client
+
+log = logging.getLogger("rotary.hub")
 
 EncodingKey = tuple[ProtocolType, bool, str, str]
 """Protocol, unidirectional, framing, delta type: subscribers with equal keys get equal bytes."""
@@ -146,27 +149,34 @@ class Hub:
     def flush(self) -> None:
         """Delivers every queued publication, each channel's in arrival order."""
         self._flush_scheduled = False
-        pending, self._pending = self._pending, {}
-        for channel, items in pending.items():
-            self._deliver(channel, items)
+        while self._pending:
+            channel = next(iter(self._pending))
+            self._deliver(channel, self._pending.pop(channel))
 
-    def _flush_channel(self, channel: str) -> None:
+    def flush_channel(self, channel: str) -> None:
+        """Delivers what is queued for one channel now, ahead of the end of the pass: a subscription
+        about to end, or a join/leave, must come after the publications accepted before it."""
         items = self._pending.pop(channel, None)
         if items:
             self._deliver(channel, items)
 
     def _deliver(self, channel: str, items: list[fanout.Item]) -> None:
+        """One group's failure cannot stop the others: its subscribers are told (2500 / 3010)."""
         groups = self.subscribers.get(channel)
         if not groups:
             return
         troubles: fanout.Troubles = []
         for key, group in groups.items():
-            fanout.deliver(channel, items, key, group, self._queue_max_size, troubles)
+            try:
+                fanout.deliver(channel, items, key, group, self._queue_max_size, troubles)
+            except Exception:
+                log.exception("fan-out to a group of channel %r failed; its subscribers resync", channel)
+                troubles.extend(fanout.resync(sub, channel) for sub in group.values())
         for action in troubles:
             self._schedule(action)
 
     def broadcast_join_leave(self, channel: str, info: pb.ClientInfo, join: bool) -> None:
-        self._flush_channel(channel)
+        self.flush_channel(channel)
         groups = self.subscribers.get(channel)
         if not groups:
             return

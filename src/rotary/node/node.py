@@ -32,7 +32,6 @@ from rotary.node.control import ControlPlane
 from rotary.node.hooks import Hooks, SubscribeOptions
 from rotary.node.hub import Hub
 from rotary.protocol import codes, pb
-from rotary.session.channels import ChannelState, SubscriptionStatus
 from rotary.session.session import SessionLimits
 
 log = logging.getLogger("rotary.node")
@@ -229,41 +228,10 @@ class Node:
         that has not connected yet."""
         self._connections.add(client)
 
-    def client_closed(self, client: Client, was_connected: bool) -> None:
+    def client_closed(self, client: Client) -> None:
+        """Forgets a closed connection; its subscriptions were released by its close."""
         self._connections.discard(client)
-        if not was_connected:
-            return
         self.hub.remove_client(client)
-        for channel, state in list(client.channels.items()):
-            self._forget_subscription(client, channel, state)
-        client.channels.clear()
-
-    def drop_subscription(self, client: Client, channel: str, code: codes.UnsubscribeCode | None) -> None:
-        """Ends one subscription of a live client; pushes `unsubscribe` with ``code`` when given."""
-        state = client.channels.get(channel)
-        if state is None:
-            return
-        client.session.forget_subscription(channel)
-        if code is not None:
-            client.session.send_reply(
-                pb.Reply(
-                    push=pb.Push(
-                        channel=channel, unsubscribe=pb.Unsubscribe(code=code.code, reason=code.reason)
-                    )
-                )
-            )
-            client.flush()
-        self._forget_subscription(client, channel, state)
-
-    def _forget_subscription(self, client: Client, channel: str, state: ChannelState) -> None:
-        if self.hub.remove_subscriber(channel, client):
-            self.spawn(self.sync_broker_subscription(channel))
-        if state.emit_presence:
-            self.spawn(self.presence_manager.remove_presence(channel, client.id, client.user))
-        # The join goes out once the subscription is live; one that failed or was cut short while
-        # subscribing was never announced, so it leaves silently (as in Centrifugo).
-        if state.emit_join_leave and state.status is SubscriptionStatus.SUBSCRIBED:
-            self.spawn(self.broker.publish_leave(channel, client.client_info(state.chan_info)))
 
     # -- the embedding API ---------------------------------------------------------------------
 

@@ -1,9 +1,23 @@
-"""Making a subscription live: hub registration, engine subscription, presence, recovery, join.
+"""The one owner of a subscription's life on this node: it starts, goes live and ends only here.
 
-One sequence serves the three ways a subscription starts: a client's `subscribe` command, a
+One sequence starts it, for the three ways a subscription begins: a client's `subscribe` command, a
 server-side subscription made at connect, and one made later through the API. While it runs the
 channel is *subscribing*, so publications that arrive meanwhile are buffered, then merged after the
-history that was read (https://centrifugal.dev/docs/server/history_and_recovery).
+history that was read (https://centrifugal.dev/docs/server/history_and_recovery). The moves
+themselves (subscribing -> subscribed -> ended) are the sans-I/O table in session/channels.py.
+
+Ordering rules, all enforced here and checked by tests/unit/node/test_session_machine.py:
+
+1. A subscription's reply (or `subscribe` push) precedes its first publication: `activate` marks it
+   live synchronously with writing the reply, then pushes what was buffered meanwhile.
+2. Recovered publications come in the reply; buffered ones follow it, merged without duplicates or
+   gaps (a gap ends the connection with 3010).
+3. Nothing accepted is lost at the end: the hub holds a channel's publications until the end of the
+   loop pass (see ARCHITECTURE.md, "per-pass batching"), so `end` and `close_subscriptions` deliver
+   the channel's queue before the `unsubscribe` push or the close frame. Whatever way a subscription
+   ends (client or server unsubscribe, expiry, insufficient state, disconnect, slow client,
+   shutdown), its subscriber has every publication accepted before, or is told (2500 / 3010).
+4. Join goes out once the subscription is live; leave only for one whose join went out.
 """
 
 from __future__ import annotations
@@ -18,8 +32,9 @@ from rotary.node.hooks import SubscribeOptions
 from rotary.protocol import codes, pb, prepared
 from rotary.protocol.codec import ProtocolType
 from rotary.protocol.tags_filter import InvalidTagsFilter, TagsMatcher, compile_filter
-from rotary.session.channels import ChannelState, SubscriptionStatus
+from rotary.session.channels import ChannelState
 from rotary.session.recovery import is_recovered, merge_buffered
+from rotary.session.session import Ended
 
 if TYPE_CHECKING:
     from rotary.node.client import Client
@@ -54,7 +69,7 @@ async def start_subscription(
         delta=opts.delta,
         tags_filter=_tags_filter(request, opts),
     )
-    client.channels[channel] = state
+    client.session.add_subscription(state)
     node.hub.add_subscriber(channel, client, state)
     try:
         await node.sync_broker_subscription(channel)
@@ -63,7 +78,7 @@ async def start_subscription(
         result, recovered = await _position(client, channel, opts, request, state.tags_filter)
     except BaseException:
         if client.channels.get(channel) is state:
-            node.drop_subscription(client, channel, None)
+            end(client, channel, None)
         raise
     if opts.expire_at > 0:
         result.expires = True
@@ -72,26 +87,29 @@ async def start_subscription(
         result.data = opts.data
     if opts.delta:
         result.delta = True
+    buffered = state.take_buffered()
     if state.positioned:
-        pending, ok = merge_buffered(recovered, state.buffered, result.offset)
+        pending, ok = merge_buffered(recovered, buffered, result.offset)
     else:
-        pending, ok = [pub for pub, _ in state.buffered], True
-    state.buffered = []
+        pending, ok = [pub for pub, _ in buffered], True
     if not ok:
-        node.drop_subscription(client, channel, None)
+        end(client, channel, None)
         raise DisconnectError(codes.DISCONNECT_INSUFFICIENT_STATE)
     seen = max((pub.offset for pub in pending), default=0)
     if recovered:
         shown = [pub for pub in recovered if state.wants(pub)]
         result.publications.extend(_recovered_for(state, shown, client.transport.protocol))
         pending = pending[len(recovered) :]
-    return Started(state, result, [pub for pub in pending if state.wants(pub)], seen)
+    return Started(state, result, [pub for pub in pending if state.delta or state.wants(pub)], seen)
 
 
 def _tags_filter(request: pb.SubscribeRequest, opts: SubscribeOptions) -> TagsMatcher | None:
-    """The subscriber's compiled tags filter. A delta subscription gets none: its chain of deltas
-    needs every publication (Centrifugo's SDKs refuse to combine the two)."""
-    if not request.HasField("tf") or opts.delta:
+    """The subscriber's compiled tags filter, checked and allowed as for any subscription.
+
+    With delta compression Centrifugo v6.9.1 applies it to recovered publications only (the delta
+    chain then runs over the ones it kept) and sends every live publication: the fan-out's delta
+    groups never consult it. Observed by running Centrifugo itself, whatever its docs suggest."""
+    if not request.HasField("tf"):
         return None
     if not opts.allow_tags_filter:
         raise ClientError(codes.ERROR_BAD_REQUEST)
@@ -189,21 +207,14 @@ def activate(client: Client, started: Started) -> None:
     """
     state, result = started.state, started.result
     client.flush()
-    state.status = SubscriptionStatus.SUBSCRIBED
-    if state.expire_at:
-        client.session.set_subscription_expiry(
-            state.channel, state.expire_at, client.loop_time(), time.time()
-        )
-    state.epoch = result.epoch
     last = result.publications[-1].offset if result.publications else result.offset
-    state.offset = max(last, result.offset)
+    offset = max(last, result.offset, started.seen_offset)
+    delta_ready = bool(result.publications or started.pending)
+    session = client.session
+    session.activate_subscription(state, result.epoch, offset, delta_ready, client.loop_time(), time.time())
     protocol, uni = client.transport.protocol, client.transport.unidirectional
     for pub in started.pending:
-        if pub.offset:
-            state.offset = pub.offset
-        client.session.send_encoded(_pending_push(state, pub, protocol, uni))
-    state.offset = max(state.offset, started.seen_offset)
-    state.delta_ready = bool(result.publications or started.pending)
+        session.send_encoded(_pending_push(state, pub, protocol, uni))
     client.flush()
     if state.emit_join_leave:
         client.node.spawn(client.node.broker.publish_join(state.channel, client.client_info(state.chan_info)))
@@ -227,3 +238,40 @@ async def subscribe_server_side(client: Client, channel: str, opts: SubscribeOpt
     )
     client.session.send_reply(pb.Reply(push=pb.Push(channel=channel, subscribe=push)))
     activate(client, started)
+
+
+def end(client: Client, channel: str, unsubscribe: codes.UnsubscribeCode | None) -> None:
+    """Ends one subscription of a connection, pushing `unsubscribe` with the code when one is given.
+
+    The hub's queue for the channel goes out first (rule 3), then the push, then the node lets go of
+    the channel (engine subscription, presence, leave).
+    """
+    client.flush()
+    client.node.hub.flush_channel(channel)
+    ended = client.session.end_subscription(channel, unsubscribe)
+    if ended is None:
+        return
+    client.flush()
+    release(client, [ended])
+
+
+def deliver_before_close(client: Client) -> None:
+    """Writes what the hub holds for this connection's channels, before its close frame (rule 3)."""
+    hub = client.node.hub
+    for channel in list(client.channels):
+        hub.flush_channel(channel)
+
+
+def release(client: Client, ended: list[Ended]) -> None:
+    """The node's side of ended subscriptions: hub, engine subscription, presence and leave."""
+    node = client.node
+    for state, was_live in ended:
+        channel = state.channel
+        if node.hub.remove_subscriber(channel, client):
+            node.spawn(node.sync_broker_subscription(channel))
+        if state.emit_presence:
+            node.spawn(node.presence_manager.remove_presence(channel, client.id, client.user))
+        # A subscription that failed or was cut short while subscribing never announced its join,
+        # so it leaves silently (as in Centrifugo).
+        if state.emit_join_leave and was_live:
+            node.spawn(node.broker.publish_leave(channel, client.client_info(state.chan_info)))

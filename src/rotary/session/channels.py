@@ -1,8 +1,12 @@
-"""One subscription's state inside a session, and the hot-path check for each publication.
+"""One subscription's state inside a session, its life cycle, and the hot-path check for each publication.
 
 A subscription is *subscribing* from the moment the node starts serving it until the subscribe
 reply is written; publications that arrive in between are buffered so the recovery merge can place
-them after the history it read. See https://centrifugal.dev/docs/server/history_and_recovery.
+them after the history it read. It is *subscribed* from then on, and *ended* once, by whichever
+comes first: an unsubscribe (the client's or the server's), expiry, insufficient state, or the
+close of its connection. The allowed moves are the table TRANSITIONS; every move goes through
+`ChannelState._move`, so a subscription can neither start twice nor come back after its end.
+See https://centrifugal.dev/docs/server/history_and_recovery.
 """
 
 from __future__ import annotations
@@ -17,6 +21,19 @@ from rotary.protocol.tags_filter import TagsMatcher
 class SubscriptionStatus(enum.Enum):
     SUBSCRIBING = "subscribing"
     SUBSCRIBED = "subscribed"
+    ENDED = "ended"
+
+
+TRANSITIONS: dict[SubscriptionStatus, frozenset[SubscriptionStatus]] = {
+    SubscriptionStatus.SUBSCRIBING: frozenset({SubscriptionStatus.SUBSCRIBED, SubscriptionStatus.ENDED}),
+    SubscriptionStatus.SUBSCRIBED: frozenset({SubscriptionStatus.ENDED}),
+    SubscriptionStatus.ENDED: frozenset(),
+}
+"""The moves a subscription may make; anything else is a bug in its owner (node/subscription.py)."""
+
+
+class InvalidTransition(RuntimeError):
+    """A subscription was asked to move where TRANSITIONS does not allow."""
 
 
 class Verdict(enum.Enum):
@@ -51,11 +68,51 @@ class ChannelState:
     delta_ready: bool = False
     """The subscriber holds a whole publication it can apply the next delta to."""
     tags_filter: TagsMatcher | None = None
-    """Publications whose tags it rejects are not delivered (offsets still advance)."""
+    """Publications whose tags it rejects are not delivered (offsets still advance). A delta
+    subscription keeps it for recovery only: live, Centrifugo sends it every publication."""
 
     def wants(self, pub: pb.Publication) -> bool:
         """Whether the tags filter, if any, lets ``pub`` through."""
         return self.tags_filter is None or self.tags_filter(pub.tags)
+
+    # -- life cycle ----------------------------------------------------------------------------
+
+    def _move(self, to: SubscriptionStatus) -> None:
+        if to not in TRANSITIONS[self.status]:
+            raise InvalidTransition(f"subscription to {self.channel!r}: {self.status.value} -> {to.value}")
+        self.status = to
+
+    def buffer(self, pub: pb.Publication, offset: int) -> None:
+        """Keeps a publication that arrived while subscribing (after a BUFFER verdict)."""
+        self.buffered.append((pub, offset))
+
+    def take_buffered(self) -> list[tuple[pb.Publication, int]]:
+        """The publications buffered while subscribing, handed over once for the recovery merge."""
+        buffered, self.buffered = self.buffered, []
+        return buffered
+
+    def activate(self, epoch: str, offset: int, delta_ready: bool) -> None:
+        """The subscribe reply (or push) was queued: live from now on, at this stream position."""
+        self._move(SubscriptionStatus.SUBSCRIBED)
+        self.epoch = epoch
+        self.offset = offset
+        self.delta_ready = delta_ready
+
+    def refresh(self, expire_at: int, chan_info: bytes | None) -> None:
+        self.expire_at = expire_at
+        if chan_info is not None:
+            self.chan_info = chan_info
+
+    def end(self) -> bool:
+        """Ends the subscription; True when it had been live (so its join was announced)."""
+        was_live = self.status is SubscriptionStatus.SUBSCRIBED
+        self._move(SubscriptionStatus.ENDED)
+        self.buffered = []
+        return was_live
+
+    @property
+    def live(self) -> bool:
+        return self.status is SubscriptionStatus.SUBSCRIBED
 
     def accept(self, offset: int, epoch: str = "") -> Verdict:
         """Decides what to do with a publication of this offset and epoch; advances the tracked offset.
@@ -65,8 +122,8 @@ class ChannelState:
         and it must resubscribe, where recovery tells it the truth. A subscriber that got no epoch
         (the stream did not exist yet) adopts the first one it sees.
         """
-        if self.status is SubscriptionStatus.SUBSCRIBING:
-            return Verdict.BUFFER
+        if self.status is not SubscriptionStatus.SUBSCRIBED:
+            return Verdict.BUFFER if self.status is SubscriptionStatus.SUBSCRIBING else Verdict.SKIP
         if not self.positioned or offset == 0:
             return Verdict.DELIVER
         if epoch and epoch != self.epoch:

@@ -17,6 +17,9 @@ from rotary.protocol import codes, pb
 from rotary.protocol.codec import Codec, ProtocolError
 from rotary.session.channels import ChannelState
 
+Ended = tuple[ChannelState, bool]
+"""A subscription that just ended, and whether it had been live (its join announced)."""
+
 REQUEST_FIELDS: tuple[str, ...] = (
     "connect",
     "subscribe",
@@ -37,6 +40,8 @@ REQUEST_FIELDS: tuple[str, ...] = (
 class Status(enum.Enum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
+    UNUSABLE = "unusable"
+    """Its connect failed: any further command is a protocol violation."""
     CLOSED = "closed"
 
 
@@ -94,6 +99,8 @@ class Session:
     def admit(self, command: pb.Command) -> str | None:
         """The method this command runs, or None for a pong; ProtocolError if it may not run now."""
         method = request_method(command)
+        if self.status is Status.UNUSABLE:
+            raise ProtocolError("command after a failed connect")
         if self.status is not Status.CONNECTED and method != "connect":
             raise ProtocolError("command before connect")
         if method is None:
@@ -142,14 +149,49 @@ class Session:
         delay = self.limits.expired_sub_close_delay
         self._sub_deadlines[channel] = now + max(expire_at - wall_now, 0) + delay
 
-    def forget_subscription(self, channel: str) -> None:
-        self.channels.pop(channel, None)
-        self._sub_deadlines.pop(channel, None)
+    # -- subscriptions (their moves are ChannelState's table; this keeps them per connection) --
 
-    def close(self) -> None:
+    def add_subscription(self, state: ChannelState) -> None:
+        """A subscription starts (subscribing); at most one per channel and connection."""
+        if state.channel in self.channels:
+            raise ValueError(f"already subscribed to {state.channel!r}")
+        self.channels[state.channel] = state
+
+    def activate_subscription(
+        self, state: ChannelState, epoch: str, offset: int, delta_ready: bool, now: float, wall_now: float
+    ) -> None:
+        """Its reply (or subscribe push) was queued: live from now, expiring at its expire_at."""
+        state.activate(epoch, offset, delta_ready)
+        self.set_subscription_expiry(state.channel, state.expire_at, now, wall_now)
+
+    def end_subscription(self, channel: str, unsubscribe: codes.UnsubscribeCode | None) -> Ended | None:
+        """Ends a subscription, queueing an `unsubscribe` push with the code when one is given.
+
+        The caller (node/subscription.py) has delivered every publication accepted before.
+        """
+        state = self.channels.pop(channel, None)
+        if state is None:
+            return None
+        self._sub_deadlines.pop(channel, None)
+        was_live = state.end()
+        if unsubscribe is not None and self.status is Status.CONNECTED:
+            push = pb.Unsubscribe(code=unsubscribe.code, reason=unsubscribe.reason)
+            self.send_reply(pb.Reply(push=pb.Push(channel=channel, unsubscribe=push)))
+        return state, was_live
+
+    def connect_failed(self) -> None:
+        """A connect was refused: the connection is unusable, its next command ends it with 3501
+        (as centrifuge does); the stale timeout still closes it if the client sends nothing."""
+        self.status = Status.UNUSABLE
+
+    def close(self) -> list[Ended]:
+        """Closes the session and ends every subscription; returns them for the node to release."""
         self.status = Status.CLOSED
         self._ping_at = self._pong_at = self._stale_at = self._expire_deadline = None
         self._sub_deadlines.clear()
+        ended = [(state, state.end()) for state in self.channels.values()]
+        self.channels.clear()
+        return ended
 
     # -- output --------------------------------------------------------------------------------
 
