@@ -324,10 +324,48 @@ async def test_a_filtered_last_recovered_publication_does_not_look_like_a_gap(no
     assert transport.closed_with is None and len(replies(transport)) == 1
 
 
-async def test_delta_subscription_ignores_a_tags_filter(node: Node) -> None:
+async def test_delta_subscription_gets_every_live_publication_whatever_its_filter(node: Node) -> None:
+    """Centrifugo v6.9.1, run side by side, sends a delta subscriber every live publication."""
     transport = await subscriber(node, ProtocolType.JSON, delta="fossil", tf=ticker("A"))
     await publish_tickers(node, "AB")
     assert [p.offset for p in publications(transport)] == [1, 2]
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_delta_subscription_recovers_only_what_its_filter_accepts(
+    node: Node, protocol: ProtocolType
+) -> None:
+    """As in Centrifugo: recovery applies the filter, and the delta chain runs over what it kept."""
+    await publish_tickers(node, "ABA")
+    epoch = (await node.history("ch", HistoryQuery())).position.epoch
+    transport = await subscriber(
+        node, protocol, keep_reply=True, delta="fossil", tf=ticker("A"), recover=True, offset=0, epoch=epoch
+    )
+    assert [p.offset for p in publications(transport)] == [1, 3]
+    assert decoded(transport) == [{"t": "A"}, {"t": "A"}]
+
+
+async def test_delta_does_not_lift_the_tags_filter_checks() -> None:
+    """Without the hooks' permission, or with a malformed tree, a delta subscribe is refused too."""
+    node = Node(NodeConfig(ping_interval=0), hooks=DeltaHooks())
+    await node.start()
+    t = RecordingTransport()
+    client = Client(node, t)
+    await send(client, pb.Command(id=1, connect=pb.ConnectRequest()))
+    bad = pb.FilterNode(key="ticker", cmp="eq")
+    await send(client, pb.Command(id=2, subscribe=pb.SubscribeRequest(channel="ch", delta="fossil", tf=bad)))
+    assert json_messages(t)[-1] == {"id": 2, "error": {"code": 107, "message": "bad request"}}
+    await node.shutdown()
+    plain = Node(NodeConfig(ping_interval=0))
+    await plain.start()
+    t = RecordingTransport()
+    client = Client(plain, t)
+    await send(client, pb.Command(id=1, connect=pb.ConnectRequest()))
+    await send(
+        client, pb.Command(id=2, subscribe=pb.SubscribeRequest(channel="ch", delta="fossil", tf=ticker("A")))
+    )
+    assert json_messages(t)[-1] == {"id": 2, "error": {"code": 107, "message": "bad request"}}
+    await plain.shutdown()
 
 
 async def test_an_invalid_tags_filter_is_a_bad_request(node: Node) -> None:
