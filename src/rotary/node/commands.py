@@ -54,6 +54,8 @@ async def connect(client: Client, cmd: pb.Command) -> None:
     result = pb.ConnectResult(client=client.id, version=node.config.version, data=decision.data)
     started: list[Started] = []
     for channel, opts in decision.subscriptions.items():
+        if client.closed:
+            return
         sub_req = req.subs[channel] if channel in req.subs else pb.SubscribeRequest()
         sub_req.channel = channel
         s = await start_subscription(client, channel, opts, sub_req, server_side=True)

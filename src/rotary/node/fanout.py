@@ -205,7 +205,7 @@ def _fan_out_delta(
                     base_patch = patch.value() if as_delta and patch is not None else None
                     data = prepared.delta_publication_push(channel, item.pub, base_patch, key[0], key[1])
                     frame = frames[as_delta] = sub.transport.frame(data)
-                state.delta_ready = True
+                state.mark_delta_base()
                 _write(sub, frame, limit, troubles)
             elif verdict is Verdict.BUFFER:
                 state.buffer(item.pub, item.offset)

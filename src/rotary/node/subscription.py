@@ -18,6 +18,8 @@ Ordering rules, all enforced here and checked by tests/unit/node/test_session_ma
    ends (client or server unsubscribe, expiry, insufficient state, disconnect, slow client,
    shutdown), its subscriber has every publication accepted before, or is told (2500 / 3010).
 4. Join goes out once the subscription is live; leave only for one whose join went out.
+5. The server's end of a subscription still subscribing (an API unsubscribe racing the client's
+   subscribe) takes effect right after it goes live: reply, buffered publications, then the end.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from rotary.node.hooks import SubscribeOptions
 from rotary.protocol import codes, pb, prepared
 from rotary.protocol.codec import ProtocolType
 from rotary.protocol.tags_filter import InvalidTagsFilter, TagsMatcher, compile_filter
-from rotary.session.channels import ChannelState
+from rotary.session.channels import ChannelState, SubscriptionStatus
 from rotary.session.recovery import is_recovered, merge_buffered
 from rotary.session.session import Ended
 
@@ -55,7 +57,12 @@ class Started:
 async def start_subscription(
     client: Client, channel: str, opts: SubscribeOptions, request: pb.SubscribeRequest, server_side: bool
 ) -> Started:
-    """Registers the subscription and computes its reply; undone again if anything fails."""
+    """Registers the subscription and computes its reply; undone again if anything fails.
+
+    The connection must be open: a closed one would keep a subscriber nobody releases.
+    """
+    if client.closed:
+        raise DisconnectError(codes.DISCONNECT_CONNECTION_CLOSED)
     node = client.node
     state = ChannelState(
         channel=channel,
@@ -218,6 +225,8 @@ def activate(client: Client, started: Started) -> None:
     client.flush()
     if state.emit_join_leave:
         client.node.spawn(client.node.broker.publish_join(state.channel, client.client_info(state.chan_info)))
+    if state.end_requested is not None:
+        end(client, state.channel, state.end_requested)
 
 
 def _pending_push(state: ChannelState, pub: pb.Publication, protocol: ProtocolType, uni: bool) -> bytes:
@@ -229,6 +238,8 @@ def _pending_push(state: ChannelState, pub: pb.Publication, protocol: ProtocolTy
 
 async def subscribe_server_side(client: Client, channel: str, opts: SubscribeOptions) -> None:
     """A subscription the server makes for a connected client: announced with a `subscribe` push."""
+    if client.closed:
+        return
     started = await start_subscription(client, channel, opts, pb.SubscribeRequest(channel=channel), True)
     if client.closed:
         return
@@ -244,8 +255,15 @@ def end(client: Client, channel: str, unsubscribe: codes.UnsubscribeCode | None)
     """Ends one subscription of a connection, pushing `unsubscribe` with the code when one is given.
 
     The hub's queue for the channel goes out first (rule 3), then the push, then the node lets go of
-    the channel (engine subscription, presence, leave).
+    the channel (engine subscription, presence, leave). The server's end of a subscription that is
+    still subscribing waits until it is live (rule 5), so the client sees its reply, then the end.
     """
+    state = client.channels.get(channel)
+    if state is None:
+        return
+    if unsubscribe is not None and state.status is SubscriptionStatus.SUBSCRIBING:
+        state.end_requested = unsubscribe
+        return
     client.flush()
     client.node.hub.flush_channel(channel)
     ended = client.session.end_subscription(channel, unsubscribe)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from rotary.protocol import pb
+from rotary.protocol import codes, pb
 from rotary.protocol.tags_filter import TagsMatcher
 
 
@@ -67,6 +67,9 @@ class ChannelState:
     """Negotiated delta type ("fossil"), empty for none; part of the subscriber's encoding key."""
     delta_ready: bool = False
     """The subscriber holds a whole publication it can apply the next delta to."""
+    end_requested: codes.UnsubscribeCode | None = None
+    """The server asked to end it while it was still subscribing: it ends right after it goes live,
+    as centrifuge waits for a subscribe in progress before unsubscribing."""
     tags_filter: TagsMatcher | None = None
     """Publications whose tags it rejects are not delivered (offsets still advance). A delta
     subscription keeps it for recovery only: live, Centrifugo sends it every publication."""
@@ -90,6 +93,10 @@ class ChannelState:
         """The publications buffered while subscribing, handed over once for the recovery merge."""
         buffered, self.buffered = self.buffered, []
         return buffered
+
+    def mark_delta_base(self) -> None:
+        """The subscriber now holds a whole publication: the next may go as a delta."""
+        self.delta_ready = True
 
     def activate(self, epoch: str, offset: int, delta_ready: bool) -> None:
         """The subscribe reply (or push) was queued: live from now on, at this stream position."""

@@ -9,7 +9,11 @@ import asyncio
 
 from helpers.recording import RecordingTransport, connected, json_messages, send
 
-from rotary.engines.base import PublishOptions
+from rotary.engines.base import HistoryQuery, HistoryResult, PublishOptions
+from rotary.engines.memory import MemoryBroker
+from rotary.node.client import Client
+from rotary.node.default_hooks import AllowAllHooks
+from rotary.node.hooks import ClientView, SubscribeOptions
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes, pb
 from rotary.protocol.tags_filter import TagsMatcher
@@ -133,4 +137,45 @@ async def test_one_failing_subscriber_does_not_stop_delivery_to_others() -> None
     # The subscriber whose delivery failed is told: its subscription ends with 2500.
     assert _kinds(broken) == ["unsubscribe"]
     assert json_messages(broken)[0]["push"]["unsubscribe"]["code"] == 2500  # type: ignore[index]
+    await node.shutdown()
+
+
+class _PausedHistory(MemoryBroker):
+    """Holds history reads until the test lets them go, so a subscribe can be caught in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = asyncio.Event()
+        self.go_on = asyncio.Event()
+
+    async def history(self, channel: str, query: HistoryQuery) -> HistoryResult:
+        self.reading.set()
+        await self.go_on.wait()
+        return await super().history(channel, query)
+
+
+class _Positioned(AllowAllHooks):
+    async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions:
+        return SubscribeOptions(positioned=True, recoverable=True)
+
+
+async def test_server_unsubscribe_during_a_subscribe_ends_it_right_after_its_reply() -> None:
+    """As centrifuge waits for a subscribe in progress: the subscribe succeeds, then it ends."""
+    broker = _PausedHistory()
+    node = Node(NodeConfig(ping_interval=0), hooks=_Positioned(), broker=broker)
+    await node.start()
+    t = RecordingTransport()
+    client = Client(node, t)
+    await send(client, pb.Command(id=1, connect=pb.ConnectRequest()))
+    subscribing = asyncio.ensure_future(
+        send(client, pb.Command(id=2, subscribe=pb.SubscribeRequest(channel="news")))
+    )
+    await broker.reading.wait()
+    await node.unsubscribe("", "news", client_id=client.id)
+    broker.go_on.set()
+    await subscribing
+    await asyncio.sleep(0)
+    assert _kinds(t) == ["reply", "reply", "unsubscribe"]
+    assert "subscribe" in json_messages(t)[1]
+    assert not client.is_subscribed("news") and node.channels() == {}
     await node.shutdown()
