@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 from google.protobuf.json_format import MessageToDict
 
@@ -86,3 +88,11 @@ def json_messages(transport: RecordingTransport) -> list[dict[str, object]]:
 
 async def send(client: Client, command: pb.Command) -> None:
     await client.handle_frame(_encode_command(client.transport.protocol, command))
+
+
+async def settled(node: Node) -> None:
+    """Waits until the node's background work (join/leave, presence, engine subscriptions) is done
+    and the hub delivered what it queued: by completion, not by a timing margin."""
+    while node._tasks:
+        await asyncio.wait(list(node._tasks))
+    await asyncio.sleep(0)

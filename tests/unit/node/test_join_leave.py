@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from helpers.recording import RecordingTransport, json_messages, send
+from helpers.recording import RecordingTransport, json_messages, send, settled
 
 from rotary.engines.base import HistoryQuery
 from rotary.node.client import Client
@@ -45,7 +43,7 @@ async def test_live_subscription_announces_join_and_leave() -> None:
     await send(other, pb.Command(id=1, connect=pb.ConnectRequest()))
     await send(other, pb.Command(id=2, subscribe=pb.SubscribeRequest(channel="ch")))
     await send(other, pb.Command(id=3, unsubscribe=pb.UnsubscribeRequest(channel="ch")))
-    await asyncio.sleep(0.01)
+    await settled(node)
     assert len(pushes(watcher, "join")) == 2 and len(pushes(watcher, "leave")) == 1
     await node.shutdown()
 
@@ -58,7 +56,7 @@ async def test_failed_subscribe_announces_neither_join_nor_leave() -> None:
     await send(other, pb.Command(id=1, connect=pb.ConnectRequest()))
     stale = pb.SubscribeRequest(channel="ch", recover=True, offset=5, epoch=epoch + "x", flag=2)
     await send(other, pb.Command(id=2, subscribe=stale))
-    await asyncio.sleep(0.01)
+    await settled(node)
     assert json_messages(other_t)[1]["error"]["code"] == 112  # type: ignore[index]
     assert len(pushes(watcher, "join")) == 1 and pushes(watcher, "leave") == []
     await node.shutdown()
