@@ -1,11 +1,13 @@
 """Fan-out benchmark: N WebSocket subscribers on one channel, publications through the HTTP API.
 
-For each subscriber count it runs rotary and a minimal picows broadcast server (the floor, see
-floor_server.py) in turn, each in its own process pinned to its own CPU, with this process (the
-load generator) on the other. Two scenarios per server: *steady* (publications at a fixed rate) and
-*burst* (a ``batch`` of publications at a fixed interval). It reports deliveries per second, latency
-percentiles, server CPU microseconds per delivery and rotary/floor ratios, prints a table and writes
-JSON under bench/results/. See bench/README.md; the fan-out model is described at
+For each subscriber count it runs rotary, a minimal picows broadcast server (the floor, see
+floor_server.py) and Centrifugo itself in turn, each in its own process pinned to its own CPU, with
+this process (the load generator) on the other. Two scenarios per server: *steady* (publications at
+a fixed rate) and *burst* (a ``batch`` of publications at a fixed interval). It reports deliveries
+per second, latency percentiles, server CPU microseconds per delivery and rotary/floor and
+rotary/Centrifugo ratios. For rotary and Centrifugo it also measures memory per idle connection,
+connects per second with a JWT and HTTP API publishes per second. It prints a table and writes JSON
+under bench/results/. See bench/README.md; the fan-out model is described at
 https://centrifugal.dev/docs/getting-started/design.
 
 Run from the repository root: ``.venv/bin/python bench/fanout.py``.
