@@ -1,11 +1,13 @@
 """Fan-out benchmark: N WebSocket subscribers on one channel, publications through the HTTP API.
 
-For each subscriber count it runs rotary and a minimal picows broadcast server (the floor, see
-floor_server.py) in turn, each in its own process pinned to its own CPU, with this process (the
-load generator) on the other. Two scenarios per server: *steady* (publications at a fixed rate) and
-*burst* (a ``batch`` of publications at a fixed interval). It reports deliveries per second, latency
-percentiles, server CPU microseconds per delivery and rotary/floor ratios, prints a table and writes
-JSON under bench/results/. See bench/README.md; the fan-out model is described at
+For each subscriber count it runs rotary, a minimal picows broadcast server (the floor, see
+floor_server.py) and Centrifugo itself in turn, each in its own process pinned to its own CPU, with
+this process (the load generator) on the other. Two scenarios per server: *steady* (publications at
+a fixed rate) and *burst* (a ``batch`` of publications at a fixed interval). It reports deliveries
+per second, latency percentiles, server CPU microseconds per delivery and rotary/floor and
+rotary/Centrifugo ratios. For rotary and Centrifugo it also measures memory per idle connection,
+connects per second with a JWT and HTTP API publishes per second. It prints a table and writes JSON
+under bench/results/. See bench/README.md; the fan-out model is described at
 https://centrifugal.dev/docs/getting-started/design.
 
 Run from the repository root: ``.venv/bin/python bench/fanout.py``.
@@ -33,7 +35,8 @@ import jwt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Publisher, Stats, close_subscribers, connect_subscribers
-from report import ratios, render_table, save
+from rawclients import ApiHammer
+from report import BASELINES, describe_extra, extra_ratios, ratios, render_report, save
 from system import (
     cpu_layout,
     cpu_ns,
@@ -43,6 +46,7 @@ from system import (
     pinned_command,
     raise_backlogs,
     raise_nofile,
+    rss_bytes,
     wait_listening,
 )
 
@@ -52,6 +56,10 @@ CHANNEL = "bench"
 SECRET = "bench-hmac-secret-not-for-production"
 API_KEY = "bench-api-key"
 DRAIN_IDLE_S = 2.0
+GO_DEPS = ROOT / "tests" / "tools" / "go-deps"
+API_CHANNEL = "bench-api"
+"""The API throughput rows publish here, where nobody subscribes: they measure the API, not fan-out."""
+SETTLE_S = 1.0
 
 
 @dataclass
@@ -86,14 +94,17 @@ def start_floor(cpus: set[int] | None, workdir: Path) -> Target:
     )
 
 
-def rotary_config(workdir: Path) -> Path:
+def server_config(workdir: Path, name: str, port: int) -> Path:
+    """The one config file rotary and Centrifugo both get: memory engine (the default), HMAC JWTs,
+    subscriptions to the namespace-free channel, an API key. Only the listening port differs."""
     config = {
         "client": {"token": {"hmac_secret_key": SECRET}, "allowed_origins": ["*"]},
         "channel": {"without_namespace": {"allow_subscribe_for_client": True}},
         "http_api": {"key": API_KEY},
+        "http_server": {"port": port},
         "log": {"level": "error"},
     }
-    path = workdir / "rotary.json"
+    path = workdir / f"{name}.json"
     path.write_text(json.dumps(config))
     return path
 
@@ -101,7 +112,7 @@ def rotary_config(workdir: Path) -> Path:
 def start_rotary(cpus: set[int] | None, workdir: Path) -> Target:
     """Starts ``rotary``; with BENCH_PROFILE=<dir> it runs under cProfile (see profiled_rotary.py)."""
     port = free_port()
-    args = ["-c", str(rotary_config(workdir)), "--http_server.port", str(port)]
+    args = ["-c", str(server_config(workdir, "rotary", port))]
     if os.environ.get("BENCH_PROFILE"):
         command = [sys.executable, str(BENCH / "profiled_rotary.py"), *args]
     else:
@@ -110,6 +121,26 @@ def start_rotary(cpus: set[int] | None, workdir: Path) -> Target:
     wait_listening(port, process)
     return Target(
         "rotary", process, f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
+    )
+
+
+def centrifugo_binary() -> str:
+    """Centrifugo v6.9.1 as tests/tools/go-deps installs it (by module name, into .cache/go)."""
+    done = subprocess.run([str(GO_DEPS)], capture_output=True, text=True, check=False)
+    found = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    if done.returncode != 0 or "centrifugo" not in found:
+        raise SystemExit(f"{GO_DEPS} could not provide Centrifugo: {done.stderr.strip()[-2000:]}")
+    return found["centrifugo"]
+
+
+def start_centrifugo(cpus: set[int] | None, workdir: Path) -> Target:
+    """Starts Centrifugo on the server CPU; Go sizes GOMAXPROCS from that affinity mask, so 1 here."""
+    port = free_port()
+    command = [centrifugo_binary(), "-c", str(server_config(workdir, "centrifugo", port))]
+    process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir)
+    wait_listening(port, process)
+    return Target(
+        "centrifugo", process, f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
     )
 
 
@@ -148,7 +179,9 @@ def stop_sampler(sampler: subprocess.Popen[bytes] | None) -> None:
 
 
 Starter = Callable[[set[int] | None, Path], Target]
-STARTERS: dict[str, Starter] = {"floor": start_floor, "rotary": start_rotary}
+STARTERS: dict[str, Starter] = {"floor": start_floor, "rotary": start_rotary, "centrifugo": start_centrifugo}
+FULL_SERVERS = ("rotary", "centrifugo")
+"""Servers that verify JWTs and serve the whole API: the connect, memory and API rows are theirs."""
 
 
 @dataclass(frozen=True)
@@ -243,20 +276,85 @@ async def run_scenario(
     }
 
 
+class Meter:
+    """CPU of the server, of this generator and of everything else, over one measured window."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._start = time.monotonic_ns()
+        self._host, self._cpu, self._own = host_busy_ns(), cpu_ns(pid), own_cpu_ns()
+
+    def row(self, server: str, subscribers: int, measure: str, operations: int) -> dict[str, Any]:
+        wall = max(time.monotonic_ns() - self._start, 1)
+        cpu_used, own_used = cpu_ns(self._pid) - self._cpu, own_cpu_ns() - self._own
+        others = host_busy_ns() - self._host - cpu_used - own_used
+        return {
+            "subscribers": subscribers,
+            "measure": measure,
+            "server": server,
+            "operations": operations,
+            "per_s": operations * 1e9 / wall,
+            "server_cpu_us_per_op": cpu_used / 1e3 / operations if operations else float("nan"),
+            "server_cpu_share": cpu_used / wall,
+            "generator_cpu_share": own_used / wall,
+            "other_cpu_share": max(0, others) / wall,
+        }
+
+
+async def measure_connects(target: Target, subscribers: int, count: int, token: str) -> dict[str, Any]:
+    """``count`` fresh clients send ``connect`` with the JWT, 64 at a time; timed until every reply."""
+    meter = Meter(target.process.pid)
+    transports = await connect_subscribers(target.ws_url, count, token, None, Stats())
+    row = meter.row(target.name, subscribers, "connect", count)
+    await close_subscribers(transports)
+    return row
+
+
+async def measure_api(target: Target, subscribers: int, args: argparse.Namespace) -> dict[str, Any]:
+    """``publish`` calls from a fixed number of keep-alive connections, one in flight on each."""
+    hammer = ApiHammer(target.api_url, API_KEY, API_CHANNEL, args.api_connections)
+    meter = Meter(target.process.pid)
+    await hammer.run(args.api_duration)
+    if hammer.stats.errors:
+        print(f"  {target.name}: {hammer.stats.errors} API errors, first: {hammer.stats.first_error}")
+    return meter.row(target.name, subscribers, "api publish", hammer.stats.responses)
+
+
+def memory_row(server: str, subscribers: int, before: int, after: int) -> dict[str, Any]:
+    return {
+        "subscribers": subscribers,
+        "measure": "idle memory",
+        "server": server,
+        "rss_before_mb": before / 2**20,
+        "rss_after_mb": after / 2**20,
+        "kib_per_connection": (after - before) / 1024 / subscribers,
+    }
+
+
 async def bench_target(
-    name: str, subscribers: int, scenarios: list[Scenario], cpus: set[int] | None, workdir: Path
-) -> list[dict[str, Any]]:
+    name: str, subscribers: int, args: argparse.Namespace, cpus: set[int] | None, workdir: Path
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Fan-out rows, and for rotary and Centrifugo the connect, memory and API rows, of one server."""
     target = STARTERS[name](cpus, workdir)
+    full = name in FULL_SERVERS
     stats = Stats()
     token = jwt.encode({"sub": "bench"}, SECRET, algorithm="HS256")
     publisher = Publisher(target.api_url, API_KEY, CHANNEL)
+    extras: list[dict[str, Any]] = []
     try:
+        rss_before = rss_bytes(target.process.pid)
         began = time.monotonic()
         transports = await connect_subscribers(target.ws_url, subscribers, token, CHANNEL, stats)
         print(f"  {name}: {subscribers} subscribers ready in {time.monotonic() - began:.1f}s", flush=True)
+        await asyncio.sleep(SETTLE_S)
+        if full:
+            extras.append(memory_row(name, subscribers, rss_before, rss_bytes(target.process.pid)))
         await run_scenario(target, Scenario("warmup", 1.0, 0.05, 1, "batch"), subscribers, stats, publisher)
         sampler = start_sampler(target, subscribers)
-        results = [await run_scenario(target, s, subscribers, stats, publisher) for s in scenarios]
+        results = [
+            await run_scenario(target, s, subscribers, stats, publisher)
+            for s in build_scenarios(args, subscribers)
+        ]
         stop_sampler(sampler)
         for row in results:
             print(
@@ -266,8 +364,14 @@ async def bench_target(
             )
         if stats.errors:
             print(f"  {name}: {len(stats.errors)} errors, first: {stats.errors[0]}", flush=True)
+        if full:
+            extras.append(await measure_api(target, subscribers, args))
         await close_subscribers(transports)
-        return results
+        if full:
+            extras.append(await measure_connects(target, subscribers, args.connect_clients, token))
+        for row in extras:
+            print(f"  {name} {row['measure']}: {describe_extra(row)}", flush=True)
+        return results, extras
     finally:
         await publisher.close()
         target.stop()
@@ -286,7 +390,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--subscribers", type=int, nargs="+", default=[1000, 5000])
-    parser.add_argument("--servers", nargs="+", choices=sorted(STARTERS), default=["floor", "rotary"])
+    parser.add_argument(
+        "--servers", nargs="+", choices=sorted(STARTERS), default=["floor", "rotary", "centrifugo"]
+    )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds of publishing per scenario")
     parser.add_argument(
         "--steady-deliveries",
@@ -303,6 +409,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1,
         help="repeat everything, interleaved; ratios use the median of the rounds",
     )
+    parser.add_argument(
+        "--connect-clients", type=int, default=2000, help="clients of the connect-rate measurement"
+    )
+    parser.add_argument("--api-connections", type=int, default=16, help="concurrent API publish clients")
+    parser.add_argument("--api-duration", type=float, default=3.0, help="seconds of API publishing")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     return parser.parse_args(argv)
 
@@ -326,14 +437,16 @@ def prepare_host(max_subscribers: int) -> tuple[set[int] | None, set[int] | None
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     generator_cpus, server_cpus = prepare_host(max(args.subscribers))
     rows: list[dict[str, Any]] = []
+    extras: list[dict[str, Any]] = []
+    loads = [os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="rotary-bench-") as tmp:
         for round_ in range(1, args.rounds + 1):
             for subscribers in args.subscribers:
                 for name in args.servers:
-                    results = await bench_target(
-                        name, subscribers, build_scenarios(args, subscribers), server_cpus, Path(tmp)
-                    )
+                    results, more = await bench_target(name, subscribers, args, server_cpus, Path(tmp))
                     rows += [{**row, "round": round_} for row in results]
+                    extras += [{**row, "round": round_} for row in more]
+                    loads.append(os.getloadavg())
     return {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "host": platform.node(),
@@ -342,15 +455,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "generator_cpus": sorted(generator_cpus or []),
         "server_cpus": sorted(server_cpus or []),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "load_averages": loads,
         "rows": rows,
-        "ratios": ratios(rows),
+        "extras": extras,
+        "ratios": {baseline: ratios(rows, baseline) for baseline in BASELINES},
+        "extra_ratios": extra_ratios(extras),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = asyncio.run(main_async(args))
-    save(result, render_table(result["rows"], result["ratios"]), args.out, "fanout")
+    save(result, render_report(result), args.out, "fanout")
     return 0
 
 

@@ -47,11 +47,14 @@ class Stats:
 
 
 class Subscriber(WSListener):
-    """One client: connect, subscribe, then count pushes and answer pings."""
+    """One client: connect, subscribe, then count pushes and answer pings.
 
-    def __init__(self, token: str, channel: str, stats: Stats, ready: asyncio.Future[None]) -> None:
+    Without a channel it stops after the connect reply: a client of the connect-rate measurement.
+    """
+
+    def __init__(self, token: str, channel: str | None, stats: Stats, ready: asyncio.Future[None]) -> None:
         self._connect = orjson.dumps({"id": 1, "connect": {"token": token}})
-        self._subscribe = orjson.dumps({"id": 2, "subscribe": {"channel": channel}})
+        self._subscribe = orjson.dumps({"id": 2, "subscribe": {"channel": channel}}) if channel else None
         self._stats = stats
         self._ready = ready
 
@@ -82,9 +85,9 @@ class Subscriber(WSListener):
     def _reply(self, transport: WSTransport, reply: dict[str, object]) -> None:
         if "error" in reply:
             self._fail(f"reply error: {reply}")
-        elif reply.get("id") == 1:
+        elif reply.get("id") == 1 and self._subscribe is not None:
             transport.send(WSMsgType.TEXT, self._subscribe)
-        elif reply.get("id") == 2 and not self._ready.done():
+        elif reply.get("id") in (1, 2) and not self._ready.done():
             self._ready.set_result(None)
 
     def _fail(self, reason: str) -> None:
@@ -98,9 +101,15 @@ class Subscriber(WSListener):
 
 
 async def connect_subscribers(
-    url: str, count: int, token: str, channel: str, stats: Stats, concurrency: int = 64, timeout: float = 60.0
+    url: str,
+    count: int,
+    token: str,
+    channel: str | None,
+    stats: Stats,
+    concurrency: int = 64,
+    timeout: float = 60.0,
 ) -> list[WSTransport]:
-    """Opens ``count`` subscribed connections, ``concurrency`` handshakes at a time."""
+    """Opens ``count`` connections (subscribed to ``channel`` if given), ``concurrency`` at a time."""
     loop = asyncio.get_running_loop()
     gate = asyncio.Semaphore(concurrency)
 

@@ -1,4 +1,4 @@
-"""Turns benchmark rows into rotary/floor ratios and a plain-text table."""
+"""Turns benchmark rows into rotary/floor and rotary/Centrifugo ratios and a plain-text report."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any
 
 TARGET_CPU_RATIO = 3.0
 """rotary's CPU per delivery should stay within this multiple of the floor's."""
+BASELINES = ("floor", "centrifugo")
+"""What rotary's fan-out figures are divided by: the picows floor and Centrifugo itself."""
 
 COLUMNS = (
     ("#", "round", "{}"),
@@ -43,47 +45,120 @@ def medians(rows: list[dict[str, Any]]) -> dict[tuple[int, str, str], dict[str, 
     }
 
 
-def ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """rotary/floor for each (subscribers, scenario) measured on both servers, from medians."""
+def ratios(rows: list[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
+    """rotary/``baseline`` for each (subscribers, scenario) measured on both servers, from medians."""
     by_key = medians(rows)
     out = []
     for (subscribers, scenario, server), rotary in by_key.items():
-        floor = by_key.get((subscribers, scenario, "floor"))
-        if server != "rotary" or floor is None:
+        base = by_key.get((subscribers, scenario, baseline))
+        if server != "rotary" or base is None:
             continue
         entry: dict[str, Any] = {
             "subscribers": subscribers,
             "scenario": scenario,
             "rotary": rotary,
-            "floor": floor,
+            baseline: base,
         }
         for name in RATIO_FIELDS:
-            entry[name] = rotary[name] / floor[name] if floor[name] else float("nan")
-        entry["within_target"] = entry["server_cpu_us_per_delivery"] <= TARGET_CPU_RATIO
+            entry[name] = rotary[name] / base[name] if base[name] else float("nan")
+        if baseline == "floor":
+            entry["within_target"] = entry["server_cpu_us_per_delivery"] <= TARGET_CPU_RATIO
         out.append(entry)
     return out
 
 
-def render_table(rows: list[dict[str, Any]], ratio_rows: list[dict[str, Any]]) -> str:
+EXTRA_FIELDS = {
+    "idle memory": ("kib_per_connection",),
+    "api publish": ("per_s", "server_cpu_us_per_op"),
+    "connect": ("per_s", "server_cpu_us_per_op"),
+}
+"""The figures of each non-fan-out measure that rotary/Centrifugo ratios are given for."""
+
+
+def extra_ratios(extras: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """rotary/Centrifugo for each (subscribers, measure) of the connect, memory and API rows, from medians."""
+    groups: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
+    for row in extras:
+        groups.setdefault((row["subscribers"], row["measure"], row["server"]), []).append(row)
+    out = []
+    for (subscribers, measure, server), group in groups.items():
+        base = groups.get((subscribers, measure, "centrifugo"))
+        if server != "rotary" or base is None:
+            continue
+        for name in EXTRA_FIELDS[measure]:
+            rotary = statistics.median(r[name] for r in group)
+            centrifugo = statistics.median(r[name] for r in base)
+            out.append(
+                {
+                    "subscribers": subscribers,
+                    "measure": measure,
+                    "figure": name,
+                    "rotary": rotary,
+                    "centrifugo": centrifugo,
+                    "ratio": rotary / centrifugo if centrifugo else float("nan"),
+                }
+            )
+    return out
+
+
+def describe_extra(row: dict[str, Any]) -> str:
+    if row["measure"] == "idle memory":
+        return (
+            f"RSS {row['rss_before_mb']:.1f} -> {row['rss_after_mb']:.1f} MiB, "
+            f"{row['kib_per_connection']:.1f} KiB per connection"
+        )
+    return (
+        f"{row['operations']} in {row['operations'] / row['per_s']:.2f}s = {row['per_s']:.0f}/s, "
+        f"{row['server_cpu_us_per_op']:.1f} us server CPU each, srv CPU {row['server_cpu_share']:.0%}, "
+        f"gen CPU {row['generator_cpu_share']:.0%}, other CPU {row['other_cpu_share']:.0%}"
+    )
+
+
+def render_report(result: dict[str, Any]) -> str:
+    rows = result["rows"]
     cells = [[fmt.format(row[key]).strip() for _, key, fmt in COLUMNS] for row in rows]
     widths = [max([len(title)] + [len(c[i]) for c in cells]) for i, (title, _, _) in enumerate(COLUMNS)]
     header = " | ".join(title.rjust(w) for (title, _, _), w in zip(COLUMNS, widths, strict=True))
     lines = [header, "-" * len(header)]
     lines += [" | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    lines += [
-        "",
-        f"rotary/floor (medians over rounds; target: CPU per delivery <= {TARGET_CPU_RATIO:.0f}x)",
-        "      N scenario  us/deliv rotary  floor   ratio     p50     p99  burst deliv/s",
-    ]
-    lines += [_ratio_line(r) for r in ratio_rows]
+    for baseline, ratio_rows in result["ratios"].items():
+        if not ratio_rows:
+            continue
+        target = f"; target: CPU per delivery <= {TARGET_CPU_RATIO:.0f}x" if baseline == "floor" else ""
+        lines += [
+            "",
+            f"rotary/{baseline} (medians over rounds{target})",
+            f"      N scenario  us/deliv rotary {baseline:>10}   ratio     p50     p99  burst deliv/s",
+        ]
+        lines += [_ratio_line(r, baseline) for r in ratio_rows]
+    if result["extras"]:
+        lines += ["", "connect, idle memory, API publish (rotary and Centrifugo only)"]
+        lines += [
+            f"  {r['round']:>2} {r['subscribers']:>5} {r['server']:<10} {r['measure']:<11} "
+            f"{describe_extra(r)}"
+            for r in result["extras"]
+        ]
+    if result["extra_ratios"]:
+        lines += [
+            "",
+            "rotary/centrifugo (medians over rounds)",
+            "      N measure     figure                  rotary  centrifugo   ratio",
+        ]
+        lines += [
+            f"  {r['subscribers']:>5} {r['measure']:<11} {r['figure']:<20} {r['rotary']:>10.1f} "
+            f"{r['centrifugo']:>11.1f} {r['ratio']:>6.2f}x"
+            for r in result["extra_ratios"]
+        ]
+    loads = ", ".join(f"{one:.2f}" for one, _, _ in result["load_averages"])
+    lines += ["", f"1-minute load average before and after each server: {loads}"]
     return "\n".join(lines)
 
 
-def _ratio_line(r: dict[str, Any]) -> str:
+def _ratio_line(r: dict[str, Any], baseline: str) -> str:
     cpu = "server_cpu_us_per_delivery"
-    verdict = "ok" if r["within_target"] else "MISSED"
+    verdict = ("ok" if r["within_target"] else "MISSED") if "within_target" in r else ""
     return (
-        f"  {r['subscribers']:>5} {r['scenario']:<8} {r['rotary'][cpu]:>15.2f} {r['floor'][cpu]:>6.2f} "
+        f"  {r['subscribers']:>5} {r['scenario']:<8} {r['rotary'][cpu]:>15.2f} {r[baseline][cpu]:>10.2f} "
         f"{r[cpu]:>6.2f}x {r['latency_p50_ms']:>6.2f}x {r['latency_p99_ms']:>6.2f}x "
         f"{r['fanout_per_s']:>13.2f}x  {verdict}"
     )

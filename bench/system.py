@@ -64,6 +64,14 @@ def cpu_ns(pid: int) -> int:
     return total
 
 
+def rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` (all its threads share it), from ``VmRSS`` in /proc/<pid>/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
 def own_cpu_ns() -> int:
     return time.process_time_ns()
 

@@ -10,14 +10,20 @@ suite's fixed address localhost:8000 is free. Nothing of the suite is edited, sk
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
 import pytest
-from helpers.env import IN_CI, require_binary
+from helpers.env import require_binary
+from helpers.official_suites import (
+    namespace_command,
+    require_namespaces,
+    rotary_executable,
+    tail,
+    unavailable,
+)
 
 pytestmark = pytest.mark.compat
 
@@ -34,14 +40,6 @@ CACHE_DIR = REPO_ROOT / ".cache" / "official-suites"
 RUNNER = Path(__file__).with_name("suite_runner.py")
 RUN_TIMEOUT = 420.0
 REPORT_LINES = 400
-
-
-def unavailable(reason: str) -> None:
-    """Skips with the reason printed; under CI, where everything must be in place, fails."""
-    print(reason)
-    if IN_CI:
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 def sdist() -> Path:
@@ -83,29 +81,6 @@ def unpacked(archive: Path, into: Path) -> Path:
         tar.extractall(into, filter="data")
     (top,) = into.iterdir()
     return top
-
-
-def namespace_command(unshare: str) -> list[str]:
-    """A new network namespace; unprivileged users get one inside a user namespace."""
-    as_root = [] if os.geteuid() == 0 else ["--map-root-user"]
-    return [unshare, "--net", *as_root]
-
-
-def require_namespaces(unshare: str) -> None:
-    probe = subprocess.run([*namespace_command(unshare), "true"], capture_output=True, text=True, check=False)
-    if probe.returncode != 0:
-        unavailable(f"cannot create a network namespace here: {probe.stderr.strip()}")
-
-
-def rotary_executable() -> str:
-    path = Path(sys.executable).with_name("rotary")
-    if not path.exists():
-        pytest.fail(f"{path} is missing; run `pip install -e .` in the project's virtualenv")
-    return str(path)
-
-
-def tail(path: Path, count: int) -> list[str]:
-    return path.read_text(errors="replace").splitlines()[-count:] if path.exists() else []
 
 
 def failure_reports(suite_output: Path) -> list[str]:
