@@ -9,14 +9,12 @@ See https://centrifugal.dev/docs/server/server_api#batch.
 
 from __future__ import annotations
 
-import json
-import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from conftest import RotaryServer, SdkFactory, unique_channel
-from test_sdk_state_js import SCRIPT_TIMEOUT, SCRIPTS, script_env
+from test_sdk_state_js import run_script
 
 pytestmark = pytest.mark.compat
 
@@ -85,23 +83,8 @@ def protocol(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def js_scenario(node: str, rotary: RotaryServer, protocol: str) -> Iterator[Callable[[str], Any]]:
-    def run(name: str) -> Any:
-        done = subprocess.run(
-            [node, str(SCRIPTS / f"{name}.mjs")],
-            check=False,
-            capture_output=True,
-            text=True,
-            env={
-                **script_env(protocol, rotary.ws_url, rotary.http_url, rotary.secret, rotary.api_key),
-                "ROTARY_ROUNDS": str(ROUNDS),
-            },
-            timeout=SCRIPT_TIMEOUT,
-        )
-        assert done.returncode == 0, f"{name}.mjs failed:\n{done.stderr}\n{done.stdout}"
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    yield run
+def js_scenario(node: str, rotary: RotaryServer, protocol: str) -> Callable[[str], Any]:
+    return lambda name: run_script(node, rotary, protocol, name, ROTARY_ROUNDS=str(ROUNDS))
 
 
 def test_npm_sdk_gets_the_publication_before_unsubscribe_and_disconnect(

@@ -57,23 +57,24 @@ def script_env(protocol: str, ws_url: str, http_url: str, secret: str, api_key: 
     }
 
 
+def run_script(node: str, server: RotaryServer, protocol: str, name: str, **extra_env: str) -> Any:
+    """Runs ``js/<name>.mjs`` against ``server``; the JSON line it printed last."""
+    done = subprocess.run(
+        [node, str(SCRIPTS / f"{name}.mjs")],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=script_env(protocol, server.ws_url, server.http_url, server.secret, server.api_key) | extra_env,
+        timeout=SCRIPT_TIMEOUT,
+    )
+    assert done.returncode == 0, f"{name}.mjs failed:\n{done.stderr}\n{done.stdout}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture
 def scenario(node: str, rotary: RotaryServer, protocol: str) -> Scenario:
     """``scenario(name)`` runs ``js/<name>.mjs`` against the shared server; what it printed."""
-
-    def run(name: str) -> Any:
-        done = subprocess.run(
-            [node, str(SCRIPTS / f"{name}.mjs")],
-            check=False,
-            capture_output=True,
-            text=True,
-            env=script_env(protocol, rotary.ws_url, rotary.http_url, rotary.secret, rotary.api_key),
-            timeout=SCRIPT_TIMEOUT,
-        )
-        assert done.returncode == 0, f"{name}.mjs failed:\n{done.stderr}\n{done.stdout}"
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    return run
+    return lambda name: run_script(node, rotary, protocol, name)
 
 
 def test_missed_publications_are_recovered_once_and_in_order(scenario: Scenario) -> None:

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import pytest
 
-from helpers.env import IN_CI
+from helpers.env import IN_CI, require_binary
 
 
 def unavailable(reason: str) -> NoReturn:
@@ -47,3 +47,27 @@ def rotary_executable() -> str:
 
 def tail(path: Path, count: int) -> list[str]:
     return path.read_text(errors="replace").splitlines()[-count:] if path.exists() else []
+
+
+def run_runner(
+    runner: Path, suite: Path, output: Path, rotary_log: Path, args: list[str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Runs a suite runner script (it starts rotary, then the suite) inside a new network namespace."""
+    unshare = require_binary("unshare")
+    require_namespaces(unshare)
+    command = [
+        *namespace_command(unshare),
+        sys.executable,
+        str(runner),
+        "--suite",
+        str(suite),
+        "--rotary",
+        rotary_executable(),
+        "--output",
+        str(output),
+        "--rotary-log",
+        str(rotary_log),
+        "--",
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +21,7 @@ from pathlib import Path
 import pytest
 from helpers.env import require_binary
 from helpers.go_deps import go_deps
-from helpers.official_suites import (
-    namespace_command,
-    require_namespaces,
-    rotary_executable,
-    tail,
-    unavailable,
-)
+from helpers.official_suites import run_runner, tail, unavailable
 
 pytestmark = pytest.mark.compat
 
@@ -108,32 +101,10 @@ def prepare(suite: Path) -> None:
 
 def test_official_go_suite_passes(tmp_path: Path) -> None:
     require_binary("go")
-    unshare = require_binary("unshare")
-    require_namespaces(unshare)
     suite = go_deps()["centrifuge_go"]
     prepare(suite)
     suite_output, rotary_log = tmp_path / "go-test.json", tmp_path / "rotary.log"
-    done = subprocess.run(
-        [
-            *namespace_command(unshare),
-            sys.executable,
-            str(RUNNER),
-            "--suite",
-            str(suite),
-            "--rotary",
-            rotary_executable(),
-            "--output",
-            str(suite_output),
-            "--rotary-log",
-            str(rotary_log),
-            "--",
-            *GO_TEST_ARGS,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
+    done = run_runner(RUNNER, suite, suite_output, rotary_log, GO_TEST_ARGS, RUN_TIMEOUT)
     results = GoTestResults.parse(suite_output) if suite_output.exists() else GoTestResults()
     print(results.summary())
     if done.returncode != 0 or results.counts()["fail"] or not results.counts()["pass"]:

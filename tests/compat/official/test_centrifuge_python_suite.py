@@ -16,14 +16,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from helpers.env import require_binary
-from helpers.official_suites import (
-    namespace_command,
-    require_namespaces,
-    rotary_executable,
-    tail,
-    unavailable,
-)
+from helpers.official_suites import run_runner, tail, unavailable
 
 pytestmark = pytest.mark.compat
 
@@ -94,31 +87,9 @@ def failure_reports(suite_output: Path) -> list[str]:
 
 
 def test_official_suite_passes(tmp_path: Path) -> None:
-    unshare = require_binary("unshare")
-    require_namespaces(unshare)
     suite = unpacked(sdist(), tmp_path / "sdist")
     suite_output, rotary_log = tmp_path / "suite.log", tmp_path / "rotary.log"
-    done = subprocess.run(
-        [
-            *namespace_command(unshare),
-            sys.executable,
-            str(RUNNER),
-            "--suite",
-            str(suite),
-            "--rotary",
-            rotary_executable(),
-            "--output",
-            str(suite_output),
-            "--rotary-log",
-            str(rotary_log),
-            "--",
-            *UNITTEST_ARGS,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-        check=False,
-    )
+    done = run_runner(RUNNER, suite, suite_output, rotary_log, UNITTEST_ARGS, RUN_TIMEOUT)
     if done.returncode != 0:
         pytest.fail(
             "\n".join(
