@@ -62,11 +62,6 @@ def _new_epoch() -> str:
     return "".join(secrets.choice(_EPOCH_ALPHABET) for _ in range(_EPOCH_LENGTH))
 
 
-def _wall_clock_ms() -> int:
-    """Publication.time is Unix milliseconds, shown to clients, so it comes from the wall clock."""
-    return time.time_ns() // 1_000_000
-
-
 class _Deadlines(Generic[K]):
     """Keys that lapse at a deadline: exact answers on access, cheap batch collection for a sweep.
 
@@ -228,9 +223,7 @@ class MemoryBroker:
         cached = self._cached_result(channel, opts.idempotency_key, now)
         if cached is not None:
             return PublishResult(cached, suppressed=True)
-        pub = pb.Publication(
-            data=data, info=opts.client_info, tags=opts.tags, time=_wall_clock_ms(), version=opts.version
-        )
+        pub = pb.Publication(data=data, info=opts.client_info, tags=opts.tags, version=opts.version)
         prev: pb.Publication | None = None
         position = StreamPosition()
         # Centrifugo: history needs both a size and a TTL; without it there are no offsets.

@@ -147,9 +147,7 @@ class NatsBroker:
         key = opts.idempotency_key
         if not self._idempotency.claim(channel, key, opts.idempotent_result_ttl):
             return PublishResult(StreamPosition(), suppressed=True)
-        pub = pb.Publication(
-            data=data, info=opts.client_info, tags=opts.tags, time=time.time_ns() // 1_000_000
-        )
+        pub = pb.Publication(data=data, info=opts.client_info, tags=opts.tags)
         pub.delta = opts.use_delta
         try:
             await self._send(channel, _PUBLICATION, pub.SerializeToString())

@@ -27,7 +27,6 @@ import asyncio
 import functools
 import logging
 import secrets
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -165,7 +164,6 @@ class RedisBroker:
             data=data,
             info=opts.client_info,
             tags=opts.tags,
-            time=time.time_ns() // 1_000_000,
             version=opts.version,
         )
         payload = pub.SerializeToString()
