@@ -25,6 +25,7 @@ class RecordingTransport:
         self.framing = "ws-binary" if protocol is ProtocolType.PROTOBUF else "ws-text"
         self.frames: list[bytes] = []
         self.closed_with: codes.Disconnect | None = None
+        self.aborted = False
         self._buffered = limit_buffered
 
     def frame(self, payload: bytes) -> bytes:
@@ -41,6 +42,9 @@ class RecordingTransport:
 
     def close(self, disconnect: codes.Disconnect) -> None:
         self.closed_with = disconnect
+
+    def abort(self) -> None:
+        self.aborted = True
 
 
 async def connected(node: Node, transport: RecordingTransport, channel: str) -> Client:

@@ -130,7 +130,7 @@ class Client:
             return
         self.session.send_error(command.id, error.code, error.message, error.temporary)
         if method == "connect":
-            self.session.connect_failed()
+            self.session.connect_failed(self.loop_time())
         self.flush()
 
     # -- output --------------------------------------------------------------------------------
@@ -193,11 +193,15 @@ class Client:
             disconnect.code,
             disconnect.reason,
         )
+        dropped = self.session.dropped
         ended = self.session.close()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self.transport.close(disconnect)
+        if dropped:
+            self.transport.abort()
+        else:
+            self.transport.close(disconnect)
         self.node.client_closed(self)
         subscription.release(self, ended)
 

@@ -39,3 +39,7 @@ class Transport(Protocol):
     def close(self, disconnect: Disconnect) -> None:
         """Ends the connection with this code; idempotent."""
         ...
+
+    def abort(self) -> None:
+        """Ends the connection at once, with no goodbye to the peer (no close frame, no push)."""
+        ...

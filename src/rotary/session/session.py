@@ -41,7 +41,7 @@ class Status(enum.Enum):
     CONNECTING = "connecting"
     CONNECTED = "connected"
     UNUSABLE = "unusable"
-    """Its connect failed: any further command is a protocol violation."""
+    """Its connect failed: further frames are ignored until the connection is dropped."""
     CLOSED = "closed"
 
 
@@ -55,6 +55,9 @@ class SessionLimits:
     expired_close_delay: float = 25.0
     expired_sub_close_delay: float = 25.0
     unidirectional: bool = False
+    unusable_drop_delay: float = 5.0
+    """After a failed connect, frames are ignored for this long, then the socket is dropped without a
+    goodbye: centrifuge stops reading and drains for its close-frame wait (5 s)."""
 
 
 class TimerEvent(enum.Enum):
@@ -84,6 +87,9 @@ class Session:
         self._pong_at: float | None = None
         self._awaiting_pong = False
         self._expire_deadline: float | None = None
+        self._drop_at: float | None = None
+        self.dropped = False
+        """The connection ended without a goodbye (no close frame or disconnect push)."""
         self._sub_deadlines: dict[str, float] = {}
         self.expired_channels: list[str] = []
         """Subscriptions whose expiry passed without a refresh; the driver ends them."""
@@ -92,15 +98,13 @@ class Session:
 
     def receive(self, data: bytes) -> list[pb.Command]:
         """Decodes one frame; ProtocolError when it is not a valid frame."""
-        if self.status is Status.CLOSED:
+        if self.status is Status.CLOSED or self.status is Status.UNUSABLE:
             return []
         return self.codec.decode_commands(data)
 
     def admit(self, command: pb.Command) -> str | None:
         """The method this command runs, or None for a pong; ProtocolError if it may not run now."""
         method = request_method(command)
-        if self.status is Status.UNUSABLE:
-            raise ProtocolError("command after a failed connect")
         if self.status is not Status.CONNECTED and method != "connect":
             raise ProtocolError("command before connect")
         if method is None:
@@ -179,15 +183,17 @@ class Session:
             self.send_reply(pb.Reply(push=pb.Push(channel=channel, unsubscribe=push)))
         return state, was_live
 
-    def connect_failed(self) -> None:
-        """A connect was refused: the connection is unusable, its next command ends it with 3501
-        (as centrifuge does); the stale timeout still closes it if the client sends nothing."""
+    def connect_failed(self, now: float) -> None:
+        """A connect was refused: the connection is unusable. As with Centrifugo, what the client
+        sends next is ignored and the socket is dropped, without a close frame, a little later."""
         self.status = Status.UNUSABLE
+        self._stale_at = self._ping_at = self._pong_at = self._expire_deadline = None
+        self._drop_at = now + self.limits.unusable_drop_delay
 
     def close(self) -> list[Ended]:
         """Closes the session and ends every subscription; returns them for the node to release."""
         self.status = Status.CLOSED
-        self._ping_at = self._pong_at = self._stale_at = self._expire_deadline = None
+        self._ping_at = self._pong_at = self._stale_at = self._expire_deadline = self._drop_at = None
         self._sub_deadlines.clear()
         ended = [(state, state.end()) for state in self.channels.values()]
         self.channels.clear()
@@ -219,7 +225,9 @@ class Session:
 
     def next_deadline(self) -> float | None:
         times = [
-            t for t in (self._stale_at, self._ping_at, self._pong_at, self._expire_deadline) if t is not None
+            t
+            for t in (self._stale_at, self._ping_at, self._pong_at, self._expire_deadline, self._drop_at)
+            if t is not None
         ]
         if self._sub_deadlines:
             times.append(min(self._sub_deadlines.values()))
@@ -227,6 +235,9 @@ class Session:
 
     def timer_fired(self, now: float, wall_now: float) -> codes.Disconnect | None:
         """Runs what is due: queues a ping, or returns the disconnect that must close the connection."""
+        if self._drop_at is not None and now >= self._drop_at:
+            self.dropped = True
+            return codes.DISCONNECT_CONNECTION_CLOSED
         if self._stale_at is not None and now >= self._stale_at:
             return codes.DISCONNECT_STALE
         if self._pong_at is not None and now >= self._pong_at:

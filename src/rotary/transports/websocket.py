@@ -77,6 +77,9 @@ class WebSocketTransport:
         self._closing = loop.create_task(self._ws.close(code=disconnect.code, message=reason))
         loop.call_later(self._write_timeout, self._drop_if_stalled)
 
+    def abort(self) -> None:
+        self._sock.abort()
+
     def _drop_if_stalled(self) -> None:
         """Aborts a socket whose close frame is still unwritten after the write timeout.
 

@@ -163,3 +163,13 @@ def test_refreshed_subscription_is_not_reported() -> None:
     s.set_subscription_expiry("a", 1010, now=0.0, wall_now=1000)
     assert s.timer_fired(15, wall_now=1015) is None
     assert s.expired_channels == []
+
+
+def test_failed_connect_ignores_frames_then_drops_without_goodbye() -> None:
+    s = session(stale_close_delay=10)
+    s.connect_failed(now=1.0)
+    assert s.receive(b'{"id":2,"connect":{}}') == []
+    assert s.next_deadline() == 6.0
+    assert s.timer_fired(5.9, 0.0) is None and not s.dropped
+    assert s.timer_fired(6.0, 0.0) == codes.DISCONNECT_CONNECTION_CLOSED
+    assert s.dropped
