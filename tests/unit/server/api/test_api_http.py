@@ -51,6 +51,14 @@ async def test_unknown_methods_are_404(stack: Stack, path: str) -> None:
     assert status == 404
 
 
+async def test_unknown_methods_answer_like_go_without_a_key(stack: Stack) -> None:
+    """Centrifugo's router answers an unknown method before any key check, with Go's NotFound."""
+    response = await stack.http.get("/api/nope")
+    assert response.status == 404
+    assert response.content_type == "text/plain"
+    assert await response.read() == b"404 page not found\n"
+
+
 @pytest.mark.parametrize(
     "body",
     [
