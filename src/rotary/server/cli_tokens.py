@@ -24,6 +24,9 @@ from rotary.server.tokens import TokenConfigError, TokenError, TokenVerifier
 
 DEFAULT_TTL = 3600 * 24 * 7
 
+MALFORMED_TOKEN = "token format is not valid"
+"""What Centrifugo says of a token it cannot even split and decode, whatever is wrong with it."""
+
 _NO_HMAC_KEY = (
     "{command} only supports generating HMAC-signed tokens, but no HMAC secret key is set in the "
     "configuration ({keys}) – if you use RSA/ECDSA/JWKS token verification you need to generate the JWT "
@@ -107,9 +110,9 @@ def go_duration(seconds: int) -> str:
 
 def _sign(token: TokenConfig, claims: dict[str, Any], ttl: int) -> str:
     now = int(time.time())
-    claims["iat"] = now
-    if ttl > 0:
+    if ttl > 0:  # Centrifugo's claim order: sub, exp, iat
         claims["exp"] = now + ttl
+    claims["iat"] = now
     if token.user_id_claim:
         claims[token.user_id_claim] = claims.get("sub", "")
     with warnings.catch_warnings():
@@ -167,8 +170,8 @@ def _check(
     raw = args.token[0]
     try:
         parts = jwt.PyJWS().decode_complete(raw, options={"verify_signature": False})
-    except jwt.PyJWTError as exc:
-        raise CommandFailed(f"error: {exc}") from None
+    except jwt.PyJWTError:
+        raise CommandFailed(f"error: {MALFORMED_TOKEN}") from None
     payload = parts["payload"].decode(errors="replace")
     try:
         granted = asyncio.run(_verify(config, raw, verify))

@@ -50,6 +50,7 @@ def test_gentoken(config: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert claims["sub"] == "42"
     assert abs(claims["exp"] - (time.time() + 604800)) < 5
     assert claims["exp"] - claims["iat"] == 604800
+    assert list(claims) == ["sub", "exp", "iat"]  # Centrifugo's order, which checktoken shows
 
 
 def test_gentoken_quiet_prints_only_the_token(config: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,6 +138,14 @@ def test_checktoken_rejects_garbage(config: str, capsys: pytest.CaptureFixture[s
     assert run("checktoken", "-c", config, "garbage") == 1
     out = capsys.readouterr().out
     assert out.startswith("error: ") and "has error" not in out
+
+
+@pytest.mark.parametrize("token", ["garbage", "a.b.c", "a.b"])
+def test_checktoken_says_what_centrifugo_says_of_a_malformed_token(
+    config: str, capsys: pytest.CaptureFixture[str], token: str
+) -> None:
+    assert run("checktoken", "-c", config, token) == 1
+    assert capsys.readouterr().out == "error: token format is not valid\n"
 
 
 @pytest.mark.parametrize("command", ["checktoken", "checksubtoken"])
