@@ -108,11 +108,13 @@ def go_duration(seconds: int) -> str:
     return f"{secs}s"
 
 
-def _sign(token: TokenConfig, claims: dict[str, Any], ttl: int) -> str:
+def _sign(token: TokenConfig, claims: dict[str, Any], ttl: int, extra: dict[str, Any] | None = None) -> str:
+    """Signs ``claims``, then exp and iat, then ``extra``: Centrifugo's claim order."""
     now = int(time.time())
-    if ttl > 0:  # Centrifugo's claim order: sub, exp, iat
+    if ttl > 0:
         claims["exp"] = now + ttl
     claims["iat"] = now
+    claims.update(extra or {})
     if token.user_id_claim:
         claims[token.user_id_claim] = claims.get("sub", "")
     with warnings.catch_warnings():
@@ -155,8 +157,7 @@ def cmd_gensubtoken(args: argparse.Namespace) -> None:
         )
         raise CommandFailed("error: " + _NO_HMAC_KEY.format(command="gensubtoken", keys=keys))
     claims: dict[str, Any] = {"sub": args.user} if args.user else {}
-    claims["channel"] = args.channel
-    token = _sign(token_config, claims, args.ttl)
+    token = _sign(token_config, claims, args.ttl, {"channel": args.channel})
     _print_generated(args, token, f'{_user_phrase(args.user)} and channel "{args.channel}"')
 
 

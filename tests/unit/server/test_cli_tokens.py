@@ -165,6 +165,7 @@ def test_gensubtoken_and_checksubtoken(config: str, capsys: pytest.CaptureFixtur
     header, token, _ = capsys.readouterr().out.split("\n")
     assert header == 'HMAC SHA-256 JWT for user "42" and channel "$private" with expiration TTL 1h0m0s:'
     assert claims_of(token)["channel"] == "$private"
+    assert list(claims_of(token)) == ["sub", "exp", "iat", "channel"]  # Centrifugo's order
     assert run("checksubtoken", "-c", config, token) == 0
     first, second, _ = capsys.readouterr().out.split("\n")
     assert first == 'valid subscription token for user "42" and channel "$private"'
