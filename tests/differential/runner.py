@@ -524,19 +524,31 @@ async def check(centrifugo: Target, rotary: Target, scenario: Scenario, protocol
     for target in (centrifugo, rotary):
         record = await play(target, scenario.steps, protocol)
         observed[target.name] = normalize(record, _client_ids(scenario.steps, record))
+    assert_same(test_id, observed["centrifugo"], observed["rotary"], scenario.steps, scenario.name)
+
+
+def assert_same(
+    test_id: str,
+    centrifugo: dict[int, Any],
+    rotary: dict[int, Any],
+    steps: list[Any] | None = None,
+    name: str = "",
+) -> None:
+    """Fails on any step where the two records differ, unless the allowlist lists exactly that."""
     allowlist = _allowlist()
-    expected_differences = allowlist.get(test_id) or allowlist.get(scenario.name, {})
+    expected_differences = allowlist.get(test_id) or allowlist.get(name, {})
     lines: list[str] = []
     snippets: list[str] = []
-    for index in sorted(observed["centrifugo"].keys() | observed["rotary"].keys()):
-        ours, theirs = observed["rotary"].get(index), observed["centrifugo"].get(index)
+    for index in sorted(centrifugo.keys() | rotary.keys()):
+        ours, theirs = rotary.get(index), centrifugo.get(index)
+        label = f"step {index}" + (f" ({steps[index]})" if steps else "")
         allowed = expected_differences.pop(index, None)
         if allowed is not None:
             if allowed != {"centrifugo": theirs, "rotary": ours}:
-                lines.append(f"step {index} ({scenario.steps[index]}) differs from its allowlist entry:")
+                lines.append(f"{label} differs from its allowlist entry:")
                 lines.append(f"  centrifugo: {_show(theirs)}\n  rotary:     {_show(ours)}")
         elif ours != theirs:
-            lines.append(f"step {index} ({scenario.steps[index]}):")
+            lines.append(f"{label}:")
             lines.append(f"  centrifugo: {_show(theirs)}\n  rotary:     {_show(ours)}")
             snippets.append(_entry(test_id, index, theirs, ours))
     for index in expected_differences:
