@@ -50,6 +50,13 @@ CONFIG: dict[str, Any] = {
                 "allow_tags_filter": True,
             },
             {
+                "name": "tags",
+                **NAMESPACE_DEFAULTS,
+                "history_size": 10,
+                "history_ttl": "300s",
+                "allow_tags_filter": True,
+            },
+            {
                 "name": "plain",
                 "allow_subscribe_for_client": True,
                 "allow_publish_for_client": True,
