@@ -383,7 +383,7 @@ async def _api(session: aiohttp.ClientSession, target: Target, step: Api) -> dic
             parsed = [json.loads(line) for line in parsed.splitlines() if line]
         except ValueError:
             pass
-    return {"status": response.status, "body": parsed}
+    return {"status": response.status, "type": response.headers.get("Content-Type", ""), "body": parsed}
 
 
 async def play(target: Target, steps: list[Step], protocol: str) -> dict[int, Any]:

@@ -68,6 +68,38 @@ SCENARIOS = [
         "transport-error-mode-bad-request",
         [Api("publish", {"data": {}}, headers=(("X-Centrifugo-Error-Mode", "transport"),))],
     ),
+    Scenario(
+        "key-header-wrong-query-right",
+        [Api("channels", {}, key="nope", query="api_key=differential-api-key")],
+    ),
+    Scenario(
+        "key-header-and-authorization",
+        [Api("channels", {}, key="nope", headers=(("Authorization", "apikey differential-api-key"),))],
+    ),
+    Scenario(
+        "authorization-other-scheme",
+        [Api("channels", {}, key=None, headers=(("Authorization", "bearer differential-api-key"),))],
+    ),
+    Scenario(
+        "error-mode-header-other",
+        [Api("publish", {"channel": "nope:x", "data": {}}, headers=(("X-Centrifugo-Error-Mode", "other"),))],
+    ),
+    Scenario(
+        "transport-error-mode-not-available",
+        [Api("history", {"channel": "plain:tm"}, headers=(("X-Centrifugo-Error-Mode", "transport"),))],
+    ),
+    Scenario(
+        "transport-error-mode-batch",
+        [
+            Api(
+                "batch",
+                {"commands": [{"publish": {"channel": "nope:x", "data": {}}}]},
+                headers=(("X-Centrifugo-Error-Mode", "transport"),),
+            )
+        ],
+    ),
+    Scenario("head-method", [Api("channels", {}, http_method="HEAD")]),
+    Scenario("options-method", [Api("channels", {}, http_method="OPTIONS")]),
     # publish
     Scenario("publish", [Api("publish", {"channel": "plain:p1", "data": {"a": 1}})]),
     Scenario(
@@ -311,6 +343,23 @@ SCENARIOS = [
     Scenario("legacy-unknown-method", [Api("", raw=b'{"method": "nosuch", "params": {}}')]),
     Scenario("legacy-bad-json", [Api("", raw=b"{bad")]),
     Scenario("legacy-empty", [Api("", raw=b"")]),
+    Scenario(
+        "legacy-bad-line-in-middle",
+        [
+            Api(
+                "",
+                raw=b'{"method": "publish", "params": {"channel": "chat:l3", "data": {}}}\n{bad\n'
+                b'{"method": "history", "params": {"channel": "chat:l3"}}',
+            ),
+            Api("history", {"channel": "chat:l3"}),
+        ],
+    ),
+    Scenario(
+        "legacy-error-in-command",
+        [Api("", raw=b'{"method": "publish", "params": {"channel": "nope:l4", "data": {}}}')],
+    ),
+    Scenario("legacy-missing-params", [Api("", raw=b'{"method": "channels"}')]),
+    Scenario("legacy-get", [Api("", raw=b"", http_method="GET")]),
     Scenario("legacy-no-key", [Api("", raw=b'{"method": "info", "params": {}}', key=None)]),
     # Methods acting on connected clients.
     Scenario(
