@@ -76,6 +76,9 @@ class Open:
     conn: str = "a"
     protocol: str | None = None
     query: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    subprotocols: tuple[str, ...] | None = None
+    """None sends the scenario protocol's usual one (``centrifuge-protobuf``, or none for JSON)."""
 
 
 @dataclass(frozen=True)
@@ -423,8 +426,7 @@ class Player:
                 self.conns[step.conn], replace(step, body=_substitute(step.body, self.seen))
             )
         if isinstance(step, Open):
-            await self._open(step)
-            return None
+            return await self._open(step)
         conn = self.conns[step.conn]
         if isinstance(step, Send):
             if isinstance(step.frame, bytes):
@@ -441,12 +443,18 @@ class Player:
         conn.pushes, conn.replies = [], {}
         return {**(ended or {}), **({"unread": leftover} if leftover else {})}
 
-    async def _open(self, step: Open) -> None:
+    async def _open(self, step: Open) -> Any:
         protocol = step.protocol or self.protocol
-        subprotocols = ("centrifuge-protobuf",) if protocol == "protobuf" else ()
+        subprotocols = step.subprotocols
+        if subprotocols is None:
+            subprotocols = ("centrifuge-protobuf",) if protocol == "protobuf" else ()
         url = self.target.ws_url + (f"?{step.query}" if step.query else "")
-        wsock = await self.session.ws_connect(url, protocols=subprotocols)
+        try:
+            wsock = await self.session.ws_connect(url, protocols=subprotocols, headers=dict(step.headers))
+        except aiohttp.WSServerHandshakeError as exc:
+            return {"handshake": exc.status}
         self.conns[step.conn] = Connection(wsock, protocol)
+        return {"subprotocol": wsock.protocol} if step.subprotocols else None
 
 
 async def _command(conn: Connection, step: Cmd) -> Any:
