@@ -171,10 +171,11 @@ def _key_paths(value: Any, prefix: str = "") -> Iterator[str]:
 UNDESCRIBED_SECTIONS = ("broker.postgres", "controller.postgres", "map_broker.postgres", "broker.redisnats")
 """Sections rotary keeps as opaque objects (its schema does not describe their keys)."""
 UNDESCRIBED = (
-    "difference: Centrifugo's defaultconfig describes every key of broker.postgres, "
+    "difference: Centrifugo's defaultconfig and defaultenv describe every key of broker.postgres, "
     "controller.postgres and map_broker.postgres (69 keys: dsn, tls.*, outbox.* ...), which rotary "
-    "dumps as {} (passthrough sections of config/schema_engines.py); rotary has broker.redisnats, "
-    "which Centrifugo v6.9.1 does not have"
+    "dumps as {} and lists as one variable each (passthrough sections of config/schema_engines.py); "
+    "rotary's defaultconfig has broker.redisnats ({}), which Centrifugo's defaultconfig omits while "
+    "its defaultenv lists every CENTRIFUGO_BROKER_REDISNATS_* key"
 )
 
 
@@ -230,6 +231,31 @@ def test_defaultenv_describes_every_section(run_both: Callable[..., dict[str, Ou
     names = {n: {v for v in _env_names(p.stdout) if _undescribed_env(v)} for n, p in done.items()}
     assert sorted(names["centrifugo"] - names["rotary"]) == []
     assert sorted(names["rotary"] - names["centrifugo"]) == []
+
+
+def _unquoted(value: str) -> str:
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+
+
+@pytest.mark.parametrize("source", ["centrifugo", "rotary"])
+def test_every_default_from_the_environment_is_accepted(
+    run_both: Callable[..., dict[str, Outcome]], tmp_path: Path, source: str
+) -> None:
+    """Every variable of ``<source> defaultenv`` set to the default it prints: both accept it all."""
+    listed = run_both(["defaultenv"])[source].stdout
+    env = {}
+    for line in listed.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.startswith("CENTRIFUGO_"):
+            env[name] = _unquoted(value)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(MINIMAL))
+    done = run_both(["checkconfig", "-c", str(path)], env)
+    verdicts = {name: {0: "accepted" if p.returncode == 0 else "refused"} for name, p in done.items()}
+    for name, p in done.items():
+        print(f"--- {name}: exit {p.returncode}\n{p.stdout}{p.stderr}")
+    assert_same(f"checkconfig/every-default-of-{source}", verdicts["centrifugo"], verdicts["rotary"])
+    assert verdicts["rotary"] == {0: "accepted"}
 
 
 # token commands -----------------------------------------------------------------------------------
