@@ -31,6 +31,7 @@ from differential.runner import (
     with_known_differences,
     ws,
 )
+from rotary.protocol import pb
 
 LONG = "chat:" + "x" * 80
 
@@ -496,6 +497,9 @@ KNOWN = {
     "delta": PUB_FIELDS,
     "publish-subscribed": PUB_FIELDS,
     "tags-filter": PUB_FIELDS,
+    "cross-protocol-delta": PUB_FIELDS,
+    "cross-protocol": PUB_FIELDS,
+    "protobuf-binary-publish": PUB_FIELDS,
     "tags-filter-and-or-in": PUB_FIELDS,
     "tags-filter-exists-and-not": PUB_FIELDS,
     "delta-recover": PUB_FIELDS,
@@ -648,6 +652,63 @@ SCENARIOS += [
             ),
             *ws(sub("delta:d4", delta="fossil", recover=True, offset=0, epoch="$EPOCH"), user="d4"),
         ],
+    ),
+]
+
+
+def pb_command(**fields: object) -> bytes:
+    """A length-delimited Protobuf command built directly, for payloads JSON cannot express."""
+    command = pb.Command(**fields)  # type: ignore[arg-type]
+    body = command.SerializeToString()
+    return bytes([len(body)]) + body
+
+
+SCENARIOS += [
+    Scenario(
+        "protobuf-binary-publish",
+        [
+            *ws(sub("plain:bin1"), user="bin1"),
+            Send(pb_command(id=50, publish=pb.PublishRequest(channel="plain:bin1", data=b"\x00\xffbin"))),
+            Pushes(1),
+            alive(),
+        ],
+        protocols=("protobuf",),
+    ),
+    Scenario(
+        "cross-protocol",
+        [
+            *ws(sub("plain:x1"), user="x1"),
+            Open("b", protocol="protobuf"),
+            connect("x2", "b"),
+            sub("plain:x1", "b"),
+            Cmd({"publish": {"channel": "plain:x1", "data": {"from": "json"}}}),
+            Pushes(1),
+            Pushes(1, "b"),
+            Cmd({"publish": {"channel": "plain:x1", "data": {"from": "protobuf"}}}, "b"),
+            Pushes(1),
+            Pushes(1, "b"),
+        ],
+        protocols=("json",),
+    ),
+    Scenario(
+        "cross-protocol-delta",
+        [
+            *ws(sub("delta:x3", delta="fossil"), user="x3"),
+            Open("b", protocol="protobuf"),
+            connect("x4", "b"),
+            sub("delta:x3", "b", delta="fossil"),
+            Api(
+                "publish",
+                {"channel": "delta:x3", "data": {"text": "some long text to compress"}, "delta": True},
+            ),
+            Api(
+                "publish",
+                {"channel": "delta:x3", "data": {"text": "some long text to compress!"}, "delta": True},
+            ),
+            Pushes(2),
+            Pushes(2, "b"),
+        ],
+        protocols=("json",),
     ),
 ]
 
