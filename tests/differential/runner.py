@@ -213,9 +213,15 @@ def _repeated(descriptor: FieldDescriptor) -> bool:
     return bool(descriptor.is_repeated)
 
 
+def parse(text: str | bytes) -> Any:
+    """JSON from a server, with each fraction or exponent kept as its text ("float:1e5"), so that
+    two servers writing the same number differently do not compare equal."""
+    return json.loads(text, parse_float=lambda literal: f"float:{literal}")
+
+
 def _bytes_value(data: bytes) -> Any:
     try:
-        return json.loads(data)
+        return parse(data)
     except ValueError:
         return "bytes:" + base64.b64encode(data).decode()
 
@@ -274,7 +280,7 @@ def decode_frame(protocol: str, data: str | bytes) -> list[dict[str, Any]]:
     """The replies in one frame, JSON ones as parsed, Protobuf ones in the same JSON-like form."""
     if protocol == "json":
         text = data if isinstance(data, str) else data.decode()
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        return [parse(line) for line in text.splitlines() if line.strip()]
     raw = data if isinstance(data, bytes) else data.encode()
     replies, pos = [], 0
     while pos < len(raw):
@@ -378,12 +384,12 @@ async def _api(session: aiohttp.ClientSession, target: Target, step: Api) -> dic
     async with session.request(step.http_method, url, data=data, headers=headers) as response:
         body = await response.read()
     try:
-        parsed: Any = json.loads(body)
+        parsed: Any = parse(body)
     except ValueError:
         parsed = body.decode(errors="replace").strip()
     if step.method == "" and isinstance(parsed, str):
         try:  # the legacy API answers one JSON object per line
-            parsed = [json.loads(line) for line in parsed.splitlines() if line]
+            parsed = [parse(line) for line in parsed.splitlines() if line]
         except ValueError:
             pass
     return {"status": response.status, "type": response.headers.get("Content-Type", ""), "body": parsed}

@@ -145,6 +145,24 @@ SCENARIOS = [
             Api("history", {"channel": "chat:p12", "limit": -1}),
         ],
     ),
+    Scenario(
+        "publish-number-forms",
+        [
+            Api(
+                "publish",
+                raw=b'{"channel": "chat:nf", "data": {"a": 1e5, "b": 1.50, "c": -0, "d": 1E-2, "e": "\\u00e9"}}',
+            ),
+            Api("history", {"channel": "chat:nf", "limit": -1}),
+        ],
+    ),
+    Scenario(
+        "publish-big-integer",
+        [
+            Api("publish", raw=b'{"channel": "chat:bi", "data": {"n": 123456789012345678901234567890}}'),
+            Api("history", {"channel": "chat:bi", "limit": -1}),
+        ],
+    ),
+    Scenario("publish-deep-data", [Api("publish", {"channel": "plain:dd", "data": [[[[[[[[[[1]]]]]]]]]]})]),
     # broadcast
     Scenario("broadcast", [Api("broadcast", {"channels": ["plain:b1", "chat:b1"], "data": {"x": 1}})]),
     Scenario("broadcast-no-channels", [Api("broadcast", {"channels": [], "data": {}})]),
