@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from differential.conftest import Pair
-from differential.known import PUB_FIELDS, REFRESH, WAS_RECOVERING
+from differential.known import CLIENT_NUMBERS, PUB_FIELDS, REFRESH, WAS_RECOVERING
 from differential.runner import (
     Api,
     Closed,
@@ -499,6 +499,7 @@ KNOWN = {
     "tags-filter": PUB_FIELDS,
     "cross-protocol-delta": PUB_FIELDS,
     "cross-protocol": PUB_FIELDS,
+    "publish-number-forms-delivered": (CLIENT_NUMBERS, PUB_FIELDS),
     "protobuf-binary-publish": PUB_FIELDS,
     "tags-filter-and-or-in": PUB_FIELDS,
     "tags-filter-exists-and-not": PUB_FIELDS,
@@ -707,6 +708,24 @@ SCENARIOS += [
             ),
             Pushes(2),
             Pushes(2, "b"),
+        ],
+        protocols=("json",),
+    ),
+]
+
+SCENARIOS += [
+    Scenario(
+        "publish-number-forms-delivered",
+        [
+            *ws(sub("plain:nf3"), user="nf3"),
+            Open("b"),
+            connect("nf4", "b"),
+            Send(
+                '{"id": 40, "publish": {"channel": "plain:nf3", "data": {"a": 1e5, "b": 1.50, '
+                '"c": 123456789012345678901234567890}}}',
+                "b",
+            ),
+            Pushes(1),
         ],
         protocols=("json",),
     ),

@@ -150,7 +150,8 @@ SCENARIOS = [
         [
             Api(
                 "publish",
-                raw=b'{"channel": "chat:nf", "data": {"a": 1e5, "b": 1.50, "c": -0, "d": 1E-2, "e": "\\u00e9"}}',
+                raw=b'{"channel": "chat:nf", '
+                b'"data": {"a": 1e5, "b": 1.50, "c": -0, "d": 1E-2, "e": "\\u00e9"}}',
             ),
             Api("history", {"channel": "chat:nf", "limit": -1}),
         ],
