@@ -7,9 +7,10 @@ instead under CI=true, like any other missing binary (helpers.env.require_binary
 
 ``with centrifugo_process(directory, config) as server:`` runs ``centrifugo -c <config.json>`` on a
 free port of 127.0.0.1 and stops it with SIGTERM on exit. Centrifugo opens only the HTTP server's
-port unless a config enables another listener (gRPC API, uni gRPC, a separate internal port), which
-the configs of the tests here never do; ``usage_stats.disabled`` is forced on so that the reference
-never reports anything outside the machine.
+port unless a config enables another listener, and those (gRPC API, uni gRPC, a separate internal
+port) default to fixed ports: a config enabling one without its own port is refused here. The
+process sees no CENTRIFUGO_* variable of the test run, so that the config file alone decides, and
+``usage_stats.disabled`` is forced on so that the reference never reports outside the machine.
 See https://centrifugal.dev/docs/server/configuration.
 """
 
@@ -110,6 +111,19 @@ class CentrifugoProcess:
             time.sleep(0.05)
 
 
+FIXED_PORT_LISTENERS = {"grpc_api": 10000, "uni_grpc": 11000}
+"""Config sections that open a listener of their own, and the port it defaults to."""
+
+
+def _check_ports(config: dict[str, Any]) -> None:
+    for section, default in FIXED_PORT_LISTENERS.items():
+        settings = config.get(section) or {}
+        if settings.get("enabled") and not settings.get("port"):
+            raise ValueError(f"{section} is enabled without a port: it would listen on {default}")
+    if (config.get("http_server") or {}).get("internal_port"):
+        raise ValueError("http_server.internal_port opens a second port; leave it to the free one")
+
+
 def reference_config(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` with usage statistics off, the only key every config given to Centrifugo needs."""
     result = copy.deepcopy(config)
@@ -123,6 +137,7 @@ def centrifugo_process(
 ) -> Iterator[CentrifugoProcess]:
     """Runs ``centrifugo -c <directory>/config.json`` on a free port of 127.0.0.1 until exit."""
     binary = binary or centrifugo_binary()
+    _check_ports(config)
     directory.mkdir(parents=True, exist_ok=True)
     config = reference_config(config)
     config_path = directory / "config.json"
@@ -132,7 +147,8 @@ def centrifugo_process(
     command = [binary, "-c", str(config_path), "--http_server.address", "127.0.0.1"]
     command += ["--http_server.port", str(port), *args]
     with log_path.open("wb") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=directory)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CENTRIFUGO_")}
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=directory, env=env)
     server = CentrifugoProcess(port, config, config_path, process, log_path)
     try:
         server.wait_ready()
