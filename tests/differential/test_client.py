@@ -731,6 +731,91 @@ SCENARIOS += [
     ),
 ]
 
+SCENARIOS += [
+    # token claims
+    Scenario(
+        "sub-token-expiring",
+        [*ws(sub("locked:tc1", token=sub_token("tc1", "locked:tc1", exp=4102444800)), user="tc1")],
+    ),
+    Scenario(
+        "sub-token-expire-at",
+        [*ws(sub("locked:tc2", token=sub_token("tc2", "locked:tc2", expire_at=4102444800)), user="tc2")],
+    ),
+    Scenario(
+        "sub-token-expire-at-past",
+        [*ws(sub("locked:tc3", token=sub_token("tc3", "locked:tc3", expire_at=1000)), alive(), user="tc3")],
+    ),
+    Scenario(
+        "sub-token-b64info",
+        [*ws(sub("locked:tc4", token=sub_token("tc4", "locked:tc4", b64info="eyJhIjoxfQ==")), user="tc4")],
+    ),
+    Scenario(
+        "sub-token-override",
+        [
+            *ws(
+                sub(
+                    "locked:tc5", token=sub_token("tc5", "locked:tc5", override={"presence": {"value": True}})
+                ),
+                user="tc5",
+            ),
+            Cmd({"presence_stats": {"channel": "locked:tc5"}}),
+        ],
+    ),
+    Scenario(
+        "sub-token-client-claim",
+        [
+            *ws(
+                sub("locked:tc6", token=sub_token("tc6", "locked:tc6", client="someone-else")),
+                alive(),
+                user="tc6",
+            )
+        ],
+    ),
+    Scenario(
+        "conn-token-expire-at", [Open(), Cmd({"connect": {"token": token("tc7", expire_at=4102444800)}})]
+    ),
+    Scenario(
+        "conn-token-expire-at-past", [Open(), Cmd({"connect": {"token": token("tc8", expire_at=1000)}})]
+    ),
+    Scenario(
+        "conn-token-meta-b64info",
+        [
+            Open(),
+            Cmd({"connect": {"token": token("tc9", meta={"m": 1}, b64info="eyJhIjoxfQ==")}}),
+            sub("chat:tc9"),
+            Cmd({"presence": {"channel": "chat:tc9"}}),
+        ],
+    ),
+    Scenario("conn-token-nbf-future", [Open(), Cmd({"connect": {"token": token("tc10", nbf=4102444800)}})]),
+    Scenario(
+        "conn-token-iat-future", [Open(), Cmd({"connect": {"token": token("tc11", iat=4102444800)}}), alive()]
+    ),
+    Scenario(
+        "conn-token-aud-unconfigured",
+        [Open(), Cmd({"connect": {"token": token("tc12", aud="someone")}}), alive()],
+    ),
+    Scenario(
+        "conn-token-sub-not-string",
+        [Open(), Cmd({"connect": {"token": token("tc13", channels="not-a-list")}}), alive()],
+    ),
+    Scenario(
+        "conn-token-subs-override",
+        [
+            Open(),
+            Cmd(
+                {
+                    "connect": {
+                        "token": token(
+                            "tc14", subs={"stream:tc14": {"override": {"presence": {"value": True}}}}
+                        )
+                    }
+                }
+            ),
+            Cmd({"presence_stats": {"channel": "stream:tc14"}}),
+        ],
+    ),
+]
+
 SCENARIOS = with_known_differences(SCENARIOS, KNOWN)
 
 
