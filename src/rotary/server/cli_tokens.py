@@ -24,6 +24,9 @@ from rotary.server.tokens import TokenConfigError, TokenError, TokenVerifier
 
 DEFAULT_TTL = 3600 * 24 * 7
 
+MALFORMED_TOKEN = "token format is not valid"
+"""What Centrifugo says of a token it cannot even split and decode, whatever is wrong with it."""
+
 _NO_HMAC_KEY = (
     "{command} only supports generating HMAC-signed tokens, but no HMAC secret key is set in the "
     "configuration ({keys}) – if you use RSA/ECDSA/JWKS token verification you need to generate the JWT "
@@ -105,11 +108,13 @@ def go_duration(seconds: int) -> str:
     return f"{secs}s"
 
 
-def _sign(token: TokenConfig, claims: dict[str, Any], ttl: int) -> str:
+def _sign(token: TokenConfig, claims: dict[str, Any], ttl: int, extra: dict[str, Any] | None = None) -> str:
+    """Signs ``claims``, then exp and iat, then ``extra``: Centrifugo's claim order."""
     now = int(time.time())
-    claims["iat"] = now
     if ttl > 0:
         claims["exp"] = now + ttl
+    claims["iat"] = now
+    claims.update(extra or {})
     if token.user_id_claim:
         claims[token.user_id_claim] = claims.get("sub", "")
     with warnings.catch_warnings():
@@ -152,8 +157,7 @@ def cmd_gensubtoken(args: argparse.Namespace) -> None:
         )
         raise CommandFailed("error: " + _NO_HMAC_KEY.format(command="gensubtoken", keys=keys))
     claims: dict[str, Any] = {"sub": args.user} if args.user else {}
-    claims["channel"] = args.channel
-    token = _sign(token_config, claims, args.ttl)
+    token = _sign(token_config, claims, args.ttl, {"channel": args.channel})
     _print_generated(args, token, f'{_user_phrase(args.user)} and channel "{args.channel}"')
 
 
@@ -167,8 +171,8 @@ def _check(
     raw = args.token[0]
     try:
         parts = jwt.PyJWS().decode_complete(raw, options={"verify_signature": False})
-    except jwt.PyJWTError as exc:
-        raise CommandFailed(f"error: {exc}") from None
+    except jwt.PyJWTError:
+        raise CommandFailed(f"error: {MALFORMED_TOKEN}") from None
     payload = parts["payload"].decode(errors="replace")
     try:
         granted = asyncio.run(_verify(config, raw, verify))

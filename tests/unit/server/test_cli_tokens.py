@@ -50,6 +50,7 @@ def test_gentoken(config: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert claims["sub"] == "42"
     assert abs(claims["exp"] - (time.time() + 604800)) < 5
     assert claims["exp"] - claims["iat"] == 604800
+    assert list(claims) == ["sub", "exp", "iat"]  # Centrifugo's order, which checktoken shows
 
 
 def test_gentoken_quiet_prints_only_the_token(config: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -139,6 +140,14 @@ def test_checktoken_rejects_garbage(config: str, capsys: pytest.CaptureFixture[s
     assert out.startswith("error: ") and "has error" not in out
 
 
+@pytest.mark.parametrize("token", ["garbage", "a.b.c", "a.b"])
+def test_checktoken_says_what_centrifugo_says_of_a_malformed_token(
+    config: str, capsys: pytest.CaptureFixture[str], token: str
+) -> None:
+    assert run("checktoken", "-c", config, token) == 1
+    assert capsys.readouterr().out == "error: token format is not valid\n"
+
+
 @pytest.mark.parametrize("command", ["checktoken", "checksubtoken"])
 def test_check_needs_exactly_one_token(command: str, config: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(command, "-c", config) == 1
@@ -156,6 +165,7 @@ def test_gensubtoken_and_checksubtoken(config: str, capsys: pytest.CaptureFixtur
     header, token, _ = capsys.readouterr().out.split("\n")
     assert header == 'HMAC SHA-256 JWT for user "42" and channel "$private" with expiration TTL 1h0m0s:'
     assert claims_of(token)["channel"] == "$private"
+    assert list(claims_of(token)) == ["sub", "exp", "iat", "channel"]  # Centrifugo's order
     assert run("checksubtoken", "-c", config, token) == 0
     first, second, _ = capsys.readouterr().out.split("\n")
     assert first == 'valid subscription token for user "42" and channel "$private"'

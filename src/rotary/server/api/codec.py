@@ -3,8 +3,9 @@
 Decoding follows the Go JSON decoder Centrifugo uses: keys match field names case-insensitively,
 unknown keys are ignored, ``null`` leaves a field at its zero value, and a value of the wrong type
 (a string for a bool, a fraction for an integer, a negative offset) rejects the whole request.
-``bytes`` fields take any JSON value and keep it as raw JSON bytes. Encoding writes only non-zero
-fields, except those the schema marks as kept. See https://centrifugal.dev/docs/server/server_api.
+``bytes`` fields take any JSON value and keep it as raw JSON bytes, numbers written as they were
+sent (Go keeps a ``json.RawMessage`` verbatim: ``1e5`` stays ``1e5`` and an integer of any size stays
+exact). Encoding writes only non-zero fields, except those the schema marks as kept. See https://centrifugal.dev/docs/server/server_api.
 """
 
 from __future__ import annotations
@@ -39,10 +40,54 @@ class _Field:
 # --- decoding --------------------------------------------------------------------------------------
 
 
+class RawNumber:
+    """A JSON number kept as written: a fraction or exponent, or an integer no 64-bit type holds.
+
+    Not a dataclass: orjson would write one as an object instead of asking ``default``.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RawNumber) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def integer(self) -> int | None:
+        """Its value when it is written as an integer, else None."""
+        return int(self.text) if self.text.lstrip("-").isdigit() else None
+
+
+def parse_number(literal: str) -> int | RawNumber:
+    """Integers that round-trip through a 64-bit integer as themselves, any other number as text."""
+    if any(c in literal for c in ".eE"):
+        return RawNumber(literal)
+    value = int(literal)
+    if str(value) == literal and -(2**63) <= value < 2**64:
+        return value
+    return RawNumber(literal)
+
+
+def reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER: Final = json.JSONDecoder(
+    parse_float=parse_number, parse_int=parse_number, parse_constant=reject_constant
+)
+"""The standard library's decoder, whose number hooks keep each number's text for raw fields."""
+
+
 def parse_json(body: bytes) -> Any:
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        return _DECODER.decode(body.decode())
+    except UnicodeDecodeError:
+        raise MalformedRequest("body is not UTF-8") from None
+    except ValueError as exc:
         raise MalformedRequest(f"invalid JSON: {exc}") from None
 
 
@@ -94,6 +139,8 @@ def _expect(kind: type, name: str) -> Callable[[Any, str], Any]:
 
 
 def _integer(value: Any, bounds: tuple[int, int] | None, path: str) -> int:
+    if isinstance(value, RawNumber) and value.integer() is not None:
+        value = value.integer()
     if not isinstance(value, int) or isinstance(value, bool):
         raise MalformedRequest(f"{path}: expected an integer, got {_kind(value)}")
     low, high = bounds or (-(2**63), 2**63 - 1)
@@ -103,11 +150,14 @@ def _integer(value: Any, bounds: tuple[int, int] | None, path: str) -> int:
 
 
 def dump_raw(value: Any) -> bytes:
-    """A parsed JSON value back to compact JSON bytes; the standard library for huge integers."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """A parsed JSON value back to compact JSON bytes, each RawNumber as written."""
+    return orjson.dumps(value, default=_number_text)
+
+
+def _number_text(value: Any) -> orjson.Fragment:
+    if isinstance(value, RawNumber):
+        return orjson.Fragment(value.text)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _raw(value: Any, path: str) -> bytes:

@@ -22,6 +22,7 @@ from rotary.engines.base import StreamPosition as EnginePosition
 from rotary.node.errors import ClientError
 from rotary.node.node import Node
 from rotary.protocol import codes, pb
+from rotary.server.api.patterns import compiles
 from rotary.server.api.schema import (
     BAD_REQUEST,
     INTERNAL,
@@ -347,7 +348,12 @@ class ApiExecutor:
 
     @guarded
     async def channels(self, request: ChannelsRequest) -> ChannelsResult:
-        """Channels with subscribers on any node of the cluster, optionally filtered by a glob."""
+        """Channels with subscribers on any node of the cluster, optionally filtered by a glob.
+
+        A pattern Centrifugo's glob compiler refuses is its internal error, as there.
+        """
+        if not compiles(request.pattern):
+            raise ApiError(INTERNAL)
         found = await self._node.cluster_channels(request.pattern)
         return ChannelsResult(channels={name: ChannelInfo(num_clients=n) for name, n in found.items()})
 

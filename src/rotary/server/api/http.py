@@ -54,6 +54,12 @@ def register_api(app: web.Application, node: Node, config: Config, rules: Channe
     app.router.add_route("*", prefix or "/", _legacy_handler(executor, node, settings))
     for name in METHODS:
         app.router.add_route("*", f"{prefix}/{name}", _method_handler(executor, name, settings))
+    app.router.add_route("*", prefix + "/{unknown:.*}", _not_found)
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    """An unknown method: Go's ``http.NotFound`` answer, as Centrifugo's router gives it."""
+    return web.Response(status=404, text="404 page not found\n")
 
 
 def authorized(request: web.Request, key: str) -> bool:

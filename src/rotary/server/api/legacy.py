@@ -15,7 +15,14 @@ from typing import Any, Final
 
 import orjson
 
-from rotary.server.api.codec import MalformedRequest, decode, encode, encode_error
+from rotary.server.api.codec import (
+    MalformedRequest,
+    decode,
+    encode,
+    encode_error,
+    parse_number,
+    reject_constant,
+)
 from rotary.server.api.executor import ApiExecutor
 from rotary.server.api.schema import (
     BAD_REQUEST,
@@ -52,7 +59,9 @@ def decode_commands(body: bytes) -> list[LegacyCommand]:
         text = body.decode()
     except UnicodeDecodeError:
         raise MalformedRequest("body is not UTF-8") from None
-    decoder = json.JSONDecoder(parse_constant=_reject_constant)
+    decoder = json.JSONDecoder(
+        parse_float=parse_number, parse_int=parse_number, parse_constant=reject_constant
+    )
     commands: list[LegacyCommand] = []
     position = _skip_space(text, 0)
     while position < len(text):
@@ -69,10 +78,6 @@ def _skip_space(text: str, position: int) -> int:
     while position < len(text) and text[position] in " \t\r\n":
         position += 1
     return position
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _command(value: Any) -> LegacyCommand:

@@ -291,6 +291,16 @@ async def test_channels_lists_subscribed_channels(stack: Stack, api: ApiExecutor
     assert matching.channels == {"pres:room": ChannelInfo(1)}
 
 
+@pytest.mark.parametrize("pattern", ["[", "news[", "[]", "[!]", "[a-]", "[z-a]", "[a-cx]"])
+async def test_channels_pattern_that_does_not_compile_is_internal_error(
+    api: ApiExecutor, pattern: str
+) -> None:
+    """Centrifugo compiles the pattern as a glob and answers one that does not compile with 100."""
+    with pytest.raises(ApiError) as caught:
+        await api.channels(ChannelsRequest(pattern=pattern))
+    assert (caught.value.code, caught.value.message) == (100, "internal server error")
+
+
 async def test_info_describes_this_node(stack: Stack, api: ApiExecutor) -> None:
     await stack.connect("u1", "news", "pres:room")
     (node,) = (await api.info(InfoRequest())).nodes

@@ -51,6 +51,14 @@ async def test_unknown_methods_are_404(stack: Stack, path: str) -> None:
     assert status == 404
 
 
+async def test_unknown_methods_answer_like_go_without_a_key(stack: Stack) -> None:
+    """Centrifugo's router answers an unknown method before any key check, with Go's NotFound."""
+    response = await stack.http.get("/api/nope")
+    assert response.status == 404
+    assert response.content_type == "text/plain"
+    assert await response.read() == b"404 page not found\n"
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -285,3 +293,17 @@ async def test_raw_data_round_trips_exactly(stack: Stack) -> None:
         "/api/publish", data=orjson.dumps({"channel": "news", "data": data}), headers={"X-API-Key": API_KEY}
     )
     assert (await client.push("pub"))["pub"]["data"] == data
+
+
+@pytest.mark.parametrize("method", ["publish", ""])
+async def test_numbers_in_data_keep_their_text(stack: Stack, method: str) -> None:
+    """Centrifugo keeps ``data`` verbatim (Go's json.RawMessage): no number is rewritten or rounded."""
+    client = await stack.connect("u1", "news")
+    data = b'{"a":1e5,"b":1.50,"c":-0,"d":123456789012345678901234567890,"e":18446744073709551615}'
+    params = b'{"channel":"news","data":' + data + b"}"
+    body = params if method else b'{"method":"publish","params":' + params + b"}"
+    path = "/api/publish" if method else "/api"
+    response = await stack.http.post(path, data=body, headers={"X-API-Key": API_KEY})
+    assert response.status == 200
+    frame = (await client.ws.receive()).data  # the publication's push, read as the bytes sent
+    assert data.decode() in frame

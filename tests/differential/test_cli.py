@@ -1,0 +1,310 @@
+"""The command line of rotary and Centrifugo side by side: checkconfig verdicts on the same config
+files and CENTRIFUGO_* environments, the key sets of defaultconfig and defaultenv, and what the token
+commands print (tokens themselves normalized). See https://centrifugal.dev/docs/server/console_commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from helpers.centrifugo import centrifugo_binary
+
+from differential.runner import SECRET, assert_same
+from rotary.server.cli import main
+
+TIMEOUT = 60
+JWT = re.compile(r"eyJ[\w-]*\.[\w-]*\.[\w-]*")
+MINIMAL: dict[str, Any] = {"client": {"token": {"hmac_secret_key": SECRET}}}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., dict[str, Outcome]]:
+    """``run_both(args, env)``: ``centrifugo *args`` as a process and ``rotary *args`` through the
+    console script's own entry point (``rotary.server.cli.main``) in this process, which spares a
+    Python start per case; both see the same working directory and the same CENTRIFUGO_*
+    variables (none but ``env``)."""
+    centrifugo = centrifugo_binary()
+    monkeypatch.chdir(tmp_path)
+    for name in os.environ:
+        if name.startswith(("CENTRIFUGO_", "ROTARY_")):
+            monkeypatch.delenv(name)
+
+    def run(args: list[str], env: dict[str, str] | None = None) -> dict[str, Outcome]:
+        env = env or {}
+        reference = subprocess.run(
+            [centrifugo, *args],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        with monkeypatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            capsys.readouterr()
+            try:
+                code = main(args)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            out, err = capsys.readouterr()
+        return {
+            "centrifugo": Outcome(reference.returncode, reference.stdout, reference.stderr),
+            "rotary": Outcome(code, out, err),
+        }
+
+    return run
+
+
+# checkconfig ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigCase:
+    name: str
+    config: dict[str, Any] | str = field(default_factory=lambda: MINIMAL)
+    env: dict[str, str] = field(default_factory=dict)
+    filename: str = "config.json"
+    xfail: str | None = None
+
+
+CONFIG_CASES = [
+    ConfigCase("minimal"),
+    ConfigCase("empty-object", {}),
+    ConfigCase("bad-json", "{bad"),
+    ConfigCase("unknown-top-level-key", {**MINIMAL, "nosuch": 1}),
+    ConfigCase("yaml", "client:\n  token:\n    hmac_secret_key: x\n", filename="config.yaml"),
+    ConfigCase("bad-yaml", "client: [\n", filename="config.yaml"),
+    ConfigCase("toml", '[client.token]\nhmac_secret_key = "x"\n', filename="config.toml"),
+    ConfigCase("bad-toml", "[client\n", filename="config.toml"),
+    ConfigCase("env-secret", {}, {"CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY": "x"}),
+    ConfigCase("env-port-not-int", env={"CENTRIFUGO_HTTP_SERVER_PORT": "abc"}),
+    ConfigCase("env-port", env={"CENTRIFUGO_HTTP_SERVER_PORT": "9000"}),
+    ConfigCase("env-bool", env={"CENTRIFUGO_CLIENT_INSECURE": "true"}),
+    ConfigCase("env-bool-bad", env={"CENTRIFUGO_CLIENT_INSECURE": "maybe"}),
+    ConfigCase("env-duration", env={"CENTRIFUGO_CLIENT_PING_INTERVAL": "10s"}),
+    ConfigCase("env-duration-bad", env={"CENTRIFUGO_CLIENT_PING_INTERVAL": "ten"}),
+    ConfigCase("env-list-json", env={"CENTRIFUGO_CLIENT_ALLOWED_ORIGINS": '["http://a", "http://b"]'}),
+    ConfigCase("env-list-spaces", env={"CENTRIFUGO_CLIENT_ALLOWED_ORIGINS": "http://a http://b"}),
+    ConfigCase(
+        "env-namespaces",
+        env={"CENTRIFUGO_CHANNEL_NAMESPACES": '[{"name": "ns", "presence": true}]'},
+    ),
+    ConfigCase("env-namespaces-bad-json", env={"CENTRIFUGO_CHANNEL_NAMESPACES": "not json"}),
+    ConfigCase("env-namespace-bad-name", env={"CENTRIFUGO_CHANNEL_NAMESPACES": '[{"name": "bad name!"}]'}),
+    ConfigCase(
+        "env-namespaces-duplicate",
+        env={"CENTRIFUGO_CHANNEL_NAMESPACES": '[{"name": "ns"}, {"name": "ns"}]'},
+    ),
+    ConfigCase("env-unknown-key", env={"CENTRIFUGO_NO_SUCH_KEY": "1"}),
+    ConfigCase("env-engine-unknown", env={"CENTRIFUGO_ENGINE_TYPE": "nosuch"}),
+    ConfigCase(
+        "env-log-level-unknown",
+        env={"CENTRIFUGO_LOG_LEVEL": "nosuch"},
+        xfail=(
+            "difference: log.level `nosuch`: Centrifugo's checkconfig accepts it and Centrifugo starts "
+            "(logging at info); rotary refuses it (config/validate.py)"
+        ),
+    ),
+    ConfigCase("env-history-without-ttl", env={"CENTRIFUGO_CHANNEL_WITHOUT_NAMESPACE_HISTORY_SIZE": "10"}),
+    ConfigCase(
+        "env-history-with-ttl",
+        env={
+            "CENTRIFUGO_CHANNEL_WITHOUT_NAMESPACE_HISTORY_SIZE": "10",
+            "CENTRIFUGO_CHANNEL_WITHOUT_NAMESPACE_HISTORY_TTL": "60s",
+        },
+    ),
+    ConfigCase("env-over-file", {"http_server": {"port": 9000}}, {"CENTRIFUGO_HTTP_SERVER_PORT": "x"}),
+    ConfigCase("recovery-without-history", {"channel": {"without_namespace": {"force_recovery": True}}}),
+    ConfigCase("delta-unknown-type", {"channel": {"without_namespace": {"allowed_delta_types": ["xdelta"]}}}),
+    ConfigCase("file-wrong-type", {"client": {"ping_interval": 5}}),
+    ConfigCase("file-bad-duration", {"client": {"ping_interval": "5 parsecs"}}),
+]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, id=c.name, marks=[pytest.mark.xfail(strict=True, reason=c.xfail)] if c.xfail else [])
+        for c in CONFIG_CASES
+    ],
+)
+def test_checkconfig(run_both: Callable[..., dict[str, Outcome]], tmp_path: Path, case: ConfigCase) -> None:
+    """The same file and environment are accepted by both, or refused by both."""
+    path = tmp_path / case.filename
+    path.write_text(case.config if isinstance(case.config, str) else json.dumps(case.config))
+    done = run_both(["checkconfig", "-c", str(path)], case.env)
+    verdicts = {name: {0: "accepted" if p.returncode == 0 else "refused"} for name, p in done.items()}
+    for name, p in done.items():
+        print(f"--- {name}: exit {p.returncode}\n{p.stdout}{p.stderr}")
+    assert_same(f"checkconfig/{case.name}", verdicts["centrifugo"], verdicts["rotary"])
+
+
+# defaultconfig, defaultenv ------------------------------------------------------------------------
+
+
+def _key_paths(value: Any, prefix: str = "") -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield prefix + key
+            yield from _key_paths(item, f"{prefix}{key}.")
+
+
+UNDESCRIBED_SECTIONS = ("broker.postgres", "controller.postgres", "map_broker.postgres", "broker.redisnats")
+"""Sections rotary keeps as opaque objects (its schema does not describe their keys)."""
+UNDESCRIBED = (
+    "difference: Centrifugo's defaultconfig and defaultenv describe every key of broker.postgres, "
+    "controller.postgres and map_broker.postgres (69 keys: dsn, tls.*, outbox.* ...), which rotary "
+    "dumps as {} and lists as one variable each (passthrough sections of config/schema_engines.py); "
+    "rotary's defaultconfig has broker.redisnats ({}), which Centrifugo's defaultconfig omits while "
+    "its defaultenv lists every CENTRIFUGO_BROKER_REDISNATS_* key"
+)
+
+
+def _split(keys: set[str]) -> tuple[set[str], set[str]]:
+    """(keys outside the undescribed sections, keys inside them)."""
+    inside = {k for k in keys if k.startswith(UNDESCRIBED_SECTIONS)}
+    return keys - inside, inside
+
+
+def _env_names(output: str) -> set[str]:
+    return {line.split("=", 1)[0] for line in output.splitlines() if "=" in line}
+
+
+def _env_section(name: str) -> str:
+    return name.removeprefix("CENTRIFUGO_").lower()
+
+
+def _default_keys(run_both: Callable[..., dict[str, Outcome]], tmp_path: Path) -> dict[str, set[str]]:
+    done = run_both(["defaultconfig", "-d", "-c", str(tmp_path / "out.json")])
+    return {name: set(_key_paths(json.loads(p.stdout))) for name, p in done.items()}
+
+
+def test_defaultconfig_has_the_same_keys(run_both: Callable[..., dict[str, Outcome]], tmp_path: Path) -> None:
+    keys = {name: _split(found)[0] for name, found in _default_keys(run_both, tmp_path).items()}
+    assert sorted(keys["centrifugo"] - keys["rotary"]) == []
+    assert sorted(keys["rotary"] - keys["centrifugo"]) == []
+
+
+@pytest.mark.xfail(strict=True, reason=UNDESCRIBED)
+def test_defaultconfig_describes_every_section(
+    run_both: Callable[..., dict[str, Outcome]], tmp_path: Path
+) -> None:
+    keys = {name: _split(found)[1] for name, found in _default_keys(run_both, tmp_path).items()}
+    assert sorted(keys["centrifugo"] - keys["rotary"]) == []
+    assert sorted(keys["rotary"] - keys["centrifugo"]) == []
+
+
+def _undescribed_env(name: str) -> bool:
+    section = _env_section(name)
+    return any(section.startswith(s.replace(".", "_")) for s in UNDESCRIBED_SECTIONS)
+
+
+def test_defaultenv_has_the_same_variables(run_both: Callable[..., dict[str, Outcome]]) -> None:
+    done = run_both(["defaultenv"])
+    names = {n: {v for v in _env_names(p.stdout) if not _undescribed_env(v)} for n, p in done.items()}
+    assert sorted(names["centrifugo"] - names["rotary"]) == []
+    assert sorted(names["rotary"] - names["centrifugo"]) == []
+
+
+@pytest.mark.xfail(strict=True, reason=UNDESCRIBED)
+def test_defaultenv_describes_every_section(run_both: Callable[..., dict[str, Outcome]]) -> None:
+    done = run_both(["defaultenv"])
+    names = {n: {v for v in _env_names(p.stdout) if _undescribed_env(v)} for n, p in done.items()}
+    assert sorted(names["centrifugo"] - names["rotary"]) == []
+    assert sorted(names["rotary"] - names["centrifugo"]) == []
+
+
+def _unquoted(value: str) -> str:
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+
+
+@pytest.mark.parametrize("source", ["centrifugo", "rotary"])
+def test_every_default_from_the_environment_is_accepted(
+    run_both: Callable[..., dict[str, Outcome]], tmp_path: Path, source: str
+) -> None:
+    """Every variable of ``<source> defaultenv`` set to the default it prints: both accept it all."""
+    listed = run_both(["defaultenv"])[source].stdout
+    env = {}
+    for line in listed.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.startswith("CENTRIFUGO_"):
+            env[name] = _unquoted(value)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(MINIMAL))
+    done = run_both(["checkconfig", "-c", str(path)], env)
+    verdicts = {name: {0: "accepted" if p.returncode == 0 else "refused"} for name, p in done.items()}
+    for name, p in done.items():
+        print(f"--- {name}: exit {p.returncode}\n{p.stdout}{p.stderr}")
+    assert_same(f"checkconfig/every-default-of-{source}", verdicts["centrifugo"], verdicts["rotary"])
+    assert verdicts["rotary"] == {0: "accepted"}
+
+
+# token commands -----------------------------------------------------------------------------------
+
+
+def _sign(claims: dict[str, Any], secret: str = SECRET) -> str:
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+OTHER = "another-secret-of-at-least-32-bytes-long"
+TOKEN_CASES = {
+    "gentoken": ["gentoken", "-u", "alice"],
+    "gentoken-ttl": ["gentoken", "-u", "alice", "-t", "60"],
+    "gentoken-anonymous": ["gentoken"],
+    "gentoken-no-expiry": ["gentoken", "-u", "alice", "-t", "-1"],
+    "gentoken-quiet": ["gentoken", "-u", "alice", "-q"],
+    "gensubtoken": ["gensubtoken", "-u", "alice", "-s", "news"],
+    "gensubtoken-no-channel": ["gensubtoken", "-u", "alice"],
+    "checktoken": ["checktoken", _sign({"sub": "bob", "exp": 4102444800})],
+    "checktoken-anonymous": ["checktoken", _sign({"sub": ""})],
+    "checktoken-wrong-secret": ["checktoken", _sign({"sub": "bob"}, OTHER)],
+    "checktoken-expired": ["checktoken", _sign({"sub": "bob", "exp": 1000})],
+    "checktoken-garbage": ["checktoken", "garbage"],
+    "checktoken-three-parts": ["checktoken", "a.b.c"],
+    "checktoken-channel-claim": ["checktoken", _sign({"sub": "bob", "channel": "news"})],
+    "checktoken-none": ["checktoken"],
+    "checktoken-two": ["checktoken", "a", "b"],
+    "checksubtoken": ["checksubtoken", _sign({"sub": "bob", "channel": "news"})],
+    "checksubtoken-no-channel": ["checksubtoken", _sign({"sub": "bob"})],
+    "checksubtoken-wrong-secret": ["checksubtoken", _sign({"sub": "bob", "channel": "news"}, OTHER)],
+}
+
+
+def _normalized(output: str) -> str:
+    """Tokens become their claim names in order; the program's own name becomes <program>."""
+
+    def claims(match: re.Match[str]) -> str:
+        decoded = jwt.decode(match.group(0), options={"verify_signature": False})
+        return "<jwt " + ",".join(decoded) + ">"
+
+    output = JWT.sub(claims, output)
+    return re.sub(r"\[(centrifugo|rotary) ", "[<program> ", output)
+
+
+@pytest.mark.parametrize("args", list(TOKEN_CASES.values()), ids=list(TOKEN_CASES))
+def test_token_commands(run_both: Callable[..., dict[str, Outcome]], tmp_path: Path, args: list[str]) -> None:
+    """Same exit code and same output, but for the tokens' signatures and times."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(MINIMAL))
+    done = run_both([*args, "-c", str(config)])
+    outcome = {name: (p.returncode, _normalized(p.stdout)) for name, p in done.items()}
+    assert outcome["rotary"] == outcome["centrifugo"]
