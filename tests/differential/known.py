@@ -32,33 +32,6 @@ def _walk(
     return value
 
 
-def _without_pub_fields(record: Any) -> Any:
-    def edit(key: str | None, found: dict[str, Any]) -> dict[str, Any]:
-        if key in ("pub", "publications"):
-            return {k: v for k, v in found.items() if k not in ("time", "epoch")}
-        return found
-
-    return _walk(record, edit)
-
-
-def _without_was_recovering(record: Any) -> Any:
-    def edit(key: str | None, found: dict[str, Any]) -> dict[str, Any]:
-        if "recoverable" not in found:
-            return {k: v for k, v in found.items() if k != "was_recovering"}
-        return found
-
-    return _walk(record, edit)
-
-
-def _without_refresh_extras(record: Any) -> Any:
-    def edit(key: str | None, found: dict[str, Any]) -> dict[str, Any]:
-        if key == "refresh":
-            return {k: v for k, v in found.items() if k not in ("client", "version")}
-        return found
-
-    return _walk(record, edit)
-
-
 def _without_metrics(record: Any) -> Any:
     def edit(key: str | None, found: dict[str, Any]) -> dict[str, Any]:
         if key == "nodes":
@@ -68,23 +41,6 @@ def _without_metrics(record: Any) -> Any:
     return _walk(record, edit)
 
 
-PUB_FIELDS = Known(
-    "Centrifugo sets `epoch` on the publication with offset 1 of a stream (pushes, history, "
-    "recovery; not on the JSON string form of a delta-capable channel) and no `time`; rotary sets "
-    "`time` (wall clock ms, engines/memory.py) on every publication it pushes or recovers and never "
-    "`epoch`",
-    _without_pub_fields,
-)
-WAS_RECOVERING = Known(
-    "a subscribe with `recover: true` gets `was_recovering: true` in Centrifugo even when the "
-    "subscription is not recoverable (no `recoverable: true`, or no history); rotary answers `{}`",
-    _without_was_recovering,
-)
-REFRESH = Known(
-    "the refresh reply: Centrifugo {expires, ttl}; rotary adds `client` and `version`, which "
-    "Centrifugo sends only in the connect reply",
-    _without_refresh_extras,
-)
 INFO_METRICS = Known(
     "the info result: Centrifugo's node has `metrics` ({interval: 60, items: {...}}, a snapshot of "
     "its counters); rotary's node has none (node/cluster.py builds the node info)",

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import pytest
 
 from differential.conftest import Pair
-from differential.known import CLIENT_NUMBERS, PUB_FIELDS, REFRESH, WAS_RECOVERING
+from differential.known import CLIENT_NUMBERS
 from differential.runner import (
     Api,
     Closed,
@@ -481,29 +481,7 @@ SCENARIOS = [
 
 
 KNOWN = {
-    "connect-subs-recover": WAS_RECOVERING,
-    "history": PUB_FIELDS,
-    "recover-recoverable": PUB_FIELDS,
-    "history-since": PUB_FIELDS,
-    "refresh-not-expiring": REFRESH,
-    "refresh": REFRESH,
-    "recover": WAS_RECOVERING,
-    "recover-wrong-epoch": WAS_RECOVERING,
-    "recover-too-old": WAS_RECOVERING,
-    "recover-future-offset": WAS_RECOVERING,
-    "recover-not-allowed": WAS_RECOVERING,
-    "positioned": PUB_FIELDS,
-    "cache-mode": PUB_FIELDS,
-    "delta": PUB_FIELDS,
-    "publish-subscribed": PUB_FIELDS,
-    "tags-filter": PUB_FIELDS,
-    "cross-protocol-delta": PUB_FIELDS,
-    "cross-protocol": PUB_FIELDS,
-    "publish-number-forms-delivered": (CLIENT_NUMBERS, PUB_FIELDS),
-    "protobuf-binary-publish": PUB_FIELDS,
-    "tags-filter-and-or-in": PUB_FIELDS,
-    "tags-filter-exists-and-not": PUB_FIELDS,
-    "delta-recover": PUB_FIELDS,
+    "publish-number-forms-delivered": CLIENT_NUMBERS,
 }
 SCENARIOS += [
     # more frames and commands

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from differential.conftest import Pair
-from differential.known import CHANNELS_BRACES, INFO_METRICS, PUB_FIELDS, WAS_RECOVERING
+from differential.known import CHANNELS_BRACES, INFO_METRICS
 from differential.runner import (
     Api,
     Closed,
@@ -461,8 +461,6 @@ SCENARIOS = [
 KNOWN = {
     "info": INFO_METRICS,
     "channels-pattern-braces": CHANNELS_BRACES,
-    "api-subscribe-connected": PUB_FIELDS,
-    "api-publish-to-subscriber": (WAS_RECOVERING, PUB_FIELDS),
 }
 SCENARIOS = with_known_differences(SCENARIOS, KNOWN)
 

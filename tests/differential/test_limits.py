@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from differential.conftest import NAMESPACE_DEFAULTS, Pair
-from differential.known import PUB_FIELDS
 from differential.runner import (
     API_KEY,
     SECRET,
@@ -27,7 +26,6 @@ from differential.runner import (
     connect,
     params,
     sub,
-    with_known_differences,
     ws,
 )
 
@@ -99,9 +97,6 @@ SCENARIOS = [
     Scenario("channel-at-max-length", [*ws(sub("ns:" + "x" * 17), user="cml")]),
     Scenario("anonymous", [Open(), Cmd({"connect": {}}), sub("anon:a1"), sub("ns:a2"), alive()]),
 ]
-
-
-SCENARIOS = with_known_differences(SCENARIOS, {"history-limit": PUB_FIELDS})
 
 
 @pytest.mark.parametrize(("scenario", "protocol"), params(SCENARIOS))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from differential import runner
-from differential.known import PUB_FIELDS
+from differential.known import INFO_METRICS
 from differential.runner import Cmd, assert_same, connect, decode_frame, encode_command, normalize
 
 ENTRY = """
@@ -58,9 +58,9 @@ def test_normalize_masks_only_values_that_must_differ() -> None:
 
 
 def test_known_difference_hides_only_its_fields() -> None:
-    assert PUB_FIELDS.hide is not None
-    seen = {"pub": {"data": 1, "time": 5, "epoch": "e", "offset": 1}, "epoch": "e"}
-    assert PUB_FIELDS.hide(seen) == {"pub": {"data": 1, "offset": 1}, "epoch": "e"}
+    assert INFO_METRICS.hide is not None
+    seen = {"nodes": {"name": "n", "metrics": {"interval": 60}}, "metrics": 1}
+    assert INFO_METRICS.hide(seen) == {"nodes": {"name": "n"}, "metrics": 1}
 
 
 def test_protobuf_commands_round_trip_through_the_json_form() -> None:

@@ -235,6 +235,8 @@ class MemoryBroker:
             stream.append(pub, opts.history_size, opts.version, opts.version_epoch)
             self._data_expiry.set(channel, now + opts.history_ttl)
             position = stream.position
+            if pub.offset == 1:
+                pub.epoch = position.epoch  # kept in history too, as Centrifugo's memory engine does
         self._remember_result(channel, opts, position, now)
         if self._handler is not None and channel in self._subscribed:
             self._handler.handle_publication(channel, pub, position, opts.use_delta, prev)

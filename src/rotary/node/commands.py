@@ -168,7 +168,7 @@ async def refresh(client: Client, cmd: pb.Command) -> None:
     if decision.conn_info is not None:
         client.conn_info = decision.conn_info
     client.session.set_expiry(decision.expire_at, client.loop_time(), time.time())
-    result = pb.RefreshResult(client=client.id, version=client.node.config.version)
+    result = pb.RefreshResult()  # centrifuge answers a refresh with its expiry only
     if decision.expire_at:
         result.expires, result.ttl = True, _ttl(decision.expire_at)
     client.session.send_reply(pb.Reply(id=cmd.id, refresh=result))

@@ -183,6 +183,10 @@ class Node:
         delta: bool,
         prev: pb.Publication | None,
     ) -> None:
+        if pub.offset == 1 and position.epoch:
+            # As centrifuge does: the first publication of a stream names its epoch, so a client
+            # learns it (in history too with the memory engine, which sets it when it stores it).
+            pub.epoch = position.epoch
         self.hub.broadcast_publication(channel, pub, pub.offset, prev if delta else None, position.epoch)
 
     def handle_join(self, channel: str, info: pb.ClientInfo) -> None:

@@ -87,6 +87,10 @@ async def start_subscription(
         if client.channels.get(channel) is state:
             end(client, channel, None)
         raise
+    # Whether recovery was attempted, as centrifuge reports it: asked for by the client (even on a
+    # channel that cannot recover) or forced by the server's cache recovery.
+    auto_cache = opts.recoverable and opts.auto_cache_recover and opts.cache_recovery
+    result.was_recovering = request.recover or opts.recover_since is not None or auto_cache
     if opts.expire_at > 0:
         result.expires = True
         result.ttl = max(opts.expire_at - int(time.time()), 0)
@@ -162,7 +166,6 @@ async def _position(
     if recovering and not ok and opts.reject_unrecovered:
         raise ClientError(codes.ERROR_UNRECOVERABLE_POSITION)
     result.epoch, result.offset = top.epoch, top.offset
-    result.was_recovering = recovering
     result.recovered = recovering and ok
     if result.recovered:
         result.offset = since.offset

@@ -90,7 +90,10 @@ def delta_chain(pubs: Sequence[pb.Publication], protocol_type: ProtocolType) -> 
 def _for_delta_subscriber(
     pub: pb.Publication, patch: bytes | None, protocol_type: ProtocolType
 ) -> pb.Publication:
-    """``pub`` itself when it travels unchanged (whole, over Protobuf), else a copy with new data."""
+    """``pub`` itself when it travels unchanged (whole, over Protobuf), else a copy with new data.
+
+    A copy carries no epoch, as in centrifuge, whose delta and JSON-string forms are new messages.
+    """
     data, is_delta = delta_data(pub.data, patch, protocol_type)
     if not is_delta and protocol_type is not ProtocolType.JSON:
         return pub
@@ -98,6 +101,7 @@ def _for_delta_subscriber(
     copy.CopyFrom(pub)
     copy.data = data
     copy.delta = is_delta
+    copy.ClearField("epoch")
     return copy
 
 
