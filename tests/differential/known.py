@@ -21,35 +21,6 @@ class Known:
     hide: Callable[[Any], Any] | None = None
 
 
-def _walk(
-    value: Any, edit: Callable[[str | None, dict[str, Any]], dict[str, Any]], key: str | None = None
-) -> Any:
-    """``value`` rebuilt bottom-up, every dict passed through ``edit(<key it is under>, dict)``."""
-    if isinstance(value, dict):
-        return edit(key, {k: _walk(v, edit, k) for k, v in value.items()})
-    if isinstance(value, list):
-        return [_walk(item, edit, key) for item in value]
-    return value
-
-
-def _without_metrics(record: Any) -> Any:
-    def edit(key: str | None, found: dict[str, Any]) -> dict[str, Any]:
-        if key == "nodes":
-            return {k: v for k, v in found.items() if k != "metrics"}
-        return found
-
-    return _walk(record, edit)
-
-
-INFO_METRICS = Known(
-    "the info result: Centrifugo's node has `metrics` ({interval: 60, items: {...}}, a snapshot of "
-    "its counters); rotary's node has none (node/cluster.py builds the node info)",
-    _without_metrics,
-)
-CHANNELS_BRACES = Known(
-    "the channels pattern `chat:{cb1,zz}` matches chat:cb1 in Centrifugo (gobwas glob alternatives); "
-    "rotary's hub matches with fnmatch, which has no `{a,b}` (node/hub.py)"
-)
 CLIENT_NUMBERS = Known(
     'a JSON-protocol client publishes data {"a": 1e5, "b": 1.50, "c": 123456789012345678901234567890}: '
     'Centrifugo delivers the bytes as sent; rotary delivers {"a":100000.0,"b":1.5,'

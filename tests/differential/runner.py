@@ -518,9 +518,13 @@ def normalize(value: Any, ids: dict[str, str]) -> Any:
 
 
 def _node(node: Any) -> Any:
-    """An ``info`` node: its name and process figures are the host's, not the server's behaviour."""
+    """An ``info`` node: its name and process figures are the host's, not the server's behaviour.
+    Its uptime depends on when it started (0 s is left out), and Centrifugo's ``metrics`` appear only
+    after its first snapshot, so both are compared by neither value nor presence. rotary has no
+    metrics yet (Prometheus and node metrics are a later issue)."""
     if isinstance(node, dict):
-        node = {k: ("<masked>" if k in ("name", "process", "metrics") else v) for k, v in node.items()}
+        node = {k: v for k, v in node.items() if k not in ("metrics", "uptime")}
+        node = {k: ("<masked>" if k in ("name", "process") else v) for k, v in node.items()}
     return node
 
 

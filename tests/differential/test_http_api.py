@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from differential.conftest import Pair
-from differential.known import CHANNELS_BRACES, INFO_METRICS
 from differential.runner import (
     Api,
     Closed,
@@ -458,10 +457,7 @@ SCENARIOS = [
 ]
 
 
-KNOWN = {
-    "info": INFO_METRICS,
-    "channels-pattern-braces": CHANNELS_BRACES,
-}
+KNOWN = {}
 SCENARIOS = with_known_differences(SCENARIOS, KNOWN)
 
 

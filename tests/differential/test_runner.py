@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from differential import runner
-from differential.known import INFO_METRICS
 from differential.runner import Cmd, assert_same, connect, decode_frame, encode_command, normalize
 
 ENTRY = """
@@ -57,10 +56,9 @@ def test_normalize_masks_only_values_that_must_differ() -> None:
     assert normalize({"epoch": ""}, {}) == {"epoch": ""}
 
 
-def test_known_difference_hides_only_its_fields() -> None:
-    assert INFO_METRICS.hide is not None
-    seen = {"nodes": {"name": "n", "metrics": {"interval": 60}}, "metrics": 1}
-    assert INFO_METRICS.hide(seen) == {"nodes": {"name": "n"}, "metrics": 1}
+def test_info_nodes_compare_neither_metrics_nor_uptime() -> None:
+    seen = {"nodes": [{"name": "n", "metrics": {"interval": 60}, "uptime": 3, "num_clients": 1}]}
+    assert normalize(seen, {}) == {"nodes": [{"name": "<masked>", "num_clients": 1}]}
 
 
 def test_protobuf_commands_round_trip_through_the_json_form() -> None:

@@ -11,7 +11,6 @@ whether a subscriber gets the group's frame
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 from rotary.node import fanout
 from rotary.protocol import pb, prepared
 from rotary.protocol.codec import ProtocolType
+from rotary.protocol.glob import InvalidPattern, compile_pattern
 from rotary.session.channels import ChannelState, SubscriptionStatus
 
 if TYPE_CHECKING:
@@ -109,11 +109,16 @@ class Hub:
         return channel in self.subscribers
 
     def channels(self, pattern: str = "") -> dict[str, int]:
-        """Channels with local subscribers and their counts, optionally filtered by a glob."""
+        """Channels with local subscribers and their counts, optionally filtered by a glob
+        (Centrifugo's: see protocol/glob.py); a pattern that does not compile matches nothing."""
+        try:
+            matches = compile_pattern(pattern) if pattern else None
+        except InvalidPattern:
+            return {}
         return {
             ch: sum(len(g) for g in groups.values())
             for ch, groups in self.subscribers.items()
-            if not pattern or fnmatch.fnmatchcase(ch, pattern)
+            if matches is None or matches(ch)
         }
 
     def num_subscriptions(self) -> int:

@@ -22,7 +22,7 @@ from rotary.engines.base import StreamPosition as EnginePosition
 from rotary.node.errors import ClientError
 from rotary.node.node import Node
 from rotary.protocol import codes, pb
-from rotary.server.api.patterns import compiles
+from rotary.protocol.glob import InvalidPattern, compile_pattern
 from rotary.server.api.schema import (
     BAD_REQUEST,
     INTERNAL,
@@ -352,8 +352,10 @@ class ApiExecutor:
 
         A pattern Centrifugo's glob compiler refuses is its internal error, as there.
         """
-        if not compiles(request.pattern):
-            raise ApiError(INTERNAL)
+        try:
+            compile_pattern(request.pattern)
+        except InvalidPattern:
+            raise ApiError(INTERNAL) from None
         found = await self._node.cluster_channels(request.pattern)
         return ChannelsResult(channels={name: ChannelInfo(num_clients=n) for name, n in found.items()})
 
