@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 
 from rotary.server.config.schema import ChannelOptions, Config, ProxyConfig, RpcOptions
 from rotary.server.config.schema_channels import HttpStatusToCodeTransform
+from rotary.server.config.unbuilt import unbuilt_problems
 
 NAME_PATTERN = re.compile(r"[-a-zA-Z0-9_.]{2,}")
 CONSUMER_NAME_PATTERN = re.compile(r"[a-zA-Z0-9_]{2,}")
@@ -308,7 +309,26 @@ def check_engines(config: Config, report: Report) -> None:
         report(problem)
 
 
+def check_tokens(config: Config, report: Report) -> None:
+    """Keys, regexes and JWKS templates the token verifier could not be built from."""
+    from rotary.server.tokens.verifier import token_problems
+
+    client = config.client
+    found = token_problems(client.token, "client.token")
+    if client.subscription_token.enabled:
+        found += token_problems(client.subscription_token, "client.subscription_token")
+    for problem in found:
+        report(problem)
+
+
+def check_unbuilt(config: Config, report: Report) -> None:
+    """Keys of features rotary does not have yet (the table in rotary.server.config.unbuilt)."""
+    for problem in unbuilt_problems(config):
+        report(problem)
+
+
 RULES: tuple[Callable[[Config, Report], None], ...] = (
+    check_unbuilt,
     check_server,
     check_client_proxies,
     check_named_proxies,
@@ -317,5 +337,6 @@ RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_rpc,
     check_consumers,
     check_transforms,
+    check_tokens,
     check_engines,
 )

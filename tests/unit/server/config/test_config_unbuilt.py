@@ -1,0 +1,80 @@
+"""Keys rotary reads but does not implement refuse the start, all at once, each named by its path."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from rotary.server.config.fields import field_types, item_type
+from rotary.server.config.schema import ChannelConfig, ClientConfig, Config, NamedProxyConfig, NamespaceConfig
+from rotary.server.config.schema_transports import HTTPServerConfig, TLSConfig
+from rotary.server.config.unbuilt import LIST_STEP, UNBUILT
+from rotary.server.config.validate import validate
+
+
+def test_every_table_path_is_a_schema_key() -> None:
+    for entry in UNBUILT:
+        cls: Any = Config
+        for step in entry.path.split("."):
+            name = step.removesuffix(LIST_STEP)
+            assert name in {f.name for f in dataclasses.fields(cls)}, entry.path
+            tp = field_types(cls)[name]
+            cls = item_type(tp) if step.endswith(LIST_STEP) else tp
+
+
+def test_defaults_refuse_nothing() -> None:
+    assert validate(Config()) == []
+
+
+def test_tls_refused_not_served_as_plaintext() -> None:
+    config = Config(http_server=HTTPServerConfig(tls=TLSConfig(enabled=True, cert_pem="c", key_pem="k")))
+    problems = validate(config)
+    assert len(problems) == 1
+    assert problems[0].startswith("http_server.tls.enabled: TLS")
+    assert "remove the key or set it to false" in problems[0]
+
+
+def test_every_refusal_in_one_pass_with_its_path() -> None:
+    namespaces = (
+        NamespaceConfig(
+            name="maps", subscription_type="map", map=replace(NamespaceConfig().map, mode="ephemeral")
+        ),
+        NamespaceConfig(name="streams", subscription_type="stream"),
+        NamespaceConfig(name="proxied", publish_proxy_enabled=True, publish_proxy_name="backend"),
+    )
+    config = Config(
+        http_server=HTTPServerConfig(tls=TLSConfig(enabled=True)),
+        client=ClientConfig(concurrency=4),
+        channel=ChannelConfig(namespaces=namespaces),
+        proxies=(NamedProxyConfig(name="backend", endpoint="http://127.0.0.1:1"),),
+    )
+    config = replace(
+        config,
+        grpc_api=replace(config.grpc_api, enabled=True),
+        websocket=replace(config.websocket, compression=True),
+        prometheus=replace(config.prometheus, enabled=True),
+        broker=replace(config.broker, nats=replace(config.broker.nats, allow_wildcards=True)),
+    )
+    keys = [problem.split(":")[0] for problem in validate(config)]
+    assert keys == [
+        "http_server.tls.enabled",
+        "broker.nats.allow_wildcards",
+        "client.concurrency",
+        "proxies",
+        "channel.namespaces[2].publish_proxy_enabled",
+        "channel.namespaces[0].subscription_type",
+        "websocket.compression",
+        "grpc_api.enabled",
+        "prometheus.enabled",
+    ]
+
+
+@pytest.mark.parametrize(
+    "client",
+    [ClientConfig(connection_rate_limit=10), ClientConfig(connection_limit=10), ClientConfig(insecure=True)],
+)
+def test_implemented_keys_pass(client: ClientConfig) -> None:
+    assert validate(Config(client=client)) == []
