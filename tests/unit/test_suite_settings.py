@@ -11,4 +11,3 @@ def test_property_tests_have_no_clock_based_checks() -> None:
     assert HealthCheck.too_slow in current.suppress_health_check
     assert HealthCheck.data_too_large in current.suppress_health_check
     assert not current.derandomize
-

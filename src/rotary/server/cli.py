@@ -140,12 +140,20 @@ def run(args: argparse.Namespace) -> int:
         return 1
     from rotary.server.log import setup_logging
 
-    setup_logging(result.config.log)
+    try:
+        setup_logging(result.config.log)
+    except OSError as exc:
+        print(f"log.file: cannot open {result.config.log.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     for warning in result.warnings:
         log.warning(warning)
     if result.config.pid_file:
-        with open(result.config.pid_file, "w", encoding="utf-8") as file:
-            file.write(f"{os.getpid()}\n")
+        try:
+            with open(result.config.pid_file, "w", encoding="utf-8") as file:
+                file.write(f"{os.getpid()}\n")
+        except OSError as exc:
+            log.error("pid_file: cannot write %s: %s", result.config.pid_file, exc.strerror or exc)
+            return 1
     from rotary.server import workers
 
     if args.workers != 1 and not workers.is_worker():
