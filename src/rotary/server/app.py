@@ -23,6 +23,7 @@ from rotary.server.config.schema import Config
 from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
 from rotary.server.origins import origin_checker
+from rotary.server.reload import reload_not_supported
 from rotary.server.tokens import TokenVerifier
 from rotary.transports.websocket import websocket_handler
 
@@ -150,7 +151,7 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
 
 
 def run_server(config: Config, reuse_port: bool = False) -> int:
-    """Serves until SIGINT or SIGTERM; returns the process exit code."""
+    """Serves until SIGINT or SIGTERM (SIGHUP is logged and ignored); returns the process exit code."""
     try:
         import uvloop
 
@@ -163,6 +164,7 @@ def run_server(config: Config, reuse_port: bool = False) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, reload_not_supported, log)
         await serve(build_server(config), stop, reuse_port)
 
     try:
