@@ -3,6 +3,7 @@ named, no traceback. Both run as the real console script, the way a user or syst
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
 import subprocess
@@ -12,6 +13,9 @@ from typing import Any
 
 import pytest
 from helpers.env import free_port
+
+from rotary.server.cli import ROOT_FLAGS, flag_help
+from rotary.server.config.unbuilt import unbuilt_paths
 
 ROTARY = str(Path(sys.executable).with_name("rotary"))
 RUN_TIMEOUT = 60.0
@@ -99,3 +103,21 @@ def test_unreachable_engine(tmp_path: Path) -> None:
     path.write_text(json.dumps({"engine": {"type": "redis", "redis": {"address": address}}}))
     done = rotary("-c", str(path), "--http_server.port", str(free_port()), cwd=tmp_path)
     assert_refused(done, "engine.redis")
+
+
+def test_help_offers_no_flag_of_an_unbuilt_feature(tmp_path: Path) -> None:
+    shown = rotary("--help", cwd=tmp_path).stdout
+    for names, key, _ in ROOT_FLAGS:
+        offered = any(f"{name} " in shown or f"{name}\n" in shown for name in names if name.startswith("--"))
+        assert offered == (flag_help(key) != argparse.SUPPRESS), key
+        if offered:
+            section = key.rsplit(".", 1)[0]
+            assert not unbuilt_paths() & {key, f"{section}.enabled"}, key
+    for hidden in ("--grpc_api.enabled", "--admin.enabled", "--prometheus.enabled", "--uni_sse.enabled"):
+        assert hidden not in shown
+    assert "--http_server.port" in shown and "Port of the external HTTP server." in shown
+
+
+def test_a_hidden_flag_is_still_refused_by_name(tmp_path: Path) -> None:
+    done = rotary("--prometheus.enabled", "--http_server.port", str(free_port()), cwd=tmp_path)
+    assert_refused(done, "prometheus.enabled")
