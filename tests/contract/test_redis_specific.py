@@ -447,13 +447,18 @@ async def test_list_history_passes_delta_and_keeps_positions(own_server: RedisPr
 
 
 async def test_presence_entries_lapse_unless_refreshed(own_server: RedisProcess) -> None:
-    presence = RedisPresenceManager(RedisPresenceOptions(standalone_options(own_server), presence_ttl=0.4))
+    options = standalone_options(own_server)
+    presence = RedisPresenceManager(RedisPresenceOptions(options, presence_ttl=60.0))
+
+    async def time_passes(seconds: float) -> None:
+        await redis_servers.shift_presence_lapse_times([own_server.address], options.prefix, seconds)
+
     await presence.add_presence("room", "stays", pb.ClientInfo(user="1", client="stays"))
     await presence.add_presence("room", "goes", pb.ClientInfo(user="2", client="goes"))
 
-    await asyncio.sleep(0.25)
+    await time_passes(40.0)
     await presence.add_presence("room", "stays", pb.ClientInfo(user="1", client="stays"))
-    await asyncio.sleep(0.25)
+    await time_passes(40.0)
     stats = await presence.presence_stats("room")
     entries = await presence.presence("room")
     await presence.close()
