@@ -7,6 +7,7 @@ See https://centrifugal.dev/docs/server/configuration and https://centrifugal.de
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
 
@@ -321,6 +322,28 @@ def check_tokens(config: Config, report: Report) -> None:
         report(problem)
 
 
+def check_redis_tls(config: Config, report: Report) -> None:
+    """TLS towards Redis takes the client certificate and key as file paths and the CA as PEM text;
+    the other spellings a TLS section allows (see TLSConfig) are not read yet."""
+    for section in ("engine", "broker", "presence_manager"):
+        tls = getattr(config, section).redis.tls
+        if not tls.enabled:
+            continue
+        path = f"{section}.redis.tls"
+        for key in ("cert_pem", "key_pem"):
+            value = getattr(tls, key)
+            if value and not os.path.isfile(value):
+                report(
+                    f"{path}.{key}: rotary reads a file path here (PEM text or base64 is not supported yet)"
+                )
+        if tls.server_ca_pem and "-----BEGIN" not in tls.server_ca_pem:
+            report(
+                f"{path}.server_ca_pem: rotary reads PEM text here (a file path or base64 is not supported yet)"
+            )
+        if tls.server_name:
+            report(f'{path}.server_name: not supported by rotary yet; remove the key or set it to ""')
+
+
 def check_unbuilt(config: Config, report: Report) -> None:
     """Keys of features rotary does not have yet (the table in rotary.server.config.unbuilt)."""
     for problem in unbuilt_problems(config):
@@ -338,5 +361,6 @@ RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_consumers,
     check_transforms,
     check_tokens,
+    check_redis_tls,
     check_engines,
 )

@@ -78,3 +78,17 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
 )
 def test_implemented_keys_pass(client: ClientConfig) -> None:
     assert validate(Config(client=client)) == []
+
+
+def test_redis_tls_values_in_forms_rotary_does_not_read(tmp_path: Any) -> None:
+    cert = tmp_path / "client.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    engine = Config().engine
+    readable = TLSConfig(enabled=True, cert_pem=str(cert), key_pem=str(cert), server_ca_pem=cert.read_text())
+    unreadable = TLSConfig(enabled=True, cert_pem="-----BEGIN CERTIFICATE-----", server_ca_pem=str(cert))
+    ok = replace(engine, redis=replace(engine.redis, tls=readable))
+    bad = replace(engine, redis=replace(engine.redis, tls=unreadable))
+
+    assert validate(Config(engine=ok)) == []
+    keys = [problem.split(":")[0] for problem in validate(Config(engine=bad))]
+    assert keys == ["engine.redis.tls.cert_pem", "engine.redis.tls.server_ca_pem"]
