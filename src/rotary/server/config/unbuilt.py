@@ -78,7 +78,6 @@ UNBUILT: tuple[Unbuilt, ...] = (
     Unbuilt("client.proxy.refresh.enabled", PROXY),
     Unbuilt("client.concurrency", "concurrent command handling"),
     Unbuilt("client.channel_position_max_time_lag", "a tolerated position lag"),
-    Unbuilt("client.connect_code_to_unidirectional_disconnect.enabled", "unidirectional transports"),
     Unbuilt("proxies", PROXY),
     *_per_namespace("subscribe_proxy_enabled", PROXY),
     *_per_namespace("publish_proxy_enabled", PROXY),

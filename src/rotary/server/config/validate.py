@@ -338,7 +338,7 @@ def check_redis_tls(config: Config, report: Report) -> None:
                 )
         if tls.server_ca_pem and "-----BEGIN" not in tls.server_ca_pem:
             report(
-                f"{path}.server_ca_pem: rotary reads PEM text here (a file path or base64 is not supported yet)"
+                f"{path}.server_ca_pem: rotary reads PEM text here (a path or base64 is not supported yet)"
             )
         if tls.server_name:
             report(f'{path}.server_name: not supported by rotary yet; remove the key or set it to ""')
