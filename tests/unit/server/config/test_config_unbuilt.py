@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from rotary.server.config.convert import Report, build
 from rotary.server.config.fields import field_types, item_type
 from rotary.server.config.schema import ChannelConfig, ClientConfig, Config, NamedProxyConfig, NamespaceConfig
 from rotary.server.config.schema_transports import HTTPServerConfig, TLSConfig
@@ -92,3 +93,40 @@ def test_redis_tls_values_in_forms_rotary_does_not_read(tmp_path: Any) -> None:
     assert validate(Config(engine=ok)) == []
     keys = [problem.split(":")[0] for problem in validate(Config(engine=bad))]
     assert keys == ["engine.redis.tls.cert_pem", "engine.redis.tls.server_ca_pem"]
+
+
+NON_DEFAULT: dict[Any, Any] = {bool: True, int: 7, float: "5s", str: "redis"}
+"""A value unlike every default of the table's keys, as a config file spells it, by key type."""
+
+
+def file_tree(path: str) -> dict[str, Any]:
+    """A config file tree setting the key at ``path`` (``[]`` steps get one list item) off its default."""
+    cls: Any = Config
+    tree: dict[str, Any] = {}
+    node = tree
+    steps = path.split(".")
+    for index, step in enumerate(steps):
+        name = step.removesuffix(LIST_STEP)
+        tp = field_types(cls)[name]
+        last = index == len(steps) - 1
+        if last and item_type(tp) is not None:  # a list key: one item
+            node[name] = [{"name": "px", "endpoint": "http://127.0.0.1:1"}]
+        elif last:
+            node[name] = NON_DEFAULT[tp]
+        elif step.endswith(LIST_STEP):
+            item: dict[str, Any] = {"name": "item"}
+            node[name] = [item]
+            node, cls = item, item_type(tp)
+        else:
+            node = node.setdefault(name, {})
+            cls = tp
+    return tree
+
+
+@pytest.mark.parametrize("entry", UNBUILT, ids=lambda entry: entry.path)
+def test_each_table_key_is_refused_by_its_path(entry: Any) -> None:
+    report = Report()
+    config = build(Config, file_tree(entry.path), "", report)
+    assert report.problems == []
+    expected = entry.path.replace(LIST_STEP, "[0]")
+    assert any(problem.startswith(f"{expected}: ") for problem in validate(config)), expected
