@@ -43,6 +43,9 @@ from .conftest import RecordingHandler
 
 KEPT = PublishOptions(history_size=10, history_ttl=60.0)
 IO_TIMEOUT = 0.5
+FAIL_FAST_SLACK = 2.0
+"""Seconds a failure may come after the I/O timeout on a loaded machine. Still telling: a hang, or one
+timeout per queued call, would take far longer."""
 
 
 @pytest.fixture
@@ -123,7 +126,7 @@ async def test_broker_resubscribes_after_redis_restarts_and_fails_fast_while_dow
         began = time.monotonic()
         with pytest.raises(EngineError):
             await call
-        assert time.monotonic() - began < IO_TIMEOUT + 0.5
+        assert time.monotonic() - began < IO_TIMEOUT + FAIL_FAST_SLACK
 
     own_server.start()
     name = KeySpace(options.prefix).pubsub("chat")
@@ -156,7 +159,7 @@ async def test_every_queued_publish_fails_fast_on_a_hanging_redis(own_server: Re
     await broker.close()
 
     assert all(isinstance(outcome, EngineError) for outcome in outcomes)
-    assert elapsed < IO_TIMEOUT + 0.5
+    assert elapsed < IO_TIMEOUT + FAIL_FAST_SLACK
 
 
 async def test_a_hanging_redis_answers_with_engine_error_within_the_io_timeout(
@@ -175,7 +178,7 @@ async def test_a_hanging_redis_answers_with_engine_error_within_the_io_timeout(
         os.kill(pid, signal.SIGCONT)
     await broker.close()
 
-    assert IO_TIMEOUT * 0.8 <= elapsed < IO_TIMEOUT + 0.5
+    assert IO_TIMEOUT * 0.8 <= elapsed < IO_TIMEOUT + FAIL_FAST_SLACK
 
 
 async def test_starting_against_a_redis_that_is_down_fails_with_engine_error(
