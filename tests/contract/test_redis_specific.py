@@ -375,7 +375,8 @@ async def test_subscribing_many_channels_at_once(
         await sender.publish(channel, b"{}", PublishOptions())
     await handler.wait_for(15)
 
-    assert [e.channel for e in handler.publications] == channels[::100]
+    # Order holds per channel only: with sharding, channels reach the receiver over different connections.
+    assert sorted(e.channel for e in handler.publications) == sorted(channels[::100])
 
 
 async def test_presence_is_shared_by_nodes(setup: RedisSetup) -> None:
