@@ -327,10 +327,17 @@ async def test_control_reaches_every_node_or_the_one_named(
     await node_a.publish_control(b"to b", to_node="node-b")
     await node_a.publish_control(b"to a", to_node="node-a")
     await node_a.publish_control(b"to nobody", to_node="node-c")
-    await wait_until(lambda: len(inboxes["node-a"]) == 2 and len(inboxes["node-b"]) == 2)
-    await asyncio.sleep(0.05)
+    # NATS keeps one publisher's order per subject: once a barrier has come down the broadcast subject
+    # and each node's own, a misdirected message would have arrived too.
+    barriers = {b"barrier", b"barrier a", b"barrier b"}
+    await node_a.publish_control(b"barrier")
+    await node_a.publish_control(b"barrier a", to_node="node-a")
+    await node_a.publish_control(b"barrier b", to_node="node-b")
+    await wait_until(lambda: all(len(barriers & set(inbox)) == 2 for inbox in inboxes.values()))
 
-    assert inboxes == {"node-a": [b"to all", b"to a"], "node-b": [b"to all", b"to b"]}
+    received = {node: [m for m in inbox if m not in barriers] for node, inbox in inboxes.items()}
+    assert sorted(received["node-a"]) == [b"to a", b"to all"]
+    assert sorted(received["node-b"]) == [b"to all", b"to b"]
 
 
 async def test_controller_fails_fast_while_disconnected(server: NatsServer) -> None:

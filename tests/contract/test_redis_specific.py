@@ -43,6 +43,9 @@ from .conftest import RecordingHandler
 
 KEPT = PublishOptions(history_size=10, history_ttl=60.0)
 IO_TIMEOUT = 0.5
+FAIL_FAST_SLACK = 2.0
+"""Seconds a failure may come after the I/O timeout on a loaded machine. Still telling: a hang, or one
+timeout per queued call, would take far longer."""
 
 
 @pytest.fixture
@@ -123,7 +126,7 @@ async def test_broker_resubscribes_after_redis_restarts_and_fails_fast_while_dow
         began = time.monotonic()
         with pytest.raises(EngineError):
             await call
-        assert time.monotonic() - began < IO_TIMEOUT + 0.5
+        assert time.monotonic() - began < IO_TIMEOUT + FAIL_FAST_SLACK
 
     own_server.start()
     name = KeySpace(options.prefix).pubsub("chat")
@@ -156,7 +159,7 @@ async def test_every_queued_publish_fails_fast_on_a_hanging_redis(own_server: Re
     await broker.close()
 
     assert all(isinstance(outcome, EngineError) for outcome in outcomes)
-    assert elapsed < IO_TIMEOUT + 0.5
+    assert elapsed < IO_TIMEOUT + FAIL_FAST_SLACK
 
 
 async def test_a_hanging_redis_answers_with_engine_error_within_the_io_timeout(
@@ -175,7 +178,7 @@ async def test_a_hanging_redis_answers_with_engine_error_within_the_io_timeout(
         os.kill(pid, signal.SIGCONT)
     await broker.close()
 
-    assert IO_TIMEOUT * 0.8 <= elapsed < IO_TIMEOUT + 0.5
+    assert IO_TIMEOUT * 0.8 <= elapsed < IO_TIMEOUT + FAIL_FAST_SLACK
 
 
 async def test_starting_against_a_redis_that_is_down_fails_with_engine_error(
@@ -372,7 +375,8 @@ async def test_subscribing_many_channels_at_once(
         await sender.publish(channel, b"{}", PublishOptions())
     await handler.wait_for(15)
 
-    assert [e.channel for e in handler.publications] == channels[::100]
+    # Order holds per channel only: with sharding, channels reach the receiver over different connections.
+    assert sorted(e.channel for e in handler.publications) == sorted(channels[::100])
 
 
 async def test_presence_is_shared_by_nodes(setup: RedisSetup) -> None:
@@ -447,13 +451,18 @@ async def test_list_history_passes_delta_and_keeps_positions(own_server: RedisPr
 
 
 async def test_presence_entries_lapse_unless_refreshed(own_server: RedisProcess) -> None:
-    presence = RedisPresenceManager(RedisPresenceOptions(standalone_options(own_server), presence_ttl=0.4))
+    options = standalone_options(own_server)
+    presence = RedisPresenceManager(RedisPresenceOptions(options, presence_ttl=60.0))
+
+    async def time_passes(seconds: float) -> None:
+        await redis_servers.shift_presence_lapse_times([own_server.address], options.prefix, seconds)
+
     await presence.add_presence("room", "stays", pb.ClientInfo(user="1", client="stays"))
     await presence.add_presence("room", "goes", pb.ClientInfo(user="2", client="goes"))
 
-    await asyncio.sleep(0.25)
+    await time_passes(40.0)
     await presence.add_presence("room", "stays", pb.ClientInfo(user="1", client="stays"))
-    await asyncio.sleep(0.25)
+    await time_passes(40.0)
     stats = await presence.presence_stats("room")
     entries = await presence.presence("room")
     await presence.close()

@@ -261,6 +261,22 @@ async def shift_ttls(masters: Sequence[str], prefix: str, seconds: float) -> Non
                     await client.pexpire(key, ttl - shift)
 
 
+async def shift_presence_lapse_times(masters: Sequence[str], prefix: str, seconds: float) -> None:
+    """Moves Redis time forward for the presence entries under ``prefix``: every lapse time (a
+    sorted-set score the presence scripts compare with the server's TIME) comes ``seconds`` closer,
+    and so do the keys' TTLs. A test makes time pass without waiting for it."""
+    from redis.asyncio import Redis
+
+    await shift_ttls(masters, prefix, seconds)
+    shift = int(seconds * 1000)
+    for address in masters:
+        host, port = split_address(address)
+        async with Redis(host=host, port=port) as client:
+            async for key in client.scan_iter(match=f"{prefix}.presence.expiry.*", count=1000):
+                for member, score in await client.zrange(key, 0, -1, withscores=True):
+                    await client.zadd(key, {member: score - shift})
+
+
 _prefixes = itertools.count()
 
 

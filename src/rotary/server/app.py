@@ -16,12 +16,14 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from rotary.engines.base import EngineError
 from rotary.node.node import Node, NodeConfig
 from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import Config
-from rotary.server.engines import build_engines
+from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
 from rotary.server.origins import origin_checker
+from rotary.server.reload import reload_not_supported
 from rotary.server.tokens import TokenVerifier
 from rotary.transports.websocket import websocket_handler
 
@@ -47,6 +49,11 @@ def node_config(config: Config) -> NodeConfig:
         presence_update_interval=c.presence_update_interval,
         position_check_interval=c.channel_position_check_delay,
     )
+
+
+class StartError(Exception):
+    """The server cannot start for a reason outside the config file's reach (a port taken, an engine
+    unreachable); the message names the config key involved, and the process exits with it."""
 
 
 @dataclass(slots=True)
@@ -100,25 +107,37 @@ def build_server(config: Config) -> Server:
     return Server(config, node, verifier, external, internal)
 
 
+async def _listen(runner: web.AppRunner, address: str, port: int, key: str, reuse_port: bool) -> None:
+    site = web.TCPSite(runner, address or None, port, reuse_address=True, reuse_port=reuse_port or None)
+    try:
+        await site.start()
+    except OSError as exc:
+        where = f"{address or '0.0.0.0'}:{port}"
+        raise StartError(f"{key}: cannot listen on {where}: {exc.strerror or exc}") from None
+    log.info("serving on %s:%d", address or "0.0.0.0", port)
+
+
 async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -> None:
     """Runs until ``stop`` is set, then shuts down in order."""
     config = server.config
-    await server.node.start()
+    try:
+        await server.node.start()
+    except EngineError as exc:
+        await server.verifier.close()
+        raise StartError(f"{', '.join(engine_keys(config))}: cannot start: {exc}") from None
     runners: list[web.AppRunner] = []
-    listeners = [(server.external, config.http_server.address, config.http_server.port)]
+    http = config.http_server
+    listeners = [(server.external, http.address, http.port, "http_server.port")]
     if server.internal is not None:
         listeners.append(
-            (server.internal, config.http_server.internal_address, int(config.http_server.internal_port))
+            (server.internal, http.internal_address, int(http.internal_port), "http_server.internal_port")
         )
-    for app, address, port in listeners:
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await runner.setup()
-        await web.TCPSite(
-            runner, address or None, port, reuse_address=True, reuse_port=reuse_port or None
-        ).start()
-        runners.append(runner)
-        log.info("serving on %s:%d", address or "0.0.0.0", port)
     try:
+        for app, address, port, key in listeners:
+            runner = web.AppRunner(app, handle_signals=False, access_log=None)
+            await runner.setup()
+            runners.append(runner)
+            await _listen(runner, address, port, key, reuse_port)
         await stop.wait()
     finally:
         log.info("shutting down")
@@ -132,7 +151,7 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
 
 
 def run_server(config: Config, reuse_port: bool = False) -> int:
-    """Serves until SIGINT or SIGTERM; returns the process exit code."""
+    """Serves until SIGINT or SIGTERM (SIGHUP is logged and ignored); returns the process exit code."""
     try:
         import uvloop
 
@@ -145,7 +164,12 @@ def run_server(config: Config, reuse_port: bool = False) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, reload_not_supported, log)
         await serve(build_server(config), stop, reuse_port)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except StartError as exc:
+        log.error("%s", exc)
+        return 1
     return 0

@@ -22,7 +22,10 @@ from typing import Any
 
 from rotary.server.config import ConfigError
 from rotary.server.config.dump import SUPPORTED_EXTENSIONS, env_lines, extension_of, render, to_tree
+from rotary.server.config.fields import doc_at
 from rotary.server.config.load import LoadResult, load_config, read_dotenv
+from rotary.server.config.schema import Config
+from rotary.server.config.unbuilt import unbuilt_paths
 
 # (flag names, config key, type): the root command's flags, Centrifugo's set.
 ROOT_FLAGS: tuple[tuple[tuple[str, ...], str, type], ...] = (
@@ -75,15 +78,25 @@ def version_string() -> str:
     return f"rotary v{version} (Python version: {platform.python_version()})"
 
 
+def flag_help(key: str) -> str:
+    """The schema's doc of a flag's key; hidden (still accepted, then refused by validation with the
+    key named) when the key or the feature it belongs to is not built yet."""
+    section = key.rsplit(".", 1)[0]
+    if unbuilt_paths() & {key, f"{section}.enabled"}:
+        return argparse.SUPPRESS
+    return doc_at(Config, key)
+
+
 def build_parser() -> argparse.ArgumentParser:
     description = "Real-time messaging server compatible with Centrifugo v6."
     parser = argparse.ArgumentParser(prog="rotary", description=description)
     parser.add_argument("-c", "--config", default="config.json", help="path to config file")
     for names, key, kind in ROOT_FLAGS:
+        shown = flag_help(key)
         if kind is bool:
-            parser.add_argument(*names, dest=key, action="store_const", const=True, default=None)
+            parser.add_argument(*names, dest=key, action="store_const", const=True, default=None, help=shown)
         else:
-            parser.add_argument(*names, dest=key, type=kind, default=None)
+            parser.add_argument(*names, dest=key, type=kind, default=None, help=shown, metavar=kind.__name__)
     parser.add_argument(
         "--workers",
         type=int,
@@ -140,12 +153,20 @@ def run(args: argparse.Namespace) -> int:
         return 1
     from rotary.server.log import setup_logging
 
-    setup_logging(result.config.log)
+    try:
+        setup_logging(result.config.log)
+    except OSError as exc:
+        print(f"log.file: cannot open {result.config.log.file}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     for warning in result.warnings:
         log.warning(warning)
     if result.config.pid_file:
-        with open(result.config.pid_file, "w", encoding="utf-8") as file:
-            file.write(f"{os.getpid()}\n")
+        try:
+            with open(result.config.pid_file, "w", encoding="utf-8") as file:
+                file.write(f"{os.getpid()}\n")
+        except OSError as exc:
+            log.error("pid_file: cannot write %s: %s", result.config.pid_file, exc.strerror or exc)
+            return 1
     from rotary.server import workers
 
     if args.workers != 1 and not workers.is_worker():

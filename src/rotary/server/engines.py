@@ -34,6 +34,20 @@ def presence_type(config: Config) -> str:
     return config.presence_manager.type if config.presence_manager.enabled else config.engine.type
 
 
+def engine_keys(config: Config) -> list[str]:
+    """The config sections of the parts that reach outside the process, to name them in errors."""
+    keys = []
+    broker = broker_type(config)
+    if broker != "memory":
+        keys.append(f"broker.{broker}" if config.broker.enabled else f"engine.{broker}")
+    presence = presence_type(config)
+    if presence != "memory":
+        keys.append(
+            f"presence_manager.{presence}" if config.presence_manager.enabled else f"engine.{presence}"
+        )
+    return list(dict.fromkeys(keys)) or ["engine.type"]
+
+
 def problems(config: Config) -> list[str]:
     """What rotary cannot build from this config, each with its key path."""
     found: list[str] = []

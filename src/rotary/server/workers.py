@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from rotary.server.config.schema import Config
+from rotary.server.reload import reload_not_supported
 
 log = logging.getLogger("rotary.server.workers")
 
@@ -68,9 +69,14 @@ class Supervisor:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
 
+    def _reload(self, signum: int, frame: FrameType | None) -> None:
+        """Logged and ignored, as by a single server: the workers keep running as they are."""
+        reload_not_supported(log)
+
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._reload)
         for slot in range(self._count):
             self._start(slot)
         while not self._stopping:

@@ -93,3 +93,10 @@ def item_type(tp: Any) -> Any:
 
 def is_mapping(tp: Any) -> bool:
     return typing.get_origin(tp) is dict or tp is dict
+
+
+def doc_at(cls: type, path: str) -> str:
+    """The doc of the key at a dotted path below the schema dataclass ``cls``."""
+    head, _, rest = path.partition(".")
+    field = next(f for f in dataclasses.fields(cls) if f.name == head)
+    return doc_of(field) if not rest else doc_at(field_types(cls)[head], rest)

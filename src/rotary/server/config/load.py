@@ -69,11 +69,23 @@ def read_file(path: str) -> dict[str, Any]:
 def load_config(
     path: str | None, environ: Mapping[str, str], flags: Mapping[str, object] | None = None
 ) -> LoadResult:
-    """The effective Config. Raises ConfigError.
+    """The effective Config, validated: what a server can start with. Raises ConfigError.
 
     ``path=None`` reads config.json when it exists, ``""`` reads no file at all (defaultconfig without
     a base), and any other path must exist.
     """
+    result = parse_config(path, environ, flags)
+    problems = validate(result.config)
+    if problems:
+        raise ConfigError(problems)
+    return result
+
+
+def parse_config(
+    path: str | None, environ: Mapping[str, str], flags: Mapping[str, object] | None = None
+) -> LoadResult:
+    """The Config as written, before the rules across keys are checked. Raises ConfigError for values
+    that cannot be read at all."""
     raw, warnings = _read_source(path)
     env = EnvReader(environ)
     env.apply(raw)
@@ -82,8 +94,6 @@ def load_config(
     report = Report()
     config = build(Config, raw, "", report)
     problems = env.problems + report.problems
-    if not problems:
-        problems = validate(config)
     if problems:
         raise ConfigError(problems)
     warnings += [f"unknown key in config: {key}" for key in report.unknown_keys]

@@ -7,11 +7,13 @@ See https://centrifugal.dev/docs/server/configuration and https://centrifugal.de
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterable
 
 from rotary.server.config.schema import ChannelOptions, Config, ProxyConfig, RpcOptions
 from rotary.server.config.schema_channels import HttpStatusToCodeTransform
+from rotary.server.config.unbuilt import unbuilt_problems
 
 NAME_PATTERN = re.compile(r"[-a-zA-Z0-9_.]{2,}")
 CONSUMER_NAME_PATTERN = re.compile(r"[a-zA-Z0-9_]{2,}")
@@ -308,7 +310,48 @@ def check_engines(config: Config, report: Report) -> None:
         report(problem)
 
 
+def check_tokens(config: Config, report: Report) -> None:
+    """Keys, regexes and JWKS templates the token verifier could not be built from."""
+    from rotary.server.tokens.verifier import token_problems
+
+    client = config.client
+    found = token_problems(client.token, "client.token")
+    if client.subscription_token.enabled:
+        found += token_problems(client.subscription_token, "client.subscription_token")
+    for problem in found:
+        report(problem)
+
+
+def check_redis_tls(config: Config, report: Report) -> None:
+    """TLS towards Redis takes the client certificate and key as file paths and the CA as PEM text;
+    the other spellings a TLS section allows (see TLSConfig) are not read yet."""
+    for section in ("engine", "broker", "presence_manager"):
+        tls = getattr(config, section).redis.tls
+        if not tls.enabled:
+            continue
+        path = f"{section}.redis.tls"
+        for key in ("cert_pem", "key_pem"):
+            value = getattr(tls, key)
+            if value and not os.path.isfile(value):
+                report(
+                    f"{path}.{key}: rotary reads a file path here (PEM text or base64 is not supported yet)"
+                )
+        if tls.server_ca_pem and "-----BEGIN" not in tls.server_ca_pem:
+            report(
+                f"{path}.server_ca_pem: rotary reads PEM text here (a path or base64 is not supported yet)"
+            )
+        if tls.server_name:
+            report(f'{path}.server_name: not supported by rotary yet; remove the key or set it to ""')
+
+
+def check_unbuilt(config: Config, report: Report) -> None:
+    """Keys of features rotary does not have yet (the table in rotary.server.config.unbuilt)."""
+    for problem in unbuilt_problems(config):
+        report(problem)
+
+
 RULES: tuple[Callable[[Config, Report], None], ...] = (
+    check_unbuilt,
     check_server,
     check_client_proxies,
     check_named_proxies,
@@ -317,5 +360,7 @@ RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_rpc,
     check_consumers,
     check_transforms,
+    check_tokens,
+    check_redis_tls,
     check_engines,
 )

@@ -103,6 +103,11 @@ def _named_groups(items: Any, names: Mapping[int, str]) -> dict[str, Any]:
     return found
 
 
+def check_endpoint_scheme(endpoint: str) -> None:
+    if urlsplit(endpoint).scheme not in ("http", "https"):
+        raise TokenConfigError(f"endpoint must have http:// or https:// scheme, got: {endpoint}")
+
+
 def check_endpoint_safety(endpoint: str, issuer_regex: str, audience_regex: str) -> None:
     """Refuse a template whose placeholders could be filled with values an attacker chooses."""
     placeholders = set(_PLACEHOLDER.findall(endpoint))
@@ -192,8 +197,7 @@ class JwksKeys:
         timeout: float = 1.0,
         attempts: int = 2,
     ) -> None:
-        if urlsplit(endpoint).scheme not in ("http", "https"):
-            raise TokenConfigError(f"endpoint must have http:// or https:// scheme, got: {endpoint}")
+        check_endpoint_scheme(endpoint)
         self._endpoint = endpoint
         self._now = now
         self._ttl = ttl

@@ -46,7 +46,10 @@ def read_pem(value: str) -> bytes:
         return decoded
     path = Path(value)
     if path.is_file():
-        return path.read_bytes()
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise TokenConfigError(f"cannot read key file: {exc}") from None
     raise TokenConfigError("key must be PEM encoded")
 
 

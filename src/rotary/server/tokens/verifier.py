@@ -21,7 +21,7 @@ from rotary.server.tokens.claims import (
     connect_token,
     subscription_token,
 )
-from rotary.server.tokens.jwks import JwksKeys, check_endpoint_safety
+from rotary.server.tokens.jwks import JwksKeys, check_endpoint_safety, check_endpoint_scheme
 from rotary.server.tokens.keys import Keyring, StaticKeys, TokenConfigError
 from rotary.server.tokens.signed import SignedToken, parse_token
 
@@ -37,22 +37,50 @@ def _compile(name: str, pattern: str) -> re.Pattern[str] | None:
         raise TokenConfigError(f"error compiling {name} regex: {exc}") from None
 
 
-def _check_config(config: TokenConfig) -> None:
-    if config.audience and config.audience_regex:
-        raise TokenConfigError(
-            "can not use both token_audience and token_audience_regex, configure only one of them"
-        )
-    if config.issuer and config.issuer_regex:
-        raise TokenConfigError(
-            "can not use both token_issuer and token_issuer_regex, configure only one of them"
-        )
+def token_problems(config: TokenConfig, path: str = "") -> list[str]:
+    """Why no TokenPolicy can be built from ``config``, each problem led by its key under ``path``.
+
+    Config validation calls this, so a bad key, regex or JWKS template stops ``checkconfig`` and the
+    start with a message naming the key, not with a traceback while the server is being built.
+    """
+    at = f"{path}." if path else ""
+    problems: list[str] = []
+    for plain, regex in (("audience", "audience_regex"), ("issuer", "issuer_regex")):
+        if getattr(config, plain) and getattr(config, regex):
+            problems.append(f"{at}{regex}: can not use both {plain} and {regex}, configure only one of them")
+    steps: tuple[tuple[str, Callable[[], object]], ...] = (
+        ("audience_regex", lambda: _compile("audience", config.audience_regex)),
+        ("issuer_regex", lambda: _compile("issuer", config.issuer_regex)),
+        ("jwks_public_endpoint", lambda: _check_jwks_endpoint(config)),
+        ("rsa_public_key", lambda: Keyring(rsa_public_key=config.rsa_public_key)),
+        ("ecdsa_public_key", lambda: Keyring(ecdsa_public_key=config.ecdsa_public_key)),
+    )
+    for key, step in steps:
+        try:
+            step()
+        except TokenConfigError as exc:
+            problems.append(f"{at}{key}: {exc}")
+    return problems
+
+
+def _check_jwks_endpoint(config: TokenConfig) -> None:
     if not config.jwks_public_endpoint:
+        return
+    check_endpoint_scheme(config.jwks_public_endpoint)
+    if config.insecure_skip_jwks_endpoint_safety_check:
+        return
+    try:
+        check_endpoint_safety(config.jwks_public_endpoint, config.issuer_regex, config.audience_regex)
+    except re.error:
+        pass  # the regex's own step reports it
+
+
+def _warn_unsafe_template(config: TokenConfig) -> None:
+    if not (config.jwks_public_endpoint and config.insecure_skip_jwks_endpoint_safety_check):
         return
     try:
         check_endpoint_safety(config.jwks_public_endpoint, config.issuer_regex, config.audience_regex)
     except TokenConfigError as exc:
-        if not config.insecure_skip_jwks_endpoint_safety_check:
-            raise
         logger.warning(
             "JWKS endpoint template safety check skipped — this is INSECURE, use an explicit list of "
             "allowed values in the regex: %s",
@@ -73,7 +101,10 @@ class TokenPolicy:
     """
 
     def __init__(self, config: TokenConfig, now: Callable[[], float]) -> None:
-        _check_config(config)
+        problems = token_problems(config)
+        if problems:
+            raise TokenConfigError("; ".join(problems))
+        _warn_unsafe_template(config)
         self._now = now
         self._audience = config.audience
         self._issuer = config.issuer

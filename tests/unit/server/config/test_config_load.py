@@ -6,7 +6,7 @@ import yaml
 
 from rotary.server.config import ConfigError
 from rotary.server.config.dump import render, to_tree
-from rotary.server.config.load import load_config
+from rotary.server.config.load import load_config, parse_config
 from rotary.server.config.schema import Config
 
 SAMPLE = {
@@ -49,9 +49,9 @@ def write(tmp_path: Path, name: str, text: str) -> str:
 
 def test_three_formats_give_the_same_config(tmp_path: Path) -> None:
     configs = [
-        load_config(write(tmp_path, "c.json", json.dumps(SAMPLE)), {}).config,
-        load_config(write(tmp_path, "c.yaml", yaml.safe_dump(SAMPLE)), {}).config,
-        load_config(write(tmp_path, "c.toml", TOML_SAMPLE), {}).config,
+        parse_config(write(tmp_path, "c.json", json.dumps(SAMPLE)), {}).config,
+        parse_config(write(tmp_path, "c.yaml", yaml.safe_dump(SAMPLE)), {}).config,
+        parse_config(write(tmp_path, "c.toml", TOML_SAMPLE), {}).config,
     ]
     assert configs[0] == configs[1] == configs[2]
     config = configs[0]
@@ -59,6 +59,13 @@ def test_three_formats_give_the_same_config(tmp_path: Path) -> None:
     assert config.client.allowed_origins == ("http://a", "http://b")
     assert config.channel.namespaces[0].history_ttl == 300.0
     assert config.proxies[0].timeout == 2.0
+
+
+def test_parsed_proxies_are_refused_until_built(tmp_path: Path) -> None:
+    """The samples above parse (proxies included), but a server cannot start with them yet."""
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, "c.json", json.dumps(SAMPLE)), {})
+    assert [p.split(":")[0] for p in info.value.problems] == ["proxies"]
 
 
 def test_precedence_file_env_flags(tmp_path: Path) -> None:
@@ -89,7 +96,7 @@ def test_env_naming_rules() -> None:
         "CENTRIFUGO_ENGINE_REDIS_ADDRESS": "redis://a:1 redis://b:2",
         "CENTRIFUGO_BROKER_POSTGRES": '{"dsn": "postgres://x"}',
     }
-    config = load_config(None, env).config
+    config = parse_config(None, env).config
     assert config.client.token.hmac_secret_key == "s"
     assert config.client.allowed_origins == ("http://a", "http://b")
     assert config.client.insecure is True
@@ -139,9 +146,9 @@ def test_real_centrifugo_config_loads_without_warnings(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("ext", ["json", "yaml", "toml"])
 def test_defaultconfig_round_trips(tmp_path: Path, ext: str) -> None:
-    base = load_config(write(tmp_path, "base.json", json.dumps(SAMPLE)), {}).config
+    base = parse_config(write(tmp_path, "base.json", json.dumps(SAMPLE)), {}).config
     path = write(tmp_path, f"out.{ext}", render(to_tree(base), ext))
-    assert load_config(path, {}).config == base
+    assert parse_config(path, {}).config == base
 
 
 def test_missing_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,167 @@
+"""Keys rotary reads but does not act on yet: setting one makes rotary refuse to start.
+
+Every Centrifugo key loads, so a Centrifugo config file is read whole. A key whose value would change
+nothing must not pass silently, though: a config asking for TLS, a proxy or a metrics endpoint would
+otherwise start a server that quietly does something else. ``UNBUILT`` is the one list of such keys;
+building a feature means deleting its lines here. Only the key that turns a feature on is listed:
+the options beneath it (``grpc_api.port``, ``admin.password``...) change nothing in Centrifugo either
+while the feature is off, and rotary refuses to turn it on.
+See https://centrifugal.dev/docs/server/configuration
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from rotary.server.config.durations import format_duration
+from rotary.server.config.fields import Kind, kind_of
+
+LIST_STEP = "[]"
+"""Written after a list key in a path, it stands for every item of the list."""
+
+
+@dataclass(frozen=True)
+class Unbuilt:
+    """A key that rotary refuses when it holds anything but its default (or an ``honoured`` value)."""
+
+    path: str
+    feature: str
+    honoured: tuple[Any, ...] = ()
+
+
+def _per_namespace(key: str, feature: str, honoured: tuple[Any, ...] = ()) -> tuple[Unbuilt, ...]:
+    scopes = ("channel.without_namespace", f"channel.namespaces{LIST_STEP}")
+    return tuple(Unbuilt(f"{scope}.{key}", feature, honoured) for scope in scopes)
+
+
+def _per_rpc_namespace(key: str, feature: str) -> tuple[Unbuilt, ...]:
+    scopes = ("rpc.without_namespace", f"rpc.namespaces{LIST_STEP}")
+    return tuple(Unbuilt(f"{scope}.{key}", feature) for scope in scopes)
+
+
+TLS = "TLS (rotary never serves plaintext when TLS is asked for)"
+PROXY = "proxying events to a backend"
+
+UNBUILT: tuple[Unbuilt, ...] = (
+    # The HTTP server.
+    Unbuilt("http_server.tls.enabled", TLS),
+    Unbuilt("http_server.tls_autocert.enabled", TLS),
+    Unbuilt("http_server.tls_external", TLS),
+    Unbuilt("http_server.internal_tls.enabled", TLS),
+    Unbuilt("http_server.http3.enabled", "HTTP/3"),
+    Unbuilt("http_server.h2c_external", "HTTP/2 without TLS (h2c)"),
+    # Engines.
+    Unbuilt("engine.redis.sentinel_tls.enabled", TLS),
+    Unbuilt("engine.redis.sentinel_client_name", "naming Sentinel connections"),
+    Unbuilt("engine.redis.replica_client.enabled", "reading from Redis replicas"),
+    Unbuilt("engine.redis.presence_hash_field_ttl", "presence kept with hash field TTLs"),
+    Unbuilt("engine.redis.presence_user_mapping", "the presence user mapping"),
+    Unbuilt("broker.redis.sentinel_tls.enabled", TLS),
+    Unbuilt("broker.redis.sentinel_client_name", "naming Sentinel connections"),
+    Unbuilt("broker.redis.replica_client.enabled", "reading from Redis replicas"),
+    Unbuilt("broker.nats.tls.enabled", TLS),
+    Unbuilt("broker.nats.allow_wildcards", "wildcard subscriptions over NATS"),
+    Unbuilt("broker.nats.raw_mode.enabled", "the NATS raw mode"),
+    Unbuilt("presence_manager.redis.sentinel_tls.enabled", TLS),
+    Unbuilt("presence_manager.redis.sentinel_client_name", "naming Sentinel connections"),
+    Unbuilt("presence_manager.redis.replica_client.enabled", "reading from Redis replicas"),
+    Unbuilt("presence_manager.redis.presence_hash_field_ttl", "presence kept with hash field TTLs"),
+    Unbuilt("presence_manager.redis.presence_user_mapping", "the presence user mapping"),
+    Unbuilt("map_broker.type", "map subscriptions"),
+    Unbuilt("controller.enabled", "a dedicated controller"),
+    Unbuilt(f"consumers{LIST_STEP}.enabled", "async consumers"),
+    # Clients and channels.
+    Unbuilt("client.proxy.connect.enabled", PROXY),
+    Unbuilt("client.proxy.refresh.enabled", PROXY),
+    Unbuilt("client.concurrency", "concurrent command handling"),
+    Unbuilt("client.channel_position_max_time_lag", "a tolerated position lag"),
+    Unbuilt("proxies", PROXY),
+    *_per_namespace("subscribe_proxy_enabled", PROXY),
+    *_per_namespace("publish_proxy_enabled", PROXY),
+    *_per_namespace("sub_refresh_proxy_enabled", PROXY),
+    *_per_namespace("subscribe_stream_proxy_enabled", PROXY),
+    *_per_namespace("subscription_type", "map and shared poll subscriptions", honoured=("stream",)),
+    *_per_namespace("map_clients_presence_channel_prefix", "map subscriptions"),
+    *_per_namespace("map_users_presence_channel_prefix", "map subscriptions"),
+    *_per_rpc_namespace("proxy_enabled", PROXY),
+    # Transports.
+    Unbuilt("websocket.compression", "WebSocket compression"),
+    Unbuilt("websocket.read_buffer_size", "WebSocket buffer tuning"),
+    Unbuilt("websocket.write_buffer_size", "WebSocket buffer tuning"),
+    Unbuilt("websocket.use_write_buffer_pool", "WebSocket buffer tuning"),
+    Unbuilt("sse.enabled", "the SSE transport"),
+    Unbuilt("http_stream.enabled", "the HTTP-streaming transport"),
+    Unbuilt("webtransport.enabled", "the WebTransport transport"),
+    Unbuilt("uni_sse.enabled", "the unidirectional SSE transport"),
+    Unbuilt("uni_http_stream.enabled", "the unidirectional HTTP-streaming transport"),
+    Unbuilt("uni_websocket.enabled", "the unidirectional WebSocket transport"),
+    Unbuilt("uni_grpc.enabled", "the unidirectional GRPC transport"),
+    Unbuilt("init.enabled", "the connection init endpoint"),
+    # Server API and observability.
+    Unbuilt("grpc_api.enabled", "the GRPC server API"),
+    Unbuilt("admin.enabled", "the admin web UI"),
+    Unbuilt("prometheus.enabled", "Prometheus metrics"),
+    Unbuilt("swagger.enabled", "the Swagger UI"),
+    Unbuilt("debug.enabled", "profiling endpoints"),
+    Unbuilt("opentelemetry.enabled", "OpenTelemetry tracing"),
+    Unbuilt("graphite.enabled", "Graphite metrics export"),
+    Unbuilt("node.info_metrics_aggregate_interval", "aggregated node metrics"),
+)
+
+
+def unbuilt_problems(config: Any) -> list[str]:
+    """One problem per key of ``UNBUILT`` that ``config`` sets, each naming the key and its default."""
+    problems: list[str] = []
+    for entry in UNBUILT:
+        for path, value, field in _values(config, entry.path.split(".")):
+            default = _default(field)
+            if value != default and value not in entry.honoured:
+                problems.append(
+                    f"{path}: {entry.feature} is not supported by rotary yet; "
+                    f"remove the key or set it to {_spelled(default, field)}"
+                )
+    return problems
+
+
+def unbuilt_paths() -> frozenset[str]:
+    return frozenset(entry.path for entry in UNBUILT)
+
+
+def _values(
+    obj: Any, steps: list[str], prefix: str = ""
+) -> Iterator[tuple[str, Any, dataclasses.Field[Any]]]:
+    """(concrete path, value, schema field) of every place a table path reaches in ``obj``."""
+    step, rest = steps[0], steps[1:]
+    name = step.removesuffix(LIST_STEP)
+    field = next(f for f in dataclasses.fields(obj) if f.name == name)
+    value = getattr(obj, name)
+    path = f"{prefix}.{name}" if prefix else name
+    if not rest:
+        yield path, value, field
+    elif step.endswith(LIST_STEP):
+        for index, item in enumerate(value):
+            yield from _values(item, rest, f"{path}[{index}]")
+    else:
+        yield from _values(value, rest, path)
+
+
+def _default(field: dataclasses.Field[Any]) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def _spelled(value: Any, field: dataclasses.Field[Any]) -> str:
+    """A default as a config file spells it."""
+    if kind_of(field) is Kind.DURATION:
+        return f'"{format_duration(value)}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[]"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)

@@ -1,0 +1,132 @@
+"""Keys rotary reads but does not implement refuse the start, all at once, each named by its path."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from rotary.server.config.convert import Report, build
+from rotary.server.config.fields import field_types, item_type
+from rotary.server.config.schema import ChannelConfig, ClientConfig, Config, NamedProxyConfig, NamespaceConfig
+from rotary.server.config.schema_transports import HTTPServerConfig, TLSConfig
+from rotary.server.config.unbuilt import LIST_STEP, UNBUILT
+from rotary.server.config.validate import validate
+
+
+def test_every_table_path_is_a_schema_key() -> None:
+    for entry in UNBUILT:
+        cls: Any = Config
+        for step in entry.path.split("."):
+            name = step.removesuffix(LIST_STEP)
+            assert name in {f.name for f in dataclasses.fields(cls)}, entry.path
+            tp = field_types(cls)[name]
+            cls = item_type(tp) if step.endswith(LIST_STEP) else tp
+
+
+def test_defaults_refuse_nothing() -> None:
+    assert validate(Config()) == []
+
+
+def test_tls_refused_not_served_as_plaintext() -> None:
+    config = Config(http_server=HTTPServerConfig(tls=TLSConfig(enabled=True, cert_pem="c", key_pem="k")))
+    problems = validate(config)
+    assert len(problems) == 1
+    assert problems[0].startswith("http_server.tls.enabled: TLS")
+    assert "remove the key or set it to false" in problems[0]
+
+
+def test_every_refusal_in_one_pass_with_its_path() -> None:
+    namespaces = (
+        NamespaceConfig(
+            name="maps", subscription_type="map", map=replace(NamespaceConfig().map, mode="ephemeral")
+        ),
+        NamespaceConfig(name="streams", subscription_type="stream"),
+        NamespaceConfig(name="proxied", publish_proxy_enabled=True, publish_proxy_name="backend"),
+    )
+    config = Config(
+        http_server=HTTPServerConfig(tls=TLSConfig(enabled=True)),
+        client=ClientConfig(concurrency=4),
+        channel=ChannelConfig(namespaces=namespaces),
+        proxies=(NamedProxyConfig(name="backend", endpoint="http://127.0.0.1:1"),),
+    )
+    config = replace(
+        config,
+        grpc_api=replace(config.grpc_api, enabled=True),
+        websocket=replace(config.websocket, compression=True),
+        prometheus=replace(config.prometheus, enabled=True),
+        broker=replace(config.broker, nats=replace(config.broker.nats, allow_wildcards=True)),
+    )
+    keys = [problem.split(":")[0] for problem in validate(config)]
+    assert keys == [
+        "http_server.tls.enabled",
+        "broker.nats.allow_wildcards",
+        "client.concurrency",
+        "proxies",
+        "channel.namespaces[2].publish_proxy_enabled",
+        "channel.namespaces[0].subscription_type",
+        "websocket.compression",
+        "grpc_api.enabled",
+        "prometheus.enabled",
+    ]
+
+
+@pytest.mark.parametrize(
+    "client",
+    [ClientConfig(connection_rate_limit=10), ClientConfig(connection_limit=10), ClientConfig(insecure=True)],
+)
+def test_implemented_keys_pass(client: ClientConfig) -> None:
+    assert validate(Config(client=client)) == []
+
+
+def test_redis_tls_values_in_forms_rotary_does_not_read(tmp_path: Any) -> None:
+    cert = tmp_path / "client.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n")
+    engine = Config().engine
+    readable = TLSConfig(enabled=True, cert_pem=str(cert), key_pem=str(cert), server_ca_pem=cert.read_text())
+    unreadable = TLSConfig(enabled=True, cert_pem="-----BEGIN CERTIFICATE-----", server_ca_pem=str(cert))
+    ok = replace(engine, redis=replace(engine.redis, tls=readable))
+    bad = replace(engine, redis=replace(engine.redis, tls=unreadable))
+
+    assert validate(Config(engine=ok)) == []
+    keys = [problem.split(":")[0] for problem in validate(Config(engine=bad))]
+    assert keys == ["engine.redis.tls.cert_pem", "engine.redis.tls.server_ca_pem"]
+
+
+NON_DEFAULT: dict[Any, Any] = {bool: True, int: 7, float: "5s", str: "redis"}
+"""A value unlike every default of the table's keys, as a config file spells it, by key type."""
+
+
+def file_tree(path: str) -> dict[str, Any]:
+    """A config file tree setting the key at ``path`` (``[]`` steps get one list item) off its default."""
+    cls: Any = Config
+    tree: dict[str, Any] = {}
+    node = tree
+    steps = path.split(".")
+    for index, step in enumerate(steps):
+        name = step.removesuffix(LIST_STEP)
+        tp = field_types(cls)[name]
+        last = index == len(steps) - 1
+        if last and item_type(tp) is not None:  # a list key: one item
+            node[name] = [{"name": "px", "endpoint": "http://127.0.0.1:1"}]
+        elif last:
+            node[name] = NON_DEFAULT[tp]
+        elif step.endswith(LIST_STEP):
+            item: dict[str, Any] = {"name": "item"}
+            node[name] = [item]
+            node, cls = item, item_type(tp)
+        else:
+            node = node.setdefault(name, {})
+            cls = tp
+    return tree
+
+
+@pytest.mark.parametrize("entry", UNBUILT, ids=lambda entry: entry.path)
+def test_each_table_key_is_refused_by_its_path(entry: Any) -> None:
+    report = Report()
+    config = build(Config, file_tree(entry.path), "", report)
+    assert report.problems == []
+    expected = entry.path.replace(LIST_STEP, "[0]")
+    assert any(problem.startswith(f"{expected}: ") for problem in validate(config)), expected
