@@ -55,10 +55,7 @@ def _decode_line(line: bytes, message_type: type[M]) -> M:
     except orjson.JSONDecodeError as exc:
         raise ProtocolError(f"invalid JSON: {exc}") from exc
     message = message_type()
-    try:
-        fill(message, obj)
-    except RecursionError as exc:  # nesting deep enough (FilterNode trees) to exhaust the stack
-        raise ProtocolError("message nested too deeply") from exc
+    fill(message, obj)
     return message
 
 
