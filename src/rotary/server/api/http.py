@@ -75,7 +75,9 @@ def authorized(request: web.Request, key: str) -> bool:
 
 
 def _same(expected: str, supplied: str) -> bool:
-    return hmac.compare_digest(expected.encode(), supplied.encode())
+    """Compares the bytes as sent: aiohttp keeps header bytes that are not UTF-8 as lone surrogates,
+    which then match no configured key (401, as in Centrifugo) instead of failing to encode."""
+    return hmac.compare_digest(expected.encode(), supplied.encode("utf-8", "surrogateescape"))
 
 
 def _refusal(request: web.Request, settings: HttpAPIConfig) -> web.Response | None:
