@@ -22,6 +22,7 @@ import orjson
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from rotary.protocol import json_depth
 from rotary.protocol.codec import ProtocolError
 
 Jsonable = Any
@@ -134,10 +135,8 @@ def _parse_bool(value: Any) -> bool:
 
 
 def _parse_raw(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError as exc:
-        raise ProtocolError("payload cannot be re-encoded as JSON") from exc
+    """The payload as compact JSON again; Centrifugo keeps it raw, so any depth is accepted."""
+    return json_depth.dumps(value)
 
 
 def _int_parser(field_type: int) -> Callable[[Any], int]:

@@ -10,7 +10,6 @@ fields, except those the schema marks as kept. See https://centrifugal.dev/docs/
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -18,6 +17,7 @@ from typing import Any, Final
 
 import orjson
 
+from rotary.protocol import json_depth
 from rotary.server.api.schema import BATCH_METHODS, METHODS, ApiError, BatchReply, Command, Outcome
 
 
@@ -40,10 +40,13 @@ class _Field:
 
 
 def parse_json(body: bytes) -> Any:
+    """The body's value; like Go's encoding/json in Centrifugo, at most 10000 levels deep."""
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        return json_depth.loads(body, json_depth.GO_MAX_DEPTH)
+    except json_depth.InvalidJson as exc:
         raise MalformedRequest(f"invalid JSON: {exc}") from None
+    except json_depth.JsonDepthError as exc:
+        raise MalformedRequest(f"JSON {exc}") from None
 
 
 def decode(cls: type[Any], value: Any, path: str = "") -> Any:
@@ -103,11 +106,8 @@ def _integer(value: Any, bounds: tuple[int, int] | None, path: str) -> int:
 
 
 def dump_raw(value: Any) -> bytes:
-    """A parsed JSON value back to compact JSON bytes; the standard library for huge integers."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """A parsed JSON value back to compact JSON bytes, whatever its depth or integer size."""
+    return json_depth.dumps(value)
 
 
 def _raw(value: Any, path: str) -> bytes:
@@ -219,8 +219,8 @@ def _present(item: Any) -> bool:
 def raw_fragment(data: bytes) -> orjson.Fragment:
     """Stored raw JSON spliced into the output; bytes that are not JSON cannot be sent here."""
     try:
-        orjson.loads(data)
-    except orjson.JSONDecodeError:
+        json_depth.loads(data)
+    except json_depth.InvalidJson:
         raise UnencodableResult("raw field does not hold JSON") from None
     return orjson.Fragment(data)
 

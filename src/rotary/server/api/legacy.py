@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import orjson
 
+from rotary.protocol import json_depth
 from rotary.server.api.codec import MalformedRequest, decode, encode, encode_error
 from rotary.server.api.executor import ApiExecutor
 from rotary.server.api.schema import (
@@ -52,17 +53,36 @@ def decode_commands(body: bytes) -> list[LegacyCommand]:
         text = body.decode()
     except UnicodeDecodeError:
         raise MalformedRequest("body is not UTF-8") from None
+    try:
+        values = _json_values(text)
+    except RecursionError:  # the C scanner's own depth guard: read it again without recursion
+        values = _deep_json_values(body)
+    return [_command(value) for value in values]
+
+
+def _json_values(text: str) -> list[Any]:
+    """The values with the standard library's scanner, which keeps big integers exact."""
     decoder = json.JSONDecoder(parse_constant=_reject_constant)
-    commands: list[LegacyCommand] = []
+    values: list[Any] = []
     position = _skip_space(text, 0)
     while position < len(text):
         try:
             value, position = decoder.raw_decode(text, position)
         except ValueError as exc:
             raise MalformedRequest(f"invalid JSON: {exc}") from None
-        commands.append(_command(value))
+        values.append(value)
         position = _skip_space(text, position)
-    return commands
+    return values
+
+
+def _deep_json_values(body: bytes) -> list[Any]:
+    """The values of a body nested too deeply for the scanner; Go's 10000 levels at most."""
+    try:
+        return json_depth.loads_sequence(body, json_depth.GO_MAX_DEPTH)
+    except json_depth.InvalidJson as exc:
+        raise MalformedRequest(f"invalid JSON: {exc}") from None
+    except json_depth.JsonDepthError as exc:
+        raise MalformedRequest(f"JSON {exc}") from None
 
 
 def _skip_space(text: str, position: int) -> int:
