@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import socket
+import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -23,6 +24,7 @@ from rotary.server.engines import build_engines
 from rotary.server.hooks import ServerHooks
 from rotary.server.origins import origin_checker
 from rotary.server.tokens import TokenVerifier
+from rotary.transports.rate_limit import Clock, ConnectionRateLimiter
 from rotary.transports.websocket import websocket_handler
 
 log = logging.getLogger("rotary.server")
@@ -64,7 +66,8 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-def build_server(config: Config) -> Server:
+def build_server(config: Config, *, clock: Clock = time.monotonic) -> Server:
+    """Everything ``serve`` runs; ``clock`` drives the connection rate limit (tests pass their own)."""
     verifier = TokenVerifier(
         config.client.token,
         config.client.subscription_token,
@@ -87,6 +90,7 @@ def build_server(config: Config) -> Server:
             message_size_limit=config.websocket.message_size_limit,
             check_origin=origin_checker(config.client.allowed_origins),
             connection_limit=config.client.connection_limit,
+            rate_limiter=_rate_limiter(config.client.connection_rate_limit, clock),
             write_timeout=config.websocket.write_timeout,
         )
         external.router.add_get(config.websocket.handler_prefix, handler)
@@ -98,6 +102,10 @@ def build_server(config: Config) -> Server:
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
     return Server(config, node, verifier, external, internal)
+
+
+def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
+    return ConnectionRateLimiter(limit, clock) if limit > 0 else None
 
 
 async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -> None:
