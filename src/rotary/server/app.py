@@ -22,6 +22,7 @@ from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import Config
 from rotary.server.engines import build_engines
 from rotary.server.hooks import ServerHooks
+from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
 from rotary.server.origins import origin_checker
 from rotary.server.tokens import TokenVerifier
 from rotary.transports.rate_limit import Clock, ConnectionRateLimiter
@@ -60,14 +61,19 @@ class Server:
     verifier: TokenVerifier
     external: web.Application
     internal: web.Application | None
+    deadlines: ReadDeadlines
 
 
 async def _health(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-def build_server(config: Config, *, clock: Clock = time.monotonic) -> Server:
-    """Everything ``serve`` runs; ``clock`` drives the connection rate limit (tests pass their own)."""
+def build_server(
+    config: Config, *, clock: Clock = time.monotonic, http_timeouts: HttpTimeouts = CENTRIFUGO_HTTP_TIMEOUTS
+) -> Server:
+    """Everything ``serve`` runs. Tests pass their own ``clock`` (it drives the connection rate
+    limit) and shorter ``http_timeouts``."""
+    deadlines = ReadDeadlines(http_timeouts)
     verifier = TokenVerifier(
         config.client.token,
         config.client.subscription_token,
@@ -82,8 +88,12 @@ def build_server(config: Config, *, clock: Clock = time.monotonic) -> Server:
         presence_manager=engines.presence_manager,
         controller=engines.controller,
     )
-    external = web.Application(client_max_size=max(config.websocket.message_size_limit, 1 << 20))
-    internal = web.Application() if config.http_server.internal_port else None
+    external = web.Application(
+        client_max_size=max(config.websocket.message_size_limit, 1 << 20), middlewares=[deadlines.middleware]
+    )
+    internal = (
+        web.Application(middlewares=[deadlines.middleware]) if config.http_server.internal_port else None
+    )
     if not config.websocket.disabled:
         handler = websocket_handler(
             node,
@@ -101,7 +111,7 @@ def build_server(config: Config, *, clock: Clock = time.monotonic) -> Server:
         register_api(external if config.http_api.external else internal_app, node, config, rules)
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
-    return Server(config, node, verifier, external, internal)
+    return Server(config, node, verifier, external, internal, deadlines)
 
 
 def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
@@ -113,26 +123,36 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
     config = server.config
     await server.node.start()
     runners: list[web.AppRunner] = []
+    sockets: list[asyncio.AbstractServer] = []
+    loop = asyncio.get_running_loop()
     listeners = [(server.external, config.http_server.address, config.http_server.port)]
     if server.internal is not None:
         listeners.append(
             (server.internal, config.http_server.internal_address, int(config.http_server.internal_port))
         )
     for app, address, port in listeners:
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        runner = web.AppRunner(
+            app, handle_signals=False, access_log=None, keepalive_timeout=server.deadlines.timeouts.idle
+        )
         await runner.setup()
-        await web.TCPSite(
-            runner, address or None, port, reuse_address=True, reuse_port=reuse_port or None
-        ).start()
+        assert runner.server is not None
+        sockets.append(
+            await loop.create_server(  # aiohttp's TCPSite, with the header deadline on each connection
+                server.deadlines.protocol_factory(runner.server),
+                address or None,
+                port,
+                reuse_address=True,
+                reuse_port=reuse_port or None,
+            )
+        )
         runners.append(runner)
         log.info("serving on %s:%d", address or "0.0.0.0", port)
     try:
         await stop.wait()
     finally:
         log.info("shutting down")
-        for runner in runners:
-            for site in list(runner.sites):
-                await site.stop()
+        for listener in sockets:
+            listener.close()
         await server.node.shutdown(config.shutdown.timeout)
         for runner in runners:
             await runner.cleanup()
