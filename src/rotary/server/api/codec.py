@@ -20,6 +20,11 @@ import orjson
 from rotary.protocol import json_depth
 from rotary.server.api.schema import BATCH_METHODS, METHODS, ApiError, BatchReply, Command, Outcome
 
+LARGE_BODY: Final = 1 << 16
+"""Bytes from which the HTTP adapters decode a body, and encode its reply, in a worker thread: a
+batch of 85k commands takes seconds of CPU either way, and in a thread the event loop still gets the
+GIL every few milliseconds (Python's switch interval) for pings, fan-out and other requests."""
+
 
 class MalformedRequest(Exception):
     """The body is not JSON of the method's request shape; HTTP answers 400."""

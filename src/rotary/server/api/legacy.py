@@ -9,6 +9,8 @@ fails the whole request (HTTP 400); params that do not fit their method fail tha
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any, Final
@@ -16,8 +18,8 @@ from typing import Any, Final
 import orjson
 
 from rotary.protocol import json_depth
-from rotary.server.api.codec import MalformedRequest, decode, encode, encode_error
-from rotary.server.api.executor import ApiExecutor
+from rotary.server.api.codec import LARGE_BODY, MalformedRequest, decode, encode, encode_error
+from rotary.server.api.executor import ApiExecutor, in_turn
 from rotary.server.api.schema import (
     BAD_REQUEST,
     INT32,
@@ -152,5 +154,6 @@ async def run_commands(executor: ApiExecutor, body: bytes) -> bytes:
     """The whole reply body; raises MalformedRequest (HTTP 400) for an empty or unparsable body."""
     if not body:
         raise MalformedRequest("no commands")
-    commands = decode_commands(body)
-    return b"\n".join([await run_command(executor, command) for command in commands])
+    large = len(body) >= LARGE_BODY  # decoded in a worker thread, as the other endpoint does
+    commands = await asyncio.to_thread(decode_commands, body) if large else decode_commands(body)
+    return b"\n".join(await in_turn([functools.partial(run_command, executor, c) for c in commands]))
