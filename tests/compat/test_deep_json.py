@@ -98,3 +98,25 @@ async def test_legacy_api_depth(rotary: Any, depth: int, status: int) -> None:
     assert answer[0] == status, answer
     if status == 400:
         assert "10000" in answer[1]
+
+
+def token_with_header_field(secret: str, value: bytes) -> str:
+    """An HS256 connection token whose header carries an extra field holding the raw JSON ``value``."""
+
+    def part(raw: bytes) -> bytes:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+    signed = part(b'{"alg":"HS256","typ":"JWT","x":' + value + b"}") + b"." + part(b'{"sub":"42"}')
+    signature = part(hmac.new(secret.encode(), signed, hashlib.sha256).digest())
+    return (signed + b"." + signature).decode()
+
+
+@pytest.mark.parametrize(("depth", "served"), [(5000, True), (GO_MAX_DEPTH - 1, True), (GO_MAX_DEPTH, False)])
+async def test_token_header_depth(rotary: Any, depth: int, served: bool) -> None:
+    token = token_with_header_field(rotary.secret, nested(depth))
+    async with await open_ws(rotary) as ws:
+        if served:
+            await json_connected(ws, token)
+        else:
+            await ws.send(json.dumps({"id": 1, "connect": {"token": token}}))
+            assert await close_of(ws) == (3500, "invalid token")
