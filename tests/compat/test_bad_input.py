@@ -263,3 +263,53 @@ async def test_empty_channel_name_is_a_bad_request(
         await ws.send(json.dumps({"id": 2, command: {"channel": ""}}))
         assert await close_of(ws) == (3501, "bad request")
     await assert_sdk_served(rotary)
+
+
+def nested_filter(depth: int) -> dict[str, Any]:
+    """A tags filter of ``depth`` levels: ``not`` nodes around one leaf."""
+    node: dict[str, Any] = {"key": "ticker", "cmp": "ex"}
+    for _ in range(depth - 1):
+        node = {"op": "not", "nodes": [node]}
+    return node
+
+
+FILTERS_ALLOWED = {
+    "channel": {"without_namespace": {"allow_subscribe_for_client": True, "allow_tags_filter": True}}
+}
+
+
+@pytest.mark.parametrize("protobuf", [False, True], ids=["json", "protobuf"])
+async def test_tags_filter_too_deep(
+    start_rotary: Any, make_token: TokenFactory, assert_sdk_served: Served, protobuf: bool
+) -> None:
+    """A filter deeper than 64 levels is a bad request (107); one too deep for the decoder (over about
+    100 nested messages, as upb's Protobuf decoder allows) ends the connection with 3501. Centrifugo
+    sets no bound; rotary needs one because every publication is matched against every filter."""
+    server = start_rotary(FILTERS_ALLOWED)
+    token = make_token({"sub": "42"})
+    async with await open_ws(server, protobuf=protobuf) as ws:
+        if protobuf:
+            await pb_connected(ws, token)
+            command = client_pb2.Command(id=2)
+            command.subscribe.channel = "feed"
+            node = command.subscribe.tf
+            for _ in range(64):
+                node.op = "not"
+                node = node.nodes.add()
+            node.key, node.cmp = "ticker", "ex"
+            await ws.send(pb_frame(command))
+            reply = client_pb2.Reply()
+            frame = await asyncio.wait_for(ws.recv(), 5)
+            assert isinstance(frame, bytes)
+            length, start = _read_varint(frame)
+            reply.ParseFromString(frame[start : start + length])
+            assert (reply.id, reply.error.code) == (2, 107)
+        else:
+            await json_connected(ws, token)
+            reply = await json_reply(ws, {"id": 2, "subscribe": {"channel": "feed", "tf": nested_filter(65)}})
+            assert reply == {"id": 2, "error": {"code": 107, "message": "bad request"}}
+            reply = await json_reply(ws, {"id": 3, "subscribe": {"channel": "feed", "tf": nested_filter(64)}})
+            assert "error" not in reply, reply
+            await ws.send(json.dumps({"id": 4, "subscribe": {"channel": "deeper", "tf": nested_filter(300)}}))
+            assert await close_of(ws) == (3501, "bad request")
+    await assert_sdk_served(server)

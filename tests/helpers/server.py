@@ -136,8 +136,9 @@ class InProcessServer:
         await self.server.verifier.close()
 
 
-async def start_in_process(config: Config) -> InProcessServer:
-    server = build_server(config)
+async def start_in_process(config: Config, **build_options: Any) -> InProcessServer:
+    """``build_options`` go to ``build_server`` (an injected clock, for instance)."""
+    server = build_server(config, **build_options)
     await server.node.start()
     http: TestClient[Any, Any] = TestClient(TestServer(server.external))
     await http.start_server()

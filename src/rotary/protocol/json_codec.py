@@ -12,7 +12,7 @@ from typing import Final, TypeVar
 import orjson
 from google.protobuf.message import Message
 
-from rotary.protocol import pb
+from rotary.protocol import json_depth, pb
 from rotary.protocol.codec import ProtocolError, ProtocolType
 from rotary.protocol.json_mapping import fill, to_jsonable
 
@@ -51,14 +51,11 @@ class JsonCodec:
 
 def _decode_line(line: bytes, message_type: type[M]) -> M:
     try:
-        obj = orjson.loads(line)  # also rejects invalid UTF-8 and lone surrogates
-    except orjson.JSONDecodeError as exc:
+        obj = json_depth.loads(line)  # also rejects invalid UTF-8 and lone surrogates; any depth
+    except json_depth.InvalidJson as exc:
         raise ProtocolError(f"invalid JSON: {exc}") from exc
     message = message_type()
-    try:
-        fill(message, obj)
-    except RecursionError as exc:  # nesting deep enough (FilterNode trees) to exhaust the stack
-        raise ProtocolError("message nested too deeply") from exc
+    fill(message, obj)
     return message
 
 

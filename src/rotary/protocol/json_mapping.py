@@ -22,11 +22,13 @@ import orjson
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from rotary.protocol import json_depth
 from rotary.protocol.codec import ProtocolError
 
 Jsonable = Any
 Converter = Callable[[Any], Jsonable]
-Setter = Callable[[Message, Any], None]
+Setter = Callable[[Message, Any, int], None]
+"""Sets one field of a message from its JSON value; the int is the message's nesting depth."""
 
 _INT_RANGES: Final[Mapping[int, tuple[int, int]]] = {
     FieldDescriptor.TYPE_INT32: (-(2**31), 2**31 - 1),
@@ -42,6 +44,11 @@ _INT_RANGES: Final[Mapping[int, tuple[int, int]]] = {
 }
 _WIDE_INTS: Final = frozenset(t for t, (_, high) in _INT_RANGES.items() if high > 2**32)
 _NUMERIC_STRING: Final = re.compile(r"-?[0-9]{1,20}")
+
+MAX_NESTED_MESSAGES: Final = 101
+"""Messages one JSON message may nest, itself included: what upb's Protobuf decoder accepts, so both
+encodings accept the same messages (only FilterNode trees nest without a bound in client.proto),
+and filling never recurses deeply enough to exhaust Python's stack."""
 
 
 def raw_json(value: bytes) -> orjson.Fragment:
@@ -99,15 +106,20 @@ def _encoders(descriptor: Descriptor) -> dict[int, tuple[str, Converter]]:
 # --- decoding: parsed JSON object -> message -------------------------------------------------------
 
 
-def fill(message: Message, obj: Any) -> None:
-    """Set the fields of ``message`` from a parsed JSON object; ``null`` values leave fields unset."""
+def fill(message: Message, obj: Any, depth: int = 1) -> None:
+    """Set the fields of ``message`` from a parsed JSON object; ``null`` values leave fields unset.
+
+    ``depth`` counts the messages from the outermost one down to ``message``.
+    """
     if type(obj) is not dict:
         raise ProtocolError(f"{message.DESCRIPTOR.name}: expected an object")
+    if depth > MAX_NESTED_MESSAGES:
+        raise ProtocolError(f"messages nested deeper than {MAX_NESTED_MESSAGES}")
     setters = _setters(message.DESCRIPTOR)
     for key, value in obj.items():
         setter = setters.get(key)
         if setter is not None and value is not None:
-            setter(message, value)
+            setter(message, value, depth)
 
 
 def _parse_string(value: Any) -> str:
@@ -123,10 +135,8 @@ def _parse_bool(value: Any) -> bool:
 
 
 def _parse_raw(value: Any) -> bytes:
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError as exc:
-        raise ProtocolError("payload cannot be re-encoded as JSON") from exc
+    """The payload as compact JSON again; Centrifugo keeps it raw, so any depth is accepted."""
+    return json_depth.dumps(value)
 
 
 def _int_parser(field_type: int) -> Callable[[Any], int]:
@@ -172,15 +182,15 @@ def _map_setter(field: FieldDescriptor) -> Setter:
     value_field = _map_value(field)
     if value_field.type == FieldDescriptor.TYPE_MESSAGE:
 
-        def set_messages(message: Message, value: Any) -> None:
+        def set_messages(message: Message, value: Any, depth: int) -> None:
             entries = getattr(message, name)
             for key, item in _expect_dict(value).items():
-                fill(entries[key], item)
+                fill(entries[key], item, depth + 1)
 
         return set_messages
     parse = _scalar_parser(value_field)
 
-    def set_scalars(message: Message, value: Any) -> None:
+    def set_scalars(message: Message, value: Any, depth: int) -> None:
         getattr(message, name).update({k: parse(v) for k, v in _expect_dict(value).items()})
 
     return set_scalars
@@ -190,15 +200,15 @@ def _repeated_setter(field: FieldDescriptor) -> Setter:
     name = field.name
     if field.type == FieldDescriptor.TYPE_MESSAGE:
 
-        def add_messages(message: Message, value: Any) -> None:
+        def add_messages(message: Message, value: Any, depth: int) -> None:
             items = getattr(message, name)
             for item in _expect_list(value):
-                fill(items.add(), item)
+                fill(items.add(), item, depth + 1)
 
         return add_messages
     parse = _scalar_parser(field)
 
-    def add_scalars(message: Message, value: Any) -> None:
+    def add_scalars(message: Message, value: Any, depth: int) -> None:
         getattr(message, name).extend([parse(item) for item in _expect_list(value)])
 
     return add_scalars
@@ -208,15 +218,15 @@ def _singular_setter(field: FieldDescriptor) -> Setter:
     name = field.name
     if field.type == FieldDescriptor.TYPE_MESSAGE:
 
-        def set_message(message: Message, value: Any) -> None:
+        def set_message(message: Message, value: Any, depth: int) -> None:
             child = getattr(message, name)
             child.SetInParent()  # an empty object still marks the field present: {"publish":{}}
-            fill(child, value)
+            fill(child, value, depth + 1)
 
         return set_message
     parse = _scalar_parser(field)
 
-    def set_scalar(message: Message, value: Any) -> None:
+    def set_scalar(message: Message, value: Any, depth: int) -> None:
         setattr(message, name, parse(value))
 
     return set_scalar

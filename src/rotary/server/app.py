@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import socket
+import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -22,9 +23,11 @@ from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import Config
 from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
+from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
 from rotary.server.origins import origin_checker
 from rotary.server.reload import reload_not_supported
 from rotary.server.tokens import TokenVerifier
+from rotary.transports.rate_limit import Clock, ConnectionRateLimiter
 from rotary.transports.websocket import websocket_handler
 
 log = logging.getLogger("rotary.server")
@@ -65,13 +68,19 @@ class Server:
     verifier: TokenVerifier
     external: web.Application
     internal: web.Application | None
+    deadlines: ReadDeadlines
 
 
 async def _health(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-def build_server(config: Config) -> Server:
+def build_server(
+    config: Config, *, clock: Clock = time.monotonic, http_timeouts: HttpTimeouts = CENTRIFUGO_HTTP_TIMEOUTS
+) -> Server:
+    """Everything ``serve`` runs. Tests pass their own ``clock`` (it drives the connection rate
+    limit) and shorter ``http_timeouts``."""
+    deadlines = ReadDeadlines(http_timeouts)
     verifier = TokenVerifier(
         config.client.token,
         config.client.subscription_token,
@@ -86,14 +95,19 @@ def build_server(config: Config) -> Server:
         presence_manager=engines.presence_manager,
         controller=engines.controller,
     )
-    external = web.Application(client_max_size=max(config.websocket.message_size_limit, 1 << 20))
-    internal = web.Application() if config.http_server.internal_port else None
+    external = web.Application(
+        client_max_size=max(config.websocket.message_size_limit, 1 << 20), middlewares=[deadlines.middleware]
+    )
+    internal = (
+        web.Application(middlewares=[deadlines.middleware]) if config.http_server.internal_port else None
+    )
     if not config.websocket.disabled:
         handler = websocket_handler(
             node,
             message_size_limit=config.websocket.message_size_limit,
             check_origin=origin_checker(config.client.allowed_origins),
             connection_limit=config.client.connection_limit,
+            rate_limiter=_rate_limiter(config.client.connection_rate_limit, clock),
             write_timeout=config.websocket.write_timeout,
         )
         external.router.add_get(config.websocket.handler_prefix, handler)
@@ -104,17 +118,31 @@ def build_server(config: Config) -> Server:
         register_api(external if config.http_api.external else internal_app, node, config, rules)
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
-    return Server(config, node, verifier, external, internal)
+    return Server(config, node, verifier, external, internal, deadlines)
 
 
-async def _listen(runner: web.AppRunner, address: str, port: int, key: str, reuse_port: bool) -> None:
-    site = web.TCPSite(runner, address or None, port, reuse_address=True, reuse_port=reuse_port or None)
+def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
+    return ConnectionRateLimiter(limit, clock) if limit > 0 else None
+
+
+async def _listen(
+    server: Server, runner: web.AppRunner, address: str, port: int, key: str, reuse_port: bool
+) -> asyncio.AbstractServer:
+    """aiohttp's TCPSite, with the header deadline started on each accepted connection."""
+    assert runner.server is not None
     try:
-        await site.start()
+        listener = await asyncio.get_running_loop().create_server(
+            server.deadlines.protocol_factory(runner.server),
+            address or None,
+            port,
+            reuse_address=True,
+            reuse_port=reuse_port or None,
+        )
     except OSError as exc:
         where = f"{address or '0.0.0.0'}:{port}"
         raise StartError(f"{key}: cannot listen on {where}: {exc.strerror or exc}") from None
     log.info("serving on %s:%d", address or "0.0.0.0", port)
+    return listener
 
 
 async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -> None:
@@ -126,6 +154,7 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         await server.verifier.close()
         raise StartError(f"{', '.join(engine_keys(config))}: cannot start: {exc}") from None
     runners: list[web.AppRunner] = []
+    sockets: list[asyncio.AbstractServer] = []
     http = config.http_server
     listeners = [(server.external, http.address, http.port, "http_server.port")]
     if server.internal is not None:
@@ -134,16 +163,16 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         )
     try:
         for app, address, port, key in listeners:
-            runner = web.AppRunner(app, handle_signals=False, access_log=None)
+            idle = server.deadlines.timeouts.idle
+            runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=idle)
             await runner.setup()
             runners.append(runner)
-            await _listen(runner, address, port, key, reuse_port)
+            sockets.append(await _listen(server, runner, address, port, key, reuse_port))
         await stop.wait()
     finally:
         log.info("shutting down")
-        for runner in runners:
-            for site in list(runner.sites):
-                await site.stop()
+        for listener in sockets:
+            listener.close()
         await server.node.shutdown(config.shutdown.timeout)
         for runner in runners:
             await runner.cleanup()

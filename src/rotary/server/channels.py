@@ -19,7 +19,7 @@ import orjson
 
 from rotary.engines.base import PublishOptions
 from rotary.node.errors import ClientError
-from rotary.protocol import pb, tags_filter
+from rotary.protocol import json_depth, pb, tags_filter
 from rotary.protocol.codes import ERROR_BAD_REQUEST, ERROR_UNKNOWN_CHANNEL
 from rotary.server.config.schema_channels import ChannelConfig, ChannelOptions
 
@@ -176,6 +176,16 @@ def _is_json(data: bytes) -> bool:
             json.loads(data, parse_constant=_reject_constant)
         except ValueError:
             return False
+        except RecursionError:  # deeper than the scanner goes (Centrifugo takes any depth)
+            return _is_deep_json(data)
+    return True
+
+
+def _is_deep_json(data: bytes) -> bool:
+    try:
+        json_depth.loads(data)
+    except json_depth.InvalidJson:
+        return False
     return True
 
 

@@ -6,9 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rotary.protocol import pb
-from rotary.protocol.tags_filter import InvalidTagsFilter, compile_filter, is_valid, validate
+from rotary.protocol.tags_filter import (
+    MAX_DEPTH,
+    MAX_NODES,
+    InvalidTagsFilter,
+    compile_filter,
+    is_valid,
+    validate,
+)
 
 TAGS = {"ticker": "AAPL", "source": "NASDAQ", "price": "150.25", "category": "tech", "volume": "1000"}
 
@@ -105,3 +114,71 @@ def test_malformed_trees_are_refused(spec: dict[str, Any], reason: str) -> None:
 def test_existence_checks_may_omit_the_key() -> None:
     assert is_valid(tree(leaf("", "nex")))
     assert matches(leaf("", "nex"), TAGS)
+
+
+def nested(depth: int) -> pb.FilterNode:
+    """A chain of ``depth`` levels: ``not`` nodes around one leaf."""
+    root = node = pb.FilterNode()
+    for _ in range(depth - 1):
+        node.op = "not"
+        node = node.nodes.add()
+    node.key, node.cmp = "a", "ex"
+    return root
+
+
+def test_depth_is_bounded() -> None:
+    assert compile_filter(nested(MAX_DEPTH))({"a": "1"}) is (MAX_DEPTH % 2 == 1)
+    with pytest.raises(InvalidTagsFilter, match=f"^filter is nested deeper than {MAX_DEPTH} levels$"):
+        compile_filter(nested(MAX_DEPTH + 1))
+
+
+def test_node_count_is_bounded() -> None:
+    leaves = [pb.FilterNode(key="a", cmp="ex")] * (MAX_NODES - 1)
+    assert compile_filter(pb.FilterNode(op="or", nodes=leaves))({"a": "1"})
+    leaves.append(pb.FilterNode(key="b", cmp="ex"))
+    with pytest.raises(InvalidTagsFilter, match=f"^filter has more than {MAX_NODES} nodes$"):
+        compile_filter(pb.FilterNode(op="or", nodes=leaves))
+
+
+def test_deep_tree_is_refused_without_exhausting_the_stack() -> None:
+    """Thousands of levels (what a large frame can carry) are refused, not a RecursionError."""
+    assert not is_valid(nested(5000))
+
+
+def test_children_of_a_leaf_are_ignored() -> None:
+    """centrifuge never looks below a leaf, so neither the shape nor the validity of its children counts."""
+    node = pb.FilterNode(key="a", cmp="ex", nodes=[pb.FilterNode(op="xor")])
+    assert compile_filter(node)({"a": "1"})
+
+
+def evaluate(spec: dict[str, Any], tags: dict[str, str]) -> bool:
+    """The documented semantics, written recursively over the spec as a reference."""
+    op = spec.get("op", "")
+    if op == "and":
+        return all(evaluate(child, tags) for child in spec["nodes"])
+    if op == "or":
+        return any(evaluate(child, tags) for child in spec["nodes"])
+    if op == "not":
+        return not evaluate(spec["nodes"][0], tags)
+    return compile_filter(tree(spec))(tags)
+
+
+LEAVES = st.sampled_from(
+    [leaf(key, "eq", "1") for key in "abc"]
+    + [leaf(key, "ex") for key in "abc"]
+    + [leaf("a", "in", vals=("2",))]
+)
+TREES = st.recursive(
+    LEAVES,
+    lambda children: st.one_of(
+        st.builds(lambda nodes: {"op": "and", "nodes": nodes}, st.lists(children, min_size=1, max_size=4)),
+        st.builds(lambda nodes: {"op": "or", "nodes": nodes}, st.lists(children, min_size=1, max_size=4)),
+        st.builds(lambda node: {"op": "not", "nodes": [node]}, children),
+    ),
+    max_leaves=12,
+)
+
+
+@given(TREES, st.dictionaries(st.sampled_from("abc"), st.sampled_from(["1", "2"])))
+def test_compiled_program_agrees_with_the_tree(spec: dict[str, Any], tags: dict[str, str]) -> None:
+    assert compile_filter(tree(spec))(tags) is evaluate(spec, tags)

@@ -152,7 +152,11 @@ def test_personal_channel(rules: ChannelRules) -> None:
         ("obj:x", b"[1]", False),
         ("obj:x", b'"{}"', False),
         ("obj:x", b"{} {}", False),
+        ("chat:room", b"[" * 5000 + b"]" * 5000, True),  # deeper than any recursive parser goes
+        ("chat:room", b"[" * 5000 + b"]" * 4999, False),
+        ("obj:x", b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}", True),
     ],
+    ids=lambda value: value[:24] if isinstance(value, bytes) else None,
 )
 def test_publication_data_formats(rules: ChannelRules, channel: str, data: bytes, ok: bool) -> None:
     resolved = rules.resolve(channel)

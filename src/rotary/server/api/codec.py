@@ -19,7 +19,13 @@ from typing import Any, Final
 
 import orjson
 
+from rotary.protocol import json_depth
 from rotary.server.api.schema import BATCH_METHODS, METHODS, ApiError, BatchReply, Command, Outcome
+
+LARGE_BODY: Final = 1 << 16
+"""Bytes from which the HTTP adapters decode a body, and encode its reply, in a worker thread: a
+batch of 85k commands takes seconds of CPU either way, and in a thread the event loop still gets the
+GIL every few milliseconds (Python's switch interval) for pings, fan-out and other requests."""
 
 
 class MalformedRequest(Exception):
@@ -83,11 +89,17 @@ _DECODER: Final = json.JSONDecoder(
 
 
 def parse_json(body: bytes) -> Any:
+    """The body's value; like Go's encoding/json in Centrifugo, at most 10000 levels deep."""
     try:
-        return _DECODER.decode(body.decode())
+        try:
+            return _DECODER.decode(body.decode())
+        except RecursionError:  # deeper than the standard library's scanner reads
+            return json_depth.loads(body, json_depth.GO_MAX_DEPTH)
     except UnicodeDecodeError:
         raise MalformedRequest("body is not UTF-8") from None
-    except ValueError as exc:
+    except json_depth.JsonDepthError as exc:
+        raise MalformedRequest(f"JSON {exc}") from None
+    except ValueError as exc:  # json_depth.InvalidJson too
         raise MalformedRequest(f"invalid JSON: {exc}") from None
 
 
@@ -150,14 +162,35 @@ def _integer(value: Any, bounds: tuple[int, int] | None, path: str) -> int:
 
 
 def dump_raw(value: Any) -> bytes:
-    """A parsed JSON value back to compact JSON bytes, each RawNumber as written."""
-    return orjson.dumps(value, default=_number_text)
+    """A parsed JSON value back to compact JSON bytes, each RawNumber as written, at any depth."""
+    try:
+        return orjson.dumps(value, default=_number_text)
+    except orjson.JSONEncodeError:  # deeper than orjson writes
+        return json_depth.dumps(_fragments(value))
 
 
 def _number_text(value: Any) -> orjson.Fragment:
     if isinstance(value, RawNumber):
         return orjson.Fragment(value.text)
     raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _fragments(value: Any) -> Any:
+    """``value`` with every RawNumber replaced by its Fragment, walked without recursion."""
+    if isinstance(value, RawNumber):
+        return orjson.Fragment(value.text)
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        entries = (
+            item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        )
+        for key, member in list(entries):
+            if isinstance(member, RawNumber):
+                item[key] = orjson.Fragment(member.text)
+            elif isinstance(member, (dict, list)):
+                stack.append(member)
+    return value
 
 
 def _raw(value: Any, path: str) -> bytes:
@@ -269,8 +302,8 @@ def _present(item: Any) -> bool:
 def raw_fragment(data: bytes) -> orjson.Fragment:
     """Stored raw JSON spliced into the output; bytes that are not JSON cannot be sent here."""
     try:
-        orjson.loads(data)
-    except orjson.JSONDecodeError:
+        json_depth.loads(data)
+    except json_depth.InvalidJson:
         raise UnencodableResult("raw field does not hold JSON") from None
     return orjson.Fragment(data)
 

@@ -8,6 +8,7 @@ See https://centrifugal.dev/docs/server/server_api#http-api.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from rotary.node.node import Node
 from rotary.server.api.codec import (
+    LARGE_BODY,
     MalformedRequest,
     UnencodableResult,
     decode,
@@ -81,7 +83,9 @@ def authorized(request: web.Request, key: str) -> bool:
 
 
 def _same(expected: str, supplied: str) -> bool:
-    return hmac.compare_digest(expected.encode(), supplied.encode())
+    """Compares the bytes as sent: aiohttp keeps header bytes that are not UTF-8 as lone surrogates,
+    which then match no configured key (401, as in Centrifugo) instead of failing to encode."""
+    return hmac.compare_digest(expected.encode(), supplied.encode("utf-8", "surrogateescape"))
 
 
 def _refusal(request: web.Request, settings: HttpAPIConfig) -> web.Response | None:
@@ -126,8 +130,10 @@ def _method_handler(executor: ApiExecutor, name: str, settings: HttpAPIConfig) -
         refusal = _refusal(request, settings)
         if refusal is not None:
             return refusal
+        body = await request.read()
+        large = len(body) >= LARGE_BODY
         try:
-            call = decode(spec.request, parse_json(await request.read()))
+            call = await _in_worker(large, _decode_body, spec.request, body)
         except MalformedRequest as exc:
             return _bad_request(exc)
         try:
@@ -135,11 +141,24 @@ def _method_handler(executor: ApiExecutor, name: str, settings: HttpAPIConfig) -
         except ApiError as error:
             return _error_response(error, _transport_mode(request, settings))
         try:
-            return _json({"result": encode(result)} if spec.enveloped else encode(result))
+            return _json(await _in_worker(large, _encode_result, result, spec.enveloped))
         except UnencodableResult as exc:
             return _internal_error(exc)
 
     return handle
+
+
+def _decode_body(request_type: type[Any], body: bytes) -> Any:
+    return decode(request_type, parse_json(body))
+
+
+def _encode_result(result: Any, enveloped: bool) -> Any:
+    return {"result": encode(result)} if enveloped else encode(result)
+
+
+async def _in_worker(large: bool, work: Callable[..., Any], *args: Any) -> Any:
+    """``work(*args)``, in a worker thread when it concerns a large body."""
+    return await asyncio.to_thread(work, *args) if large else work(*args)
 
 
 def _legacy_handler(executor: ApiExecutor, node: Node, settings: HttpAPIConfig) -> Handler:

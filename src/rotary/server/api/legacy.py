@@ -9,13 +9,17 @@ fails the whole request (HTTP 400); params that do not fit their method fail tha
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
 
+from rotary.protocol import json_depth
 from rotary.server.api.codec import (
+    LARGE_BODY,
     MalformedRequest,
     decode,
     encode,
@@ -23,7 +27,7 @@ from rotary.server.api.codec import (
     parse_number,
     reject_constant,
 )
-from rotary.server.api.executor import ApiExecutor
+from rotary.server.api.executor import ApiExecutor, in_turn
 from rotary.server.api.schema import (
     BAD_REQUEST,
     INT32,
@@ -59,19 +63,38 @@ def decode_commands(body: bytes) -> list[LegacyCommand]:
         text = body.decode()
     except UnicodeDecodeError:
         raise MalformedRequest("body is not UTF-8") from None
+    try:
+        values = _json_values(text)
+    except RecursionError:  # the C scanner's own depth guard: read it again without recursion
+        values = _deep_json_values(body)
+    return [_command(value) for value in values]
+
+
+def _json_values(text: str) -> list[Any]:
+    """The values with the standard library's scanner, whose number hooks keep each number's text."""
     decoder = json.JSONDecoder(
         parse_float=parse_number, parse_int=parse_number, parse_constant=reject_constant
     )
-    commands: list[LegacyCommand] = []
+    values: list[Any] = []
     position = _skip_space(text, 0)
     while position < len(text):
         try:
             value, position = decoder.raw_decode(text, position)
         except ValueError as exc:
             raise MalformedRequest(f"invalid JSON: {exc}") from None
-        commands.append(_command(value))
+        values.append(value)
         position = _skip_space(text, position)
-    return commands
+    return values
+
+
+def _deep_json_values(body: bytes) -> list[Any]:
+    """The values of a body nested too deeply for the scanner; Go's 10000 levels at most."""
+    try:
+        return json_depth.loads_sequence(body, json_depth.GO_MAX_DEPTH)
+    except json_depth.InvalidJson as exc:
+        raise MalformedRequest(f"invalid JSON: {exc}") from None
+    except json_depth.JsonDepthError as exc:
+        raise MalformedRequest(f"JSON {exc}") from None
 
 
 def _skip_space(text: str, position: int) -> int:
@@ -137,5 +160,6 @@ async def run_commands(executor: ApiExecutor, body: bytes) -> bytes:
     """The whole reply body; raises MalformedRequest (HTTP 400) for an empty or unparsable body."""
     if not body:
         raise MalformedRequest("no commands")
-    commands = decode_commands(body)
-    return b"\n".join([await run_command(executor, command) for command in commands])
+    large = len(body) >= LARGE_BODY  # decoded in a worker thread, as the other endpoint does
+    commands = await asyncio.to_thread(decode_commands, body) if large else decode_commands(body)
+    return b"\n".join(await in_turn([functools.partial(run_command, executor, c) for c in commands]))

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+from rotary.protocol import json_depth
 
 
 class TokenError(Exception):
@@ -85,9 +85,9 @@ class Claims:
     __slots__ = ("raw", "values")
 
     def __init__(self, raw: bytes) -> None:
-        try:
-            values = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
+        try:  # Centrifugo's Go decoder takes claims up to 10000 levels deep
+            values = json_depth.loads(raw, json_depth.GO_MAX_DEPTH)
+        except (json_depth.InvalidJson, json_depth.JsonDepthError) as exc:
             raise _invalid(f"claims are not JSON: {exc}") from None
         if not isinstance(values, dict):
             raise _invalid("claims are not a JSON object")
@@ -172,11 +172,11 @@ def _as_text(value: object) -> str:
         return ""
     if isinstance(value, str):
         return value
-    return orjson.dumps(value).decode()
+    return json_depth.dumps(value).decode()
 
 
 def _raw_json(value: object) -> bytes:
-    return b"" if value is None else orjson.dumps(value)
+    return b"" if value is None else json_depth.dumps(value)
 
 
 def _payload(values: Mapping[str, Any], name: str) -> bytes:

@@ -7,13 +7,13 @@ read here is acted on until a key set has verified the signature.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
+from typing import Any
 
-import jwt
-
+from rotary.protocol import json_depth
 from rotary.server.tokens.claims import Claims, TokenError
-
-_PARSER = jwt.PyJWS()
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,20 +26,38 @@ class SignedToken:
 
 
 def parse_token(token: str) -> SignedToken:
-    try:
-        parts = _PARSER.decode_complete(token, options={"verify_signature": False})
-    except jwt.PyJWTError as exc:
-        raise TokenError(f"invalid token: {exc}") from None
-    header = parts["header"]
-    alg = header.get("alg", "")
-    if not isinstance(alg, str):
-        raise TokenError("invalid token: header 'alg' must be a string")
-    claims = Claims(parts["payload"])
+    """The parts of ``header.payload.signature``. The header is JSON read as Centrifugo's Go decoder
+    reads it (10000 levels at most), never by a recursive parser."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise TokenError("invalid token: not three segments")
+    header = _header(_base64url(parts[0], "header"))
+    alg, kid = header.get("alg", ""), header.get("kid", "")
+    if not isinstance(alg, str) or not isinstance(kid, str):
+        raise TokenError("invalid token: header 'alg' and 'kid' must be strings")
+    claims = Claims(_base64url(parts[1], "payload"))
     claims.check_registered()
     return SignedToken(
         alg=alg,
-        kid=header.get("kid", ""),
-        signing_input=token.encode().rpartition(b".")[0],
-        signature=parts["signature"],
+        kid=kid,
+        signing_input=f"{parts[0]}.{parts[1]}".encode(),
+        signature=_base64url(parts[2], "signature"),
         claims=claims,
     )
+
+
+def _base64url(segment: str, name: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(segment.encode("ascii") + b"=" * (-len(segment) % 4))
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        raise TokenError(f"invalid token: {name} is not base64url") from None
+
+
+def _header(raw: bytes) -> dict[str, Any]:
+    try:
+        header = json_depth.loads(raw, json_depth.GO_MAX_DEPTH)
+    except (json_depth.InvalidJson, json_depth.JsonDepthError) as exc:
+        raise TokenError(f"invalid token: header is not JSON: {exc}") from None
+    if not isinstance(header, dict):
+        raise TokenError("invalid token: header is not a JSON object")
+    return header

@@ -3,6 +3,7 @@ API key variants, result and error envelopes, and the transport error mode."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -307,3 +308,36 @@ async def test_numbers_in_data_keep_their_text(stack: Stack, method: str) -> Non
     assert response.status == 200
     frame = (await client.ws.receive()).data  # the publication's push, read as the bytes sent
     assert data.decode() in frame
+
+
+async def raw_status(stack: Stack, request: bytes) -> int:
+    """Sends ``request`` as is over a fresh socket; the status of the response."""
+    server = stack.http.server
+    assert server.port is not None
+    reader, writer = await asyncio.open_connection(server.host, server.port)
+    try:
+        writer.write(request)
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+    return int(status_line.split()[1])
+
+
+@pytest.mark.parametrize("header", [b"X-API-Key", b"Authorization: apikey"])
+@pytest.mark.parametrize("path", [b"/api/info", b"/api"])
+async def test_key_that_is_not_utf8_is_refused(stack: Stack, header: bytes, path: bytes) -> None:
+    """Centrifugo compares header bytes; a key that is not UTF-8 matches nothing (401), never a 500."""
+    body = b'{"method":"info"}'
+    request = (
+        b"POST "
+        + path
+        + b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        + header.split(b":")[0]
+        + b": "
+        + (header.split(b": ", 1)[1] + b" " if b": " in header else b"")
+        + b"\xff\xfe\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+    assert await raw_status(stack, request) == 401

@@ -1,0 +1,84 @@
+"""Read deadlines on HTTP connections, so a slow or silent client cannot hold one open forever.
+
+Centrifugo's HTTP server (internal/app/mux.go in v6.9.1) is Go's net/http with ReadHeaderTimeout 10 s
+and ReadTimeout 30 s, and no IdleTimeout, so an idle keep-alive connection also closes after 30 s.
+None of them is a config key there, so none is here. aiohttp has only the idle one
+(``keepalive_timeout``, which also cuts a connection whose next request is not complete in time), so
+the two others are kept by this module:
+
+- a connection's first request must have all its headers within ``read_header`` seconds: the timer
+  starts when the connection is accepted and stops when the request reaches the application;
+- a request's body must have arrived within ``read`` seconds of its headers.
+
+An upgraded WebSocket is a request whose headers came in time and which has no body, so neither
+deadline ever closes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpTimeouts:
+    """Seconds, as Centrifugo's net/http server has them; tests pass shorter ones."""
+
+    read_header: float = 10.0
+    read: float = 30.0
+    idle: float = 30.0
+    """Go falls back to ReadTimeout when IdleTimeout is unset."""
+
+
+CENTRIFUGO_HTTP_TIMEOUTS = HttpTimeouts()
+
+
+class ReadDeadlines:
+    """Closes connections that miss the header or body deadline of HttpTimeouts.
+
+    Serve with ``protocol_factory(runner.server)`` as the listener's protocol factory and
+    ``middleware`` on every application it serves.
+    """
+
+    def __init__(self, timeouts: HttpTimeouts) -> None:
+        self.timeouts = timeouts
+        self._header_timers: dict[RequestHandler, asyncio.TimerHandle] = {}
+
+    def protocol_factory(self, server: web.Server) -> Callable[[], RequestHandler]:
+        """aiohttp's protocol for each accepted connection, with its header deadline running."""
+
+        def accept() -> RequestHandler:
+            handler = server()
+            loop = asyncio.get_running_loop()
+            self._header_timers[handler] = loop.call_later(self.timeouts.read_header, self._expire, handler)
+            return handler
+
+        return accept
+
+    def _expire(self, handler: RequestHandler) -> None:
+        if self._header_timers.pop(handler, None) is not None:
+            handler.force_close()
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Stops the header deadline of the request's connection and runs its body deadline."""
+        timer = self._header_timers.pop(request.protocol, None)
+        if timer is not None:
+            timer.cancel()
+        body_timer = asyncio.get_running_loop().call_later(self.timeouts.read, _close_if_unread, request)
+        try:
+            return await handler(request)
+        finally:
+            body_timer.cancel()
+
+
+def _close_if_unread(request: web.Request) -> None:
+    """Go's ReadTimeout: a body still arriving after the deadline ends the connection."""
+    if not request.content.is_eof():
+        request.protocol.force_close()

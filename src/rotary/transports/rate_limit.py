@@ -1,0 +1,39 @@
+"""The node-wide limit on new real-time connections, ``client.connection_rate_limit``.
+
+Centrifugo v6.9.1 guards its connection endpoints with Go's ``rate.NewLimiter(rate.Every(time.Second),
+connection_rate_limit)``: a bucket that starts full with ``connection_rate_limit`` tokens and regains
+one token per second, whatever the limit. A request that finds the bucket empty gets HTTP 503 before
+any other check (https://centrifugal.dev/docs/server/configuration#clientconnection_rate_limit).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+Clock = Callable[[], float]
+"""Seconds on a monotonic scale; tests pass their own."""
+
+REFILL_PER_SECOND = 1.0
+"""Tokens regained per second: Centrifugo's ``rate.Every(time.Second)``."""
+
+
+class ConnectionRateLimiter:
+    """A token bucket holding at most ``burst`` tokens, refilled at REFILL_PER_SECOND."""
+
+    def __init__(self, burst: int, clock: Clock = time.monotonic) -> None:
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._clock = clock
+        self._last = clock()
+
+    def allow(self) -> bool:
+        """Takes one token if there is one; False (nothing taken) when the bucket is empty."""
+        now = self._clock()
+        elapsed = max(0.0, now - self._last)
+        self._last = now
+        self._tokens = min(self._burst, self._tokens + elapsed * REFILL_PER_SECOND)
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True

@@ -1,0 +1,96 @@
+"""HTTP read deadlines through real sockets on ``serve``: a half-sent request, a trickling body and an
+idle keep-alive connection are closed, as Centrifugo's net/http server closes them; an upgraded
+WebSocket is not. Deadlines are shortened here through ``build_server(http_timeouts=...)``, and each
+test waits for the close with a bound far above them, so a loaded machine only makes it slower."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from helpers.env import free_port
+
+from rotary.server.app import build_server, serve
+from rotary.server.config.schema import Config, HealthConfig, HTTPServerConfig
+from rotary.server.config.schema_transports import HttpAPIConfig
+from rotary.server.http_deadlines import HttpTimeouts
+
+SHORT = HttpTimeouts(read_header=0.2, read=0.2, idle=0.2)
+CLOSE_WITHIN = 10.0
+"""Seconds a test waits for the server to close a connection, against deadlines of 0.2 s."""
+
+
+@pytest.fixture
+async def port() -> AsyncIterator[int]:
+    config = Config(
+        http_server=HTTPServerConfig(address="127.0.0.1", port=free_port()),
+        health=HealthConfig(enabled=True),
+        http_api=HttpAPIConfig(key="k"),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(build_server(config, http_timeouts=SHORT), stop))
+    async with asyncio.timeout(CLOSE_WITHIN):
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", config.http_server.port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            break
+    yield config.http_server.port
+    stop.set()
+    await task
+
+
+async def closed_without_answer(reader: asyncio.StreamReader) -> bool:
+    """True when the server closes the connection without sending anything more."""
+    async with asyncio.timeout(CLOSE_WITHIN):
+        return await reader.read() == b""
+
+
+async def test_half_sent_headers_are_cut(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")  # the blank line never comes
+    assert await closed_without_answer(reader)
+    writer.close()
+
+
+async def test_silent_connection_is_cut(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    assert await closed_without_answer(reader)
+    writer.close()
+
+
+async def test_trickling_body_is_cut(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /api/info HTTP/1.1\r\nHost: localhost\r\nX-API-Key: k\r\nContent-Length: 100\r\n\r\n{"
+    )
+    assert await closed_without_answer(reader)
+    writer.close()
+
+
+async def test_idle_keep_alive_connection_is_cut(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    async with asyncio.timeout(CLOSE_WITHIN):
+        assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+        await reader.readuntil(b"\r\n\r\n")
+        assert await reader.readexactly(2) == b"{}"
+    assert await closed_without_answer(reader)
+    writer.close()
+
+
+async def test_upgraded_websocket_outlives_the_deadlines(port: int) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"http://127.0.0.1:{port}/connection/websocket", autoping=False) as ws,
+    ):
+        await asyncio.sleep(10 * SHORT.read)  # what would have closed it has long fired
+        assert not ws.closed
+        await ws.send_str('{"id":1,"connect":{}}')  # no token: the server answers, then closes
+        reply = await asyncio.wait_for(ws.receive(), CLOSE_WITHIN)
+        assert reply.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.CLOSE), reply
