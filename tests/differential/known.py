@@ -19,11 +19,3 @@ from typing import Any
 class Known:
     reason: str
     hide: Callable[[Any], Any] | None = None
-
-
-CLIENT_NUMBERS = Known(
-    'a JSON-protocol client publishes data {"a": 1e5, "b": 1.50, "c": 123456789012345678901234567890}: '
-    'Centrifugo delivers the bytes as sent; rotary delivers {"a":100000.0,"b":1.5,'
-    '"c":1.2345678901234568e+29} (the JSON codec re-serializes raw fields: protocol/json_mapping.py; '
-    "the big integer is corrupted). The server API had the same fault (fixed in api/codec.py)"
-)

@@ -13,7 +13,6 @@ from collections.abc import Callable
 import pytest
 
 from differential.conftest import Pair
-from differential.known import CLIENT_NUMBERS
 from differential.runner import (
     Api,
     Closed,
@@ -28,7 +27,6 @@ from differential.runner import (
     params,
     sub,
     token,
-    with_known_differences,
     ws,
 )
 from rotary.protocol import pb
@@ -480,9 +478,6 @@ SCENARIOS = [
 ]
 
 
-KNOWN = {
-    "publish-number-forms-delivered": CLIENT_NUMBERS,
-}
 SCENARIOS += [
     # more frames and commands
     Scenario(
@@ -793,8 +788,6 @@ SCENARIOS += [
         ],
     ),
 ]
-
-SCENARIOS = with_known_differences(SCENARIOS, KNOWN)
 
 
 @pytest.mark.parametrize(("scenario", "protocol"), params(SCENARIOS))

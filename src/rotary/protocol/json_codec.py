@@ -7,6 +7,7 @@ and blank lines are tolerated. See https://centrifugal.dev/docs/transports/clien
 
 from __future__ import annotations
 
+import re
 from typing import Final, TypeVar
 
 import orjson
@@ -49,9 +50,15 @@ class JsonCodec:
         return b"\n".join(messages)
 
 
+_INEXACT: Final = re.compile(rb"[0-9][.eE]|[0-9]{19}")
+"""What may be a number that a float or a 64-bit integer would spell differently; only lines with
+one pay for the exact reading, so payload numbers reach subscribers as their publisher wrote them."""
+
+
 def _decode_line(line: bytes, message_type: type[M]) -> M:
+    read = json_depth.loads_exact if _INEXACT.search(line) else json_depth.loads
     try:
-        obj = json_depth.loads(line)  # also rejects invalid UTF-8 and lone surrogates; any depth
+        obj = read(line)  # also rejects invalid UTF-8 and lone surrogates; any depth
     except json_depth.InvalidJson as exc:
         raise ProtocolError(f"invalid JSON: {exc}") from exc
     message = message_type()

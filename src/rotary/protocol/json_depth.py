@@ -62,6 +62,31 @@ def loads(data: bytes, max_depth: int | None = None) -> Any:
     return value
 
 
+def loads_exact(data: bytes, max_depth: int | None = None) -> Any:
+    """Like ``loads``, but every number keeps the way it was written: an integer that a 64-bit type
+    holds is an ``int``, any other number (a fraction, an exponent, a bigger integer) an
+    ``orjson.Fragment`` of its text, which both writers copy as is. Go keeps raw payloads as bytes,
+    so Centrifugo delivers ``1e5``, ``1.50`` or a 30-digit integer exactly as published."""
+    value = loads(data, max_depth)  # validates (UTF-8, surrogates) and reads any depth
+    if not isinstance(value, (dict, list)):
+        return _exact_number(data.decode().strip()) if isinstance(value, (int, float)) else value
+    try:
+        return _EXACT_DECODER.decode(data.decode())
+    except RecursionError:  # deeper than the standard scanner reads: integers stay exact, fractions
+        return value  # and exponents are floats there (only past about a thousand levels)
+
+
+def _exact_number(literal: str) -> Any:
+    if _INTEGER.fullmatch(literal.encode()):
+        number = int(literal)
+        if -(2**63) <= number < 2**64 and str(number) == literal:
+            return number
+    return orjson.Fragment(literal)
+
+
+_EXACT_DECODER: Final = json.JSONDecoder(parse_float=_exact_number, parse_int=_exact_number)
+
+
 def loads_sequence(data: bytes, max_depth: int | None = None) -> list[Any]:
     """Every JSON value of ``data``, in order, separated by any whitespace (a JSON text stream)."""
     values: list[Any] = []

@@ -250,3 +250,13 @@ def test_repeated_and_map_fields_encode() -> None:
     assert (
         codec.encode(pb.Command(id=3, sub_refresh=refresh)) == b'{"id":3,"sub_refresh":{"untrack":["a","b"]}}'
     )
+
+
+def test_payload_numbers_keep_their_spelling() -> None:
+    """As Centrifugo keeps raw payloads as bytes: no float rounding, no big integer turned float."""
+    data = b'{"a": 1e5, "b": 1.50, "c": 123456789012345678901234567890}'
+    line = b'{"id":1,"publish":{"channel":"a","data":' + data + b"}}"
+    (command,) = codec_for(ProtocolType.JSON).decode_commands(line)
+    assert command.publish.data == b'{"a":1e5,"b":1.50,"c":123456789012345678901234567890}'
+    (command,) = codec_for(ProtocolType.JSON).decode_commands(b'{"id":1,"rpc":{"data":2.50}}')
+    assert command.rpc.data == b"2.50"
