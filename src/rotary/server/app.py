@@ -23,6 +23,9 @@ from rotary.server.engines import build_engines
 from rotary.server.hooks import ServerHooks
 from rotary.server.origins import origin_checker
 from rotary.server.tokens import TokenVerifier
+from rotary.transports.emulation import emulation_handler
+from rotary.transports.http_stream import http_stream_handler
+from rotary.transports.sse import sse_handler
 from rotary.transports.websocket import websocket_handler
 
 log = logging.getLogger("rotary.server")
@@ -64,6 +67,38 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
+def _route(prefix: str) -> str:
+    """Centrifugo's path of a handler prefix: trailing slashes dropped, "" meaning "/"."""
+    return prefix.rstrip("/") or "/"
+
+
+def _add_emulation(app: web.Application, node: Node, config: Config) -> None:
+    """HTTP streaming and SSE, and the emulation endpoint whenever either is on, as Centrifugo does."""
+    check_origin = origin_checker(config.client.allowed_origins)
+    limit = config.client.connection_limit
+    if config.http_stream.enabled:
+        stream = http_stream_handler(
+            node,
+            max_request_body_size=config.http_stream.max_request_body_size,
+            check_origin=check_origin,
+            connection_limit=limit,
+        )
+        app.router.add_route("*", _route(config.http_stream.handler_prefix), stream)
+    if config.sse.enabled:
+        sse = sse_handler(
+            node,
+            max_request_body_size=config.sse.max_request_body_size,
+            check_origin=check_origin,
+            connection_limit=limit,
+        )
+        app.router.add_route("*", _route(config.sse.handler_prefix), sse)
+    if config.http_stream.enabled or config.sse.enabled:
+        emulation = emulation_handler(
+            node, max_request_body_size=config.emulation.max_request_body_size, check_origin=check_origin
+        )
+        app.router.add_route("*", _route(config.emulation.handler_prefix), emulation)
+
+
 def build_server(config: Config) -> Server:
     verifier = TokenVerifier(
         config.client.token,
@@ -90,6 +125,7 @@ def build_server(config: Config) -> Server:
             write_timeout=config.websocket.write_timeout,
         )
         external.router.add_get(config.websocket.handler_prefix, handler)
+    _add_emulation(external, node, config)
     internal_app = internal or external
     if not config.http_api.disabled:
         from rotary.server.api.http import register_api
