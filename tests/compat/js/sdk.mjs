@@ -4,7 +4,8 @@
 // The test passes everything through the environment: ROTARY_WS_URL, ROTARY_HTTP_URL,
 // ROTARY_SECRET (HMAC key of connection and subscription tokens), ROTARY_API_KEY and
 // ROTARY_PROTOCOL (`json` or `protobuf`), and ROTARY_TRANSPORT (`websocket` when unset, or one of
-// the emulated transports `http_stream` and `sse`, which also use the emulation endpoint).
+// the emulated transports `http_stream` and `sse`, which also use the emulation endpoint: that of
+// the same server, or ROTARY_EMULATION_URL when set, e.g. another node of a cluster).
 // See https://centrifugal.dev/docs/transports/client_api.
 
 import { createHmac } from 'node:crypto';
@@ -48,7 +49,12 @@ function transportOptions() {
   const endpoint = [{ transport: env.transport, endpoint: `${env.httpUrl}/connection/${env.transport}` }];
   return [
     endpoint,
-    { fetch, readableStream: ReadableStream, eventsource: EventSource, emulationEndpoint: `${env.httpUrl}/emulation` },
+    {
+      fetch,
+      readableStream: ReadableStream,
+      eventsource: EventSource,
+      emulationEndpoint: process.env.ROTARY_EMULATION_URL || `${env.httpUrl}/emulation`,
+    },
   ];
 }
 
