@@ -26,6 +26,7 @@ from rotary.server.tokens import TokenVerifier
 from rotary.transports.emulation import emulation_handler
 from rotary.transports.http_stream import http_stream_handler
 from rotary.transports.sse import sse_handler
+from rotary.transports.stream import OriginCheck
 from rotary.transports.websocket import websocket_handler
 
 log = logging.getLogger("rotary.server")
@@ -72,9 +73,8 @@ def _route(prefix: str) -> str:
     return prefix.rstrip("/") or "/"
 
 
-def _add_emulation(app: web.Application, node: Node, config: Config) -> None:
+def _add_emulation(app: web.Application, node: Node, config: Config, check_origin: OriginCheck) -> None:
     """HTTP streaming and SSE, and the emulation endpoint whenever either is on, as Centrifugo does."""
-    check_origin = origin_checker(config.client.allowed_origins)
     limit = config.client.connection_limit
     if config.http_stream.enabled:
         stream = http_stream_handler(
@@ -116,16 +116,17 @@ def build_server(config: Config) -> Server:
     )
     external = web.Application(client_max_size=max(config.websocket.message_size_limit, 1 << 20))
     internal = web.Application() if config.http_server.internal_port else None
+    check_origin = origin_checker(config.client.allowed_origins)
     if not config.websocket.disabled:
         handler = websocket_handler(
             node,
             message_size_limit=config.websocket.message_size_limit,
-            check_origin=origin_checker(config.client.allowed_origins),
+            check_origin=check_origin,
             connection_limit=config.client.connection_limit,
             write_timeout=config.websocket.write_timeout,
         )
         external.router.add_get(config.websocket.handler_prefix, handler)
-    _add_emulation(external, node, config)
+    _add_emulation(external, node, config, check_origin)
     internal_app = internal or external
     if not config.http_api.disabled:
         from rotary.server.api.http import register_api

@@ -65,7 +65,7 @@ def http_stream_handler(
             partial(http_stream_body, protocol=protocol),
             first,
             check_origin,
-            content_type="application/octet-stream" if protobuf else "application/json",
+            content_type="application/octet-stream" if protobuf else "text/plain; charset=utf-8",
         )
 
     return handle
