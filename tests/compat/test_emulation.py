@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from conftest import RotaryServer, running_rotary
+from conftest import DEFAULT_CONFIG, RotaryServer, merged, running_rotary
 from emulated import JSON, EmulatedClient
 from test_slow_client import RECEIVE_BUFFER, SOCKET_TIMEOUT, TCP_ESTABLISHED
 
@@ -42,8 +42,6 @@ StartRotary = Callable[[dict[str, Any]], RotaryServer]
 
 @pytest.fixture(scope="module")
 def rotary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RotaryServer]:
-    from conftest import DEFAULT_CONFIG, merged
-
     with running_rotary(tmp_path_factory.mktemp("rotary"), merged(DEFAULT_CONFIG, EMULATION)) as server:
         yield server
 
