@@ -313,3 +313,33 @@ async def test_a_client_that_never_reads_is_dropped_as_slow(
         sock.close()
         await reader.close()
     await assert_healthy(server, make_token)
+
+
+async def test_one_publication_reaches_subscribers_of_every_transport(
+    rotary: RotaryServer, make_token: Any
+) -> None:
+    """WebSocket, HTTP streaming and SSE subscribers of one channel share the fan-out."""
+    name = channel()
+    streams = [await open_client(rotary, transport, "ann", make_token) for transport in TRANSPORTS * 2]
+    async with aiohttp.ClientSession() as session, session.ws_connect(rotary.ws_url) as ws:
+        try:
+            await ws.send_str(
+                orjson.dumps({"id": 1, "connect": {"token": make_token({"sub": "bob"})}}).decode()
+            )
+            await ws.send_str(orjson.dumps({"id": 2, "subscribe": {"channel": name}}).decode())
+            for stream in streams:
+                assert "subscribe" in await stream.command(subscribe={"channel": name})
+            async with asyncio.timeout(10):
+                while '"id":2' not in (await ws.receive_str()):
+                    pass
+            await rotary.api("publish", {"channel": name, "data": {"to": "all"}})
+            for stream in streams:
+                push = await stream.until(lambda m: "pub" in m.get("push", {}), "the publication")
+                assert push["push"]["pub"]["data"] == {"to": "all"}
+            async with asyncio.timeout(10):
+                while '"pub"' not in (text := await ws.receive_str()):
+                    pass
+            assert orjson.loads(text.splitlines()[-1])["push"]["pub"]["data"] == {"to": "all"}
+        finally:
+            for stream in streams:
+                await stream.close()
