@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from conftest import DEFAULT_CONFIG, RotaryServer, merged, running_rotary
 from test_sdk_state_js import SCRIPT_TIMEOUT, SCRIPTS, script_env
-from test_sdk_state_python import STATE_CONFIG
+from test_sdk_state_python import CLOCK_SLACK, STATE_CONFIG
 
 pytestmark = pytest.mark.compat
 
@@ -128,3 +128,17 @@ def test_api_disconnect_reaches_the_sdk_with_its_code_and_reason(scenario: Scena
         "terminal": {"code": 4501, "reason": "go away", "state": "disconnected"},
         "reconnect": {"code": 4001, "reason": "go away", "state": "connecting"},
     }
+
+
+def test_tokens_that_cannot_be_refreshed_end_the_connection_or_the_subscription(scenario: Scenario) -> None:
+    seen = scenario("state_expiry")
+    connection, subscription = seen["connection"], seen["subscription"]
+    assert connection.pop("early") <= CLOCK_SLACK  # not before exp + grace
+    assert subscription.pop("early") <= CLOCK_SLACK
+    assert connection == {"code": 3005, "reason": "connection expired"}  # the stream's disconnect push
+    assert subscription == {"code": 2501, "reason": "subscription expired", "client": "connected"}
+
+
+def test_server_side_subscriptions_from_the_token_and_from_the_api(scenario: Scenario) -> None:
+    expected = {"subscribedTo": True, "publishedTo": True, "data": {"n": 1}}
+    assert scenario("state_server_subs") == {"token": expected, "api": expected}
