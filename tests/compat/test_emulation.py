@@ -343,3 +343,18 @@ async def test_one_publication_reaches_subscribers_of_every_transport(
         finally:
             for stream in streams:
                 await stream.close()
+
+
+async def test_a_client_that_goes_away_is_forgotten(
+    rotary: RotaryServer, transport: str, make_token: Any
+) -> None:
+    """The stream's peer closes its socket: the connection ends, and leaves presence."""
+    name = channel()
+    client = await open_client(rotary, transport, "leaver", make_token)
+    assert "subscribe" in await client.command(subscribe={"channel": name})
+    presence = await rotary.api("presence", {"channel": name})
+    assert [info["user"] for info in presence["result"]["presence"].values()] == ["leaver"]
+    await client.close()
+    async with asyncio.timeout(10):
+        while (await rotary.api("presence", {"channel": name}))["result"]["presence"]:
+            await asyncio.sleep(0.1)
