@@ -358,3 +358,36 @@ async def test_a_client_that_goes_away_is_forgotten(
     async with asyncio.timeout(10):
         while (await rotary.api("presence", {"channel": name}))["result"]["presence"]:
             await asyncio.sleep(0.1)
+
+
+async def test_handler_prefixes_and_body_limits_come_from_the_config(
+    start_rotary: StartRotary, make_token: Any
+) -> None:
+    server = start_rotary(
+        {
+            "http_stream": {"enabled": True, "handler_prefix": "/rt/stream/", "max_request_body_size": 300},
+            "sse": {"enabled": True, "handler_prefix": "/rt/events", "max_request_body_size": 200},
+            "emulation": {"handler_prefix": "/rt/commands", "max_request_body_size": 250},
+        }
+    )
+    base = server.http_url
+    for path, limit in (("/rt/stream", 300), ("/rt/events", 200), ("/rt/commands", 250)):
+        assert (await status_of("POST", base + path, data=b" " * (limit + 1)))[0] == 413, path
+    assert (await status_of("POST", base + "/connection/http_stream", data=b"{}"))[0] == 404
+    assert (await status_of("POST", base + "/emulation", data=b"{}"))[0] == 404
+    connect = {"id": 1, "connect": {"token": make_token({"sub": "ann"})}}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(base + "/rt/stream", data=orjson.dumps(connect), headers=JSON) as response:
+            reply = orjson.loads(await response.content.readline())
+        command = {"id": 2, "subscribe": {"channel": channel()}}
+        body = {"node": reply["connect"]["node"], "session": reply["connect"]["session"]}
+        async with session.post(
+            base + "/rt/commands", json={**body, "data": orjson.dumps(command).decode()}
+        ) as r:
+            assert r.status == 204
+        async with session.get(
+            base + "/rt/events", params={"cf_connect": orjson.dumps(connect).decode()}
+        ) as r:
+            assert r.status == 200
+            assert (await r.content.readline()).strip() == b""  # the preamble
+            assert "connect" in orjson.loads((await r.content.readline())[len(b"data: ") :])
