@@ -146,6 +146,10 @@ def refresh_command(
     )
 
 
+def emulation_command(session: str, data: bytes) -> Command:
+    return Command(emulation=cpb.Emulation(session=session, data=data))
+
+
 # -- receiving ---------------------------------------------------------------------------------------
 
 
@@ -164,6 +168,8 @@ async def apply(node: Node, command: Command) -> None:
     elif command.HasField("unsubscribe"):
         u = command.unsubscribe
         unsubscribe_local(node, u.target.user, u.target.client, u.target.session, u.channel)
+    elif command.HasField("emulation"):
+        node.deliver_emulation(command.emulation.session, command.emulation.data)
     elif command.HasField("refresh"):
         r = command.refresh
         t = r.target

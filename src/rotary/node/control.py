@@ -85,6 +85,15 @@ class ControlPlane:
         command.from_node = self.node_id
         await self._controller.publish_control(command.SerializeToString())
 
+    async def send(self, command: cpb.Command, to_node: str) -> None:
+        """Sends a command to one node only (the owner of an emulated session)."""
+        command.from_node = self.node_id
+        await self._controller.publish_control(command.SerializeToString(), to_node=to_node)
+
+    def knows(self, node_id: str) -> bool:
+        """Whether ``node_id`` is this node or one heard from recently."""
+        return node_id == self.node_id or any(info.uid == node_id for info in self.live_nodes())
+
     async def survey(self, op: str, data: bytes, timeout: float = 2.0) -> list[bytes]:
         """Answers of every other live node to ``op`` (the caller adds its own)."""
         expected = len(self.live_nodes()) - 1

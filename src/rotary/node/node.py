@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +100,8 @@ class Node:
         self._channel_locks: dict[str, asyncio.Lock] = {}
         self._broker_channels: set[str] = set()
         self.closing = False
+        self.emulation_sessions: dict[str, Callable[[bytes], None]] = {}
+        """The inbound path of each emulated (HTTP-streaming, SSE) connection here, by session id."""
         self.control: ControlPlane | None = None
         self._upkeep: list[asyncio.Task[None]] = []
         if controller is not None:
@@ -236,6 +238,27 @@ class Node:
         """Forgets a closed connection; its subscriptions were released by its close."""
         self._connections.discard(client)
         self.hub.remove_client(client)
+
+    async def emulate(self, node_id: str, session: str, data: bytes) -> bool:
+        """Hands a client-to-server message of an emulated connection to the node owning its session.
+
+        Any node may receive it (no sticky sessions), as in Centrifugo; False when ``node_id`` is not
+        a live node. A session unknown to its node is dropped there: its stream has ended already.
+        """
+        if node_id == self.id:
+            self.deliver_emulation(session, data)
+            return True
+        if self.control is None or not self.control.knows(node_id):
+            return False
+        await self.control.send(cluster.emulation_command(session, data), node_id)
+        return True
+
+    def deliver_emulation(self, session: str, data: bytes) -> None:
+        deliver = self.emulation_sessions.get(session)
+        if deliver is None:
+            log.debug("emulation request for unknown session %s", session)
+            return
+        deliver(data)
 
     # -- the embedding API ---------------------------------------------------------------------
 

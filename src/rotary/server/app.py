@@ -27,7 +27,11 @@ from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts,
 from rotary.server.origins import origin_checker
 from rotary.server.reload import reload_not_supported
 from rotary.server.tokens import TokenVerifier
-from rotary.transports.rate_limit import Clock, ConnectionRateLimiter
+from rotary.transports.emulation import emulation_handler
+from rotary.transports.http_stream import http_stream_handler
+from rotary.transports.rate_limit import Clock, ConnectionRateLimiter, rate_limited
+from rotary.transports.sse import sse_handler
+from rotary.transports.stream import OriginCheck
 from rotary.transports.websocket import websocket_handler
 
 log = logging.getLogger("rotary.server")
@@ -75,6 +79,43 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
+def _route(prefix: str) -> str:
+    """Centrifugo's path of a handler prefix: trailing slashes dropped, "" meaning "/"."""
+    return prefix.rstrip("/") or "/"
+
+
+def _add_emulation(
+    app: web.Application,
+    node: Node,
+    config: Config,
+    check_origin: OriginCheck,
+    limiter: ConnectionRateLimiter | None,
+) -> None:
+    """HTTP streaming and SSE, and the emulation endpoint whenever either is on, as Centrifugo does."""
+    limit = config.client.connection_limit
+    if config.http_stream.enabled:
+        stream = http_stream_handler(
+            node,
+            max_request_body_size=config.http_stream.max_request_body_size,
+            check_origin=check_origin,
+            connection_limit=limit,
+        )
+        app.router.add_route("*", _route(config.http_stream.handler_prefix), rate_limited(stream, limiter))
+    if config.sse.enabled:
+        sse = sse_handler(
+            node,
+            max_request_body_size=config.sse.max_request_body_size,
+            check_origin=check_origin,
+            connection_limit=limit,
+        )
+        app.router.add_route("*", _route(config.sse.handler_prefix), rate_limited(sse, limiter))
+    if config.http_stream.enabled or config.sse.enabled:
+        emulation = emulation_handler(
+            node, max_request_body_size=config.emulation.max_request_body_size, check_origin=check_origin
+        )
+        app.router.add_route("*", _route(config.emulation.handler_prefix), emulation)
+
+
 def build_server(
     config: Config, *, clock: Clock = time.monotonic, http_timeouts: HttpTimeouts = CENTRIFUGO_HTTP_TIMEOUTS
 ) -> Server:
@@ -101,16 +142,18 @@ def build_server(
     internal = (
         web.Application(middlewares=[deadlines.middleware]) if config.http_server.internal_port else None
     )
+    check_origin = origin_checker(config.client.allowed_origins)
+    limiter = _rate_limiter(config.client.connection_rate_limit, clock)
     if not config.websocket.disabled:
         handler = websocket_handler(
             node,
             message_size_limit=config.websocket.message_size_limit,
-            check_origin=origin_checker(config.client.allowed_origins),
+            check_origin=check_origin,
             connection_limit=config.client.connection_limit,
-            rate_limiter=_rate_limiter(config.client.connection_rate_limit, clock),
             write_timeout=config.websocket.write_timeout,
         )
-        external.router.add_get(config.websocket.handler_prefix, handler)
+        external.router.add_get(config.websocket.handler_prefix, rate_limited(handler, limiter))
+    _add_emulation(external, node, config, check_origin, limiter)
     internal_app = internal or external
     if not config.http_api.disabled:
         from rotary.server.api.http import register_api

@@ -9,7 +9,9 @@ any other check (https://centrifugal.dev/docs/server/configuration#clientconnect
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
 
 Clock = Callable[[], float]
 """Seconds on a monotonic scale; tests pass their own."""
@@ -37,3 +39,20 @@ class ConnectionRateLimiter:
             return False
         self._tokens -= 1.0
         return True
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def rate_limited(handler: Handler, limiter: ConnectionRateLimiter | None) -> Handler:
+    """``handler`` behind the limiter: one bucket is shared by every connection endpoint
+    (WebSocket, HTTP streaming, SSE), as Centrifugo's connection middleware is."""
+    if limiter is None:
+        return handler
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if not limiter.allow():
+            return web.Response(status=503, text="Service Unavailable")
+        return await handler(request)
+
+    return guarded

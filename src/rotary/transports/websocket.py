@@ -20,7 +20,6 @@ from rotary.node.node import Node
 from rotary.protocol import codes
 from rotary.protocol.codec import ProtocolType
 from rotary.protocol.framing import ws_frame
-from rotary.transports.rate_limit import ConnectionRateLimiter
 
 log = logging.getLogger("rotary.transports.websocket")
 
@@ -113,14 +112,11 @@ def websocket_handler(
     message_size_limit: int = 65536,
     check_origin: OriginCheck | None = None,
     connection_limit: int = 0,
-    rate_limiter: ConnectionRateLimiter | None = None,
     write_timeout: float = DEFAULT_WRITE_TIMEOUT,
 ) -> Handler:
     """An aiohttp handler serving the bidirectional client protocol for ``node``."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        if rate_limiter is not None and not rate_limiter.allow():  # Centrifugo checks the rate first
-            return web.Response(status=503, text="Service Unavailable")
         if check_origin is not None and not check_origin(request):
             return web.Response(status=403, text="Forbidden")
         if connection_limit and len(node.hub.clients) >= connection_limit:

@@ -3,9 +3,13 @@
 //
 // The test passes everything through the environment: ROTARY_WS_URL, ROTARY_HTTP_URL,
 // ROTARY_SECRET (HMAC key of connection and subscription tokens), ROTARY_API_KEY and
-// ROTARY_PROTOCOL (`json` or `protobuf`). See https://centrifugal.dev/docs/transports/client_api.
+// ROTARY_PROTOCOL (`json` or `protobuf`), and ROTARY_TRANSPORT (`websocket` when unset, or one of
+// the emulated transports `http_stream` and `sse`, which also use the emulation endpoint: that of
+// the same server, or ROTARY_EMULATION_URL when set, e.g. another node of a cluster).
+// See https://centrifugal.dev/docs/transports/client_api.
 
 import { createHmac } from 'node:crypto';
+import { EventSource } from 'eventsource';
 import WebSocket from 'ws';
 
 export const env = {
@@ -14,6 +18,7 @@ export const env = {
   secret: process.env.ROTARY_SECRET,
   apiKey: process.env.ROTARY_API_KEY,
   protobuf: process.env.ROTARY_PROTOCOL === 'protobuf',
+  transport: process.env.ROTARY_TRANSPORT || 'websocket',
 };
 
 // The Protobuf build is a separate entry point of the same package, with the same API.
@@ -35,9 +40,28 @@ export const now = () => Math.floor(Date.now() / 1000);
 
 const clients = [];
 
+// The endpoint and options of the transport under test. Node has fetch and ReadableStream; the
+// EventSource comes from the `eventsource` package.
+function transportOptions() {
+  if (env.transport === 'websocket') {
+    return [env.wsUrl, { websocket: WebSocket }];
+  }
+  const endpoint = [{ transport: env.transport, endpoint: `${env.httpUrl}/connection/${env.transport}` }];
+  return [
+    endpoint,
+    {
+      fetch,
+      readableStream: ReadableStream,
+      eventsource: EventSource,
+      emulationEndpoint: process.env.ROTARY_EMULATION_URL || `${env.httpUrl}/emulation`,
+    },
+  ];
+}
+
 export function newClient(options = {}) {
-  const client = new Centrifuge(env.wsUrl, {
-    websocket: WebSocket,
+  const [endpoint, transport] = transportOptions();
+  const client = new Centrifuge(endpoint, {
+    ...transport,
     timeout: 5000,
     minReconnectDelay: 50,
     maxReconnectDelay: 500,

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14rotary/control.proto\x12\x0erotary.control\"\xfd\x02\n\x07\x43ommand\x12\x11\n\tfrom_node\x18\x01 \x01(\t\x12+\n\tnode_info\x18\x02 \x01(\x0b\x32\x18.rotary.control.NodeInfo\x12\x32\n\ndisconnect\x18\x03 \x01(\x0b\x32\x1e.rotary.control.DisconnectUser\x12\x34\n\x0bunsubscribe\x18\x04 \x01(\x0b\x32\x1f.rotary.control.UnsubscribeUser\x12\x30\n\tsubscribe\x18\x05 \x01(\x0b\x32\x1d.rotary.control.SubscribeUser\x12,\n\x07refresh\x18\x06 \x01(\x0b\x32\x1b.rotary.control.RefreshUser\x12\x35\n\x0esurvey_request\x18\x07 \x01(\x0b\x32\x1d.rotary.control.SurveyRequest\x12\x31\n\x0csurvey_reply\x18\x08 \x01(\x0b\x32\x1b.rotary.control.SurveyReply\"\x96\x01\n\x08NodeInfo\x12\x0b\n\x03uid\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x13\n\x0bnum_clients\x18\x04 \x01(\r\x12\x11\n\tnum_users\x18\x05 \x01(\r\x12\x14\n\x0cnum_channels\x18\x06 \x01(\r\x12\x0e\n\x06uptime\x18\x07 \x01(\r\x12\x10\n\x08num_subs\x18\x08 \x01(\r\"7\n\x06Target\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x0e\n\x06\x63lient\x18\x02 \x01(\t\x12\x0f\n\x07session\x18\x03 \x01(\t\"i\n\x0e\x44isconnectUser\x12&\n\x06target\x18\x01 \x01(\x0b\x32\x16.rotary.control.Target\x12\x0c\n\x04\x63ode\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\twhitelist\x18\x04 \x03(\t\"J\n\x0fUnsubscribeUser\x12&\n\x06target\x18\x01 \x01(\x0b\x32\x16.rotary.control.Target\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\"/\n\x0eStreamPosition\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\r\n\x05\x65poch\x18\x02 \x01(\t\"\xcc\x02\n\x10SubscribeOptions\x12\x11\n\tchan_info\x18\x01 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x11\n\texpire_at\x18\x03 \x01(\x03\x12\x15\n\remit_presence\x18\x04 \x01(\x08\x12\x17\n\x0f\x65mit_join_leave\x18\x05 \x01(\x08\x12\x17\n\x0fpush_join_leave\x18\x06 \x01(\x08\x12\x13\n\x0brecoverable\x18\x07 \x01(\x08\x12\x12\n\npositioned\x18\x08 \x01(\x08\x12\x16\n\x0e\x63\x61\x63he_recovery\x18\t \x01(\x08\x12\r\n\x05\x64\x65lta\x18\n \x01(\t\x12\x18\n\x10history_meta_ttl\x18\x0b \x01(\x01\x12\x35\n\rrecover_since\x18\x0c \x01(\x0b\x32\x1e.rotary.control.StreamPosition\x12\x1a\n\x12\x61uto_cache_recover\x18\r \x01(\x08\"{\n\rSubscribeUser\x12&\n\x06target\x18\x01 \x01(\x0b\x32\x16.rotary.control.Target\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x31\n\x07options\x18\x03 \x01(\x0b\x32 .rotary.control.SubscribeOptions\"\x83\x01\n\x0bRefreshUser\x12&\n\x06target\x18\x01 \x01(\x0b\x32\x16.rotary.control.Target\x12\x0f\n\x07\x65xpired\x18\x02 \x01(\x08\x12\x11\n\texpire_at\x18\x03 \x01(\x03\x12\x11\n\tconn_info\x18\x04 \x01(\x0c\x12\x15\n\rhas_conn_info\x18\x05 \x01(\x08\"5\n\rSurveyRequest\x12\n\n\x02id\x18\x01 \x01(\x04\x12\n\n\x02op\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\'\n\x0bSurveyReply\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14rotary/control.proto\x12\x0erotary.control\"\xab\x03\n\x07\x43ommand\x12\x11\n\tfrom_node\x18\x01 \x01(\t\x12+\n\tnode_info\x18\x02 \x01(\x0b\x32\x18.rotary.control.NodeInfo\x12\x32\n\ndisconnect\x18\x03 \x01(\x0b\x32\x1e.rotary.control.DisconnectUser\x12\x34\n\x0bunsubscribe\x18\x04 \x01(\x0b\x32\x1f.rotary.control.UnsubscribeUser\x12\x30\n\tsubscribe\x18\x05 \x01(\x0b\x32\x1d.rotary.control.SubscribeUser\x12,\n\x07refresh\x18\x06 \x01(\x0b\x32\x1b.rotary.control.RefreshUser\x12\x35\n\x0esurvey_request\x18\x07 \x01(\x0b\x32\x1d.rotary.control.SurveyRequest\x12\x31\n\x0csurvey_reply\x18\x08 \x01(\x0b\x32\x1b.rotary.control.SurveyReply\x12,\n\temulation\x18\t \x01(\x0b\x32\x19.rotary.control.Emulation\"\x96\x01\n\x08NodeInfo\x12\x0b\n\x03uid\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x13\n\x0bnum_clients\x18\x04 \x01(\r\x12\x11\n\tnum_users\x18\x05 \x01(\r\x12\x14\n\x0cnum_channels\x18\x06 \x01(\r\x12\x0e\n\x06uptime\x18\x07 \x01(\r\x12\x10\n\x08num_subs\x18\x08 \x01(\r\"7\n\x06Target\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x0e\n\x06\x63lient\x18\x02 \x01(\t\x12\x0f\n\x07session\x18\x03 \x01(\t\"i\n\x0e\x44isconnectUser\x12&\n\x06target\x18\x01 \x01(\x0b\x32\x16.rotary.control.Target\x12\x0c\n\x04\x63ode\x18\x02 \x01(\r\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x11\n\twhitelist\x18\x04 \x03(\t\"J\n\x0fUnsubscribeUser\x12&\n\x06target\x18\x01 \x01(\x0b\x32\x16.rotary.control.Target\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\"/\n\x0eStreamPosition\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\r\n\x05\x65poch\x18\x02 \x01(\t\"\xcc\x02\n\x10SubscribeOptions\x12\x11\n\tchan_info\x18\x01 \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x11\n\texpire_at\x18\x03 \x01(\x03\x12\x15\n\remit_presence\x18\x04 \x01(\x08\x12\x17\n\x0f\x65mit_join_leave\x18\x05 \x01(\x08\x12\x17\n\x0fpush_join_leave\x18\x06 \x01(\x08\x12\x13\n\x0brecoverable\x18\x07 \x01(\x08\x12\x12\n\npositioned\x18\x08 \x01(\x08\x12\x16\n\x0e\x63\x61\x63he_recovery\x18\t \x01(\x08\x12\r\n\x05\x64\x65lta\x18\n \x01(\t\x12\x18\n\x10history_meta_ttl\x18\x0b \x01(\x01\x12\x35\n\rrecover_since\x18\x0c \x01(\x0b\x32\x1e.rotary.control.StreamPosition\x12\x1a\n\x12\x61uto_cache_recover\x18\r \x01(\x08\"{\n\rSubscribeUser\x12&\n\x06target\x18\x01 \x01(\x0b\x32\x16.rotary.control.Target\x12\x0f\n\x07\x63hannel\x18\x02 \x01(\t\x12\x31\n\x07options\x18\x03 \x01(\x0b\x32 .rotary.control.SubscribeOptions\"\x83\x01\n\x0bRefreshUser\x12&\n\x06target\x18\x01 \x01(\x0b\x32\x16.rotary.control.Target\x12\x0f\n\x07\x65xpired\x18\x02 \x01(\x08\x12\x11\n\texpire_at\x18\x03 \x01(\x03\x12\x11\n\tconn_info\x18\x04 \x01(\x0c\x12\x15\n\rhas_conn_info\x18\x05 \x01(\x08\"5\n\rSurveyRequest\x12\n\n\x02id\x18\x01 \x01(\x04\x12\n\n\x02op\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\'\n\x0bSurveyReply\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"*\n\tEmulation\x12\x0f\n\x07session\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,25 +32,27 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'rotary.control_pb2', _globa
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_COMMAND']._serialized_start=41
-  _globals['_COMMAND']._serialized_end=422
-  _globals['_NODEINFO']._serialized_start=425
-  _globals['_NODEINFO']._serialized_end=575
-  _globals['_TARGET']._serialized_start=577
-  _globals['_TARGET']._serialized_end=632
-  _globals['_DISCONNECTUSER']._serialized_start=634
-  _globals['_DISCONNECTUSER']._serialized_end=739
-  _globals['_UNSUBSCRIBEUSER']._serialized_start=741
-  _globals['_UNSUBSCRIBEUSER']._serialized_end=815
-  _globals['_STREAMPOSITION']._serialized_start=817
-  _globals['_STREAMPOSITION']._serialized_end=864
-  _globals['_SUBSCRIBEOPTIONS']._serialized_start=867
-  _globals['_SUBSCRIBEOPTIONS']._serialized_end=1199
-  _globals['_SUBSCRIBEUSER']._serialized_start=1201
-  _globals['_SUBSCRIBEUSER']._serialized_end=1324
-  _globals['_REFRESHUSER']._serialized_start=1327
-  _globals['_REFRESHUSER']._serialized_end=1458
-  _globals['_SURVEYREQUEST']._serialized_start=1460
-  _globals['_SURVEYREQUEST']._serialized_end=1513
-  _globals['_SURVEYREPLY']._serialized_start=1515
-  _globals['_SURVEYREPLY']._serialized_end=1554
+  _globals['_COMMAND']._serialized_end=468
+  _globals['_NODEINFO']._serialized_start=471
+  _globals['_NODEINFO']._serialized_end=621
+  _globals['_TARGET']._serialized_start=623
+  _globals['_TARGET']._serialized_end=678
+  _globals['_DISCONNECTUSER']._serialized_start=680
+  _globals['_DISCONNECTUSER']._serialized_end=785
+  _globals['_UNSUBSCRIBEUSER']._serialized_start=787
+  _globals['_UNSUBSCRIBEUSER']._serialized_end=861
+  _globals['_STREAMPOSITION']._serialized_start=863
+  _globals['_STREAMPOSITION']._serialized_end=910
+  _globals['_SUBSCRIBEOPTIONS']._serialized_start=913
+  _globals['_SUBSCRIBEOPTIONS']._serialized_end=1245
+  _globals['_SUBSCRIBEUSER']._serialized_start=1247
+  _globals['_SUBSCRIBEUSER']._serialized_end=1370
+  _globals['_REFRESHUSER']._serialized_start=1373
+  _globals['_REFRESHUSER']._serialized_end=1504
+  _globals['_SURVEYREQUEST']._serialized_start=1506
+  _globals['_SURVEYREQUEST']._serialized_end=1559
+  _globals['_SURVEYREPLY']._serialized_start=1561
+  _globals['_SURVEYREPLY']._serialized_end=1600
+  _globals['_EMULATION']._serialized_start=1602
+  _globals['_EMULATION']._serialized_end=1644
 # @@protoc_insertion_point(module_scope)

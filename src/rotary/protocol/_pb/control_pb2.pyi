@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Command(_message.Message):
-    __slots__ = ("from_node", "node_info", "disconnect", "unsubscribe", "subscribe", "refresh", "survey_request", "survey_reply")
+    __slots__ = ("from_node", "node_info", "disconnect", "unsubscribe", "subscribe", "refresh", "survey_request", "survey_reply", "emulation")
     FROM_NODE_FIELD_NUMBER: _ClassVar[int]
     NODE_INFO_FIELD_NUMBER: _ClassVar[int]
     DISCONNECT_FIELD_NUMBER: _ClassVar[int]
@@ -16,6 +16,7 @@ class Command(_message.Message):
     REFRESH_FIELD_NUMBER: _ClassVar[int]
     SURVEY_REQUEST_FIELD_NUMBER: _ClassVar[int]
     SURVEY_REPLY_FIELD_NUMBER: _ClassVar[int]
+    EMULATION_FIELD_NUMBER: _ClassVar[int]
     from_node: str
     node_info: NodeInfo
     disconnect: DisconnectUser
@@ -24,7 +25,8 @@ class Command(_message.Message):
     refresh: RefreshUser
     survey_request: SurveyRequest
     survey_reply: SurveyReply
-    def __init__(self, from_node: _Optional[str] = ..., node_info: _Optional[_Union[NodeInfo, _Mapping]] = ..., disconnect: _Optional[_Union[DisconnectUser, _Mapping]] = ..., unsubscribe: _Optional[_Union[UnsubscribeUser, _Mapping]] = ..., subscribe: _Optional[_Union[SubscribeUser, _Mapping]] = ..., refresh: _Optional[_Union[RefreshUser, _Mapping]] = ..., survey_request: _Optional[_Union[SurveyRequest, _Mapping]] = ..., survey_reply: _Optional[_Union[SurveyReply, _Mapping]] = ...) -> None: ...
+    emulation: Emulation
+    def __init__(self, from_node: _Optional[str] = ..., node_info: _Optional[_Union[NodeInfo, _Mapping]] = ..., disconnect: _Optional[_Union[DisconnectUser, _Mapping]] = ..., unsubscribe: _Optional[_Union[UnsubscribeUser, _Mapping]] = ..., subscribe: _Optional[_Union[SubscribeUser, _Mapping]] = ..., refresh: _Optional[_Union[RefreshUser, _Mapping]] = ..., survey_request: _Optional[_Union[SurveyRequest, _Mapping]] = ..., survey_reply: _Optional[_Union[SurveyReply, _Mapping]] = ..., emulation: _Optional[_Union[Emulation, _Mapping]] = ...) -> None: ...
 
 class NodeInfo(_message.Message):
     __slots__ = ("uid", "name", "version", "num_clients", "num_users", "num_channels", "uptime", "num_subs")
@@ -155,3 +157,11 @@ class SurveyReply(_message.Message):
     id: int
     data: bytes
     def __init__(self, id: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class Emulation(_message.Message):
+    __slots__ = ("session", "data")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    session: str
+    data: bytes
+    def __init__(self, session: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...

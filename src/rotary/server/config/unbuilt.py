@@ -92,8 +92,6 @@ UNBUILT: tuple[Unbuilt, ...] = (
     Unbuilt("websocket.read_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("websocket.write_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("websocket.use_write_buffer_pool", "WebSocket buffer tuning"),
-    Unbuilt("sse.enabled", "the SSE transport"),
-    Unbuilt("http_stream.enabled", "the HTTP-streaming transport"),
     Unbuilt("webtransport.enabled", "the WebTransport transport"),
     Unbuilt("uni_sse.enabled", "the unidirectional SSE transport"),
     Unbuilt("uni_http_stream.enabled", "the unidirectional HTTP-streaming transport"),

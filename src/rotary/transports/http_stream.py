@@ -1,0 +1,71 @@
+"""Bidirectional HTTP streaming: ``POST /connection/http_stream``, the emulation of WebSocket over fetch.
+
+The request body carries the first commands (connect); the chunked response streams replies and
+pushes, JSON one per line or Protobuf length-prefixed (``Content-Type: application/octet-stream``
+selects Protobuf). Later commands come through the emulation endpoint.
+See https://centrifugal.dev/docs/transports/http_stream.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from aiohttp import web
+
+from rotary.node.node import Node
+from rotary.protocol.codec import ProtocolType
+from rotary.protocol.streaming import http_stream_body
+from rotary.transports.stream import (
+    BodyError,
+    Handler,
+    OriginCheck,
+    PeerWatch,
+    plain,
+    preflight,
+    read_body_or_fail,
+    refusal,
+    serve_stream,
+)
+
+NAME = "http_stream"
+
+
+def http_stream_handler(
+    node: Node,
+    *,
+    max_request_body_size: int,
+    check_origin: OriginCheck,
+    connection_limit: int = 0,
+) -> Handler:
+    """An aiohttp handler (for every method) serving HTTP-streaming connections of ``node``."""
+    watch = PeerWatch()
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if request.method == "OPTIONS":
+            return preflight(request, check_origin)
+        if request.method != "POST":
+            return plain(request, check_origin, 405, "method not allowed")
+        status = refusal(node, connection_limit)
+        if status:
+            return plain(request, check_origin, status, "service unavailable")
+        try:
+            first = await read_body_or_fail(request, max_request_body_size)
+        except BodyError:
+            return plain(request, check_origin, 400, "unreadable request body")
+        if first is None:
+            return plain(request, check_origin, 413, "request body too large")
+        protobuf = request.headers.get("Content-Type", "") == "application/octet-stream"
+        protocol = ProtocolType.PROTOBUF if protobuf else ProtocolType.JSON
+        return await serve_stream(
+            request,
+            node,
+            watch,
+            NAME,
+            protocol,
+            partial(http_stream_body, protocol=protocol),
+            first,
+            check_origin,
+            content_type="application/octet-stream" if protobuf else "text/plain; charset=utf-8",
+        )
+
+    return handle
