@@ -17,13 +17,20 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from rotary.node.node import Node, NodeConfig
+from rotary.protocol import codes
 from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import Config
 from rotary.server.engines import build_engines
 from rotary.server.hooks import ServerHooks
 from rotary.server.origins import origin_checker
 from rotary.server.tokens import TokenVerifier
-from rotary.transports.websocket import websocket_handler
+from rotary.transports.uni_websocket import (
+    DEFAULT_FRAME_PING_INTERVAL,
+    DEFAULT_FRAME_PONG_TIMEOUT,
+    UniWebSocketOptions,
+    uni_websocket_handler,
+)
+from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT, websocket_handler
 
 log = logging.getLogger("rotary.server")
 
@@ -46,7 +53,15 @@ def node_config(config: Config) -> NodeConfig:
         connect_include_server_time=c.connect_include_server_time,
         presence_update_interval=c.presence_update_interval,
         position_check_interval=c.channel_position_check_delay,
+        unidirectional_code_to_disconnect=_uni_disconnects(config),
     )
+
+
+def _uni_disconnects(config: Config) -> dict[int, codes.Disconnect]:
+    rules = config.client.connect_code_to_unidirectional_disconnect
+    if not rules.enabled:
+        return {}
+    return {rule.code: codes.Disconnect(rule.to.code, rule.to.reason) for rule in rules.transforms}
 
 
 @dataclass(slots=True)
@@ -90,6 +105,7 @@ def build_server(config: Config) -> Server:
             write_timeout=config.websocket.write_timeout,
         )
         external.router.add_get(config.websocket.handler_prefix, handler)
+    _add_unidirectional(external, node, config)
     internal_app = internal or external
     if not config.http_api.disabled:
         from rotary.server.api.http import register_api
@@ -98,6 +114,30 @@ def build_server(config: Config) -> Server:
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
     return Server(config, node, verifier, external, internal)
+
+
+def _add_unidirectional(app: web.Application, node: Node, config: Config) -> None:
+    """Routes of the enabled unidirectional transports (https://centrifugal.dev/docs/transports/overview)."""
+    check_origin = origin_checker(config.client.allowed_origins)
+    limit = config.client.connection_limit
+    if config.uni_websocket.enabled:
+        uni_ws = config.uni_websocket
+        options = UniWebSocketOptions(
+            message_size_limit=uni_ws.message_size_limit or 65536,
+            write_timeout=uni_ws.write_timeout or DEFAULT_WRITE_TIMEOUT,
+            join_push_messages=uni_ws.join_push_messages,
+            disable_closing_handshake=uni_ws.disable_closing_handshake,
+            disable_disconnect_push=uni_ws.disable_disconnect_push,
+            ping_interval=config.client.ping_interval or DEFAULT_FRAME_PING_INTERVAL,
+            pong_timeout=config.client.pong_timeout or DEFAULT_FRAME_PONG_TIMEOUT,
+        )
+        handler = uni_websocket_handler(node, options, check_origin=check_origin, connection_limit=limit)
+        app.router.add_get(_prefix(uni_ws.handler_prefix), handler)
+
+
+def _prefix(handler_prefix: str) -> str:
+    """Centrifugo trims a trailing slash and serves an empty prefix at the root."""
+    return handler_prefix.rstrip("/") or "/"
 
 
 async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -> None:
