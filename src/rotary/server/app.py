@@ -20,10 +20,14 @@ from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
 from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import Config
+from rotary.server.config.schema_transports import ConnectCodeToHTTPResponse
 from rotary.server.engines import build_engines
 from rotary.server.hooks import ServerHooks
 from rotary.server.origins import origin_checker
 from rotary.server.tokens import TokenVerifier
+from rotary.transports.uni_connect import CodeToHTTPResponse
+from rotary.transports.uni_http_stream import uni_http_stream_handler
+from rotary.transports.uni_sse import uni_sse_handler
 from rotary.transports.uni_websocket import (
     DEFAULT_FRAME_PING_INTERVAL,
     DEFAULT_FRAME_PONG_TIMEOUT,
@@ -133,6 +137,32 @@ def _add_unidirectional(app: web.Application, node: Node, config: Config) -> Non
         )
         handler = uni_websocket_handler(node, options, check_origin=check_origin, connection_limit=limit)
         app.router.add_get(_prefix(uni_ws.handler_prefix), handler)
+    if config.uni_sse.enabled:
+        sse = config.uni_sse
+        handler = uni_sse_handler(
+            node,
+            max_request_body_size=sse.max_request_body_size,
+            http_rules=_http_rules(sse.connect_code_to_http_response),
+            check_origin=check_origin,
+            connection_limit=limit,
+        )
+        app.router.add_route("*", _prefix(sse.handler_prefix), handler)
+    if config.uni_http_stream.enabled:
+        stream = config.uni_http_stream
+        handler = uni_http_stream_handler(
+            node,
+            max_request_body_size=stream.max_request_body_size,
+            http_rules=_http_rules(stream.connect_code_to_http_response),
+            check_origin=check_origin,
+            connection_limit=limit,
+        )
+        app.router.add_route("*", _prefix(stream.handler_prefix), handler)
+
+
+def _http_rules(section: ConnectCodeToHTTPResponse) -> tuple[CodeToHTTPResponse, ...] | None:
+    if not section.enabled:
+        return None
+    return tuple(CodeToHTTPResponse(t.code, t.to.status_code, t.to.body) for t in section.transforms)
 
 
 def _prefix(handler_prefix: str) -> str:
