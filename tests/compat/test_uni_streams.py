@@ -263,3 +263,32 @@ async def test_client_that_never_reads_is_closed_as_slow(
             reader.response.close()
         finally:
             slow.close()
+
+
+async def test_expired_connection_is_disconnected_with_3005(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """A unidirectional client cannot refresh: past its expiry and the grace delay it gets 3005."""
+    config = merged(UNI_CONFIG, {"client": {"expired_close_delay": "100ms"}})
+    with running_rotary(tmp_path, config) as server:
+        stream = await open_stream(session, server, {"token": token("brief", exp=int(time.time()) + 2)})
+        connected = (await stream.until("connect"))["connect"]
+        assert connected["expires"] is True and 0 < connected["ttl"] <= 2
+        disconnect = await stream.until("disconnect")
+        assert disconnect == {"disconnect": {"code": 3005, "reason": "connection expired"}}
+        assert await stream.next() is None
+
+
+async def test_shutdown_sends_disconnect_push_3001(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    with running_rotary(tmp_path, UNI_CONFIG) as server:
+        sse = await open_sse(session, server, {"token": token("leaving")})
+        stream = await open_stream(session, server, {"token": token("leaving")})
+        await sse.until("connect")
+        await stream.until("connect")
+        stopping = asyncio.get_running_loop().run_in_executor(None, server.process.stop)
+        shutdown = {"disconnect": {"code": 3001, "reason": "shutdown"}}
+        assert await sse.until("disconnect") == shutdown
+        assert await stream.until("disconnect") == shutdown
+        assert await sse.next() is None and await stream.next() is None
+        await stopping
+        assert server.process.process.returncode == 0

@@ -9,7 +9,12 @@ of its server-side subscriptions (token `channels`, the personal channel, the AP
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import socket
+import time
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -222,3 +227,58 @@ async def test_join_push_messages_and_disabled_disconnect_push(
                     continue
                 break
         assert (msg.type, msg.data) == (aiohttp.WSMsgType.CLOSE, 3503)
+
+
+async def test_shutdown_sends_push_then_close_3001(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    with running_rotary(tmp_path, UNI_CONFIG) as server:
+        ws, _ = await connect(session, server, {"sub": "ivan"})
+        stopping = asyncio.get_running_loop().run_in_executor(None, server.process.stop)
+        push = (await pushes_until(ws, "disconnect"))[-1]
+        assert push == {"disconnect": {"code": 3001, "reason": "shutdown"}}
+        async with asyncio.timeout(WAIT):
+            msg = await ws.receive()
+        assert (msg.type, msg.data, msg.extra) == (aiohttp.WSMsgType.CLOSE, 3001, "shutdown")
+        await stopping
+
+
+def _never_reading_socket(port: int, request: dict[str, Any]) -> socket.socket:
+    """A uni_websocket connection (connect request in the URL) on a tiny receive buffer, never read."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    query = urllib.parse.urlencode({"cf_connect": json.dumps(request)})
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /connection/uni_websocket?{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    return sock
+
+
+async def test_client_that_never_reads_is_closed_as_slow(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    # Pings every 25 s: the slow client must be closed for its backlog, not for a missing pong.
+    config = merged(
+        UNI_CONFIG, {"client": {"queue_max_size": 65536, "ping_interval": "25s", "pong_timeout": "8s"}}
+    )
+    with running_rotary(tmp_path, config) as server:
+        ch = channel()
+        slow = _never_reading_socket(server.port, {"token": sign_token({"sub": "slow", "channels": [ch]})})
+        try:
+            reader, _ = await connect(session, server, {"sub": "reader", "channels": [ch]})
+            payload = "x" * 20_000
+            for n in range(200):
+                await server.api("publish", {"channel": ch, "data": {"n": n, "p": payload}})
+                pub = (await pushes_until(reader, "pub"))[-1]
+                assert pub["pub"]["data"]["n"] == n
+            deadline = time.monotonic() + WAIT
+            while "code 3008" not in server.log():
+                assert time.monotonic() < deadline, "the slow client was not closed"
+                await asyncio.sleep(0.05)
+            await reader.close()
+        finally:
+            slow.close()
