@@ -15,6 +15,7 @@ import socket
 from dataclasses import dataclass
 
 from aiohttp import web
+from grpc import aio  # type: ignore[import-untyped]
 
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
@@ -26,6 +27,7 @@ from rotary.server.hooks import ServerHooks
 from rotary.server.origins import origin_checker
 from rotary.server.tokens import TokenVerifier
 from rotary.transports.uni_connect import CodeToHTTPResponse
+from rotary.transports.uni_grpc import UniGrpcTLS, start_uni_grpc
 from rotary.transports.uni_http_stream import uni_http_stream_handler
 from rotary.transports.uni_sse import uni_sse_handler
 from rotary.transports.uni_websocket import (
@@ -37,6 +39,9 @@ from rotary.transports.uni_websocket import (
 from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT, websocket_handler
 
 log = logging.getLogger("rotary.server")
+
+UNI_GRPC_GRACE = 1.0
+"""Seconds uni_grpc streams get at shutdown to send what the node's 3001 left them."""
 
 
 def node_config(config: Config) -> NodeConfig:
@@ -188,6 +193,7 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         ).start()
         runners.append(runner)
         log.info("serving on %s:%d", address or "0.0.0.0", port)
+    uni_grpc = await _start_uni_grpc(server.node, config)
     try:
         await stop.wait()
     finally:
@@ -196,9 +202,21 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
             for site in list(runner.sites):
                 await site.stop()
         await server.node.shutdown(config.shutdown.timeout)
+        if uni_grpc is not None:  # its streams ended with the node's 3001; let them flush
+            await uni_grpc.stop(UNI_GRPC_GRACE)
         for runner in runners:
             await runner.cleanup()
         await server.verifier.close()
+
+
+async def _start_uni_grpc(node: Node, config: Config) -> aio.Server | None:
+    section = config.uni_grpc
+    if not section.enabled:
+        return None
+    tls = None
+    if section.tls.enabled:
+        tls = UniGrpcTLS(section.tls.cert_pem, section.tls.key_pem, section.tls.client_ca_pem)
+    return await start_uni_grpc(node, section.address, section.port, section.max_receive_message_size, tls)
 
 
 def run_server(config: Config, reuse_port: bool = False) -> int:
