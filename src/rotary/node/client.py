@@ -119,8 +119,8 @@ class Client:
         """Runs the connect of a unidirectional transport, whose request came with the HTTP request
         or first message; its result goes out as a `connect` push.
 
-        A failure is returned, not sent: the transport closes with `unidirectional_disconnect` of it,
-        or answers with an HTTP status (`connect_code_to_http_response`).
+        A failure is returned, not sent, and the caller must close the connection right away: with
+        `unidirectional_disconnect` of it, or (3000) after an HTTP answer (`connect_code_to_http_response`).
         """
         from rotary.node.commands import COMMANDS
 
@@ -137,7 +137,6 @@ class Client:
         else:
             self.flush()
             return None
-        self.session.connect_failed()
         return failure
 
     def unidirectional_disconnect(self, failure: ConnectFailure) -> codes.Disconnect:

@@ -76,10 +76,18 @@ class UniGrpcTransport:
         if self._ended:
             return
         if disconnect == codes.DISCONNECT_SLOW:
-            self._queue.clear()  # it does not read: do not wait for it to take the backlog
-        elif sends_disconnect_push(disconnect):
+            self.abort()  # it does not read: do not wait for it to take the backlog
+            return
+        if sends_disconnect_push(disconnect):
             push = pb.Push(disconnect=pb.Disconnect(code=disconnect.code, reason=disconnect.reason))
             self.write(codec_for(ProtocolType.PROTOBUF).encode_push(push))
+        self._ended = True
+        self._ready.set()
+
+    def abort(self) -> None:
+        """Ends the stream with no goodbye: what is queued is dropped."""
+        self._queue.clear()
+        self._queued_bytes = 0
         self._ended = True
         self._ready.set()
 

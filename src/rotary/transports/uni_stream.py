@@ -117,6 +117,12 @@ class UniStreamTransport:
             self._send(self.frame(disconnect_push(disconnect)))
         self.ended.set()
 
+    def abort(self) -> None:
+        """Ends the stream with no goodbye (no disconnect push) and drops the socket."""
+        self.ended.set()
+        if self._sock is not None:
+            self._sock.abort()
+
     def drop_if_stalled(self) -> None:
         """Aborts a socket whose last bytes a peer did not take within the write timeout."""
         sock = self._sock

@@ -91,6 +91,11 @@ class UniWebSocketTransport(WebSocketTransport):
             return
         super().close(disconnect)
 
+    def abort(self) -> None:
+        """Ends the connection with no goodbye (no disconnect push, no close frame)."""
+        self._stop_timers()
+        self._sock.abort()
+
     def pong_received(self) -> None:
         if self._pong_deadline is not None:
             self._pong_deadline.cancel()
