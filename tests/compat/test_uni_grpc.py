@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -113,3 +114,56 @@ async def test_cancelled_stream_ends_the_session(uni: RotaryServer, channel: aio
             if clients == 0:
                 break
             await asyncio.sleep(0.05)
+
+
+def self_signed_pem() -> tuple[bytes, bytes]:
+    """A certificate for 127.0.0.1 and its key, both PEM."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+async def test_tls_is_served_when_asked_for(tmp_path: Path) -> None:
+    cert_pem, key_pem = self_signed_pem()
+    (tmp_path / "cert.pem").write_bytes(cert_pem)
+    port = free_port()
+    tls = {"enabled": True, "cert_pem": str(tmp_path / "cert.pem"), "key_pem": key_pem.decode()}
+    config = merged(
+        DEFAULT_CONFIG, {"uni_grpc": {"enabled": True, "address": "127.0.0.1", "port": port, "tls": tls}}
+    )
+    with running_rotary(tmp_path / "rotary", config):
+        credentials = grpc.ssl_channel_credentials(root_certificates=cert_pem)
+        async with aio.secure_channel(f"127.0.0.1:{port}", credentials) as ch:
+            stream = consume(ch, unistream_pb2.ConnectRequest(token=sign_token({"sub": "tls-user"})))
+            assert (await until(stream, "connect")).connect.client
+            stream.cancel()
+        async with aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            plain = consume(ch, unistream_pb2.ConnectRequest(token=sign_token({"sub": "plain"})))
+            with pytest.raises(aio.AioRpcError):
+                await asyncio.wait_for(plain.read(), WAIT)
