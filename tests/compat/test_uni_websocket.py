@@ -282,3 +282,25 @@ async def test_client_that_never_reads_is_closed_as_slow(
             await reader.close()
         finally:
             slow.close()
+
+
+async def test_connection_limit_and_origin_check(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    config = merged(
+        UNI_CONFIG,
+        {
+            "client": {"connection_limit": 1, "allowed_origins": ["https://allowed.example"]},
+            "uni_sse": {"enabled": True},
+            "uni_http_stream": {"enabled": True},
+        },
+    )
+    with running_rotary(tmp_path, config) as server:
+        refused = await session.get(
+            uni_url(server), headers={"Origin": "https://evil.example", "Upgrade": "websocket"}
+        )
+        assert refused.status == 403
+        ws, _ = await connect(session, server, {"sub": "only"})
+        for path, method in [("uni_websocket", "GET"), ("uni_sse", "GET"), ("uni_http_stream", "POST")]:
+            url = f"{server.http_url}/connection/{path}"
+            async with session.request(method, url, data=b"{}" if method == "POST" else None) as response:
+                assert response.status == 503, path
+        await ws.close()
