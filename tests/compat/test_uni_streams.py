@@ -168,6 +168,9 @@ async def test_api_subscribe_and_join_reach_http_stream(
     other.response.close()
     leave = await stream.until("leave")
     assert leave["leave"]["info"]["user"] == "joiner"  # the hang-up ended the other session
+    await uni.api("unsubscribe", {"user": user, "channel": ch})
+    unsubscribe = await stream.until("unsubscribe")
+    assert unsubscribe["channel"] == ch and unsubscribe["unsubscribe"]["code"] == 2000
     stream.response.close()
 
 
