@@ -304,3 +304,17 @@ async def test_connection_limit_and_origin_check(tmp_path: Path, session: aiohtt
             async with session.request(method, url, data=b"{}" if method == "POST" else None) as response:
                 assert response.status == 503, path
         await ws.close()
+
+
+async def test_disable_closing_handshake(tmp_path: Path, session: aiohttp.ClientSession) -> None:
+    config = merged(UNI_CONFIG, {"uni_websocket": {"disable_closing_handshake": True}})
+    with running_rotary(tmp_path, config) as server:
+        ws, _ = await connect(session, server, {"sub": "judy"})
+        await server.api("disconnect", {"user": "judy"})
+        push = (await pushes_until(ws, "disconnect"))[-1]
+        assert push == {"disconnect": {"code": 3503, "reason": "force disconnect"}}
+        async with asyncio.timeout(WAIT):
+            msg = await ws.receive()
+            while msg.type is aiohttp.WSMsgType.PING:
+                msg = await ws.receive()
+        assert msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR), msg  # no close frame
