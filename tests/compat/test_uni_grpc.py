@@ -167,3 +167,38 @@ async def test_tls_is_served_when_asked_for(tmp_path: Path) -> None:
             plain = consume(ch, unistream_pb2.ConnectRequest(token=sign_token({"sub": "plain"})))
             with pytest.raises(aio.AioRpcError):
                 await asyncio.wait_for(plain.read(), WAIT)
+
+
+async def test_client_that_never_reads_is_closed_as_slow(tmp_path: Path) -> None:
+    port = free_port()
+    config = merged(
+        DEFAULT_CONFIG,
+        {
+            "uni_grpc": {"enabled": True, "address": "127.0.0.1", "port": port},
+            "client": {"queue_max_size": 65536},
+        },
+    )
+    news = "chat:" + uuid.uuid4().hex[:12]
+    with running_rotary(tmp_path / "rotary", config) as server:
+        async with (
+            aio.insecure_channel(f"127.0.0.1:{port}") as slow_ch,
+            aio.insecure_channel(f"127.0.0.1:{port}") as ch,
+        ):
+            slow = consume(
+                slow_ch, unistream_pb2.ConnectRequest(token=sign_token({"sub": "slow", "channels": [news]}))
+            )
+            await until(slow, "connect")  # then never reads again
+            reader = consume(
+                ch, unistream_pb2.ConnectRequest(token=sign_token({"sub": "reader", "channels": [news]}))
+            )
+            await until(reader, "connect")
+            payload = "x" * 20_000
+            for n in range(300):
+                await server.api("publish", {"channel": news, "data": {"n": n, "p": payload}})
+                pub = await until(reader, "pub")
+                assert orjson.loads(pub.pub.data)["n"] == n
+            async with asyncio.timeout(WAIT):
+                while "code 3008" not in server.log():
+                    await asyncio.sleep(0.05)
+            slow.cancel()
+            reader.cancel()
