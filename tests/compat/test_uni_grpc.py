@@ -160,6 +160,7 @@ async def test_tls_is_served_when_asked_for(tmp_path: Path) -> None:
     with running_rotary(tmp_path / "rotary", config):
         credentials = grpc.ssl_channel_credentials(root_certificates=cert_pem)
         async with aio.secure_channel(f"127.0.0.1:{port}", credentials) as ch:
+            await asyncio.wait_for(ch.channel_ready(), WAIT)
             stream = consume(ch, unistream_pb2.ConnectRequest(token=sign_token({"sub": "tls-user"})))
             assert (await until(stream, "connect")).connect.client
             stream.cancel()

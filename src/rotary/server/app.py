@@ -179,6 +179,7 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
     """Runs until ``stop`` is set, then shuts down in order."""
     config = server.config
     await server.node.start()
+    uni_grpc = await _start_uni_grpc(server.node, config)  # listening before "serving on" is logged
     runners: list[web.AppRunner] = []
     listeners = [(server.external, config.http_server.address, config.http_server.port)]
     if server.internal is not None:
@@ -193,7 +194,6 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         ).start()
         runners.append(runner)
         log.info("serving on %s:%d", address or "0.0.0.0", port)
-    uni_grpc = await _start_uni_grpc(server.node, config)
     try:
         await stop.wait()
     finally:
