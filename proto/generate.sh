@@ -20,3 +20,4 @@ gen() {  # gen <proto name> <output package dir> [grpc]
 }
 gen client "$root/src/rotary/protocol/_pb"
 gen control "$root/src/rotary/protocol/_pb"
+gen unistream "$root/src/rotary/protocol/_pb"

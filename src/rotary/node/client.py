@@ -30,6 +30,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("rotary.client")
 
 
+ConnectFailure = codes.Disconnect | ClientError
+"""Why a connect failed: a refusal that ends the connection, or an error reply's code."""
+
+_UNI_ERROR_TO_DISCONNECT: dict[int, codes.Disconnect] = {
+    codes.ERROR_EXPIRED.code: codes.DISCONNECT_EXPIRED,
+    codes.ERROR_TOKEN_EXPIRED.code: codes.DISCONNECT_EXPIRED,
+    codes.ERROR_TOO_MANY_REQUESTS.code: codes.DISCONNECT_TOO_MANY_REQUESTS,
+    codes.ERROR_PERMISSION_DENIED.code: codes.DISCONNECT_PERMISSION_DENIED,
+}
+"""centrifuge's mapping of connect errors for unidirectional clients, applied after the configured one."""
+
+
 class Client:
     """One client connection, as hooks and the hub see it."""
 
@@ -42,7 +54,7 @@ class Client:
         self.user = ""
         self.conn_info = b""
         self.meta = b""
-        self.session_id = ""
+        self.session_id = str(uuid.uuid4()) if transport.unidirectional else ""
         self.headers: Mapping[str, str] = headers or {}
         self.remote = remote
         self._loop = asyncio.get_running_loop()
@@ -102,6 +114,40 @@ class Client:
             if self.session.status is Status.UNUSABLE:
                 break
         self.flush()
+
+    async def connect_unidirectional(self, request: pb.ConnectRequest) -> ConnectFailure | None:
+        """Runs the connect of a unidirectional transport, whose request came with the HTTP request
+        or first message; its result goes out as a `connect` push.
+
+        A failure is returned, not sent, and the caller must close the connection right away: with
+        `unidirectional_disconnect` of it, or (3000) after an HTTP answer (`connect_code_to_http_response`).
+        """
+        from rotary.node.commands import COMMANDS
+
+        failure: ConnectFailure
+        try:
+            await COMMANDS["connect"](self, pb.Command(id=1, connect=request))
+        except DisconnectError as exc:
+            failure = exc.disconnect
+        except ClientError as exc:
+            failure = exc
+        except Exception:
+            log.exception("error handling connect of unidirectional client %s", self.id)
+            failure = codes.DISCONNECT_SERVER_ERROR
+        else:
+            self.flush()
+            return None
+        return failure
+
+    def unidirectional_disconnect(self, failure: ConnectFailure) -> codes.Disconnect:
+        """The disconnect a failed unidirectional connect ends with: a refusal as is, an error by the
+        `client.connect_code_to_unidirectional_disconnect` rules, then centrifuge's defaults, else 3004."""
+        if isinstance(failure, codes.Disconnect):
+            return failure
+        configured = self.node.config.unidirectional_code_to_disconnect.get(failure.code)
+        if configured is not None:
+            return configured
+        return _UNI_ERROR_TO_DISCONNECT.get(failure.code, codes.DISCONNECT_SERVER_ERROR)
 
     def _protocol_violation(self, exc: ProtocolError) -> None:
         log.info("bad request from client %s: %s", self.id, exc)

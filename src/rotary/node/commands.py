@@ -70,15 +70,40 @@ async def connect(client: Client, cmd: pb.Command) -> None:
         result.ping = int(limits.ping_interval)
         result.pong = not limits.unidirectional and limits.pong_timeout > 0
     if client.session_id:
-        result.session, result.node = client.session_id, node.id
+        result.session = client.session_id
+        if not limits.unidirectional:  # emulated bidirectional transports route by node
+            result.node = node.id
     if node.config.connect_include_server_time:
         result.time = int(time.time() * 1000)
-    client.session.send_reply(pb.Reply(id=cmd.id, connect=result))
+    if limits.unidirectional:
+        client.session.send_push(pb.Push(connect=_connect_push(result)))
+    else:
+        client.session.send_reply(pb.Reply(id=cmd.id, connect=result))
     client.flush()
     for s in started:
         activate(client, s)
     if decision.single_connection:
         await node.disconnect(client.user, codes.DISCONNECT_CONNECTION_LIMIT, whitelist=(client.id,))
+
+
+def _connect_push(result: pb.ConnectResult) -> pb.Connect:
+    """A unidirectional client gets its connect result as a `connect` push: the same fields by name,
+    under other field numbers."""
+    push = pb.Connect(
+        client=result.client,
+        version=result.version,
+        data=result.data,
+        expires=result.expires,
+        ttl=result.ttl,
+        ping=result.ping,
+        pong=result.pong,
+        session=result.session,
+        node=result.node,
+        time=result.time,
+    )
+    for channel, sub in result.subs.items():
+        push.subs[channel].CopyFrom(sub)
+    return push
 
 
 async def subscribe(client: Client, cmd: pb.Command) -> None:

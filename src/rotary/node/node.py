@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rotary.engines.base import (
@@ -59,6 +59,8 @@ class NodeConfig:
     presence_update_interval: float = 27.0
     position_check_interval: float = 40.0
     shutdown_batch_size: int = 500
+    unidirectional_code_to_disconnect: Mapping[int, codes.Disconnect] = field(default_factory=dict)
+    """Connect error code to the disconnect a unidirectional client gets instead (after the defaults)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -250,7 +250,7 @@ async def subscribe_server_side(client: Client, channel: str, opts: SubscribeOpt
     push = pb.Subscribe(
         recoverable=r.recoverable, epoch=r.epoch, offset=r.offset, positioned=r.positioned, data=r.data
     )
-    client.session.send_reply(pb.Reply(push=pb.Push(channel=channel, subscribe=push)))
+    client.session.send_push(pb.Push(channel=channel, subscribe=push))
     activate(client, started)
 
 

@@ -16,11 +16,14 @@ import time
 from dataclasses import dataclass
 
 from aiohttp import web
+from grpc import aio  # type: ignore[import-untyped]
 
 from rotary.engines.base import EngineError
 from rotary.node.node import Node, NodeConfig
+from rotary.protocol import codes
 from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import Config
+from rotary.server.config.schema_transports import ConnectCodeToHTTPResponse
 from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
@@ -32,9 +35,22 @@ from rotary.transports.http_stream import http_stream_handler
 from rotary.transports.rate_limit import Clock, ConnectionRateLimiter, rate_limited
 from rotary.transports.sse import sse_handler
 from rotary.transports.stream import OriginCheck
-from rotary.transports.websocket import websocket_handler
+from rotary.transports.uni_connect import CodeToHTTPResponse
+from rotary.transports.uni_grpc import UniGrpcTLS, start_uni_grpc
+from rotary.transports.uni_http_stream import uni_http_stream_handler
+from rotary.transports.uni_sse import uni_sse_handler
+from rotary.transports.uni_websocket import (
+    DEFAULT_FRAME_PING_INTERVAL,
+    DEFAULT_FRAME_PONG_TIMEOUT,
+    UniWebSocketOptions,
+    uni_websocket_handler,
+)
+from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT, websocket_handler
 
 log = logging.getLogger("rotary.server")
+
+UNI_GRPC_GRACE = 1.0
+"""Seconds uni_grpc streams get at shutdown to send what the node's 3001 left them."""
 
 
 def node_config(config: Config) -> NodeConfig:
@@ -55,7 +71,15 @@ def node_config(config: Config) -> NodeConfig:
         connect_include_server_time=c.connect_include_server_time,
         presence_update_interval=c.presence_update_interval,
         position_check_interval=c.channel_position_check_delay,
+        unidirectional_code_to_disconnect=_uni_disconnects(config),
     )
+
+
+def _uni_disconnects(config: Config) -> dict[int, codes.Disconnect]:
+    rules = config.client.connect_code_to_unidirectional_disconnect
+    if not rules.enabled:
+        return {}
+    return {rule.code: codes.Disconnect(rule.to.code, rule.to.reason) for rule in rules.transforms}
 
 
 class StartError(Exception):
@@ -154,6 +178,7 @@ def build_server(
         )
         external.router.add_get(config.websocket.handler_prefix, rate_limited(handler, limiter))
     _add_emulation(external, node, config, check_origin, limiter)
+    _add_unidirectional(external, node, config, check_origin, limiter)
     internal_app = internal or external
     if not config.http_api.disabled:
         from rotary.server.api.http import register_api
@@ -188,6 +213,56 @@ async def _listen(
     return listener
 
 
+def _add_unidirectional(
+    app: web.Application,
+    node: Node,
+    config: Config,
+    check_origin: OriginCheck,
+    limiter: ConnectionRateLimiter | None,
+) -> None:
+    """Routes of the enabled unidirectional transports (https://centrifugal.dev/docs/transports/overview)."""
+    limit = config.client.connection_limit
+    if config.uni_websocket.enabled:
+        uni_ws = config.uni_websocket
+        options = UniWebSocketOptions(
+            message_size_limit=uni_ws.message_size_limit or 65536,
+            write_timeout=uni_ws.write_timeout or DEFAULT_WRITE_TIMEOUT,
+            join_push_messages=uni_ws.join_push_messages,
+            disable_closing_handshake=uni_ws.disable_closing_handshake,
+            disable_disconnect_push=uni_ws.disable_disconnect_push,
+            ping_interval=config.client.ping_interval or DEFAULT_FRAME_PING_INTERVAL,
+            pong_timeout=config.client.pong_timeout or DEFAULT_FRAME_PONG_TIMEOUT,
+        )
+        handler = uni_websocket_handler(node, options, check_origin=check_origin, connection_limit=limit)
+        app.router.add_get(_route(uni_ws.handler_prefix), rate_limited(handler, limiter))
+    if config.uni_sse.enabled:
+        sse = config.uni_sse
+        handler = uni_sse_handler(
+            node,
+            max_request_body_size=sse.max_request_body_size,
+            http_rules=_http_rules(sse.connect_code_to_http_response),
+            check_origin=check_origin,
+            connection_limit=limit,
+        )
+        app.router.add_route("*", _route(sse.handler_prefix), rate_limited(handler, limiter))
+    if config.uni_http_stream.enabled:
+        stream = config.uni_http_stream
+        handler = uni_http_stream_handler(
+            node,
+            max_request_body_size=stream.max_request_body_size,
+            http_rules=_http_rules(stream.connect_code_to_http_response),
+            check_origin=check_origin,
+            connection_limit=limit,
+        )
+        app.router.add_route("*", _route(stream.handler_prefix), rate_limited(handler, limiter))
+
+
+def _http_rules(section: ConnectCodeToHTTPResponse) -> tuple[CodeToHTTPResponse, ...] | None:
+    if not section.enabled:
+        return None
+    return tuple(CodeToHTTPResponse(t.code, t.to.status_code, t.to.body) for t in section.transforms)
+
+
 async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -> None:
     """Runs until ``stop`` is set, then shuts down in order."""
     config = server.config
@@ -196,6 +271,12 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
     except EngineError as exc:
         await server.verifier.close()
         raise StartError(f"{', '.join(engine_keys(config))}: cannot start: {exc}") from None
+    try:
+        uni_grpc = await _start_uni_grpc(server.node, config)  # listening before "serving on" is logged
+    except RuntimeError as exc:  # grpc's answer to a port it cannot bind
+        await server.node.shutdown(config.shutdown.timeout)
+        await server.verifier.close()
+        raise StartError(f"uni_grpc.port: cannot listen on {config.uni_grpc.port}: {exc}") from None
     runners: list[web.AppRunner] = []
     sockets: list[asyncio.AbstractServer] = []
     http = config.http_server
@@ -217,9 +298,21 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         for listener in sockets:
             listener.close()
         await server.node.shutdown(config.shutdown.timeout)
+        if uni_grpc is not None:  # its streams ended with the node's 3001; let them flush
+            await uni_grpc.stop(UNI_GRPC_GRACE)
         for runner in runners:
             await runner.cleanup()
         await server.verifier.close()
+
+
+async def _start_uni_grpc(node: Node, config: Config) -> aio.Server | None:
+    section = config.uni_grpc
+    if not section.enabled:
+        return None
+    tls = None
+    if section.tls.enabled:
+        tls = UniGrpcTLS(section.tls.cert_pem, section.tls.key_pem, section.tls.client_ca_pem)
+    return await start_uni_grpc(node, section.address, section.port, section.max_receive_message_size, tls)
 
 
 def run_server(config: Config, reuse_port: bool = False) -> int:

@@ -180,7 +180,7 @@ class Session:
         was_live = state.end()
         if unsubscribe is not None and self.status is Status.CONNECTED:
             push = pb.Unsubscribe(code=unsubscribe.code, reason=unsubscribe.reason)
-            self.send_reply(pb.Reply(push=pb.Push(channel=channel, unsubscribe=push)))
+            self.send_push(pb.Push(channel=channel, unsubscribe=push))
         return state, was_live
 
     def connect_failed(self, now: float) -> None:
@@ -203,6 +203,13 @@ class Session:
 
     def send_reply(self, reply: pb.Reply) -> None:
         self._outbox.append(self.codec.encode_reply(reply))
+
+    def send_push(self, push: pb.Push) -> None:
+        """Queues an async push: wrapped in a Reply, or bare on unidirectional connections."""
+        if self.limits.unidirectional:
+            self._outbox.append(self.codec.encode_push(push))
+        else:
+            self.send_reply(pb.Reply(push=push))
 
     def send_encoded(self, message: bytes) -> None:
         """Queues an already encoded reply (a prepared push)."""
@@ -260,7 +267,7 @@ class Session:
 
     def _send_ping(self, now: float) -> None:
         if self.limits.unidirectional:
-            self._outbox.append(self.codec.encode_push(pb.Push()))
+            self.send_push(pb.Push())
         else:
             self.send_reply(pb.Reply())
             if self.limits.pong_timeout > 0:

@@ -1,0 +1,225 @@
+"""Unidirectional WebSocket: a plain WebSocket client gets JSON pushes and never sends commands.
+
+The connect request comes in the `cf_connect` query parameter or as the first message (a malformed
+one closes with 3501); after it every message from the client is ignored. The server sends a
+`connect` push, then publications, joins, leaves, `{}` pings, and a `disconnect` push before the close
+frame; it also sends WebSocket ping frames and drops a peer that does not answer one within
+`client.pong_timeout`, as Centrifugo does. Each push is its own text frame unless
+`uni_websocket.join_push_messages` joins a batch with newlines.
+See https://centrifugal.dev/docs/transports/uni_websocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiohttp import WSMsgType, web
+
+from rotary.node.client import Client
+from rotary.node.node import Node
+from rotary.protocol import codes, pb
+from rotary.protocol.codec import ProtocolType
+from rotary.protocol.framing import ws_frame, ws_ping_frame
+from rotary.protocol.uni_framing import messages_of
+from rotary.transports.uni_connect import (
+    CONNECT_PARAM,
+    BadConnectRequest,
+    disconnect_push,
+    parse_connect_request,
+    sends_disconnect_push,
+)
+from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT, Handler, OriginCheck, WebSocketTransport
+
+log = logging.getLogger("rotary.transports.uni_websocket")
+
+DEFAULT_FRAME_PING_INTERVAL = 25.0
+DEFAULT_FRAME_PONG_TIMEOUT = 10.0
+"""Centrifugo's WebSocket ping frame timing when client.ping_interval / pong_timeout are zero."""
+
+
+@dataclass(frozen=True, slots=True)
+class UniWebSocketOptions:
+    """The `uni_websocket` section and the client ping timing it borrows."""
+
+    message_size_limit: int = 65536
+    write_timeout: float = DEFAULT_WRITE_TIMEOUT
+    join_push_messages: bool = False
+    disable_closing_handshake: bool = False
+    disable_disconnect_push: bool = False
+    ping_interval: float = DEFAULT_FRAME_PING_INTERVAL
+    pong_timeout: float = DEFAULT_FRAME_PONG_TIMEOUT
+
+
+class UniWebSocketTransport(WebSocketTransport):
+    """The bidirectional WebSocket writer, with one frame per push and a closing disconnect push."""
+
+    name = "uni_websocket"
+    unidirectional = True
+
+    def __init__(self, ws: web.WebSocketResponse, sock: asyncio.WriteTransport, options: UniWebSocketOptions):
+        super().__init__(ws, sock, ProtocolType.JSON, options.write_timeout)
+        self.framing = "ws-text"  # prepared pushes are single messages, so joining never changes them
+        self._options = options
+        self.push_disconnect = not options.disable_disconnect_push
+        """Cleared for a connection refused before it connected, which gets only the close frame."""
+        self._loop = asyncio.get_running_loop()
+        self._ended = False
+        """Closed without a closing handshake (`disable_closing_handshake`)."""
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._pong_deadline: asyncio.TimerHandle | None = None
+        self._schedule_ping()
+
+    def write(self, payload: bytes) -> None:
+        if self._options.join_push_messages:
+            super().write(payload)
+            return
+        for message in messages_of(payload):
+            super().write(message)
+
+    def close(self, disconnect: codes.Disconnect) -> None:
+        if self._closing is not None or self._ended:
+            return
+        self._stop_timers()
+        if self.push_disconnect and sends_disconnect_push(disconnect):
+            self.write_prepared(ws_frame(disconnect_push(disconnect), False))
+        if self._options.disable_closing_handshake:
+            self._ended = True
+            self._sock.close()  # flushes what is buffered, then closes without a close frame
+            self._loop.call_later(self._options.write_timeout, self._drop_if_stalled)
+            return
+        super().close(disconnect)
+
+    def abort(self) -> None:
+        """Ends the connection with no goodbye (no disconnect push, no close frame)."""
+        self._stop_timers()
+        self._sock.abort()
+
+    def pong_received(self) -> None:
+        if self._pong_deadline is not None:
+            self._pong_deadline.cancel()
+            self._pong_deadline = None
+
+    def _schedule_ping(self) -> None:
+        self._ping_timer = self._loop.call_later(self._options.ping_interval, self._ping)
+
+    def _ping(self) -> None:
+        self._ping_timer = None
+        if self._closing is not None or self._ended or self._sock.is_closing():
+            return
+        self._sock.write(ws_ping_frame())
+        if self._pong_deadline is None:
+            self._pong_deadline = self._loop.call_later(self._options.pong_timeout, self._no_pong)
+        self._schedule_ping()
+
+    def _no_pong(self) -> None:
+        """No pong in time: the peer is gone; dropping the socket ends the handler's read loop."""
+        self._pong_deadline = None
+        self._stop_timers()
+        self._sock.abort()
+
+    def _stop_timers(self) -> None:
+        for timer in (self._ping_timer, self._pong_deadline):
+            if timer is not None:
+                timer.cancel()
+        self._ping_timer = self._pong_deadline = None
+
+    async def wait_closed(self) -> None:
+        self._stop_timers()
+        await super().wait_closed()
+
+
+def uni_websocket_handler(
+    node: Node,
+    options: UniWebSocketOptions,
+    *,
+    check_origin: OriginCheck | None = None,
+    connection_limit: int = 0,
+) -> Handler:
+    """An aiohttp handler serving unidirectional WebSocket connections for ``node``."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if check_origin is not None and not check_origin(request):
+            return web.Response(status=403, text="Forbidden")
+        if connection_limit and len(node.hub.clients) >= connection_limit:
+            return web.Response(status=503, text="Service Unavailable")
+        if node.closing:
+            return web.Response(status=503, text="Service Unavailable")
+        connect_request: pb.ConnectRequest | None = None
+        if param := request.query.get(CONNECT_PARAM):
+            try:
+                connect_request = parse_connect_request(param)
+            except BadConnectRequest as exc:
+                log.info("error unmarshalling connect request: %s", exc)
+                return web.Response(status=400, text="invalid connect request\n")
+        ws = web.WebSocketResponse(
+            compress=False, max_msg_size=options.message_size_limit, autoclose=True, autoping=False
+        )
+        await ws.prepare(request)
+        sock = request.transport
+        if sock is None:
+            return ws
+        transport = UniWebSocketTransport(ws, sock, options)
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        client = Client(node, transport, headers, request.remote or "")
+        try:
+            if connect_request is None:
+                connect_request = await _first_message(ws, transport, client)
+            if connect_request is not None:
+                failure = await client.connect_unidirectional(connect_request)
+                if failure is not None:
+                    client.close(client.unidirectional_disconnect(failure))
+                await _read_until_closed(ws, transport, client)
+        finally:
+            client.close(codes.DISCONNECT_CONNECTION_CLOSED)
+            await transport.wait_closed()
+        return ws
+
+    return handle
+
+
+async def _first_message(
+    ws: web.WebSocketResponse, transport: UniWebSocketTransport, client: Client
+) -> pb.ConnectRequest | None:
+    """The connect request sent as the first message; None when the connection ended first."""
+    async for msg in ws:
+        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            try:
+                return parse_connect_request(msg.data)
+            except BadConnectRequest as exc:
+                log.info("error unmarshalling connect request: %s", exc)
+                transport.push_disconnect = False
+                client.close(codes.DISCONNECT_BAD_REQUEST)
+                return None
+        if not await _control(ws, transport, msg.type, msg.data):
+            return None
+        if client.closed:
+            return None
+    return None
+
+
+async def _read_until_closed(
+    ws: web.WebSocketResponse, transport: UniWebSocketTransport, client: Client
+) -> None:
+    """Answers pings, notes pongs and ignores data until the peer or the server ends the connection."""
+    async for msg in ws:
+        if client.closed:
+            return
+        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+            continue
+        if not await _control(ws, transport, msg.type, msg.data):
+            return
+
+
+async def _control(
+    ws: web.WebSocketResponse, transport: UniWebSocketTransport, kind: WSMsgType, data: object
+) -> bool:
+    """Handles a ping or pong; False for anything that ends the connection."""
+    if kind is WSMsgType.PING:
+        await ws.pong(data if isinstance(data, bytes) else b"")
+        return True
+    if kind is WSMsgType.PONG:
+        transport.pong_received()
+        return True
+    return False
