@@ -21,6 +21,7 @@ from rotary.server.config.fields import (
     is_section,
     item_type,
     kind_of,
+    optional_of,
     schema_fields,
 )
 
@@ -75,6 +76,9 @@ def _coerce(value: Any, tp: Any, kind: Kind, path: str, report: Report) -> Any:
         return dict(_object(value))
     if is_section(tp):
         return build(tp, value, path, report)
+    inner = optional_of(tp)
+    if inner is not None:
+        return None if value is None else build(inner, value, path, report)
     if is_mapping(tp):
         return to_string_map(value)
     element = item_type(tp)

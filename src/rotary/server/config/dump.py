@@ -15,26 +15,38 @@ import yaml
 
 from rotary.server.config.durations import format_duration
 from rotary.server.config.env import NAMED_LISTS, env_suffix, leaves
-from rotary.server.config.fields import Kind, is_section, kind_of, schema_fields
+from rotary.server.config.fields import Kind, is_section, kind_of, optional_of, schema_fields
 from rotary.server.config.schema import Config
 
 SUPPORTED_EXTENSIONS = ("json", "toml", "yaml", "yml")
 
 
-def to_tree(obj: Any) -> dict[str, Any]:
-    """A schema dataclass as plain dicts, lists and scalars, durations as Go strings."""
+def to_tree(obj: Any, *, unset_as_default: bool = False) -> dict[str, Any]:
+    """A schema dataclass as plain dicts, lists and scalars, durations as Go strings.
+
+    An unset optional section is left out, as Centrifugo's ``omitempty`` does, or written with its
+    defaults when ``unset_as_default`` (the env listing names its keys all the same).
+    """
     tree: dict[str, Any] = {}
     for f, tp in schema_fields(type(obj)):
         value = getattr(obj, f.name)
-        tree[f.name] = format_duration(value) if kind_of(f) is Kind.DURATION else _plain(value, tp)
+        inner = optional_of(tp)
+        if inner is not None and value is None:
+            if not unset_as_default:
+                continue
+            value = inner()
+        if kind_of(f) is Kind.DURATION:
+            tree[f.name] = format_duration(value)
+        else:
+            tree[f.name] = _plain(value, unset_as_default)
     return tree
 
 
-def _plain(value: Any, tp: Any) -> Any:
-    if is_section(tp):
-        return to_tree(value)
+def _plain(value: Any, unset_as_default: bool) -> Any:
+    if is_section(type(value)):
+        return to_tree(value, unset_as_default=unset_as_default)
     if isinstance(value, tuple):
-        return [to_tree(item) if is_section(type(item)) else item for item in value]
+        return [_plain(item, unset_as_default) for item in value]
     if isinstance(value, dict):
         return dict(value)
     return value
@@ -93,7 +105,8 @@ def _toml_value(value: Any) -> str:
 
 def env_lines(config: Config, non_zero_only: bool = False) -> list[str]:
     """``NAME=value`` for every env variable of the config, sorted, as ``defaultenv`` prints them."""
-    default_tree, tree = to_tree(Config()), to_tree(config)
+    default_tree = to_tree(Config(), unset_as_default=True)
+    tree = to_tree(config, unset_as_default=True)
     lines = []
     for path, _tp, _kind in leaves(Config):
         value = _lookup(tree, path)

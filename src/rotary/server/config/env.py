@@ -16,7 +16,15 @@ import re
 from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
-from rotary.server.config.fields import Kind, is_mapping, is_section, item_type, kind_of, schema_fields
+from rotary.server.config.fields import (
+    Kind,
+    is_mapping,
+    is_section,
+    item_type,
+    kind_of,
+    optional_of,
+    schema_fields,
+)
 from rotary.server.config.schema import Config, NamedProxyConfig, NamespaceConfig
 from rotary.server.config.schema_channels import RpcNamespaceConfig
 from rotary.server.config.schema_engines import ConsumerConfig
@@ -55,8 +63,9 @@ def leaves(cls: type, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str,
     """Every key settable from one env var: scalars, lists, maps and passthrough sub-trees."""
     for f, tp in schema_fields(cls):
         path = (*prefix, f.name)
-        if is_section(tp) and kind_of(f) is Kind.PLAIN:
-            yield from leaves(tp, path)
+        inner = optional_of(tp) or tp
+        if is_section(inner) and kind_of(f) is Kind.PLAIN:
+            yield from leaves(inner, path)
         else:
             yield path, tp, kind_of(f)
 

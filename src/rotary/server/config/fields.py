@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import types
 import typing
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -43,6 +44,15 @@ def section(factory: Callable[[], Any], doc: str = "") -> Any:
     """A nested section (a dataclass) or a mutable-looking default such as an empty mapping."""
     meta = {"doc": doc, "check": None, "kind": Kind.PLAIN}
     return dataclasses.field(default_factory=factory, metadata=meta)
+
+
+def optional_section(doc: str = "") -> Any:
+    """A section annotated ``X | None`` that is None until a file or env variable sets a key of it.
+
+    This is Centrifugo's pointer-to-struct with ``omitempty``: the dumps leave it out while it is
+    unset, yet its keys are known, so env variables list and set them one by one.
+    """
+    return dataclasses.field(default=None, metadata={"doc": doc, "check": None, "kind": Kind.PLAIN})
 
 
 def passthrough(doc: str = "") -> Any:
@@ -80,6 +90,15 @@ def schema_fields(cls: type) -> Iterator[tuple[dataclasses.Field[Any], Any]]:
 
 def is_section(tp: Any) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
+
+
+def optional_of(tp: Any) -> Any:
+    """The section type X of an optional section ``X | None``, or None for any other type."""
+    args = typing.get_args(tp)
+    if isinstance(tp, types.UnionType) and len(args) == 2 and type(None) in args:
+        inner = args[0] if args[1] is type(None) else args[1]
+        return inner if is_section(inner) else None
+    return None
 
 
 def item_type(tp: Any) -> Any:

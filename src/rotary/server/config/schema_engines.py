@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rotary.server.config.fields import dur, opt, passthrough, section
+from rotary.server.config.fields import dur, opt, optional_section, passthrough, section
 from rotary.server.config.schema_transports import TLSConfig
 
 
@@ -100,13 +100,74 @@ class NatsBrokerConfig:
 
 
 @dataclass(frozen=True)
+class RedisNatsBrokerConfig:
+    """The experimental Redis + NATS broker: history in Redis, PUB/SUB over NATS."""
+
+    redis: RedisBrokerConfig = section(RedisBrokerConfig, "Redis side (history).")
+    nats: NatsBrokerConfig = section(NatsBrokerConfig, "NATS side (PUB/SUB).")
+
+
+@dataclass(frozen=True)
+class PostgresOutboxConfig:
+    poll_interval: float = dur("100ms", "How often the outbox table is polled.")
+    batch_size: int = opt(1000, "Outbox rows read per poll.")
+
+
+@dataclass(frozen=True)
+class PostgresConnectionConfig:
+    """Connection to PostgreSQL, shared by the broker, the map broker and the controller."""
+
+    dsn: str = opt("", "Connection string.")
+    tls: TLSConfig = section(TLSConfig, "TLS towards PostgreSQL.")
+
+
+@dataclass(frozen=True)
+class PostgresBrokerConfig(PostgresConnectionConfig):
+    pool_size: int = opt(16, "Connections in the pool.")
+    num_shards: int = opt(8, "Shards of the stream tables.")
+    cleanup_interval: float = dur("1m", "How often expired rows are removed.")
+    idempotent_result_ttl: float = dur("5m", "How long idempotent results are remembered.")
+    binary_data: bool = opt(False, "Store payloads as bytea instead of JSON.")
+    stream_retention: float = dur("24h", "How long stream rows are kept.")
+    use_notify: bool = opt(False, "Wake readers with LISTEN/NOTIFY instead of polling only.")
+    notify_dsn: str = opt("", "Connection string of the LISTEN connection (the dsn when empty).")
+    table_prefix: str = opt("cf", "Prefix of every table name.")
+    skip_schema_init: bool = opt(False, "Do not create the tables at start.")
+    outbox: PostgresOutboxConfig = section(PostgresOutboxConfig)
+    partition_lookahead_days: int = opt(2, "Daily partitions created ahead.")
+    partition_retention_days: int = opt(7, "Daily partitions kept.")
+
+
+@dataclass(frozen=True)
+class PostgresMapBrokerConfig(PostgresBrokerConfig):
+    ttl_check_interval: float = dur("1s", "How often expired map keys are looked for.")
+
+
+@dataclass(frozen=True)
+class PostgresControllerConfig(PostgresConnectionConfig):
+    pool_size: int = opt(8, "Connections in the pool.")
+    num_shards: int = opt(1, "Shards of the control table.")
+    table_prefix: str = opt("cf", "Prefix of every table name.")
+    poll_interval: float = dur("50ms", "How often the control table is polled.")
+    use_notify: bool = opt(False, "Wake readers with LISTEN/NOTIFY instead of polling only.")
+    notify_dsn: str = opt("", "Connection string of the LISTEN connection (the dsn when empty).")
+    partition_retention_days: int = opt(1, "Daily partitions kept.")
+    partition_lookahead_days: int = opt(2, "Daily partitions created ahead.")
+    partition_cleanup_interval: float = dur("1m", "How often old partitions are dropped.")
+    batch_size: int = opt(1000, "Control messages read per poll.")
+    skip_schema_init: bool = opt(False, "Do not create the tables at start.")
+
+
+@dataclass(frozen=True)
 class BrokerConfig:
     enabled: bool = opt(False, "Use this section instead of the engine's broker.")
     type: str = opt("memory", "`memory`, `redis`, `nats`, `redisnats` or `postgres`.")
     redis: RedisBrokerConfig = section(RedisBrokerConfig, "Options of the Redis broker.")
     nats: NatsBrokerConfig = section(NatsBrokerConfig, "Options of the NATS broker.")
-    postgres: dict[str, Any] = passthrough("Options of the PostgreSQL broker (kept as given).")
-    redisnats: dict[str, Any] = passthrough("Options of the Redis+NATS broker (kept as given).")
+    postgres: PostgresBrokerConfig = section(PostgresBrokerConfig, "Options of the PostgreSQL broker.")
+    redisnats: RedisNatsBrokerConfig | None = optional_section(
+        "Options of the Redis + NATS broker; absent from dumps until set, as in Centrifugo."
+    )
 
 
 @dataclass(frozen=True)
@@ -120,14 +181,18 @@ class PresenceManagerConfig:
 class MapBrokerConfig:
     type: str = opt("memory", "`memory`, `redis` or `postgres`.")
     redis: RedisMapBrokerConfig = section(RedisMapBrokerConfig)
-    postgres: dict[str, Any] = passthrough("Options of the PostgreSQL map broker (kept as given).")
+    postgres: PostgresMapBrokerConfig = section(
+        PostgresMapBrokerConfig, "Options of the PostgreSQL map broker."
+    )
 
 
 @dataclass(frozen=True)
 class ControllerConfig:
     enabled: bool = opt(False, "Use a dedicated controller for inter-node messages.")
     type: str = opt("", "Controller type, e.g. `postgres`.")
-    postgres: dict[str, Any] = passthrough("Options of the PostgreSQL controller (kept as given).")
+    postgres: PostgresControllerConfig = section(
+        PostgresControllerConfig, "Options of the PostgreSQL controller."
+    )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from rotary.server.config import ConfigError
-from rotary.server.config.dump import render, to_tree
+from rotary.server.config.dump import env_lines, render, to_tree
 from rotary.server.config.load import load_config, parse_config
 from rotary.server.config.schema import Config
 
@@ -94,7 +94,9 @@ def test_env_naming_rules() -> None:
         "CENTRIFUGO_PROXIES_P1_TIMEOUT": "3s",
         "CENTRIFUGO_PROXIES_P1_HTTP_STATIC_HEADERS": '{"X-A": "b"}',
         "CENTRIFUGO_ENGINE_REDIS_ADDRESS": "redis://a:1 redis://b:2",
-        "CENTRIFUGO_BROKER_POSTGRES": '{"dsn": "postgres://x"}',
+        "CENTRIFUGO_BROKER_POSTGRES_DSN": "postgres://x",
+        "CENTRIFUGO_BROKER_POSTGRES_OUTBOX_POLL_INTERVAL": "1s",
+        "CENTRIFUGO_BROKER_REDISNATS_REDIS_DB": "3",
     }
     config = parse_config(None, env).config
     assert config.client.token.hmac_secret_key == "s"
@@ -108,7 +110,10 @@ def test_env_naming_rules() -> None:
     assert config.proxies[0].timeout == 3.0
     assert config.proxies[0].http.static_headers == {"X-A": "b"}
     assert config.engine.redis.address == ("redis://a:1", "redis://b:2")
-    assert config.broker.postgres == {"dsn": "postgres://x"}
+    assert config.broker.postgres.dsn == "postgres://x"
+    assert config.broker.postgres.outbox.poll_interval == 1.0
+    assert config.broker.redisnats is not None
+    assert config.broker.redisnats.redis.db == 3
 
 
 def test_rotary_prefix_wins() -> None:
@@ -142,6 +147,18 @@ def test_real_centrifugo_config_loads_without_warnings(tmp_path: Path) -> None:
     result = load_config(path, {})
     assert result.warnings == []
     assert result.config == Config()
+
+
+def test_optional_section_is_dumped_only_when_set(tmp_path: Path) -> None:
+    """broker.redisnats, like Centrifugo's omitempty pointer: absent from dumps until a key sets it,
+    while the env listing names its keys all the same."""
+    assert "redisnats" not in to_tree(Config())["broker"]
+    assert 'CENTRIFUGO_BROKER_REDISNATS_NATS_URL="nats://localhost:4222"' in env_lines(Config())
+    raw = {"broker": {"redisnats": {"nats": {"prefix": "x"}}}}
+    config = parse_config(write(tmp_path, "c.json", json.dumps(raw)), {}).config
+    tree = to_tree(config)["broker"]["redisnats"]
+    assert tree["nats"]["prefix"] == "x"
+    assert tree["redis"]["address"] == ["redis://127.0.0.1:6379"]
 
 
 @pytest.mark.parametrize("ext", ["json", "yaml", "toml"])
