@@ -161,29 +161,8 @@ def _key_paths(value: Any, prefix: str = "") -> Iterator[str]:
             yield from _key_paths(item, f"{prefix}{key}.")
 
 
-UNDESCRIBED_SECTIONS = ("broker.postgres", "controller.postgres", "map_broker.postgres", "broker.redisnats")
-"""Sections rotary keeps as opaque objects (its schema does not describe their keys)."""
-UNDESCRIBED = (
-    "difference: Centrifugo's defaultconfig and defaultenv describe every key of broker.postgres, "
-    "controller.postgres and map_broker.postgres (69 keys: dsn, tls.*, outbox.* ...), which rotary "
-    "dumps as {} and lists as one variable each (passthrough sections of config/schema_engines.py); "
-    "rotary's defaultconfig has broker.redisnats ({}), which Centrifugo's defaultconfig omits while "
-    "its defaultenv lists every CENTRIFUGO_BROKER_REDISNATS_* key"
-)
-
-
-def _split(keys: set[str]) -> tuple[set[str], set[str]]:
-    """(keys outside the undescribed sections, keys inside them)."""
-    inside = {k for k in keys if k.startswith(UNDESCRIBED_SECTIONS)}
-    return keys - inside, inside
-
-
 def _env_names(output: str) -> set[str]:
     return {line.split("=", 1)[0] for line in output.splitlines() if "=" in line}
-
-
-def _env_section(name: str) -> str:
-    return name.removeprefix("CENTRIFUGO_").lower()
 
 
 def _default_keys(run_both: Callable[..., dict[str, Outcome]], tmp_path: Path) -> dict[str, set[str]]:
@@ -192,36 +171,17 @@ def _default_keys(run_both: Callable[..., dict[str, Outcome]], tmp_path: Path) -
 
 
 def test_defaultconfig_has_the_same_keys(run_both: Callable[..., dict[str, Outcome]], tmp_path: Path) -> None:
-    keys = {name: _split(found)[0] for name, found in _default_keys(run_both, tmp_path).items()}
+    """Every key, down to each option of the PostgreSQL sections; broker.redisnats is absent from
+    both (Centrifugo leaves an unset pointer section out)."""
+    keys = _default_keys(run_both, tmp_path)
     assert sorted(keys["centrifugo"] - keys["rotary"]) == []
     assert sorted(keys["rotary"] - keys["centrifugo"]) == []
-
-
-@pytest.mark.xfail(strict=True, reason=UNDESCRIBED)
-def test_defaultconfig_describes_every_section(
-    run_both: Callable[..., dict[str, Outcome]], tmp_path: Path
-) -> None:
-    keys = {name: _split(found)[1] for name, found in _default_keys(run_both, tmp_path).items()}
-    assert sorted(keys["centrifugo"] - keys["rotary"]) == []
-    assert sorted(keys["rotary"] - keys["centrifugo"]) == []
-
-
-def _undescribed_env(name: str) -> bool:
-    section = _env_section(name)
-    return any(section.startswith(s.replace(".", "_")) for s in UNDESCRIBED_SECTIONS)
 
 
 def test_defaultenv_has_the_same_variables(run_both: Callable[..., dict[str, Outcome]]) -> None:
+    """Every variable, broker.redisnats's included."""
     done = run_both(["defaultenv"])
-    names = {n: {v for v in _env_names(p.stdout) if not _undescribed_env(v)} for n, p in done.items()}
-    assert sorted(names["centrifugo"] - names["rotary"]) == []
-    assert sorted(names["rotary"] - names["centrifugo"]) == []
-
-
-@pytest.mark.xfail(strict=True, reason=UNDESCRIBED)
-def test_defaultenv_describes_every_section(run_both: Callable[..., dict[str, Outcome]]) -> None:
-    done = run_both(["defaultenv"])
-    names = {n: {v for v in _env_names(p.stdout) if _undescribed_env(v)} for n, p in done.items()}
+    names = {n: _env_names(p.stdout) for n, p in done.items()}
     assert sorted(names["centrifugo"] - names["rotary"]) == []
     assert sorted(names["rotary"] - names["centrifugo"]) == []
 
