@@ -130,6 +130,18 @@ CONFIG_CASES = [
     ConfigCase("delta-unknown-type", {"channel": {"without_namespace": {"allowed_delta_types": ["xdelta"]}}}),
     ConfigCase("file-wrong-type", {"client": {"ping_interval": 5}}),
     ConfigCase("file-bad-duration", {"client": {"ping_interval": "5 parsecs"}}),
+    ConfigCase(
+        "postgres-options-while-off",
+        {
+            **MINIMAL,
+            "broker": {"postgres": {"dsn": "postgres://x", "pool_size": 4, "tls": {"enabled": True}}},
+        },
+    ),
+    ConfigCase("postgres-option-wrong-type", {**MINIMAL, "broker": {"postgres": {"pool_size": "abc"}}}),
+    ConfigCase("postgres-bad-duration", {**MINIMAL, "controller": {"postgres": {"poll_interval": "ten"}}}),
+    ConfigCase("env-postgres-wrong-type", env={"CENTRIFUGO_MAP_BROKER_POSTGRES_POOL_SIZE": "x"}),
+    ConfigCase("redisnats-null", {**MINIMAL, "broker": {"redisnats": None}}),
+    ConfigCase("redisnats-wrong-type", {**MINIMAL, "broker": {"redisnats": {"redis": {"db": "x"}}}}),
 ]
 
 
