@@ -13,6 +13,7 @@ import logging
 import signal
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -30,9 +31,9 @@ from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts,
 from rotary.server.origins import origin_checker
 from rotary.server.reload import reload_not_supported
 from rotary.server.tokens import TokenVerifier
+from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admitted
 from rotary.transports.emulation import emulation_handler
 from rotary.transports.http_stream import http_stream_handler
-from rotary.transports.rate_limit import Clock, ConnectionRateLimiter, rate_limited
 from rotary.transports.sse import sse_handler
 from rotary.transports.stream import OriginCheck
 from rotary.transports.uni_connect import CodeToHTTPResponse
@@ -108,31 +109,32 @@ def _route(prefix: str) -> str:
     return prefix.rstrip("/") or "/"
 
 
+Gate = Callable[[Handler], Handler]
+"""Puts a connection endpoint behind the node's admission checks (transports/admission.py)."""
+
+
 def _add_emulation(
     app: web.Application,
     node: Node,
     config: Config,
     check_origin: OriginCheck,
-    limiter: ConnectionRateLimiter | None,
+    gate: Gate,
 ) -> None:
     """HTTP streaming and SSE, and the emulation endpoint whenever either is on, as Centrifugo does."""
-    limit = config.client.connection_limit
     if config.http_stream.enabled:
         stream = http_stream_handler(
             node,
             max_request_body_size=config.http_stream.max_request_body_size,
             check_origin=check_origin,
-            connection_limit=limit,
         )
-        app.router.add_route("*", _route(config.http_stream.handler_prefix), rate_limited(stream, limiter))
+        app.router.add_route("*", _route(config.http_stream.handler_prefix), gate(stream))
     if config.sse.enabled:
         sse = sse_handler(
             node,
             max_request_body_size=config.sse.max_request_body_size,
             check_origin=check_origin,
-            connection_limit=limit,
         )
-        app.router.add_route("*", _route(config.sse.handler_prefix), rate_limited(sse, limiter))
+        app.router.add_route("*", _route(config.sse.handler_prefix), gate(sse))
     if config.http_stream.enabled or config.sse.enabled:
         emulation = emulation_handler(
             node, max_request_body_size=config.emulation.max_request_body_size, check_origin=check_origin
@@ -168,17 +170,20 @@ def build_server(
     )
     check_origin = origin_checker(config.client.allowed_origins)
     limiter = _rate_limiter(config.client.connection_rate_limit, clock)
+
+    def gate(handler: Handler) -> Handler:
+        return admitted(handler, node, limiter, config.client.connection_limit)
+
     if not config.websocket.disabled:
         handler = websocket_handler(
             node,
             message_size_limit=config.websocket.message_size_limit,
             check_origin=check_origin,
-            connection_limit=config.client.connection_limit,
             write_timeout=config.websocket.write_timeout,
         )
-        external.router.add_get(config.websocket.handler_prefix, rate_limited(handler, limiter))
-    _add_emulation(external, node, config, check_origin, limiter)
-    _add_unidirectional(external, node, config, check_origin, limiter)
+        external.router.add_get(config.websocket.handler_prefix, gate(handler))
+    _add_emulation(external, node, config, check_origin, gate)
+    _add_unidirectional(external, node, config, check_origin, gate)
     internal_app = internal or external
     if not config.http_api.disabled:
         from rotary.server.api.http import register_api
@@ -218,10 +223,9 @@ def _add_unidirectional(
     node: Node,
     config: Config,
     check_origin: OriginCheck,
-    limiter: ConnectionRateLimiter | None,
+    gate: Gate,
 ) -> None:
     """Routes of the enabled unidirectional transports (https://centrifugal.dev/docs/transports/overview)."""
-    limit = config.client.connection_limit
     if config.uni_websocket.enabled:
         uni_ws = config.uni_websocket
         options = UniWebSocketOptions(
@@ -233,8 +237,8 @@ def _add_unidirectional(
             ping_interval=config.client.ping_interval or DEFAULT_FRAME_PING_INTERVAL,
             pong_timeout=config.client.pong_timeout or DEFAULT_FRAME_PONG_TIMEOUT,
         )
-        handler = uni_websocket_handler(node, options, check_origin=check_origin, connection_limit=limit)
-        app.router.add_get(_route(uni_ws.handler_prefix), rate_limited(handler, limiter))
+        handler = uni_websocket_handler(node, options, check_origin=check_origin)
+        app.router.add_get(_route(uni_ws.handler_prefix), gate(handler))
     if config.uni_sse.enabled:
         sse = config.uni_sse
         handler = uni_sse_handler(
@@ -242,9 +246,8 @@ def _add_unidirectional(
             max_request_body_size=sse.max_request_body_size,
             http_rules=_http_rules(sse.connect_code_to_http_response),
             check_origin=check_origin,
-            connection_limit=limit,
         )
-        app.router.add_route("*", _route(sse.handler_prefix), rate_limited(handler, limiter))
+        app.router.add_route("*", _route(sse.handler_prefix), gate(handler))
     if config.uni_http_stream.enabled:
         stream = config.uni_http_stream
         handler = uni_http_stream_handler(
@@ -252,9 +255,8 @@ def _add_unidirectional(
             max_request_body_size=stream.max_request_body_size,
             http_rules=_http_rules(stream.connect_code_to_http_response),
             check_origin=check_origin,
-            connection_limit=limit,
         )
-        app.router.add_route("*", _route(stream.handler_prefix), rate_limited(handler, limiter))
+        app.router.add_route("*", _route(stream.handler_prefix), gate(handler))
 
 
 def _http_rules(section: ConnectCodeToHTTPResponse) -> tuple[CodeToHTTPResponse, ...] | None:

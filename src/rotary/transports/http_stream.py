@@ -23,7 +23,6 @@ from rotary.transports.stream import (
     plain,
     preflight,
     read_body_or_fail,
-    refusal,
     serve_stream,
 )
 
@@ -35,7 +34,6 @@ def http_stream_handler(
     *,
     max_request_body_size: int,
     check_origin: OriginCheck,
-    connection_limit: int = 0,
 ) -> Handler:
     """An aiohttp handler (for every method) serving HTTP-streaming connections of ``node``."""
     watch = PeerWatch()
@@ -45,9 +43,6 @@ def http_stream_handler(
             return preflight(request, check_origin)
         if request.method != "POST":
             return plain(request, check_origin, 405, "method not allowed")
-        status = refusal(node, connection_limit)
-        if status:
-            return plain(request, check_origin, status, "service unavailable")
         try:
             first = await read_body_or_fail(request, max_request_body_size)
         except BodyError:

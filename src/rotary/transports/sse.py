@@ -19,7 +19,6 @@ from rotary.transports.stream import (
     PeerWatch,
     plain,
     read_body_or_fail,
-    refusal,
     serve_stream,
 )
 
@@ -32,7 +31,6 @@ def sse_handler(
     *,
     max_request_body_size: int,
     check_origin: OriginCheck,
-    connection_limit: int = 0,
 ) -> Handler:
     """An aiohttp handler (for every method) serving SSE connections of ``node``."""
     watch = PeerWatch()
@@ -51,9 +49,6 @@ def sse_handler(
                 return plain(request, check_origin, 413, "request body too large")
         else:
             return plain(request, check_origin, 405, "method not allowed")
-        status = refusal(node, connection_limit)
-        if status:
-            return plain(request, check_origin, status, "service unavailable")
         return await serve_stream(
             request,
             node,

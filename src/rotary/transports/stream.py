@@ -240,15 +240,6 @@ async def read_body_or_fail(request: web.Request, limit: int) -> bytes | None:
         raise BodyError(str(exc)) from exc
 
 
-def refusal(node: Node, connection_limit: int) -> int:
-    """The status that refuses a new connection (503), or 0 to accept it."""
-    if node.closing:
-        return 503
-    if connection_limit and len(node.hub.clients) >= connection_limit:
-        return 503
-    return 0
-
-
 async def serve_stream(
     request: web.Request,
     node: Node,

@@ -36,7 +36,6 @@ def uni_http_stream_handler(
     max_request_body_size: int = 65536,
     http_rules: tuple[CodeToHTTPResponse, ...] | None = None,
     check_origin: OriginCheck | None = None,
-    connection_limit: int = 0,
 ) -> Handler:
     """An aiohttp handler serving unidirectional HTTP-streaming connections for ``node``."""
 
@@ -53,5 +52,4 @@ def uni_http_stream_handler(
         read_request,
         http_rules=http_rules,
         check_origin=check_origin,
-        connection_limit=connection_limit,
     )

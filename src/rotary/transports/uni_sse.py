@@ -44,7 +44,6 @@ def uni_sse_handler(
     max_request_body_size: int = 65536,
     http_rules: tuple[CodeToHTTPResponse, ...] | None = None,
     check_origin: OriginCheck | None = None,
-    connection_limit: int = 0,
 ) -> Handler:
     """An aiohttp handler serving unidirectional SSE connections for ``node``."""
 
@@ -68,5 +67,4 @@ def uni_sse_handler(
         read_request,
         http_rules=http_rules,
         check_origin=check_origin,
-        connection_limit=connection_limit,
     )

@@ -200,15 +200,12 @@ def uni_stream_handler(
     *,
     http_rules: tuple[CodeToHTTPResponse, ...] | None = None,
     check_origin: OriginCheck | None = None,
-    connection_limit: int = 0,
 ) -> Handler:
     """An aiohttp handler streaming pushes in ``fmt``; ``http_rules`` is None unless a refused connect
     is answered with an HTTP status (`connect_code_to_http_response.enabled`)."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         cors = cors_headers(request, check_origin)
-        if (connection_limit and len(node.hub.clients) >= connection_limit) or node.closing:
-            return web.Response(status=503, headers=cors)
         read = await read_request(request)
         if isinstance(read, web.StreamResponse):
             read.headers.update(cors)

@@ -135,17 +135,12 @@ def uni_websocket_handler(
     options: UniWebSocketOptions,
     *,
     check_origin: OriginCheck | None = None,
-    connection_limit: int = 0,
 ) -> Handler:
     """An aiohttp handler serving unidirectional WebSocket connections for ``node``."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if check_origin is not None and not check_origin(request):
             return web.Response(status=403, text="Forbidden")
-        if connection_limit and len(node.hub.clients) >= connection_limit:
-            return web.Response(status=503, text="Service Unavailable")
-        if node.closing:
-            return web.Response(status=503, text="Service Unavailable")
         connect_request: pb.ConnectRequest | None = None
         if param := request.query.get(CONNECT_PARAM):
             try:

@@ -111,7 +111,6 @@ def websocket_handler(
     *,
     message_size_limit: int = 65536,
     check_origin: OriginCheck | None = None,
-    connection_limit: int = 0,
     write_timeout: float = DEFAULT_WRITE_TIMEOUT,
 ) -> Handler:
     """An aiohttp handler serving the bidirectional client protocol for ``node``."""
@@ -119,10 +118,6 @@ def websocket_handler(
     async def handle(request: web.Request) -> web.StreamResponse:
         if check_origin is not None and not check_origin(request):
             return web.Response(status=403, text="Forbidden")
-        if connection_limit and len(node.hub.clients) >= connection_limit:
-            return web.Response(status=503, text="Service Unavailable")
-        if node.closing:
-            return web.Response(status=503, text="Service Unavailable")
         ws = web.WebSocketResponse(
             protocols=(SUBPROTOCOL_JSON, SUBPROTOCOL_PROTOBUF),
             compress=False,

@@ -1,4 +1,6 @@
-"""The node-wide limit on new real-time connections, ``client.connection_rate_limit``.
+"""Who may open a real-time connection: the node-wide rate (``client.connection_rate_limit``), the
+node-wide count (``client.connection_limit``) and shutdown, checked once for every connection endpoint
+in Centrifugo's order, before the endpoint's own checks (origin, method, body).
 
 Centrifugo v6.9.1 guards its connection endpoints with Go's ``rate.NewLimiter(rate.Every(time.Second),
 connection_rate_limit)``: a bucket that starts full with ``connection_rate_limit`` tokens and regains
@@ -12,6 +14,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+
+from rotary.node.node import Node
 
 Clock = Callable[[], float]
 """Seconds on a monotonic scale; tests pass their own."""
@@ -44,14 +48,19 @@ class ConnectionRateLimiter:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def rate_limited(handler: Handler, limiter: ConnectionRateLimiter | None) -> Handler:
-    """``handler`` behind the limiter: one bucket is shared by every connection endpoint
-    (WebSocket, HTTP streaming, SSE), as Centrifugo's connection middleware is."""
-    if limiter is None:
-        return handler
+def admitted(
+    handler: Handler, node: Node, limiter: ConnectionRateLimiter | None, connection_limit: int
+) -> Handler:
+    """``handler`` behind Centrifugo's connection middleware: 503 when the rate bucket (shared by
+    every connection endpoint) is empty, when the node holds ``connection_limit`` clients, or when
+    it is shutting down."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        if not limiter.allow():
+        if limiter is not None and not limiter.allow():
+            return web.Response(status=503, text="Service Unavailable")
+        if connection_limit and len(node.hub.clients) >= connection_limit:
+            return web.Response(status=503, text="Service Unavailable")
+        if node.closing:
             return web.Response(status=503, text="Service Unavailable")
         return await handler(request)
 
