@@ -1,0 +1,276 @@
+"""The transports beyond the WebSocket side by side: unidirectional WebSocket, SSE and HTTP streaming,
+and the bidirectional emulation (HTTP streaming and SSE with ``POST /emulation``).
+
+Both servers start from one config enabling every transport but uni_grpc (it would need a port of
+its own). ``uni_sse`` answers a refused connect with an HTTP status
+(``connect_code_to_http_response``), ``uni_http_stream`` does not, so both ways are compared.
+See https://centrifugal.dev/docs/transports/overview.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from differential.conftest import CONFIG, Pair
+from differential.runner import (
+    Api,
+    Closed,
+    Events,
+    Http,
+    Open,
+    Pushes,
+    Scenario,
+    Send,
+    check,
+    params,
+    token,
+)
+
+GOOD = "http://good.example"
+EVIL = "http://evil.example"
+ORIGIN = (("Origin", GOOD),)
+TOO_LARGE = b"x" * 70000
+"""Past every ``max_request_body_size`` (65536 by default)."""
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    transforms = [{"code": 3500, "to": {"status_code": 403, "body": "forbidden by transform"}}]
+    return {
+        **CONFIG,
+        "client": {**CONFIG["client"], "allowed_origins": [GOOD]},
+        "uni_websocket": {"enabled": True},
+        "uni_sse": {
+            "enabled": True,
+            "connect_code_to_http_response": {"enabled": True, "transforms": transforms},
+        },
+        "uni_http_stream": {"enabled": True},
+        "http_stream": {"enabled": True},
+        "sse": {"enabled": True},
+    }
+
+
+def request(user: str, **claims: Any) -> dict[str, Any]:
+    """A connect request with a token for ``user``."""
+    return {"token": token(user, **claims)}
+
+
+def cf_connect(body: Any) -> str:
+    return "cf_connect=" + quote(json.dumps(body))
+
+
+def command_lines(*commands: dict[str, Any]) -> str:
+    return "\n".join(json.dumps(c) for c in commands)
+
+
+def uni_ws(user: str, **claims: Any) -> Open:
+    return Open(path="/connection/uni_websocket", query=cf_connect(request(user, **claims)), headers=ORIGIN)
+
+
+def publish(channel: str) -> Api:
+    return Api("publish", {"channel": channel, "data": {"text": "hi"}})
+
+
+UNI_WEBSOCKET = [
+    Scenario(
+        "uni-ws-cf-connect",
+        [uni_ws("tw1", channels=["plain:tw1"]), Pushes(1), publish("plain:tw1"), Pushes(1)],
+    ),
+    Scenario(
+        "uni-ws-first-message",
+        [
+            Open(path="/connection/uni_websocket", headers=ORIGIN),
+            Send(json.dumps(request("tw2", channels=["plain:tw2"]))),
+            Pushes(1),
+            publish("plain:tw2"),
+            Pushes(1),
+        ],
+    ),
+    Scenario(
+        "uni-ws-api-disconnect",
+        [uni_ws("tw3"), Pushes(1), Api("disconnect", {"user": "tw3"}), Closed()],
+    ),
+    Scenario("uni-ws-foreign-origin", [Open(path="/connection/uni_websocket", headers=(("Origin", EVIL),))]),
+    Scenario(
+        "uni-ws-bad-connect-request",
+        [Open(path="/connection/uni_websocket", headers=ORIGIN), Send("{not json"), Closed()],
+    ),
+    Scenario(
+        "uni-ws-bad-token",
+        [
+            Open(path="/connection/uni_websocket", query=cf_connect({"token": token("tw4", "x" * 40)})),
+            Closed(),
+        ],
+    ),
+]
+
+
+def uni_stream_scenarios(kind: str, method: str) -> list[Scenario]:
+    """The same requests to ``/connection/uni_<kind>``; ``method`` carries the connect request."""
+    path = f"/connection/uni_{kind}"
+
+    def connecting(body: Any, headers: tuple[tuple[str, str], ...] = ORIGIN, **options: Any) -> Http:
+        if method == "GET":
+            return Http(path, "GET", query=cf_connect(body), headers=headers, **options)
+        return Http(path, "POST", raw=json.dumps(body).encode(), headers=headers, **options)
+
+    user = f"t{kind}"
+    return [
+        Scenario(f"uni-{kind}-connect", [connecting(request(f"{user}1"), stream="s", events=1)]),
+        Scenario(
+            f"uni-{kind}-publication",
+            [
+                connecting(request(f"{user}2", channels=[f"plain:{user}2"]), stream="s", events=1),
+                publish(f"plain:{user}2"),
+                Events(1),
+                Api("disconnect", {"user": f"{user}2"}),
+                Events(2),
+            ],
+        ),
+        Scenario(
+            f"uni-{kind}-foreign-origin",
+            [connecting(request(f"{user}3"), headers=(("Origin", EVIL),), stream="s", events=1)],
+        ),
+        Scenario(
+            f"uni-{kind}-no-origin", [connecting(request(f"{user}4"), headers=(), stream="s", events=1)]
+        ),
+        Scenario(
+            f"uni-{kind}-bad-request",
+            [Http(path, method, query="cf_connect=%7Bnot", raw=b"{not", headers=ORIGIN)],
+        ),
+        Scenario(f"uni-{kind}-other-method", [Http(path, "PUT", headers=ORIGIN)]),
+        Scenario(f"uni-{kind}-too-large", [Http(path, "POST", raw=TOO_LARGE, headers=ORIGIN)]),
+        Scenario(
+            f"uni-{kind}-bad-token",
+            [connecting({"token": token(f"{user}5", "y" * 40)}, stream="s", events=1)],
+        ),
+        Scenario(
+            f"uni-{kind}-expired-token",
+            [connecting({"token": token(f"{user}6", exp=1)}, stream="s", events=1)],
+        ),
+    ]
+
+
+def emulation(session: str = "$SESSION", node: str = "$NODE", *commands: dict[str, Any]) -> Http:
+    body = {"session": session, "node": node, "data": command_lines(*commands)}
+    return Http("/emulation", "POST", body=body, headers=ORIGIN)
+
+
+def subscribe(channel: str) -> dict[str, Any]:
+    return {"id": 2, "subscribe": {"channel": channel}}
+
+
+def emulated(kind: str) -> list[Scenario]:
+    """The same exchanges over HTTP streaming (``kind="http_stream"``) and SSE."""
+    path = f"/connection/{kind}"
+    method = "POST" if kind == "http_stream" else "GET"
+
+    def connecting(user: str, headers: tuple[tuple[str, str], ...] = ORIGIN) -> Http:
+        first = command_lines({"id": 1, "connect": request(user)})
+        if method == "POST":
+            json_headers = (*headers, ("Content-Type", "application/json"))
+            return Http(path, "POST", raw=first.encode(), headers=json_headers, stream="s", events=1)
+        return Http(
+            path,
+            "GET",
+            query=cf_connect({"id": 1, "connect": request(user)}),
+            headers=headers,
+            stream="s",
+            events=1,
+        )
+
+    user = f"e{kind}"
+    return [
+        Scenario(f"{kind}-connect", [connecting(f"{user}1")]),
+        Scenario(f"{kind}-foreign-origin", [connecting(f"{user}2", (("Origin", EVIL),))]),
+        Scenario(
+            f"{kind}-subscribe",
+            [
+                connecting(f"{user}3"),
+                emulation("$SESSION", "$NODE", subscribe(f"plain:{user}3")),
+                Events(1),
+                publish(f"plain:{user}3"),
+                Events(1),
+                Api("disconnect", {"user": f"{user}3"}),
+                Events(2),
+            ],
+        ),
+        Scenario(
+            f"{kind}-unknown-session",
+            [connecting(f"{user}4"), emulation("nosuch", "$NODE", subscribe("plain:x"))],
+        ),
+        Scenario(
+            f"{kind}-unknown-node",
+            [connecting(f"{user}5"), emulation("$SESSION", "nosuch", subscribe("plain:x"))],
+        ),
+        Scenario(
+            f"{kind}-unreadable-commands",
+            [
+                connecting(f"{user}6"),
+                Http(
+                    "/emulation",
+                    "POST",
+                    body={"session": "$SESSION", "node": "$NODE", "data": "nonsense"},
+                    headers=ORIGIN,
+                ),
+                Events(2),
+            ],
+        ),
+        Scenario(f"{kind}-no-connect", [Http(path, method, headers=ORIGIN)]),
+        Scenario(f"{kind}-other-method", [Http(path, "PUT", headers=ORIGIN)]),
+        Scenario(f"{kind}-too-large", [Http(path, "POST", raw=TOO_LARGE, headers=ORIGIN)]),
+    ]
+
+
+PROTOBUF_STREAM = Scenario(
+    "http_stream-protobuf-unreadable",
+    [
+        Http(
+            "/connection/http_stream",
+            "POST",
+            raw=b"{not protobuf",
+            headers=(*ORIGIN, ("Content-Type", "application/octet-stream")),
+            stream="s",
+            events=2,
+        )
+    ],
+)
+"""Content-Type application/octet-stream selects Protobuf: a JSON body is a bad request there."""
+
+PREFLIGHT = (
+    *ORIGIN,
+    ("Access-Control-Request-Method", "POST"),
+    ("Access-Control-Request-Headers", "content-type"),
+)
+
+PREFLIGHTS = [
+    Scenario(f"preflight-{path.rsplit('/', 1)[1]}", [Http(path, "OPTIONS", headers=PREFLIGHT)])
+    for path in ("/connection/uni_http_stream", "/connection/http_stream", "/emulation")
+]
+
+EMULATION_ENDPOINT = [
+    Scenario("emulation-get", [Http("/emulation", "GET", headers=ORIGIN)]),
+    Scenario("emulation-too-large", [Http("/emulation", "POST", raw=TOO_LARGE, headers=ORIGIN)]),
+    Scenario("emulation-bad-body", [Http("/emulation", "POST", raw=b"{not", headers=ORIGIN)]),
+]
+
+SCENARIOS = [
+    *UNI_WEBSOCKET,
+    *uni_stream_scenarios("sse", "GET"),
+    *uni_stream_scenarios("http_stream", "POST"),
+    *emulated("http_stream"),
+    *emulated("sse"),
+    PROTOBUF_STREAM,
+    *PREFLIGHTS,
+    *EMULATION_ENDPOINT,
+]
+"""Every scenario speaks JSON: the unidirectional transports and SSE know no other protocol."""
+
+
+@pytest.mark.parametrize(("scenario", "protocol"), params(SCENARIOS, ws_protocols=False))
+async def test_transports(pair: Pair, scenario: Scenario, protocol: str) -> None:
+    await check(pair.centrifugo, pair.rotary, scenario, protocol, f"transports/{scenario.name}")
