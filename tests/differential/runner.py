@@ -417,15 +417,20 @@ RECORDED_HEADERS = (
 
 @dataclass
 class Stream:
-    """An open HTTP response of JSON messages: SSE ``data:`` lines, else one message per line."""
+    """An open HTTP response: SSE ``data:`` lines, length-prefixed Protobuf replies
+    (``application/octet-stream``), else one JSON message per line."""
 
     response: aiohttp.ClientResponse
     sse: bool
+    protobuf: bool = False
     messages: list[Any] = field(default_factory=list)
     ended: bool = False
 
     async def receive(self) -> None:
-        """Reads one line (SSE: one event) into messages; notes the end of the body."""
+        """Reads one line (SSE: one event; Protobuf: one reply) into messages; notes the end."""
+        if self.protobuf:
+            await self._receive_protobuf()
+            return
         lines: list[bytes] = []
         while not self.ended:
             try:
@@ -442,6 +447,17 @@ class Stream:
             elif not line.strip() and lines:  # the blank line that ends an event
                 break
         self.messages.extend(_bytes_value(line.strip()) for line in lines if line.strip())
+
+    async def _receive_protobuf(self) -> None:
+        content = self.response.content
+        try:
+            prefix = b""
+            while not prefix or prefix[-1] >= 0x80:
+                prefix += await content.readexactly(1)
+            size, _ = _read_uvarint(prefix, 0)
+            self.messages.extend(decode_frame("protobuf", prefix + await content.readexactly(size)))
+        except (asyncio.IncompleteReadError, aiohttp.ClientError):
+            self.ended = True
 
 
 async def _events(stream: Stream, n: int) -> list[Any]:
@@ -593,7 +609,10 @@ class Player:
             seen["body"] = _body(await response.read())
             response.release()
             return seen
-        stream = Stream(response, response.headers.get("Content-Type", "").startswith("text/event-stream"))
+        content_type = response.headers.get("Content-Type", "")
+        stream = Stream(
+            response, content_type.startswith("text/event-stream"), content_type == "application/octet-stream"
+        )
         self.streams[step.stream] = stream
         if step.events:
             seen["events"] = await _events(stream, step.events)

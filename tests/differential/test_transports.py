@@ -26,6 +26,7 @@ from differential.runner import (
     Scenario,
     Send,
     check,
+    encode_command,
     params,
     token,
 )
@@ -226,6 +227,26 @@ def emulated(kind: str) -> list[Scenario]:
     ]
 
 
+PROTOBUF = (*ORIGIN, ("Content-Type", "application/octet-stream"))
+
+PROTOBUF_CONNECT = Scenario(
+    "http_stream-protobuf-connect",
+    [
+        Http(
+            "/connection/http_stream",
+            "POST",
+            raw=encode_command("protobuf", {"id": 1, "connect": request("ep1", channels=["plain:ep1"])}),
+            headers=PROTOBUF,
+            stream="s",
+            events=1,
+        ),
+        publish("plain:ep1"),
+        Events(1),
+        Api("disconnect", {"user": "ep1"}),
+        Events(2),
+    ],
+)
+
 PROTOBUF_STREAM = Scenario(
     "http_stream-protobuf-unreadable",
     [
@@ -233,7 +254,7 @@ PROTOBUF_STREAM = Scenario(
             "/connection/http_stream",
             "POST",
             raw=b"{not protobuf",
-            headers=(*ORIGIN, ("Content-Type", "application/octet-stream")),
+            headers=PROTOBUF,
             stream="s",
             events=2,
         )
@@ -264,6 +285,7 @@ SCENARIOS = [
     *uni_stream_scenarios("http_stream", "POST"),
     *emulated("http_stream"),
     *emulated("sse"),
+    PROTOBUF_CONNECT,
     PROTOBUF_STREAM,
     *PREFLIGHTS,
     *EMULATION_ENDPOINT,
