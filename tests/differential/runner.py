@@ -37,9 +37,11 @@ import orjson
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
+from grpc import aio as grpc_aio
 
 from differential.known import Known
 from rotary.protocol import pb
+from rotary.protocol._pb import unistream_pb2
 
 SECRET = "differential-hmac-secret-key-of-at-least-32-bytes"
 API_KEY = "differential-api-key"
@@ -146,7 +148,17 @@ class Events:
     stream: str = "s"
 
 
-Step = Api | Open | Cmd | Send | Pushes | Closed | Http | Events
+@dataclass(frozen=True)
+class Grpc:
+    """Calls uni_grpc's ``Consume`` with ``request`` (a ConnectRequest in its JSON form) and keeps the
+    Push stream open as ``stream``, recording its first ``events`` pushes; ``Events`` reads more."""
+
+    request: dict[str, Any]
+    stream: str = "g"
+    events: int = 1
+
+
+Step = Api | Open | Cmd | Send | Pushes | Closed | Http | Events | Grpc
 
 
 def connect(user: str = "", conn: str = "a", **fields: Any) -> Cmd:
@@ -333,6 +345,8 @@ class Target:
 
     name: str
     http_url: str
+    grpc_address: str = ""
+    """host:port of uni_grpc, when the server runs it."""
 
     @property
     def ws_url(self) -> str:
@@ -460,7 +474,35 @@ class Stream:
             self.ended = True
 
 
-async def _events(stream: Stream, n: int) -> list[Any]:
+CONSUME = "/centrifugal.centrifugo.unistream.CentrifugoUniStream/Consume"
+
+
+@dataclass
+class GrpcStream:
+    """An open uni_grpc ``Consume`` call; its pushes in their JSON form."""
+
+    channel: grpc_aio.Channel
+    call: Any
+    messages: list[Any] = field(default_factory=list)
+    ended: bool = False
+
+    async def receive(self) -> None:
+        try:
+            push = await self.call.read()
+        except grpc_aio.AioRpcError as exc:
+            self.messages.append({"status": exc.code().name})
+            push = grpc_aio.EOF
+        if push is grpc_aio.EOF:
+            self.ended = True
+        else:
+            self.messages.append(_from_pb(push))
+
+    async def close(self) -> None:
+        self.call.cancel()
+        await self.channel.close()
+
+
+async def _events(stream: Stream | GrpcStream, n: int) -> list[Any]:
     """The next ``n`` messages of ``stream``, and what ended the wait when fewer came."""
     ended: dict[str, Any] = {"ended": True}
     try:
@@ -534,7 +576,10 @@ async def play(target: Target, steps: list[Step], protocol: str) -> dict[int, An
             for conn in player.conns.values():
                 await conn.ws.close()
             for stream in player.streams.values():
-                stream.response.close()
+                if isinstance(stream, GrpcStream):
+                    await stream.close()
+                else:
+                    stream.response.close()
     return player.record
 
 
@@ -547,7 +592,7 @@ class Player:
     protocol: str
     record: dict[int, Any] = field(default_factory=dict)
     conns: dict[str, Connection] = field(default_factory=dict)
-    streams: dict[str, Stream] = field(default_factory=dict)
+    streams: dict[str, Stream | GrpcStream] = field(default_factory=dict)
     seen: dict[str, Any] = field(default_factory=dict)
 
     async def step(self, step: Step) -> Any:
@@ -565,6 +610,8 @@ class Player:
             return await self._http(step)
         if isinstance(step, Events):
             return await _events(self.streams[step.stream], step.n)
+        if isinstance(step, Grpc):
+            return await self._grpc(step)
         conn = self.conns[step.conn]
         if isinstance(step, Send):
             if isinstance(step.frame, bytes):
@@ -593,6 +640,19 @@ class Player:
             return {"handshake": exc.status}
         self.conns[step.conn] = Connection(wsock, protocol)
         return {"subprotocol": wsock.protocol} if step.subprotocols else None
+
+    async def _grpc(self, step: Grpc) -> Any:
+        channel = grpc_aio.insecure_channel(self.target.grpc_address)
+        consume = channel.unary_stream(
+            CONSUME,
+            request_serializer=unistream_pb2.ConnectRequest.SerializeToString,
+            response_deserializer=unistream_pb2.Push.FromString,
+        )
+        request = unistream_pb2.ConnectRequest()
+        _to_pb_fields(request, step.request)
+        stream = GrpcStream(channel, consume(request))
+        self.streams[step.stream] = stream
+        return await _events(stream, step.events)
 
     async def _http(self, step: Http) -> Any:
         data, headers = step.raw, dict(step.headers)
