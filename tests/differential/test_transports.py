@@ -76,6 +76,34 @@ def publish(channel: str) -> Api:
     return Api("publish", {"channel": channel, "data": {"text": "hi"}})
 
 
+UNI_SSE_POST = Scenario(
+    "uni-sse-post",
+    [
+        Http(
+            "/connection/uni_sse",
+            "POST",
+            raw=json.dumps(request("tssep")).encode(),
+            headers=ORIGIN,
+            stream="s",
+            events=1,
+        )
+    ],
+)
+
+SSE_POST = Scenario(
+    "sse-post",
+    [
+        Http(
+            "/connection/sse",
+            "POST",
+            raw=command_lines({"id": 1, "connect": request("essep")}).encode(),
+            headers=ORIGIN,
+            stream="s",
+            events=1,
+        )
+    ],
+)
+
 UNI_WEBSOCKET = [
     Scenario(
         "uni-ws-cf-connect",
@@ -139,6 +167,11 @@ def uni_stream_scenarios(kind: str, method: str) -> list[Scenario]:
         Scenario(
             f"uni-{kind}-no-origin", [connecting(request(f"{user}4"), headers=(), stream="s", events=1)]
         ),
+        Scenario(f"uni-{kind}-no-request", [Http(path, method, headers=ORIGIN, stream="s", events=2)]),
+        Scenario(
+            f"uni-{kind}-client-name",
+            [connecting({**request(f"{user}7"), "name": "probe", "version": "1.2"}, stream="s", events=1)],
+        ),
         Scenario(
             f"uni-{kind}-bad-request",
             [Http(path, method, query="cf_connect=%7Bnot", raw=b"{not", headers=ORIGIN)],
@@ -198,6 +231,27 @@ def emulated(kind: str) -> list[Scenario]:
                 Events(1),
                 Api("disconnect", {"user": f"{user}3"}),
                 Events(2),
+            ],
+        ),
+        Scenario(
+            f"{kind}-emulation-without-session",
+            [
+                connecting(f"{user}7"),
+                Http("/emulation", "POST", body={"node": "$NODE", "data": "{}"}, headers=ORIGIN),
+            ],
+        ),
+        Scenario(
+            f"{kind}-emulation-object-data",
+            [
+                connecting(f"{user}8"),
+                Http(
+                    "/emulation",
+                    "POST",
+                    body={"session": "$SESSION", "node": "$NODE", "data": {"id": 3}},
+                    headers=ORIGIN,
+                ),
+                emulation("$SESSION", "$NODE", subscribe(f"plain:{user}8")),
+                Events(1),  # dropped without a word: the next command's reply comes first
             ],
         ),
         Scenario(
@@ -286,6 +340,8 @@ SCENARIOS = [
     *emulated("http_stream"),
     *emulated("sse"),
     PROTOBUF_CONNECT,
+    UNI_SSE_POST,
+    SSE_POST,
     PROTOBUF_STREAM,
     *PREFLIGHTS,
     *EMULATION_ENDPOINT,
