@@ -134,6 +134,8 @@ class Http:
     query: str = ""
     stream: str | None = None
     events: int = 0
+    http10: bool = False
+    """Sends the request as HTTP/1.0, which streams without chunked framing."""
 
     def __repr__(self) -> str:
         raw = "" if self.raw is None else f", raw={self.raw[:40]!r}" + ("..." if len(self.raw) > 40 else "")
@@ -580,6 +582,8 @@ async def play(target: Target, steps: list[Step], protocol: str) -> dict[int, An
                     await stream.close()
                 else:
                     stream.response.close()
+            for http10 in player.http10_sessions:
+                await http10.close()
     return player.record
 
 
@@ -593,6 +597,7 @@ class Player:
     record: dict[int, Any] = field(default_factory=dict)
     conns: dict[str, Connection] = field(default_factory=dict)
     streams: dict[str, Stream | GrpcStream] = field(default_factory=dict)
+    http10_sessions: list[aiohttp.ClientSession] = field(default_factory=list)
     seen: dict[str, Any] = field(default_factory=dict)
 
     async def step(self, step: Step) -> Any:
@@ -662,7 +667,11 @@ class Player:
         elif data is not None:  # aiohttp would say application/octet-stream: Protobuf to the servers
             headers.setdefault("Content-Type", "text/plain")
         url = self.target.http_url + step.path + (f"?{step.query}" if step.query else "")
-        response = await self.session.request(step.method, url, data=data, headers=headers)
+        session = self.session
+        if step.http10:
+            session = aiohttp.ClientSession(version=aiohttp.HttpVersion10)
+            self.http10_sessions.append(session)
+        response = await session.request(step.method, url, data=data, headers=headers)
         recorded = {name: response.headers[name] for name in RECORDED_HEADERS if name in response.headers}
         seen: dict[str, Any] = {"status": response.status, "headers": recorded}
         if step.stream is None or response.status != 200:

@@ -167,6 +167,17 @@ def uni_stream_scenarios(kind: str, method: str) -> list[Scenario]:
         Scenario(
             f"uni-{kind}-no-origin", [connecting(request(f"{user}4"), headers=(), stream="s", events=1)]
         ),
+        Scenario(
+            f"uni-{kind}-http10",
+            [
+                connecting(
+                    request(f"{user}8", channels=[f"plain:{user}8"]), stream="s", events=1, http10=True
+                ),
+                publish(f"plain:{user}8"),
+                Api("disconnect", {"user": f"{user}8"}),
+                Events(3),
+            ],
+        ),
         Scenario(f"uni-{kind}-no-request", [Http(path, method, headers=ORIGIN, stream="s", events=2)]),
         Scenario(
             f"uni-{kind}-client-name",
@@ -203,11 +214,13 @@ def emulated(kind: str) -> list[Scenario]:
     path = f"/connection/{kind}"
     method = "POST" if kind == "http_stream" else "GET"
 
-    def connecting(user: str, headers: tuple[tuple[str, str], ...] = ORIGIN) -> Http:
+    def connecting(user: str, headers: tuple[tuple[str, str], ...] = ORIGIN, http10: bool = False) -> Http:
         first = command_lines({"id": 1, "connect": request(user)})
         if method == "POST":
             json_headers = (*headers, ("Content-Type", "application/json"))
-            return Http(path, "POST", raw=first.encode(), headers=json_headers, stream="s", events=1)
+            return Http(
+                path, "POST", raw=first.encode(), headers=json_headers, stream="s", events=1, http10=http10
+            )
         return Http(
             path,
             "GET",
@@ -215,12 +228,24 @@ def emulated(kind: str) -> list[Scenario]:
             headers=headers,
             stream="s",
             events=1,
+            http10=http10,
         )
 
     user = f"e{kind}"
     return [
         Scenario(f"{kind}-connect", [connecting(f"{user}1")]),
         Scenario(f"{kind}-foreign-origin", [connecting(f"{user}2", (("Origin", EVIL),))]),
+        Scenario(
+            f"{kind}-http10",
+            [
+                connecting(f"{user}9", http10=True),
+                emulation("$SESSION", "$NODE", subscribe(f"plain:{user}9")),
+                Events(1),
+                publish(f"plain:{user}9"),
+                Api("disconnect", {"user": f"{user}9"}),
+                Events(3),
+            ],
+        ),
         Scenario(
             f"{kind}-subscribe",
             [
