@@ -617,6 +617,8 @@ class Player:
             return await _events(self.streams[step.stream], step.n)
         if isinstance(step, Grpc):
             return await self._grpc(step)
+        if step.conn not in self.conns:  # its handshake was refused
+            return {"not_open": step.conn}
         conn = self.conns[step.conn]
         if isinstance(step, Send):
             if isinstance(step.frame, bytes):

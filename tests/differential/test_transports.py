@@ -104,6 +104,8 @@ SSE_POST = Scenario(
     ],
 )
 
+UNI_WS = "/connection/uni_websocket"
+
 UNI_WEBSOCKET = [
     Scenario(
         "uni-ws-cf-connect",
@@ -122,6 +124,17 @@ UNI_WEBSOCKET = [
     Scenario(
         "uni-ws-api-disconnect",
         [uni_ws("tw3"), Pushes(1), Api("disconnect", {"user": "tw3"}), Closed()],
+    ),
+    Scenario(
+        "uni-ws-later-messages-ignored",
+        [uni_ws("tw5", channels=["plain:tw5"]), Pushes(1), Send("garbage"), publish("plain:tw5"), Pushes(1)],
+    ),
+    Scenario(
+        "uni-ws-bad-cf-connect", [Open(path=UNI_WS, query="cf_connect=%7Bnot", headers=ORIGIN), Closed()]
+    ),
+    Scenario("uni-ws-binary-first-message", [Open(path=UNI_WS, headers=ORIGIN), Send(b"\x01\x02"), Closed()]),
+    Scenario(
+        "uni-ws-too-large-first-message", [Open(path=UNI_WS, headers=ORIGIN), Send("x" * 70000), Closed()]
     ),
     Scenario("uni-ws-foreign-origin", [Open(path="/connection/uni_websocket", headers=(("Origin", EVIL),))]),
     Scenario(
@@ -259,6 +272,48 @@ def emulated(kind: str) -> list[Scenario]:
             ],
         ),
         Scenario(
+            f"{kind}-emulation-batch",
+            [
+                connecting(f"{user}10"),
+                emulation(
+                    "$SESSION",
+                    "$NODE",
+                    {"id": 2, "subscribe": {"channel": f"plain:{user}10"}},
+                    {"id": 3, "presence_stats": {"channel": f"plain:{user}10"}},
+                    {"id": 4, "connect": {}},
+                ),
+                Events(4),
+            ],
+        ),
+        Scenario(
+            f"{kind}-first-not-connect",
+            [
+                Http(
+                    path,
+                    method,
+                    query=cf_connect({"id": 1, "subscribe": {"channel": "plain:x"}}),
+                    raw=command_lines({"id": 1, "subscribe": {"channel": "plain:x"}}).encode(),
+                    headers=(*ORIGIN, ("Content-Type", "application/json")),
+                    stream="s",
+                    events=2,
+                )
+            ],
+        ),
+        Scenario(
+            f"{kind}-unreadable-connect",
+            [
+                Http(
+                    path,
+                    method,
+                    query="cf_connect=%7Bnot",
+                    raw=b"{not",
+                    headers=(*ORIGIN, ("Content-Type", "application/json")),
+                    stream="s",
+                    events=2,
+                )
+            ],
+        ),
+        Scenario(
             f"{kind}-emulation-without-session",
             [
                 connecting(f"{user}7"),
@@ -349,7 +404,13 @@ PREFLIGHT = (
 
 PREFLIGHTS = [
     Scenario(f"preflight-{path.rsplit('/', 1)[1]}", [Http(path, "OPTIONS", headers=PREFLIGHT)])
-    for path in ("/connection/uni_http_stream", "/connection/http_stream", "/emulation")
+    for path in (
+        "/connection/uni_http_stream",
+        "/connection/uni_sse",
+        "/connection/http_stream",
+        "/connection/sse",
+        "/emulation",
+    )
 ]
 
 EMULATION_ENDPOINT = [
