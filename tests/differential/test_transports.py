@@ -413,6 +413,31 @@ PREFLIGHTS = [
     )
 ]
 
+LIMIT = 65536
+"""The default ``max_request_body_size`` of every endpoint here."""
+
+BODY_LIMITS = [
+    Scenario(f"limit-{path.rsplit('/', 1)[1]}-{size}", [Http(path, "POST", raw=b" " * size, headers=ORIGIN)])
+    for path in ("/connection/uni_http_stream", "/connection/uni_sse", "/emulation")
+    for size in (LIMIT, LIMIT + 1)
+]
+"""Exactly at the body limit, and one byte past it (whitespace: never a connect request)."""
+
+UNI_OCTET_STREAM = Scenario(
+    "uni-http_stream-octet-stream",
+    [
+        Http(
+            "/connection/uni_http_stream",
+            "POST",
+            raw=json.dumps(request("tho")).encode(),
+            headers=(*ORIGIN, ("Content-Type", "application/octet-stream")),
+            stream="s",
+            events=1,
+        )
+    ],
+)
+"""uni_http_stream speaks JSON whatever the request's Content-Type."""
+
 EMULATION_ENDPOINT = [
     Scenario("emulation-get", [Http("/emulation", "GET", headers=ORIGIN)]),
     Scenario("emulation-too-large", [Http("/emulation", "POST", raw=TOO_LARGE, headers=ORIGIN)]),
@@ -430,6 +455,8 @@ SCENARIOS = [
     SSE_POST,
     PROTOBUF_STREAM,
     *PREFLIGHTS,
+    *BODY_LIMITS,
+    UNI_OCTET_STREAM,
     *EMULATION_ENDPOINT,
 ]
 """Every scenario speaks JSON: the unidirectional transports and SSE know no other protocol."""
