@@ -1,10 +1,12 @@
 """One runner for every differential scenario: the same steps against Centrifugo and rotary.
 
-A scenario is a name and a list of steps (``Api`` requests, and WebSocket ``Open``/``Cmd``/``Send``/
-``Pushes``/``Closed`` steps on named connections). The runner plays the steps against each server,
-records what every recording step observed (HTTP status and body, a reply, the next pushes, a close
-code and reason), normalizes what must differ between two servers (client ids, epochs, versions,
-node ids and names, uptimes, token ttls) and compares the two transcripts step by step.
+A scenario is a name and a list of steps (``Api`` requests, WebSocket ``Open``/``Cmd``/``Send``/
+``Pushes``/``Closed`` steps on named connections, and ``Http`` requests to the other connection
+endpoints, whose streamed responses ``Events`` reads on). The runner plays the steps against each
+server, records what every recording step observed (HTTP status, headers and body, a reply, the next
+pushes or stream messages, a close code and reason), normalizes what must differ between two servers
+(client, session and node ids, epochs, versions, node names, uptimes, token ttls) and compares the two
+transcripts step by step.
 
 A difference the project keeps on purpose is listed in ``allowlist.toml`` with its reason, the step
 and the exact normalized value each server gives there; the runner then checks that the transcripts
@@ -35,9 +37,11 @@ import orjson
 import pytest
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
+from grpc import aio as grpc_aio
 
 from differential.known import Known
 from rotary.protocol import pb
+from rotary.protocol._pb import unistream_pb2
 
 SECRET = "differential-hmac-secret-key-of-at-least-32-bytes"
 API_KEY = "differential-api-key"
@@ -79,6 +83,7 @@ class Open:
     headers: tuple[tuple[str, str], ...] = ()
     subprotocols: tuple[str, ...] | None = None
     """None sends the scenario protocol's usual one (``centrifuge-protobuf``, or none for JSON)."""
+    path: str = "/connection/websocket"
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,48 @@ class Closed:
     conn: str = "a"
 
 
-Step = Api | Open | Cmd | Send | Pushes | Closed
+@dataclass(frozen=True)
+class Http:
+    """An HTTP request to a connection endpoint, recorded as status, the headers that matter
+    (``RECORDED_HEADERS``) and the body. With ``stream`` the response stays open under that name
+    and its first ``events`` messages are recorded instead of the body; ``Events`` reads more."""
+
+    path: str
+    method: str = "GET"
+    body: Any = None
+    """Sent as JSON (after "$EPOCH", "$SESSION", "$NODE" substitution); ``raw`` is sent as is."""
+    raw: bytes | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    query: str = ""
+    stream: str | None = None
+    events: int = 0
+    http10: bool = False
+    """Sends the request as HTTP/1.0, which streams without chunked framing."""
+
+    def __repr__(self) -> str:
+        raw = "" if self.raw is None else f", raw={self.raw[:40]!r}" + ("..." if len(self.raw) > 40 else "")
+        return f"Http({self.method} {self.path}{raw}, stream={self.stream})"
+
+
+@dataclass(frozen=True)
+class Events:
+    """Records the next ``n`` messages of the HTTP stream ``stream``, or how it ended."""
+
+    n: int = 1
+    stream: str = "s"
+
+
+@dataclass(frozen=True)
+class Grpc:
+    """Calls uni_grpc's ``Consume`` with ``request`` (a ConnectRequest in its JSON form) and keeps the
+    Push stream open as ``stream``, recording its first ``events`` pushes; ``Events`` reads more."""
+
+    request: dict[str, Any]
+    stream: str = "g"
+    events: int = 1
+
+
+Step = Api | Open | Cmd | Send | Pushes | Closed | Http | Events | Grpc
 
 
 def connect(user: str = "", conn: str = "a", **fields: Any) -> Cmd:
@@ -301,16 +347,27 @@ class Target:
 
     name: str
     http_url: str
+    grpc_address: str = ""
+    """host:port of uni_grpc, when the server runs it."""
 
     @property
     def ws_url(self) -> str:
-        return self.http_url.replace("http://", "ws://") + "/connection/websocket"
+        return self.ws_base + "/connection/websocket"
+
+    @property
+    def ws_base(self) -> str:
+        return self.http_url.replace("http://", "ws://")
+
+
+REMEMBERED = ("epoch", "session", "node")
+"""Values a server reports that later steps refer to as "$EPOCH", "$SESSION", "$NODE"."""
 
 
 def _substitute(value: Any, seen: dict[str, Any]) -> Any:
-    """``value`` with every "$EPOCH" replaced by the last epoch this server reported."""
-    if value == "$EPOCH":
-        return seen.get("epoch", "")
+    """``value`` with every "$EPOCH" (or "$SESSION", "$NODE") replaced by the last one this server
+    reported."""
+    if isinstance(value, str) and value.startswith("$") and value[1:].lower() in REMEMBERED:
+        return seen.get(value[1:].lower(), "")
     if isinstance(value, dict):
         return {k: _substitute(v, seen) for k, v in value.items()}
     if isinstance(value, list):
@@ -321,8 +378,8 @@ def _substitute(value: Any, seen: dict[str, Any]) -> Any:
 def _remember(value: Any, seen: dict[str, Any]) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            if key == "epoch" and isinstance(item, str) and item:
-                seen["epoch"] = item
+            if key in REMEMBERED and isinstance(item, str) and item:
+                seen[key] = item
             _remember(item, seen)
     elif isinstance(value, list):
         for item in value:
@@ -358,6 +415,118 @@ class Connection:
             self.close = {"closed": msg.data, "reason": msg.extra or ""}
         else:
             self.close = {"closed": self.ws.close_code, "reason": ""}
+
+
+RECORDED_HEADERS = (
+    "Content-Type",
+    "Access-Control-Allow-Origin",
+    "Access-Control-Allow-Credentials",
+    "Access-Control-Allow-Headers",
+    "Access-Control-Allow-Methods",
+    "Cache-Control",
+    "Pragma",
+    "Expire",
+    "X-Accel-Buffering",
+)
+"""Response headers of connection endpoints an ``Http`` step records (when present)."""
+
+
+@dataclass
+class Stream:
+    """An open HTTP response: SSE ``data:`` lines, length-prefixed Protobuf replies
+    (``application/octet-stream``), else one JSON message per line."""
+
+    response: aiohttp.ClientResponse
+    sse: bool
+    protobuf: bool = False
+    messages: list[Any] = field(default_factory=list)
+    ended: bool = False
+
+    async def receive(self) -> None:
+        """Reads one line (SSE: one event; Protobuf: one reply) into messages; notes the end."""
+        if self.protobuf:
+            await self._receive_protobuf()
+            return
+        lines: list[bytes] = []
+        while not self.ended:
+            try:
+                line = await self.response.content.readline()
+            except aiohttp.ClientError:
+                line = b""
+            if not line:
+                self.ended = True
+            elif not self.sse:
+                lines.append(line)
+                break
+            elif line.startswith(b"data:"):
+                lines.append(line[5:].removeprefix(b" "))
+            elif not line.strip() and lines:  # the blank line that ends an event
+                break
+        self.messages.extend(_bytes_value(line.strip()) for line in lines if line.strip())
+
+    async def _receive_protobuf(self) -> None:
+        content = self.response.content
+        try:
+            prefix = b""
+            while not prefix or prefix[-1] >= 0x80:
+                prefix += await content.readexactly(1)
+            size, _ = _read_uvarint(prefix, 0)
+            self.messages.extend(decode_frame("protobuf", prefix + await content.readexactly(size)))
+        except (asyncio.IncompleteReadError, aiohttp.ClientError):
+            self.ended = True
+
+
+CONSUME = "/centrifugal.centrifugo.unistream.CentrifugoUniStream/Consume"
+
+
+@dataclass
+class GrpcStream:
+    """An open uni_grpc ``Consume`` call; its pushes in their JSON form."""
+
+    channel: grpc_aio.Channel
+    call: Any
+    messages: list[Any] = field(default_factory=list)
+    ended: bool = False
+
+    async def receive(self) -> None:
+        try:
+            push = await self.call.read()
+        except grpc_aio.AioRpcError as exc:
+            self.messages.append({"status": exc.code().name})
+            push = grpc_aio.EOF
+        if push is grpc_aio.EOF:
+            self.ended = True
+        else:
+            self.messages.append(_from_pb(push))
+
+    async def close(self) -> None:
+        self.call.cancel()
+        await self.channel.close()
+
+
+async def _events(stream: Stream | GrpcStream, n: int) -> list[Any]:
+    """The next ``n`` messages of ``stream``, and what ended the wait when fewer came."""
+    ended: dict[str, Any] = {"ended": True}
+    try:
+        async with asyncio.timeout(WAIT):
+            while len(stream.messages) < n and not stream.ended:
+                await stream.receive()
+    except TimeoutError:
+        ended = {"timeout": True}
+    got, stream.messages = stream.messages[:n], stream.messages[n:]
+    return got if len(got) == n else [*got, ended]
+
+
+def _body(body: bytes) -> Any:
+    """A response body as JSON, else as text, else (Protobuf) as base64."""
+    try:
+        return parse(body)
+    except ValueError:
+        pass
+    try:
+        return body.decode().strip()
+    except UnicodeDecodeError:
+        return "bytes:" + base64.b64encode(body).decode()
 
 
 async def _until(conn: Connection, done: Any) -> dict[str, Any] | None:
@@ -408,6 +577,13 @@ async def play(target: Target, steps: list[Step], protocol: str) -> dict[int, An
         finally:
             for conn in player.conns.values():
                 await conn.ws.close()
+            for stream in player.streams.values():
+                if isinstance(stream, GrpcStream):
+                    await stream.close()
+                else:
+                    stream.response.close()
+            for http10 in player.http10_sessions:
+                await http10.close()
     return player.record
 
 
@@ -420,6 +596,8 @@ class Player:
     protocol: str
     record: dict[int, Any] = field(default_factory=dict)
     conns: dict[str, Connection] = field(default_factory=dict)
+    streams: dict[str, Stream | GrpcStream] = field(default_factory=dict)
+    http10_sessions: list[aiohttp.ClientSession] = field(default_factory=list)
     seen: dict[str, Any] = field(default_factory=dict)
 
     async def step(self, step: Step) -> Any:
@@ -433,6 +611,14 @@ class Player:
             )
         if isinstance(step, Open):
             return await self._open(step)
+        if isinstance(step, Http):
+            return await self._http(step)
+        if isinstance(step, Events):
+            return await _events(self.streams[step.stream], step.n)
+        if isinstance(step, Grpc):
+            return await self._grpc(step)
+        if step.conn not in self.conns:  # its handshake was refused
+            return {"not_open": step.conn}
         conn = self.conns[step.conn]
         if isinstance(step, Send):
             if isinstance(step.frame, bytes):
@@ -454,13 +640,54 @@ class Player:
         subprotocols = step.subprotocols
         if subprotocols is None:
             subprotocols = ("centrifuge-protobuf",) if protocol == "protobuf" else ()
-        url = self.target.ws_url + (f"?{step.query}" if step.query else "")
+        url = self.target.ws_base + step.path + (f"?{step.query}" if step.query else "")
         try:
             wsock = await self.session.ws_connect(url, protocols=subprotocols, headers=dict(step.headers))
         except aiohttp.WSServerHandshakeError as exc:
             return {"handshake": exc.status}
         self.conns[step.conn] = Connection(wsock, protocol)
         return {"subprotocol": wsock.protocol} if step.subprotocols else None
+
+    async def _grpc(self, step: Grpc) -> Any:
+        channel = grpc_aio.insecure_channel(self.target.grpc_address)
+        consume = channel.unary_stream(
+            CONSUME,
+            request_serializer=unistream_pb2.ConnectRequest.SerializeToString,
+            response_deserializer=unistream_pb2.Push.FromString,
+        )
+        request = unistream_pb2.ConnectRequest()
+        _to_pb_fields(request, step.request)
+        stream = GrpcStream(channel, consume(request))
+        self.streams[step.stream] = stream
+        return await _events(stream, step.events)
+
+    async def _http(self, step: Http) -> Any:
+        data, headers = step.raw, dict(step.headers)
+        if data is None and step.body is not None:
+            data = orjson.dumps(_substitute(step.body, self.seen))
+            headers.setdefault("Content-Type", "application/json")
+        elif data is not None:  # aiohttp would say application/octet-stream: Protobuf to the servers
+            headers.setdefault("Content-Type", "text/plain")
+        url = self.target.http_url + step.path + (f"?{step.query}" if step.query else "")
+        session = self.session
+        if step.http10:
+            session = aiohttp.ClientSession(version=aiohttp.HttpVersion10)
+            self.http10_sessions.append(session)
+        response = await session.request(step.method, url, data=data, headers=headers)
+        recorded = {name: response.headers[name] for name in RECORDED_HEADERS if name in response.headers}
+        seen: dict[str, Any] = {"status": response.status, "headers": recorded}
+        if step.stream is None or response.status != 200:
+            seen["body"] = _body(await response.read())
+            response.release()
+            return seen
+        content_type = response.headers.get("Content-Type", "")
+        stream = Stream(
+            response, content_type.startswith("text/event-stream"), content_type == "application/octet-stream"
+        )
+        self.streams[step.stream] = stream
+        if step.events:
+            seen["events"] = await _events(stream, step.events)
+        return seen
 
 
 async def _command(conn: Connection, step: Cmd) -> Any:
@@ -483,7 +710,7 @@ async def _command(conn: Connection, step: Cmd) -> Any:
 
 # Normalizing -----------------------------------------------------------------------------------
 
-MASKED_KEYS = {"epoch", "version", "uptime", "uid", "ttl", "time"}
+MASKED_KEYS = {"epoch", "version", "uptime", "uid", "ttl", "time", "session", "node"}
 """Keys whose values legitimately differ between two servers (when present and non-empty)."""
 
 
@@ -494,7 +721,22 @@ def _client_ids(steps: list[Step], record: dict[int, Any]) -> dict[str, str]:
             client = (record.get(index) or {}).get("connect", {}).get("client")
             if client:
                 ids[client] = f"<client:{step.conn}>"
+    for client in _connected_clients(record):  # unidirectional and emulated connections
+        ids.setdefault(client, f"<client:{len(ids)}>")
     return ids
+
+
+def _connected_clients(value: Any) -> Iterable[str]:
+    """The client ids of every connect result or push in ``value``, in order."""
+    if isinstance(value, dict):
+        connect = value.get("connect")
+        if isinstance(connect, dict) and isinstance(connect.get("client"), str):
+            yield connect["client"]
+        for item in value.values():
+            yield from _connected_clients(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _connected_clients(item)
 
 
 def normalize(value: Any, ids: dict[str, str]) -> Any:
