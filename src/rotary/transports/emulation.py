@@ -19,13 +19,11 @@ from rotary.node.node import Node
 from rotary.protocol.codec import ProtocolError
 from rotary.protocol.streaming import decode_emulation_request
 from rotary.transports.stream import (
-    BodyError,
     Handler,
     OriginCheck,
     add_cors_headers,
     plain,
-    preflight,
-    read_body_or_fail,
+    post_body,
 )
 
 log = logging.getLogger("rotary.transports.emulation")
@@ -35,16 +33,9 @@ def emulation_handler(node: Node, *, max_request_body_size: int, check_origin: O
     """An aiohttp handler (for every method) routing emulation requests to their sessions."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        if request.method == "OPTIONS":
-            return preflight(request, check_origin)
-        if request.method != "POST":
-            return plain(request, check_origin, 405, "method not allowed")
-        try:
-            body = await read_body_or_fail(request, max_request_body_size)
-        except BodyError:
-            return plain(request, check_origin, 400, "unreadable request body")
-        if body is None:
-            return plain(request, check_origin, 413, "request body too large")
+        body = await post_body(request, check_origin, max_request_body_size)
+        if not isinstance(body, bytes):
+            return body
         protobuf = request.headers.get("Content-Type", "") == "application/octet-stream"
         try:
             emulation = decode_emulation_request(body, protobuf)

@@ -16,13 +16,10 @@ from rotary.node.node import Node
 from rotary.protocol.codec import ProtocolType
 from rotary.protocol.streaming import http_stream_body
 from rotary.transports.stream import (
-    BodyError,
     Handler,
     OriginCheck,
     PeerWatch,
-    plain,
-    preflight,
-    read_body_or_fail,
+    post_body,
     serve_stream,
 )
 
@@ -39,16 +36,9 @@ def http_stream_handler(
     watch = PeerWatch()
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        if request.method == "OPTIONS":
-            return preflight(request, check_origin)
-        if request.method != "POST":
-            return plain(request, check_origin, 405, "method not allowed")
-        try:
-            first = await read_body_or_fail(request, max_request_body_size)
-        except BodyError:
-            return plain(request, check_origin, 400, "unreadable request body")
-        if first is None:
-            return plain(request, check_origin, 413, "request body too large")
+        first = await post_body(request, check_origin, max_request_body_size)
+        if not isinstance(first, bytes):
+            return first
         protobuf = request.headers.get("Content-Type", "") == "application/octet-stream"
         protocol = ProtocolType.PROTOBUF if protobuf else ProtocolType.JSON
         return await serve_stream(

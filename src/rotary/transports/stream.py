@@ -233,6 +233,24 @@ class BodyError(Exception):
     """The request body could not be read to its end: the peer went away or broke the framing."""
 
 
+async def post_body(
+    request: web.Request, check_origin: OriginCheck, limit: int
+) -> bytes | web.StreamResponse:
+    """The body of a POST endpoint, or the answer that ends the request: the CORS preflight, 405 for
+    another method, 400 for an unreadable body, 413 past ``limit``."""
+    if request.method == "OPTIONS":
+        return preflight(request, check_origin)
+    if request.method != "POST":
+        return plain(request, check_origin, 405, "method not allowed")
+    try:
+        body = await read_body_or_fail(request, limit)
+    except BodyError:
+        return plain(request, check_origin, 400, "unreadable request body")
+    if body is None:
+        return plain(request, check_origin, 413, "request body too large")
+    return body
+
+
 async def read_body_or_fail(request: web.Request, limit: int) -> bytes | None:
     try:
         return await read_body(request, limit)
