@@ -29,6 +29,7 @@ from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
 from rotary.server.origins import origin_checker
+from rotary.server.pem import read_pem
 from rotary.server.reload import reload_not_supported
 from rotary.server.tokens import TokenVerifier
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admitted
@@ -313,7 +314,10 @@ async def _start_uni_grpc(node: Node, config: Config) -> aio.Server | None:
         return None
     tls = None
     if section.tls.enabled:
-        tls = UniGrpcTLS(section.tls.cert_pem, section.tls.key_pem, section.tls.client_ca_pem)
+        ca = section.tls.client_ca_pem
+        tls = UniGrpcTLS(
+            read_pem(section.tls.cert_pem), read_pem(section.tls.key_pem), read_pem(ca) if ca else b""
+        )
     return await start_uni_grpc(node, section.address, section.port, section.max_receive_message_size, tls)
 
 

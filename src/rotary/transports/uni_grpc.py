@@ -12,11 +12,8 @@ See https://centrifugal.dev/docs/transports/uni_grpc.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import collections
 import logging
-import os
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -151,23 +148,11 @@ def consume_handler(node: Node) -> grpc.GenericRpcHandler:
 
 @dataclass(frozen=True, slots=True)
 class UniGrpcTLS:
-    """PEM values as Centrifugo takes them: the PEM itself, a file path, or base64-encoded PEM."""
+    """The PEM bytes of the server's certificate and key, and of the CA that client certificates need."""
 
-    cert_pem: str
-    key_pem: str
-    client_ca_pem: str = ""
-
-
-def _pem(value: str) -> bytes:
-    if value.lstrip().startswith("-----BEGIN"):
-        return value.encode()
-    if os.path.isfile(value):
-        with open(value, "rb") as file:
-            return file.read()
-    try:
-        return base64.b64decode(value, validate=True)
-    except binascii.Error:
-        raise ValueError("not a PEM, a PEM file path or base64-encoded PEM") from None
+    cert_pem: bytes
+    key_pem: bytes
+    client_ca_pem: bytes = b""
 
 
 async def start_uni_grpc(
@@ -183,9 +168,9 @@ async def start_uni_grpc(
     if tls is None:
         server.add_insecure_port(target)
     else:
-        root = _pem(tls.client_ca_pem) if tls.client_ca_pem else None
+        root = tls.client_ca_pem or None
         credentials = grpc.ssl_server_credentials(
-            [(_pem(tls.key_pem), _pem(tls.cert_pem))],
+            [(tls.key_pem, tls.cert_pem)],
             root_certificates=root,
             require_client_auth=root is not None,
         )

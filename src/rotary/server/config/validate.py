@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from rotary.server.config.schema import ChannelOptions, Config, ProxyConfig, RpcOptions
 from rotary.server.config.schema_channels import HttpStatusToCodeTransform
 from rotary.server.config.unbuilt import unbuilt_problems
+from rotary.server.pem import PemError, read_pem
 
 NAME_PATTERN = re.compile(r"[-a-zA-Z0-9_.]{2,}")
 CONSUMER_NAME_PATTERN = re.compile(r"[a-zA-Z0-9_]{2,}")
@@ -344,6 +346,28 @@ def check_redis_tls(config: Config, report: Report) -> None:
             report(f'{path}.server_name: not supported by rotary yet; remove the key or set it to ""')
 
 
+SERVER_TLS_SECTIONS: tuple[str, ...] = ("uni_grpc.tls",)
+"""Enabled TLS sections where rotary is the server: each needs a readable certificate and key."""
+
+
+def check_server_tls(config: Config, report: Report) -> None:
+    """A certificate, key or client CA that cannot be read refuses the start, naming its key."""
+    for path in SERVER_TLS_SECTIONS:
+        tls: Any = config
+        for step in path.split("."):
+            tls = getattr(tls, step)
+        if not tls.enabled:
+            continue
+        for key in ("cert_pem", "key_pem", "client_ca_pem"):
+            value = getattr(tls, key)
+            if not value and key == "client_ca_pem":
+                continue
+            try:
+                read_pem(value)
+            except PemError as exc:
+                report(f"{path}.{key}: {exc}" if value else f"{path}.{key}: not set")
+
+
 def check_unbuilt(config: Config, report: Report) -> None:
     """Keys of features rotary does not have yet (the table in rotary.server.config.unbuilt)."""
     for problem in unbuilt_problems(config):
@@ -362,5 +386,6 @@ RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_transforms,
     check_tokens,
     check_redis_tls,
+    check_server_tls,
     check_engines,
 )

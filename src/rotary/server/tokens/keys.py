@@ -7,10 +7,7 @@ PyJWT's algorithm objects on cryptography keys prepared once at startup.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -19,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import Algorithm, get_default_algorithms
 from jwt.exceptions import InvalidKeyError
 
+from rotary.server import pem
 from rotary.server.tokens.claims import TokenError
 from rotary.server.tokens.signed import SignedToken
 
@@ -35,22 +33,11 @@ class TokenConfigError(ValueError):
 
 
 def read_pem(value: str) -> bytes:
-    """A PEM setting holds the PEM itself, its base64, or a path to a file with it."""
-    if "-----BEGIN" in value:
-        return value.encode()
+    """A key setting's PEM bytes (see rotary.server.pem), refused as a token setting."""
     try:
-        decoded = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        decoded = b""
-    if b"-----BEGIN" in decoded:
-        return decoded
-    path = Path(value)
-    if path.is_file():
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            raise TokenConfigError(f"cannot read key file: {exc}") from None
-    raise TokenConfigError("key must be PEM encoded")
+        return pem.read_pem(value)
+    except pem.PemError as exc:
+        raise TokenConfigError(f"key: {exc}") from None
 
 
 def load_public_key(value: str, kind: str) -> Any:

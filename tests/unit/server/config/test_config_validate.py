@@ -7,6 +7,7 @@ from rotary.server.config.schema import (
     NamedProxyConfig,
     NamespaceConfig,
 )
+from rotary.server.config.schema_transports import TLSConfig
 from rotary.server.config.validate import validate
 
 
@@ -67,3 +68,12 @@ def test_personal_channel_single_connection_needs_presence() -> None:
         "client.subscribe_to_user_personal_channel.single_connection: "
         "needs presence in the personal channel namespace"
     ]
+
+
+def test_unreadable_server_tls_material_names_its_key() -> None:
+    config = Config()
+    tls = TLSConfig(enabled=True, cert_pem="/nonexistent/cert.pem", key_pem="")
+    config = replace(config, uni_grpc=replace(config.uni_grpc, enabled=True, tls=tls))
+    problems = validate(config)
+    assert any(p.startswith("uni_grpc.tls.cert_pem: not PEM text") for p in problems), problems
+    assert "uni_grpc.tls.key_pem: not set" in problems
