@@ -83,7 +83,7 @@ function showShell() {
     const [label, view] = VIEWS[name];
     document.title = `${label} · rotary admin`;
     current = view({ api, params, go });
-    main.replaceChildren(h('h1', {}, label), current.element);
+    main.replaceChildren(h('h1', { class: 'sr-only' }, label), current.element);
   };
   window.onhashchange = render;
   render();

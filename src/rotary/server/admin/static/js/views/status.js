@@ -25,6 +25,7 @@ function nodeCard(node) {
 }
 
 export function statusView({ api }) {
+  const count = h('span', { class: 'badge', 'data-stat': 'nodes' });
   const totals = h('div', { class: 'stats', 'data-totals': '' });
   const nodes = h('div', { class: 'nodes' });
   const updated = h('p', { class: 'muted updated' }, 'Loading…');
@@ -35,8 +36,8 @@ export function statusView({ api }) {
     try {
       const result = await api.call('info');
       const list = (result.nodes ?? []).sort((a, b) => a.name.localeCompare(b.name));
-      totals.replaceChildren(stat('nodes', 'Nodes', list.length),
-        ...STATS.map(([name, key, label]) => stat(name, label, total(list, key))));
+      count.replaceChildren(h('span', { class: 'value' }, list.length), list.length === 1 ? ' node' : ' nodes');
+      totals.replaceChildren(...STATS.map(([name, key, label]) => stat(name, label, total(list, key))));
       nodes.replaceChildren(...list.map(nodeCard));
       updated.replaceChildren(`Updated ${new Date().toLocaleTimeString()}; refreshes every ${REFRESH_MS / 1000} s.`);
     } catch (error) {
@@ -48,7 +49,7 @@ export function statusView({ api }) {
 
   refresh();
   const element = h('div', { class: 'view' },
-    card('Cluster', totals, updated),
+    card(['Cluster', count], totals, updated),
     h('h2', { class: 'section-title' }, 'Nodes'), nodes);
   return { element, stop: () => { stopped = true; clearTimeout(timer); } };
 }
