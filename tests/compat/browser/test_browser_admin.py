@@ -19,9 +19,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import centrifuge
 import pytest
 from centrifuge import ClientState
 from conftest import RotaryServer, SdkFactory, sign_token
+from helpers import redis_servers
+from helpers.cluster import redis_config, rotary_nodes
+from helpers.cluster import token as cluster_token
 from helpers.env import require_binary
 from test_browser_quickstart import REPO, browser_ready  # noqa: F401 (a fixture, used by name)
 
@@ -180,3 +184,35 @@ async def test_a_person_runs_the_cluster_from_the_admin_ui(
 
         await page.do(click="button.link")  # log out
         await page.do(wait_text=["h2", "Admin login"])
+
+
+@pytest.mark.usefixtures("browser_ready")
+async def test_the_status_view_shows_every_node_of_a_cluster(tmp_path: Path) -> None:
+    """Two nodes on one Redis: the UI of the first lists both, and a client of the second shows up
+    in that node's card and in the cluster's totals."""
+    redis = redis_servers.start_standalone()
+    try:
+        config = redis_config(redis.addresses[0], redis_servers.unique_prefix()) | ADMIN
+        with rotary_nodes(tmp_path / "cluster", config, 2) as (first, second):
+            await _watch_the_cluster(first.http_url, second.ws_url, second.port)
+    finally:
+        redis.stop()
+
+
+async def _watch_the_cluster(ui_url: str, client_url: str, client_port: int) -> None:
+    async with open_admin(f"{ui_url}/") as page:
+        await page.do(fill=["input[name=password]", PASSWORD])
+        await page.do(click="[data-form=login] button[type=submit]")
+        await page.do(wait_text=["[data-stat=nodes] .value", "2"], timeout=REFRESH_WAIT_MS)
+        client = centrifuge.Client(client_url, token=cluster_token("bob"), proxy=None)
+        try:
+            await client.connect()
+            await client.ready(timeout=5)
+            await page.do(
+                wait_text=["[data-totals] [data-stat=clients] .value", "1"], timeout=REFRESH_WAIT_MS
+            )
+            card = f"[data-node$='_{client_port}'] [data-stat=clients] .value"
+            await page.do(wait_text=[card, "1"], timeout=REFRESH_WAIT_MS)
+            await page.shoot("status-cluster")
+        finally:
+            await client.disconnect()

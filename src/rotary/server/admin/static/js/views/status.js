@@ -33,6 +33,11 @@ export function statusView({ api }) {
   let stopped = false;
 
   async function refresh() {
+    if (stopped) return;
+    if (document.hidden) { // a background tab asks nothing; it refreshes once shown again
+      document.addEventListener('visibilitychange', refresh, { once: true });
+      return;
+    }
     try {
       const result = await api.call('info');
       const list = (result.nodes ?? []).sort((a, b) => a.name.localeCompare(b.name));
