@@ -27,7 +27,16 @@ from helpers import redis_servers
 from helpers.cluster import redis_config, rotary_nodes
 from helpers.cluster import token as cluster_token
 from helpers.env import require_binary
-from test_browser_quickstart import REPO, browser_ready  # noqa: F401 (a fixture, used by name)
+from test_browser_quickstart import (
+    REPO,
+    browser_ready,  # noqa: F401 (a fixture, used by name)
+    follow_steps_1_to_3,
+    index_html,
+    open_page,
+    rotary_server,
+    static_site,
+    two_free_ports,
+)
 
 pytestmark = [pytest.mark.compat, pytest.mark.browser]
 
@@ -216,3 +225,26 @@ async def _watch_the_cluster(ui_url: str, client_url: str, client_port: int) -> 
             await page.shoot("status-cluster")
         finally:
             await client.disconnect()
+
+
+@pytest.mark.usefixtures("browser_ready")
+async def test_the_quickstart_admin_panel_shows_the_connected_page(tmp_path: Path) -> None:
+    """The tutorial's last step (https://centrifugal.dev/docs/getting-started/quickstart): with its
+    app page connected, http://<server>/ opens the admin panel, the config's admin.password logs
+    in, and the panel shows one node with one client."""
+    page_port, server_port = two_free_ports()
+    origin = f"http://127.0.0.1:{page_port}"
+    quickstart = follow_steps_1_to_3(tmp_path / "app", allowed_origin=origin)
+    async with (
+        rotary_server(quickstart, server_port) as log_path,
+        static_site(page_port, index_html(quickstart, server_port)),
+        open_page(f"{origin}/", tmp_path / "profile") as app_page,
+        open_admin(f"http://127.0.0.1:{server_port}/") as admin,
+    ):
+        subscribed = await app_page.wait_event("subscription", "subscribed")
+        assert subscribed["ok"], (subscribed, log_path.read_text())
+        await admin.do(fill=["input[name=password]", quickstart.admin_password])
+        await admin.do(click="[data-form=login] button[type=submit]")
+        await admin.do(wait_text=["[data-stat=nodes] .value", "1"])
+        await admin.do(wait_text=["[data-totals] [data-stat=clients] .value", "1"], timeout=REFRESH_WAIT_MS)
+        await admin.shoot("quickstart")
