@@ -18,6 +18,6 @@ export function presenceView({ api, params }) {
       ];
     });
   if (channel) queueMicrotask(() => show.querySelector('form').requestSubmit());
-  return { element: h('div', { class: 'view' }, card('Presence', show,
-    notice('muted', 'Presence works in channels whose namespace has presence enabled.'))) };
+  return { element: h('div', { class: 'view' }, card('Presence',
+    notice('muted', 'Presence works in channels whose namespace has presence enabled.'), show)) };
 }
