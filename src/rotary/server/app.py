@@ -22,7 +22,6 @@ from grpc import aio  # type: ignore[import-untyped]
 from rotary.engines.base import EngineError
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
-from rotary.server.admin import register_admin
 from rotary.server.api.executor import ApiExecutor
 from rotary.server.api.http import register_api
 from rotary.server.channels import ChannelRules
@@ -195,6 +194,8 @@ def build_server(
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
     if config.admin.enabled:  # last: its file route takes every path under its prefix
+        from rotary.server.admin import register_admin  # imported only by servers that serve it
+
         register_admin(external if config.admin.external else internal_app, executor, node, config.admin)
     return Server(config, node, verifier, external, internal, deadlines)
 
