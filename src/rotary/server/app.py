@@ -1,7 +1,7 @@
 """The Centrifugo-compatible server: builds the Node, the engines and the HTTP endpoints from a
 Config, and owns startup and shutdown order.
 
-All endpoints share one port, as in Centrifugo; API and health move to a second listener when
+All endpoints share one port, as in Centrifugo; API, admin and health move to a second listener when
 http_server.internal_port is set (https://centrifugal.dev/docs/server/configuration#http_server).
 Shutdown: stop accepting, close clients with 3001 in batches, finish API calls, close the engines.
 """
@@ -22,6 +22,8 @@ from grpc import aio  # type: ignore[import-untyped]
 from rotary.engines.base import EngineError
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
+from rotary.server.api.executor import ApiExecutor
+from rotary.server.api.http import register_api
 from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import Config
 from rotary.server.config.schema_transports import ConnectCodeToHTTPResponse
@@ -186,12 +188,15 @@ def build_server(
     _add_emulation(external, node, config, check_origin, gate)
     _add_unidirectional(external, node, config, check_origin, gate)
     internal_app = internal or external
+    executor = ApiExecutor(node, config, rules)
     if not config.http_api.disabled:
-        from rotary.server.api.http import register_api
-
-        register_api(external if config.http_api.external else internal_app, node, config, rules)
+        register_api(external if config.http_api.external else internal_app, executor, node, config)
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
+    if config.admin.enabled:  # last: its file route takes every path under its prefix
+        from rotary.server.admin import register_admin  # imported only by servers that serve it
+
+        register_admin(external if config.admin.external else internal_app, executor, node, config.admin)
     return Server(config, node, verifier, external, internal, deadlines)
 
 

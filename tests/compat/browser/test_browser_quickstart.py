@@ -43,15 +43,17 @@ class Quickstart:
     directory: Path
     token: str
     api_key: str
+    admin_password: str
 
 
 def follow_steps_1_to_3(directory: Path, allowed_origin: str) -> Quickstart:
-    """genconfig, the tutorial's config edits (minus the admin UI, which this test does not use),
-    and gentoken."""
+    """genconfig, the tutorial's three config edits (the admin UI on, the page's origin, subscribe
+    permission), and gentoken."""
     directory.mkdir()
     rotary("genconfig", cwd=directory)
     config_path = directory / "config.json"
     config = json.loads(config_path.read_text())
+    config["admin"]["enabled"] = True
     config["client"]["allowed_origins"] = [allowed_origin]
     config["channel"] = {"without_namespace": {"allow_subscribe_for_client": True}}
     config_path.write_text(json.dumps(config, indent=2))
@@ -59,7 +61,7 @@ def follow_steps_1_to_3(directory: Path, allowed_origin: str) -> Quickstart:
     assert 'HMAC SHA-256 JWT for user "123722"' in output
     token = JWT.search(output)
     assert token is not None, output
-    return Quickstart(directory, token.group(), config["http_api"]["key"])
+    return Quickstart(directory, token.group(), config["http_api"]["key"], config["admin"]["password"])
 
 
 def rotary(*args: str, cwd: Path) -> str:

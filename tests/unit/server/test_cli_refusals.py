@@ -113,7 +113,7 @@ def test_help_offers_no_flag_of_an_unbuilt_feature(tmp_path: Path) -> None:
         if offered:
             section = key.rsplit(".", 1)[0]
             assert not unbuilt_paths() & {key, f"{section}.enabled"}, key
-    for hidden in ("--grpc_api.enabled", "--admin.enabled", "--prometheus.enabled"):
+    for hidden in ("--grpc_api.enabled", "--debug.enabled", "--prometheus.enabled"):
         assert hidden not in shown
     assert "--http_server.port" in shown and "Port of the external HTTP server." in shown
 

@@ -30,7 +30,6 @@ from rotary.server.api.codec import (
 from rotary.server.api.executor import ApiExecutor
 from rotary.server.api.legacy import run_commands
 from rotary.server.api.schema import METHODS, ApiError
-from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import Config
 from rotary.server.config.schema_transports import HttpAPIConfig
 
@@ -48,9 +47,8 @@ API_KEY_SCHEME: Final = "apikey"
 API_KEY_QUERY: Final = "api_key"
 
 
-def register_api(app: web.Application, node: Node, config: Config, rules: ChannelRules) -> None:
+def register_api(app: web.Application, executor: ApiExecutor, node: Node, config: Config) -> None:
     """Adds the per-method routes and the legacy route under ``http_api.handler_prefix``."""
-    executor = ApiExecutor(node, config, rules)
     settings = config.http_api
     prefix = settings.handler_prefix.rstrip("/")
     app.router.add_route("*", prefix or "/", _legacy_handler(executor, node, settings))
@@ -166,14 +164,19 @@ def _legacy_handler(executor: ApiExecutor, node: Node, settings: HttpAPIConfig) 
         refusal = _refusal(request, settings)
         if refusal is not None:
             return refusal
-        if node.closing:
-            return web.Response(status=503)
-        try:
-            body = await run_commands(executor, await request.read())
-        except MalformedRequest as exc:
-            return _bad_request(exc)
-        except UnencodableResult as exc:
-            return _internal_error(exc)
-        return web.Response(body=body, content_type="application/json")
+        return await legacy_response(executor, node, request)
 
     return handle
+
+
+async def legacy_response(executor: ApiExecutor, node: Node, request: web.Request) -> web.Response:
+    """The legacy route's answer to an authorized POST; the admin API answers with it too."""
+    if node.closing:
+        return web.Response(status=503)
+    try:
+        body = await run_commands(executor, await request.read())
+    except MalformedRequest as exc:
+        return _bad_request(exc)
+    except UnencodableResult as exc:
+        return _internal_error(exc)
+    return web.Response(body=body, content_type="application/json")

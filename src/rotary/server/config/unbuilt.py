@@ -103,7 +103,6 @@ UNBUILT: tuple[Unbuilt, ...] = (
     Unbuilt("init.enabled", "the connection init endpoint"),
     # Server API and observability.
     Unbuilt("grpc_api.enabled", "the GRPC server API"),
-    Unbuilt("admin.enabled", "the admin web UI"),
     Unbuilt("prometheus.enabled", "Prometheus metrics"),
     Unbuilt("swagger.enabled", "the Swagger UI"),
     Unbuilt("debug.enabled", "profiling endpoints"),

@@ -368,6 +368,20 @@ def check_server_tls(config: Config, report: Report) -> None:
                 report(f"{path}.{key}: {exc}" if value else f"{path}.{key}: not set")
 
 
+def check_admin(config: Config, report: Report) -> None:
+    """The admin UI's source: a directory that exists, and no development proxy (not built)."""
+    admin = config.admin
+    if not admin.enabled:
+        return
+    if admin.web_proxy_address:
+        report(
+            "admin.web_proxy_address: proxying the admin UI to a development server is not supported "
+            'by rotary yet; remove the key or set it to ""'
+        )
+    if admin.web_path and not os.path.isdir(admin.web_path):
+        report(f"admin.web_path: no directory at {admin.web_path!r}")
+
+
 def check_unbuilt(config: Config, report: Report) -> None:
     """Keys of features rotary does not have yet (the table in rotary.server.config.unbuilt)."""
     for problem in unbuilt_problems(config):
@@ -388,4 +402,5 @@ RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_redis_tls,
     check_server_tls,
     check_engines,
+    check_admin,
 )
