@@ -283,9 +283,9 @@ async def connect_request_from_body(request: web.Request, limit: int) -> pb.Conn
     """A POSTed JSON connect request; 413 past ``limit`` bytes, 400 when it is not a connect request."""
     body = await read_body(request, limit)
     if body is None:
-        return web.Response(status=413)
+        return web.Response(status=413, text=f"request body larger than {limit} bytes\n")
     try:
         return parse_connect_request(body)
     except BadConnectRequest as exc:
         log.debug("malformed connect request: %s", exc)
-        return web.Response(status=400)
+        return web.Response(status=400, text=f"malformed connect request: {exc}\n")
