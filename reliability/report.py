@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from reliability.attacks import ATTACKS
 from reliability.fuzz.targets import TARGETS
 
 KIT = Path(__file__).resolve().parent
@@ -84,7 +85,30 @@ def _results(name: str) -> dict[str, dict[str, object]]:
     return loaded
 
 
+ATTACKS_INTRO = """
+## Attacks
+
+Each attack, what holds, and the tests that show it; every one of them runs in the suite on each CI
+run, so a row here is as current as the last green CI run.
+"""
+
+
+def attacks_table() -> str:
+    lines = ["| attack | what holds | tests |", "| --- | --- | --- |"]
+    for attack in ATTACKS:
+        tests = "<br>".join(f"`{test}`" for test in attack.tests)
+        lines.append(f"| {attack.name} | {attack.holds} | {tests} |")
+    return "\n".join(lines)
+
+
 def write_report() -> None:
     REPORT.parent.mkdir(exist_ok=True)
-    parts = [INTRO, fuzz_table(_results("fuzz.json")), FAULTS_INTRO, faults_table(_results("faults.json"))]
+    parts = [
+        INTRO,
+        fuzz_table(_results("fuzz.json")),
+        FAULTS_INTRO,
+        faults_table(_results("faults.json")),
+        ATTACKS_INTRO,
+        attacks_table(),
+    ]
     REPORT.write_text("\n".join(parts) + "\n")
