@@ -1,4 +1,4 @@
-"""The fault cycles: the suite's Redis kill/pause test, run long, with its figures recorded.
+"""The long runs of the suite's fault, storm and soak tests, with their figures recorded.
 
 tests/compat/test_fault_cycles.py holds the scenario and its checks (nothing accepted lost
 silently, no process dies, memory flat); this runs it with ``ROTARY_FAULT_CYCLES`` cycles and keeps

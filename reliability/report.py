@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from reliability.attacks import ATTACKS
 from reliability.fuzz.targets import TARGETS
@@ -83,6 +84,37 @@ def _results(name: str) -> dict[str, dict[str, object]]:
     path = KIT / "results" / name
     loaded: dict[str, dict[str, object]] = json.loads(path.read_text()) if path.exists() else {}
     return loaded
+
+
+SOAK_INTRO = """
+## Soak
+
+An in-process server (standard asyncio loop, so its timer schedule can be counted) with N
+WebSocket connections subscribed to one channel; each round replaces N/40 of them and publishes
+once through the HTTP API. Counted after a fifth of the rounds (warm), at the end (same N open)
+and after every client left: asyncio tasks, open file descriptors, live timer handles, the hub's
+clients and subscribers, RSS (the test process holds the clients too).
+"""
+
+
+def soak_table(results: dict[str, dict[str, object]]) -> str:
+    lines = [
+        "| connections | rounds | replaced | held | tasks warm / end / after | fds | timers | RSS MiB "
+        "| commit | measured |",
+        "| ---: | ---: | ---: | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in results.values():
+        counted: Any = row.get("counts", {})
+
+        def three(key: str, counted: Any = counted) -> str:
+            return " / ".join(str(counted.get(p, {}).get(key, "-")) for p in ("warm", "end", "after"))
+
+        lines.append(
+            f"| {row.get('connections', '-')} | {row.get('ticks', '-')} | {row.get('replaced', '-')} "
+            f"| {'yes' if row['held'] else 'NO'} | {three('tasks')} | {three('fds')} | {three('timers')} "
+            f"| {three('rss_mib')} | {row['commit']} | {row['measured']} |"
+        )
+    return "\n".join(lines)
 
 
 ATTACKS_INTRO = """

@@ -130,7 +130,10 @@ class UniStreamTransport:
             sock.abort()
 
     def schedule_drop(self) -> None:
-        asyncio.get_running_loop().call_later(self._write_timeout, self.drop_if_stalled)
+        """Arms the drop only while bytes wait in the socket: a peer that took them all needs none."""
+        sock = self._sock
+        if sock is not None and sock.get_write_buffer_size() > 0:
+            asyncio.get_running_loop().call_later(self._write_timeout, self.drop_if_stalled)
 
 
 class _PeerWatch(asyncio.Protocol):
