@@ -12,8 +12,8 @@ from reliability.fuzz.campaign import CORPUS, fuzz_target
 from reliability.fuzz.harness import Harness
 from reliability.fuzz.targets import TARGETS, Target
 
-SHORT_INPUTS = 1500
-SHORT_SECONDS = 20
+SHORT_INPUTS = 1000
+SHORT_SECONDS = 8
 
 
 @pytest.fixture(scope="module")
