@@ -102,7 +102,8 @@ class StreamTransport:
             self.write(codec_for(self.protocol).encode_reply(pb.Reply(push=push)))
         self.closed = True
         self._wake()
-        asyncio.get_running_loop().call_later(self._write_timeout, self._drop_if_stalled)
+        if self._sock.get_write_buffer_size() > 0:  # else the peer took everything: nothing to drop
+            asyncio.get_running_loop().call_later(self._write_timeout, self._drop_if_stalled)
 
     def abort(self) -> None:
         """Ends the stream with no goodbye (no disconnect push), as after a refused connect."""

@@ -43,7 +43,7 @@ def uni_http_stream_handler(
         if request.method == "OPTIONS":
             return web.Response(status=204, headers=_PREFLIGHT_HEADERS)
         if request.method != "POST":
-            return web.Response(status=405)
+            return web.Response(status=405, text="method not allowed\n")
         return await connect_request_from_body(request, max_request_body_size)
 
     return uni_stream_handler(

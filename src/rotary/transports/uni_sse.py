@@ -56,10 +56,10 @@ def uni_sse_handler(
                 return parse_connect_request(param)
             except BadConnectRequest as exc:
                 log.info("error unmarshalling connect request: %s", exc)
-                return web.Response(status=400)
+                return web.Response(status=400, text=f"malformed connect request: {exc}\n")
         if request.method == "POST":
             return await connect_request_from_body(request, max_request_body_size)
-        return web.Response(status=405)
+        return web.Response(status=405, text="method not allowed\n")
 
     return uni_stream_handler(
         node,

@@ -130,7 +130,10 @@ class UniStreamTransport:
             sock.abort()
 
     def schedule_drop(self) -> None:
-        asyncio.get_running_loop().call_later(self._write_timeout, self.drop_if_stalled)
+        """Arms the drop only while bytes wait in the socket: a peer that took them all needs none."""
+        sock = self._sock
+        if sock is not None and sock.get_write_buffer_size() > 0:
+            asyncio.get_running_loop().call_later(self._write_timeout, self.drop_if_stalled)
 
 
 class _PeerWatch(asyncio.Protocol):
@@ -283,9 +286,9 @@ async def connect_request_from_body(request: web.Request, limit: int) -> pb.Conn
     """A POSTed JSON connect request; 413 past ``limit`` bytes, 400 when it is not a connect request."""
     body = await read_body(request, limit)
     if body is None:
-        return web.Response(status=413)
+        return web.Response(status=413, text=f"request body larger than {limit} bytes\n")
     try:
         return parse_connect_request(body)
     except BadConnectRequest as exc:
         log.debug("malformed connect request: %s", exc)
-        return web.Response(status=400)
+        return web.Response(status=400, text=f"malformed connect request: {exc}\n")

@@ -87,7 +87,8 @@ class UniWebSocketTransport(WebSocketTransport):
         if self._options.disable_closing_handshake:
             self._ended = True
             self._sock.close()  # flushes what is buffered, then closes without a close frame
-            self._loop.call_later(self._options.write_timeout, self._drop_if_stalled)
+            if self._sock.get_write_buffer_size() > 0:
+                self._loop.call_later(self._options.write_timeout, self._drop_if_stalled)
             return
         super().close(disconnect)
 

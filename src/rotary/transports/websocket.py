@@ -75,7 +75,10 @@ class WebSocketTransport:
         reason = disconnect.reason.encode()[:123]
         loop = asyncio.get_running_loop()
         self._closing = loop.create_task(self._ws.close(code=disconnect.code, message=reason))
-        loop.call_later(self._write_timeout, self._drop_if_stalled)
+        # One handle per closing connection, gone as soon as the close completes: a churn of
+        # connections must not leave a timer behind each one for the whole write timeout.
+        drop = loop.call_later(self._write_timeout, self._drop_if_stalled)
+        self._closing.add_done_callback(lambda _: drop.cancel())
 
     def abort(self) -> None:
         self._sock.abort()

@@ -1,0 +1,138 @@
+"""A fuzzing campaign: every target in its own atheris process, figures recorded, corpus kept.
+
+Each run starts from the target's seeds and the inputs kept in reliability/corpus/<target>/, works
+in a scratch corpus, and at the end merges what added coverage back into the kept corpus
+(libFuzzer's ``-merge=1`` keeps only inputs that add coverage), so the suite replays the
+interesting inputs without carrying every mutation.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from reliability.fuzz.harness import Harness
+
+KIT = Path(__file__).resolve().parent.parent
+CORPUS = KIT / "corpus"
+FINDINGS = KIT / "findings"
+RESULTS = KIT / "results"
+HANG_SECONDS = 20
+"""An input that keeps a target busy this long is a hang (libFuzzer's -timeout)."""
+
+
+@dataclass
+class FuzzResult:
+    target: str
+    inputs: int
+    seconds: float
+    crashes: int
+    hangs: int
+    corpus: int
+    findings: list[str]
+
+    @property
+    def clean(self) -> bool:
+        return self.crashes == 0 and self.hangs == 0
+
+
+def seed_name(data: bytes) -> str:
+    import hashlib
+
+    return "seed-" + hashlib.sha1(data).hexdigest()[:16]
+
+
+def write_seeds() -> None:
+    """Writes the seeds of every target into its corpus directory (existing files are kept)."""
+    from reliability.fuzz.targets import TARGETS
+
+    harness = Harness()
+    for name, factory in TARGETS.items():
+        target = factory(harness)
+        target.setup()
+        directory = CORPUS / name
+        directory.mkdir(parents=True, exist_ok=True)
+        for data in target.seeds():
+            (directory / seed_name(data)).write_bytes(data)
+        target.close()
+
+
+def fuzz_target(name: str, inputs: int, max_seconds: int = 0, keep: bool = True) -> FuzzResult:
+    """Fuzzes one target in a child process for ``inputs`` inputs (or ``max_seconds``)."""
+    FINDINGS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"rotary-fuzz-{name}-") as scratch:
+        flags = [
+            f"-runs={inputs}",
+            f"-timeout={HANG_SECONDS}",
+            f"-artifact_prefix={FINDINGS}/{name}-",
+            "-print_final_stats=1",
+            "-rss_limit_mb=4096",
+        ]
+        if max_seconds:
+            flags.append(f"-max_total_time={max_seconds}")
+        began = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "reliability.fuzz.run", name, *flags, scratch],
+            cwd=KIT.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        seconds = time.monotonic() - began
+        log = done.stderr
+        executed = _stat(log, "number_of_executed_units")
+        # libFuzzer's artifacts: crash-, leak-, oom- and timeout- (a hang); a slow-unit is only slow.
+        fresh = [p for p in FINDINGS.glob(f"{name}-*") if p.stat().st_mtime >= time.time() - seconds - 1]
+        findings = sorted(str(p) for p in fresh if "slow-unit-" not in p.name)
+        hangs = len([f for f in findings if "timeout-" in f])
+        crashes = len(findings) - hangs
+        if done.returncode != 0 and not findings:
+            crashes = 1
+            findings = [f"exit {done.returncode}: {log[-3000:]}"]
+        if keep and done.returncode == 0:
+            subprocess.run(
+                [sys.executable, "-m", "reliability.fuzz.run", name, "-merge=1", str(CORPUS / name), scratch],
+                cwd=KIT.parent,
+                capture_output=True,
+                check=False,
+            )
+    corpus = len(list((CORPUS / name).iterdir())) if (CORPUS / name).is_dir() else 0
+    return FuzzResult(name, executed, round(seconds, 1), crashes, hangs, corpus, findings)
+
+
+def _stat(log: str, key: str) -> int:
+    found = re.findall(rf"stat::{key}:\s+(\d+)", log)
+    return int(found[-1]) if found else 0
+
+
+def fuzz_all(names: list[str], inputs: int, jobs: int = 1) -> bool:
+    """Fuzzes ``names`` (all targets when empty); records figures in reliability/results/fuzz.json."""
+    from reliability.fuzz.targets import TARGETS
+
+    chosen = names or list(TARGETS)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(pool.map(lambda name: fuzz_target(name, inputs), chosen))
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "fuzz.json"
+    recorded = json.loads(path.read_text()) if path.exists() else {}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=KIT.parent, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    for result in results:
+        recorded[result.target] = {**asdict(result), "commit": commit, "measured": when}
+        status = "clean" if result.clean else f"{result.crashes} crashes, {result.hangs} hangs"
+        rate = result.inputs / result.seconds if result.seconds else 0
+        print(f"{result.target}: {result.inputs} inputs in {result.seconds}s ({rate:.0f}/s), {status}")
+        for finding in result.findings:
+            print(f"  {finding}")
+    path.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+    return all(result.clean for result in results)

@@ -1,0 +1,92 @@
+"""A reconnect storm: a node dies under its clients and comes back; they all return at once.
+
+Two nodes share Redis. Every client (centrifuge-python) is connected to node A and subscribed with
+recovery to one channel. A is killed (no goodbye), publications keep being accepted through node
+B meanwhile, and A starts again on the same port. The clients reconnect together, and
+``client.connection_rate_limit`` (smaller than the crowd) turns the excess away with 503 until the
+SDKs' backoff brings them back. Every client ends up resubscribed with ``recovered: true`` and
+every publication, once and in order: the storm is absorbed and nothing is lost.
+
+The suite runs STORM_CLIENTS (40) clients; the reliability kit runs more
+(``ROTARY_STORM_CLIENTS``). With ``ROTARY_RELIABILITY_RESULTS=<file>`` the figures are written
+there as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from centrifuge import SubscriptionState
+from helpers import redis_servers
+from helpers.cluster import connected, eventually, redis_config, rotary_nodes, subscribed
+from helpers.traffic import assert_no_silent_loss
+
+pytestmark = pytest.mark.compat
+
+STORM_CLIENTS = int(os.environ.get("ROTARY_STORM_CLIENTS", "40"))
+RATE_LIMIT = max(1, STORM_CLIENTS * 3 // 4)
+"""Connection tokens in the bucket: a quarter of the crowd is turned away and must come back."""
+PUBLISHED_BEFORE = 5
+PUBLISHED_WHILE_DOWN = 10
+
+
+async def test_clients_of_a_dead_node_all_come_back_and_recover(tmp_path: Path, sdk_clients: Any) -> None:
+    setup = redis_servers.start_standalone()
+    config = redis_config(setup.processes[0].address, redis_servers.unique_prefix())
+    channel = "chat:" + uuid.uuid4().hex[:12]
+    try:
+        with rotary_nodes(tmp_path, config, 2) as (node_a, node_b):
+            crowd = []
+            for index in range(STORM_CLIENTS):
+                sdk = await connected(sdk_clients, node_a, f"user{index}")
+                crowd.append((sdk, *await subscribed(sdk, channel, max_resubscribe_delay=0.5)))
+            accepted = []
+            for seq in range(PUBLISHED_BEFORE):
+                await node_b.api("publish", {"channel": channel, "data": {"seq": seq}})
+                accepted.append(seq)
+            node_a.kill()
+            for seq in range(PUBLISHED_BEFORE, PUBLISHED_BEFORE + PUBLISHED_WHILE_DOWN):
+                await node_b.api("publish", {"channel": channel, "data": {"seq": seq}})
+                accepted.append(seq)
+            node_a.config = {**config, "client": {**config["client"], "connection_rate_limit": RATE_LIMIT}}
+            node_a.start()
+            restarted = time.monotonic()
+            last = {"seq": accepted[-1]}
+
+            async def all_recovered() -> bool:
+                return all(
+                    sub.state is SubscriptionState.SUBSCRIBED
+                    and any(name == "on_publication" and ctx.pub.data == last for name, ctx in events.seen)
+                    for _, sub, events in crowd
+                )
+
+            await eventually(all_recovered, "every client recovered", timeout=STORM_CLIENTS + 30)
+            seconds = time.monotonic() - restarted
+            for _, _, events in crowd:
+                assert_no_silent_loss(events.seen, accepted, set())
+                resubscribed = [
+                    ctx for name, ctx in events.seen if name == "on_subscribed" and ctx.was_recovering
+                ]
+                assert resubscribed and all(ctx.recovered for ctx in resubscribed), resubscribed
+            assert node_a.alive and node_b.alive
+    finally:
+        setup.stop()
+    results = os.environ.get("ROTARY_RELIABILITY_RESULTS")
+    if results:
+        Path(results).write_text(
+            json.dumps(
+                {
+                    "clients": STORM_CLIENTS,
+                    "connection_rate_limit": RATE_LIMIT,
+                    "seconds_to_all_recovered": round(seconds, 1),
+                    "published_while_down": PUBLISHED_WHILE_DOWN,
+                    "lost": 0,
+                }
+            )
+        )
