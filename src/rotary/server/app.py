@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts,
 from rotary.server.origins import origin_checker
 from rotary.server.pem import read_pem
 from rotary.server.reload import reload_not_supported
+from rotary.server.tls.listeners import TlsSetupError, listener_tls
 from rotary.server.tokens import TokenVerifier
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admitted
 from rotary.transports.emulation import emulation_handler
@@ -200,9 +202,16 @@ def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
 
 
 async def _listen(
-    server: Server, runner: web.AppRunner, address: str, port: int, key: str, reuse_port: bool
+    server: Server,
+    runner: web.AppRunner,
+    address: str,
+    port: int,
+    key: str,
+    reuse_port: bool,
+    tls: ssl.SSLContext | None,
 ) -> asyncio.AbstractServer:
-    """aiohttp's TCPSite, with the header deadline started on each accepted connection."""
+    """aiohttp's TCPSite, with the header deadline started on each accepted connection; with
+    ``tls`` the port speaks TLS only, its handshake bounded by the header deadline."""
     assert runner.server is not None
     try:
         listener = await asyncio.get_running_loop().create_server(
@@ -211,11 +220,13 @@ async def _listen(
             port,
             reuse_address=True,
             reuse_port=reuse_port or None,
+            ssl=tls,
+            ssl_handshake_timeout=server.deadlines.timeouts.read_header if tls else None,
         )
     except OSError as exc:
         where = f"{address or '0.0.0.0'}:{port}"
         raise StartError(f"{key}: cannot listen on {where}: {exc.strerror or exc}") from None
-    log.info("serving on %s:%d", address or "0.0.0.0", port)
+    log.info("serving on %s:%d%s", address or "0.0.0.0", port, " with TLS" if tls else "")
     return listener
 
 
@@ -270,6 +281,11 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
     """Runs until ``stop`` is set, then shuts down in order."""
     config = server.config
     try:
+        tls = listener_tls(config.http_server)
+    except TlsSetupError as exc:
+        await server.verifier.close()
+        raise StartError(str(exc)) from None
+    try:
         await server.node.start()
     except EngineError as exc:
         await server.verifier.close()
@@ -283,18 +299,19 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
     runners: list[web.AppRunner] = []
     sockets: list[asyncio.AbstractServer] = []
     http = config.http_server
-    listeners = [(server.external, http.address, http.port, "http_server.port")]
+    listeners = [(server.external, http.address, http.port, "http_server.port", tls.external)]
     if server.internal is not None:
+        internal_port = int(http.internal_port)
         listeners.append(
-            (server.internal, http.internal_address, int(http.internal_port), "http_server.internal_port")
+            (server.internal, http.internal_address, internal_port, "http_server.internal_port", tls.internal)
         )
     try:
-        for app, address, port, key in listeners:
+        for app, address, port, key, context in listeners:
             idle = server.deadlines.timeouts.idle
             runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=idle)
             await runner.setup()
             runners.append(runner)
-            sockets.append(await _listen(server, runner, address, port, key, reuse_port))
+            sockets.append(await _listen(server, runner, address, port, key, reuse_port, context))
         await stop.wait()
     finally:
         log.info("shutting down")

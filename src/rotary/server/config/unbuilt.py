@@ -47,25 +47,18 @@ PROXY = "proxying events to a backend"
 
 UNBUILT: tuple[Unbuilt, ...] = (
     # The HTTP server.
-    Unbuilt("http_server.tls.enabled", TLS),
     Unbuilt("http_server.tls_autocert.enabled", TLS),
-    Unbuilt("http_server.tls_external", TLS),
-    Unbuilt("http_server.internal_tls.enabled", TLS),
     Unbuilt("http_server.http3.enabled", "HTTP/3"),
     Unbuilt("http_server.h2c_external", "HTTP/2 without TLS (h2c)"),
     # Engines.
-    Unbuilt("engine.redis.sentinel_tls.enabled", TLS),
     Unbuilt("engine.redis.sentinel_client_name", "naming Sentinel connections"),
     Unbuilt("engine.redis.replica_client.enabled", "reading from Redis replicas"),
     Unbuilt("engine.redis.presence_hash_field_ttl", "presence kept with hash field TTLs"),
     Unbuilt("engine.redis.presence_user_mapping", "the presence user mapping"),
-    Unbuilt("broker.redis.sentinel_tls.enabled", TLS),
     Unbuilt("broker.redis.sentinel_client_name", "naming Sentinel connections"),
     Unbuilt("broker.redis.replica_client.enabled", "reading from Redis replicas"),
-    Unbuilt("broker.nats.tls.enabled", TLS),
     Unbuilt("broker.nats.allow_wildcards", "wildcard subscriptions over NATS"),
     Unbuilt("broker.nats.raw_mode.enabled", "the NATS raw mode"),
-    Unbuilt("presence_manager.redis.sentinel_tls.enabled", TLS),
     Unbuilt("presence_manager.redis.sentinel_client_name", "naming Sentinel connections"),
     Unbuilt("presence_manager.redis.replica_client.enabled", "reading from Redis replicas"),
     Unbuilt("presence_manager.redis.presence_hash_field_ttl", "presence kept with hash field TTLs"),

@@ -7,7 +7,6 @@ See https://centrifugal.dev/docs/server/configuration and https://centrifugal.de
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -324,48 +323,80 @@ def check_tokens(config: Config, report: Report) -> None:
         report(problem)
 
 
-def check_redis_tls(config: Config, report: Report) -> None:
-    """TLS towards Redis takes the client certificate and key as file paths and the CA as PEM text;
-    the other spellings a TLS section allows (see TLSConfig) are not read yet."""
-    for section in ("engine", "broker", "presence_manager"):
-        tls = getattr(config, section).redis.tls
-        if not tls.enabled:
-            continue
-        path = f"{section}.redis.tls"
-        for key in ("cert_pem", "key_pem"):
-            value = getattr(tls, key)
-            if value and not os.path.isfile(value):
-                report(
-                    f"{path}.{key}: rotary reads a file path here (PEM text or base64 is not supported yet)"
-                )
-        if tls.server_ca_pem and "-----BEGIN" not in tls.server_ca_pem:
-            report(
-                f"{path}.server_ca_pem: rotary reads PEM text here (a path or base64 is not supported yet)"
-            )
-        if tls.server_name:
-            report(f'{path}.server_name: not supported by rotary yet; remove the key or set it to ""')
+def client_tls_sections(config: Config) -> list[str]:
+    """Enabled TLS sections of the engine clients this config uses (towards Redis, Sentinel, NATS)."""
+    from rotary.server.engines import broker_type, presence_type
+
+    redis_sections = []
+    if broker_type(config) == "redis":
+        redis_sections.append("broker" if config.broker.enabled else "engine")
+    if presence_type(config) == "redis":
+        redis_sections.append("presence_manager" if config.presence_manager.enabled else "engine")
+    paths = [f"{s}.redis.{tls}" for s in dict.fromkeys(redis_sections) for tls in ("tls", "sentinel_tls")]
+    if broker_type(config) == "nats":
+        paths.append("broker.nats.tls")
+    return [path for path in paths if _section(config, path).enabled]
 
 
-SERVER_TLS_SECTIONS: tuple[str, ...] = ("uni_grpc.tls",)
+def check_client_tls(config: Config, report: Report) -> None:
+    """TLS material of engine clients that cannot be read or used refuses the start, naming its key."""
+    from rotary.server.tls.context import client_tls
+
+    for path in client_tls_sections(config):
+        tls = _section(config, path)
+        if _readable(tls, path, ("server_ca_pem", "cert_pem", "key_pem"), report):
+            _usable(client_tls, tls, path, report)
+
+
+SERVER_TLS_SECTIONS: tuple[str, ...] = ("uni_grpc.tls", "http_server.tls", "http_server.internal_tls")
 """Enabled TLS sections where rotary is the server: each needs a readable certificate and key."""
 
 
 def check_server_tls(config: Config, report: Report) -> None:
-    """A certificate, key or client CA that cannot be read refuses the start, naming its key."""
+    """A certificate, key or client CA that cannot be read or used refuses the start, naming its key."""
+    from rotary.server.tls.context import server_context
+
     for path in SERVER_TLS_SECTIONS:
-        tls: Any = config
-        for step in path.split("."):
-            tls = getattr(tls, step)
+        tls = _section(config, path)
         if not tls.enabled:
             continue
-        for key in ("cert_pem", "key_pem", "client_ca_pem"):
-            value = getattr(tls, key)
-            if not value and key == "client_ca_pem":
-                continue
-            try:
-                read_pem(value)
-            except PemError as exc:
-                report(f"{path}.{key}: {exc}" if value else f"{path}.{key}: not set")
+        for key in ("cert_pem", "key_pem"):
+            if not getattr(tls, key):
+                report(f"{path}.{key}: not set")
+        readable = _readable(tls, path, ("cert_pem", "key_pem", "client_ca_pem"), report)
+        if readable and tls.cert_pem and tls.key_pem:
+            _usable(server_context, tls, path, report)
+
+
+def _section(config: Config, path: str) -> Any:
+    section: Any = config
+    for step in path.split("."):
+        section = getattr(section, step)
+    return section
+
+
+def _readable(tls: Any, path: str, keys: tuple[str, ...], report: Report) -> bool:
+    readable = True
+    for key in keys:
+        value = getattr(tls, key)
+        if not value:
+            continue
+        try:
+            read_pem(value)
+        except PemError as exc:
+            report(f"{path}.{key}: {exc}")
+            readable = False
+    return readable
+
+
+def _usable(build: Callable[[Any], object], tls: Any, path: str, report: Report) -> None:
+    """Material that reads but that OpenSSL refuses (a key not matching its certificate, not PEM)."""
+    import ssl
+
+    try:
+        build(tls)
+    except (ssl.SSLError, PemError, OSError, ValueError) as exc:
+        report(f"{path}: cannot use this certificate material: {exc}")
 
 
 def check_unbuilt(config: Config, report: Report) -> None:
@@ -385,7 +416,7 @@ RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_consumers,
     check_transforms,
     check_tokens,
-    check_redis_tls,
+    check_client_tls,
     check_server_tls,
     check_engines,
 )
