@@ -16,6 +16,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from grpc import aio  # type: ignore[import-untyped]
@@ -50,6 +51,9 @@ from rotary.transports.uni_websocket import (
     uni_websocket_handler,
 )
 from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT, websocket_handler
+
+if TYPE_CHECKING:
+    from rotary.server.tls.acme import Autocert
 
 log = logging.getLogger("rotary.server")
 
@@ -101,6 +105,8 @@ class Server:
     external: web.Application
     internal: web.Application | None
     deadlines: ReadDeadlines
+    autocert: Autocert | None = None
+    """Certificates from ACME when ``http_server.tls_autocert`` is on."""
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -146,10 +152,14 @@ def _add_emulation(
 
 
 def build_server(
-    config: Config, *, clock: Clock = time.monotonic, http_timeouts: HttpTimeouts = CENTRIFUGO_HTTP_TIMEOUTS
+    config: Config,
+    *,
+    clock: Clock = time.monotonic,
+    http_timeouts: HttpTimeouts = CENTRIFUGO_HTTP_TIMEOUTS,
+    wall_clock: Clock = time.time,
 ) -> Server:
     """Everything ``serve`` runs. Tests pass their own ``clock`` (it drives the connection rate
-    limit) and shorter ``http_timeouts``."""
+    limit), ``wall_clock`` (it decides certificate renewals) and shorter ``http_timeouts``."""
     deadlines = ReadDeadlines(http_timeouts)
     verifier = TokenVerifier(
         config.client.token,
@@ -194,7 +204,12 @@ def build_server(
         register_api(external if config.http_api.external else internal_app, node, config, rules)
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
-    return Server(config, node, verifier, external, internal, deadlines)
+    autocert = None
+    if config.http_server.tls_autocert.enabled:
+        from rotary.server.tls.acme import Autocert
+
+        autocert = Autocert(config.http_server.tls_autocert, clock=wall_clock)
+    return Server(config, node, verifier, external, internal, deadlines, autocert)
 
 
 def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
@@ -281,7 +296,7 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
     """Runs until ``stop`` is set, then shuts down in order."""
     config = server.config
     try:
-        tls = listener_tls(config.http_server)
+        tls = listener_tls(config.http_server, server.autocert.context if server.autocert else None)
     except TlsSetupError as exc:
         await server.verifier.close()
         raise StartError(str(exc)) from None
@@ -306,6 +321,8 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
             (server.internal, http.internal_address, internal_port, "http_server.internal_port", tls.internal)
         )
     try:
+        if server.autocert is not None:
+            await _start_autocert(server.autocert)
         for app, address, port, key, context in listeners:
             idle = server.deadlines.timeouts.idle
             runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=idle)
@@ -318,11 +335,21 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         for listener in sockets:
             listener.close()
         await server.node.shutdown(config.shutdown.timeout)
+        if server.autocert is not None:
+            await server.autocert.close()
         if uni_grpc is not None:  # its streams ended with the node's 3001; let them flush
             await uni_grpc.stop(UNI_GRPC_GRACE)
         for runner in runners:
             await runner.cleanup()
         await server.verifier.close()
+
+
+async def _start_autocert(autocert: Autocert) -> None:
+    try:
+        await autocert.start()
+    except OSError as exc:
+        key = "http_server.tls_autocert.http_addr"
+        raise StartError(f"{key}: cannot listen: {exc.strerror or exc}") from None
 
 
 async def _start_uni_grpc(node: Node, config: Config) -> aio.Server | None:

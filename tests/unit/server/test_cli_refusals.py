@@ -29,7 +29,7 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
         {"http_server": {"tls": {"enabled": True, "cert_pem": "/nonexistent.crt", "key_pem": "k"}}},
         "http_server.tls.key_pem",
     ),
-    "autocert": ({"http_server": {"tls_autocert": {"enabled": True}}}, "http_server.tls_autocert.enabled"),
+    "autocert": ({"http_server": {"tls_autocert": {"enabled": True}}}, "http_server.tls_autocert.http"),
     "nats tls": (
         {"broker": {**NATS, "nats": {"tls": {"enabled": True, "server_ca_pem": "/nonexistent.crt"}}}},
         "broker.nats.tls.server_ca_pem",

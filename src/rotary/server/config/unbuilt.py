@@ -47,7 +47,6 @@ PROXY = "proxying events to a backend"
 
 UNBUILT: tuple[Unbuilt, ...] = (
     # The HTTP server.
-    Unbuilt("http_server.tls_autocert.enabled", TLS),
     Unbuilt("http_server.http3.enabled", "HTTP/3"),
     Unbuilt("http_server.h2c_external", "HTTP/2 without TLS (h2c)"),
     # Engines.

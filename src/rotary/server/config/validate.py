@@ -399,6 +399,24 @@ def _usable(build: Callable[[Any], object], tls: Any, path: str, report: Report)
         report(f"{path}: cannot use this certificate material: {exc}")
 
 
+def check_autocert(config: Config, report: Report) -> None:
+    """ACME certificates are obtained over HTTP-01 only (see rotary.server.tls.acme)."""
+    from rotary.server.tls.listeners import split_http_addr
+
+    autocert = config.http_server.tls_autocert
+    if not autocert.enabled:
+        return
+    if not autocert.http:
+        report(
+            "http_server.tls_autocert.http: rotary answers ACME challenges over HTTP-01 only "
+            "(TLS-ALPN-01 is not supported); set it to true and make http_addr reachable by the CA"
+        )
+    try:
+        split_http_addr(autocert.http_addr)
+    except ValueError as exc:
+        report(f"http_server.tls_autocert.http_addr: {exc}")
+
+
 def check_unbuilt(config: Config, report: Report) -> None:
     """Keys of features rotary does not have yet (the table in rotary.server.config.unbuilt)."""
     for problem in unbuilt_problems(config):
@@ -418,5 +436,6 @@ RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_tokens,
     check_client_tls,
     check_server_tls,
+    check_autocert,
     check_engines,
 )

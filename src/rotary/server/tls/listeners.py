@@ -45,3 +45,11 @@ def _load(key: str, http: HTTPServerConfig) -> ssl.SSLContext:
         return server_context(section)
     except (PemError, ssl.SSLError, OSError) as exc:
         raise TlsSetupError(f"{key}: cannot use the certificate and key: {exc}") from None
+
+
+def split_http_addr(addr: str) -> tuple[str, int]:
+    """``host:port`` as Go's net.Listen takes it (``:80`` = every interface). Raises ValueError."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"not a host:port address: {addr!r}")
+    return host.strip("[]"), int(port)
