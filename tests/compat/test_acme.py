@@ -24,7 +24,7 @@ from cryptography import x509
 from helpers.env import free_port
 from helpers.pebble import Pebble, running_pebble
 
-from rotary.server.app import Server, build_server, serve
+from rotary.server.app import Server, StartError, build_server, serve
 from rotary.server.config.convert import Report, build
 from rotary.server.config.schema import Config
 from rotary.server.config.validate import validate
@@ -167,6 +167,14 @@ async def test_certificate_issued_over_http01_served_cached_and_renewed(
     async with serving(pebble, cache_dir) as restarted:  # served from the cache, without an order
         assert restarted.server.autocert is not None
         assert (await handshake(restarted.port, context)).serial_number == renewed.serial_number
+
+
+def test_unusable_cache_dir_refuses_the_start(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    autocert = {"enabled": True, "http": True, "cache_dir": str(tmp_path / "file" / "cache")}
+    config = config_of(merged(DEFAULT_CONFIG, {"http_server": {"tls_autocert": autocert}}))
+    with pytest.raises(StartError, match=r"^http_server.tls_autocert.cache_dir: cannot use"):
+        build_server(config)
 
 
 def test_tls_alpn_challenge_and_bad_address_refused() -> None:

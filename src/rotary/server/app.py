@@ -160,6 +160,15 @@ def build_server(
 ) -> Server:
     """Everything ``serve`` runs. Tests pass their own ``clock`` (it drives the connection rate
     limit), ``wall_clock`` (it decides certificate renewals) and shorter ``http_timeouts``."""
+    autocert = None
+    if config.http_server.tls_autocert.enabled:
+        from rotary.server.tls.acme import Autocert
+
+        try:
+            autocert = Autocert(config.http_server.tls_autocert, clock=wall_clock)
+        except (OSError, ValueError) as exc:  # an unwritable cache_dir, an unreadable cached key
+            key = "http_server.tls_autocert.cache_dir"
+            raise StartError(f"{key}: cannot use the certificate cache: {exc}") from None
     deadlines = ReadDeadlines(http_timeouts)
     verifier = TokenVerifier(
         config.client.token,
@@ -204,11 +213,6 @@ def build_server(
         register_api(external if config.http_api.external else internal_app, node, config, rules)
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
-    autocert = None
-    if config.http_server.tls_autocert.enabled:
-        from rotary.server.tls.acme import Autocert
-
-        autocert = Autocert(config.http_server.tls_autocert, clock=wall_clock)
     return Server(config, node, verifier, external, internal, deadlines, autocert)
 
 

@@ -358,8 +358,8 @@ def check_server_tls(config: Config, report: Report) -> None:
 
     for path in SERVER_TLS_SECTIONS:
         tls = _section(config, path)
-        if not tls.enabled:
-            continue
+        if not tls.enabled or (path == "http_server.tls" and config.http_server.tls_autocert.enabled):
+            continue  # with tls_autocert on, Centrifugo reads no certificate from http_server.tls
         for key in ("cert_pem", "key_pem"):
             if not getattr(tls, key):
                 report(f"{path}.{key}: not set")

@@ -122,3 +122,11 @@ def test_client_tls_of_unused_engines_is_not_read(tmp_path: Path) -> None:
 def test_insecure_skip_verify_turns_verification_off() -> None:
     built = client_tls(TLSConfig(enabled=True, insecure_skip_verify=True))
     assert built.context.verify_mode is ssl.CERT_NONE and not built.context.check_hostname
+
+
+def test_http_server_tls_unread_under_autocert() -> None:
+    """Centrifugo takes certificates from ACME when tls_autocert is on, and never reads http_server.tls."""
+    config = with_http(Config(), tls=TLSConfig(enabled=True))
+    http = config.http_server
+    autocert = replace(http.tls_autocert, enabled=True, http=True, http_addr="127.0.0.1:8080")
+    assert validate(replace(config, http_server=replace(http, tls_autocert=autocert))) == []
