@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from conftest import DEFAULT_CONFIG, RotaryServer, merged, running_rotary, sign_
 from helpers.certs import TestCA
 from helpers.env import IN_CI, free_port, require_binary
 from helpers.nats_server import nats_server
-from helpers.redis_servers import RedisProcess
+from helpers.redis_servers import RedisProcess, ask
 
 pytestmark = pytest.mark.compat
 
@@ -56,7 +57,7 @@ def client_tls(ca: TestCA, directory: Path) -> dict[str, Any]:
 
 
 def redis_tls_args(ca: TestCA, directory: Path, name: str) -> tuple[list[str], int]:
-    cert, key = ca.issue(name, (SERVER_NAME,)).write(directory, name)
+    cert, key = ca.issue(name, (SERVER_NAME,), client=True, server=True).write(directory, name)
     tls_port = free_port()
     args = [
         "--tls-port",
@@ -142,6 +143,61 @@ async def test_redis_sentinel_over_tls(
     engine = {"type": "redis", "redis": redis}
     with running_rotary(tmp_path / "rotary", merged(DEFAULT_CONFIG, {"engine": engine})) as server:
         await publish_and_receive(server, sdk_clients)
+
+
+async def test_redis_cluster_over_tls(
+    tmp_path: Path, processes: list[RedisProcess], sdk_clients: Any
+) -> None:
+    """Nodes speak TLS to clients and on their bus (``tls-cluster``); CLUSTER SLOTS over TLS
+    names their TLS ports, which rotary dials with the same context."""
+    redis_has_tls()
+    ca = TestCA()
+    tls_ports = []
+    for number in range(3):
+        args, tls_port = redis_tls_args(ca, tmp_path / f"node{number}", f"node{number}")
+        node = RedisProcess.create(
+            *args,
+            "--tls-cluster",
+            "yes",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-port",
+            str(free_port()),
+            "--cluster-config-file",
+            "nodes.conf",
+        )
+        processes.append(node)
+        node.start()
+        tls_ports.append(tls_port)
+    subprocess.run(
+        [
+            require_binary("redis-cli"),
+            "--cluster",
+            "create",
+            *(node.address for node in processes),
+            "--cluster-replicas",
+            "0",
+            "--cluster-yes",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    for node in processes:
+        wait_for(lambda node=node: b"cluster_state:ok" in ask(node.port, "CLUSTER", "INFO"), "cluster state")
+    redis = {"cluster_address": [f"127.0.0.1:{tls_ports[0]}"], "tls": client_tls(ca, tmp_path)}
+    with running_rotary(
+        tmp_path / "rotary", merged(DEFAULT_CONFIG, {"engine": {"type": "redis", "redis": redis}})
+    ) as server:
+        for _ in range(3):  # channels land on different nodes
+            await publish_and_receive(server, sdk_clients)
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout}s"
+        time.sleep(0.05)
 
 
 async def test_nats_over_tls(tmp_path: Path, sdk_clients: Any) -> None:

@@ -96,12 +96,20 @@ class TestCA:
         return path
 
     def issue(
-        self, common_name: str, names: tuple[str, ...] = LOOPBACK_NAMES, *, client: bool = False
+        self,
+        common_name: str,
+        names: tuple[str, ...] = LOOPBACK_NAMES,
+        *,
+        client: bool = False,
+        server: bool | None = None,
     ) -> Issued:
-        """A certificate for ``names`` (DNS names or IPs), for a server or, with ``client``, a client."""
+        """A certificate for ``names`` (DNS names or IPs), for a server or, with ``client``, a client
+        (``server=True`` too for a peer that is both, like a Redis Cluster node on its bus)."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
-        usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+        as_server = not client if server is None else server
+        usage = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
+        usage += [ExtendedKeyUsageOID.SERVER_AUTH] if as_server else []
         cert = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
@@ -111,7 +119,7 @@ class TestCA:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName([_san(n) for n in names]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
             )
