@@ -62,10 +62,10 @@ class Running:
     clock: WallClock
 
 
-def autocert_config(pebble: Pebble, cache_dir: Path, port: int) -> Config:
+def autocert_config(pebble: Pebble, cache_dir: Path, port: int, whitelist: list[str]) -> Config:
     autocert = {
         "enabled": True,
-        "host_whitelist": [HOST],
+        "host_whitelist": whitelist,
         "cache_dir": str(cache_dir),
         "email": "ops@example.com",
         "http": True,
@@ -87,11 +87,13 @@ def config_of(raw: dict[str, Any]) -> Config:
 
 
 @contextlib.asynccontextmanager
-async def serving(pebble: Pebble, cache_dir: Path) -> AsyncIterator[Running]:
+async def serving(
+    pebble: Pebble, cache_dir: Path, whitelist: tuple[str, ...] = (HOST,)
+) -> AsyncIterator[Running]:
     """rotary's own ``serve`` in this loop, with the injected wall clock."""
     port = free_port()
     clock = WallClock()
-    server = build_server(autocert_config(pebble, cache_dir, port), wall_clock=clock)
+    server = build_server(autocert_config(pebble, cache_dir, port, list(whitelist)), wall_clock=clock)
     stop = asyncio.Event()
     task = asyncio.create_task(serve(server, stop))
     async with asyncio.timeout(WAIT):
@@ -167,6 +169,29 @@ async def test_certificate_issued_over_http01_served_cached_and_renewed(
     async with serving(pebble, cache_dir) as restarted:  # served from the cache, without an order
         assert restarted.server.autocert is not None
         assert (await handshake(restarted.port, context)).serial_number == renewed.serial_number
+
+
+async def test_failed_order_is_not_retried_on_every_handshake(pebble: Pebble, tmp_path: Path) -> None:
+    """Without a whitelist any name may be ordered (as in Centrifugo); one the CA cannot validate
+    fails, and handshakes for it start no new order until a minute has passed."""
+    name = "unreachable.invalid"
+    unverified = ssl._create_unverified_context()
+    async with serving(pebble, tmp_path / "cache", whitelist=()) as running:
+        autocert = running.server.autocert
+        assert autocert is not None
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            await handshake(running.port, unverified, name)
+        order = autocert.pending(name)
+        assert order is not None
+        await asyncio.wait_for(order, WAIT * 3)
+        assert autocert.certificate(name) is None
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            await handshake(running.port, unverified, name)
+        assert autocert.pending(name) is None
+        running.clock.now += 61
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            await handshake(running.port, unverified, name)
+        assert autocert.pending(name) is not None
 
 
 def test_unusable_cache_dir_refuses_the_start(tmp_path: Path) -> None:

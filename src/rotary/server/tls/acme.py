@@ -51,6 +51,9 @@ RENEW_BEFORE = datetime.timedelta(days=30)
 """autocert's default: a certificate is renewed once it has less than this left."""
 RENEW_CHECK_INTERVAL = 3600.0
 """Seconds between two looks for certificates due for renewal."""
+RETRY_AFTER_FAILURE = 60.0
+"""Seconds during which handshakes for a host whose order failed start no new order, so that a
+CA refusing (or rate-limiting) a name is not asked again on every connection attempt."""
 ORDER_TIMEOUT = datetime.timedelta(seconds=90)
 ACCOUNT_KEY_FILE = "acme_account+key"
 
@@ -207,6 +210,7 @@ class Autocert:
         self.orders = AcmeOrders(url, config.email, self._cache.account_key())
         self._certificates: dict[str, tuple[Issued, ssl.SSLContext]] = {}
         self._ordering: dict[str, asyncio.Task[None]] = {}
+        self._failed_at: dict[str, float] = {}
         self._renewing: asyncio.Task[None] | None = None
         self._challenge_runner: web.AppRunner | None = None
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -238,7 +242,9 @@ class Autocert:
         if known is not None:
             conn.context = known[1]
             return None
-        self.obtain(host)
+        failed_at = self._failed_at.get(host)
+        if failed_at is None or self._clock() - failed_at >= RETRY_AFTER_FAILURE:
+            self.obtain(host)
         return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
 
     def obtain(self, host: str) -> asyncio.Task[None]:
@@ -253,9 +259,11 @@ class Autocert:
     async def _order(self, host: str) -> None:
         try:
             issued = await asyncio.to_thread(self.orders.order, host)
-        except ORDER_FAILURES as exc:  # the CA said no or is unreachable: the next handshake asks again
+        except ORDER_FAILURES as exc:  # the CA said no or is unreachable: asked again later
+            self._failed_at[host] = self._clock()
             log.error("acme: cannot obtain a certificate for %s: %s", host, exc)
             return
+        self._failed_at.pop(host, None)
         self._cache.store(issued)
         self._install(issued)
         log.info("acme: certificate for %s obtained, valid until %s", host, _utc(issued.not_after))
@@ -268,6 +276,10 @@ class Autocert:
         entry = (issued, context)
         self._certificates[issued.host] = entry
         return entry
+
+    def pending(self, host: str) -> asyncio.Task[None] | None:
+        """The order of ``host`` under way, if any."""
+        return self._ordering.get(host)
 
     def certificate(self, host: str) -> Issued | None:
         known = self._certificates.get(host)
