@@ -365,10 +365,10 @@ async def _sentinel(options: RedisOptions, address: Address, name: str) -> Redis
         "socket_connect_timeout": options.connect_timeout,
     }
     sentinel = Sentinel(list(address.nodes), sentinel_kwargs=sentinel_kwargs, **kwargs)  # type: ignore[no-untyped-call]
-    if options.sentinel_tls is not None:
+    sentinel_tls = options.sentinel_tls or (RedisTls() if address.sentinel_tls else None)
+    if sentinel_tls is not None:
         sentinel.sentinels = [
-            _redis(options.sentinel_tls, host=host, port=port, **sentinel_kwargs)
-            for host, port in address.nodes
+            _redis(sentinel_tls, host=host, port=port, **sentinel_kwargs) for host, port in address.nodes
         ]
     db = address.db if address.db is not None else options.db
     tls = _tls(options, address)

@@ -323,19 +323,40 @@ def check_tokens(config: Config, report: Report) -> None:
         report(problem)
 
 
-def client_tls_sections(config: Config) -> list[str]:
-    """Enabled TLS sections of the engine clients this config uses (towards Redis, Sentinel, NATS)."""
+def _redis_sections_in_use(config: Config) -> list[str]:
     from rotary.server.engines import broker_type, presence_type
 
-    redis_sections = []
+    sections = []
     if broker_type(config) == "redis":
-        redis_sections.append("broker" if config.broker.enabled else "engine")
+        sections.append("broker" if config.broker.enabled else "engine")
     if presence_type(config) == "redis":
-        redis_sections.append("presence_manager" if config.presence_manager.enabled else "engine")
-    paths = [f"{s}.redis.{tls}" for s in dict.fromkeys(redis_sections) for tls in ("tls", "sentinel_tls")]
+        sections.append("presence_manager" if config.presence_manager.enabled else "engine")
+    return list(dict.fromkeys(sections))
+
+
+def client_tls_sections(config: Config) -> list[str]:
+    """Enabled TLS sections of the engine clients this config uses (towards Redis, Sentinel, NATS)."""
+    from rotary.server.engines import broker_type
+
+    paths = [f"{s}.redis.{tls}" for s in _redis_sections_in_use(config) for tls in ("tls", "sentinel_tls")]
     if broker_type(config) == "nats":
         paths.append("broker.nats.tls")
     return [path for path in paths if _section(config, path).enabled]
+
+
+def check_redis_addresses(config: Config, report: Report) -> None:
+    """Redis addresses of the engines in use that cannot be parsed (a port that is not a number, a
+    URL flag that is not a boolean) refuse the start instead of failing inside the engine."""
+    from rotary.engines.redis.addresses import parse_address
+
+    for section in _redis_sections_in_use(config):
+        redis = _section(config, f"{section}.redis")
+        for key in ("address", "cluster_address", "sentinel_address"):
+            for index, address in enumerate(getattr(redis, key)):
+                try:
+                    parse_address(address)
+                except ValueError as exc:
+                    report(f"{section}.redis.{key}[{index}]: {exc}")
 
 
 def check_client_tls(config: Config, report: Report) -> None:
@@ -434,6 +455,7 @@ RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_consumers,
     check_transforms,
     check_tokens,
+    check_redis_addresses,
     check_client_tls,
     check_server_tls,
     check_autocert,

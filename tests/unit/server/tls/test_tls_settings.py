@@ -130,3 +130,19 @@ def test_http_server_tls_unread_under_autocert() -> None:
     http = config.http_server
     autocert = replace(http.tls_autocert, enabled=True, http=True, http_addr="127.0.0.1:8080")
     assert validate(replace(config, http_server=replace(http, tls_autocert=autocert))) == []
+
+
+def test_redis_address_tls_flags_read_as_go_booleans() -> None:
+    """``?tls_enabled=`` and ``?sentinel_tls_enabled=`` take Go's boolean spellings; anything else
+    (and a port that is not a number) refuses the start naming the address."""
+    good = (
+        "redis://127.0.0.1:6379?tls_enabled=true",
+        "redis+sentinel://s?sentinel_master_name=m&sentinel_tls_enabled=F",
+    )
+    bad = ("redis://127.0.0.1:6379?tls_enabled=yes", "127.0.0.1:port")
+    config = Config()
+    engine = replace(config.engine, type="redis", redis=replace(config.engine.redis, address=good + bad))
+    assert validate(replace(config, engine=engine)) == [
+        "engine.redis.address[2]: invalid tls_enabled value: 'yes'",
+        "engine.redis.address[3]: not a port number: 'port'",
+    ]
