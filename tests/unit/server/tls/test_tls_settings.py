@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from helpers.certs import TestCA
 
+from rotary.server.config.load import parse_config
 from rotary.server.config.schema import Config
 from rotary.server.config.schema_transports import TLSConfig
 from rotary.server.config.validate import validate
@@ -146,3 +147,10 @@ def test_redis_address_tls_flags_read_as_go_booleans() -> None:
         "engine.redis.address[2]: invalid tls_enabled value: 'yes'",
         "engine.redis.address[3]: not a port number: 'port'",
     ]
+
+
+def test_acme_directory_variable_is_known() -> None:
+    """rotary's own ROTARY_ACME_DIRECTORY_URL matches no config key yet draws no warning."""
+    environ = {"ROTARY_ACME_DIRECTORY_URL": "https://127.0.0.1:14000/dir", "ROTARY_NO_SUCH_KEY": "1"}
+    warnings = parse_config("", environ).warnings
+    assert warnings == ["unknown environment variable: ROTARY_NO_SUCH_KEY"]
