@@ -541,6 +541,15 @@ def test_every_key_of_a_channel_shares_one_cluster_slot(channel: str) -> None:
         ("localhost", Address((("localhost", 6379),))),
         ("redis://u:p%40ss@h:1/3", Address((("h", 1),), db=3, user="u", password="p@ss")),
         ("rediss://h:2", Address((("h", 2),), tls=True)),
+        ("redis://h:2?tls_enabled=true", Address((("h", 2),), tls=True)),
+        (
+            "rediss+sentinel://s1?sentinel_master_name=m",
+            Address((("s1", 26379),), tls=True, sentinel_master_name="m", sentinel_tls=True),
+        ),
+        (
+            "redis+sentinel://s1?sentinel_master_name=m&sentinel_tls_enabled=1",
+            Address((("s1", 26379),), sentinel_master_name="m", sentinel_tls=True),
+        ),
         ("redis://h:1?addr=h2:2&addr=h3:3", Address((("h", 1), ("h2", 2), ("h3", 3)))),
         ("unix:///run/redis.sock?db=2", Address((), unix_path="/run/redis.sock", db=2)),
         (
@@ -551,6 +560,11 @@ def test_every_key_of_a_channel_shares_one_cluster_slot(channel: str) -> None:
 )
 def test_address_forms(address: str, parsed: Address) -> None:
     assert parse_address(address) == parsed
+
+
+def test_address_flag_not_a_go_bool() -> None:
+    with pytest.raises(ValueError, match="invalid tls_enabled value: 'yes'"):
+        parse_address("redis://h:2?tls_enabled=yes")
 
 
 async def test_resp2_is_spoken_when_forced(own_server: RedisProcess) -> None:

@@ -25,8 +25,9 @@ _START_TIMEOUT = 10.0
 class NatsServer:
     """One nats-server bound to 127.0.0.1; ``port`` stays the same across ``stop`` and ``start``."""
 
-    def __init__(self, binary: str, log_dir: Path) -> None:
+    def __init__(self, binary: str, log_dir: Path, extra_args: tuple[str, ...] = ()) -> None:
         self._binary = binary
+        self._extra_args = extra_args
         self._log_dir = log_dir
         self._starts = 0
         self._process: subprocess.Popen[bytes] | None = None
@@ -46,7 +47,7 @@ class NatsServer:
             raise RuntimeError("nats-server is already running")
         self._starts += 1
         log = self._log_dir / f"nats-server-{self._starts}.log"
-        command = [self._binary, "-a", "127.0.0.1", "-p", str(self.port), "-l", str(log)]
+        command = [self._binary, "-a", "127.0.0.1", "-p", str(self.port), "-l", str(log), *self._extra_args]
         self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             self.port = self._wait_until_ready(log)
@@ -85,11 +86,12 @@ class NatsServer:
 
 
 @contextlib.contextmanager
-def nats_server() -> Iterator[NatsServer]:
-    """A started nats-server, stopped afterwards; skips the test (fails under CI) without the binary."""
+def nats_server(*extra_args: str) -> Iterator[NatsServer]:
+    """A started nats-server (``extra_args`` added to its command line, ``-c <config>`` for instance),
+    stopped afterwards; skips the test (fails under CI) without the binary."""
     binary = require_binary("nats-server")
     with tempfile.TemporaryDirectory(prefix="rotary-nats-") as log_dir:
-        server = NatsServer(binary, Path(log_dir))
+        server = NatsServer(binary, Path(log_dir), extra_args)
         server.start()
         try:
             yield server

@@ -12,9 +12,11 @@ import asyncio
 import logging
 import signal
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from grpc import aio  # type: ignore[import-untyped]
@@ -33,6 +35,7 @@ from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts,
 from rotary.server.origins import origin_checker
 from rotary.server.pem import read_pem
 from rotary.server.reload import reload_not_supported
+from rotary.server.tls.listeners import TlsSetupError, listener_tls
 from rotary.server.tokens import TokenVerifier
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admitted
 from rotary.transports.emulation import emulation_handler
@@ -50,6 +53,9 @@ from rotary.transports.uni_websocket import (
     uni_websocket_handler,
 )
 from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT, websocket_handler
+
+if TYPE_CHECKING:
+    from rotary.server.tls.acme import Autocert
 
 log = logging.getLogger("rotary.server")
 
@@ -101,6 +107,8 @@ class Server:
     external: web.Application
     internal: web.Application | None
     deadlines: ReadDeadlines
+    autocert: Autocert | None = None
+    """Certificates from ACME when ``http_server.tls_autocert`` is on."""
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -146,10 +154,23 @@ def _add_emulation(
 
 
 def build_server(
-    config: Config, *, clock: Clock = time.monotonic, http_timeouts: HttpTimeouts = CENTRIFUGO_HTTP_TIMEOUTS
+    config: Config,
+    *,
+    clock: Clock = time.monotonic,
+    http_timeouts: HttpTimeouts = CENTRIFUGO_HTTP_TIMEOUTS,
+    wall_clock: Clock = time.time,
 ) -> Server:
     """Everything ``serve`` runs. Tests pass their own ``clock`` (it drives the connection rate
-    limit) and shorter ``http_timeouts``."""
+    limit), ``wall_clock`` (it decides certificate renewals) and shorter ``http_timeouts``."""
+    autocert = None
+    if config.http_server.tls_autocert.enabled:
+        from rotary.server.tls.acme import Autocert
+
+        try:
+            autocert = Autocert(config.http_server.tls_autocert, clock=wall_clock)
+        except (OSError, ValueError) as exc:  # an unwritable cache_dir, an unreadable cached key
+            key = "http_server.tls_autocert.cache_dir"
+            raise StartError(f"{key}: cannot use the certificate cache: {exc}") from None
     deadlines = ReadDeadlines(http_timeouts)
     verifier = TokenVerifier(
         config.client.token,
@@ -197,7 +218,7 @@ def build_server(
         from rotary.server.admin import register_admin  # imported only by servers that serve it
 
         register_admin(external if config.admin.external else internal_app, executor, node, config.admin)
-    return Server(config, node, verifier, external, internal, deadlines)
+    return Server(config, node, verifier, external, internal, deadlines, autocert)
 
 
 def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
@@ -205,9 +226,16 @@ def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
 
 
 async def _listen(
-    server: Server, runner: web.AppRunner, address: str, port: int, key: str, reuse_port: bool
+    server: Server,
+    runner: web.AppRunner,
+    address: str,
+    port: int,
+    key: str,
+    reuse_port: bool,
+    tls: ssl.SSLContext | None,
 ) -> asyncio.AbstractServer:
-    """aiohttp's TCPSite, with the header deadline started on each accepted connection."""
+    """aiohttp's TCPSite, with the header deadline started on each accepted connection; with
+    ``tls`` the port speaks TLS only, its handshake bounded by the header deadline."""
     assert runner.server is not None
     try:
         listener = await asyncio.get_running_loop().create_server(
@@ -216,11 +244,13 @@ async def _listen(
             port,
             reuse_address=True,
             reuse_port=reuse_port or None,
+            ssl=tls,
+            ssl_handshake_timeout=server.deadlines.timeouts.read_header if tls else None,
         )
     except OSError as exc:
         where = f"{address or '0.0.0.0'}:{port}"
         raise StartError(f"{key}: cannot listen on {where}: {exc.strerror or exc}") from None
-    log.info("serving on %s:%d", address or "0.0.0.0", port)
+    log.info("serving on %s:%d%s", address or "0.0.0.0", port, " with TLS" if tls else "")
     return listener
 
 
@@ -275,6 +305,11 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
     """Runs until ``stop`` is set, then shuts down in order."""
     config = server.config
     try:
+        tls = listener_tls(config.http_server, server.autocert.context if server.autocert else None)
+    except TlsSetupError as exc:
+        await server.verifier.close()
+        raise StartError(str(exc)) from None
+    try:
         await server.node.start()
     except EngineError as exc:
         await server.verifier.close()
@@ -288,29 +323,42 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
     runners: list[web.AppRunner] = []
     sockets: list[asyncio.AbstractServer] = []
     http = config.http_server
-    listeners = [(server.external, http.address, http.port, "http_server.port")]
+    listeners = [(server.external, http.address, http.port, "http_server.port", tls.external)]
     if server.internal is not None:
+        internal_port = int(http.internal_port)
         listeners.append(
-            (server.internal, http.internal_address, int(http.internal_port), "http_server.internal_port")
+            (server.internal, http.internal_address, internal_port, "http_server.internal_port", tls.internal)
         )
     try:
-        for app, address, port, key in listeners:
+        if server.autocert is not None:
+            await _start_autocert(server.autocert)
+        for app, address, port, key, context in listeners:
             idle = server.deadlines.timeouts.idle
             runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=idle)
             await runner.setup()
             runners.append(runner)
-            sockets.append(await _listen(server, runner, address, port, key, reuse_port))
+            sockets.append(await _listen(server, runner, address, port, key, reuse_port, context))
         await stop.wait()
     finally:
         log.info("shutting down")
         for listener in sockets:
             listener.close()
         await server.node.shutdown(config.shutdown.timeout)
+        if server.autocert is not None:
+            await server.autocert.close()
         if uni_grpc is not None:  # its streams ended with the node's 3001; let them flush
             await uni_grpc.stop(UNI_GRPC_GRACE)
         for runner in runners:
             await runner.cleanup()
         await server.verifier.close()
+
+
+async def _start_autocert(autocert: Autocert) -> None:
+    try:
+        await autocert.start()
+    except OSError as exc:
+        key = "http_server.tls_autocert.http_addr"
+        raise StartError(f"{key}: cannot listen: {exc.strerror or exc}") from None
 
 
 async def _start_uni_grpc(node: Node, config: Config) -> aio.Server | None:

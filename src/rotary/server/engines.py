@@ -9,11 +9,18 @@ the server layer imports concrete engines, and only the one it uses.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rotary.engines.base import Broker, Controller, PresenceManager
 from rotary.engines.memory import MemoryBroker, MemoryPresenceManager
 from rotary.server.config.schema import Config
+from rotary.server.config.schema_engines import RedisPrefixedConfig
+from rotary.server.tls.context import ClientTls, client_tls
+
+if TYPE_CHECKING:
+    from rotary.engines.redis import RedisOptions
 
 SUPPORTED_BROKERS = ("memory", "redis", "nats")
 SUPPORTED_PRESENCE = ("memory", "redis")
@@ -84,16 +91,22 @@ def build_engines(config: Config) -> Engines:
     controller: Controller | None = None
     kind = broker_type(config)
     if kind == "redis":
-        from rotary.engines.redis import RedisBroker, RedisBrokerOptions, RedisController, RedisOptions
+        from rotary.engines.redis import RedisBroker, RedisBrokerOptions, RedisController
 
         source = config.broker.redis if config.broker.enabled else config.engine.redis
-        broker = RedisBroker(RedisBrokerOptions.from_config(source, history_meta_ttl=meta_ttl))
-        controller = RedisController(node_id, RedisOptions.from_config(source))
+        redis = _redis_options(source)
+        broker = RedisBroker(RedisBrokerOptions(redis, source.history_use_lists, meta_ttl))
+        controller = RedisController(node_id, redis)
     elif kind == "nats":
-        from rotary.engines.nats import NatsBroker, NatsController
+        from rotary.engines.nats import NatsBroker, NatsController, NatsOptions
 
-        broker = NatsBroker.from_config(config.broker.nats)
-        controller = NatsController.from_config(node_id, config.broker.nats)
+        nats = config.broker.nats
+        tls = client_tls(nats.tls) if nats.tls.enabled else None
+        options = NatsOptions.from_config(
+            nats, tls=tls.context if tls else None, tls_server_name=tls.server_name if tls else ""
+        )
+        broker = NatsBroker(options)
+        controller = NatsController(node_id, options)
     else:
         broker = MemoryBroker(history_meta_ttl=meta_ttl)
     presence: PresenceManager
@@ -101,7 +114,25 @@ def build_engines(config: Config) -> Engines:
         from rotary.engines.redis import RedisPresenceManager, RedisPresenceOptions
 
         source_p = config.presence_manager.redis if config.presence_manager.enabled else config.engine.redis
-        presence = RedisPresenceManager(RedisPresenceOptions.from_config(source_p))
+        presence = RedisPresenceManager(RedisPresenceOptions(_redis_options(source_p), source_p.presence_ttl))
     else:
         presence = MemoryPresenceManager()
     return Engines(broker, presence, controller)
+
+
+def _redis_options(section: RedisPrefixedConfig) -> RedisOptions:
+    """Options of one Redis section, with the TLS contexts built from its enabled TLS sections
+    (their material was checked by validation: ``check_client_tls``)."""
+    from rotary.engines.redis import RedisOptions, RedisTls
+
+    def tls(enabled: bool, built: Callable[[], ClientTls]) -> RedisTls | None:
+        if not enabled:
+            return None
+        made = built()
+        return RedisTls(made.context, made.server_name)
+
+    return RedisOptions.from_config(
+        section,
+        tls=tls(section.tls.enabled, lambda: client_tls(section.tls)),
+        sentinel_tls=tls(section.sentinel_tls.enabled, lambda: client_tls(section.sentinel_tls)),
+    )

@@ -35,6 +35,11 @@ def shared_broker(config: Config) -> bool:
 
 
 def refusal(config: Config) -> str | None:
+    if config.http_server.tls_autocert.enabled:
+        return (
+            "--workers cannot be combined with http_server.tls_autocert: every worker would bind "
+            "the ACME challenge address and order certificates of its own; run a single process"
+        )
     if shared_broker(config):
         return None
     return (

@@ -24,9 +24,16 @@ RUN_TIMEOUT = 60.0
 NATS = {"enabled": True, "type": "nats"}
 
 REFUSED: dict[str, tuple[dict[str, Any], str]] = {
-    "tls": ({"http_server": {"tls": {"enabled": True}}}, "http_server.tls.enabled"),
-    "autocert": ({"http_server": {"tls_autocert": {"enabled": True}}}, "http_server.tls_autocert.enabled"),
-    "nats tls": ({"broker": {**NATS, "nats": {"tls": {"enabled": True}}}}, "broker.nats.tls.enabled"),
+    "tls": ({"http_server": {"tls": {"enabled": True}}}, "http_server.tls.cert_pem"),
+    "tls key": (
+        {"http_server": {"tls": {"enabled": True, "cert_pem": "/nonexistent.crt", "key_pem": "k"}}},
+        "http_server.tls.key_pem",
+    ),
+    "autocert": ({"http_server": {"tls_autocert": {"enabled": True}}}, "http_server.tls_autocert.http"),
+    "nats tls": (
+        {"broker": {**NATS, "nats": {"tls": {"enabled": True, "server_ca_pem": "/nonexistent.crt"}}}},
+        "broker.nats.tls.server_ca_pem",
+    ),
     "nats raw": (
         {"broker": {**NATS, "nats": {"raw_mode": {"enabled": True}}}},
         "broker.nats.raw_mode.enabled",

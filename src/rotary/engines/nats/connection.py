@@ -84,12 +84,16 @@ class NatsOptions:
     dial_timeout: float = 1.0
     write_timeout: float = 1.0
     tls: ssl.SSLContext | None = None
+    tls_server_name: str = ""
+    """The name the server's certificate is verified against; "" for the URL's host."""
     name: str = "rotary"
     reconnect_min_delay: float = 0.05
     reconnect_max_delay: float = 5.0
 
     @classmethod
-    def from_config(cls, config: NatsBrokerSettings, *, tls: ssl.SSLContext | None = None) -> NatsOptions:
+    def from_config(
+        cls, config: NatsBrokerSettings, *, tls: ssl.SSLContext | None = None, tls_server_name: str = ""
+    ) -> NatsOptions:
         """Options from ``broker.nats``; the caller builds ``tls`` from ``broker.nats.tls`` when enabled.
 
         Raises ValueError for what this broker does not implement, rather than run differently
@@ -107,6 +111,7 @@ class NatsOptions:
             dial_timeout=config.dial_timeout,
             write_timeout=config.write_timeout,
             tls=tls,
+            tls_server_name=tls_server_name,
         )
 
 
@@ -182,6 +187,7 @@ class Connection:
             "connect_timeout": self._options.dial_timeout,
             "flush_timeout": self._options.write_timeout,
             "tls": self._options.tls,
+            "tls_hostname": self._options.tls_server_name or None,
             "allow_reconnect": True,
             "max_reconnect_attempts": -1,
             "reconnect_time_wait": self._options.reconnect_min_delay,

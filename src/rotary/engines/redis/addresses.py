@@ -25,18 +25,23 @@ class Address:
     password: str = ""
     tls: bool = False
     sentinel_master_name: str = ""
+    sentinel_tls: bool = False
 
 
 def parse_address(address: str) -> Address:
     """``host:port``, ``redis://user:pass@host:port/db``, ``rediss://``, ``unix://path``,
-    ``redis+sentinel://host:26379?sentinel_master_name=m``; ``?addr=host:port`` adds seeds."""
+    ``redis+sentinel://host:26379?sentinel_master_name=m`` (``rediss+sentinel://`` with TLS to the
+    sentinels too); ``?addr=host:port`` adds seeds, ``?tls_enabled=true`` and
+    ``?sentinel_tls_enabled=true`` turn TLS on as the ``rediss`` schemes do. Raises ValueError."""
     if "://" not in address:
         return Address((host_port(address, DEFAULT_PORT),))
     url = urlsplit(address)
     query = parse_qs(url.query)
     if url.scheme == "unix":
         return Address((), unix_path=url.path, db=_int_or_none(query.get("db", [""])[0]))
-    sentinel = url.scheme == "redis+sentinel"
+    master_name = query.get("sentinel_master_name", [""])[0]
+    sentinel = url.scheme in ("redis+sentinel", "rediss+sentinel")
+    secure = url.scheme.startswith("rediss")
     default_port = DEFAULT_SENTINEL_PORT if sentinel else DEFAULT_PORT
     nodes = [host_port(url.netloc.rpartition("@")[2], default_port)] if url.hostname else []
     nodes += [host_port(seed, default_port) for seed in query.get("addr", [])]
@@ -45,8 +50,9 @@ def parse_address(address: str) -> Address:
         db=_int_or_none(url.path.strip("/")),
         user=unquote(url.username or ""),
         password=unquote(url.password or ""),
-        tls=url.scheme == "rediss",
-        sentinel_master_name=query.get("sentinel_master_name", [""])[0],
+        tls=secure or _flag(query, "tls_enabled"),
+        sentinel_master_name=master_name,
+        sentinel_tls=(secure and (sentinel or bool(master_name))) or _flag(query, "sentinel_tls_enabled"),
     )
 
 
@@ -54,7 +60,23 @@ def host_port(text: str, default_port: int) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep:
         return text, default_port
+    if not port.isdigit():
+        raise ValueError(f"not a port number: {port!r}")
     return host.strip("[]"), int(port)
+
+
+GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True}
+GO_BOOLS |= {"0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+"""The spellings Go's strconv.ParseBool accepts, as Centrifugo reads URL flags with it."""
+
+
+def _flag(query: dict[str, list[str]], name: str) -> bool:
+    if name not in query:
+        return False
+    value = query[name][0]
+    if value not in GO_BOOLS:
+        raise ValueError(f"invalid {name} value: {value!r}")
+    return GO_BOOLS[value]
 
 
 def _int_or_none(text: str) -> int | None:

@@ -10,7 +10,6 @@ See https://centrifugal.dev/docs/server/engines#redis-engine.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -27,18 +26,6 @@ READ_SIZE = 1 << 16
 def encode_command(*args: bytes | str | int) -> bytes:
     packed = hiredis.pack_command(args)  # type: ignore[arg-type]  # its stub declares a 1-tuple
     return bytes(packed)
-
-
-def _tls_context(kwargs: dict[str, Any]) -> ssl.SSLContext | None:
-    if not kwargs["tls"]:
-        return None
-    context = ssl.create_default_context(cadata=kwargs["tls_ca_data"])
-    if kwargs["tls_certfile"]:
-        context.load_cert_chain(kwargs["tls_certfile"], kwargs["tls_keyfile"])
-    if kwargs["tls_insecure"]:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 class RespConnection:
@@ -58,7 +45,14 @@ class RespConnection:
                 streams = await asyncio.open_unix_connection(shard.unix_path)
             else:
                 host, port = await shard.locate(route)
-                streams = await asyncio.open_connection(host, port, ssl=_tls_context(kwargs))
+                tls = kwargs["tls"]
+                if tls is None:
+                    streams = await asyncio.open_connection(host, port)
+                else:
+                    server_name = tls.server_name or None
+                    streams = await asyncio.open_connection(
+                        host, port, ssl=tls.context, server_hostname=server_name
+                    )
             conn = cls(*streams)
             try:
                 await conn._handshake(kwargs, db)

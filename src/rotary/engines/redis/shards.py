@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Sequence
+import ssl
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.connection import Connection, ConnectionPool
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
@@ -45,12 +47,38 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class RedisTls:
-    """TLS towards Redis. ``ca_pem`` is PEM text; client certificate and key are file paths."""
+    """TLS towards Redis or its sentinels: the client context (the server builds it from a config
+    TLS section; the default trusts the system roots) and the name the server's certificate is
+    verified against ("" for the host dialled)."""
 
-    ca_pem: str = ""
-    cert_file: str = ""
-    key_file: str = ""
-    insecure_skip_verify: bool = False
+    context: ssl.SSLContext = field(default_factory=ssl.create_default_context)
+    server_name: str = ""
+
+
+class _TlsArguments:
+    """Mixed into a redis-py connection class: dial with rotary's own context and server name,
+    which redis-py's ``ssl_*`` options (file paths, no SNI override) cannot express."""
+
+    tls: RedisTls
+
+    def _connection_arguments(self) -> Mapping[str, Any]:
+        arguments = dict(super()._connection_arguments())  # type: ignore[misc]
+        arguments["ssl"] = self.tls.context
+        if self.tls.server_name:
+            arguments["server_hostname"] = self.tls.server_name
+        return arguments
+
+
+def _tls_connection(base: type[Connection], tls: RedisTls) -> type[Connection]:
+    return type(f"Tls{base.__name__}", (_TlsArguments, base), {"tls": tls})
+
+
+def _redis(tls: RedisTls | None, **kwargs: Any) -> Redis:
+    """A client of one Redis server, over TLS when ``tls`` is given."""
+    if tls is None:
+        return Redis(**kwargs)
+    pool = ConnectionPool(connection_class=_tls_connection(Connection, tls), **kwargs)
+    return Redis.from_pool(pool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +95,7 @@ class RedisOptions:
     io_timeout: float = 4.0
     force_resp2: bool = False
     tls: RedisTls | None = None
+    sentinel_tls: RedisTls | None = None
     cluster_addresses: tuple[str, ...] = ()
     sentinel_addresses: tuple[str, ...] = ()
     sentinel_master_name: str = ""
@@ -74,9 +103,15 @@ class RedisOptions:
     sentinel_password: str = ""
 
     @classmethod
-    def from_config(cls, config: RedisConfigLike) -> RedisOptions:
-        """Options from a config section shaped like Centrifugo's ``engine.redis``."""
-        tls = config.tls
+    def from_config(
+        cls, config: RedisConfigLike, tls: RedisTls | None = None, sentinel_tls: RedisTls | None = None
+    ) -> RedisOptions:
+        """Options from a config section shaped like Centrifugo's ``engine.redis``; the caller builds
+        ``tls`` and ``sentinel_tls`` from its enabled TLS sections (engines read no PEM)."""
+        if config.tls.enabled and tls is None:
+            raise ValueError("redis tls is enabled: pass the TLS built from it")
+        if config.sentinel_tls.enabled and sentinel_tls is None:
+            raise ValueError("redis sentinel_tls is enabled: pass the TLS built from it")
         return cls(
             addresses=tuple(config.address),
             prefix=config.prefix,
@@ -87,9 +122,8 @@ class RedisOptions:
             connect_timeout=config.connect_timeout,
             io_timeout=config.io_timeout,
             force_resp2=config.force_resp2,
-            tls=RedisTls(tls.server_ca_pem, tls.cert_pem, tls.key_pem, tls.insecure_skip_verify)
-            if tls.enabled
-            else None,
+            tls=tls,
+            sentinel_tls=sentinel_tls,
             cluster_addresses=tuple(config.cluster_address),
             sentinel_addresses=tuple(config.sentinel_address),
             sentinel_master_name=config.sentinel_master_name,
@@ -101,18 +135,6 @@ class RedisOptions:
 class TlsConfigLike(Protocol):
     @property
     def enabled(self) -> bool: ...
-
-    @property
-    def server_ca_pem(self) -> str: ...
-
-    @property
-    def cert_pem(self) -> str: ...
-
-    @property
-    def key_pem(self) -> str: ...
-
-    @property
-    def insecure_skip_verify(self) -> bool: ...
 
 
 class RedisConfigLike(Protocol):
@@ -147,6 +169,9 @@ class RedisConfigLike(Protocol):
 
     @property
     def tls(self) -> TlsConfigLike: ...
+
+    @property
+    def sentinel_tls(self) -> TlsConfigLike: ...
 
     @property
     def cluster_address(self) -> Sequence[str]: ...
@@ -255,9 +280,12 @@ class RedisShard:
             await sentinel_client.aclose()
 
 
+def _tls(options: RedisOptions, address: Address) -> RedisTls | None:
+    return options.tls or (RedisTls() if address.tls else None)
+
+
 def _client_kwargs(options: RedisOptions, address: Address) -> dict[str, Any]:
-    tls = options.tls or (RedisTls() if address.tls else None)
-    kwargs: dict[str, Any] = {
+    return {
         "username": address.user or options.user or None,
         "password": address.password or options.password or None,
         "client_name": options.client_name or None,
@@ -266,27 +294,13 @@ def _client_kwargs(options: RedisOptions, address: Address) -> dict[str, Any]:
         "protocol": 2 if options.force_resp2 else 3,
         "retry": Retry(NoBackoff(), 0),
     }
-    if tls is not None:
-        kwargs.update(
-            ssl=True,
-            ssl_ca_data=tls.ca_pem or None,
-            ssl_certfile=tls.cert_file or None,
-            ssl_keyfile=tls.key_file or None,
-            ssl_cert_reqs="none" if tls.insecure_skip_verify else "required",
-            ssl_check_hostname=not tls.insecure_skip_verify,
-        )
-    return kwargs
 
 
-def _pubsub_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+def _pubsub_kwargs(kwargs: dict[str, Any], tls: RedisTls | None) -> dict[str, Any]:
     """What a raw PUB/SUB connection needs: credentials, name, connect timeout and TLS."""
     wanted = ("username", "password", "client_name", "socket_connect_timeout")
     picked = {key: kwargs[key] for key in wanted}
-    picked["tls"] = kwargs.get("ssl", False)
-    picked["tls_insecure"] = kwargs.get("ssl_cert_reqs") == "none"
-    picked["tls_ca_data"] = kwargs.get("ssl_ca_data")
-    picked["tls_certfile"] = kwargs.get("ssl_certfile")
-    picked["tls_keyfile"] = kwargs.get("ssl_keyfile")
+    picked["tls"] = tls
     return picked
 
 
@@ -302,11 +316,14 @@ async def _standalone_or_cluster(options: RedisOptions, address: Address, name: 
     if address.unix_path:
         client = Redis(unix_socket_path=address.unix_path, db=db, **kwargs)
         return RedisShard(
-            name, client, options.io_timeout, _pubsub_kwargs(kwargs), unix_path=address.unix_path, db=db
+            name, client, options.io_timeout, _pubsub_kwargs(kwargs, None), unix_path=address.unix_path, db=db
         )
     host, port = address.nodes[0]
-    client = Redis(host=host, port=port, db=db, **kwargs)
-    shard = RedisShard(name, client, options.io_timeout, _pubsub_kwargs(kwargs), db=db, _address=(host, port))
+    tls = _tls(options, address)
+    client = _redis(tls, host=host, port=port, db=db, **kwargs)
+    shard = RedisShard(
+        name, client, options.io_timeout, _pubsub_kwargs(kwargs, tls), db=db, _address=(host, port)
+    )
     try:
         info = await shard.call(client.info("cluster"))
     except BaseException:
@@ -320,9 +337,15 @@ async def _standalone_or_cluster(options: RedisOptions, address: Address, name: 
 
 async def _cluster(options: RedisOptions, address: Address, name: str) -> RedisShard:
     kwargs = _client_kwargs(options, address)
+    tls = _tls(options, address)
     nodes = [ClusterNode(host, port) for host, port in address.nodes]
     client = RedisCluster(startup_nodes=nodes, **kwargs)
-    shard = RedisShard(name, client, options.io_timeout, _pubsub_kwargs(kwargs))
+    if tls is not None:  # RedisCluster takes no connection class: set it on the nodes it will dial
+        connection_class = _tls_connection(Connection, tls)
+        client.nodes_manager.connection_kwargs["connection_class"] = connection_class
+        for node in client.nodes_manager.startup_nodes.values():
+            node.connection_class = connection_class
+    shard = RedisShard(name, client, options.io_timeout, _pubsub_kwargs(kwargs, tls))
     try:
         await shard.call(client.initialize())
         shard.sharded_pubsub = await shard.call(_supports_sharded_pubsub(client))
@@ -342,13 +365,23 @@ async def _sentinel(options: RedisOptions, address: Address, name: str) -> Redis
         "socket_connect_timeout": options.connect_timeout,
     }
     sentinel = Sentinel(list(address.nodes), sentinel_kwargs=sentinel_kwargs, **kwargs)  # type: ignore[no-untyped-call]
+    sentinel_tls = options.sentinel_tls or (RedisTls() if address.sentinel_tls else None)
+    if sentinel_tls is not None:
+        sentinel.sentinels = [
+            _redis(sentinel_tls, host=host, port=port, **sentinel_kwargs) for host, port in address.nodes
+        ]
     db = address.db if address.db is not None else options.db
-    client = sentinel.master_for(master_name, db=db)
+    tls = _tls(options, address)
+    if tls is None:
+        client = sentinel.master_for(master_name, db=db)
+    else:
+        master_class = _tls_connection(SentinelManagedConnection, tls)
+        client = sentinel.master_for(master_name, db=db, connection_class=master_class)
     shard = RedisShard(
         name,
         client,
         options.io_timeout,
-        _pubsub_kwargs(kwargs),
+        _pubsub_kwargs(kwargs, tls),
         sentinel=sentinel,
         master_name=master_name,
         db=db,

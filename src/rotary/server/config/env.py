@@ -32,6 +32,10 @@ from rotary.server.config.schema_engines import ConsumerConfig
 PREFIXES = ("ROTARY", "CENTRIFUGO")
 """Earlier prefixes win when both names are set."""
 
+ROTARY_ONLY_VARIABLES = frozenset({"ROTARY_ACME_DIRECTORY_URL"})
+"""rotary's own variables, read where they are used and matching no config key (Centrifugo has no
+such setting): the ACME directory of rotary.server.tls.acme."""
+
 NAMED_LISTS: dict[tuple[str, ...], type] = {
     ("channel", "namespaces"): NamespaceConfig,
     ("rpc", "namespaces"): RpcNamespaceConfig,
@@ -141,7 +145,8 @@ class EnvReader:
         """Prefixed variables that match no key, except Kubernetes service vars and ``*_VAR_*``."""
         prefixes = tuple(f"{p}_" for p in PREFIXES)
         candidates = (name for name in self.environ if name.startswith(prefixes))
-        return sorted(name for name in candidates if name not in self.known and not _ignored(name))
+        known = self.known | ROTARY_ONLY_VARIABLES
+        return sorted(name for name in candidates if name not in known and not _ignored(name))
 
 
 def _ignored(name: str) -> bool:

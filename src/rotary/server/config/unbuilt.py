@@ -1,7 +1,7 @@
 """Keys rotary reads but does not act on yet: setting one makes rotary refuse to start.
 
 Every Centrifugo key loads, so a Centrifugo config file is read whole. A key whose value would change
-nothing must not pass silently, though: a config asking for TLS, a proxy or a metrics endpoint would
+nothing must not pass silently, though: a config asking for a proxy or a metrics endpoint would
 otherwise start a server that quietly does something else. ``UNBUILT`` is the one list of such keys;
 building a feature means deleting its lines here. Only the key that turns a feature on is listed:
 the options beneath it (``grpc_api.port``, ``admin.password``...) change nothing in Centrifugo either
@@ -42,30 +42,21 @@ def _per_rpc_namespace(key: str, feature: str) -> tuple[Unbuilt, ...]:
     return tuple(Unbuilt(f"{scope}.{key}", feature) for scope in scopes)
 
 
-TLS = "TLS (rotary never serves plaintext when TLS is asked for)"
 PROXY = "proxying events to a backend"
 
 UNBUILT: tuple[Unbuilt, ...] = (
     # The HTTP server.
-    Unbuilt("http_server.tls.enabled", TLS),
-    Unbuilt("http_server.tls_autocert.enabled", TLS),
-    Unbuilt("http_server.tls_external", TLS),
-    Unbuilt("http_server.internal_tls.enabled", TLS),
     Unbuilt("http_server.http3.enabled", "HTTP/3"),
     Unbuilt("http_server.h2c_external", "HTTP/2 without TLS (h2c)"),
     # Engines.
-    Unbuilt("engine.redis.sentinel_tls.enabled", TLS),
     Unbuilt("engine.redis.sentinel_client_name", "naming Sentinel connections"),
     Unbuilt("engine.redis.replica_client.enabled", "reading from Redis replicas"),
     Unbuilt("engine.redis.presence_hash_field_ttl", "presence kept with hash field TTLs"),
     Unbuilt("engine.redis.presence_user_mapping", "the presence user mapping"),
-    Unbuilt("broker.redis.sentinel_tls.enabled", TLS),
     Unbuilt("broker.redis.sentinel_client_name", "naming Sentinel connections"),
     Unbuilt("broker.redis.replica_client.enabled", "reading from Redis replicas"),
-    Unbuilt("broker.nats.tls.enabled", TLS),
     Unbuilt("broker.nats.allow_wildcards", "wildcard subscriptions over NATS"),
     Unbuilt("broker.nats.raw_mode.enabled", "the NATS raw mode"),
-    Unbuilt("presence_manager.redis.sentinel_tls.enabled", TLS),
     Unbuilt("presence_manager.redis.sentinel_client_name", "naming Sentinel connections"),
     Unbuilt("presence_manager.redis.replica_client.enabled", "reading from Redis replicas"),
     Unbuilt("presence_manager.redis.presence_hash_field_ttl", "presence kept with hash field TTLs"),

@@ -324,48 +324,119 @@ def check_tokens(config: Config, report: Report) -> None:
         report(problem)
 
 
-def check_redis_tls(config: Config, report: Report) -> None:
-    """TLS towards Redis takes the client certificate and key as file paths and the CA as PEM text;
-    the other spellings a TLS section allows (see TLSConfig) are not read yet."""
-    for section in ("engine", "broker", "presence_manager"):
-        tls = getattr(config, section).redis.tls
-        if not tls.enabled:
-            continue
-        path = f"{section}.redis.tls"
-        for key in ("cert_pem", "key_pem"):
-            value = getattr(tls, key)
-            if value and not os.path.isfile(value):
-                report(
-                    f"{path}.{key}: rotary reads a file path here (PEM text or base64 is not supported yet)"
-                )
-        if tls.server_ca_pem and "-----BEGIN" not in tls.server_ca_pem:
-            report(
-                f"{path}.server_ca_pem: rotary reads PEM text here (a path or base64 is not supported yet)"
-            )
-        if tls.server_name:
-            report(f'{path}.server_name: not supported by rotary yet; remove the key or set it to ""')
+def _redis_sections_in_use(config: Config) -> list[str]:
+    from rotary.server.engines import broker_type, presence_type
+
+    sections = []
+    if broker_type(config) == "redis":
+        sections.append("broker" if config.broker.enabled else "engine")
+    if presence_type(config) == "redis":
+        sections.append("presence_manager" if config.presence_manager.enabled else "engine")
+    return list(dict.fromkeys(sections))
 
 
-SERVER_TLS_SECTIONS: tuple[str, ...] = ("uni_grpc.tls",)
+def client_tls_sections(config: Config) -> list[str]:
+    """Enabled TLS sections of the engine clients this config uses (towards Redis, Sentinel, NATS)."""
+    from rotary.server.engines import broker_type
+
+    paths = [f"{s}.redis.{tls}" for s in _redis_sections_in_use(config) for tls in ("tls", "sentinel_tls")]
+    if broker_type(config) == "nats":
+        paths.append("broker.nats.tls")
+    return [path for path in paths if _section(config, path).enabled]
+
+
+def check_redis_addresses(config: Config, report: Report) -> None:
+    """Redis addresses of the engines in use that cannot be parsed (a port that is not a number, a
+    URL flag that is not a boolean) refuse the start instead of failing inside the engine."""
+    from rotary.engines.redis.addresses import parse_address
+
+    for section in _redis_sections_in_use(config):
+        redis = _section(config, f"{section}.redis")
+        for key in ("address", "cluster_address", "sentinel_address"):
+            for index, address in enumerate(getattr(redis, key)):
+                try:
+                    parse_address(address)
+                except ValueError as exc:
+                    report(f"{section}.redis.{key}[{index}]: {exc}")
+
+
+def check_client_tls(config: Config, report: Report) -> None:
+    """TLS material of engine clients that cannot be read or used refuses the start, naming its key."""
+    from rotary.server.tls.context import client_tls
+
+    for path in client_tls_sections(config):
+        tls = _section(config, path)
+        if _readable(tls, path, ("server_ca_pem", "cert_pem", "key_pem"), report):
+            _usable(client_tls, tls, path, report)
+
+
+SERVER_TLS_SECTIONS: tuple[str, ...] = ("uni_grpc.tls", "http_server.tls", "http_server.internal_tls")
 """Enabled TLS sections where rotary is the server: each needs a readable certificate and key."""
 
 
 def check_server_tls(config: Config, report: Report) -> None:
-    """A certificate, key or client CA that cannot be read refuses the start, naming its key."""
+    """A certificate, key or client CA that cannot be read or used refuses the start, naming its key."""
+    from rotary.server.tls.context import server_context
+
     for path in SERVER_TLS_SECTIONS:
-        tls: Any = config
-        for step in path.split("."):
-            tls = getattr(tls, step)
-        if not tls.enabled:
+        tls = _section(config, path)
+        if not tls.enabled or (path == "http_server.tls" and config.http_server.tls_autocert.enabled):
+            continue  # with tls_autocert on, Centrifugo reads no certificate from http_server.tls
+        for key in ("cert_pem", "key_pem"):
+            if not getattr(tls, key):
+                report(f"{path}.{key}: not set")
+        readable = _readable(tls, path, ("cert_pem", "key_pem", "client_ca_pem"), report)
+        if readable and tls.cert_pem and tls.key_pem:
+            _usable(server_context, tls, path, report)
+
+
+def _section(config: Config, path: str) -> Any:
+    section: Any = config
+    for step in path.split("."):
+        section = getattr(section, step)
+    return section
+
+
+def _readable(tls: Any, path: str, keys: tuple[str, ...], report: Report) -> bool:
+    readable = True
+    for key in keys:
+        value = getattr(tls, key)
+        if not value:
             continue
-        for key in ("cert_pem", "key_pem", "client_ca_pem"):
-            value = getattr(tls, key)
-            if not value and key == "client_ca_pem":
-                continue
-            try:
-                read_pem(value)
-            except PemError as exc:
-                report(f"{path}.{key}: {exc}" if value else f"{path}.{key}: not set")
+        try:
+            read_pem(value)
+        except PemError as exc:
+            report(f"{path}.{key}: {exc}")
+            readable = False
+    return readable
+
+
+def _usable(build: Callable[[Any], object], tls: Any, path: str, report: Report) -> None:
+    """Material that reads but that OpenSSL refuses (a key not matching its certificate, not PEM)."""
+    import ssl
+
+    try:
+        build(tls)
+    except (ssl.SSLError, PemError, OSError, ValueError) as exc:
+        report(f"{path}: cannot use this certificate material: {exc}")
+
+
+def check_autocert(config: Config, report: Report) -> None:
+    """ACME certificates are obtained over HTTP-01 only (see rotary.server.tls.acme)."""
+    from rotary.server.tls.listeners import split_http_addr
+
+    autocert = config.http_server.tls_autocert
+    if not autocert.enabled:
+        return
+    if not autocert.http:
+        report(
+            "http_server.tls_autocert.http: rotary answers ACME challenges over HTTP-01 only "
+            "(TLS-ALPN-01 is not supported); set it to true and make http_addr reachable by the CA"
+        )
+    try:
+        split_http_addr(autocert.http_addr)
+    except ValueError as exc:
+        report(f"http_server.tls_autocert.http_addr: {exc}")
 
 
 def check_admin(config: Config, report: Report) -> None:
@@ -399,8 +470,10 @@ RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_consumers,
     check_transforms,
     check_tokens,
-    check_redis_tls,
+    check_redis_addresses,
+    check_client_tls,
     check_server_tls,
+    check_autocert,
     check_engines,
     check_admin,
 )

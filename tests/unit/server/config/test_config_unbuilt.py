@@ -11,7 +11,6 @@ import pytest
 from rotary.server.config.convert import Report, build
 from rotary.server.config.fields import field_types, item_type
 from rotary.server.config.schema import ChannelConfig, ClientConfig, Config, NamedProxyConfig, NamespaceConfig
-from rotary.server.config.schema_transports import HTTPServerConfig, TLSConfig
 from rotary.server.config.unbuilt import LIST_STEP, UNBUILT
 from rotary.server.config.validate import validate
 
@@ -30,14 +29,6 @@ def test_defaults_refuse_nothing() -> None:
     assert validate(Config()) == []
 
 
-def test_tls_refused_not_served_as_plaintext() -> None:
-    config = Config(http_server=HTTPServerConfig(tls=TLSConfig(enabled=True, cert_pem="c", key_pem="k")))
-    problems = validate(config)
-    assert len(problems) == 1
-    assert problems[0].startswith("http_server.tls.enabled: TLS")
-    assert "remove the key or set it to false" in problems[0]
-
-
 def test_every_refusal_in_one_pass_with_its_path() -> None:
     namespaces = (
         NamespaceConfig(
@@ -47,7 +38,6 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
         NamespaceConfig(name="proxied", publish_proxy_enabled=True, publish_proxy_name="backend"),
     )
     config = Config(
-        http_server=HTTPServerConfig(tls=TLSConfig(enabled=True)),
         client=ClientConfig(concurrency=4),
         channel=ChannelConfig(namespaces=namespaces),
         proxies=(NamedProxyConfig(name="backend", endpoint="http://127.0.0.1:1"),),
@@ -61,7 +51,6 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
     )
     keys = [problem.split(":")[0] for problem in validate(config)]
     assert keys == [
-        "http_server.tls.enabled",
         "broker.nats.allow_wildcards",
         "client.concurrency",
         "proxies",
@@ -79,20 +68,6 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
 )
 def test_implemented_keys_pass(client: ClientConfig) -> None:
     assert validate(Config(client=client)) == []
-
-
-def test_redis_tls_values_in_forms_rotary_does_not_read(tmp_path: Any) -> None:
-    cert = tmp_path / "client.pem"
-    cert.write_text("-----BEGIN CERTIFICATE-----\n")
-    engine = Config().engine
-    readable = TLSConfig(enabled=True, cert_pem=str(cert), key_pem=str(cert), server_ca_pem=cert.read_text())
-    unreadable = TLSConfig(enabled=True, cert_pem="-----BEGIN CERTIFICATE-----", server_ca_pem=str(cert))
-    ok = replace(engine, redis=replace(engine.redis, tls=readable))
-    bad = replace(engine, redis=replace(engine.redis, tls=unreadable))
-
-    assert validate(Config(engine=ok)) == []
-    keys = [problem.split(":")[0] for problem in validate(Config(engine=bad))]
-    assert keys == ["engine.redis.tls.cert_pem", "engine.redis.tls.server_ca_pem"]
 
 
 NON_DEFAULT: dict[Any, Any] = {bool: True, int: 7, float: "5s", str: "redis"}
