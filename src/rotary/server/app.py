@@ -15,11 +15,13 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from aiohttp import web
 from grpc import aio  # type: ignore[import-untyped]
 
 from rotary.engines.base import EngineError
+from rotary.node.hooks import Hooks
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
 from rotary.server.channels import ChannelRules
@@ -30,7 +32,7 @@ from rotary.server.hooks import ServerHooks
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
 from rotary.server.origins import origin_checker
 from rotary.server.pem import read_pem
-from rotary.server.reload import reload_not_supported
+from rotary.server.reload import LoadConfig, reload_config
 from rotary.server.tokens import TokenVerifier
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admitted
 from rotary.transports.emulation import emulation_handler
@@ -99,6 +101,8 @@ class Server:
     external: web.Application
     internal: web.Application | None
     deadlines: ReadDeadlines
+    rules: ChannelRules
+    """The channel rules the server API resolves channels with; a reload makes it adopt new ones."""
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -149,16 +153,12 @@ def build_server(
     """Everything ``serve`` runs. Tests pass their own ``clock`` (it drives the connection rate
     limit) and shorter ``http_timeouts``."""
     deadlines = ReadDeadlines(http_timeouts)
-    verifier = TokenVerifier(
-        config.client.token,
-        config.client.subscription_token,
-        skip_signature=config.client.insecure_skip_token_signature_verify,
-    )
+    verifier = token_verifier(config)
     rules = ChannelRules(config.channel)
     engines = build_engines(config)
     node = Node(
         node_config(config),
-        hooks=ServerHooks(config, verifier),
+        hooks=build_hooks(config, verifier),
         broker=engines.broker,
         presence_manager=engines.presence_manager,
         controller=engines.controller,
@@ -192,7 +192,35 @@ def build_server(
         register_api(external if config.http_api.external else internal_app, node, config, rules)
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
-    return Server(config, node, verifier, external, internal, deadlines)
+    return Server(config, node, verifier, external, internal, deadlines, rules)
+
+
+def token_verifier(config: Config) -> TokenVerifier:
+    return TokenVerifier(
+        config.client.token,
+        config.client.subscription_token,
+        skip_signature=config.client.insecure_skip_token_signature_verify,
+    )
+
+
+def build_hooks(config: Config, verifier: TokenVerifier) -> Hooks:
+    """The node's hooks for ``config``: at start, and again on each config reload."""
+    return ServerHooks(config, verifier)
+
+
+async def reconfigure(server: Server, config: Config) -> None:
+    """Applies what Centrifugo reloads on SIGHUP (token verifiers, client, channel and RPC options)
+    by building fresh objects from ``config`` and swapping them in without an await in between, so
+    no command sees half of each. Everything else (``server.config`` included) stays as started.
+    Commands already past their hook finish under the old config; the old verifier is closed after."""
+    verifier = token_verifier(config)
+    hooks = build_hooks(config, verifier)
+    rules = ChannelRules(config.channel)
+    old_verifier = server.verifier
+    server.node.hooks = hooks
+    server.rules.adopt(rules)
+    server.verifier = verifier
+    await old_verifier.close()
 
 
 def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
@@ -321,8 +349,9 @@ async def _start_uni_grpc(node: Node, config: Config) -> aio.Server | None:
     return await start_uni_grpc(node, section.address, section.port, section.max_receive_message_size, tls)
 
 
-def run_server(config: Config, reuse_port: bool = False) -> int:
-    """Serves until SIGINT or SIGTERM (SIGHUP is logged and ignored); returns the process exit code."""
+def run_server(config: Config, reload: LoadConfig, reuse_port: bool = False) -> int:
+    """Serves until SIGINT or SIGTERM, applying on SIGHUP the config that ``reload`` reads; returns the
+    process exit code."""
     try:
         import uvloop
 
@@ -335,8 +364,16 @@ def run_server(config: Config, reuse_port: bool = False) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, reload_not_supported, log)
-        await serve(build_server(config), stop, reuse_port)
+        server = build_server(config)
+        reloads: set[asyncio.Task[bool]] = set()
+
+        def on_sighup() -> None:
+            task = loop.create_task(reload_config(reload, partial(reconfigure, server), log))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        await serve(server, stop, reuse_port)
 
     try:
         asyncio.run(main())

@@ -177,7 +177,10 @@ def run(args: argparse.Namespace) -> int:
         return workers.Supervisor(workers.worker_count(args.workers), _without_workers(sys.argv[1:])).run()
     from rotary.server.app import run_server
 
-    code: int = run_server(result.config, reuse_port=workers.is_worker())
+    def reload() -> Config:
+        return load_config(explicit, environment(), flags).config
+
+    code: int = run_server(result.config, reload, reuse_port=workers.is_worker())
     return code
 
 

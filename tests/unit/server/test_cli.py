@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -107,7 +107,7 @@ def test_defaultenv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def fake_app(monkeypatch: pytest.MonkeyPatch) -> list[Config]:
     seen: list[Config] = []
 
-    def run_server(config: Config, reuse_port: bool = False) -> int:
+    def run_server(config: Config, reload: Callable[[], Config], reuse_port: bool = False) -> int:
         seen.append(config)
         return 7
 
