@@ -103,6 +103,9 @@ class Server:
     deadlines: ReadDeadlines
     rules: ChannelRules
     """The channel rules the server API resolves channels with; a reload makes it adopt new ones."""
+    applied: Config
+    """The config last applied: ``config`` until a reload. Keys Centrifugo reads per request
+    (``client.connection_limit``) come from here; the rest of the server keeps ``config``."""
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -172,8 +175,11 @@ def build_server(
     check_origin = origin_checker(config.client.allowed_origins)
     limiter = _rate_limiter(config.client.connection_rate_limit, clock)
 
+    def connection_limit() -> int:
+        return server.applied.client.connection_limit  # ``server`` is bound below, before any request
+
     def gate(handler: Handler) -> Handler:
-        return admitted(handler, node, limiter, config.client.connection_limit)
+        return admitted(handler, node, limiter, connection_limit)
 
     if not config.websocket.disabled:
         handler = websocket_handler(
@@ -192,7 +198,8 @@ def build_server(
         register_api(external if config.http_api.external else internal_app, node, config, rules)
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
-    return Server(config, node, verifier, external, internal, deadlines, rules)
+    server = Server(config, node, verifier, external, internal, deadlines, rules, config)
+    return server
 
 
 def token_verifier(config: Config) -> TokenVerifier:
@@ -209,10 +216,11 @@ def build_hooks(config: Config, verifier: TokenVerifier) -> Hooks:
 
 
 async def reconfigure(server: Server, config: Config) -> None:
-    """Applies what Centrifugo reloads on SIGHUP (token verifiers, client, channel and RPC options)
-    by building fresh objects from ``config`` and swapping them in without an await in between, so
-    no command sees half of each. Everything else (``server.config`` included) stays as started.
-    Commands already past their hook finish under the old config; the old verifier is closed after."""
+    """Applies what Centrifugo reloads on SIGHUP (token verifiers, client, channel and RPC options,
+    the connection limit) by building fresh objects from ``config`` and swapping them in without an
+    await in between, so no command sees half of each. Everything else (``server.config`` included)
+    stays as started. Commands already past their hook finish under the old config; the old verifier
+    is closed after."""
     verifier = token_verifier(config)
     hooks = build_hooks(config, verifier)
     rules = ChannelRules(config.channel)
@@ -220,6 +228,7 @@ async def reconfigure(server: Server, config: Config) -> None:
     server.node.hooks = hooks
     server.rules.adopt(rules)
     server.verifier = verifier
+    server.applied = config
     await old_verifier.close()
 
 

@@ -7,10 +7,12 @@ in tests/compat/test_reload_signal.py.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from functools import partial
 
+import aiohttp
 import jwt
 import orjson
 import pytest
@@ -102,3 +104,14 @@ async def test_rotated_token_key(server: InProcessServer) -> None:
     assert await late.close_code() == INVALID_TOKEN
     await server.call("publish", {"channel": "chat:a", "data": {"still": "here"}})
     assert (await connected.push("pub"))["pub"]["data"] == {"still": "here"}
+
+
+async def test_connection_limit_is_reloaded(server: InProcessServer) -> None:
+    """Centrifugo reads client.connection_limit per request: a reload lowers it for the next one."""
+    await server.connect("erin")
+    limited = config(SECRET, "chat")
+    limited = dataclasses.replace(limited, client=dataclasses.replace(limited.client, connection_limit=1))
+    assert await reload(server, limited)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await server.http.ws_connect(server.config.websocket.handler_prefix)
+    assert refused.value.status == 503
