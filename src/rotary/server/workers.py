@@ -19,11 +19,12 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from rotary.server.config.env import WORKER_VARIABLE
 from rotary.server.config.schema import Config
 
 log = logging.getLogger("rotary.server.workers")
 
-WORKER_ENV = "ROTARY_WORKER"
+WORKER_ENV = WORKER_VARIABLE
 RESTART_DELAY = 1.0
 
 

@@ -231,3 +231,8 @@ def test_string_maps_take_centrifugo_var_references(tmp_path: Path) -> None:
     assert caught.value.problems == [
         'broker.nats.raw_mode.channel_replacements: environment variable "CENTRIFUGO_VAR_SEP" not found'
     ]
+
+
+def test_the_worker_marker_is_no_unknown_variable() -> None:
+    warnings = load_config(None, {"ROTARY_WORKER": "1"}).warnings
+    assert not [w for w in warnings if "ROTARY_WORKER" in w]
