@@ -33,7 +33,8 @@ ROTARY = Path(sys.executable).with_name("rotary")
 SECRET = "multinode-tests-hmac-secret-key-of-32-bytes-or-more"
 API_KEY = "multinode-tests-api-key"
 READY_LINE = "serving on"
-START_TIMEOUT = 15.0
+START_TIMEOUT = 60.0
+"""Generous: a worker imports all of rotary, which takes over 10 s on a loaded 2-core machine."""
 STOP_TIMEOUT = 10.0
 API_TIMEOUT = 5.0
 
