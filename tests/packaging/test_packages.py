@@ -74,9 +74,16 @@ def answers_health(command: list[str], cwd: Path, **options: Any) -> None:
 
 @pytest.fixture(scope="session")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sdist, and the wheel that ``python -m build`` makes from that sdist alone."""
+    """The sdist, and the wheel that ``python -m build`` makes from that sdist alone; built from a copy
+    of the checkout's files so that no build leftovers (``src/rotary.egg-info``) land in it."""
+    source = tmp_path_factory.mktemp("source")
+    listed = run("git", "-C", REPO, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    for name in listed.split("\0"):
+        if name and (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
     out = tmp_path_factory.mktemp("dist")
-    run(PYTHON, "-m", "build", "--outdir", out, REPO)
+    run(PYTHON, "-m", "build", "--outdir", out, source)
     return out
 
 
