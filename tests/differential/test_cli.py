@@ -8,7 +8,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +22,26 @@ from typing import Any
 import jwt
 import pytest
 from helpers.centrifugo import centrifugo_binary
+from helpers.env import free_port
 
 from differential.runner import SECRET, assert_same
 from rotary.server.cli import main
+from rotary.server.config.durations import parse_duration
 
 TIMEOUT = 60
+ROTARY = Path(sys.executable).with_name("rotary")
 JWT = re.compile(r"eyJ[\w-]*\.[\w-]*\.[\w-]*")
 MINIMAL: dict[str, Any] = {"client": {"token": {"hmac_secret_key": SECRET}}}
+
+STATIC_HEADERS: dict[str, Any] = {
+    "client": {
+        **MINIMAL["client"],
+        "proxy": {
+            "connect": {"http": {"static_headers": {"Authorization": "Bearer ${CENTRIFUGO_VAR_TOKEN}"}}}
+        },
+    }
+}
+"""A string map with a ``${CENTRIFUGO_VAR_...}`` reference, on a proxy that is not enabled."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +158,13 @@ CONFIG_CASES = [
     ConfigCase("postgres-option-wrong-type", {**MINIMAL, "broker": {"postgres": {"pool_size": "abc"}}}),
     ConfigCase("postgres-bad-duration", {**MINIMAL, "controller": {"postgres": {"poll_interval": "ten"}}}),
     ConfigCase("env-postgres-wrong-type", env={"CENTRIFUGO_MAP_BROKER_POSTGRES_POOL_SIZE": "x"}),
+    ConfigCase("var-in-string-map", {**MINIMAL, **STATIC_HEADERS}, {"CENTRIFUGO_VAR_TOKEN": "t"}),
+    ConfigCase("var-empty-in-string-map", {**MINIMAL, **STATIC_HEADERS}, {"CENTRIFUGO_VAR_TOKEN": ""}),
+    ConfigCase("var-missing-in-string-map", {**MINIMAL, **STATIC_HEADERS}),
+    ConfigCase(
+        "var-missing-in-env-string-map",
+        env={"CENTRIFUGO_CLIENT_PROXY_CONNECT_HTTP_STATIC_HEADERS": '{"a": "${CENTRIFUGO_VAR_NOPE}"}'},
+    ),
     ConfigCase("redisnats-null", {**MINIMAL, "broker": {"redisnats": None}}),
     ConfigCase("redisnats-wrong-type", {**MINIMAL, "broker": {"redisnats": {"redis": {"db": "x"}}}}),
 ]
@@ -273,3 +298,116 @@ def test_token_commands(run_both: Callable[..., dict[str, Outcome]], tmp_path: P
     done = run_both([*args, "-c", str(config)])
     outcome = {name: (p.returncode, _normalized(p.stdout)) for name, p in done.items()}
     assert outcome["rotary"] == outcome["centrifugo"]
+
+
+# configdoc, serve ---------------------------------------------------------------------------------
+
+DOC_RECORD = re.compile(
+    r"^(#+) `([^`]+)`\n\nType: `([^`]+)`( object)?(?:\. Default: `([^`]*)`)?(?:\n\nEnv: `([^`]+)`)?\n\n", re.M
+)
+DOC_ONLY_IN_CENTRIFUGO = ("consumers[].",)
+"""Consumer sections rotary keeps as parsed trees (consumers are not built), so it documents them
+as one key each."""
+WIDER_INTS = {"uint32", "int64", "int32"}
+
+
+def _doc_records(markdown: str) -> dict[str, dict[str, str]]:
+    return {
+        m[1]: {"heading": m[0], "complex": m[3], "default": m[4], "env": m[5], "type": m[2]}
+        for m in DOC_RECORD.findall(markdown)
+    }
+
+
+def _same_default(reference: str, ours: str, kind: str) -> bool:
+    if kind == "Duration" and reference and ours:
+        return parse_duration(reference) == parse_duration(ours)
+    return reference == ours or (reference in ("0", "false") and ours == "")  # zero values tagged
+
+
+@pytest.mark.parametrize("args", [[], ["-s", "client"], ["-l", "2", "-s", "rpc"]])
+def test_configdoc_markdown(run_both: Callable[..., dict[str, Outcome]], args: list[str]) -> None:
+    """Every key Centrifugo documents, with the same heading level, env variable, default and (for
+    scalars) type; the prose is each program's own."""
+    done = run_both(["configdoc", "-m", *args])
+    assert {p.returncode for p in done.values()} == {0}
+    reference, ours = (_doc_records(done[name].stdout) for name in ("centrifugo", "rotary"))
+    assert len(reference) > (1000 if not args else 10)
+    missing = [key for key in reference if key not in ours and not key.startswith(DOC_ONLY_IN_CENTRIFUGO)]
+    assert missing == []
+    assert [key for key in ours if key not in reference] == []
+    for key, ref in reference.items():
+        if key not in ours:
+            continue
+        mine = ours[key]
+        assert (key, mine["heading"], mine["env"]) == (key, ref["heading"], ref["env"])
+        assert _same_default(ref["default"], mine["default"], ref["type"]), (key, ref, mine)
+        if not ref["complex"] and ref["type"] not in WIDER_INTS and "DeltaType" not in ref["type"]:
+            assert (key, mine["type"]) == (key, ref["type"])
+
+
+def _serve(command: list[str], port: int, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*command, "-p", str(port), "-a", "127.0.0.1"], cwd=cwd, stdout=subprocess.PIPE, text=True
+    )
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+def _wait_listening(process: subprocess.Popen[str], port: int) -> str:
+    assert process.stdout is not None
+    first_line = process.stdout.readline()
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return first_line
+        assert process.poll() is None, first_line
+        time.sleep(0.05)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def test_serve_answers_like_go_file_server(tmp_path: Path) -> None:
+    """Same first line, same index page, same directory listing, same file, same 404."""
+    site = tmp_path / "site"
+    (site / "sub").mkdir(parents=True)
+    (site / "index.html").write_text("<p>index</p>\n")
+    (site / "sub" / "a.txt").write_text("a\n")
+    (site / "sub" / "b").mkdir()
+    answers = {}
+    for name, command in (("centrifugo", [centrifugo_binary()]), ("rotary", [str(ROTARY)])):
+        port = free_port()
+        with _serve([*command, "serve", "-d", "site"], port, tmp_path) as process:
+            try:
+                line = _wait_listening(process, port).replace(str(port), "<port>")
+                answers[name] = [line, *(_get(port, path) for path in ("/", "/sub/", "/sub/a.txt", "/nope"))]
+            finally:
+                process.terminate()
+    assert answers["rotary"] == answers["centrifugo"]
+    assert answers["rotary"][0] == "start serving site on 127.0.0.1:<port>\n"
+
+
+def test_configdoc_page_embeds_the_records(tmp_path: Path) -> None:
+    """Without --markdown the documentation is a web page on --port, its records as JSON."""
+    port = free_port()
+    command = [str(ROTARY), "configdoc", "-p", str(port), "-s", "client"]
+    with subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            _wait_listening(process, port)
+            status, page = _get(port, "/")
+        finally:
+            process.terminate()
+    assert status == 200
+    found = re.search(r'<script type="application/json" id="config-docs">(.*?)</script>', page, re.S)
+    assert found is not None
+    records = json.loads(found.group(1))
+    assert [r["field"] for r in records] == ["client"]
+    token = next(r for r in records[0]["children"] if r["field"] == "client.token")
+    hmac = next(r for r in token["children"] if r["name"] == "hmac_secret_key")
+    assert (hmac["type"], hmac["level"], hmac["is_complex_type"]) == ("string", 3, False)
+    assert hmac["comment"]

@@ -16,12 +16,14 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 from grpc import aio  # type: ignore[import-untyped]
 
 from rotary.engines.base import EngineError
+from rotary.node.hooks import Hooks
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
 from rotary.server.api.executor import ApiExecutor
@@ -34,7 +36,7 @@ from rotary.server.hooks import ServerHooks
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
 from rotary.server.origins import origin_checker
 from rotary.server.pem import read_pem
-from rotary.server.reload import reload_not_supported
+from rotary.server.reload import LoadConfig, reload_config
 from rotary.server.tls.listeners import TlsSetupError, listener_tls
 from rotary.server.tokens import TokenVerifier
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admitted
@@ -107,6 +109,11 @@ class Server:
     external: web.Application
     internal: web.Application | None
     deadlines: ReadDeadlines
+    rules: ChannelRules
+    """The channel rules the server API resolves channels with; a reload makes it adopt new ones."""
+    applied: Config
+    """The config last applied: ``config`` until a reload. Keys Centrifugo reads per request
+    (``client.connection_limit``) come from here; the rest of the server keeps ``config``."""
     autocert: Autocert | None = None
     """Certificates from ACME when ``http_server.tls_autocert`` is on."""
 
@@ -172,16 +179,12 @@ def build_server(
             key = "http_server.tls_autocert.cache_dir"
             raise StartError(f"{key}: cannot use the certificate cache: {exc}") from None
     deadlines = ReadDeadlines(http_timeouts)
-    verifier = TokenVerifier(
-        config.client.token,
-        config.client.subscription_token,
-        skip_signature=config.client.insecure_skip_token_signature_verify,
-    )
+    verifier = token_verifier(config)
     rules = ChannelRules(config.channel)
     engines = build_engines(config)
     node = Node(
         node_config(config),
-        hooks=ServerHooks(config, verifier),
+        hooks=build_hooks(config, verifier),
         broker=engines.broker,
         presence_manager=engines.presence_manager,
         controller=engines.controller,
@@ -195,8 +198,11 @@ def build_server(
     check_origin = origin_checker(config.client.allowed_origins)
     limiter = _rate_limiter(config.client.connection_rate_limit, clock)
 
+    def connection_limit() -> int:
+        return server.applied.client.connection_limit  # ``server`` is bound below, before any request
+
     def gate(handler: Handler) -> Handler:
-        return admitted(handler, node, limiter, config.client.connection_limit)
+        return admitted(handler, node, limiter, connection_limit)
 
     if not config.websocket.disabled:
         handler = websocket_handler(
@@ -218,7 +224,38 @@ def build_server(
         from rotary.server.admin import register_admin  # imported only by servers that serve it
 
         register_admin(external if config.admin.external else internal_app, executor, node, config.admin)
-    return Server(config, node, verifier, external, internal, deadlines, autocert)
+    server = Server(config, node, verifier, external, internal, deadlines, rules, config, autocert)
+    return server
+
+
+def token_verifier(config: Config) -> TokenVerifier:
+    return TokenVerifier(
+        config.client.token,
+        config.client.subscription_token,
+        skip_signature=config.client.insecure_skip_token_signature_verify,
+    )
+
+
+def build_hooks(config: Config, verifier: TokenVerifier) -> Hooks:
+    """The node's hooks for ``config``: at start, and again on each config reload."""
+    return ServerHooks(config, verifier)
+
+
+async def reconfigure(server: Server, config: Config) -> None:
+    """Applies what Centrifugo reloads on SIGHUP (token verifiers, client, channel and RPC options,
+    the connection limit) by building fresh objects from ``config`` and swapping them in without an
+    await in between, so no command sees half of each. Everything else (``server.config`` included)
+    stays as started. Commands already past their hook finish under the old config; the old verifier
+    is closed after."""
+    verifier = token_verifier(config)
+    hooks = build_hooks(config, verifier)
+    rules = ChannelRules(config.channel)
+    old_verifier = server.verifier
+    server.node.hooks = hooks
+    server.rules.adopt(rules)
+    server.verifier = verifier
+    server.applied = config
+    await old_verifier.close()
 
 
 def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
@@ -374,8 +411,9 @@ async def _start_uni_grpc(node: Node, config: Config) -> aio.Server | None:
     return await start_uni_grpc(node, section.address, section.port, section.max_receive_message_size, tls)
 
 
-def run_server(config: Config, reuse_port: bool = False) -> int:
-    """Serves until SIGINT or SIGTERM (SIGHUP is logged and ignored); returns the process exit code."""
+def run_server(config: Config, reload: LoadConfig, reuse_port: bool = False) -> int:
+    """Serves until SIGINT or SIGTERM, applying on SIGHUP the config that ``reload`` reads; returns the
+    process exit code."""
     try:
         import uvloop
 
@@ -388,8 +426,16 @@ def run_server(config: Config, reuse_port: bool = False) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, reload_not_supported, log)
-        await serve(build_server(config), stop, reuse_port)
+        server = build_server(config)
+        reloads: set[asyncio.Task[bool]] = set()
+
+        def on_sighup() -> None:
+            task = loop.create_task(reload_config(reload, partial(reconfigure, server), log))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
+        await serve(server, stop, reuse_port)
 
     try:
         asyncio.run(main())

@@ -70,12 +70,22 @@ class ResolvedChannel:
 
 
 class ChannelRules:
-    """Resolves channel names against one channel config; build a new one when the config changes."""
+    """Resolves channel names against one channel config; on a config reload, build a new one and
+    :meth:`adopt` it."""
 
     def __init__(self, channel: ChannelConfig) -> None:
         self._section = channel
         self._without_namespace = self._namespace("", channel.without_namespace)
         self._namespaces = {ns.name: self._namespace(ns.name, ns) for ns in channel.namespaces}
+
+    def adopt(self, fresh: ChannelRules) -> None:
+        """Takes ``fresh``'s rules in one step (config reload): every holder of this object, such as
+        the server API, resolves channels by the new config from its next call on."""
+        self._section, self._without_namespace, self._namespaces = (
+            fresh._section,
+            fresh._without_namespace,
+            fresh._namespaces,
+        )
 
     def _namespace(self, name: str, options: ChannelOptions) -> Namespace:
         section = self._section

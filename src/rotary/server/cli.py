@@ -1,8 +1,9 @@
 """The ``rotary`` command: run the server, or one of Centrifugo's helper commands.
 
 The root command takes Centrifugo's flags (``--http_server.port`` ...) and runs the server;
-``version``, ``genconfig``, ``checkconfig``, ``defaultconfig`` and ``defaultenv`` behave like their
-Centrifugo namesakes, printing the same messages and returning the same exit codes.
+``version``, ``genconfig``, ``checkconfig``, ``defaultconfig``, ``defaultenv``, ``configdoc`` and
+``serve`` behave like their Centrifugo namesakes, printing the same messages and returning the same
+exit codes.
 See https://centrifugal.dev/docs/server/console_commands
 """
 
@@ -20,6 +21,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from rotary.server import cli_dev
 from rotary.server.config import ConfigError
 from rotary.server.config.dump import SUPPORTED_EXTENSIONS, env_lines, extension_of, render, to_tree
 from rotary.server.config.fields import doc_at
@@ -128,6 +130,7 @@ def _add_commands(commands: Any) -> None:
     env.add_argument("-b", "--base", default="", help="config file to start from")
     env.add_argument("--base-non-zero-only", action="store_true", help="only values set by the base file")
     env.set_defaults(handler=cmd_defaultenv)
+    cli_dev.register(commands)
     if importlib.util.find_spec("rotary.server.cli_tokens") is not None:
         importlib.import_module("rotary.server.cli_tokens").register(commands)
 
@@ -177,7 +180,10 @@ def run(args: argparse.Namespace) -> int:
         return workers.Supervisor(workers.worker_count(args.workers), _without_workers(sys.argv[1:])).run()
     from rotary.server.app import run_server
 
-    code: int = run_server(result.config, reuse_port=workers.is_worker())
+    def reload() -> Config:
+        return load_config(explicit, environment(), flags).config
+
+    code: int = run_server(result.config, reload, reuse_port=workers.is_worker())
     return code
 
 

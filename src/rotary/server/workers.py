@@ -3,8 +3,9 @@
 A Python process uses one core, so rotary scales on one machine the way Centrifugo scales across
 machines: several nodes joined by a shared broker. Each worker is a full node listening with
 SO_REUSEPORT; the kernel spreads new connections over them. A worker that dies is started again;
-SIGTERM or SIGINT stops all of them gracefully. With the memory engine the workers would be separate
-servers that cannot see each other's clients, so rotary refuses to start.
+SIGTERM or SIGINT stops all of them gracefully; SIGHUP is passed on to each, which reloads its
+config. With the memory engine the workers would be separate servers that cannot see each other's
+clients, so rotary refuses to start.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from rotary.server.config.env import WORKER_VARIABLE
 from rotary.server.config.schema import Config
-from rotary.server.reload import reload_not_supported
 
 log = logging.getLogger("rotary.server.workers")
 
-WORKER_ENV = "ROTARY_WORKER"
+WORKER_ENV = WORKER_VARIABLE
 RESTART_DELAY = 1.0
 
 
@@ -75,8 +76,10 @@ class Supervisor:
                 proc.send_signal(signal.SIGTERM)
 
     def _reload(self, signum: int, frame: FrameType | None) -> None:
-        """Logged and ignored, as by a single server: the workers keep running as they are."""
-        reload_not_supported(log)
+        """Each worker reloads its config itself, as a single server does on SIGHUP."""
+        for proc in self._workers.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGHUP)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)

@@ -49,16 +49,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def admitted(
-    handler: Handler, node: Node, limiter: ConnectionRateLimiter | None, connection_limit: int
+    handler: Handler, node: Node, limiter: ConnectionRateLimiter | None, connection_limit: Callable[[], int]
 ) -> Handler:
     """``handler`` behind Centrifugo's connection middleware: 503 when the rate bucket (shared by
-    every connection endpoint) is empty, when the node holds ``connection_limit`` clients, or when
-    it is shutting down."""
+    every connection endpoint) is empty, when the node holds ``connection_limit()`` clients (read per
+    request, as Centrifugo does, so that a config reload changes it), or when it is shutting down."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         if limiter is not None and not limiter.allow():
             return web.Response(status=503, text="Service Unavailable")
-        if connection_limit and len(node.hub.clients) >= connection_limit:
+        limit = connection_limit()
+        if limit and len(node.hub.clients) >= limit:
             return web.Response(status=503, text="Service Unavailable")
         if node.closing:
             return web.Response(status=503, text="Service Unavailable")

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -107,7 +107,7 @@ def test_defaultenv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def fake_app(monkeypatch: pytest.MonkeyPatch) -> list[Config]:
     seen: list[Config] = []
 
-    def run_server(config: Config, reuse_port: bool = False) -> int:
+    def run_server(config: Config, reload: Callable[[], Config], reuse_port: bool = False) -> int:
         seen.append(config)
         return 7
 
@@ -143,3 +143,12 @@ def test_run_reports_every_problem(
     err = capsys.readouterr().err
     assert "client.ping_interval" in err and "engine.type" in err
     assert seen == []
+
+
+def test_configdoc_markdown(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["configdoc", "-m", "-s", "http_server", "-l", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("## `http_server`\n\nType: `HTTPServerConfig` object\n\n")
+    port = "### `http_server.port`\n\nType: `int`. Default: `8000`\n\nEnv: `CENTRIFUGO_HTTP_SERVER_PORT`\n\n"
+    assert port in out
+    assert "`client" not in out

@@ -3,12 +3,15 @@
 Decoding is as forgiving as Centrifugo's: strings are accepted for numbers, booleans and durations
 (env and flags only have strings), a lone value is accepted where a list is expected, and a number
 given for a duration counts nanoseconds. Every problem and unknown key is collected with its path
-instead of stopping at the first one.
+instead of stopping at the first one. String maps (proxy ``static_headers`` and ``static_metadata``,
+NATS ``channel_replacements``) take ``${CENTRIFUGO_VAR_NAME}`` from the environment in their values, as
+Centrifugo's MapStringString does, so secrets can stay out of the file; a missing variable is an error.
 See https://centrifugal.dev/docs/server/configuration
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,10 +36,16 @@ class Invalid(ValueError):
     """A value that cannot become the field's type; the message says what was expected."""
 
 
+CUSTOM_VARIABLE = re.compile(r"\$\{(CENTRIFUGO_VAR_[^}]+)}")
+"""A reference to an environment variable inside a string map value."""
+
+
 @dataclass
 class Report:
     problems: list[str] = field(default_factory=list)
     unknown_keys: list[str] = field(default_factory=list)
+    environ: Mapping[str, str] = field(default_factory=dict)
+    """Where ``${CENTRIFUGO_VAR_...}`` references in string maps are looked up."""
 
 
 def join(parent: str, key: str) -> str:
@@ -80,7 +89,7 @@ def _coerce(value: Any, tp: Any, kind: Kind, path: str, report: Report) -> Any:
     if inner is not None:
         return None if value is None else build(inner, value, path, report)
     if is_mapping(tp):
-        return to_string_map(value)
+        return expand_variables(to_string_map(value), report.environ)
     element = item_type(tp)
     if element is not None:
         return _tuple(value, element, path, report)
@@ -149,6 +158,15 @@ def to_string_map(value: Any) -> dict[str, str]:
         except (KeyError, TypeError):
             raise Invalid('expected a list of {"key": ..., "value": ...} objects') from None
     return {str(k): to_str(v) for k, v in _object(value).items()}
+
+
+def expand_variables(values: dict[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+    """Each ``${CENTRIFUGO_VAR_X}`` replaced by that variable (set and empty is fine, unset is not)."""
+    for value in values.values():
+        for name in CUSTOM_VARIABLE.findall(value):
+            if name not in environ:
+                raise Invalid(f'environment variable "{name}" not found')
+    return {key: CUSTOM_VARIABLE.sub(lambda m: environ[m.group(1)], value) for key, value in values.items()}
 
 
 def _object(value: Any) -> Mapping[str, Any]:

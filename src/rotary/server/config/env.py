@@ -149,7 +149,13 @@ class EnvReader:
         return sorted(name for name in candidates if name not in known and not _ignored(name))
 
 
+WORKER_VARIABLE = "ROTARY_WORKER"
+"""Set by the ``--workers`` supervisor in its workers' environment: not a config key."""
+
+
 def _ignored(name: str) -> bool:
+    if name == WORKER_VARIABLE:
+        return True
     return any(
         re.match(rf"^{prefix}(?:_[A-Z0-9_]+)?_(PORT|SERVICE_)", name) or name.startswith(f"{prefix}_VAR_")
         for prefix in PREFIXES

@@ -91,7 +91,7 @@ def parse_config(
     env.apply(raw)
     for dotted, value in (flags or {}).items():
         set_path(raw, tuple(dotted.split(".")), value)
-    report = Report()
+    report = Report(environ=environ)
     config = build(Config, raw, "", report)
     problems = env.problems + report.problems
     if problems:

@@ -205,3 +205,34 @@ def test_namespace_names_may_be_space_separated_in_env() -> None:
     config = load_config("", env, {}).config
     assert [ns.name for ns in config.channel.namespaces] == ["smallhistory", "example"]
     assert config.channel.namespaces[0].history_size == 2
+
+
+def test_string_maps_take_centrifugo_var_references(tmp_path: Path) -> None:
+    raw = {
+        "proxies": [
+            {
+                "name": "p",
+                "endpoint": "http://127.0.0.1:1",
+                "http": {"static_headers": [{"key": "Authorization", "value": "Bearer ${CENTRIFUGO_VAR_T}"}]},
+            }
+        ],
+        "broker": {"nats": {"raw_mode": {"channel_replacements": {":": "${CENTRIFUGO_VAR_SEP}${HOME}"}}}},
+    }
+    path = write(tmp_path, "c.json", json.dumps(raw))
+    env = {"CENTRIFUGO_VAR_T": "secret", "CENTRIFUGO_VAR_SEP": "."}
+    config = parse_config(path, env).config
+    assert config.proxies[0].http.static_headers == {"Authorization": "Bearer secret"}
+    assert config.broker.nats.raw_mode.channel_replacements == {":": ".${HOME}"}  # other names stay
+    env_map = {"CENTRIFUGO_BROKER_NATS_RAW_MODE_CHANNEL_REPLACEMENTS": '{"x": "${CENTRIFUGO_VAR_SEP}"}'}
+    from_env = parse_config("", {**env, **env_map}).config
+    assert from_env.broker.nats.raw_mode.channel_replacements == {"x": "."}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(path, {"CENTRIFUGO_VAR_T": "secret"})
+    assert caught.value.problems == [
+        'broker.nats.raw_mode.channel_replacements: environment variable "CENTRIFUGO_VAR_SEP" not found'
+    ]
+
+
+def test_the_worker_marker_is_no_unknown_variable() -> None:
+    warnings = load_config(None, {"ROTARY_WORKER": "1"}).warnings
+    assert not [w for w in warnings if "ROTARY_WORKER" in w]
