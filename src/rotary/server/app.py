@@ -51,6 +51,9 @@ from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT, websocket_handler
 
 log = logging.getLogger("rotary.server")
 
+GRPC_API_GRACE = 5.0
+"""Seconds GRPC API calls in flight get to finish at shutdown, before the node stops."""
+
 UNI_GRPC_GRACE = 1.0
 """Seconds uni_grpc streams get at shutdown to send what the node's 3001 left them."""
 
@@ -99,6 +102,7 @@ class Server:
     external: web.Application
     internal: web.Application | None
     deadlines: ReadDeadlines
+    rules: ChannelRules
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -192,7 +196,7 @@ def build_server(
         register_api(external if config.http_api.external else internal_app, node, config, rules)
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
-    return Server(config, node, verifier, external, internal, deadlines)
+    return Server(config, node, verifier, external, internal, deadlines, rules)
 
 
 def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
@@ -280,6 +284,14 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         await server.node.shutdown(config.shutdown.timeout)
         await server.verifier.close()
         raise StartError(f"uni_grpc.port: cannot listen on {config.uni_grpc.port}: {exc}") from None
+    try:
+        grpc_api = await _start_grpc_api(server)
+    except RuntimeError as exc:
+        if uni_grpc is not None:
+            await uni_grpc.stop(None)
+        await server.node.shutdown(config.shutdown.timeout)
+        await server.verifier.close()
+        raise StartError(f"grpc_api.port: cannot listen on {config.grpc_api.port}: {exc}") from None
     runners: list[web.AppRunner] = []
     sockets: list[asyncio.AbstractServer] = []
     http = config.http_server
@@ -300,6 +312,8 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         log.info("shutting down")
         for listener in sockets:
             listener.close()
+        if grpc_api is not None:  # refuses new calls at once, lets those in flight finish
+            await grpc_api.stop(GRPC_API_GRACE)
         await server.node.shutdown(config.shutdown.timeout)
         if uni_grpc is not None:  # its streams ended with the node's 3001; let them flush
             await uni_grpc.stop(UNI_GRPC_GRACE)
@@ -319,6 +333,14 @@ async def _start_uni_grpc(node: Node, config: Config) -> aio.Server | None:
             read_pem(section.tls.cert_pem), read_pem(section.tls.key_pem), read_pem(ca) if ca else b""
         )
     return await start_uni_grpc(node, section.address, section.port, section.max_receive_message_size, tls)
+
+
+async def _start_grpc_api(server: Server) -> aio.Server | None:
+    if not server.config.grpc_api.enabled:
+        return None
+    from rotary.server.api.grpc_api import start_grpc_api
+
+    return await start_grpc_api(server.node, server.config, server.rules)
 
 
 def run_server(config: Config, reuse_port: bool = False) -> int:

@@ -346,7 +346,7 @@ def check_redis_tls(config: Config, report: Report) -> None:
             report(f'{path}.server_name: not supported by rotary yet; remove the key or set it to ""')
 
 
-SERVER_TLS_SECTIONS: tuple[str, ...] = ("uni_grpc.tls",)
+SERVER_TLS_SECTIONS: tuple[str, ...] = ("uni_grpc.tls", "grpc_api.tls")
 """Enabled TLS sections where rotary is the server: each needs a readable certificate and key."""
 
 
