@@ -51,9 +51,6 @@ from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT, websocket_handler
 
 log = logging.getLogger("rotary.server")
 
-GRPC_API_GRACE = 5.0
-"""Seconds GRPC API calls in flight get to finish at shutdown, before the node stops."""
-
 UNI_GRPC_GRACE = 1.0
 """Seconds uni_grpc streams get at shutdown to send what the node's 3001 left them."""
 
@@ -312,8 +309,8 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         log.info("shutting down")
         for listener in sockets:
             listener.close()
-        if grpc_api is not None:  # refuses new calls at once, lets those in flight finish
-            await grpc_api.stop(GRPC_API_GRACE)
+        if grpc_api is not None:  # new calls are refused; those in flight finish, as with GracefulStop
+            await grpc_api.stop(config.shutdown.timeout)
         await server.node.shutdown(config.shutdown.timeout)
         if uni_grpc is not None:  # its streams ended with the node's 3001; let them flush
             await uni_grpc.stop(UNI_GRPC_GRACE)
