@@ -27,7 +27,8 @@ from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import status_pb2  # type: ignore[import-untyped]
 from grpc import aio
-from grpc_reflection.v1alpha import reflection  # type: ignore[import-untyped]
+from grpc_reflection.v1alpha import reflection, reflection_pb2  # type: ignore[import-untyped]
+from grpc_reflection.v1alpha._async import ReflectionServicer  # type: ignore[import-untyped]
 from grpc_status import rpc_status  # type: ignore[import-untyped]
 
 from rotary.node.node import Node
@@ -48,6 +49,8 @@ TRANSPORT_ERROR_MODE: Final = "transport"
 ERROR_MODE_METADATA: Final = "x-centrifugo-error-mode"
 API_KEY_METADATA: Final = "authorization"
 API_KEY_SCHEME: Final = "apikey "
+REFLECTION_SERVICES: Final = ("grpc.reflection.v1.ServerReflection", reflection.SERVICE_NAME)
+"""grpc-go serves reflection under both names; v1 has v1alpha's messages under another package."""
 
 GRPC_STATUS: Final[dict[int, grpc.StatusCode]] = {
     100: grpc.StatusCode.INTERNAL,
@@ -294,6 +297,19 @@ class _UnknownMethods(grpc.GenericRpcHandler):  # type: ignore[misc]
         return grpc.unary_unary_rpc_method_handler(refuse)
 
 
+def _add_reflection(server: aio.Server, services: set[str]) -> None:
+    """Server reflection (as grpcurl uses it) under both of grpc-go's names, listing ``services``."""
+    info = grpc.stream_stream_rpc_method_handler(
+        ReflectionServicer(services).ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=_serialize,
+    )
+    for name in REFLECTION_SERVICES:
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(name, {"ServerReflectionInfo": info}),)
+        )
+
+
 def tls_of(settings: GrpcAPIConfig) -> GrpcApiTLS | None:
     """The PEM material of ``grpc_api.tls`` (validation made sure it reads), or None without TLS."""
     tls = settings.tls
@@ -316,8 +332,8 @@ async def start_grpc_api(node: Node, config: Config, rules: ChannelRules) -> aio
     )
     services = {SERVICE.full_name}
     if settings.reflection:
-        reflection.enable_server_reflection((SERVICE.full_name, reflection.SERVICE_NAME), server)
-        services.add(reflection.SERVICE_NAME)
+        services.update(REFLECTION_SERVICES)
+        _add_reflection(server, services)
     server.add_generic_rpc_handlers((_UnknownMethods(frozenset(services)),))
     target = f"{settings.address or '0.0.0.0'}:{settings.port}"
     tls = tls_of(settings)
