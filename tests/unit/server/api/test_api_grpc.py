@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import datetime
 import ipaddress
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -32,7 +33,7 @@ from rotary.engines.base import HistoryQuery
 from rotary.server.api._pb import api_pb2 as api
 from rotary.server.api._pb.api_pb2_grpc import CentrifugoApiStub
 from rotary.server.api.grpc_api import REFLECTION_SERVICES, SERVICE, start_grpc_api
-from rotary.server.app import build_server, serve
+from rotary.server.app import StartError, build_server, serve
 from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import Config
 from rotary.server.config.schema_transports import GrpcAPIConfig, TLSConfig
@@ -514,3 +515,15 @@ async def test_serve_starts_the_api_and_lets_a_call_in_flight_finish() -> None:
         with pytest.raises(aio.AioRpcError) as caught:
             await stub.Info(api.InfoRequest(), metadata=KEY, timeout=WAIT)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_taken_port_refuses_the_start_naming_the_key() -> None:
+    config = grpc_config()
+    config = dataclasses.replace(
+        config, http_server=dataclasses.replace(config.http_server, port=free_port())
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", config.grpc_api.port))
+        taken.listen()
+        with pytest.raises(StartError, match=r"^grpc_api\.port: cannot listen on"):
+            await serve(build_server(config), asyncio.Event())
