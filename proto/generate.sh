@@ -15,9 +15,15 @@ gen() {  # gen <proto name> <output package dir> [grpc]
   "$py" -m grpc_tools.protoc "${args[@]}" "$root/proto/rotary/$name.proto"
   mkdir -p "$out"
   cp "$tmp"/rotary/"$name"_pb2*.py* "$out"/
+  if [ -n "$grpc" ]; then  # the stub imports its messages as "rotary.<name>_pb2": point it at $out
+    local package=${out#"$root/src/"}
+    sed -i "s/^from rotary import ${name}_pb2 /from ${package//\//.} import ${name}_pb2 /" \
+      "$out/${name}_pb2_grpc.py"
+  fi
   touch "$out/__init__.py"
   rm -rf "$tmp"
 }
 gen client "$root/src/rotary/protocol/_pb"
 gen control "$root/src/rotary/protocol/_pb"
 gen unistream "$root/src/rotary/protocol/_pb"
+gen api "$root/src/rotary/server/api/_pb" grpc

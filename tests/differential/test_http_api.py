@@ -43,6 +43,18 @@ SCENARIOS = [
     Scenario("unknown-method-without-key", [Api("nosuchmethod", {}, key=None)]),
     Scenario("unknown-method-get", [Api("publish/x", {}, http_method="GET")]),
     Scenario("pro-method", [Api("connections", {})]),
+    Scenario(
+        "map-methods-on-stream-channels",
+        [
+            Api("map_publish", {"channel": "plain:m", "key": "k", "data": {}}),
+            Api("map_publish", {"channel": "nope:m", "key": "k"}),
+            Api("map_read_state", {"channel": "chat:m", "limit": 1}),
+            Api("map_stats", {}),
+            Api("shared_poll_publish", {"channel": "plain:m", "key": "k", "version": 1}),
+            Api("", raw=b'{"method": "MAP_CLEAR", "params": {"channel": "plain:m"}}'),
+            Api("batch", {"commands": [{"map_remove": {"channel": "plain:m", "key": "k"}}]}),
+        ],
+    ),
     Scenario("bad-json", [Api("publish", raw=b"{not json")]),
     Scenario("empty-body", [Api("publish", raw=b"")]),
     Scenario("empty-body-channels", [Api("channels", raw=b"")]),

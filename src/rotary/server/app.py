@@ -111,6 +111,8 @@ class Server:
     deadlines: ReadDeadlines
     rules: ChannelRules
     """The channel rules the server API resolves channels with; a reload makes it adopt new ones."""
+    executor: ApiExecutor
+    """The one executor of the HTTP, GRPC and admin APIs."""
     applied: Config
     """The config last applied: ``config`` until a reload. Keys Centrifugo reads per request
     (``client.connection_limit``) come from here; the rest of the server keeps ``config``."""
@@ -224,7 +226,7 @@ def build_server(
         from rotary.server.admin import register_admin  # imported only by servers that serve it
 
         register_admin(external if config.admin.external else internal_app, executor, node, config.admin)
-    server = Server(config, node, verifier, external, internal, deadlines, rules, config, autocert)
+    server = Server(config, node, verifier, external, internal, deadlines, rules, executor, config, autocert)
     return server
 
 
@@ -357,6 +359,14 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         await server.node.shutdown(config.shutdown.timeout)
         await server.verifier.close()
         raise StartError(f"uni_grpc.port: cannot listen on {config.uni_grpc.port}: {exc}") from None
+    try:
+        grpc_api = await _start_grpc_api(server)
+    except RuntimeError as exc:
+        if uni_grpc is not None:
+            await uni_grpc.stop(None)
+        await server.node.shutdown(config.shutdown.timeout)
+        await server.verifier.close()
+        raise StartError(f"grpc_api.port: cannot listen on {config.grpc_api.port}: {exc}") from None
     runners: list[web.AppRunner] = []
     sockets: list[asyncio.AbstractServer] = []
     http = config.http_server
@@ -380,6 +390,8 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         log.info("shutting down")
         for listener in sockets:
             listener.close()
+        if grpc_api is not None:  # new calls are refused; those in flight finish, as with GracefulStop
+            await grpc_api.stop(config.shutdown.timeout)
         await server.node.shutdown(config.shutdown.timeout)
         if server.autocert is not None:
             await server.autocert.close()
@@ -409,6 +421,14 @@ async def _start_uni_grpc(node: Node, config: Config) -> aio.Server | None:
             read_pem(section.tls.cert_pem), read_pem(section.tls.key_pem), read_pem(ca) if ca else b""
         )
     return await start_uni_grpc(node, section.address, section.port, section.max_receive_message_size, tls)
+
+
+async def _start_grpc_api(server: Server) -> aio.Server | None:
+    if not server.config.grpc_api.enabled:
+        return None
+    from rotary.server.api.grpc_api import start_grpc_api
+
+    return await start_grpc_api(server.executor, server.config)
 
 
 def run_server(config: Config, reload: LoadConfig, reuse_port: bool = False) -> int:

@@ -56,7 +56,15 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
         {"client": {"subscription_token": {"enabled": True, "ecdsa_public_key": "nope"}}},
         "client.subscription_token.ecdsa_public_key",
     ),
-    "grpc api": ({"grpc_api": {"enabled": True}}, "grpc_api.enabled"),
+    "grpc api client tls option": (
+        {"grpc_api": {"enabled": True, "tls": {"enabled": True, "server_name": "x"}}},
+        "grpc_api.tls.server_name",
+    ),
+    "grpc api tls without a certificate": (
+        {"grpc_api": {"enabled": True, "tls": {"enabled": True}}},
+        "grpc_api.tls.cert_pem",
+    ),
+    "grpc api error mode": ({"grpc_api": {"error_mode": "custom"}}, "grpc_api.error_mode"),
     "map": (
         {"channel": {"without_namespace": {"subscription_type": "map", "map": {"mode": "ephemeral"}}}},
         "channel.without_namespace.subscription_type",
@@ -120,7 +128,7 @@ def test_help_offers_no_flag_of_an_unbuilt_feature(tmp_path: Path) -> None:
         if offered:
             section = key.rsplit(".", 1)[0]
             assert not unbuilt_paths() & {key, f"{section}.enabled"}, key
-    for hidden in ("--grpc_api.enabled", "--debug.enabled", "--prometheus.enabled"):
+    for hidden in ("--debug.enabled", "--prometheus.enabled"):
         assert hidden not in shown
     assert "--http_server.port" in shown and "Port of the external HTTP server." in shown
 

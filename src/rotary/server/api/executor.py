@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from typing import Any, Concatenate, Final, ParamSpec, TypeVar
+from typing import Any, Concatenate, Final, NoReturn, ParamSpec, TypeVar
 
 from rotary.engines.base import HistoryQuery, PublishOptions, UnrecoverablePositionError
 from rotary.engines.base import StreamPosition as EnginePosition
@@ -49,6 +49,12 @@ from rotary.server.api.schema import (
     HistoryResult,
     InfoRequest,
     InfoResult,
+    MapClearRequest,
+    MapPublishRequest,
+    MapReadStateRequest,
+    MapReadStreamRequest,
+    MapRemoveRequest,
+    MapStatsRequest,
     NodeResult,
     Outcome,
     PresenceRequest,
@@ -61,6 +67,7 @@ from rotary.server.api.schema import (
     RefreshRequest,
     RPCRequest,
     RPCResult,
+    SharedPollPublishRequest,
     SubscribeOptionOverride,
     SubscribeRequest,
     UnsubscribeRequest,
@@ -406,6 +413,47 @@ class ApiExecutor:
         if not request.method:
             raise ApiError(BAD_REQUEST)
         raise ApiError(NOT_FOUND)
+
+    # -- map and shared poll channels ---------------------------------------------------------------
+
+    @guarded
+    async def map_publish(self, request: MapPublishRequest) -> EmptyResult:
+        return self._not_a_map_channel(request.channel, request.key)
+
+    @guarded
+    async def map_remove(self, request: MapRemoveRequest) -> EmptyResult:
+        return self._not_a_map_channel(request.channel, request.key)
+
+    @guarded
+    async def map_read_state(self, request: MapReadStateRequest) -> EmptyResult:
+        return self._not_a_map_channel(request.channel)
+
+    @guarded
+    async def map_read_stream(self, request: MapReadStreamRequest) -> EmptyResult:
+        return self._not_a_map_channel(request.channel)
+
+    @guarded
+    async def map_stats(self, request: MapStatsRequest) -> EmptyResult:
+        return self._not_a_map_channel(request.channel)
+
+    @guarded
+    async def map_clear(self, request: MapClearRequest) -> EmptyResult:
+        return self._not_a_map_channel(request.channel)
+
+    @guarded
+    async def shared_poll_publish(self, request: SharedPollPublishRequest) -> EmptyResult:
+        """Centrifugo also wants a version here before it looks at the channel."""
+        return self._not_a_map_channel(request.channel, request.key, request.version)
+
+    def _not_a_map_channel(self, channel: str, *required: str | int) -> NoReturn:
+        """Centrifugo's checks before a map or shared poll method acts: the channel and the other
+        ``required`` fields set (else 107), its namespace known (else 102), and of the method's
+        subscription type (else 107). rotary refuses map and shared poll namespaces at config
+        validation (server/config/unbuilt.py), so every known channel is a stream one: 107."""
+        if not all((channel, *required)):
+            raise ApiError(BAD_REQUEST)
+        self._resolve(channel)
+        raise ApiError(BAD_REQUEST)
 
     # -- batch -------------------------------------------------------------------------------------
 

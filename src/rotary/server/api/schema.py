@@ -209,6 +209,70 @@ class ChannelsRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class MapPublishRequest:
+    channel: str = ""
+    key: str = ""
+    data: bytes = b""
+    b64data: str = ""
+    stream_data: bytes = b""
+    b64stream_data: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    idempotency_key: str = ""
+    delta: bool = False
+    version: int = ranged(UINT64)
+    version_epoch: str = ""
+    score: int = ranged(INT64)
+    key_mode: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MapRemoveRequest:
+    channel: str = ""
+    key: str = ""
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MapReadStateRequest:
+    channel: str = ""
+    cursor: str = ""
+    limit: int = ranged(INT32)
+    key: str = ""
+    asc: bool = False
+    revision_offset: int = ranged(UINT64)
+    revision_epoch: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MapReadStreamRequest:
+    channel: str = ""
+    since_offset: int = ranged(UINT64)
+    since_epoch: str = ""
+    limit: int = ranged(INT32)
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MapStatsRequest:
+    channel: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MapClearRequest:
+    channel: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SharedPollPublishRequest:
+    channel: str = ""
+    key: str = ""
+    data: bytes = b""
+    b64data: str = ""
+    version: int = ranged(UINT64)
+    epoch: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     """One command of a batch: the method named by its only key, or none when no key names one."""
 
@@ -355,6 +419,13 @@ METHODS: Final[dict[str, MethodSpec]] = {
         MethodSpec("rpc", RPCRequest, 10),
         MethodSpec("refresh", RefreshRequest, 12),
         MethodSpec("channels", ChannelsRequest, 8),
+        MethodSpec("map_publish", MapPublishRequest, 33),
+        MethodSpec("map_remove", MapRemoveRequest, 34),
+        MethodSpec("map_read_state", MapReadStateRequest, 35),
+        MethodSpec("map_read_stream", MapReadStreamRequest, 36),
+        MethodSpec("map_stats", MapStatsRequest, 37),
+        MethodSpec("map_clear", MapClearRequest, 38),
+        MethodSpec("shared_poll_publish", SharedPollPublishRequest, 39),
         MethodSpec("batch", BatchRequest, None, enveloped=False),
     )
 }
@@ -386,12 +457,5 @@ LEGACY_UNSERVED: Final[dict[str, int]] = {
     "SEND_PUSH_NOTIFICATION": 30,
     "UPDATE_PUSH_STATUS": 31,
     "CANCEL_PUSH": 32,
-    "MAP_PUBLISH": 33,
-    "MAP_REMOVE": 34,
-    "MAP_READ_STATE": 35,
-    "MAP_READ_STREAM": 36,
-    "MAP_STATS": 37,
-    "MAP_CLEAR": 38,
-    "SHARED_POLL_PUBLISH": 39,
 }
-"""Legacy method names that parse (PRO and map methods) but that rotary answers with 104."""
+"""Legacy method names of Centrifugo PRO: they parse, and the open-source server answers 104."""

@@ -91,9 +91,11 @@ UNBUILT: tuple[Unbuilt, ...] = (
     Unbuilt("uni_grpc.tls.server_ca_pem", "verifying servers (a client's TLS option)"),
     Unbuilt("uni_grpc.tls.insecure_skip_verify", "skipping verification (a client's TLS option)"),
     Unbuilt("uni_grpc.tls.server_name", "a verified server name (a client's TLS option)"),
+    Unbuilt("grpc_api.tls.server_ca_pem", "verifying servers (a client's TLS option)"),
+    Unbuilt("grpc_api.tls.insecure_skip_verify", "skipping verification (a client's TLS option)"),
+    Unbuilt("grpc_api.tls.server_name", "a verified server name (a client's TLS option)"),
     Unbuilt("init.enabled", "the connection init endpoint"),
     # Server API and observability.
-    Unbuilt("grpc_api.enabled", "the GRPC server API"),
     Unbuilt("prometheus.enabled", "Prometheus metrics"),
     Unbuilt("swagger.enabled", "the Swagger UI"),
     Unbuilt("debug.enabled", "profiling endpoints"),

@@ -370,7 +370,12 @@ def check_client_tls(config: Config, report: Report) -> None:
             _usable(client_tls, tls, path, report)
 
 
-SERVER_TLS_SECTIONS: tuple[str, ...] = ("uni_grpc.tls", "http_server.tls", "http_server.internal_tls")
+SERVER_TLS_SECTIONS: tuple[str, ...] = (
+    "uni_grpc.tls",
+    "grpc_api.tls",
+    "http_server.tls",
+    "http_server.internal_tls",
+)
 """Enabled TLS sections where rotary is the server: each needs a readable certificate and key."""
 
 

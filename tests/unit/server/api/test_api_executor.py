@@ -25,12 +25,19 @@ from rotary.server.api.schema import (
     HistoryRemoveRequest,
     HistoryRequest,
     InfoRequest,
+    MapClearRequest,
+    MapPublishRequest,
+    MapReadStateRequest,
+    MapReadStreamRequest,
+    MapRemoveRequest,
+    MapStatsRequest,
     PresenceRequest,
     PresenceStatsRequest,
     PublishRequest,
     PublishResult,
     RefreshRequest,
     RPCRequest,
+    SharedPollPublishRequest,
     StreamPosition,
     SubscribeOptionOverride,
     SubscribeRequest,
@@ -312,6 +319,36 @@ async def test_info_describes_this_node(stack: Stack, api: ApiExecutor) -> None:
 async def test_rpc_has_no_methods(stack: Stack, api: ApiExecutor) -> None:
     await fails_with(107, api.rpc(RPCRequest()))
     await fails_with(104, api.rpc(RPCRequest(method="anything", params=b"{}")))
+
+
+# --- map and shared poll channels -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "request_", "code"),
+    [
+        ("map_publish", MapPublishRequest(channel="news"), 107),
+        ("map_publish", MapPublishRequest(key="k"), 107),
+        ("map_publish", MapPublishRequest(channel="nope:x", key="k"), 102),
+        ("map_publish", MapPublishRequest(channel="news", key="k", data=b"{}"), 107),
+        ("map_remove", MapRemoveRequest(channel="news"), 107),
+        ("map_remove", MapRemoveRequest(channel="hist:a", key="k"), 107),
+        ("map_read_state", MapReadStateRequest(), 107),
+        ("map_read_state", MapReadStateRequest(channel="nope:x"), 102),
+        ("map_read_stream", MapReadStreamRequest(channel="news"), 107),
+        ("map_stats", MapStatsRequest(channel="nope:x"), 102),
+        ("map_clear", MapClearRequest(channel="news"), 107),
+        ("shared_poll_publish", SharedPollPublishRequest(channel="news", key="k"), 107),
+        ("shared_poll_publish", SharedPollPublishRequest(channel="nope:x", key="k", version=1), 102),
+        ("shared_poll_publish", SharedPollPublishRequest(channel="news", key="k", version=1), 107),
+    ],
+)
+async def test_map_and_shared_poll_methods_refuse_stream_channels(
+    stack: Stack, api: ApiExecutor, method: str, request_: object, code: int
+) -> None:
+    """Centrifugo's checks (fields, namespace, subscription type); rotary's config allows stream
+    namespaces only, so a known channel is always the wrong type."""
+    await fails_with(code, api.execute(method, request_))
 
 
 # --- batch -----------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ async def test_other_http_methods_are_405_before_auth(stack: Stack, method: str)
     assert response.status == 405
 
 
-@pytest.mark.parametrize("path", ["/api/nope", "/api/connections", "/api/map_publish", "/api/publish/x"])
+@pytest.mark.parametrize("path", ["/api/nope", "/api/connections", "/api/publish/x"])
 async def test_unknown_methods_are_404(stack: Stack, path: str) -> None:
     status, _ = await post(stack, path, headers={"X-API-Key": API_KEY})
     assert status == 404

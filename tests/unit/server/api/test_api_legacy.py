@@ -59,13 +59,23 @@ async def test_commands_may_be_separated_by_any_whitespace(stack: Stack) -> None
     [
         ({"method": 99, "params": {}}, 104),
         ({"method": "connections", "params": {}}, 104),
-        ({"method": "MAP_PUBLISH", "params": {}}, 104),
+        ({"method": "MAP_PUBLISH", "params": {}}, 107),
+        ({"method": 37, "params": {"channel": "nope:x"}}, 102),
         ({"method": "info"}, 107),
         ({"method": "publish", "params": {"channel": 5}}, 107),
         ({"method": "publish", "params": []}, 107),
         ({"method": "rpc", "params": {"method": "x"}}, 104),
     ],
-    ids=["unknown-number", "pro-method", "map-method", "no-params", "bad-params", "params-not-object", "rpc"],
+    ids=[
+        "unknown-number",
+        "pro-method",
+        "map-method",
+        "map-number",
+        "no-params",
+        "bad-params",
+        "params-not-object",
+        "rpc",
+    ],
 )
 async def test_command_errors(stack: Stack, command: dict[str, Any], code: int) -> None:
     status, replies = await legacy(stack, command)

@@ -44,7 +44,7 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
     )
     config = replace(
         config,
-        grpc_api=replace(config.grpc_api, enabled=True),
+        grpc_api=replace(config.grpc_api, tls=TLSConfig(insecure_skip_verify=True)),
         websocket=replace(config.websocket, compression=True),
         prometheus=replace(config.prometheus, enabled=True),
         broker=replace(config.broker, nats=replace(config.broker.nats, allow_wildcards=True)),
@@ -57,7 +57,7 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
         "channel.namespaces[2].publish_proxy_enabled",
         "channel.namespaces[0].subscription_type",
         "websocket.compression",
-        "grpc_api.enabled",
+        "grpc_api.tls.insecure_skip_verify",
         "prometheus.enabled",
     ]
 
