@@ -11,6 +11,7 @@ import pytest
 from rotary.server.config.convert import Report, build
 from rotary.server.config.fields import field_types, item_type
 from rotary.server.config.schema import ChannelConfig, ClientConfig, Config, NamedProxyConfig, NamespaceConfig
+from rotary.server.config.schema_transports import TLSConfig
 from rotary.server.config.unbuilt import LIST_STEP, UNBUILT
 from rotary.server.config.validate import validate
 
