@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from aioquic.asyncio.server import QuicServer
 from grpc import aio  # type: ignore[import-untyped]
 
 from rotary.engines.base import EngineError
@@ -27,12 +28,13 @@ from rotary.server.config.schema import Config
 from rotary.server.config.schema_transports import ConnectCodeToHTTPResponse
 from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
+from rotary.server.http3 import start_http3
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
-from rotary.server.origins import origin_checker
+from rotary.server.origins import for_requests, origin_value_checker
 from rotary.server.pem import read_pem
 from rotary.server.reload import reload_not_supported
 from rotary.server.tokens import TokenVerifier
-from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admitted
+from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admits, admitted
 from rotary.transports.emulation import emulation_handler
 from rotary.transports.http_stream import http_stream_handler
 from rotary.transports.sse import sse_handler
@@ -48,11 +50,14 @@ from rotary.transports.uni_websocket import (
     uni_websocket_handler,
 )
 from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT, websocket_handler
+from rotary.transports.webtransport import Endpoint, WebTransportOptions
 
 log = logging.getLogger("rotary.server")
 
 UNI_GRPC_GRACE = 1.0
 """Seconds uni_grpc streams get at shutdown to send what the node's 3001 left them."""
+WEBTRANSPORT_GRACE = 3.0
+"""Seconds WebTransport sessions get at shutdown to end after the node's 3001 (a write timeout each)."""
 
 
 def node_config(config: Config) -> NodeConfig:
@@ -99,6 +104,8 @@ class Server:
     external: web.Application
     internal: web.Application | None
     deadlines: ReadDeadlines
+    webtransport: Endpoint | None = None
+    """The WebTransport endpoint, served over HTTP/3 (http3.py) when ``webtransport.enabled``."""
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -169,7 +176,8 @@ def build_server(
     internal = (
         web.Application(middlewares=[deadlines.middleware]) if config.http_server.internal_port else None
     )
-    check_origin = origin_checker(config.client.allowed_origins)
+    origin_allowed = origin_value_checker(config.client.allowed_origins)
+    check_origin = for_requests(origin_allowed)
     limiter = _rate_limiter(config.client.connection_rate_limit, clock)
 
     def gate(handler: Handler) -> Handler:
@@ -192,7 +200,16 @@ def build_server(
         register_api(external if config.http_api.external else internal_app, node, config, rules)
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
-    return Server(config, node, verifier, external, internal, deadlines)
+    webtransport = None
+    if config.webtransport.enabled:
+        options = WebTransportOptions(
+            path=_route(config.webtransport.handler_prefix),
+            message_size_limit=config.webtransport.message_size_limit or 65536,
+            admit=lambda: admits(node, limiter, config.client.connection_limit),
+            check_origin=origin_allowed,
+        )
+        webtransport = Endpoint(node, options)
+    return Server(config, node, verifier, external, internal, deadlines, webtransport)
 
 
 def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
@@ -282,6 +299,7 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         raise StartError(f"uni_grpc.port: cannot listen on {config.uni_grpc.port}: {exc}") from None
     runners: list[web.AppRunner] = []
     sockets: list[asyncio.AbstractServer] = []
+    http3: QuicServer | None = None
     http = config.http_server
     listeners = [(server.external, http.address, http.port, "http_server.port")]
     if server.internal is not None:
@@ -295,17 +313,31 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
             await runner.setup()
             runners.append(runner)
             sockets.append(await _listen(server, runner, address, port, key, reuse_port))
+        if server.webtransport is not None:
+            http3 = await _listen_http3(server.webtransport, config, reuse_port)
         await stop.wait()
     finally:
         log.info("shutting down")
         for listener in sockets:
             listener.close()
         await server.node.shutdown(config.shutdown.timeout)
+        if http3 is not None and server.webtransport is not None:
+            await server.webtransport.drain(WEBTRANSPORT_GRACE)  # each session's 3001 takes a write timeout
+            http3.close()
         if uni_grpc is not None:  # its streams ended with the node's 3001; let them flush
             await uni_grpc.stop(UNI_GRPC_GRACE)
         for runner in runners:
             await runner.cleanup()
         await server.verifier.close()
+
+
+async def _listen_http3(endpoint: Endpoint, config: Config, reuse_port: bool) -> QuicServer:
+    try:
+        return await start_http3(endpoint, config, reuse_port)
+    except OSError as exc:
+        where = f"udp {config.http_server.address or '[::]'}:{config.http_server.port}"
+        problem = exc.strerror or exc
+        raise StartError(f"http_server.http3.enabled: cannot listen on {where}: {problem}") from None
 
 
 async def _start_uni_grpc(node: Node, config: Config) -> aio.Server | None:

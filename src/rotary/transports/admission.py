@@ -56,12 +56,17 @@ def admitted(
     it is shutting down."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        if limiter is not None and not limiter.allow():
-            return web.Response(status=503, text="Service Unavailable")
-        if connection_limit and len(node.hub.clients) >= connection_limit:
-            return web.Response(status=503, text="Service Unavailable")
-        if node.closing:
+        if not admits(node, limiter, connection_limit):
             return web.Response(status=503, text="Service Unavailable")
         return await handler(request)
 
     return guarded
+
+
+def admits(node: Node, limiter: ConnectionRateLimiter | None, connection_limit: int) -> bool:
+    """The admission checks alone, for endpoints outside aiohttp (WebTransport over HTTP/3)."""
+    if limiter is not None and not limiter.allow():
+        return False
+    if connection_limit and len(node.hub.clients) >= connection_limit:
+        return False
+    return not node.closing

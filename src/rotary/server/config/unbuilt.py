@@ -51,7 +51,6 @@ UNBUILT: tuple[Unbuilt, ...] = (
     Unbuilt("http_server.tls_autocert.enabled", TLS),
     Unbuilt("http_server.tls_external", TLS),
     Unbuilt("http_server.internal_tls.enabled", TLS),
-    Unbuilt("http_server.http3.enabled", "HTTP/3"),
     Unbuilt("http_server.h2c_external", "HTTP/2 without TLS (h2c)"),
     # Engines.
     Unbuilt("engine.redis.sentinel_tls.enabled", TLS),
@@ -92,7 +91,6 @@ UNBUILT: tuple[Unbuilt, ...] = (
     Unbuilt("websocket.read_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("websocket.write_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("websocket.use_write_buffer_pool", "WebSocket buffer tuning"),
-    Unbuilt("webtransport.enabled", "the WebTransport transport"),
     Unbuilt("uni_websocket.compression", "WebSocket compression"),
     Unbuilt("uni_websocket.read_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("uni_websocket.write_buffer_size", "WebSocket buffer tuning"),
