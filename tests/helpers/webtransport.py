@@ -17,6 +17,7 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -38,6 +39,8 @@ from rotary.protocol import pb
 from rotary.protocol.codec import ProtocolError
 from rotary.protocol.protobuf_codec import read_uvarint, uvarint
 from rotary.server.config.load import parse_config
+from rotary.server.config.schema import Config
+from rotary.server.config.validate import check_http3
 from rotary.server.http3 import start_http3
 
 SECRET = "webtransport-test-secret-" + "x" * 16
@@ -367,18 +370,26 @@ def webtransport_config(port: int, certificate: Certificate, **overrides: Any) -
     return config
 
 
+def parse_webtransport_config(directory: Path, raw: dict[str, Any]) -> Config:
+    """``raw`` as a Config, without the cross-key validation: until TLS on the TCP server is built,
+    validation refuses the ``http_server.tls`` that HTTP/3 needs (the test harness serves TCP in
+    clear). The HTTP/3 and WebTransport rules are checked alone, so the config is still one rotary
+    would accept once TLS is there."""
+    path = directory / "config.json"
+    path.write_bytes(orjson.dumps(raw))
+    config = parse_config(str(path), {}, {}).config
+    problems: list[str] = []
+    check_http3(config, problems.append)
+    assert not problems, problems
+    return config
+
+
 @asynccontextmanager
 async def webtransport_server(
     tmp_path: Any, port: int, raw: dict[str, Any]
 ) -> AsyncIterator[WebTransportServer]:
-    """The in-process server for ``raw`` plus its HTTP/3 listener on UDP ``port``.
-
-    The config is parsed without the cross-key validation: until TLS on the TCP server is built,
-    validation refuses ``http_server.tls`` that HTTP/3 needs (the test harness serves TCP in clear).
-    """
-    path = tmp_path / "config.json"
-    path.write_bytes(orjson.dumps(raw))
-    config = parse_config(str(path), {}, {}).config
+    """The in-process server for ``raw`` plus its HTTP/3 listener on UDP ``port``."""
+    config = parse_webtransport_config(tmp_path, raw)
     rotary = await start_in_process(config)
     assert rotary.server.webtransport is not None
     quic = await start_http3(rotary.server.webtransport, config)

@@ -150,7 +150,7 @@ class H3Protocol(QuicConnectionProtocol):
             headers.setdefault(key, value)
         path, _, query = headers.get(b":path", b"").decode(errors="replace").partition("?")
         options = self._endpoint.options
-        if path.rstrip("/") != options.path.rstrip("/"):
+        if path != options.path:
             self._respond(event.stream_id, 404, "404 page not found")
             return
         if not options.admit():

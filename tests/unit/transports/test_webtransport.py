@@ -5,6 +5,7 @@ healthy (https://centrifugal.dev/docs/transports/webtransport)."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from helpers.env import free_port
 from helpers.webtransport import (
     WebTransportServer,
+    parse_webtransport_config,
     self_signed,
     webtransport_config,
     webtransport_server,
@@ -20,6 +22,7 @@ from helpers.webtransport import (
 )
 
 from rotary.protocol import codes
+from rotary.server.app import StartError, build_server, serve
 
 PROTOCOLS = ["json", "protobuf"]
 
@@ -162,3 +165,43 @@ async def test_a_session_without_a_stream_is_ended(tmp_path: Path) -> None:
                 live._not_accepted()  # the accept timer firing, without waiting 10 s
             assert await session.session_close() == (3000, "connection closed")
             assert not endpoint.sessions
+
+
+async def test_serve_listens_on_udp_and_says_3001_at_shutdown(tmp_path: Path) -> None:
+    """The whole ``serve``: TCP and the HTTP/3 listener on the same port number, and at shutdown each
+    WebTransport session gets the 3001 push and its session close before the listener goes."""
+    port = free_port()
+    config = parse_webtransport_config(tmp_path, webtransport_config(port, self_signed()))
+    stop = asyncio.Event()
+    running = asyncio.create_task(serve(build_server(config), stop))
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                async with wt_connect(port) as probe:
+                    await probe.request("/nothing")
+                break
+            except (ConnectionError, TimeoutError):
+                await asyncio.sleep(0.05)
+    async with wt_connect(port) as connection:
+        session = await connection.session()
+        await session.connect("alice")
+        stop.set()
+        disconnect = (await session.push("disconnect"))["disconnect"]
+        assert (disconnect["code"], disconnect["reason"]) == (3001, "shutdown")
+        assert await session.session_close() == (3001, "shutdown")
+    async with asyncio.timeout(10):
+        await running
+
+
+async def test_a_taken_udp_port_refuses_the_start_naming_the_key(tmp_path: Path) -> None:
+    port = free_port()
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("127.0.0.1", port))
+    try:
+        config = parse_webtransport_config(tmp_path, webtransport_config(port, self_signed()))
+        with pytest.raises(
+            StartError, match=rf"^http_server.http3.enabled: cannot listen on udp 127.0.0.1:{port}"
+        ):
+            await serve(build_server(config), asyncio.Event())
+    finally:
+        taken.close()
