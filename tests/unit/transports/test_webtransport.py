@@ -205,3 +205,25 @@ async def test_a_taken_udp_port_refuses_the_start_naming_the_key(tmp_path: Path)
             await serve(build_server(config), asyncio.Event())
     finally:
         taken.close()
+
+
+async def test_peer_closing_the_session_or_sending_on_more_streams(tmp_path: Path) -> None:
+    """Streams beyond the first are ignored (Centrifugo accepts one); the peer's
+    CLOSE_WEBTRANSPORT_SESSION ends the server's client."""
+    port = free_port()
+    async with (
+        webtransport_server(tmp_path, port, webtransport_config(port, self_signed())) as server,
+        wt_connect(port) as connection,
+    ):
+        session = await connection.session()
+        await session.connect("alice")
+        extra = connection.client.h3.create_webtransport_stream(session.session_id, is_unidirectional=False)
+        connection.client.quic.send_stream_data(extra, b"junk that is not a command\n")
+        assert "error" not in await session.command(subscribe={"channel": "news"})
+        assert len(server.rotary.node.hub.clients) == 1
+        capsule = b"\x68\x43\x04" + (0).to_bytes(4, "big")
+        connection.client.h3.send_data(session.session_id, capsule, end_stream=True)
+        connection.client.transmit()
+        async with asyncio.timeout(5):
+            while server.rotary.node.hub.clients:
+                await asyncio.sleep(0.02)
