@@ -144,6 +144,7 @@ class WtSession:
         self._replies: dict[int, dict[str, Any]] = {}
         self._next_id = 0
         self.id = ""
+        self.answer_pings = True
 
     def open_stream(self) -> int:
         self.stream_id = self.client.h3.create_webtransport_stream(self.session_id, is_unidirectional=False)
@@ -251,7 +252,7 @@ class WtSession:
                 self._pushes.append(item["push"])
             elif item.get("id"):
                 self._replies[item["id"]] = item
-            else:  # a ping: answer with a pong
+            elif self.answer_pings:  # a ping: answer with a pong
                 self.send_raw(b"\x00" if self.protobuf else b"{}\n")
         return found
 

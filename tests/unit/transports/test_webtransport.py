@@ -227,3 +227,17 @@ async def test_peer_closing_the_session_or_sending_on_more_streams(tmp_path: Pat
         async with asyncio.timeout(5):
             while server.rotary.node.hub.clients:
                 await asyncio.sleep(0.02)
+
+
+async def test_pings_go_out_and_a_missing_pong_closes_with_3012(tmp_path: Path) -> None:
+    """The Client's timers work over WebTransport as over WebSocket: a ping each ping_interval,
+    and 3012 "no pong" when none comes back within pong_timeout."""
+    port = free_port()
+    config = webtransport_config(port, self_signed(), client={"ping_interval": "1s", "pong_timeout": "500ms"})
+    async with webtransport_server(tmp_path, port, config), wt_connect(port) as connection:
+        session = await connection.session()
+        session.answer_pings = False
+        await session.connect("alice")
+        disconnect = (await session.push("disconnect"))["disconnect"]
+        assert (disconnect["code"], disconnect["reason"]) == (3012, "no pong")
+        assert await session.session_close() == (3012, "no pong")
