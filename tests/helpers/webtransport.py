@@ -312,7 +312,7 @@ class WtConnection:
             headers.append((b":protocol", protocol))
         if origin is not None:
             headers.append((b"origin", origin.encode()))
-        self.client.h3.send_headers(stream_id, headers, end_stream=method != b"CONNECT")
+        self.client.h3.send_headers(stream_id, headers, end_stream=method not in (b"CONNECT", b"POST"))
         self.client.transmit()
         future = self.client.headers.setdefault(stream_id, asyncio.get_running_loop().create_future())
         async with asyncio.timeout(WAIT):

@@ -137,8 +137,12 @@ class H3Protocol(QuicConnectionProtocol):
             if session is not None:
                 session.stream_data(event.stream_id, event.data, event.stream_ended)
         elif isinstance(event, HeadersReceived):
-            if event.stream_id not in self._sessions:
+            if event.stream_id in self._sessions:
+                return
+            try:
                 self._request(event)
+            except (FrameUnexpected, RuntimeError, ValueError) as exc:  # e.g. trailers after our answer
+                log.info("unanswerable HTTP/3 request on stream %d: %s", event.stream_id, exc)
         elif isinstance(event, DataReceived):
             session = self._sessions.get(event.stream_id)
             if session is not None and (event.stream_ended or _closes_session(event.data)):

@@ -94,6 +94,12 @@ async def test_malformed_connects_get_http_errors(tmp_path: Path) -> None:
         assert (await connection.request("/connection/webtransport", protocol=b"websocket"))[0] == 400
         assert (await connection.request("/connection/webtransport", method=b"GET", protocol=None))[0] == 400
         assert (await connection.request("/connection/webtransport", origin="https://evil.example"))[0] == 400
+        status, stream_id = await connection.request("/connection/other", method=b"POST", protocol=None)
+        assert status == 404
+        connection.client.h3.send_headers(
+            stream_id, [(b"x-trailer", b"1")], end_stream=True
+        )  # after our answer
+        connection.client.transmit()
         session = await connection.session(origin="https://good.example")
         assert (await session.connect("alice")).get("connect"), "a good origin connects"
         assert len(server.rotary.node.hub.clients) == 1
