@@ -247,3 +247,20 @@ async def test_pings_go_out_and_a_missing_pong_closes_with_3012(tmp_path: Path) 
         disconnect = (await session.push("disconnect"))["disconnect"]
         assert (disconnect["code"], disconnect["reason"]) == (3012, "no pong")
         assert await session.session_close() == (3012, "no pong")
+
+
+async def test_a_lost_connection_ends_its_sessions_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    async with webtransport_server(tmp_path, port, webtransport_config(port, self_signed())) as server:
+        endpoint = server.rotary.server.webtransport
+        assert endpoint is not None
+        async with wt_connect(port) as connection:
+            session = await connection.session()
+            await session.connect("alice")
+            await connection.session()  # a second session, never given a stream
+        async with asyncio.timeout(5):
+            while server.rotary.node.hub.clients or endpoint.sessions:
+                await asyncio.sleep(0.02)
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
