@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Publisher, Stats, close_subscribers, connect_subscribers
 from rawclients import ApiHammer
-from report import BASELINES, describe_extra, extra_ratios, ratios, render_report, save
+from report import BASELINES, describe_extra, extra_ratios, ratios, render_report, save, webtransport_ratios
 from system import (
     cpu_layout,
     cpu_ns,
@@ -49,6 +49,7 @@ from system import (
     rss_bytes,
     wait_listening,
 )
+from wtclients import connect_wt_subscribers
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -70,6 +71,8 @@ class Target:
     process: subprocess.Popen[bytes]
     ws_url: str
     api_url: str
+    webtransport_port: int | None = None
+    """Set when the subscribers connect over WebTransport (HTTP/3 on this UDP port) instead."""
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -122,6 +125,17 @@ def start_rotary(cpus: set[int] | None, workdir: Path) -> Target:
     return Target(
         "rotary", process, f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
     )
+
+
+def start_rotary_webtransport(cpus: set[int] | None, workdir: Path) -> Target:
+    """rotary with HTTP/3 and WebTransport on (see webtransport_rotary.py), subscribers over WebTransport."""
+    port = free_port()
+    config = server_config(workdir, "rotary-webtransport", port)
+    command = [sys.executable, str(BENCH / "webtransport_rotary.py"), str(config)]
+    process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir)
+    wait_listening(port, process)
+    ws_url = f"ws://127.0.0.1:{port}/connection/websocket"
+    return Target("rotary-webtransport", process, ws_url, f"http://127.0.0.1:{port}/api", port)
 
 
 def centrifugo_binary() -> str:
@@ -179,7 +193,12 @@ def stop_sampler(sampler: subprocess.Popen[bytes] | None) -> None:
 
 
 Starter = Callable[[set[int] | None, Path], Target]
-STARTERS: dict[str, Starter] = {"floor": start_floor, "rotary": start_rotary, "centrifugo": start_centrifugo}
+STARTERS: dict[str, Starter] = {
+    "floor": start_floor,
+    "rotary": start_rotary,
+    "centrifugo": start_centrifugo,
+    "rotary-webtransport": start_rotary_webtransport,
+}
 FULL_SERVERS = ("rotary", "centrifugo")
 """Servers that verify JWTs and serve the whole API: the connect, memory and API rows are theirs."""
 
@@ -344,7 +363,13 @@ async def bench_target(
     try:
         rss_before = rss_bytes(target.process.pid)
         began = time.monotonic()
-        transports = await connect_subscribers(target.ws_url, subscribers, token, CHANNEL, stats)
+        if target.webtransport_port is not None:
+            sessions = await connect_wt_subscribers(
+                target.webtransport_port, subscribers, token, CHANNEL, stats
+            )
+            transports = []
+        else:
+            transports = await connect_subscribers(target.ws_url, subscribers, token, CHANNEL, stats)
         print(f"  {name}: {subscribers} subscribers ready in {time.monotonic() - began:.1f}s", flush=True)
         await asyncio.sleep(SETTLE_S)
         if full:
@@ -367,6 +392,8 @@ async def bench_target(
         if full:
             extras.append(await measure_api(target, subscribers, args))
         await close_subscribers(transports)
+        if target.webtransport_port is not None:
+            await sessions.aclose()
         if full:
             extras.append(await measure_connects(target, subscribers, args.connect_clients, token))
         for row in extras:
@@ -460,6 +487,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "extras": extras,
         "ratios": {baseline: ratios(rows, baseline) for baseline in BASELINES},
         "extra_ratios": extra_ratios(extras),
+        "webtransport_ratios": webtransport_ratios(rows),
     }
 
 

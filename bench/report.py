@@ -12,6 +12,10 @@ TARGET_CPU_RATIO = 3.0
 """rotary's CPU per delivery should stay within this multiple of the floor's."""
 BASELINES = ("floor", "centrifugo")
 """What rotary's fan-out figures are divided by: the picows floor and Centrifugo itself."""
+WEBTRANSPORT = "rotary-webtransport"
+"""rotary with WebTransport subscribers, compared with rotary's bidirectional WebSocket ones."""
+TARGET_WEBTRANSPORT_RATIO = 1.2
+"""WebTransport's CPU per delivery should stay within this multiple of WebSocket's (issue 9)."""
 
 COLUMNS = (
     ("#", "round", "{}"),
@@ -64,6 +68,29 @@ def ratios(rows: list[dict[str, Any]], baseline: str) -> list[dict[str, Any]]:
         if baseline == "floor":
             entry["within_target"] = entry["server_cpu_us_per_delivery"] <= TARGET_CPU_RATIO
         out.append(entry)
+    return out
+
+
+def webtransport_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """rotary's CPU per delivery over WebTransport / over WebSocket, from medians, where both ran."""
+    by_key = medians(rows)
+    cpu = "server_cpu_us_per_delivery"
+    out = []
+    for (subscribers, scenario, server), webtransport in by_key.items():
+        websocket = by_key.get((subscribers, scenario, "rotary"))
+        if server != WEBTRANSPORT or websocket is None or not websocket[cpu]:
+            continue
+        ratio = webtransport[cpu] / websocket[cpu]
+        out.append(
+            {
+                "subscribers": subscribers,
+                "scenario": scenario,
+                "webtransport": webtransport[cpu],
+                "websocket": websocket[cpu],
+                "ratio": ratio,
+                "within_target": ratio <= TARGET_WEBTRANSPORT_RATIO,
+            }
+        )
     return out
 
 
@@ -131,6 +158,18 @@ def render_report(result: dict[str, Any]) -> str:
             f"      N scenario  us/deliv rotary {baseline:>10}   ratio     p50     p99  burst deliv/s",
         ]
         lines += [_ratio_line(r, baseline) for r in ratio_rows]
+    if result.get("webtransport_ratios"):
+        lines += [
+            "",
+            "rotary WebTransport/WebSocket "
+            f"(medians; target: CPU per delivery <= {TARGET_WEBTRANSPORT_RATIO}x)",
+            "      N scenario  us/deliv webtransport  websocket   ratio",
+        ]
+        lines += [
+            f"  {r['subscribers']:>5} {r['scenario']:<8} {r['webtransport']:>21.2f} {r['websocket']:>10.2f} "
+            f"{r['ratio']:>6.2f}x  {'ok' if r['within_target'] else 'MISSED'}"
+            for r in result["webtransport_ratios"]
+        ]
     if result["extras"]:
         lines += ["", "connect, idle memory, API publish (rotary and Centrifugo only)"]
         lines += [

@@ -20,6 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+from aioquic.asyncio.server import QuicServer
 from grpc import aio  # type: ignore[import-untyped]
 
 from rotary.engines.base import EngineError
@@ -33,13 +34,14 @@ from rotary.server.config.schema import Config
 from rotary.server.config.schema_transports import ConnectCodeToHTTPResponse
 from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
+from rotary.server.http3 import start_http3
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
-from rotary.server.origins import origin_checker
+from rotary.server.origins import for_requests, origin_value_checker
 from rotary.server.pem import read_pem
 from rotary.server.reload import LoadConfig, reload_config
 from rotary.server.tls.listeners import TlsSetupError, listener_tls
 from rotary.server.tokens import TokenVerifier
-from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admitted
+from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admits, admitted
 from rotary.transports.emulation import emulation_handler
 from rotary.transports.http_stream import http_stream_handler
 from rotary.transports.sse import sse_handler
@@ -55,6 +57,7 @@ from rotary.transports.uni_websocket import (
     uni_websocket_handler,
 )
 from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT, websocket_handler
+from rotary.transports.webtransport import Endpoint, WebTransportOptions
 
 if TYPE_CHECKING:
     from rotary.server.tls.acme import Autocert
@@ -63,6 +66,8 @@ log = logging.getLogger("rotary.server")
 
 UNI_GRPC_GRACE = 1.0
 """Seconds uni_grpc streams get at shutdown to send what the node's 3001 left them."""
+WEBTRANSPORT_GRACE = 3.0
+"""Seconds WebTransport sessions get at shutdown to end after the node's 3001 (a write timeout each)."""
 
 
 def node_config(config: Config) -> NodeConfig:
@@ -118,6 +123,8 @@ class Server:
     (``client.connection_limit``) come from here; the rest of the server keeps ``config``."""
     autocert: Autocert | None = None
     """Certificates from ACME when ``http_server.tls_autocert`` is on."""
+    webtransport: Endpoint | None = None
+    """The WebTransport endpoint, served over HTTP/3 (http3.py) when ``webtransport.enabled``."""
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -197,7 +204,8 @@ def build_server(
     internal = (
         web.Application(middlewares=[deadlines.middleware]) if config.http_server.internal_port else None
     )
-    check_origin = origin_checker(config.client.allowed_origins)
+    origin_allowed = origin_value_checker(config.client.allowed_origins)
+    check_origin = for_requests(origin_allowed)
     limiter = _rate_limiter(config.client.connection_rate_limit, clock)
 
     def connection_limit() -> int:
@@ -222,11 +230,22 @@ def build_server(
         register_api(external if config.http_api.external else internal_app, executor, node, config)
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
+    webtransport = None
+    if config.webtransport.enabled:
+        options = WebTransportOptions(
+            path=_route(config.webtransport.handler_prefix),
+            message_size_limit=config.webtransport.message_size_limit or 65536,
+            admit=lambda: admits(node, limiter, connection_limit),
+            check_origin=origin_allowed,
+        )
+        webtransport = Endpoint(node, options)
     if config.admin.enabled:  # last: its file route takes every path under its prefix
         from rotary.server.admin import register_admin  # imported only by servers that serve it
 
         register_admin(external if config.admin.external else internal_app, executor, node, config.admin)
-    server = Server(config, node, verifier, external, internal, deadlines, rules, executor, config, autocert)
+    server = Server(
+        config, node, verifier, external, internal, deadlines, rules, executor, config, autocert, webtransport
+    )
     return server
 
 
@@ -369,6 +388,7 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         raise StartError(f"grpc_api.port: cannot listen on {config.grpc_api.port}: {exc}") from None
     runners: list[web.AppRunner] = []
     sockets: list[asyncio.AbstractServer] = []
+    http3: QuicServer | None = None
     http = config.http_server
     listeners = [(server.external, http.address, http.port, "http_server.port", tls.external)]
     if server.internal is not None:
@@ -385,6 +405,8 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
             await runner.setup()
             runners.append(runner)
             sockets.append(await _listen(server, runner, address, port, key, reuse_port, context))
+        if server.webtransport is not None:
+            http3 = await _listen_http3(server.webtransport, config, reuse_port)
         await stop.wait()
     finally:
         log.info("shutting down")
@@ -395,6 +417,9 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         await server.node.shutdown(config.shutdown.timeout)
         if server.autocert is not None:
             await server.autocert.close()
+        if http3 is not None and server.webtransport is not None:
+            await server.webtransport.drain(WEBTRANSPORT_GRACE)  # each session's 3001 takes a write timeout
+            http3.close()
         if uni_grpc is not None:  # its streams ended with the node's 3001; let them flush
             await uni_grpc.stop(UNI_GRPC_GRACE)
         for runner in runners:
@@ -408,6 +433,15 @@ async def _start_autocert(autocert: Autocert) -> None:
     except OSError as exc:
         key = "http_server.tls_autocert.http_addr"
         raise StartError(f"{key}: cannot listen: {exc.strerror or exc}") from None
+
+
+async def _listen_http3(endpoint: Endpoint, config: Config, reuse_port: bool) -> QuicServer:
+    try:
+        return await start_http3(endpoint, config, reuse_port)
+    except OSError as exc:
+        where = f"udp {config.http_server.address or '[::]'}:{config.http_server.port}"
+        problem = exc.strerror or exc
+        raise StartError(f"http_server.http3.enabled: cannot listen on {where}: {problem}") from None
 
 
 async def _start_uni_grpc(node: Node, config: Config) -> aio.Server | None:

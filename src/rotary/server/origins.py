@@ -17,14 +17,23 @@ log = logging.getLogger("rotary.server.origins")
 
 
 def origin_checker(allowed: Sequence[str]) -> Callable[[web.Request], bool]:
+    return for_requests(origin_value_checker(allowed))
+
+
+def for_requests(check: Callable[[str], bool]) -> Callable[[web.Request], bool]:
+    """An Origin check of header values applied to aiohttp requests."""
+    return lambda request: check(request.headers.get("Origin", ""))
+
+
+def origin_value_checker(allowed: Sequence[str]) -> Callable[[str], bool]:
+    """Whether an Origin header value ("" when there is none) may connect."""
     patterns = tuple(p.lower() for p in allowed)
     if patterns == ("*",):
         log.warning(
             'client.allowed_origins is ["*"]: every origin may connect; set explicit origins in production'
         )
 
-    def check(request: web.Request) -> bool:
-        origin = request.headers.get("Origin", "")
+    def check(origin: str) -> bool:
         if not origin:
             return True
         if not patterns:

@@ -56,13 +56,18 @@ def admitted(
     request, as Centrifugo does, so that a config reload changes it), or when it is shutting down."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
-        if limiter is not None and not limiter.allow():
-            return web.Response(status=503, text="Service Unavailable")
-        limit = connection_limit()
-        if limit and len(node.hub.clients) >= limit:
-            return web.Response(status=503, text="Service Unavailable")
-        if node.closing:
+        if not admits(node, limiter, connection_limit):
             return web.Response(status=503, text="Service Unavailable")
         return await handler(request)
 
     return guarded
+
+
+def admits(node: Node, limiter: ConnectionRateLimiter | None, connection_limit: Callable[[], int]) -> bool:
+    """The admission checks alone, for endpoints outside aiohttp (WebTransport over HTTP/3) too."""
+    if limiter is not None and not limiter.allow():
+        return False
+    limit = connection_limit()
+    if limit and len(node.hub.clients) >= limit:
+        return False
+    return not node.closing

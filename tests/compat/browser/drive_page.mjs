@@ -1,6 +1,7 @@
 // Opens one page in headless Debian Chromium and answers the test's requests about it.
 //
-// Usage: node drive_page.mjs <url> <empty user data dir>
+// Usage: node drive_page.mjs <url> <empty user data dir> [quic]
+// QUIC stays off (every other test's traffic is TCP) unless "quic" is given, for WebTransport.
 // Protocol: one JSON object per line. After the page has loaded the script prints {"ok": true};
 // then it reads requests from stdin and answers each with one line on stdout:
 //   {"wait_event": [source, name], "timeout": ms}  until the page has recorded that event
@@ -13,14 +14,15 @@
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
-const [url, userDataDir] = process.argv.slice(2);
+const [url, userDataDir, quic] = process.argv.slice(2);
 
 const context = await chromium.launchPersistentContext(userDataDir, {
   executablePath: '/usr/bin/chromium',
   headless: true,
   args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ...(quic === 'quic' ? [] : ['--disable-quic']),
   ],
 });
 const page = context.pages()[0] ?? await context.newPage();

@@ -171,13 +171,15 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def open_page(url: str, profile: Path) -> AsyncIterator[Page]:
+async def open_page(url: str, profile: Path, quic: bool = False) -> AsyncIterator[Page]:
+    """``quic`` lets Chromium speak QUIC (WebTransport); other tests keep it off."""
     profile.mkdir()
     process = await asyncio.create_subprocess_exec(
         require_binary("node"),
         str(HERE / "drive_page.mjs"),
         url,
         str(profile),
+        *(["quic"] if quic else []),
         cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -46,7 +46,6 @@ PROXY = "proxying events to a backend"
 
 UNBUILT: tuple[Unbuilt, ...] = (
     # The HTTP server.
-    Unbuilt("http_server.http3.enabled", "HTTP/3"),
     Unbuilt("http_server.h2c_external", "HTTP/2 without TLS (h2c)"),
     # Engines.
     Unbuilt("engine.redis.sentinel_client_name", "naming Sentinel connections"),
@@ -83,7 +82,6 @@ UNBUILT: tuple[Unbuilt, ...] = (
     Unbuilt("websocket.read_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("websocket.write_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("websocket.use_write_buffer_pool", "WebSocket buffer tuning"),
-    Unbuilt("webtransport.enabled", "the WebTransport transport"),
     Unbuilt("uni_websocket.compression", "WebSocket compression"),
     Unbuilt("uni_websocket.read_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("uni_websocket.write_buffer_size", "WebSocket buffer tuning"),

@@ -15,6 +15,7 @@ from typing import Any
 from rotary.server.config.schema import ChannelOptions, Config, ProxyConfig, RpcOptions
 from rotary.server.config.schema_channels import HttpStatusToCodeTransform
 from rotary.server.config.unbuilt import unbuilt_problems
+from rotary.server.http3 import unusable_certificate
 from rotary.server.pem import PemError, read_pem
 
 NAME_PATTERN = re.compile(r"[-a-zA-Z0-9_.]{2,}")
@@ -458,6 +459,35 @@ def check_admin(config: Config, report: Report) -> None:
         report(f"admin.web_path: no directory at {admin.web_path!r}")
 
 
+def check_http3(config: Config, report: Report) -> None:
+    """HTTP/3 and WebTransport, with the refusals Centrifugo makes at start (its wording) and those
+    for what rotary does not carry over HTTP/3: the endpoints other than WebTransport and client
+    certificates (aioquic verifies none)."""
+    http = config.http_server
+    if config.webtransport.enabled and not http.http3.enabled:
+        report(
+            "webtransport.enabled: can not enable webtransport without experimental HTTP/3 "
+            "(http_server.http3.enabled)"
+        )
+    if not http.http3.enabled:
+        return
+    if not http.tls.enabled:
+        report("http_server.http3.enabled: HTTP/3 requires TLS configured (http_server.tls)")
+    if http.tls_autocert.enabled:
+        report("http_server.http3.enabled: can not use HTTP/3 with autocert")
+    if not config.webtransport.enabled:
+        report(
+            "http_server.http3.enabled: rotary serves only the WebTransport endpoint over HTTP/3 "
+            "(webtransport.enabled), not the other endpoints; enable webtransport or turn HTTP/3 off"
+        )
+    if http.tls.enabled and http.tls.client_ca_pem:
+        report("http_server.tls.client_ca_pem: client certificates are not verified over HTTP/3 by rotary")
+    if http.tls.enabled and config.webtransport.enabled:
+        problem = unusable_certificate(http.tls)
+        if problem:
+            report(f"http_server.tls: {problem}")
+
+
 def check_unbuilt(config: Config, report: Report) -> None:
     """Keys of features rotary does not have yet (the table in rotary.server.config.unbuilt)."""
     for problem in unbuilt_problems(config):
@@ -467,6 +497,7 @@ def check_unbuilt(config: Config, report: Report) -> None:
 RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_unbuilt,
     check_server,
+    check_http3,
     check_client_proxies,
     check_named_proxies,
     check_channels,
