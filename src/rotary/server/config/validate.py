@@ -483,7 +483,12 @@ def check_http3(config: Config, report: Report) -> None:
     if http.tls.enabled and http.tls.client_ca_pem:
         report("http_server.tls.client_ca_pem: client certificates are not verified over HTTP/3 by rotary")
     if http.tls.enabled and config.webtransport.enabled:
-        problem = unusable_certificate(http.tls)
+        from rotary.server.tls.context import server_context
+
+        # What OpenSSL refuses is reported once, by check_server_tls; here only what QUIC adds.
+        ssl_problems: list[str] = []
+        _usable(server_context, http.tls, "http_server.tls", ssl_problems.append)
+        problem = "" if ssl_problems else unusable_certificate(http.tls)
         if problem:
             report(f"http_server.tls: {problem}")
 
