@@ -20,6 +20,7 @@ from aiohttp import web
 from grpc import aio  # type: ignore[import-untyped]
 
 from rotary.engines.base import EngineError
+from rotary.node.metrics import Metrics
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
 from rotary.server.channels import ChannelRules
@@ -156,12 +157,19 @@ def build_server(
     )
     rules = ChannelRules(config.channel)
     engines = build_engines(config)
+    prometheus = config.prometheus
+    metrics = (
+        Metrics(recovered_publications=prometheus.recovered_publications_histogram)
+        if prometheus.enabled
+        else None
+    )
     node = Node(
         node_config(config),
         hooks=ServerHooks(config, verifier),
         broker=engines.broker,
         presence_manager=engines.presence_manager,
         controller=engines.controller,
+        metrics=metrics,
     )
     external = web.Application(
         client_max_size=max(config.websocket.message_size_limit, 1 << 20), middlewares=[deadlines.middleware]
@@ -192,6 +200,11 @@ def build_server(
         register_api(external if config.http_api.external else internal_app, node, config, rules)
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
+    if metrics is not None:
+        from rotary.server.metrics.endpoint import add_metrics
+
+        apps = [external] if internal is None else [external, internal]
+        add_metrics(internal_app, apps, node, metrics, config.prometheus)
     return Server(config, node, verifier, external, internal, deadlines)
 
 

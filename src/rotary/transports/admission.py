@@ -59,6 +59,8 @@ def admitted(
         if limiter is not None and not limiter.allow():
             return web.Response(status=503, text="Service Unavailable")
         if connection_limit and len(node.hub.clients) >= connection_limit:
+            if node.metrics is not None:
+                node.metrics.connection_limit += 1
             return web.Response(status=503, text="Service Unavailable")
         if node.closing:
             return web.Response(status=503, text="Service Unavailable")

@@ -196,9 +196,23 @@ class ApiExecutor:
             name: getattr(self, name) for name in METHODS
         }
 
-    async def execute(self, method: str, request: Any) -> Any:
-        """Runs the METHODS entry ``method`` with its request dataclass."""
-        return await self._methods[method](request)
+    async def execute(self, method: str, request: Any, protocol: str = "http") -> Any:
+        """Runs the METHODS entry ``method`` with its request dataclass.
+
+        With metrics on, its duration and error code count under ``protocol`` ("http", "grpc"),
+        as Centrifugo's ``api_command_*`` families do.
+        """
+        metrics = self._node.metrics
+        if metrics is None:
+            return await self._methods[method](request)
+        started = metrics.clock()
+        try:
+            return await self._methods[method](request)
+        except ApiError as error:
+            metrics.api_error(protocol, method, error.code)
+            raise
+        finally:
+            metrics.api_command(protocol, method, metrics.clock() - started)
 
     # -- channel checks ----------------------------------------------------------------------------
 

@@ -104,7 +104,7 @@ UNBUILT: tuple[Unbuilt, ...] = (
     # Server API and observability.
     Unbuilt("grpc_api.enabled", "the GRPC server API"),
     Unbuilt("admin.enabled", "the admin web UI"),
-    Unbuilt("prometheus.enabled", "Prometheus metrics"),
+    Unbuilt("prometheus.native_histograms", "native histograms (protobuf scrapes)"),
     Unbuilt("swagger.enabled", "the Swagger UI"),
     Unbuilt("debug.enabled", "profiling endpoints"),
     Unbuilt("opentelemetry.enabled", "OpenTelemetry tracing"),
