@@ -11,9 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from helpers.prometheus import Server, scrape, sdk_session
-
 from compat.conftest import RotaryServer, unique_channel
+from helpers.prometheus import Server, scrape, sdk_session
 
 pytestmark = pytest.mark.compat
 

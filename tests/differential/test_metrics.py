@@ -20,8 +20,8 @@ from differential.runner import API_KEY, SECRET
 
 NOT_IN_ROTARY: dict[str, str] = {
     "go_": "the Go runtime's own metrics (garbage collector, goroutines, memory classes)",
-    "process_network_": "Go's client reads /proc/<pid>/net/dev; prometheus_client's process collector does not",
-    "process_virtual_memory_max_bytes": "Go's client only; prometheus_client's process collector has no such value",
+    "process_network_": "Go's client reads /proc/<pid>/net/dev; prometheus_client's collector does not",
+    "process_virtual_memory_max_bytes": "Go's client only; prometheus_client's collector has no such value",
     "centrifugo_shared_poll_": "shared poll subscriptions are not built (their keys are refused)",
     "centrifugo_map_broker_": "map subscriptions are not built (their keys are refused)",
     "centrifugo_broker_redis_pub_sub_dropped_messages": (
@@ -89,8 +89,4 @@ async def test_rotary_exports_every_family_centrifugo_exports(pair: Pair) -> Non
     print("families rotary exports that Centrifugo had no series of for this traffic:", extra)
 
     for name in SAME_COUNTS:
-
-        def series(s: Scrape) -> dict[frozenset[tuple[str, str]], float]:
-            return {labels: v for (n, labels), v in s.samples.items() if n == name}
-
-        assert series(rotary) == series(centrifugo), name
+        assert rotary.series(name) == centrifugo.series(name), name

@@ -43,6 +43,10 @@ class Scrape:
         names = (name, name + "_total")
         return sum(v for (n, ls), v in self.samples.items() if n in names and wanted <= ls)
 
+    def series(self, sample_name: str) -> dict[frozenset[tuple[str, str]], float]:
+        """Every series of one sample name, by labels."""
+        return {labels: v for (n, labels), v in self.samples.items() if n == sample_name}
+
     def shapes(self) -> dict[str, tuple[str, frozenset[str]]]:
         """Each family's type and label names (without ``le`` and ``quantile``)."""
         found: dict[str, tuple[str, frozenset[str]]] = {}
