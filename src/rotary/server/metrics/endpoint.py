@@ -47,7 +47,7 @@ class Scrapes:
         yield total
 
 
-def _process_families() -> Iterator[Family]:
+def process_families() -> Iterator[Family]:
     """prometheus_client's process collector (CPU, memory, file descriptors, start time)."""
     for metric in ProcessCollector(registry=None).collect():
         name = metric.name + ("_total" if metric.type == "counter" else "")
@@ -67,7 +67,7 @@ def metrics_handler(node: Node, metrics: Metrics) -> Handler:
     async def handle(request: web.Request) -> web.Response:
         scrapes.in_flight += 1
         try:
-            families = [*collect(node, metrics, _num_nodes(node)), *_process_families()]
+            families = [*collect(node, metrics, _num_nodes(node)), *process_families()]
             families += scrapes.families()
             body = render(sorted(families, key=lambda f: f.name))
         except Exception:
