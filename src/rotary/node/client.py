@@ -159,7 +159,7 @@ class Client:
         return _UNI_ERROR_TO_DISCONNECT.get(failure.code, codes.DISCONNECT_SERVER_ERROR)
 
     def _protocol_violation(self, exc: ProtocolError) -> None:
-        log.info("bad request from client %s: %s", self.id, exc)
+        log.info("bad request from client %s: %s", self.id, exc, extra={"client": self.id, "user": self.user})
         self.close(codes.DISCONNECT_BAD_REQUEST)
 
     async def _run(self, method: str, command: pb.Command) -> None:
@@ -181,7 +181,13 @@ class Client:
             log.exception("engine error in %s of client %s", method, self.id)
             error = codes.ERROR_INTERNAL
         except Exception:
-            log.exception("error handling %s of client %s (user %r)", method, self.id, self.user)
+            log.exception(
+                "error handling %s of client %s (user %r)",
+                method,
+                self.id,
+                self.user,
+                extra={"client": self.id, "user": self.user, "command": method},
+            )
             error = codes.ERROR_INTERNAL
         else:
             if metrics is not None:
@@ -261,6 +267,12 @@ class Client:
             self.user,
             disconnect.code,
             disconnect.reason,
+            extra={
+                "client": self.id,
+                "user": self.user,
+                "code": disconnect.code,
+                "reason": disconnect.reason,
+            },
         )
         dropped = self.session.dropped
         ended = self.session.close()

@@ -115,7 +115,13 @@ def resync(sub: Subscriber, channel: str) -> Callable[[], None]:
 def _failed(sub: Subscriber, channel: str, troubles: Troubles) -> None:
     """One subscriber's failure (a filter, a transport) ends its subscription with 2500 / 3010;
     everyone else in the group still gets the frame."""
-    log.exception("delivery to client %s on channel %r failed", sub.client.id, channel)
+    client = sub.client.id
+    log.exception(
+        "delivery to client %s on channel %r failed",
+        client,
+        channel,
+        extra={"client": client, "channel": channel},
+    )
     troubles.append(resync(sub, channel))
 
 
