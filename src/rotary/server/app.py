@@ -33,6 +33,7 @@ from rotary.server.origins import origin_checker
 from rotary.server.pem import read_pem
 from rotary.server.reload import reload_not_supported
 from rotary.server.tokens import TokenVerifier
+from rotary.server.tracing import Tracing
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admitted
 from rotary.transports.emulation import emulation_handler
 from rotary.transports.http_stream import http_stream_handler
@@ -100,6 +101,8 @@ class Server:
     external: web.Application
     internal: web.Application | None
     deadlines: ReadDeadlines
+    tracing: Tracing | None = None
+    """OpenTelemetry's provider when ``opentelemetry.enabled``; flushed at shutdown."""
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -205,7 +208,24 @@ def build_server(
 
         apps = [external] if internal is None else [external, internal]
         add_metrics(internal_app, apps, node, metrics, config.prometheus)
-    return Server(config, node, verifier, external, internal, deadlines)
+    tracing = _tracing(config, node, external if config.http_api.external else internal_app)
+    return Server(config, node, verifier, external, internal, deadlines, tracing)
+
+
+def _tracing(config: Config, node: Node, api_app: web.Application) -> Tracing | None:
+    """Starts OpenTelemetry when enabled, with API spans on the app that serves the API."""
+    otel = config.opentelemetry
+    if not otel.enabled:
+        return None
+    from rotary.server.api.schema import METHODS
+    from rotary.server.tracing import api_middleware, start_tracing
+
+    tracing = start_tracing(node.id, node.config.version)
+    if otel.api and not config.http_api.disabled:
+        prefix = config.http_api.handler_prefix.rstrip("/")
+        routes = frozenset({prefix or "/", *(f"{prefix}/{name}" for name in METHODS)})
+        api_app.middlewares.append(api_middleware(tracing, routes))
+    return tracing
 
 
 def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
@@ -319,6 +339,10 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         for runner in runners:
             await runner.cleanup()
         await server.verifier.close()
+        if server.tracing is not None:
+            from rotary.server.tracing import stop_tracing
+
+            await asyncio.to_thread(stop_tracing, server.tracing)
 
 
 async def _start_uni_grpc(node: Node, config: Config) -> aio.Server | None:

@@ -69,6 +69,7 @@ from rotary.server.channels import ChannelRules, ResolvedChannel
 from rotary.server.config.schema import Config
 from rotary.server.hooks import namespace_subscription
 from rotary.server.tokens import Override
+from rotary.server.tracing import api_outcome
 
 log = logging.getLogger("rotary.server.api")
 
@@ -200,19 +201,23 @@ class ApiExecutor:
         """Runs the METHODS entry ``method`` with its request dataclass.
 
         With metrics on, its duration and error code count under ``protocol`` ("http", "grpc"),
-        as Centrifugo's ``api_command_*`` families do.
+        as Centrifugo's ``api_command_*`` families do; with tracing on, the current span learns
+        the channel and the error.
         """
         metrics = self._node.metrics
-        if metrics is None:
-            return await self._methods[method](request)
-        started = metrics.clock()
+        started = metrics.clock() if metrics is not None else 0.0
         try:
-            return await self._methods[method](request)
+            result = await self._methods[method](request)
         except ApiError as error:
-            metrics.api_error(protocol, method, error.code)
+            if metrics is not None:
+                metrics.api_error(protocol, method, error.code)
+            api_outcome(request, (error.code, error.message))
             raise
         finally:
-            metrics.api_command(protocol, method, metrics.clock() - started)
+            if metrics is not None:
+                metrics.api_command(protocol, method, metrics.clock() - started)
+        api_outcome(request, None)
+        return result
 
     # -- channel checks ----------------------------------------------------------------------------
 

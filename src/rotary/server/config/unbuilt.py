@@ -107,7 +107,7 @@ UNBUILT: tuple[Unbuilt, ...] = (
     Unbuilt("prometheus.native_histograms", "native histograms (protobuf scrapes)"),
     Unbuilt("swagger.enabled", "the Swagger UI"),
     Unbuilt("debug.enabled", "profiling endpoints"),
-    Unbuilt("opentelemetry.enabled", "OpenTelemetry tracing"),
+    Unbuilt("opentelemetry.google_cloud_adc_auth", "Google Cloud ADC authentication of the exporter"),
     Unbuilt("graphite.enabled", "Graphite metrics export"),
     Unbuilt("node.info_metrics_aggregate_interval", "aggregated node metrics"),
 )

@@ -368,6 +368,25 @@ def check_server_tls(config: Config, report: Report) -> None:
                 report(f"{path}.{key}: {exc}" if value else f"{path}.{key}: not set")
 
 
+def check_opentelemetry(config: Config, report: Report) -> None:
+    """Tracing needs the ``otel`` extra, and an exporter protocol Centrifugo knows."""
+    if not config.opentelemetry.enabled:
+        return
+    from rotary.server import tracing
+
+    if tracing.missing_packages():
+        report(
+            f"opentelemetry.enabled: tracing needs the packages {tracing.PACKAGES} "
+            "(pip install 'rotary[otel]')"
+        )
+    protocol = tracing.exporter_protocol()
+    if protocol not in tracing.PROTOCOLS:
+        report(
+            f"opentelemetry.enabled: {tracing.PROTOCOL_VARIABLE}={protocol} is not supported "
+            f"(use {' or '.join(tracing.PROTOCOLS)})"
+        )
+
+
 def check_unbuilt(config: Config, report: Report) -> None:
     """Keys of features rotary does not have yet (the table in rotary.server.config.unbuilt)."""
     for problem in unbuilt_problems(config):
@@ -388,4 +407,5 @@ RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_redis_tls,
     check_server_tls,
     check_engines,
+    check_opentelemetry,
 )
