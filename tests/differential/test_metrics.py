@@ -47,6 +47,7 @@ SAME_COUNTS = (
     "centrifugo_transport_messages_sent_total",
     "centrifugo_api_command_duration_seconds_count",
     "centrifugo_api_command_errors_total",
+    "centrifugo_node_survey_duration_seconds_histogram_count",
     "centrifugo_node_num_clients",
     "centrifugo_node_num_subscriptions",
 )

@@ -114,8 +114,9 @@ async def sdk_session(
     while_subscribed: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Connect, subscribe, publish and read back, history, two refused commands (an RPC without a
-    proxy: 108; a channel without permissions: 103), an API publish and a refused one (107), a
-    reconnecting disconnect (4000, then a recovering resubscribe) and a terminal one (4500)."""
+    proxy: 108; a channel without permissions: 103), an API publish and a refused one (107), an API
+    channels call (a survey), a reconnecting disconnect (4000, then a recovering resubscribe) and a
+    terminal one (4500)."""
     token = jwt.encode({"sub": user}, server.secret, algorithm="HS256")
     events = Events()
     client = centrifuge.Client(
@@ -144,6 +145,7 @@ async def sdk_session(
         await server.api("publish", {"channel": channel, "data": {"n": 2}})
         await sub_events.next("on_publication")
         await server.api("publish", {"channel": "", "data": {}})
+        await server.api("channels", {})
         await server.api("disconnect", {"user": user, "disconnect": {"code": 4000, "reason": "again"}})
         await events.next("on_connected")
         await sub_events.next("on_subscribed")

@@ -25,6 +25,9 @@ COMMAND_BUCKETS: tuple[float, ...] = (0.0001, 0.00025, 0.0005, 0.001, *DEFAULT_B
 BROADCAST_BUCKETS: tuple[float, ...] = (0.000001, 0.000005, 0.00001, 0.00005, *COMMAND_BUCKETS)
 """centrifuge's broadcast duration buckets."""
 
+SURVEY_BUCKETS: tuple[float, ...] = (0.001, *DEFAULT_BUCKETS)
+"""centrifuge's survey duration buckets."""
+
 RECOVERED_BUCKETS: tuple[float, ...] = (0, 1, 2, 3, 5, 10, 20, 50, 100, 250, 500, 1000, 2000, 5000, 10000)
 """centrifuge's buckets of publications recovered per recovery."""
 
@@ -131,6 +134,7 @@ class Metrics:
         self.broker_sent = Counts({(t,): 0 for t in BROKER_MESSAGE_TYPES})
         self.broker_received = Counts({(t,): 0 for t in BROKER_MESSAGE_TYPES})
         self.broadcasts = Histogram(BROADCAST_BUCKETS)
+        self.surveys: dict[str, Timing] = {}  # by op
         self.connection_limit = 0
         # Centrifugo's own: server API, proxies, HTTP requests.
         self.api_commands: dict[tuple[str, str], Timing] = {}  # (protocol, method)
@@ -199,6 +203,14 @@ class Metrics:
 
     def action(self, name: str) -> None:
         self.actions.add((name,))
+
+    def survey(self, op: str, seconds: float) -> None:
+        """A question to every node (``channels``), answered or timed out after ``seconds``."""
+        self.actions.add(("survey",))
+        timing = self.surveys.get(op)
+        if timing is None:
+            timing = self.surveys[op] = Timing(SURVEY_BUCKETS)
+        timing.observe(seconds)
 
     # -- the server: API, proxies, HTTP ---------------------------------------------------------
 

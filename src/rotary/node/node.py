@@ -389,9 +389,12 @@ class Node:
 
     async def cluster_channels(self, pattern: str = "") -> dict[str, int]:
         """Channels with subscribers anywhere in the cluster, with their subscriber counts."""
+        started = self.metrics.clock() if self.metrics is not None else 0.0
         found = self.channels(pattern)
         if self.control is not None:
             for answer in await self.control.survey(cluster.SURVEY_CHANNELS, pattern.encode()):
                 for channel, count in cluster.decode_channels(answer).items():
                     found[channel] = found.get(channel, 0) + count
+        if self.metrics is not None:
+            self.metrics.survey("channels", self.metrics.clock() - started)
         return found

@@ -239,6 +239,15 @@ def collect(node: Node, metrics: Metrics, num_nodes: int) -> Iterator[Family]:
         m.proxy_errors,
     )
     families += _timings(
+        f"{NS}_node_survey_duration_seconds",
+        "DEPRECATED — use survey_duration_seconds_histogram. Will be removed in future releases. "
+        "Survey duration summary.",
+        "Survey duration histogram. Use for histogram_quantile() and OpenTelemetry export.",
+        ("op",),
+        {(op,): timing for op, timing in m.surveys.items()},
+        now,
+    )
+    families += _timings(
         f"{NS}_proxy_duration_seconds",
         "DEPRECATED — use centrifugo_proxy_duration_seconds_histogram. Will be removed in "
         "Centrifugo v7. Duration of proxy call.",
