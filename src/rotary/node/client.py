@@ -120,6 +120,8 @@ class Client:
                 metrics.message_received(self.transport.name, method or "unknown", size)
             if method is not None:
                 await self._run(method, command)
+            elif metrics is not None and self.session.ping_sent_at is not None:
+                metrics.ping_pong(self.transport.name, self.loop_time() - self.session.ping_sent_at)
             if self.session.status is Status.UNUSABLE:
                 break
         self.flush()

@@ -135,6 +135,7 @@ class Metrics:
         self.broker_received = Counts({(t,): 0 for t in BROKER_MESSAGE_TYPES})
         self.broadcasts = Histogram(BROADCAST_BUCKETS)
         self.surveys: dict[str, Timing] = {}  # by op
+        self.ping_pongs: dict[str, Histogram] = {}  # by transport
         self.connection_limit = 0
         # Centrifugo's own: server API, proxies, HTTP requests.
         self.api_commands: dict[tuple[str, str], Timing] = {}  # (protocol, method)
@@ -187,6 +188,13 @@ class Metrics:
     def subscription_removed(self, client_name: str) -> None:
         self.actions.add(("remove_subscription",))
         self.subscriptions_inflight.add((client_name,), -1)
+
+    def ping_pong(self, transport: str, seconds: float) -> None:
+        """A pong arrived ``seconds`` after its ping."""
+        histogram = self.ping_pongs.get(transport)
+        if histogram is None:
+            histogram = self.ping_pongs[transport] = Histogram(COMMAND_BUCKETS)
+        histogram.observe(seconds)
 
     def server_disconnect(self, transport: str, code: int) -> None:
         """The server ended a connection with ``code`` (a close frame or its push equivalent)."""

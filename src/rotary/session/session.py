@@ -88,6 +88,8 @@ class Session:
         self._ping_at: float | None = None
         self._pong_at: float | None = None
         self._awaiting_pong = False
+        self.ping_sent_at: float | None = None
+        """When the last ping that wants a pong went out (loop time), for the ping/pong duration."""
         self._expire_deadline: float | None = None
         self._drop_at: float | None = None
         self.dropped = False
@@ -279,4 +281,5 @@ class Session:
             if self.limits.pong_timeout > 0:
                 self._awaiting_pong = True
                 self._pong_at = now + self.limits.pong_timeout
+                self.ping_sent_at = now
         self._ping_at = now + self.limits.ping_interval

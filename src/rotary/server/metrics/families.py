@@ -160,6 +160,13 @@ def collect(node: Node, metrics: Metrics, num_nodes: int) -> Iterator[Family]:
         ("code", "channel_namespace"),
         Counts({(code, ""): v for (code,), v in m.server_unsubscribes.items()}),
     )
+    if m.ping_pongs:
+        ping_pong = Family(
+            f"{NS}_client_ping_pong_duration_seconds", "histogram", "Ping/Pong duration in seconds"
+        )
+        for transport, histogram in sorted(m.ping_pongs.items()):
+            _histogram(ping_pong, [("transport", transport)], histogram)
+        families.append(ping_pong)
     families += _counters(
         f"{NS}_client_recover",
         "Count of recover operations with success/fail resolution.",

@@ -85,6 +85,8 @@ def exported_sample_names() -> set[str]:
     metrics.recover(True, 2)
     metrics.action("history")
     metrics.broadcasts.observe(0.0001)
+    metrics.ping_pong("websocket", 0.001)
+    metrics.survey("channels", 0.001)
     metrics.api_command("http", "publish", 0.001)
     metrics.api_error("http", "publish", 107)
     metrics.http_request("/api/publish", "POST", 200)
