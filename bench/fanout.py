@@ -36,7 +36,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Publisher, Stats, close_subscribers, connect_subscribers
 from rawclients import ApiHammer
-from report import BASELINES, describe_extra, extra_ratios, ratios, render_report, save, webtransport_ratios
+from report import (
+    BASELINES,
+    describe_extra,
+    extra_ratios,
+    metrics_ratios,
+    ratios,
+    render_report,
+    save,
+    webtransport_ratios,
+)
 from system import (
     cpu_layout,
     cpu_ns,
@@ -97,25 +106,29 @@ def start_floor(cpus: set[int] | None, workdir: Path) -> Target:
     )
 
 
-def server_config(workdir: Path, name: str, port: int) -> Path:
+def server_config(workdir: Path, name: str, port: int, metrics: bool = False) -> Path:
     """The one config file rotary and Centrifugo both get: memory engine (the default), HMAC JWTs,
-    subscriptions to the namespace-free channel, an API key. Only the listening port differs."""
-    config = {
+    subscriptions to the namespace-free channel, an API key. Only the listening port differs, and
+    ``metrics`` turns Prometheus on (the rotary-metrics server)."""
+    config: dict[str, Any] = {
         "client": {"token": {"hmac_secret_key": SECRET}, "allowed_origins": ["*"]},
         "channel": {"without_namespace": {"allow_subscribe_for_client": True}},
         "http_api": {"key": API_KEY},
         "http_server": {"port": port},
         "log": {"level": "error"},
     }
+    if metrics:
+        config["prometheus"] = {"enabled": True}
     path = workdir / f"{name}.json"
     path.write_text(json.dumps(config))
     return path
 
 
-def start_rotary(cpus: set[int] | None, workdir: Path) -> Target:
+def start_rotary(cpus: set[int] | None, workdir: Path, metrics: bool = False) -> Target:
     """Starts ``rotary``; with BENCH_PROFILE=<dir> it runs under cProfile (see profiled_rotary.py)."""
     port = free_port()
-    args = ["-c", str(server_config(workdir, "rotary", port))]
+    name = "rotary-metrics" if metrics else "rotary"
+    args = ["-c", str(server_config(workdir, name, port, metrics))]
     if os.environ.get("BENCH_PROFILE"):
         command = [sys.executable, str(BENCH / "profiled_rotary.py"), *args]
     else:
@@ -123,7 +136,7 @@ def start_rotary(cpus: set[int] | None, workdir: Path) -> Target:
     process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir)
     wait_listening(port, process)
     return Target(
-        "rotary", process, f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
+        name, process, f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
     )
 
 
@@ -136,6 +149,11 @@ def start_rotary_webtransport(cpus: set[int] | None, workdir: Path) -> Target:
     wait_listening(port, process)
     ws_url = f"ws://127.0.0.1:{port}/connection/websocket"
     return Target("rotary-webtransport", process, ws_url, f"http://127.0.0.1:{port}/api", port)
+
+
+def start_rotary_metrics(cpus: set[int] | None, workdir: Path) -> Target:
+    """rotary with ``prometheus.enabled``: its fan-out rows beside plain rotary's price the counting."""
+    return start_rotary(cpus, workdir, metrics=True)
 
 
 def centrifugo_binary() -> str:
@@ -196,6 +214,7 @@ Starter = Callable[[set[int] | None, Path], Target]
 STARTERS: dict[str, Starter] = {
     "floor": start_floor,
     "rotary": start_rotary,
+    "rotary-metrics": start_rotary_metrics,
     "centrifugo": start_centrifugo,
     "rotary-webtransport": start_rotary_webtransport,
 }
@@ -486,6 +505,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "rows": rows,
         "extras": extras,
         "ratios": {baseline: ratios(rows, baseline) for baseline in BASELINES},
+        "metrics_ratios": metrics_ratios(rows),
         "extra_ratios": extra_ratios(extras),
         "webtransport_ratios": webtransport_ratios(rows),
     }

@@ -91,6 +91,19 @@ def webtransport_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "within_target": ratio <= TARGET_WEBTRANSPORT_RATIO,
             }
         )
+
+
+METRICS_TARGET = 1.05
+"""rotary with Prometheus on should spend at most this multiple of its CPU per delivery with it off."""
+
+
+def metrics_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """rotary with metrics on ("rotary" in the entries) over rotary with them off ("metrics off")."""
+    renamed = {"rotary-metrics": "rotary", "rotary": "metrics off"}
+    relabelled = [{**row, "server": renamed[row["server"]]} for row in rows if row["server"] in renamed]
+    out = ratios(relabelled, "metrics off")
+    for entry in out:
+        entry["within_target"] = entry["server_cpu_us_per_delivery"] <= METRICS_TARGET
     return out
 
 
@@ -170,6 +183,13 @@ def render_report(result: dict[str, Any]) -> str:
             f"{r['ratio']:>6.2f}x  {'ok' if r['within_target'] else 'MISSED'}"
             for r in result["webtransport_ratios"]
         ]
+    if result.get("metrics_ratios"):
+        lines += [
+            "",
+            f"rotary with / without prometheus.enabled (medians; target: CPU/delivery <= {METRICS_TARGET}x)",
+            "      N scenario  us/deliv    on        off   ratio     p50     p99  burst deliv/s",
+        ]
+        lines += [_ratio_line(r, "metrics off") for r in result["metrics_ratios"]]
     if result["extras"]:
         lines += ["", "connect, idle memory, API publish (rotary and Centrifugo only)"]
         lines += [

@@ -25,6 +25,7 @@ from rotary.session.channels import ChannelState
 from rotary.session.session import Session, Status
 
 if TYPE_CHECKING:
+    from rotary.node.metrics import Metrics
     from rotary.node.node import Node
 
 log = logging.getLogger("rotary.client")
@@ -57,6 +58,9 @@ class Client:
         self.session_id = str(uuid.uuid4()) if transport.unidirectional else ""
         self.headers: Mapping[str, str] = headers or {}
         self.remote = remote
+        self.metric_labels = (transport.name, "", "unnamed", "unversioned")
+        """Centrifugo's connection labels (transport, accept_protocol, client_name, client_version),
+        set by connect from the name and version the client reports."""
         self._loop = asyncio.get_running_loop()
         limits = node.session_limits(transport.unidirectional)
         self.session = Session(codec_for(transport.protocol), limits, self._loop.time())
@@ -101,6 +105,7 @@ class Client:
         except ProtocolError as exc:
             self._protocol_violation(exc)
             return
+        metrics = self.node.metrics
         for command in commands:
             if self.closed:
                 return
@@ -109,8 +114,14 @@ class Client:
             except ProtocolError as exc:
                 self._protocol_violation(exc)
                 return
+            if metrics is not None:
+                # One frame usually holds one command; a batch's size is shared out evenly.
+                size = len(data) // len(commands)
+                metrics.message_received(self.transport.name, method or "unknown", size)
             if method is not None:
                 await self._run(method, command)
+            elif metrics is not None and self.session.ping_sent_at is not None:
+                metrics.ping_pong(self.transport.name, self.loop_time() - self.session.ping_sent_at)
             if self.session.status is Status.UNUSABLE:
                 break
         self.flush()
@@ -150,13 +161,16 @@ class Client:
         return _UNI_ERROR_TO_DISCONNECT.get(failure.code, codes.DISCONNECT_SERVER_ERROR)
 
     def _protocol_violation(self, exc: ProtocolError) -> None:
-        log.info("bad request from client %s: %s", self.id, exc)
+        log.info("bad request from client %s: %s", self.id, exc, extra={"client": self.id, "user": self.user})
         self.close(codes.DISCONNECT_BAD_REQUEST)
 
     async def _run(self, method: str, command: pb.Command) -> None:
         from rotary.node.commands import COMMANDS
 
         error: codes.ErrorCode | ClientError
+        metrics = self.node.metrics
+        started = metrics.clock() if metrics is not None else 0.0
+        queued = self.session.queued_bytes
         try:
             await COMMANDS[method](self, command)
         except DisconnectError as exc:
@@ -169,15 +183,32 @@ class Client:
             log.exception("engine error in %s of client %s", method, self.id)
             error = codes.ERROR_INTERNAL
         except Exception:
-            log.exception("error handling %s of client %s (user %r)", method, self.id, self.user)
+            log.exception(
+                "error handling %s of client %s (user %r)",
+                method,
+                self.id,
+                self.user,
+                extra={"client": self.id, "user": self.user, "command": method},
+            )
             error = codes.ERROR_INTERNAL
         else:
+            if metrics is not None:
+                self._count_reply(metrics, method, started, queued)
             self.flush()
             return
         self.session.send_error(command.id, error.code, error.message, error.temporary)
         if method == "connect":
             self.session.connect_failed(self.loop_time())
+        if metrics is not None:
+            metrics.reply_error(method, error.code)
+            self._count_reply(metrics, method, started, queued)
         self.flush()
+
+    def _count_reply(self, metrics: Metrics, method: str, started: float, queued: int) -> None:
+        """The command's duration, and its reply as one message of the bytes the command queued."""
+        metrics.command(method, metrics.clock() - started)
+        if method != "send":  # `send` has no reply
+            metrics.message_sent(self.transport.name, method, self.session.queued_bytes - queued)
 
     # -- output --------------------------------------------------------------------------------
 
@@ -238,6 +269,12 @@ class Client:
             self.user,
             disconnect.code,
             disconnect.reason,
+            extra={
+                "client": self.id,
+                "user": self.user,
+                "code": disconnect.code,
+                "reason": disconnect.reason,
+            },
         )
         dropped = self.session.dropped
         ended = self.session.close()
@@ -248,6 +285,9 @@ class Client:
             self.transport.abort()
         else:
             self.transport.close(disconnect)
+            metrics = self.node.metrics
+            if metrics is not None and disconnect.code != codes.DISCONNECT_CONNECTION_CLOSED.code:
+                metrics.server_disconnect(self.transport.name, disconnect.code)
         self.node.client_closed(self)
         subscription.release(self, ended)
 

@@ -30,6 +30,17 @@ def _required(channel: str) -> str:
     return channel
 
 
+def _metric_labels(transport: str, name: str, version: str) -> tuple[str, str, str, str]:
+    """Centrifugo OSS registers no client names or versions, so a reported one is "unregistered"
+    and a missing one "unnamed" / "unversioned": the label set stays bounded whatever clients send."""
+    return (
+        transport,
+        "",
+        "unregistered" if name else "unnamed",
+        "unregistered" if version else "unversioned",
+    )
+
+
 def _ttl(expire_at: int) -> int:
     return max(expire_at - int(time.time()), 0)
 
@@ -50,6 +61,7 @@ async def connect(client: Client, cmd: pb.Command) -> None:
         raise DisconnectError(codes.DISCONNECT_CHANNEL_LIMIT)
     client.user, client.conn_info, client.meta = decision.user, decision.conn_info, decision.meta
     client.session.connected(client.loop_time(), decision.expire_at, time.time())
+    client.metric_labels = _metric_labels(client.transport_name, req.name, req.version)
     node.hub.add_client(client)
     result = pb.ConnectResult(client=client.id, version=node.config.version, data=decision.data)
     started: list[Started] = []

@@ -27,6 +27,10 @@ log = logging.getLogger("rotary.fanout")
 Troubles = list[Callable[[], None]]
 """Follow-up actions (closing slow clients, resyncing gaps) run after the walk over subscribers."""
 
+Sent = tuple[int, int]
+"""Publication messages written to a group and their bytes (encoded, before transport framing), for
+metrics. Counted per group: the plain path only counts the subscribers it skips."""
+
 
 @dataclass(slots=True)
 class Item:
@@ -61,15 +65,17 @@ def deliver(
     group: dict[str, Subscriber],
     limit: int,
     troubles: Troubles,
-) -> None:
+) -> Sent:
     if key[3]:
+        count = size = 0
         for item in items:
             patch = Patch(item.prev, item.pub) if item.prev is not None else None
-            _fan_out_delta(channel, item, key, group, patch, limit, troubles)
-    elif len(items) == 1:
-        _fan_out_one(channel, items[0], key, group, limit, troubles)
-    else:
-        _fan_out_many(channel, items, key, group, limit, troubles)
+            sent = _fan_out_delta(channel, item, key, group, patch, limit, troubles)
+            count, size = count + sent[0], size + sent[1]
+        return count, size
+    if len(items) == 1:
+        return _fan_out_one(channel, items[0], key, group, limit, troubles)
+    return _fan_out_many(channel, items, key, group, limit, troubles)
 
 
 def _plain(state: ChannelState) -> bool:
@@ -109,25 +115,38 @@ def resync(sub: Subscriber, channel: str) -> Callable[[], None]:
 def _failed(sub: Subscriber, channel: str, troubles: Troubles) -> None:
     """One subscriber's failure (a filter, a transport) ends its subscription with 2500 / 3010;
     everyone else in the group still gets the frame."""
-    log.exception("delivery to client %s on channel %r failed", sub.client.id, channel)
+    client = sub.client.id
+    log.exception(
+        "delivery to client %s on channel %r failed",
+        client,
+        channel,
+        extra={"client": client, "channel": channel},
+    )
     troubles.append(resync(sub, channel))
 
 
 def _fan_out_one(
     channel: str, item: Item, key: EncodingKey, group: dict[str, Subscriber], limit: int, troubles: Troubles
-) -> None:
+) -> Sent:
     """The hot loop: one verdict, one filter check and one write per subscriber."""
     frame: bytes | None = None
+    payload = b""
+    skipped = 0
     for sub in group.values():
         state = sub.state
         try:
             if not _plain(state) and not _admit(state, item, channel, sub, troubles):
+                skipped += 1
                 continue
             if frame is None:
-                frame = sub.transport.frame(prepared.publication_push(channel, item.pub, key[0], key[1]))
+                payload = prepared.publication_push(channel, item.pub, key[0], key[1])
+                frame = sub.transport.frame(payload)
             _write(sub, frame, limit, troubles)
         except Exception:  # noqa: BLE001 - isolation: _failed logs it and tells the subscriber
+            skipped += 1
             _failed(sub, channel, troubles)
+    count = len(group) - skipped
+    return count, count * len(payload)
 
 
 def _fan_out_many(
@@ -137,12 +156,14 @@ def _fan_out_many(
     group: dict[str, Subscriber],
     limit: int,
     troubles: Troubles,
-) -> None:
+) -> Sent:
     """Several publications: one frame with all of them for every subscriber that takes them all."""
     codec = codec_for(key[0])
     payloads: list[bytes | None] = [None] * len(items)
     everything = list(range(len(items)))
     whole: bytes | None = None
+    partial = 0  # subscribers that did not get the whole frame
+    count = size = 0  # what those got
 
     def payload(i: int) -> bytes:
         found = payloads[i]
@@ -154,16 +175,25 @@ def _fan_out_many(
         state = sub.state
         try:
             chosen = everything if _plain(state) else _chosen(state, items, channel, sub, troubles)
-            if not chosen:
-                continue
             if len(chosen) == len(items):
                 if whole is None:
                     whole = sub.transport.frame(codec.join([payload(i) for i in everything]))
                 _write(sub, whole, limit, troubles)
-            else:
-                _write(sub, sub.transport.frame(codec.join([payload(i) for i in chosen])), limit, troubles)
+                continue
+            partial += 1
+            if not chosen:
+                continue
+            _write(sub, sub.transport.frame(codec.join([payload(i) for i in chosen])), limit, troubles)
+            count += len(chosen)
+            size += sum(len(payload(i)) for i in chosen)
         except Exception:  # noqa: BLE001 - isolation: _failed logs it and tells the subscriber
+            partial += 1
             _failed(sub, channel, troubles)
+    wholes = len(group) - partial
+    if wholes and whole is not None:
+        count += wholes * len(items)
+        size += wholes * sum(len(payload(i)) for i in everything)
+    return count, size
 
 
 def _chosen(
@@ -187,13 +217,15 @@ def _fan_out_delta(
     patch: Patch | None,
     limit: int,
     troubles: Troubles,
-) -> None:
+) -> Sent:
     """A delta group: a subscriber gets the delta frame once it holds a base.
 
     A delta subscriber gets every publication (the chain of deltas needs them all, and Centrifugo
     sends them all too), so tags filters do not apply here; they do apply to its recovery.
     """
     frames: dict[bool, bytes] = {}
+    sizes: dict[bool, int] = {}
+    count = size = 0
     for sub in group.values():
         state = sub.state
         try:
@@ -205,11 +237,14 @@ def _fan_out_delta(
                     base_patch = patch.value() if as_delta and patch is not None else None
                     data = prepared.delta_publication_push(channel, item.pub, base_patch, key[0], key[1])
                     frame = frames[as_delta] = sub.transport.frame(data)
+                    sizes[as_delta] = len(data)
                 state.mark_delta_base()
                 _write(sub, frame, limit, troubles)
+                count, size = count + 1, size + sizes[as_delta]
             elif verdict is Verdict.BUFFER:
                 state.buffer(item.pub, item.offset)
             elif verdict is Verdict.GAP:
                 troubles.append(resync(sub, channel))
         except Exception:  # noqa: BLE001 - isolation: _failed logs it and tells the subscriber
             _failed(sub, channel, troubles)
+    return count, size

@@ -31,6 +31,7 @@ from rotary.node.client import Client
 from rotary.node.control import ControlPlane
 from rotary.node.hooks import Hooks, SubscribeOptions
 from rotary.node.hub import Hub
+from rotary.node.metrics import Metrics
 from rotary.protocol import codes, pb
 from rotary.session.session import SessionLimits
 
@@ -84,6 +85,7 @@ class Node:
         broker: Broker | None = None,
         presence_manager: PresenceManager | None = None,
         controller: Controller | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         from rotary.engines.memory import MemoryBroker, MemoryPresenceManager
         from rotary.node.default_hooks import AllowAllHooks
@@ -94,7 +96,9 @@ class Node:
         self.hooks: Hooks = hooks or AllowAllHooks()
         self.broker: Broker = broker or MemoryBroker()
         self.presence_manager: PresenceManager = presence_manager or MemoryPresenceManager()
-        self.hub = Hub(self.config.queue_max_size, self._call_soon)
+        self.metrics = metrics
+        """Prometheus counts (``rotary.node.metrics``); None counts nothing."""
+        self.hub = Hub(self.config.queue_max_size, self._call_soon, metrics)
         self._connections: set[Client] = set()
         """Every open connection, including those that have not connected yet (not in the hub)."""
         self._started_at = time.time()
@@ -191,12 +195,18 @@ class Node:
             # As centrifuge does: the first publication of a stream names its epoch, so a client
             # learns it (in history too with the memory engine, which sets it when it stores it).
             pub.epoch = position.epoch
+        if self.metrics is not None:
+            self.metrics.broker_received.add(("publication",))
         self.hub.broadcast_publication(channel, pub, pub.offset, prev if delta else None, position.epoch)
 
     def handle_join(self, channel: str, info: pb.ClientInfo) -> None:
+        if self.metrics is not None:
+            self.metrics.broker_received.add(("join",))
         self.hub.broadcast_join_leave(channel, info, join=True)
 
     def handle_leave(self, channel: str, info: pb.ClientInfo) -> None:
+        if self.metrics is not None:
+            self.metrics.broker_received.add(("leave",))
         self.hub.broadcast_join_leave(channel, info, join=False)
 
     def handle_resubscribed(self, positions: Mapping[str, StreamPosition]) -> None:
@@ -220,9 +230,11 @@ class Node:
             async with lock:
                 want = self.hub.has_subscribers(channel)
                 if want and channel not in self._broker_channels:
+                    self._count("broker_subscribe")
                     await self.broker.subscribe([channel])
                     self._broker_channels.add(channel)
                 elif not want and channel in self._broker_channels:
+                    self._count("broker_unsubscribe")
                     await self.broker.unsubscribe([channel])
                     self._broker_channels.discard(channel)
         finally:
@@ -267,19 +279,30 @@ class Node:
     async def publish(
         self, channel: str, data: bytes, options: PublishOptions | None = None
     ) -> PublishResult:
+        if self.metrics is not None:
+            self.metrics.broker_sent.add(("publication",))
         return await self.broker.publish(channel, data, options or PublishOptions())
 
     async def history(self, channel: str, query: HistoryQuery) -> HistoryResult:
+        self._count("history")
         return await self.broker.history(channel, query)
 
     async def remove_history(self, channel: str) -> None:
+        self._count("history_remove")
         await self.broker.remove_history(channel)
 
     async def presence(self, channel: str) -> dict[str, pb.ClientInfo]:
+        self._count("presence")
         return await self.presence_manager.presence(channel)
 
     async def presence_stats(self, channel: str) -> PresenceStats:
+        self._count("presence_stats")
         return await self.presence_manager.presence_stats(channel)
+
+    def _count(self, action: str) -> None:
+        """centrifuge's `node_action_count`: engine calls and registry changes by kind."""
+        if self.metrics is not None:
+            self.metrics.action(action)
 
     def targets(self, user: str, client_id: str, session: str) -> list[Client]:
         """This node's connections a user-targeted command acts on."""
@@ -366,9 +389,12 @@ class Node:
 
     async def cluster_channels(self, pattern: str = "") -> dict[str, int]:
         """Channels with subscribers anywhere in the cluster, with their subscriber counts."""
+        started = self.metrics.clock() if self.metrics is not None else 0.0
         found = self.channels(pattern)
         if self.control is not None:
             for answer in await self.control.survey(cluster.SURVEY_CHANNELS, pattern.encode()):
                 for channel, count in cluster.decode_channels(answer).items():
                     found[channel] = found.get(channel, 0) + count
+        if self.metrics is not None:
+            self.metrics.survey("channels", self.metrics.clock() - started)
         return found

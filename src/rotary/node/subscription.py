@@ -163,6 +163,9 @@ async def _position(
         top, recovered, ok = await _recover_cache(client, channel, since, meta_ttl, tags_filter)
     else:
         top, recovered, ok = await _recover_stream(client, channel, since, meta_ttl)
+    metrics = client.node.metrics
+    if recovering and metrics is not None:
+        metrics.recover(ok, len(recovered))
     if recovering and not ok and opts.reject_unrecovered:
         raise ClientError(codes.ERROR_UNRECOVERABLE_POSITION)
     result.epoch, result.offset = top.epoch, top.offset
@@ -227,7 +230,10 @@ def activate(client: Client, started: Started) -> None:
         session.send_encoded(_pending_push(state, pub, protocol, uni))
     client.flush()
     if state.emit_join_leave:
-        client.node.spawn(client.node.broker.publish_join(state.channel, client.client_info(state.chan_info)))
+        node = client.node
+        if node.metrics is not None:
+            node.metrics.broker_sent.add(("join",))
+        node.spawn(node.broker.publish_join(state.channel, client.client_info(state.chan_info)))
     if state.end_requested is not None:
         end(client, state.channel, state.end_requested)
 
@@ -272,6 +278,8 @@ def end(client: Client, channel: str, unsubscribe: codes.UnsubscribeCode | None)
     ended = client.session.end_subscription(channel, unsubscribe)
     if ended is None:
         return
+    if unsubscribe is not None and client.node.metrics is not None:
+        client.node.metrics.server_unsubscribe(unsubscribe.code)
     client.flush()
     release(client, [ended])
 
@@ -295,4 +303,6 @@ def release(client: Client, ended: list[Ended]) -> None:
         # A subscription that failed or was cut short while subscribing never announced its join,
         # so it leaves silently (as in Centrifugo).
         if state.emit_join_leave and was_live:
+            if node.metrics is not None:
+                node.metrics.broker_sent.add(("leave",))
             node.spawn(node.broker.publish_leave(channel, client.client_info(state.chan_info)))

@@ -25,6 +25,7 @@ from grpc import aio  # type: ignore[import-untyped]
 
 from rotary.engines.base import EngineError
 from rotary.node.hooks import Hooks
+from rotary.node.metrics import Metrics
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
 from rotary.server.api.executor import ApiExecutor
@@ -41,6 +42,7 @@ from rotary.server.pem import read_pem
 from rotary.server.reload import LoadConfig, reload_config
 from rotary.server.tls.listeners import TlsSetupError, listener_tls
 from rotary.server.tokens import TokenVerifier
+from rotary.server.tracing import Tracing
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admits, admitted
 from rotary.transports.emulation import emulation_handler
 from rotary.transports.http_stream import http_stream_handler
@@ -125,6 +127,8 @@ class Server:
     """Certificates from ACME when ``http_server.tls_autocert`` is on."""
     webtransport: Endpoint | None = None
     """The WebTransport endpoint, served over HTTP/3 (http3.py) when ``webtransport.enabled``."""
+    tracing: Tracing | None = None
+    """OpenTelemetry's provider when ``opentelemetry.enabled``; flushed at shutdown."""
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -191,12 +195,19 @@ def build_server(
     verifier = token_verifier(config)
     rules = ChannelRules(config.channel)
     engines = build_engines(config)
+    prometheus = config.prometheus
+    metrics = (
+        Metrics(recovered_publications=prometheus.recovered_publications_histogram)
+        if prometheus.enabled
+        else None
+    )
     node = Node(
         node_config(config),
         hooks=build_hooks(config, verifier),
         broker=engines.broker,
         presence_manager=engines.presence_manager,
         controller=engines.controller,
+        metrics=metrics,
     )
     external = web.Application(
         client_max_size=max(config.websocket.message_size_limit, 1 << 20), middlewares=[deadlines.middleware]
@@ -239,12 +250,29 @@ def build_server(
             check_origin=origin_allowed,
         )
         webtransport = Endpoint(node, options)
+    if metrics is not None:
+        from rotary.server.metrics.endpoint import add_metrics
+
+        apps = [external] if internal is None else [external, internal]
+        add_metrics(internal_app, apps, node, metrics, config.prometheus)
+    tracing = _tracing(config, node, external if config.http_api.external else internal_app)
     if config.admin.enabled:  # last: its file route takes every path under its prefix
         from rotary.server.admin import register_admin  # imported only by servers that serve it
 
         register_admin(external if config.admin.external else internal_app, executor, node, config.admin)
     server = Server(
-        config, node, verifier, external, internal, deadlines, rules, executor, config, autocert, webtransport
+        config,
+        node,
+        verifier,
+        external,
+        internal,
+        deadlines,
+        rules,
+        executor,
+        config,
+        autocert,
+        webtransport,
+        tracing,
     )
     return server
 
@@ -277,6 +305,22 @@ async def reconfigure(server: Server, config: Config) -> None:
     server.verifier = verifier
     server.applied = config
     await old_verifier.close()
+
+
+def _tracing(config: Config, node: Node, api_app: web.Application) -> Tracing | None:
+    """Starts OpenTelemetry when enabled, with API spans on the app that serves the API."""
+    otel = config.opentelemetry
+    if not otel.enabled:
+        return None
+    from rotary.server.api.schema import METHODS
+    from rotary.server.tracing import api_middleware, start_tracing
+
+    tracing = start_tracing(node.id, node.config.version)
+    if otel.api and not config.http_api.disabled:
+        prefix = config.http_api.handler_prefix.rstrip("/")
+        routes = frozenset({prefix or "/", *(f"{prefix}/{name}" for name in METHODS)})
+        api_app.middlewares.append(api_middleware(tracing, routes))
+    return tracing
 
 
 def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
@@ -425,6 +469,10 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         for runner in runners:
             await runner.cleanup()
         await server.verifier.close()
+        if server.tracing is not None:
+            from rotary.server.tracing import stop_tracing
+
+            await asyncio.to_thread(stop_tracing, server.tracing)
 
 
 async def _start_autocert(autocert: Autocert) -> None:

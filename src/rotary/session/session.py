@@ -82,10 +82,14 @@ class Session:
         self.expire_at = 0
         """Unix seconds of connection expiry (0 never); the driver keeps it in wall-clock time."""
         self._outbox: list[bytes] = []
+        self.queued_bytes = 0
+        """Bytes of every message ever queued: what a command queued is the growth while it ran."""
         self._stale_at = now + limits.stale_close_delay if limits.stale_close_delay > 0 else None
         self._ping_at: float | None = None
         self._pong_at: float | None = None
         self._awaiting_pong = False
+        self.ping_sent_at: float | None = None
+        """When the last ping that wants a pong went out (loop time), for the ping/pong duration."""
         self._expire_deadline: float | None = None
         self._drop_at: float | None = None
         self.dropped = False
@@ -202,18 +206,22 @@ class Session:
     # -- output --------------------------------------------------------------------------------
 
     def send_reply(self, reply: pb.Reply) -> None:
-        self._outbox.append(self.codec.encode_reply(reply))
+        self._queue(self.codec.encode_reply(reply))
 
     def send_push(self, push: pb.Push) -> None:
         """Queues an async push: wrapped in a Reply, or bare on unidirectional connections."""
         if self.limits.unidirectional:
-            self._outbox.append(self.codec.encode_push(push))
+            self._queue(self.codec.encode_push(push))
         else:
             self.send_reply(pb.Reply(push=push))
 
     def send_encoded(self, message: bytes) -> None:
         """Queues an already encoded reply (a prepared push)."""
+        self._queue(message)
+
+    def _queue(self, message: bytes) -> None:
         self._outbox.append(message)
+        self.queued_bytes += len(message)
 
     def send_error(self, command_id: int, code: int, message: str, temporary: bool = False) -> None:
         self.send_reply(
@@ -273,4 +281,5 @@ class Session:
             if self.limits.pong_timeout > 0:
                 self._awaiting_pong = True
                 self._pong_at = now + self.limits.pong_timeout
+                self.ping_sent_at = now
         self._ping_at = now + self.limits.ping_interval

@@ -69,5 +69,7 @@ def admits(node: Node, limiter: ConnectionRateLimiter | None, connection_limit: 
         return False
     limit = connection_limit()
     if limit and len(node.hub.clients) >= limit:
+        if node.metrics is not None:
+            node.metrics.connection_limit += 1
         return False
     return not node.closing

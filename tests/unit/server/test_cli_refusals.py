@@ -128,11 +128,11 @@ def test_help_offers_no_flag_of_an_unbuilt_feature(tmp_path: Path) -> None:
         if offered:
             section = key.rsplit(".", 1)[0]
             assert not unbuilt_paths() & {key, f"{section}.enabled"}, key
-    for hidden in ("--debug.enabled", "--prometheus.enabled"):
+    for hidden in ("--debug.enabled", "--swagger.enabled"):
         assert hidden not in shown
     assert "--http_server.port" in shown and "Port of the external HTTP server." in shown
 
 
 def test_a_hidden_flag_is_still_refused_by_name(tmp_path: Path) -> None:
-    done = rotary("--prometheus.enabled", "--http_server.port", str(free_port()), cwd=tmp_path)
-    assert_refused(done, "prometheus.enabled")
+    done = rotary("--swagger.enabled", "--http_server.port", str(free_port()), cwd=tmp_path)
+    assert_refused(done, "swagger.enabled")

@@ -76,6 +76,7 @@ from rotary.server.channels import ChannelRules, ResolvedChannel
 from rotary.server.config.schema import Config
 from rotary.server.hooks import namespace_subscription
 from rotary.server.tokens import Override
+from rotary.server.tracing import api_outcome
 
 log = logging.getLogger("rotary.server.api")
 
@@ -203,9 +204,27 @@ class ApiExecutor:
             name: getattr(self, name) for name in METHODS
         }
 
-    async def execute(self, method: str, request: Any) -> Any:
-        """Runs the METHODS entry ``method`` with its request dataclass."""
-        return await self._methods[method](request)
+    async def execute(self, method: str, request: Any, protocol: str = "http") -> Any:
+        """Runs the METHODS entry ``method`` with its request dataclass.
+
+        With metrics on, its duration and error code count under ``protocol`` ("http", "grpc"),
+        as Centrifugo's ``api_command_*`` families do; with tracing on, the current span learns
+        the channel and the error.
+        """
+        metrics = self._node.metrics
+        started = metrics.clock() if metrics is not None else 0.0
+        try:
+            result = await self._methods[method](request)
+        except ApiError as error:
+            if metrics is not None:
+                metrics.api_error(protocol, method, error.code)
+            api_outcome(request, (error.code, error.message))
+            raise
+        finally:
+            if metrics is not None:
+                metrics.api_command(protocol, method, metrics.clock() - started)
+        api_outcome(request, None)
+        return result
 
     # -- channel checks ----------------------------------------------------------------------------
 

@@ -94,10 +94,10 @@ UNBUILT: tuple[Unbuilt, ...] = (
     Unbuilt("grpc_api.tls.server_name", "a verified server name (a client's TLS option)"),
     Unbuilt("init.enabled", "the connection init endpoint"),
     # Server API and observability.
-    Unbuilt("prometheus.enabled", "Prometheus metrics"),
+    Unbuilt("prometheus.native_histograms", "native histograms (protobuf scrapes)"),
     Unbuilt("swagger.enabled", "the Swagger UI"),
     Unbuilt("debug.enabled", "profiling endpoints"),
-    Unbuilt("opentelemetry.enabled", "OpenTelemetry tracing"),
+    Unbuilt("opentelemetry.google_cloud_adc_auth", "Google Cloud ADC authentication of the exporter"),
     Unbuilt("graphite.enabled", "Graphite metrics export"),
     Unbuilt("node.info_metrics_aggregate_interval", "aggregated node metrics"),
 )

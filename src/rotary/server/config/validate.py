@@ -493,6 +493,25 @@ def check_http3(config: Config, report: Report) -> None:
             report(f"http_server.tls: {problem}")
 
 
+def check_opentelemetry(config: Config, report: Report) -> None:
+    """Tracing needs the ``otel`` extra, and an exporter protocol Centrifugo knows."""
+    if not config.opentelemetry.enabled:
+        return
+    from rotary.server import tracing
+
+    if tracing.missing_packages():
+        report(
+            f"opentelemetry.enabled: tracing needs the packages {tracing.PACKAGES} "
+            "(pip install 'rotary[otel]')"
+        )
+    protocol = tracing.exporter_protocol()
+    if protocol not in tracing.PROTOCOLS:
+        report(
+            f"opentelemetry.enabled: {tracing.PROTOCOL_VARIABLE}={protocol} is not supported "
+            f"(use {' or '.join(tracing.PROTOCOLS)})"
+        )
+
+
 def check_unbuilt(config: Config, report: Report) -> None:
     """Keys of features rotary does not have yet (the table in rotary.server.config.unbuilt)."""
     for problem in unbuilt_problems(config):
@@ -517,4 +536,5 @@ RULES: tuple[Callable[[Config, Report], None], ...] = (
     check_autocert,
     check_engines,
     check_admin,
+    check_opentelemetry,
 )

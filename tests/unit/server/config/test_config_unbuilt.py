@@ -47,7 +47,8 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
         config,
         grpc_api=replace(config.grpc_api, tls=TLSConfig(insecure_skip_verify=True)),
         websocket=replace(config.websocket, compression=True),
-        prometheus=replace(config.prometheus, enabled=True),
+        prometheus=replace(config.prometheus, enabled=True, native_histograms=True),
+        graphite=replace(config.graphite, enabled=True),
         broker=replace(config.broker, nats=replace(config.broker.nats, allow_wildcards=True)),
     )
     keys = [problem.split(":")[0] for problem in validate(config)]
@@ -59,7 +60,8 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
         "channel.namespaces[0].subscription_type",
         "websocket.compression",
         "grpc_api.tls.insecure_skip_verify",
-        "prometheus.enabled",
+        "prometheus.native_histograms",
+        "graphite.enabled",
     ]
 
 

@@ -1,0 +1,93 @@
+"""Centrifugo and rotary export the same Prometheus families for the same SDK traffic.
+
+Both servers start from one config with ``prometheus.enabled``; centrifuge-python runs the same
+session against each (JSON, then Protobuf: helpers/prometheus.py), then both ``/metrics`` are parsed
+with prometheus_client. Every family Centrifugo exports must be in rotary's scrape with the same type
+and label names, unless ``NOT_IN_ROTARY`` says why rotary cannot have it; and the counts that the
+session fixes (commands, errors, disconnect codes, messages) must be equal.
+See https://centrifugal.dev/docs/server/observability#prometheus-metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from helpers.prometheus import Scrape, Server, scrape, sdk_session
+
+from differential.conftest import CONFIG, Pair
+from differential.runner import API_KEY, SECRET
+
+NOT_IN_ROTARY: dict[str, str] = {
+    "go_": "the Go runtime's own metrics (garbage collector, goroutines, memory classes)",
+    "process_network_": "Go's client reads /proc/<pid>/net/dev; prometheus_client's collector does not",
+    "process_virtual_memory_max_bytes": "Go's client only; prometheus_client's collector has no such value",
+    "centrifugo_shared_poll_": "shared poll subscriptions are not built (their keys are refused)",
+    "centrifugo_map_broker_": "map subscriptions are not built (their keys are refused)",
+    "centrifugo_broker_redis_pub_sub_dropped_messages": (
+        "centrifuge's Redis PUB/SUB buffer drops messages when full; rotary's Redis engine reads PUB/SUB "
+        "without such a buffer and drops nothing, so it has no such counter"
+    ),
+    "centrifugo_node_pub_sub_lag_seconds": (
+        "publications carry no broker publish time in rotary's engines, so the lag cannot be measured"
+    ),
+}
+"""Centrifugo's family name prefixes rotary does not export, with the reason."""
+
+SAME_COUNTS = (
+    "centrifugo_client_command_duration_seconds_count",
+    "centrifugo_client_command_duration_seconds_histogram_count",
+    "centrifugo_client_num_reply_errors_total",
+    "centrifugo_client_num_server_disconnects_total",
+    "centrifugo_transport_outgoing_close_count_total",
+    "centrifugo_client_recover_total",
+    "centrifugo_client_connections_accepted_total",
+    "centrifugo_client_connections_inflight",
+    "centrifugo_transport_messages_received_total",
+    "centrifugo_transport_messages_sent_total",
+    "centrifugo_api_command_duration_seconds_count",
+    "centrifugo_api_command_errors_total",
+    "centrifugo_node_survey_duration_seconds_histogram_count",
+    "centrifugo_node_num_clients",
+    "centrifugo_node_num_subscriptions",
+)
+"""Sample names whose every series the session fixes, so both servers must agree on them."""
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    return {**CONFIG, "prometheus": {"enabled": True, "instrument_http_handlers": True}}
+
+
+async def run(pair: Pair) -> tuple[Scrape, Scrape]:
+    scrapes = []
+    for target in (pair.centrifugo, pair.rotary):
+        server = Server(target.ws_url, target.http_url, SECRET, API_KEY)
+        for use_protobuf in (False, True):
+            await sdk_session(
+                server, f"metrics-{use_protobuf}", f"chat:metrics-{use_protobuf}", "locked:x", use_protobuf
+            )
+        scrapes.append(await scrape(target.http_url))
+    return scrapes[0], scrapes[1]
+
+
+def _excused(name: str) -> bool:
+    return any(name.startswith(prefix) for prefix in NOT_IN_ROTARY)
+
+
+async def test_rotary_exports_every_family_centrifugo_exports(pair: Pair) -> None:
+    centrifugo, rotary = await run(pair)
+    theirs, ours = centrifugo.shapes(), rotary.shapes()
+    missing = sorted(name for name in theirs if name not in ours and not _excused(name))
+    assert missing == []
+    different = {
+        name: (shape, ours[name]) for name, shape in theirs.items() if name in ours and ours[name] != shape
+    }
+    assert different == {}
+    excused_but_present = sorted(p for p in NOT_IN_ROTARY if any(n.startswith(p) for n in ours))
+    assert excused_but_present == []  # an allowlist entry rotary no longer needs
+    extra = sorted(name for name in ours if name not in theirs and name.startswith("centrifugo_"))
+    print("families rotary exports that Centrifugo had no series of for this traffic:", extra)
+
+    for name in SAME_COUNTS:
+        assert rotary.series(name) == centrifugo.series(name), name
