@@ -14,6 +14,8 @@ gen() {  # gen <proto name> <output package dir> [grpc]
   [ -n "$grpc" ] && args+=(--grpc_python_out="$tmp")
   "$py" -m grpc_tools.protoc "${args[@]}" "$root/proto/rotary/$name.proto"
   mkdir -p "$out"
+  # protoc's GRPC stubs import their messages as a top-level "rotary" package; they sit beside them.
+  [ -n "$grpc" ] && sed -i "s/^from rotary import ${name}_pb2 /from . import ${name}_pb2 /" "$tmp/rotary/${name}_pb2_grpc.py"
   cp "$tmp"/rotary/"$name"_pb2*.py* "$out"/
   touch "$out/__init__.py"
   rm -rf "$tmp"
@@ -21,3 +23,4 @@ gen() {  # gen <proto name> <output package dir> [grpc]
 gen client "$root/src/rotary/protocol/_pb"
 gen control "$root/src/rotary/protocol/_pb"
 gen unistream "$root/src/rotary/protocol/_pb"
+gen proxy "$root/src/rotary/server/proxy/_pb" grpc

@@ -49,7 +49,9 @@ async def connect(client: Client, cmd: pb.Command) -> None:
     if len(decision.subscriptions) > node.config.channel_limit:
         raise DisconnectError(codes.DISCONNECT_CHANNEL_LIMIT)
     client.user, client.conn_info, client.meta = decision.user, decision.conn_info, decision.meta
-    client.session.connected(client.loop_time(), decision.expire_at, time.time())
+    client.emulated_headers = dict(req.headers)
+    refresh_by_server = decision.server_side_refresh
+    client.session.connected(client.loop_time(), decision.expire_at, time.time(), refresh_by_server)
     node.hub.add_client(client)
     result = pb.ConnectResult(client=client.id, version=node.config.version, data=decision.data)
     started: list[Started] = []
@@ -63,7 +65,7 @@ async def connect(client: Client, cmd: pb.Command) -> None:
         started.append(s)
     if client.closed:
         return
-    if decision.expire_at:
+    if decision.expire_at and not refresh_by_server:
         result.expires, result.ttl = True, _ttl(decision.expire_at)
     limits = client.session.limits
     if limits.ping_interval > 0:
@@ -185,6 +187,8 @@ async def send(client: Client, cmd: pb.Command) -> None:
 
 
 async def refresh(client: Client, cmd: pb.Command) -> None:
+    if client.session.server_side_refresh:  # the server refreshes this connection itself
+        raise DisconnectError(codes.DISCONNECT_BAD_REQUEST)
     decision = await client.node.hooks.on_refresh(client, cmd.refresh)
     if decision.expired:
         raise DisconnectError(codes.DISCONNECT_EXPIRED)
@@ -192,6 +196,8 @@ async def refresh(client: Client, cmd: pb.Command) -> None:
         raise DisconnectError(codes.DISCONNECT_EXPIRED)
     if decision.conn_info is not None:
         client.conn_info = decision.conn_info
+    if decision.meta is not None:
+        client.meta = decision.meta
     client.session.set_expiry(decision.expire_at, client.loop_time(), time.time())
     result = pb.RefreshResult()  # centrifuge answers a refresh with its expiry only
     if decision.expire_at:
@@ -204,6 +210,8 @@ async def sub_refresh(client: Client, cmd: pb.Command) -> None:
     state = client.channels.get(_required(req.channel))
     if state is None:
         raise ClientError(codes.ERROR_PERMISSION_DENIED)
+    if state.server_side_refresh:  # the server refreshes this subscription itself
+        raise DisconnectError(codes.DISCONNECT_BAD_REQUEST)
     decision = await client.node.hooks.on_sub_refresh(client, req)
     if decision.expired or (decision.expire_at and decision.expire_at <= time.time()):
         raise ClientError(codes.ERROR_EXPIRED)

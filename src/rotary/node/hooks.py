@@ -42,6 +42,11 @@ class ClientView(Protocol):
     @property
     def headers(self) -> Mapping[str, str]: ...
 
+    @property
+    def emulated_headers(self) -> Mapping[str, str]:
+        """Headers the client sent inside its connect command (headers emulation)."""
+        ...
+
     def is_subscribed(self, channel: str) -> bool: ...
 
     def chan_info(self, channel: str) -> bytes:
@@ -90,6 +95,9 @@ class SubscribeOptions:
     """The subscriber may filter publications by tags (SubscribeRequest.tf); otherwise a filter is 107."""
     reject_unrecovered: bool = False
     """Answer 112 instead of ``recovered: false`` (SubscribeRequest.flag bit 2)."""
+    server_side_refresh: bool = False
+    """At expiry the server asks ``on_sub_refresh`` itself (a sub_refresh proxy); the client is not
+    told the TTL and may not send sub_refresh."""
 
 
 @dataclass(slots=True)
@@ -107,6 +115,9 @@ class ConnectDecision:
     meta: bytes = b""
     single_connection: bool = False
     """Close the user's other connections (3504) once this one is connected."""
+    server_side_refresh: bool = False
+    """At expiry the server asks ``on_refresh`` itself (a refresh proxy); the client is not told
+    the TTL and may not send refresh."""
 
 
 @dataclass(slots=True)
@@ -115,6 +126,8 @@ class RefreshDecision:
     expired: bool = False
     conn_info: bytes | None = None
     """New connection info, or None to keep the current one."""
+    meta: bytes | None = None
+    """New connection meta, or None to keep the current one."""
 
 
 @dataclass(slots=True)
@@ -137,7 +150,10 @@ class Hooks(Protocol):
         """Authenticate. A token error is DisconnectError(3500); an expired token ClientError(109)."""
         ...
 
-    async def on_refresh(self, client: ClientView, request: pb.RefreshRequest) -> RefreshDecision: ...
+    async def on_refresh(self, client: ClientView, request: pb.RefreshRequest) -> RefreshDecision:
+        """A client's refresh command, or (empty request) the server's own at expiry when the
+        connection was granted with ``server_side_refresh``."""
+        ...
 
     async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions: ...
 

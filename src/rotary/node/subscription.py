@@ -75,6 +75,7 @@ async def start_subscription(
         chan_info=opts.chan_info,
         delta=opts.delta,
         tags_filter=_tags_filter(request, opts),
+        server_side_refresh=opts.server_side_refresh,
     )
     client.session.add_subscription(state)
     node.hub.add_subscriber(channel, client, state)
@@ -91,7 +92,7 @@ async def start_subscription(
     # channel that cannot recover) or forced by the server's cache recovery.
     auto_cache = opts.recoverable and opts.auto_cache_recover and opts.cache_recovery
     result.was_recovering = request.recover or opts.recover_since is not None or auto_cache
-    if opts.expire_at > 0:
+    if opts.expire_at > 0 and not opts.server_side_refresh:  # otherwise the server refreshes it
         result.expires = True
         result.ttl = max(opts.expire_at - int(time.time()), 0)
     if opts.data:

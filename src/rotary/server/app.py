@@ -27,6 +27,7 @@ from rotary.server.config.schema import Config
 from rotary.server.config.schema_transports import ConnectCodeToHTTPResponse
 from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
+from rotary.server.proxy.registry import Proxies
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
 from rotary.server.origins import origin_checker
 from rotary.server.pem import read_pem
@@ -156,9 +157,10 @@ def build_server(
     )
     rules = ChannelRules(config.channel)
     engines = build_engines(config)
+    proxies = Proxies(config)
     node = Node(
         node_config(config),
-        hooks=ServerHooks(config, verifier),
+        hooks=ServerHooks(config, verifier, proxies),
         broker=engines.broker,
         presence_manager=engines.presence_manager,
         controller=engines.controller,
@@ -169,6 +171,7 @@ def build_server(
     internal = (
         web.Application(middlewares=[deadlines.middleware]) if config.http_server.internal_port else None
     )
+    external.on_cleanup.append(lambda _: proxies.close())  # backends open lazily, close with the app
     check_origin = origin_checker(config.client.allowed_origins)
     limiter = _rate_limiter(config.client.connection_rate_limit, clock)
 

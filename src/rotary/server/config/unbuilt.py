@@ -37,13 +37,18 @@ def _per_namespace(key: str, feature: str, honoured: tuple[Any, ...] = ()) -> tu
     return tuple(Unbuilt(f"{scope}.{key}", feature, honoured) for scope in scopes)
 
 
-def _per_rpc_namespace(key: str, feature: str) -> tuple[Unbuilt, ...]:
-    scopes = ("rpc.without_namespace", f"rpc.namespaces{LIST_STEP}")
-    return tuple(Unbuilt(f"{scope}.{key}", feature) for scope in scopes)
-
-
 TLS = "TLS (rotary never serves plaintext when TLS is asked for)"
-PROXY = "proxying events to a backend"
+STREAM_PROXY = "the subscribe stream proxy"
+GRPC_METADATA = "forwarding uni_grpc metadata to a proxy"
+PROXY_SECTIONS = (
+    "client.proxy.connect",
+    "client.proxy.refresh",
+    f"proxies{LIST_STEP}",
+    "channel.proxy.subscribe",
+    "channel.proxy.publish",
+    "channel.proxy.sub_refresh",
+    "rpc.proxy",
+)
 
 UNBUILT: tuple[Unbuilt, ...] = (
     # The HTTP server.
@@ -74,19 +79,13 @@ UNBUILT: tuple[Unbuilt, ...] = (
     Unbuilt("controller.enabled", "a dedicated controller"),
     Unbuilt(f"consumers{LIST_STEP}.enabled", "async consumers"),
     # Clients and channels.
-    Unbuilt("client.proxy.connect.enabled", PROXY),
-    Unbuilt("client.proxy.refresh.enabled", PROXY),
     Unbuilt("client.concurrency", "concurrent command handling"),
     Unbuilt("client.channel_position_max_time_lag", "a tolerated position lag"),
-    Unbuilt("proxies", PROXY),
-    *_per_namespace("subscribe_proxy_enabled", PROXY),
-    *_per_namespace("publish_proxy_enabled", PROXY),
-    *_per_namespace("sub_refresh_proxy_enabled", PROXY),
-    *_per_namespace("subscribe_stream_proxy_enabled", PROXY),
+    *(Unbuilt(f"{scope}.grpc_metadata", GRPC_METADATA) for scope in PROXY_SECTIONS),
+    *_per_namespace("subscribe_stream_proxy_enabled", STREAM_PROXY),
     *_per_namespace("subscription_type", "map and shared poll subscriptions", honoured=("stream",)),
     *_per_namespace("map_clients_presence_channel_prefix", "map subscriptions"),
     *_per_namespace("map_users_presence_channel_prefix", "map subscriptions"),
-    *_per_rpc_namespace("proxy_enabled", PROXY),
     # Transports.
     Unbuilt("websocket.compression", "WebSocket compression"),
     Unbuilt("websocket.read_buffer_size", "WebSocket buffer tuning"),

@@ -111,6 +111,8 @@ def _check_proxy(proxy: ProxyConfig, path: str, report: Report) -> None:
         report(f"{path}.endpoint: not set")
     for i, rule in enumerate(proxy.http.status_to_code_transforms):
         _check_status_transform(rule, f"{path}.http.status_to_code_transforms[{i}]", report)
+    if proxy.grpc.tls.enabled and proxy.grpc.tls.insecure_skip_verify:
+        report(f"{path}.grpc.tls.insecure_skip_verify: not supported by rotary (grpcio always verifies)")
 
 
 def _check_status_transform(rule: HttpStatusToCodeTransform, path: str, report: Report) -> None:

@@ -11,19 +11,24 @@ from rotary.node.errors import ClientError
 from rotary.node.hooks import ClientView, PublishDecision
 from rotary.protocol import codes, pb
 from rotary.server.hooks.grants import Access
+from rotary.server.proxy.channel import ChannelProxies
 
 
 class ChannelOpsHooks:
-    """``on_publish``, ``on_presence`` and ``on_history`` from the namespace permissions."""
+    """``on_publish``, ``on_presence`` and ``on_history`` from the namespace permissions, and
+    the namespaces' publish proxies."""
 
-    def __init__(self, access: Access) -> None:
+    def __init__(self, access: Access, proxies: ChannelProxies | None = None) -> None:
         self._access = access
         self._channels = access.channels
+        self._proxies = proxies
 
     async def on_publish(self, client: ClientView, request: pb.PublishRequest) -> PublishDecision:
         target = self._access.checked_target(request.channel)
         self._channels.check_data(target, request.data)
         options = target.options
+        if options.publish_proxy_enabled and self._proxies is not None:
+            return await self._proxies.publish(client, target, request)
         if options.publish_proxy_enabled or options.subscribe_stream_proxy_enabled:
             raise ClientError(codes.ERROR_NOT_AVAILABLE)
         allowed = self._access.permitted(

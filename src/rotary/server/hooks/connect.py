@@ -20,34 +20,56 @@ from rotary.node.hooks import (
 from rotary.protocol import codes, pb
 from rotary.server.channels import ResolvedChannel
 from rotary.server.hooks.grants import Access, namespace_subscription
+from rotary.server.proxy.connection import ConnectProxy, RefreshProxy
 from rotary.server.tokens import ConnectToken, TokenError, TokenExpiredError, TokenVerifier
 
 logger = logging.getLogger("rotary.server.hooks")
 
 
 class ConnectHooks:
-    """``on_connecting`` and ``on_refresh`` from the ``client`` section and a JWT verifier."""
+    """``on_connecting`` and ``on_refresh`` from the ``client`` section, a JWT verifier and the
+    connect and refresh proxies when the config enables them."""
 
-    def __init__(self, access: Access, verifier: TokenVerifier) -> None:
+    def __init__(
+        self,
+        access: Access,
+        verifier: TokenVerifier,
+        connect_proxy: ConnectProxy | None = None,
+        refresh_proxy: RefreshProxy | None = None,
+    ) -> None:
         self._access = access
         self._client = access.client
         self._channels = access.channels
         self._verifier = verifier
+        self._connect_proxy = connect_proxy
+        self._refresh_proxy = refresh_proxy
 
     async def on_connecting(self, conn: ConnectionInfo, request: pb.ConnectRequest) -> ConnectDecision:
-        """Credentials come from the token, else anonymity, else the trusted user header.
+        """Credentials come from the token, else the connect proxy, else anonymity, else the
+        trusted user header.
 
         Only token and anonymous connections get the channels the client asked for in
         ``ConnectRequest.subs``, and only those its permissions would let it subscribe to itself.
+        With a refresh proxy every connection is refreshed by the server.
         """
+        decision = await self._credentials(conn, request)
+        decision.server_side_refresh = self._refresh_proxy is not None
+        return decision
+
+    async def _credentials(self, conn: ConnectionInfo, request: pb.ConnectRequest) -> ConnectDecision:
+        proxied = None
         if request.token:
             decision = await self._token_connect(request.token)
+        elif self._connect_proxy is not None and (
+            proxied := await self._connect_proxy.connect(conn, request)
+        ):
+            decision = proxied
         elif self._client.allow_anonymous_connect_without_token or self._client.insecure:
             decision = ConnectDecision(user="")
         else:
             return self._header_connect(conn)
         self.add_personal_channel(decision)
-        for channel in request.subs:
+        for channel in () if proxied else request.subs:
             self._add_requested_channel(decision, channel)
         return decision
 
@@ -114,7 +136,10 @@ class ConnectHooks:
         return self._access.open_to(target, user) or self._client.insecure
 
     async def on_refresh(self, client: ClientView, request: pb.RefreshRequest) -> RefreshDecision:
-        """A new connection token: an expired one ends the connection (3005), another user's 3500."""
+        """A new connection token: an expired one ends the connection (3005), another user's 3500.
+        With a refresh proxy (server-side refresh) the backend decides."""
+        if self._refresh_proxy is not None:
+            return await self._refresh_proxy.refresh(client)
         if not request.token:
             raise DisconnectError(codes.DISCONNECT_BAD_REQUEST)
         try:

@@ -23,6 +23,10 @@ from rotary.server.hooks.connect import ConnectHooks
 from rotary.server.hooks.grants import Access
 from rotary.server.hooks.rpc import RpcHooks
 from rotary.server.hooks.subscribe import SubscribeHooks
+from rotary.server.proxy.channel import ChannelProxies
+from rotary.server.proxy.connection import ConnectProxy, RefreshProxy
+from rotary.server.proxy.registry import Proxies
+from rotary.server.proxy.rpc import RpcProxies
 from rotary.server.tokens import TokenVerifier
 
 
@@ -32,13 +36,20 @@ class ServerHooks:
     It only routes: each hook is answered by the part that owns its concern.
     """
 
-    def __init__(self, config: Config, verifier: TokenVerifier) -> None:
+    def __init__(self, config: Config, verifier: TokenVerifier, proxies: Proxies | None = None) -> None:
+        """``proxies`` are the config's backends (``Proxies(config)``); the caller closes them."""
         self.channels = ChannelRules(config.channel)
         access = Access(config.client, self.channels)
-        self._connect = ConnectHooks(access, verifier)
-        self._subscribe = SubscribeHooks(access, verifier)
-        self._channel_ops = ChannelOpsHooks(access)
-        self._rpc = RpcHooks(config.rpc)
+        connect = refresh = channel = rpc = None
+        if proxies is not None:
+            connect = ConnectProxy(proxies.connect, self.channels) if proxies.connect else None
+            refresh = RefreshProxy(proxies.refresh) if proxies.refresh else None
+            channel = ChannelProxies(proxies.subscribe, proxies.publish, proxies.sub_refresh)
+            rpc = RpcProxies(config.rpc, proxies.rpc) if proxies.rpc else None
+        self._connect = ConnectHooks(access, verifier, connect, refresh)
+        self._subscribe = SubscribeHooks(access, verifier, channel)
+        self._channel_ops = ChannelOpsHooks(access, channel)
+        self._rpc = RpcHooks(config.rpc, rpc)
 
     async def on_connecting(self, conn: ConnectionInfo, request: pb.ConnectRequest) -> ConnectDecision:
         return await self._connect.on_connecting(conn, request)

@@ -15,6 +15,7 @@ from rotary.node.hooks import ClientView, SubRefreshDecision, SubscribeOptions
 from rotary.protocol import codes, pb
 from rotary.server.channels import ResolvedChannel, valid_tags_filter
 from rotary.server.hooks.grants import Access, namespace_subscription, require_channel
+from rotary.server.proxy.channel import ChannelProxies
 from rotary.server.tokens import SubscriptionToken, TokenError, TokenExpiredError, TokenVerifier
 
 logger = logging.getLogger("rotary.server.hooks")
@@ -36,18 +37,40 @@ REJECT_UNRECOVERED_FLAG: Final = 2
 
 
 class SubscribeHooks:
-    """``on_subscribe`` and ``on_sub_refresh`` from the channel rules and a JWT verifier."""
+    """``on_subscribe`` and ``on_sub_refresh`` from the channel rules, a JWT verifier and the
+    namespaces' subscribe and sub_refresh proxies."""
 
-    def __init__(self, access: Access, verifier: TokenVerifier) -> None:
+    def __init__(
+        self, access: Access, verifier: TokenVerifier, proxies: ChannelProxies | None = None
+    ) -> None:
         self._access = access
         self._channels = access.channels
         self._verifier = verifier
+        self._proxies = proxies
 
     async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions:
+        """A namespace with a sub_refresh proxy has every subscription refreshed by the server."""
         target = self.subscribe_target(request)
-        granted = await self._authorize(client, target, request.token)
-        self.apply_request(client, target, request, granted)
+        if self._proxied(client, target, request.token):
+            granted = await self._require(self._proxies).subscribe(client, target, request)
+            self._negotiate(target, request, granted)
+        else:
+            granted = await self._authorize(client, target, request.token)
+            self.apply_request(client, target, request, granted)
+        granted.server_side_refresh = target.options.sub_refresh_proxy_enabled
         return granted
+
+    def _proxied(self, client: ClientView, target: ResolvedChannel, token: str) -> bool:
+        """The subscribe proxy decides after a token and an allowing user list, on channels without one."""
+        if token or target.user_limited or not target.options.subscribe_proxy_enabled:
+            return False
+        return not target.private
+
+    @staticmethod
+    def _require(proxies: ChannelProxies | None) -> ChannelProxies:
+        if proxies is None:
+            raise ClientError(codes.ERROR_NOT_AVAILABLE)
+        return proxies
 
     def subscribe_target(self, request: pb.SubscribeRequest) -> ResolvedChannel:
         """Checks that come before any permission: delta type, name, namespace, subscription type."""
@@ -126,6 +149,12 @@ class SubscribeHooks:
             and self._access.presence(client, target, subscribed=True)
         ):
             granted.push_join_leave = True
+        self._negotiate(target, request, granted)
+
+    @staticmethod
+    def _negotiate(target: ResolvedChannel, request: pb.SubscribeRequest, granted: SubscribeOptions) -> None:
+        """What every granted subscription negotiates, proxied or not: tags filter, delta, flags."""
+        options = target.options
         if request.HasField("tf") and not (options.allow_tags_filter and valid_tags_filter(request.tf)):
             raise ClientError(codes.ERROR_BAD_REQUEST)
         granted.allow_tags_filter = options.allow_tags_filter
@@ -134,10 +163,13 @@ class SubscribeHooks:
         granted.reject_unrecovered = bool(request.flag & REJECT_UNRECOVERED_FLAG)
 
     async def on_sub_refresh(self, client: ClientView, request: pb.SubRefreshRequest) -> SubRefreshDecision:
-        """A new subscription token; an expired one leaves the decision to the caller (``expired``)."""
+        """A new subscription token; an expired one leaves the decision to the caller (``expired``).
+        Without a token (the server's own refresh at expiry) the sub_refresh proxy decides."""
         channel = require_channel(request.channel)
         if not client.is_subscribed(channel):
             raise ClientError(codes.ERROR_PERMISSION_DENIED)
+        if not request.token and self._proxies is not None:
+            return await self._proxies.sub_refresh(client, self._channels.resolve(channel))
         if not request.token:
             raise ClientError(codes.ERROR_BAD_REQUEST)
         try:

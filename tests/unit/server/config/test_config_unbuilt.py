@@ -44,13 +44,15 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
             name="maps", subscription_type="map", map=replace(NamespaceConfig().map, mode="ephemeral")
         ),
         NamespaceConfig(name="streams", subscription_type="stream"),
-        NamespaceConfig(name="proxied", publish_proxy_enabled=True, publish_proxy_name="backend"),
+        NamespaceConfig(
+            name="streamed", subscribe_stream_proxy_enabled=True, subscribe_stream_proxy_name="backend"
+        ),
     )
     config = Config(
         http_server=HTTPServerConfig(tls=TLSConfig(enabled=True)),
         client=ClientConfig(concurrency=4),
         channel=ChannelConfig(namespaces=namespaces),
-        proxies=(NamedProxyConfig(name="backend", endpoint="http://127.0.0.1:1"),),
+        proxies=(NamedProxyConfig(name="backend", endpoint="grpc://127.0.0.1:1", grpc_metadata=("x-a",)),),
     )
     config = replace(
         config,
@@ -64,8 +66,8 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
         "http_server.tls.enabled",
         "broker.nats.allow_wildcards",
         "client.concurrency",
-        "proxies",
-        "channel.namespaces[2].publish_proxy_enabled",
+        "proxies[0].grpc_metadata",
+        "channel.namespaces[2].subscribe_stream_proxy_enabled",
         "channel.namespaces[0].subscription_type",
         "websocket.compression",
         "grpc_api.enabled",
@@ -110,7 +112,9 @@ def file_tree(path: str) -> dict[str, Any]:
         tp = field_types(cls)[name]
         last = index == len(steps) - 1
         if last and item_type(tp) is not None:  # a list key: one item
-            node[name] = [{"name": "px", "endpoint": "http://127.0.0.1:1"}]
+            node[name] = (
+                ["x-a"] if item_type(tp) is str else [{"name": "px", "endpoint": "http://127.0.0.1:1"}]
+            )
         elif last:
             node[name] = NON_DEFAULT[tp]
         elif step.endswith(LIST_STEP):
