@@ -1,0 +1,130 @@
+"""Real proxy backends for tests: an aiohttp app and a grpc.aio CentrifugoProxy server, one script.
+
+A test sets ``backend.answers[kind]`` (kind: connect, refresh, subscribe, publish, sub_refresh, rpc)
+to a function of the request (a JSON object, as Centrifugo's HTTP proxy posts it) returning the
+response object, or a ``Status`` (HTTP status / GRPC abort), ``Hang`` (never answer) or raw bytes
+(a malformed HTTP body). Both servers listen on free ports of 127.0.0.1 and record every request
+with its headers (or metadata). See https://centrifugal.dev/docs/server/proxy
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import orjson
+from aiohttp import web
+from google.protobuf.message import Message
+from helpers.env import free_port
+
+from rotary.server.proxy import codec, messages
+
+KINDS = {
+    "connect": ("Connect", messages.ConnectRequest, messages.ConnectResponse),
+    "refresh": ("Refresh", messages.RefreshRequest, messages.RefreshResponse),
+    "subscribe": ("Subscribe", messages.SubscribeRequest, messages.SubscribeResponse),
+    "publish": ("Publish", messages.PublishRequest, messages.PublishResponse),
+    "sub_refresh": ("SubRefresh", messages.SubRefreshRequest, messages.SubRefreshResponse),
+    "rpc": ("RPC", messages.RPCRequest, messages.RPCResponse),
+}
+
+
+@dataclass(frozen=True)
+class Status:
+    """Answer with this HTTP status (GRPC: abort with UNAVAILABLE)."""
+
+    code: int
+
+
+class Hang:
+    """Never answer (the proxy's timeout must fire)."""
+
+
+Answer = Callable[[dict[str, Any]], Any]
+
+
+@dataclass
+class Seen:
+    kind: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class ProxyBackend:
+    answers: dict[str, Answer] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+    http_port: int = 0
+    grpc_port: int = 0
+    _runner: web.AppRunner | None = None
+    _grpc: grpc.aio.Server | None = None
+
+    def http_endpoint(self, kind: str) -> str:
+        return f"http://127.0.0.1:{self.http_port}/{kind}"
+
+    @property
+    def grpc_endpoint(self) -> str:
+        return f"grpc://127.0.0.1:{self.grpc_port}"
+
+    def requests(self, kind: str) -> list[Seen]:
+        return [s for s in self.seen if s.kind == kind]
+
+    async def _answer(self, kind: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+        self.seen.append(Seen(kind, body, headers))
+        answer = self.answers.get(kind, lambda _: {"result": {}})(body)
+        if isinstance(answer, Hang):
+            await asyncio.sleep(3600)
+        return answer
+
+    async def _http(self, request: web.Request) -> web.StreamResponse:
+        kind = request.match_info["kind"]
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        answer = await self._answer(kind, orjson.loads(await request.read()), headers)
+        if isinstance(answer, Status):
+            return web.Response(status=answer.code, text="backend says no")
+        if isinstance(answer, bytes):
+            return web.Response(body=answer, content_type="application/json")
+        return web.Response(body=orjson.dumps(answer), content_type="application/json")
+
+    def _grpc_handler(self, kind: str) -> grpc.RpcMethodHandler:
+        _, request_type, response_type = KINDS[kind]
+
+        async def handle(request: Message, context: grpc.aio.ServicerContext) -> Message:
+            headers = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+            body = orjson.loads(codec.encode_request(request))
+            answer = await self._answer(kind, body, headers)
+            if isinstance(answer, (Status, bytes)):
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "backend says no")
+            return codec.decode_response(orjson.dumps(answer), response_type)
+
+        return grpc.unary_unary_rpc_method_handler(
+            handle, request_deserializer=request_type.FromString, response_serializer=_serialize
+        )
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/{kind}", self._http)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        self.http_port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", self.http_port).start()
+        self._grpc = grpc.aio.server()
+        handlers = {method: self._grpc_handler(kind) for kind, (method, _, _) in KINDS.items()}
+        self._grpc.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(messages.SERVICE, handlers),)
+        )
+        self.grpc_port = self._grpc.add_insecure_port(f"127.0.0.1:{free_port()}")
+        await self._grpc.start()
+
+    async def stop(self) -> None:
+        if self._grpc is not None:
+            await self._grpc.stop(None)
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def _serialize(message: Message) -> bytes:
+    return message.SerializeToString()
