@@ -6,7 +6,6 @@ See https://centrifugal.dev/docs/server/proxy
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path

@@ -18,8 +18,8 @@ import grpc
 import orjson
 from aiohttp import web
 from google.protobuf.message import Message
-from helpers.env import free_port
 
+from helpers.env import free_port
 from rotary.server.proxy import codec, messages
 
 KINDS = {

@@ -277,7 +277,10 @@ class Client:
         channel = state.channel
         try:
             decision = await self.node.hooks.on_sub_refresh(self, pb.SubRefreshRequest(channel=channel))
+        except (ClientError, DisconnectError):
+            decision = None
         except Exception:
+            log.exception("error refreshing subscription %s of client %s", channel, self.id)
             decision = None
         if self.closed or self.session.channels.get(channel) is not state:
             return

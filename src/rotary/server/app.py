@@ -27,10 +27,10 @@ from rotary.server.config.schema import Config
 from rotary.server.config.schema_transports import ConnectCodeToHTTPResponse
 from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
-from rotary.server.proxy.registry import Proxies
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
 from rotary.server.origins import origin_checker
 from rotary.server.pem import read_pem
+from rotary.server.proxy.registry import Proxies
 from rotary.server.reload import reload_not_supported
 from rotary.server.tokens import TokenVerifier
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admitted
