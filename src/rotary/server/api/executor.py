@@ -67,7 +67,7 @@ from rotary.server.api.schema import (
 )
 from rotary.server.channels import ChannelRules, ResolvedChannel
 from rotary.server.config.schema import Config
-from rotary.server.hooks import namespace_subscription
+from rotary.server.grants import namespace_subscription
 from rotary.server.tokens import Override
 
 log = logging.getLogger("rotary.server.api")

@@ -10,7 +10,7 @@ from dataclasses import replace
 from rotary.node.errors import ClientError
 from rotary.node.hooks import ClientView, PublishDecision
 from rotary.protocol import codes, pb
-from rotary.server.hooks.grants import Access
+from rotary.server.grants import Access
 from rotary.server.proxy.channel import ChannelProxies
 
 

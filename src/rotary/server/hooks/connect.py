@@ -19,7 +19,7 @@ from rotary.node.hooks import (
 )
 from rotary.protocol import codes, pb
 from rotary.server.channels import ResolvedChannel
-from rotary.server.hooks.grants import Access, namespace_subscription
+from rotary.server.grants import Access, namespace_subscription
 from rotary.server.proxy.connection import ConnectProxy, RefreshProxy
 from rotary.server.tokens import ConnectToken, TokenError, TokenExpiredError, TokenVerifier
 

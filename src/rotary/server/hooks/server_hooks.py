@@ -18,9 +18,9 @@ from rotary.node.hooks import (
 from rotary.protocol import pb
 from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import Config
+from rotary.server.grants import Access
 from rotary.server.hooks.channel_ops import ChannelOpsHooks
 from rotary.server.hooks.connect import ConnectHooks
-from rotary.server.hooks.grants import Access
 from rotary.server.hooks.rpc import RpcHooks
 from rotary.server.hooks.subscribe import SubscribeHooks
 from rotary.server.proxy.channel import ChannelProxies

@@ -14,7 +14,7 @@ from rotary.node.errors import ClientError, DisconnectError
 from rotary.node.hooks import ClientView, SubRefreshDecision, SubscribeOptions
 from rotary.protocol import codes, pb
 from rotary.server.channels import ResolvedChannel, valid_tags_filter
-from rotary.server.hooks.grants import Access, namespace_subscription, require_channel
+from rotary.server.grants import Access, namespace_subscription, require_channel
 from rotary.server.proxy.channel import ChannelProxies
 from rotary.server.tokens import SubscriptionToken, TokenError, TokenExpiredError, TokenVerifier
 

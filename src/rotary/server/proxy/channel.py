@@ -18,7 +18,7 @@ from rotary.node.errors import ClientError
 from rotary.node.hooks import ClientView, PublishDecision, SubRefreshDecision, SubscribeOptions
 from rotary.protocol import codes, pb
 from rotary.server.channels import ResolvedChannel
-from rotary.server.hooks.grants import namespace_subscription
+from rotary.server.grants import namespace_subscription
 from rotary.server.proxy import messages
 from rotary.server.proxy.backends import Backend
 from rotary.server.proxy.connection import RETRY_AFTER_FAILURE, b64, context_of, meta_for, override_of

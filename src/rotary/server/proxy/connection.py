@@ -17,7 +17,7 @@ from rotary.node.errors import ClientError
 from rotary.node.hooks import ClientView, ConnectDecision, ConnectionInfo, RefreshDecision, SubscribeOptions
 from rotary.protocol import codes, pb
 from rotary.server.channels import ChannelRules, ResolvedChannel
-from rotary.server.hooks.grants import namespace_subscription
+from rotary.server.grants import namespace_subscription
 from rotary.server.proxy import messages
 from rotary.server.proxy.backends import Backend
 from rotary.server.proxy.headers import CallContext
