@@ -226,3 +226,60 @@ async def test_connect_failures_answer_as_centrifugo(
     backend.answers["connect"] = lambda req: {"result": {"user": "u"}}
     if failure != "refused":
         assert (await first_answer(rotary.ws_url, command))[0] == "reply"
+
+
+COMMAND_FAILURES: dict[str, Any] = {
+    "status-500": lambda req: Status(500),
+    "malformed": lambda req: b"[1, 2",
+    "timeout": lambda req: Hang(),
+    "error-1500": lambda req: {"error": {"code": 1500, "message": "app error"}},
+    "error-odd-code": lambda req: {"error": {"code": 3000, "message": "odd"}},
+    "disconnect-4999": lambda req: {"disconnect": {"code": 4999, "reason": "bye"}},
+    "no-result": lambda req: {},
+}
+
+
+async def command_answer(ws_url: str, command: dict[str, Any]) -> tuple[str, Any]:
+    """After an anonymous connect: ("reply", error or result keys) or ("close", code) for ``command``."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+        await ws.send_str(json.dumps({"id": 1, "connect": {}}))
+        await ws.receive(timeout=10)
+        await ws.send_str(json.dumps({"id": 2, **command}))
+        message = await ws.receive(timeout=10)
+        if message.type == aiohttp.WSMsgType.TEXT:
+            reply = json.loads(message.data.splitlines()[0])
+            body = reply.get("error") or {k: sorted(v) for k, v in reply.items() if k != "id"}
+            return "reply", body
+        return "close", ws.close_code
+
+
+@pytest.mark.parametrize("kind", ["subscribe", "publish", "rpc"])
+@pytest.mark.parametrize("failure", list(COMMAND_FAILURES))
+async def test_command_failures_answer_as_centrifugo(
+    backend: ProxyBackend, start_rotary: Start, tmp_path: Path, kind: str, failure: str
+) -> None:
+    backend.answers[kind] = COMMAND_FAILURES[failure]
+    proxy = {"endpoint": backend.http_endpoint(kind), "timeout": "500ms"}
+    config = {
+        "client": {"allow_anonymous_connect_without_token": True, "allowed_origins": ["*"]},
+        "channel": {
+            "proxy": {"subscribe": proxy, "publish": proxy},
+            "namespaces": [
+                {
+                    "name": "px",
+                    "subscribe_proxy_enabled": kind == "subscribe",
+                    "publish_proxy_enabled": kind == "publish",
+                }
+            ],
+        },
+        "rpc": {"proxy": proxy, "without_namespace": {"proxy_enabled": kind == "rpc"}},
+    }
+    command = {
+        "subscribe": {"subscribe": {"channel": "px:a"}},
+        "publish": {"publish": {"channel": "px:a", "data": {"x": 1}}},
+        "rpc": {"rpc": {"method": "m", "data": {"x": 1}}},
+    }[kind]
+    rotary = start_rotary(config)
+    with centrifugo_process(tmp_path / "centrifugo", config) as centrifugo:
+        expected = await command_answer(centrifugo.ws_url, command)
+    assert await command_answer(rotary.ws_url, command) == expected
