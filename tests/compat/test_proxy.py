@@ -6,6 +6,7 @@ See https://centrifugal.dev/docs/server/proxy
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -283,3 +284,41 @@ async def test_command_failures_answer_as_centrifugo(
     with centrifugo_process(tmp_path / "centrifugo", config) as centrifugo:
         expected = await command_answer(centrifugo.ws_url, command)
     assert await command_answer(rotary.ws_url, command) == expected
+
+
+@pytest.mark.parametrize("over", ["http", "grpc"])
+async def test_binary_encoding_credentials_and_compression(
+    backend: ProxyBackend, start_rotary: Start, sdk_clients: Any, over: str
+) -> None:
+    """binary_encoding: payloads travel as b64data both ways; GRPC adds the per-call credentials
+    (and gzip compression), HTTP the static headers."""
+    secret = bytes(range(256))
+    backend.answers["connect"] = lambda req: {
+        "result": {
+            "user": "bin",
+            "b64data": base64.b64encode(base64.b64decode(req["b64data"])[::-1]).decode(),
+        }
+    }
+    backend.answers["rpc"] = lambda req: {"result": {"b64data": req["b64data"]}}
+    proxy = {
+        "endpoint": endpoint(backend, over, "connect"),
+        "timeout": "3s",
+        "binary_encoding": True,
+        "http": {"static_headers": {"authorization": "Bearer http"}},
+        "grpc": {"credentials_key": "authorization", "credentials_value": "Bearer grpc", "compression": True},
+    }
+    rpc_proxy = {**proxy, "endpoint": endpoint(backend, over, "rpc")}
+    server = start_rotary(
+        {
+            "client": {"proxy": {"connect": {"enabled": True, **proxy}}},
+            "rpc": {"proxy": rpc_proxy, "without_namespace": {"proxy_enabled": True}},
+        }
+    )
+    sdk = sdk_clients(server, use_protobuf=True, data=secret)
+    await sdk.client.connect()
+    connected = await sdk.events.next("on_connected")
+    assert connected.data == secret[::-1]
+    assert (await sdk.client.rpc("echo", secret)).data == secret
+    seen = backend.requests("connect")[0]
+    assert seen.body["encoding"] == "binary" and "data" not in seen.body
+    assert seen.headers["authorization"] == f"Bearer {over}"
