@@ -19,6 +19,7 @@ from centrifuge import ReplyError
 from helpers.centrifugo import centrifugo_process
 from helpers.env import free_port
 from helpers.proxy_backend import Hang, ProxyBackend, Status
+from helpers.tls_material import localhost_material
 
 pytestmark = pytest.mark.compat
 
@@ -322,3 +323,27 @@ async def test_binary_encoding_credentials_and_compression(
     seen = backend.requests("connect")[0]
     assert seen.body["encoding"] == "binary" and "data" not in seen.body
     assert seen.headers["authorization"] == f"Bearer {over}"
+
+
+@pytest.mark.parametrize("over", ["http", "grpc"])
+async def test_tls_towards_the_backend(start_rotary: Start, sdk_clients: Any, over: str) -> None:
+    """http.tls / grpc.tls with the backend's CA: rotary verifies the backend and connects."""
+    material = localhost_material()
+    server = ProxyBackend(tls=material)
+    await server.start()
+    try:
+        server.answers["connect"] = lambda req: {"result": {"user": "tls", "data": {"over": "tls"}}}
+        tls = {"enabled": True, "server_ca_pem": material.ca_pem.decode()}
+        connect = {
+            "enabled": True,
+            "endpoint": endpoint(server, over, "connect"),
+            "timeout": "3s",
+            "http": {"tls": tls},
+            "grpc": {"tls": tls},
+        }
+        rotary = start_rotary({"client": {"proxy": {"connect": connect}}})
+        sdk = sdk_clients(rotary)
+        await sdk.client.connect()
+        assert (await sdk.events.next("on_connected")).data == {"over": "tls"}
+    finally:
+        await server.stop()

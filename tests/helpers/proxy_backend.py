@@ -10,8 +10,11 @@ with its headers (or metadata). See https://centrifugal.dev/docs/server/proxy
 from __future__ import annotations
 
 import asyncio
+import ssl
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,6 +23,7 @@ from aiohttp import web
 from google.protobuf.message import Message
 
 from helpers.env import free_port
+from helpers.tls_material import ServerMaterial
 from rotary.server.proxy import codec, messages
 
 KINDS = {
@@ -59,11 +63,14 @@ class ProxyBackend:
     seen: list[Seen] = field(default_factory=list)
     http_port: int = 0
     grpc_port: int = 0
+    tls: ServerMaterial | None = None
+    """Serve HTTPS and GRPC over TLS with this certificate."""
     _runner: web.AppRunner | None = None
     _grpc: grpc.aio.Server | None = None
 
     def http_endpoint(self, kind: str) -> str:
-        return f"http://127.0.0.1:{self.http_port}/{kind}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.http_port}/{kind}"
 
     @property
     def grpc_endpoint(self) -> str:
@@ -110,14 +117,30 @@ class ProxyBackend:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         self.http_port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", self.http_port).start()
+        await web.TCPSite(self._runner, "127.0.0.1", self.http_port, ssl_context=self._ssl()).start()
         self._grpc = grpc.aio.server()
         handlers = {method: self._grpc_handler(kind) for kind, (method, _, _) in KINDS.items()}
         self._grpc.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(messages.SERVICE, handlers),)
         )
-        self.grpc_port = self._grpc.add_insecure_port(f"127.0.0.1:{free_port()}")
+        address = f"127.0.0.1:{free_port()}"
+        if self.tls is None:
+            self.grpc_port = self._grpc.add_insecure_port(address)
+        else:
+            credentials = grpc.ssl_server_credentials([(self.tls.key_pem, self.tls.cert_pem)])
+            self.grpc_port = self._grpc.add_secure_port(address, credentials)
         await self._grpc.start()
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        if self.tls is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        with tempfile.TemporaryDirectory() as directory:
+            cert, key = Path(directory, "cert.pem"), Path(directory, "key.pem")
+            cert.write_bytes(self.tls.cert_pem)
+            key.write_bytes(self.tls.key_pem)
+            context.load_cert_chain(cert, key)
+        return context
 
     async def stop(self) -> None:
         if self._grpc is not None:

@@ -111,6 +111,15 @@ def _check_proxy(proxy: ProxyConfig, path: str, report: Report) -> None:
         report(f"{path}.endpoint: not set")
     for i, rule in enumerate(proxy.http.status_to_code_transforms):
         _check_status_transform(rule, f"{path}.http.status_to_code_transforms[{i}]", report)
+    for section in ("http", "grpc"):
+        tls = getattr(proxy, section).tls
+        for key in ("cert_pem", "key_pem", "server_ca_pem") if tls.enabled else ():
+            value = getattr(tls, key)
+            try:
+                if value:
+                    read_pem(value)
+            except PemError as exc:
+                report(f"{path}.{section}.tls.{key}: {exc}")
     if proxy.grpc.tls.enabled and proxy.grpc.tls.insecure_skip_verify:
         report(f"{path}.grpc.tls.insecure_skip_verify: not supported by rotary (grpcio always verifies)")
 

@@ -74,12 +74,13 @@ class HttpBackend:
     def __init__(self, config: ProxyConfig) -> None:
         self.config = config
         self._session: aiohttp.ClientSession | None = None
-        self._ssl: ssl.SSLContext | bool = client_tls(config.http.tls) if config.http.tls.enabled else True
         self._transforms = {rule.status_code: rule for rule in config.http.status_to_code_transforms}
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=MAX_IDLE_PER_HOST, ssl=self._ssl)
+            tls = self.config.http.tls
+            context: ssl.SSLContext | bool = client_tls(tls) if tls.enabled else True
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=MAX_IDLE_PER_HOST, ssl=context)
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=aiohttp.ClientTimeout(total=self.config.timeout)
             )
@@ -94,7 +95,7 @@ class HttpBackend:
                 if response.status != 200:
                     return self._transformed(response.status, response_type)
                 answer = await response.read()
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ssl.SSLError, OSError, ValueError) as exc:
             raise Unanswered(f"HTTP request error: {exc!r}") from None
         try:
             return codec.decode_response(answer, response_type)
@@ -149,17 +150,19 @@ class GrpcBackend:
     async def call(self, method: str, request: Message, response_type: type[M], context: CallContext) -> M:
         metadata = list(forwarded(self.config, context, self.config.grpc.static_metadata).items())
         metadata.extend(self._credentials)
-        invoke = self._open().unary_unary(
-            f"/{SERVICE}/{method}",
-            request_serializer=_serialize,
-            response_deserializer=response_type.FromString,
-        )
         try:
+            invoke = self._open().unary_unary(
+                f"/{SERVICE}/{method}",
+                request_serializer=_serialize,
+                response_deserializer=response_type.FromString,
+            )
             answer: M = await invoke(
                 request, timeout=self.config.timeout, metadata=metadata, compression=self._compression
             )
         except grpc.aio.AioRpcError as exc:
             raise Unanswered(f"GRPC error: {exc.code().name} {exc.details()}") from None
+        except (ValueError, OSError) as exc:  # TLS material grpc cannot use
+            raise Unanswered(f"GRPC channel error: {exc!r}") from None
         return answer
 
     async def close(self) -> None:
