@@ -9,6 +9,7 @@ https://centrifugal.dev/docs/server/proxy#sub-refresh-proxy
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,9 +19,13 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from grpc import aio
 from helpers import redis_servers
 from helpers.cluster import redis_config, rotary_nodes
+from helpers.env import free_port
 from helpers.proxy_backend import ProxyBackend
+
+from rotary.protocol._pb import unistream_pb2
 
 pytestmark = pytest.mark.compat
 
@@ -192,3 +197,38 @@ async def test_unidirectional_connect_through_the_proxy_with_cookie(
     assert "open:uni" in push["connect"]["subs"]
     seen = backend.requests("connect")[0]
     assert seen.headers["cookie"] == "sid=uni" and seen.body["data"] == {"x": 1}
+
+
+async def test_uni_grpc_connect_forwards_grpc_metadata(backend: ProxyBackend, start_rotary: Start) -> None:
+    """A uni_grpc connection has no HTTP headers: its call metadata listed in grpc_metadata travels."""
+    backend.answers["connect"] = lambda req: {
+        "result": {"user": "grpc-erin", "data": {"via": req["transport"]}}
+    }
+    port = free_port()
+    connect = {
+        "enabled": True,
+        "endpoint": backend.grpc_endpoint,
+        "timeout": "3s",
+        "grpc_metadata": ["authorization"],
+        "http_headers": ["authorization"],
+    }
+    start_rotary(
+        {
+            "client": {"proxy": {"connect": connect}},
+            "uni_grpc": {"enabled": True, "address": "127.0.0.1", "port": port},
+        }
+    )
+    async with aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_stream(
+            "/centrifugal.centrifugo.unistream.CentrifugoUniStream/Consume",
+            request_serializer=unistream_pb2.ConnectRequest.SerializeToString,
+            response_deserializer=unistream_pb2.Push.FromString,
+        )
+        stream = call(
+            unistream_pb2.ConnectRequest(), metadata=(("authorization", "Bearer meta"), ("x-other", "no"))
+        )
+        push = await asyncio.wait_for(stream.read(), 10)
+        stream.cancel()
+    assert orjson.loads(push.connect.data) == {"via": "uni_grpc"}
+    seen = backend.requests("connect")[0]
+    assert seen.headers["authorization"] == "Bearer meta" and "x-other" not in seen.headers

@@ -58,6 +58,8 @@ class Client:
         self.headers: Mapping[str, str] = headers or {}
         self.emulated_headers: Mapping[str, str] = {}
         """Headers the client sent in its connect command (headers emulation)."""
+        self.grpc_metadata: Mapping[str, str] = {}
+        """Metadata of the GRPC call that opened the connection (set by uni_grpc)."""
         self.remote = remote
         self._loop = asyncio.get_running_loop()
         limits = node.session_limits(transport.unidirectional)

@@ -37,7 +37,9 @@ def _ttl(expire_at: int) -> int:
 async def connect(client: Client, cmd: pb.Command) -> None:
     req = cmd.connect
     node = client.node
-    conn = ConnectionInfo(client.id, client.transport_name, client.protocol, client.headers, client.remote)
+    conn = ConnectionInfo(
+        client.id, client.transport_name, client.protocol, client.headers, client.remote, client.grpc_metadata
+    )
     decision = await node.hooks.on_connecting(conn, req)
     if client.closed:
         return

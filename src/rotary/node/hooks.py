@@ -47,6 +47,11 @@ class ClientView(Protocol):
         """Headers the client sent inside its connect command (headers emulation)."""
         ...
 
+    @property
+    def grpc_metadata(self) -> Mapping[str, str]:
+        """Metadata of the GRPC call that opened the connection (uni_grpc), keys lower-cased."""
+        ...
+
     def is_subscribed(self, channel: str) -> bool: ...
 
     def chan_info(self, channel: str) -> bytes:
@@ -64,6 +69,8 @@ class ConnectionInfo:
     headers: Mapping[str, str] = field(default_factory=dict)
     """HTTP headers of the request that opened the connection, keys lower-cased."""
     remote: str = ""
+    grpc_metadata: Mapping[str, str] = field(default_factory=dict)
+    """Metadata of the GRPC call that opened the connection (uni_grpc), keys lower-cased."""
 
 
 @dataclass(slots=True)

@@ -39,16 +39,6 @@ def _per_namespace(key: str, feature: str, honoured: tuple[Any, ...] = ()) -> tu
 
 TLS = "TLS (rotary never serves plaintext when TLS is asked for)"
 STREAM_PROXY = "the subscribe stream proxy"
-GRPC_METADATA = "forwarding uni_grpc metadata to a proxy"
-PROXY_SECTIONS = (
-    "client.proxy.connect",
-    "client.proxy.refresh",
-    f"proxies{LIST_STEP}",
-    "channel.proxy.subscribe",
-    "channel.proxy.publish",
-    "channel.proxy.sub_refresh",
-    "rpc.proxy",
-)
 
 UNBUILT: tuple[Unbuilt, ...] = (
     # The HTTP server.
@@ -81,7 +71,6 @@ UNBUILT: tuple[Unbuilt, ...] = (
     # Clients and channels.
     Unbuilt("client.concurrency", "concurrent command handling"),
     Unbuilt("client.channel_position_max_time_lag", "a tolerated position lag"),
-    *(Unbuilt(f"{scope}.grpc_metadata", GRPC_METADATA) for scope in PROXY_SECTIONS),
     *_per_namespace("subscribe_stream_proxy_enabled", STREAM_PROXY),
     *_per_namespace("subscription_type", "map and shared poll subscriptions", honoured=("stream",)),
     *_per_namespace("map_clients_presence_channel_prefix", "map subscriptions"),

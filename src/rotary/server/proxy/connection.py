@@ -31,7 +31,7 @@ RETRY_AFTER_FAILURE: Final = 60
 
 
 def context_of(client: ClientView) -> CallContext:
-    return CallContext(headers=client.headers, emulated=client.emulated_headers)
+    return CallContext(client.headers, client.emulated_headers, client.grpc_metadata)
 
 
 def meta_for(backend: Backend, client: ClientView) -> bytes:
@@ -60,7 +60,7 @@ class ConnectProxy:
             proxied.b64data = b64(request.data)
         else:
             proxied.data = request.data
-        context = CallContext(headers=conn.headers, emulated=dict(request.headers))
+        context = CallContext(conn.headers, dict(request.headers), conn.grpc_metadata)
         response = await ask(self._backend, "Connect", proxied, messages.ConnectResponse, context)
         raise_refusal(response)
         if not response.HasField("result"):

@@ -2,7 +2,8 @@
 
 Static headers (or GRPC metadata) first, then the client's emulated headers listed in
 ``emulated_headers`` (they come from the connect frame, so they are client-controlled), then the
-request headers listed in ``http_headers``, which override both. See
+request headers listed in ``http_headers``, which override both; a connection without HTTP
+headers (uni_grpc) forwards its call metadata listed in ``grpc_metadata`` instead. See
 https://centrifugal.dev/docs/server/proxy#proxy-http-headers and
 https://centrifugal.dev/docs/transports/headers_emulation
 """
@@ -23,6 +24,8 @@ class CallContext:
     """Request headers of the connection, keys lower-cased."""
     emulated: Mapping[str, str] = field(default_factory=dict)
     """Headers the client sent in its connect command (headers emulation)."""
+    grpc_metadata: Mapping[str, str] = field(default_factory=dict)
+    """Metadata of the GRPC call that opened the connection (uni_grpc)."""
 
 
 def forwarded(config: ProxyConfig, context: CallContext, static: Mapping[str, str]) -> dict[str, str]:
@@ -36,4 +39,9 @@ def forwarded(config: ProxyConfig, context: CallContext, static: Mapping[str, st
     for name, value in context.headers.items():
         if name in allowed:
             out[name] = value
+    if not context.headers:  # a GRPC connection: its call metadata stands in for headers
+        allowed_metadata = set(config.grpc_metadata)
+        for name, value in context.grpc_metadata.items():
+            if name in allowed_metadata:
+                out[name] = value
     return out

@@ -52,7 +52,7 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
         http_server=HTTPServerConfig(tls=TLSConfig(enabled=True)),
         client=ClientConfig(concurrency=4),
         channel=ChannelConfig(namespaces=namespaces),
-        proxies=(NamedProxyConfig(name="backend", endpoint="grpc://127.0.0.1:1", grpc_metadata=("x-a",)),),
+        proxies=(NamedProxyConfig(name="backend", endpoint="http://127.0.0.1:1"),),
     )
     config = replace(
         config,
@@ -66,7 +66,6 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
         "http_server.tls.enabled",
         "broker.nats.allow_wildcards",
         "client.concurrency",
-        "proxies[0].grpc_metadata",
         "channel.namespaces[2].subscribe_stream_proxy_enabled",
         "channel.namespaces[0].subscription_type",
         "websocket.compression",
@@ -112,9 +111,7 @@ def file_tree(path: str) -> dict[str, Any]:
         tp = field_types(cls)[name]
         last = index == len(steps) - 1
         if last and item_type(tp) is not None:  # a list key: one item
-            node[name] = (
-                ["x-a"] if item_type(tp) is str else [{"name": "px", "endpoint": "http://127.0.0.1:1"}]
-            )
+            node[name] = [{"name": "px", "endpoint": "http://127.0.0.1:1"}]
         elif last:
             node[name] = NON_DEFAULT[tp]
         elif step.endswith(LIST_STEP):
