@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 from helpers.env import free_port
 from helpers.tls_material import ServerMaterial
 from rotary.server.proxy import codec, messages
+from rotary.server.proxy._pb.proxy_pb2 import Publication, StreamSubscribeRequest, StreamSubscribeResponse
 
 KINDS = {
     "connect": ("Connect", messages.ConnectRequest, messages.ConnectResponse),
@@ -51,6 +52,17 @@ Answer = Callable[[dict[str, Any]], Any]
 
 
 @dataclass
+class Stream:
+    """One subscribe stream: put JSON values into ``outgoing`` to publish them, None to end it."""
+
+    request: Message
+    outgoing: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    received: list[Any] = field(default_factory=list)
+    """Publications the subscriber sent into a bidirectional stream."""
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
 class Seen:
     kind: str
     body: dict[str, Any]
@@ -63,6 +75,8 @@ class ProxyBackend:
     seen: list[Seen] = field(default_factory=list)
     http_port: int = 0
     grpc_port: int = 0
+    streams: list[Stream] = field(default_factory=list)
+    """Subscribe streams opened (kind "subscribe_stream" answers their first message)."""
     tls: ServerMaterial | None = None
     """Serve HTTPS and GRPC over TLS with this certificate."""
     _runner: web.AppRunner | None = None
@@ -111,6 +125,57 @@ class ProxyBackend:
             handle, request_deserializer=request_type.FromString, response_serializer=_serialize
         )
 
+    def _stream_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        async def run(stream: Stream, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            headers = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
+            body = orjson.loads(codec.encode_request(stream.request))
+            answer = await self._answer("subscribe_stream", body, headers)
+            yield StreamSubscribeResponse(
+                subscribe_response=codec.decode_response(orjson.dumps(answer), messages.SubscribeResponse)
+            )
+            while (item := await stream.outgoing.get()) is not None:
+                yield StreamSubscribeResponse(publication=Publication(data=orjson.dumps(item)))
+
+        async def unidirectional(request: Message, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            stream = Stream(request)
+            self.streams.append(stream)
+            try:
+                async for message in run(stream, context):
+                    yield message
+            finally:
+                stream.ended.set()
+
+        async def bidirectional(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            first = await anext(requests)
+            stream = Stream(first.subscribe_request)
+            self.streams.append(stream)
+
+            async def receive() -> None:
+                async for message in requests:
+                    stream.received.append(orjson.loads(message.publication.data))
+                    await stream.outgoing.put({"echo": stream.received[-1]})
+
+            receiving = asyncio.ensure_future(receive())
+            try:
+                async for message in run(stream, context):
+                    yield message
+            finally:
+                receiving.cancel()
+                stream.ended.set()
+
+        return {
+            "SubscribeUnidirectional": grpc.unary_stream_rpc_method_handler(
+                unidirectional,
+                request_deserializer=messages.SubscribeRequest.FromString,
+                response_serializer=_serialize,
+            ),
+            "SubscribeBidirectional": grpc.stream_stream_rpc_method_handler(
+                bidirectional,
+                request_deserializer=StreamSubscribeRequest.FromString,
+                response_serializer=_serialize,
+            ),
+        }
+
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/{kind}", self._http)
@@ -120,6 +185,7 @@ class ProxyBackend:
         await web.TCPSite(self._runner, "127.0.0.1", self.http_port, ssl_context=self._ssl()).start()
         self._grpc = grpc.aio.server()
         handlers = {method: self._grpc_handler(kind) for kind, (method, _, _) in KINDS.items()}
+        handlers.update(self._stream_handlers())
         self._grpc.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(messages.SERVICE, handlers),)
         )

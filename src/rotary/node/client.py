@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rotary.engines.base import EngineError
 from rotary.node import subscription
 from rotary.node.errors import ClientError, DisconnectError
+from rotary.node.hooks import ChannelFeed
 from rotary.node.transport import Transport
 from rotary.protocol import codes, pb
 from rotary.protocol.codec import ProtocolError, ProtocolType, codec_for
@@ -59,6 +60,8 @@ class Client:
         self.emulated_headers: Mapping[str, str] = {}
         """Headers the client sent in its connect command (headers emulation)."""
         self.grpc_metadata: Mapping[str, str] = {}
+        self.feeds: dict[str, ChannelFeed] = {}
+        """Feeds of this connection's subscriptions, by channel (node/subscription.py owns them)."""
         """Metadata of the GRPC call that opened the connection (set by uni_grpc)."""
         self.remote = remote
         self._loop = asyncio.get_running_loop()
@@ -94,6 +97,9 @@ class Client:
     def chan_info(self, channel: str) -> bytes:
         state = self.session.channels.get(channel)
         return state.chan_info if state is not None else b""
+
+    def feed(self, channel: str) -> ChannelFeed | None:
+        return self.feeds.get(channel)
 
     def client_info(self, chan_info: bytes = b"") -> pb.ClientInfo:
         return pb.ClientInfo(user=self.user, client=self.id, conn_info=self.conn_info, chan_info=chan_info)

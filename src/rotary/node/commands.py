@@ -118,11 +118,15 @@ async def subscribe(client: Client, cmd: pb.Command) -> None:
     if len(client.channels) >= client.node.config.channel_limit:
         raise ClientError(codes.ERROR_LIMIT_EXCEEDED)
     opts = await client.node.hooks.on_subscribe(client, req)
-    if client.closed or client.is_subscribed(channel):
-        return
-    if opts.expire_at and opts.expire_at <= time.time():
-        raise ClientError(codes.ERROR_EXPIRED)
-    started = await start_subscription(client, channel, opts, req, server_side=False)
+    try:
+        if client.closed or client.is_subscribed(channel):
+            return
+        if opts.expire_at and opts.expire_at <= time.time():
+            raise ClientError(codes.ERROR_EXPIRED)
+        started = await start_subscription(client, channel, opts, req, server_side=False)
+    finally:  # a feed lives as long as its subscription; one that never started ends here
+        if opts.feed is not None and client.feeds.get(channel) is not opts.feed:
+            opts.feed.close()
     if client.closed:
         return
     client.session.send_reply(pb.Reply(id=cmd.id, subscribe=started.result))
@@ -138,7 +142,8 @@ async def publish(client: Client, cmd: pb.Command) -> None:
     req = cmd.publish
     _required(req.channel)
     decision = await client.node.hooks.on_publish(client, req)
-    await client.node.publish(req.channel, decision.data, decision.options)
+    if not decision.forwarded:
+        await client.node.publish(req.channel, decision.data, decision.options)
     client.session.send_reply(pb.Reply(id=cmd.id, publish=pb.PublishResult()))
 
 

@@ -14,8 +14,41 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from rotary.engines.base import PublishOptions, StreamPosition
-from rotary.protocol import pb
+from rotary.protocol import codes, pb
 from rotary.protocol.codec import ProtocolType
+
+
+class FeedSink(Protocol):
+    """Where a feed delivers: the one subscription it was granted with."""
+
+    def publication(self, data: bytes, tags: Mapping[str, str]) -> None:
+        """Pushes a publication (without an offset) to this subscriber only."""
+        ...
+
+    def end(self, unsubscribe: codes.UnsubscribeCode) -> None:
+        """Ends the subscription with this unsubscribe code."""
+        ...
+
+
+class ChannelFeed(Protocol):
+    """Publications a hook streams into one subscription of one connection (Centrifugo's subscribe
+    stream proxy). The node attaches it once the subscription is live and closes it when the
+    subscription ends, however it ends."""
+
+    @property
+    def bidirectional(self) -> bool:
+        """The subscriber's publications go into the feed instead of the channel."""
+        ...
+
+    def attach(self, sink: FeedSink) -> None: ...
+
+    async def publish(self, data: bytes) -> None:
+        """A publication of the subscriber, sent into a bidirectional feed."""
+        ...
+
+    def close(self) -> None:
+        """Idempotent."""
+        ...
 
 
 class ClientView(Protocol):
@@ -56,6 +89,10 @@ class ClientView(Protocol):
 
     def chan_info(self, channel: str) -> bytes:
         """Channel info of this connection's subscription to ``channel`` (empty if not subscribed)."""
+        ...
+
+    def feed(self, channel: str) -> ChannelFeed | None:
+        """The feed of this connection's subscription to ``channel``, if it was granted one."""
         ...
 
 
@@ -105,6 +142,9 @@ class SubscribeOptions:
     server_side_refresh: bool = False
     """At expiry the server asks ``on_sub_refresh`` itself (a sub_refresh proxy); the client is not
     told the TTL and may not send sub_refresh."""
+    feed: ChannelFeed | None = None
+    """Publications streamed into this subscription only; closed when the subscription ends (or
+    when the subscribe fails after the hook returned)."""
 
 
 @dataclass(slots=True)
@@ -150,6 +190,8 @@ class PublishDecision:
 
     data: bytes
     options: PublishOptions
+    forwarded: bool = False
+    """The hook delivered the publication itself (into a feed): nothing is published."""
 
 
 class Hooks(Protocol):

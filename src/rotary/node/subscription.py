@@ -25,6 +25,7 @@ Ordering rules, all enforced here and checked by tests/unit/node/test_session_ma
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -78,6 +79,8 @@ async def start_subscription(
         server_side_refresh=opts.server_side_refresh,
     )
     client.session.add_subscription(state)
+    if opts.feed is not None:
+        client.feeds[channel] = opts.feed
     node.hub.add_subscriber(channel, client, state)
     try:
         await node.sync_broker_subscription(channel)
@@ -227,10 +230,38 @@ def activate(client: Client, started: Started) -> None:
     for pub in started.pending:
         session.send_encoded(_pending_push(state, pub, protocol, uni))
     client.flush()
+    feed = client.feeds.get(state.channel)
+    if feed is not None:
+        feed.attach(_FeedSink(client, state))
     if state.emit_join_leave:
         client.node.spawn(client.node.broker.publish_join(state.channel, client.client_info(state.chan_info)))
     if state.end_requested is not None:
         end(client, state.channel, state.end_requested)
+
+
+class _FeedSink:
+    """A feed's way into its subscription; inert once that subscription has ended."""
+
+    def __init__(self, client: Client, state: ChannelState) -> None:
+        self._client = client
+        self._state = state
+
+    def _live(self) -> bool:
+        client = self._client
+        return not client.closed and client.channels.get(self._state.channel) is self._state
+
+    def publication(self, data: bytes, tags: Mapping[str, str]) -> None:
+        if not self._live():
+            return
+        client, channel = self._client, self._state.channel
+        pub = pb.Publication(data=data, tags=tags)
+        protocol, uni = client.transport.protocol, client.transport.unidirectional
+        client.session.send_encoded(prepared.publication_push(channel, pub, protocol, uni))
+        client.flush()
+
+    def end(self, unsubscribe: codes.UnsubscribeCode) -> None:
+        if self._live():
+            end(self._client, self._state.channel, unsubscribe)
 
 
 def _pending_push(state: ChannelState, pub: pb.Publication, protocol: ProtocolType, uni: bool) -> bytes:
@@ -289,6 +320,9 @@ def release(client: Client, ended: list[Ended]) -> None:
     node = client.node
     for state, was_live in ended:
         channel = state.channel
+        feed = client.feeds.pop(channel, None)
+        if feed is not None:
+            feed.close()
         if node.hub.remove_subscriber(channel, client):
             node.spawn(node.sync_broker_subscription(channel))
         if state.emit_presence:

@@ -38,7 +38,6 @@ def _per_namespace(key: str, feature: str, honoured: tuple[Any, ...] = ()) -> tu
 
 
 TLS = "TLS (rotary never serves plaintext when TLS is asked for)"
-STREAM_PROXY = "the subscribe stream proxy"
 
 UNBUILT: tuple[Unbuilt, ...] = (
     # The HTTP server.
@@ -71,7 +70,6 @@ UNBUILT: tuple[Unbuilt, ...] = (
     # Clients and channels.
     Unbuilt("client.concurrency", "concurrent command handling"),
     Unbuilt("client.channel_position_max_time_lag", "a tolerated position lag"),
-    *_per_namespace("subscribe_stream_proxy_enabled", STREAM_PROXY),
     *_per_namespace("subscription_type", "map and shared poll subscriptions", honoured=("stream",)),
     *_per_namespace("map_clients_presence_channel_prefix", "map subscriptions"),
     *_per_namespace("map_users_presence_channel_prefix", "map subscriptions"),

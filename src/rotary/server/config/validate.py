@@ -152,6 +152,13 @@ def check_channels(config: Config, report: Report) -> None:
         _check_channel_options(ns, path, config, proxy_names, report)
 
 
+def _stream_endpoint(opts: ChannelOptions, config: Config) -> str:
+    name = opts.subscribe_stream_proxy_name
+    if name == DEFAULT_PROXY:
+        return config.channel.proxy.subscribe_stream.endpoint
+    return next((p.endpoint for p in config.proxies if p.name == name), "")
+
+
 def _check_channel_options(
     opts: ChannelOptions, path: str, config: Config, proxy_names: set[str], report: Report
 ) -> None:
@@ -165,6 +172,8 @@ def _check_channel_options(
             report(f"{path}.{name_key}: proxy {name!r} not found")
         elif getattr(opts, enabled_key) and name == DEFAULT_PROXY:
             _check_proxy(getattr(config.channel.proxy, kind), f"channel.proxy.{kind}", report)
+    if opts.subscribe_stream_proxy_enabled and _stream_endpoint(opts, config).startswith("http"):
+        report(f"{path}.subscribe_stream_proxy_name: the subscribe stream proxy needs a GRPC endpoint")
     data_format = opts.publication_data_format
     _one_of(data_format, "publication_data_format", f"{path}.publication_data_format", report)
     _one_of(opts.force_recovery_mode, "force_recovery_mode", f"{path}.force_recovery_mode", report)

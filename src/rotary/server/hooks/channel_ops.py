@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from rotary.engines.base import PublishOptions
 from rotary.node.errors import ClientError
 from rotary.node.hooks import ClientView, PublishDecision
 from rotary.protocol import codes, pb
@@ -29,8 +30,11 @@ class ChannelOpsHooks:
         options = target.options
         if options.publish_proxy_enabled and self._proxies is not None:
             return await self._proxies.publish(client, target, request)
-        if options.publish_proxy_enabled or options.subscribe_stream_proxy_enabled:
+        if options.publish_proxy_enabled:
             raise ClientError(codes.ERROR_NOT_AVAILABLE)
+        if options.subscribe_stream_proxy_enabled:
+            bidirectional = options.subscribe_stream_proxy_bidirectional
+            return await self._into_stream(client, target.channel, request, bidirectional)
         allowed = self._access.permitted(
             client,
             for_client=options.allow_publish_for_client,
@@ -46,6 +50,17 @@ class ChannelOpsHooks:
             chan_info=client.chan_info(target.channel),
         )
         return PublishDecision(data=request.data, options=replace(target.publish_options(), client_info=info))
+
+    @staticmethod
+    async def _into_stream(
+        client: ClientView, channel: str, request: pb.PublishRequest, bidirectional: bool
+    ) -> PublishDecision:
+        """On a stream proxy channel a publication goes into the subscriber's bidirectional stream."""
+        feed = client.feed(channel) if bidirectional else None
+        if feed is None:
+            raise ClientError(codes.ERROR_NOT_AVAILABLE)
+        await feed.publish(request.data)
+        return PublishDecision(data=request.data, options=PublishOptions(), forwarded=True)
 
     async def on_presence(self, client: ClientView, channel: str) -> None:
         target = self._access.checked_target(channel)

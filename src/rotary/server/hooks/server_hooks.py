@@ -27,6 +27,7 @@ from rotary.server.proxy.channel import ChannelProxies
 from rotary.server.proxy.connection import ConnectProxy, RefreshProxy
 from rotary.server.proxy.registry import Proxies
 from rotary.server.proxy.rpc import RpcProxies
+from rotary.server.proxy.stream import StreamProxies
 from rotary.server.tokens import TokenVerifier
 
 
@@ -40,14 +41,15 @@ class ServerHooks:
         """``proxies`` are the config's backends (``Proxies(config)``); the caller closes them."""
         self.channels = ChannelRules(config.channel)
         access = Access(config.client, self.channels)
-        connect = refresh = channel = rpc = None
+        connect = refresh = channel = rpc = streams = None
         if proxies is not None:
+            streams = StreamProxies(proxies.subscribe_stream) if proxies.subscribe_stream else None
             connect = ConnectProxy(proxies.connect, self.channels) if proxies.connect else None
             refresh = RefreshProxy(proxies.refresh) if proxies.refresh else None
             channel = ChannelProxies(proxies.subscribe, proxies.publish, proxies.sub_refresh)
             rpc = RpcProxies(config.rpc, proxies.rpc) if proxies.rpc else None
         self._connect = ConnectHooks(access, verifier, connect, refresh)
-        self._subscribe = SubscribeHooks(access, verifier, channel)
+        self._subscribe = SubscribeHooks(access, verifier, channel, streams)
         self._channel_ops = ChannelOpsHooks(access, channel)
         self._rpc = RpcHooks(config.rpc, rpc)
 

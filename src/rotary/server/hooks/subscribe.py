@@ -16,6 +16,7 @@ from rotary.protocol import codes, pb
 from rotary.server.channels import ResolvedChannel, valid_tags_filter
 from rotary.server.grants import Access, namespace_subscription, require_channel
 from rotary.server.proxy.channel import ChannelProxies
+from rotary.server.proxy.stream import StreamProxies
 from rotary.server.tokens import SubscriptionToken, TokenError, TokenExpiredError, TokenVerifier
 
 logger = logging.getLogger("rotary.server.hooks")
@@ -41,12 +42,17 @@ class SubscribeHooks:
     namespaces' subscribe and sub_refresh proxies."""
 
     def __init__(
-        self, access: Access, verifier: TokenVerifier, proxies: ChannelProxies | None = None
+        self,
+        access: Access,
+        verifier: TokenVerifier,
+        proxies: ChannelProxies | None = None,
+        streams: StreamProxies | None = None,
     ) -> None:
         self._access = access
         self._channels = access.channels
         self._verifier = verifier
         self._proxies = proxies
+        self._streams = streams
 
     async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions:
         """A namespace with a sub_refresh proxy has every subscription refreshed by the server."""
@@ -54,6 +60,12 @@ class SubscribeHooks:
         if self._proxied(client, target, request.token):
             granted = await self._require(self._proxies).subscribe(client, target, request)
             self._negotiate(target, request, granted)
+        elif self._streamed(target, request.token):
+            if request.HasField("tf"):  # a stream subscription filters nothing
+                raise ClientError(codes.ERROR_BAD_REQUEST)
+            if self._streams is None:
+                raise ClientError(codes.ERROR_NOT_AVAILABLE)
+            granted = await self._streams.subscribe(client, target, request)
         else:
             granted = await self._authorize(client, target, request.token)
             self.apply_request(client, target, request, granted)
@@ -65,6 +77,13 @@ class SubscribeHooks:
         if token or target.user_limited or not target.options.subscribe_proxy_enabled:
             return False
         return not target.private
+
+    @staticmethod
+    def _streamed(target: ResolvedChannel, token: str) -> bool:
+        """The subscribe stream proxy comes where the subscribe proxy would (they exclude each other)."""
+        if token or target.user_limited or target.private:
+            return False
+        return target.options.subscribe_stream_proxy_enabled
 
     @staticmethod
     def _require(proxies: ChannelProxies | None) -> ChannelProxies:

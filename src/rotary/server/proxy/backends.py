@@ -9,7 +9,7 @@ https://centrifugal.dev/docs/server/proxy#http-proxy and https://centrifugal.dev
 from __future__ import annotations
 
 import ssl
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import grpc  # type: ignore[import-untyped]
@@ -147,9 +147,31 @@ class GrpcBackend:
                 self._channel = grpc.aio.insecure_channel(self._target)
         return self._channel
 
-    async def call(self, method: str, request: Message, response_type: type[M], context: CallContext) -> M:
+    def _metadata(self, context: CallContext) -> list[tuple[str, str]]:
         metadata = list(forwarded(self.config, context, self.config.grpc.static_metadata).items())
         metadata.extend(self._credentials)
+        return metadata
+
+    def open_stream(
+        self, method: str, first: Message | None, response_type: type[M], context: CallContext
+    ) -> Any:
+        """A streaming call of CentrifugoProxy: server-streaming with ``first`` as its request, or
+        bidirectional (``first`` None, the caller writes). May raise ValueError or OSError."""
+        channel = self._open()
+        path = f"/{SERVICE}/{method}"
+        options = {"metadata": self._metadata(context), "compression": self._compression}
+        if first is None:
+            bidi = channel.stream_stream(
+                path, request_serializer=_serialize, response_deserializer=response_type.FromString
+            )
+            return bidi(**options)
+        uni = channel.unary_stream(
+            path, request_serializer=_serialize, response_deserializer=response_type.FromString
+        )
+        return uni(first, **options)
+
+    async def call(self, method: str, request: Message, response_type: type[M], context: CallContext) -> M:
+        metadata = self._metadata(context)
         try:
             invoke = self._open().unary_unary(
                 f"/{SERVICE}/{method}",

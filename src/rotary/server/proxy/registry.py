@@ -35,6 +35,7 @@ class Proxies:
         self.subscribe = build("subscribe", section.subscribe)
         self.publish = build("publish", section.publish)
         self.sub_refresh = build("sub_refresh", section.sub_refresh)
+        self.subscribe_stream = build("subscribe_stream", section.subscribe_stream)
         rpc_scopes = [config.rpc.without_namespace, *config.rpc.namespaces]
         rpc_names = {o.proxy_name for o in rpc_scopes if o.proxy_enabled}
         self.rpc = {
@@ -43,7 +44,7 @@ class Proxies:
 
     def _all(self) -> Iterable[Backend]:
         yield from (b for b in (self.connect, self.refresh) if b is not None)
-        for kind in (self.subscribe, self.publish, self.sub_refresh, self.rpc):
+        for kind in (self.subscribe, self.publish, self.sub_refresh, self.subscribe_stream, self.rpc):
             yield from kind.values()
 
     async def close(self) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from rotary.server.config.convert import Report, build
 from rotary.server.config.fields import field_types, item_type
-from rotary.server.config.schema import ChannelConfig, ClientConfig, Config, NamedProxyConfig, NamespaceConfig
+from rotary.server.config.schema import ChannelConfig, ClientConfig, Config, NamespaceConfig
 from rotary.server.config.schema_transports import HTTPServerConfig, TLSConfig
 from rotary.server.config.unbuilt import LIST_STEP, UNBUILT
 from rotary.server.config.validate import validate
@@ -44,15 +44,11 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
             name="maps", subscription_type="map", map=replace(NamespaceConfig().map, mode="ephemeral")
         ),
         NamespaceConfig(name="streams", subscription_type="stream"),
-        NamespaceConfig(
-            name="streamed", subscribe_stream_proxy_enabled=True, subscribe_stream_proxy_name="backend"
-        ),
     )
     config = Config(
         http_server=HTTPServerConfig(tls=TLSConfig(enabled=True)),
         client=ClientConfig(concurrency=4),
         channel=ChannelConfig(namespaces=namespaces),
-        proxies=(NamedProxyConfig(name="backend", endpoint="http://127.0.0.1:1"),),
     )
     config = replace(
         config,
@@ -66,7 +62,6 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
         "http_server.tls.enabled",
         "broker.nats.allow_wildcards",
         "client.concurrency",
-        "channel.namespaces[2].subscribe_stream_proxy_enabled",
         "channel.namespaces[0].subscription_type",
         "websocket.compression",
         "grpc_api.enabled",
