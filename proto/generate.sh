@@ -27,3 +27,4 @@ gen client "$root/src/rotary/protocol/_pb"
 gen control "$root/src/rotary/protocol/_pb"
 gen unistream "$root/src/rotary/protocol/_pb"
 gen api "$root/src/rotary/server/api/_pb" grpc
+gen proxy "$root/src/rotary/server/proxy/_pb" grpc

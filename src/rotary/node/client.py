@@ -12,12 +12,13 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine, Mapping
+from typing import TYPE_CHECKING, Any
 
 from rotary.engines.base import EngineError
 from rotary.node import subscription
 from rotary.node.errors import ClientError, DisconnectError
+from rotary.node.hooks import ChannelFeed
 from rotary.node.transport import Transport
 from rotary.protocol import codes, pb
 from rotary.protocol.codec import ProtocolError, ProtocolType, codec_for
@@ -57,6 +58,12 @@ class Client:
         self.meta = b""
         self.session_id = str(uuid.uuid4()) if transport.unidirectional else ""
         self.headers: Mapping[str, str] = headers or {}
+        self.emulated_headers: Mapping[str, str] = {}
+        """Headers the client sent in its connect command (headers emulation)."""
+        self.grpc_metadata: Mapping[str, str] = {}
+        self.feeds: dict[str, ChannelFeed] = {}
+        """Feeds of this connection's subscriptions, by channel (node/subscription.py owns them)."""
+        """Metadata of the GRPC call that opened the connection (set by uni_grpc)."""
         self.remote = remote
         self.metric_labels = (transport.name, "", "unnamed", "unversioned")
         """Centrifugo's connection labels (transport, accept_protocol, client_name, client_version),
@@ -65,6 +72,8 @@ class Client:
         limits = node.session_limits(transport.unidirectional)
         self.session = Session(codec_for(transport.protocol), limits, self._loop.time())
         self._timer: asyncio.TimerHandle | None = None
+        self._refreshes: set[asyncio.Task[None]] = set()
+        """Server-side refreshes in flight (connection or subscriptions), cancelled at close."""
         self.closed = False
         self._arm_timer()
         node.client_opened(self)
@@ -92,6 +101,9 @@ class Client:
     def chan_info(self, channel: str) -> bytes:
         state = self.session.channels.get(channel)
         return state.chan_info if state is not None else b""
+
+    def feed(self, channel: str) -> ChannelFeed | None:
+        return self.feeds.get(channel)
 
     def client_info(self, chan_info: bytes = b"") -> pb.ClientInfo:
         return pb.ClientInfo(user=self.user, client=self.id, conn_info=self.conn_info, chan_info=chan_info)
@@ -240,20 +252,84 @@ class Client:
         if disconnect is not None:
             self.close(disconnect)
             return
+        if self.session.refresh_due:
+            self.session.refresh_due = False
+            self._start_refresh(self._refresh_connection())
         self._end_expired_subscriptions()
         self.flush()
 
     def _end_expired_subscriptions(self) -> None:
-        """Client-side subscriptions get `unsubscribe` 2501; expired server-side ones end the connection."""
+        """Client-side subscriptions get `unsubscribe` 2501; expired server-side ones end the connection.
+        Subscriptions the server refreshes itself are refreshed first."""
         expired, self.session.expired_channels = self.session.expired_channels, []
         for channel in expired:
             state = self.session.channels.get(channel)
             if state is None:
                 continue
-            if state.server_side:
-                self.close(codes.DISCONNECT_SUB_EXPIRED)
+            if state.server_side_refresh:
+                self._start_refresh(self._refresh_subscription(state))
+                continue
+            self._end_expired(state)
+            if self.closed:
                 return
-            subscription.end(self, channel, codes.UNSUBSCRIBE_EXPIRED)
+
+    def _end_expired(self, state: ChannelState) -> None:
+        if state.server_side:
+            self.close(codes.DISCONNECT_SUB_EXPIRED)
+        else:
+            subscription.end(self, state.channel, codes.UNSUBSCRIBE_EXPIRED)
+
+    # -- server-side refresh (centrifuge's refresh and sub refresh handlers without a client command) --
+
+    def _start_refresh(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+
+    async def _refresh_connection(self) -> None:
+        """A refusal closes with its code, any other failure 3004; no new expiry (or a past one) 3005."""
+        try:
+            decision = await self.node.hooks.on_refresh(self, pb.RefreshRequest())
+        except DisconnectError as exc:
+            self.close(exc.disconnect)
+            return
+        except Exception:
+            log.exception("error refreshing connection of client %s", self.id)
+            self.close(codes.DISCONNECT_SERVER_ERROR)
+            return
+        if self.closed:
+            return
+        wall_now = time.time()
+        if decision.expired or max(decision.expire_at, self.session.expire_at) <= wall_now:
+            self.close(codes.DISCONNECT_EXPIRED)
+            return
+        if decision.expire_at > 0:
+            if decision.conn_info is not None:
+                self.conn_info = decision.conn_info
+            if decision.meta is not None:
+                self.meta = decision.meta
+            self.session.set_expiry(decision.expire_at, self.loop_time(), wall_now)
+        self.flush()
+
+    async def _refresh_subscription(self, state: ChannelState) -> None:
+        """A failure, an expired answer or a past expiry ends the subscription as its expiry would."""
+        channel = state.channel
+        try:
+            decision = await self.node.hooks.on_sub_refresh(self, pb.SubRefreshRequest(channel=channel))
+        except (ClientError, DisconnectError):
+            decision = None
+        except Exception:
+            log.exception("error refreshing subscription %s of client %s", channel, self.id)
+            decision = None
+        if self.closed or self.session.channels.get(channel) is not state:
+            return
+        wall_now = time.time()
+        if decision is None or decision.expired or 0 < decision.expire_at < wall_now:
+            self._end_expired(state)
+        else:
+            state.refresh(decision.expire_at, decision.chan_info)
+            self.session.set_subscription_expiry(channel, decision.expire_at, self.loop_time(), wall_now)
+        self.flush()
 
     # -- end -----------------------------------------------------------------------------------
 
@@ -281,6 +357,8 @@ class Client:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        for task in self._refreshes:
+            task.cancel()
         if dropped:
             self.transport.abort()
         else:

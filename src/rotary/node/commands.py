@@ -48,7 +48,9 @@ def _ttl(expire_at: int) -> int:
 async def connect(client: Client, cmd: pb.Command) -> None:
     req = cmd.connect
     node = client.node
-    conn = ConnectionInfo(client.id, client.transport_name, client.protocol, client.headers, client.remote)
+    conn = ConnectionInfo(
+        client.id, client.transport_name, client.protocol, client.headers, client.remote, client.grpc_metadata
+    )
     decision = await node.hooks.on_connecting(conn, req)
     if client.closed:
         return
@@ -60,7 +62,9 @@ async def connect(client: Client, cmd: pb.Command) -> None:
     if len(decision.subscriptions) > node.config.channel_limit:
         raise DisconnectError(codes.DISCONNECT_CHANNEL_LIMIT)
     client.user, client.conn_info, client.meta = decision.user, decision.conn_info, decision.meta
-    client.session.connected(client.loop_time(), decision.expire_at, time.time())
+    client.emulated_headers = dict(req.headers)
+    refresh_by_server = decision.server_side_refresh
+    client.session.connected(client.loop_time(), decision.expire_at, time.time(), refresh_by_server)
     client.metric_labels = _metric_labels(client.transport_name, req.name, req.version)
     node.hub.add_client(client)
     result = pb.ConnectResult(client=client.id, version=node.config.version, data=decision.data)
@@ -75,7 +79,7 @@ async def connect(client: Client, cmd: pb.Command) -> None:
         started.append(s)
     if client.closed:
         return
-    if decision.expire_at:
+    if decision.expire_at and not refresh_by_server:
         result.expires, result.ttl = True, _ttl(decision.expire_at)
     limits = client.session.limits
     if limits.ping_interval > 0:
@@ -126,11 +130,15 @@ async def subscribe(client: Client, cmd: pb.Command) -> None:
     if len(client.channels) >= client.node.config.channel_limit:
         raise ClientError(codes.ERROR_LIMIT_EXCEEDED)
     opts = await client.node.hooks.on_subscribe(client, req)
-    if client.closed or client.is_subscribed(channel):
-        return
-    if opts.expire_at and opts.expire_at <= time.time():
-        raise ClientError(codes.ERROR_EXPIRED)
-    started = await start_subscription(client, channel, opts, req, server_side=False)
+    try:
+        if client.closed or client.is_subscribed(channel):
+            return
+        if opts.expire_at and opts.expire_at <= time.time():
+            raise ClientError(codes.ERROR_EXPIRED)
+        started = await start_subscription(client, channel, opts, req, server_side=False)
+    finally:  # a feed lives as long as its subscription; one that never started ends here
+        if opts.feed is not None and client.feeds.get(channel) is not opts.feed:
+            opts.feed.close()
     if client.closed:
         return
     client.session.send_reply(pb.Reply(id=cmd.id, subscribe=started.result))
@@ -146,7 +154,8 @@ async def publish(client: Client, cmd: pb.Command) -> None:
     req = cmd.publish
     _required(req.channel)
     decision = await client.node.hooks.on_publish(client, req)
-    await client.node.publish(req.channel, decision.data, decision.options)
+    if not decision.forwarded:
+        await client.node.publish(req.channel, decision.data, decision.options)
     client.session.send_reply(pb.Reply(id=cmd.id, publish=pb.PublishResult()))
 
 
@@ -197,6 +206,8 @@ async def send(client: Client, cmd: pb.Command) -> None:
 
 
 async def refresh(client: Client, cmd: pb.Command) -> None:
+    if client.session.server_side_refresh:  # the server refreshes this connection itself
+        raise DisconnectError(codes.DISCONNECT_BAD_REQUEST)
     decision = await client.node.hooks.on_refresh(client, cmd.refresh)
     if decision.expired:
         raise DisconnectError(codes.DISCONNECT_EXPIRED)
@@ -204,6 +215,8 @@ async def refresh(client: Client, cmd: pb.Command) -> None:
         raise DisconnectError(codes.DISCONNECT_EXPIRED)
     if decision.conn_info is not None:
         client.conn_info = decision.conn_info
+    if decision.meta is not None:
+        client.meta = decision.meta
     client.session.set_expiry(decision.expire_at, client.loop_time(), time.time())
     result = pb.RefreshResult()  # centrifuge answers a refresh with its expiry only
     if decision.expire_at:
@@ -216,6 +229,8 @@ async def sub_refresh(client: Client, cmd: pb.Command) -> None:
     state = client.channels.get(_required(req.channel))
     if state is None:
         raise ClientError(codes.ERROR_PERMISSION_DENIED)
+    if state.server_side_refresh:  # the server refreshes this subscription itself
+        raise DisconnectError(codes.DISCONNECT_BAD_REQUEST)
     decision = await client.node.hooks.on_sub_refresh(client, req)
     if decision.expired or (decision.expire_at and decision.expire_at <= time.time()):
         raise ClientError(codes.ERROR_EXPIRED)

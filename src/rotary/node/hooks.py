@@ -14,8 +14,41 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from rotary.engines.base import PublishOptions, StreamPosition
-from rotary.protocol import pb
+from rotary.protocol import codes, pb
 from rotary.protocol.codec import ProtocolType
+
+
+class FeedSink(Protocol):
+    """Where a feed delivers: the one subscription it was granted with."""
+
+    def publication(self, data: bytes, tags: Mapping[str, str]) -> None:
+        """Pushes a publication (without an offset) to this subscriber only."""
+        ...
+
+    def end(self, unsubscribe: codes.UnsubscribeCode) -> None:
+        """Ends the subscription with this unsubscribe code."""
+        ...
+
+
+class ChannelFeed(Protocol):
+    """Publications a hook streams into one subscription of one connection (Centrifugo's subscribe
+    stream proxy). The node attaches it once the subscription is live and closes it when the
+    subscription ends, however it ends."""
+
+    @property
+    def bidirectional(self) -> bool:
+        """The subscriber's publications go into the feed instead of the channel."""
+        ...
+
+    def attach(self, sink: FeedSink) -> None: ...
+
+    async def publish(self, data: bytes) -> None:
+        """A publication of the subscriber, sent into a bidirectional feed."""
+        ...
+
+    def close(self) -> None:
+        """Idempotent."""
+        ...
 
 
 class ClientView(Protocol):
@@ -42,10 +75,24 @@ class ClientView(Protocol):
     @property
     def headers(self) -> Mapping[str, str]: ...
 
+    @property
+    def emulated_headers(self) -> Mapping[str, str]:
+        """Headers the client sent inside its connect command (headers emulation)."""
+        ...
+
+    @property
+    def grpc_metadata(self) -> Mapping[str, str]:
+        """Metadata of the GRPC call that opened the connection (uni_grpc), keys lower-cased."""
+        ...
+
     def is_subscribed(self, channel: str) -> bool: ...
 
     def chan_info(self, channel: str) -> bytes:
         """Channel info of this connection's subscription to ``channel`` (empty if not subscribed)."""
+        ...
+
+    def feed(self, channel: str) -> ChannelFeed | None:
+        """The feed of this connection's subscription to ``channel``, if it was granted one."""
         ...
 
 
@@ -59,6 +106,8 @@ class ConnectionInfo:
     headers: Mapping[str, str] = field(default_factory=dict)
     """HTTP headers of the request that opened the connection, keys lower-cased."""
     remote: str = ""
+    grpc_metadata: Mapping[str, str] = field(default_factory=dict)
+    """Metadata of the GRPC call that opened the connection (uni_grpc), keys lower-cased."""
 
 
 @dataclass(slots=True)
@@ -90,6 +139,12 @@ class SubscribeOptions:
     """The subscriber may filter publications by tags (SubscribeRequest.tf); otherwise a filter is 107."""
     reject_unrecovered: bool = False
     """Answer 112 instead of ``recovered: false`` (SubscribeRequest.flag bit 2)."""
+    server_side_refresh: bool = False
+    """At expiry the server asks ``on_sub_refresh`` itself (a sub_refresh proxy); the client is not
+    told the TTL and may not send sub_refresh."""
+    feed: ChannelFeed | None = None
+    """Publications streamed into this subscription only; closed when the subscription ends (or
+    when the subscribe fails after the hook returned)."""
 
 
 @dataclass(slots=True)
@@ -107,6 +162,9 @@ class ConnectDecision:
     meta: bytes = b""
     single_connection: bool = False
     """Close the user's other connections (3504) once this one is connected."""
+    server_side_refresh: bool = False
+    """At expiry the server asks ``on_refresh`` itself (a refresh proxy); the client is not told
+    the TTL and may not send refresh."""
 
 
 @dataclass(slots=True)
@@ -115,6 +173,8 @@ class RefreshDecision:
     expired: bool = False
     conn_info: bytes | None = None
     """New connection info, or None to keep the current one."""
+    meta: bytes | None = None
+    """New connection meta, or None to keep the current one."""
 
 
 @dataclass(slots=True)
@@ -130,6 +190,8 @@ class PublishDecision:
 
     data: bytes
     options: PublishOptions
+    forwarded: bool = False
+    """The hook delivered the publication itself (into a feed): nothing is published."""
 
 
 class Hooks(Protocol):
@@ -137,7 +199,10 @@ class Hooks(Protocol):
         """Authenticate. A token error is DisconnectError(3500); an expired token ClientError(109)."""
         ...
 
-    async def on_refresh(self, client: ClientView, request: pb.RefreshRequest) -> RefreshDecision: ...
+    async def on_refresh(self, client: ClientView, request: pb.RefreshRequest) -> RefreshDecision:
+        """A client's refresh command, or (empty request) the server's own at expiry when the
+        connection was granted with ``server_side_refresh``."""
+        ...
 
     async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions: ...
 

@@ -25,6 +25,7 @@ Ordering rules, all enforced here and checked by tests/unit/node/test_session_ma
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -75,8 +76,11 @@ async def start_subscription(
         chan_info=opts.chan_info,
         delta=opts.delta,
         tags_filter=_tags_filter(request, opts),
+        server_side_refresh=opts.server_side_refresh,
     )
     client.session.add_subscription(state)
+    if opts.feed is not None:
+        client.feeds[channel] = opts.feed
     node.hub.add_subscriber(channel, client, state)
     try:
         await node.sync_broker_subscription(channel)
@@ -91,7 +95,7 @@ async def start_subscription(
     # channel that cannot recover) or forced by the server's cache recovery.
     auto_cache = opts.recoverable and opts.auto_cache_recover and opts.cache_recovery
     result.was_recovering = request.recover or opts.recover_since is not None or auto_cache
-    if opts.expire_at > 0:
+    if opts.expire_at > 0 and not opts.server_side_refresh:  # otherwise the server refreshes it
         result.expires = True
         result.ttl = max(opts.expire_at - int(time.time()), 0)
     if opts.data:
@@ -229,6 +233,9 @@ def activate(client: Client, started: Started) -> None:
     for pub in started.pending:
         session.send_encoded(_pending_push(state, pub, protocol, uni))
     client.flush()
+    feed = client.feeds.get(state.channel)
+    if feed is not None:
+        feed.attach(_FeedSink(client, state))
     if state.emit_join_leave:
         node = client.node
         if node.metrics is not None:
@@ -236,6 +243,31 @@ def activate(client: Client, started: Started) -> None:
         node.spawn(node.broker.publish_join(state.channel, client.client_info(state.chan_info)))
     if state.end_requested is not None:
         end(client, state.channel, state.end_requested)
+
+
+class _FeedSink:
+    """A feed's way into its subscription; inert once that subscription has ended."""
+
+    def __init__(self, client: Client, state: ChannelState) -> None:
+        self._client = client
+        self._state = state
+
+    def _live(self) -> bool:
+        client = self._client
+        return not client.closed and client.channels.get(self._state.channel) is self._state
+
+    def publication(self, data: bytes, tags: Mapping[str, str]) -> None:
+        if not self._live():
+            return
+        client, channel = self._client, self._state.channel
+        pub = pb.Publication(data=data, tags=tags)
+        protocol, uni = client.transport.protocol, client.transport.unidirectional
+        client.session.send_encoded(prepared.publication_push(channel, pub, protocol, uni))
+        client.flush()
+
+    def end(self, unsubscribe: codes.UnsubscribeCode) -> None:
+        if self._live():
+            end(self._client, self._state.channel, unsubscribe)
 
 
 def _pending_push(state: ChannelState, pub: pb.Publication, protocol: ProtocolType, uni: bool) -> bytes:
@@ -296,6 +328,9 @@ def release(client: Client, ended: list[Ended]) -> None:
     node = client.node
     for state, was_live in ended:
         channel = state.channel
+        feed = client.feeds.pop(channel, None)
+        if feed is not None:
+            feed.close()
         if node.hub.remove_subscriber(channel, client):
             node.spawn(node.sync_broker_subscription(channel))
         if state.emit_presence:

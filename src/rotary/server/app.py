@@ -39,6 +39,7 @@ from rotary.server.http3 import start_http3
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
 from rotary.server.origins import for_requests, origin_value_checker
 from rotary.server.pem import read_pem
+from rotary.server.proxy.registry import Proxies
 from rotary.server.reload import LoadConfig, reload_config
 from rotary.server.tls.listeners import TlsSetupError, listener_tls
 from rotary.server.tokens import TokenVerifier
@@ -129,6 +130,8 @@ class Server:
     """The WebTransport endpoint, served over HTTP/3 (http3.py) when ``webtransport.enabled``."""
     tracing: Tracing | None = None
     """OpenTelemetry's provider when ``opentelemetry.enabled``; flushed at shutdown."""
+    proxies: Proxies | None = None
+    """The proxy backends, built once at start; hooks rebuilt by a reload ask the same ones."""
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -195,6 +198,7 @@ def build_server(
     verifier = token_verifier(config)
     rules = ChannelRules(config.channel)
     engines = build_engines(config)
+    proxies = Proxies(config)  # built once: a reload rebuilds the hooks around the same backends
     prometheus = config.prometheus
     metrics = (
         Metrics(recovered_publications=prometheus.recovered_publications_histogram)
@@ -203,7 +207,7 @@ def build_server(
     )
     node = Node(
         node_config(config),
-        hooks=build_hooks(config, verifier),
+        hooks=build_hooks(config, verifier, proxies),
         broker=engines.broker,
         presence_manager=engines.presence_manager,
         controller=engines.controller,
@@ -215,6 +219,7 @@ def build_server(
     internal = (
         web.Application(middlewares=[deadlines.middleware]) if config.http_server.internal_port else None
     )
+    external.on_cleanup.append(lambda _: proxies.close())  # backends open lazily, close with the app
     origin_allowed = origin_value_checker(config.client.allowed_origins)
     check_origin = for_requests(origin_allowed)
     limiter = _rate_limiter(config.client.connection_rate_limit, clock)
@@ -273,6 +278,7 @@ def build_server(
         autocert,
         webtransport,
         tracing,
+        proxies,
     )
     return server
 
@@ -285,9 +291,10 @@ def token_verifier(config: Config) -> TokenVerifier:
     )
 
 
-def build_hooks(config: Config, verifier: TokenVerifier) -> Hooks:
-    """The node's hooks for ``config``: at start, and again on each config reload."""
-    return ServerHooks(config, verifier)
+def build_hooks(config: Config, verifier: TokenVerifier, proxies: Proxies) -> Hooks:
+    """The node's hooks for ``config``: at start, and again on each config reload, around the
+    proxy backends built at start (as in Centrifugo, a reload does not rebuild the proxies)."""
+    return ServerHooks(config, verifier, proxies)
 
 
 async def reconfigure(server: Server, config: Config) -> None:
@@ -297,7 +304,8 @@ async def reconfigure(server: Server, config: Config) -> None:
     stays as started. Commands already past their hook finish under the old config; the old verifier
     is closed after."""
     verifier = token_verifier(config)
-    hooks = build_hooks(config, verifier)
+    assert server.proxies is not None
+    hooks = build_hooks(config, verifier, server.proxies)
     rules = ChannelRules(config.channel)
     old_verifier = server.verifier
     server.node.hooks = hooks

@@ -70,6 +70,8 @@ class ChannelState:
     end_requested: codes.UnsubscribeCode | None = None
     """The server asked to end it while it was still subscribing: it ends right after it goes live,
     as centrifuge waits for a subscribe in progress before unsubscribing."""
+    server_side_refresh: bool = False
+    """The server refreshes it at expiry; the client may not send sub_refresh for it."""
     tags_filter: TagsMatcher | None = None
     """Publications whose tags it rejects are not delivered (offsets still advance). A delta
     subscription keeps it for recovery only: live, Centrifugo sends it every publication."""

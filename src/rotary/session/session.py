@@ -81,6 +81,9 @@ class Session:
         self.channels: dict[str, ChannelState] = {}
         self.expire_at = 0
         """Unix seconds of connection expiry (0 never); the driver keeps it in wall-clock time."""
+        self.server_side_refresh = False
+        """At expiry the driver refreshes the connection itself (``refresh_due``) instead of closing it."""
+        self.refresh_due = False
         self._outbox: list[bytes] = []
         self.queued_bytes = 0
         """Bytes of every message ever queued: what a command queued is the growth while it ran."""
@@ -132,9 +135,12 @@ class Session:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    def connected(self, now: float, expire_at: int, wall_now: float) -> None:
+    def connected(
+        self, now: float, expire_at: int, wall_now: float, server_side_refresh: bool = False
+    ) -> None:
         """The connect command succeeded: start pings and the expiry deadline."""
         self.status = Status.CONNECTED
+        self.server_side_refresh = server_side_refresh
         self._stale_at = None
         interval = self.limits.ping_interval
         if interval > 0:
@@ -147,7 +153,8 @@ class Session:
         if expire_at <= 0:
             self._expire_deadline = None
             return
-        self._expire_deadline = now + max(expire_at - wall_now, 0) + self.limits.expired_close_delay
+        delay = 0.0 if self.server_side_refresh else self.limits.expired_close_delay
+        self._expire_deadline = now + max(expire_at - wall_now, 0) + delay
 
     def set_subscription_expiry(self, channel: str, expire_at: int, now: float, wall_now: float) -> None:
         """The subscription expires at ``expire_at`` (0 never); it ends after the grace delay unrefreshed."""
@@ -258,7 +265,9 @@ class Session:
         if self._pong_at is not None and now >= self._pong_at:
             return codes.DISCONNECT_NO_PONG
         if self._expire_deadline is not None and now >= self._expire_deadline and self.expire_at <= wall_now:
-            return codes.DISCONNECT_EXPIRED
+            if not self.server_side_refresh:
+                return codes.DISCONNECT_EXPIRED
+            self._expire_deadline, self.refresh_due = None, True
         if self._ping_at is not None and now >= self._ping_at:
             self._send_ping(now)
         self._expire_subscriptions(now, wall_now)

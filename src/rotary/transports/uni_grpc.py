@@ -128,6 +128,9 @@ def consume_handler(node: Node) -> grpc.GenericRpcHandler:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "shutting down")
         transport = UniGrpcTransport()
         client = Client(node, transport, {}, context.peer())
+        client.grpc_metadata = {
+            key.lower(): value for key, value in context.invocation_metadata() or () if isinstance(value, str)
+        }
         client.session.limits = replace(client.session.limits, ping_interval=PING_INTERVAL)
         try:
             failure = await client.connect_unidirectional(connect_request(request))

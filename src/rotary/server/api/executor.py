@@ -74,7 +74,7 @@ from rotary.server.api.schema import (
 )
 from rotary.server.channels import ChannelRules, ResolvedChannel
 from rotary.server.config.schema import Config
-from rotary.server.hooks import namespace_subscription
+from rotary.server.grants import namespace_subscription
 from rotary.server.tokens import Override
 from rotary.server.tracing import api_outcome
 

@@ -37,13 +37,6 @@ def _per_namespace(key: str, feature: str, honoured: tuple[Any, ...] = ()) -> tu
     return tuple(Unbuilt(f"{scope}.{key}", feature, honoured) for scope in scopes)
 
 
-def _per_rpc_namespace(key: str, feature: str) -> tuple[Unbuilt, ...]:
-    scopes = ("rpc.without_namespace", f"rpc.namespaces{LIST_STEP}")
-    return tuple(Unbuilt(f"{scope}.{key}", feature) for scope in scopes)
-
-
-PROXY = "proxying events to a backend"
-
 UNBUILT: tuple[Unbuilt, ...] = (
     # The HTTP server.
     Unbuilt("http_server.h2c_external", "HTTP/2 without TLS (h2c)"),
@@ -64,19 +57,11 @@ UNBUILT: tuple[Unbuilt, ...] = (
     Unbuilt("controller.enabled", "a dedicated controller"),
     Unbuilt(f"consumers{LIST_STEP}.enabled", "async consumers"),
     # Clients and channels.
-    Unbuilt("client.proxy.connect.enabled", PROXY),
-    Unbuilt("client.proxy.refresh.enabled", PROXY),
     Unbuilt("client.concurrency", "concurrent command handling"),
     Unbuilt("client.channel_position_max_time_lag", "a tolerated position lag"),
-    Unbuilt("proxies", PROXY),
-    *_per_namespace("subscribe_proxy_enabled", PROXY),
-    *_per_namespace("publish_proxy_enabled", PROXY),
-    *_per_namespace("sub_refresh_proxy_enabled", PROXY),
-    *_per_namespace("subscribe_stream_proxy_enabled", PROXY),
     *_per_namespace("subscription_type", "map and shared poll subscriptions", honoured=("stream",)),
     *_per_namespace("map_clients_presence_channel_prefix", "map subscriptions"),
     *_per_namespace("map_users_presence_channel_prefix", "map subscriptions"),
-    *_per_rpc_namespace("proxy_enabled", PROXY),
     # Transports.
     Unbuilt("websocket.compression", "WebSocket compression"),
     Unbuilt("websocket.read_buffer_size", "WebSocket buffer tuning"),

@@ -112,6 +112,17 @@ def _check_proxy(proxy: ProxyConfig, path: str, report: Report) -> None:
         report(f"{path}.endpoint: not set")
     for i, rule in enumerate(proxy.http.status_to_code_transforms):
         _check_status_transform(rule, f"{path}.http.status_to_code_transforms[{i}]", report)
+    for section in ("http", "grpc"):
+        tls = getattr(proxy, section).tls
+        for key in ("cert_pem", "key_pem", "server_ca_pem") if tls.enabled else ():
+            value = getattr(tls, key)
+            try:
+                if value:
+                    read_pem(value)
+            except PemError as exc:
+                report(f"{path}.{section}.tls.{key}: {exc}")
+    if proxy.grpc.tls.enabled and proxy.grpc.tls.insecure_skip_verify:
+        report(f"{path}.grpc.tls.insecure_skip_verify: not supported by rotary (grpcio always verifies)")
 
 
 def _check_status_transform(rule: HttpStatusToCodeTransform, path: str, report: Report) -> None:
@@ -142,6 +153,13 @@ def check_channels(config: Config, report: Report) -> None:
         _check_channel_options(ns, path, config, proxy_names, report)
 
 
+def _stream_endpoint(opts: ChannelOptions, config: Config) -> str:
+    name = opts.subscribe_stream_proxy_name
+    if name == DEFAULT_PROXY:
+        return config.channel.proxy.subscribe_stream.endpoint
+    return next((p.endpoint for p in config.proxies if p.name == name), "")
+
+
 def _check_channel_options(
     opts: ChannelOptions, path: str, config: Config, proxy_names: set[str], report: Report
 ) -> None:
@@ -155,6 +173,8 @@ def _check_channel_options(
             report(f"{path}.{name_key}: proxy {name!r} not found")
         elif getattr(opts, enabled_key) and name == DEFAULT_PROXY:
             _check_proxy(getattr(config.channel.proxy, kind), f"channel.proxy.{kind}", report)
+    if opts.subscribe_stream_proxy_enabled and _stream_endpoint(opts, config).startswith("http"):
+        report(f"{path}.subscribe_stream_proxy_name: the subscribe stream proxy needs a GRPC endpoint")
     data_format = opts.publication_data_format
     _one_of(data_format, "publication_data_format", f"{path}.publication_data_format", report)
     _one_of(opts.force_recovery_mode, "force_recovery_mode", f"{path}.force_recovery_mode", report)

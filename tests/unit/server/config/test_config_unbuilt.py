@@ -10,7 +10,7 @@ import pytest
 
 from rotary.server.config.convert import Report, build
 from rotary.server.config.fields import field_types, item_type
-from rotary.server.config.schema import ChannelConfig, ClientConfig, Config, NamedProxyConfig, NamespaceConfig
+from rotary.server.config.schema import ChannelConfig, ClientConfig, Config, NamespaceConfig
 from rotary.server.config.schema_transports import TLSConfig
 from rotary.server.config.unbuilt import LIST_STEP, UNBUILT
 from rotary.server.config.validate import validate
@@ -36,12 +36,10 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
             name="maps", subscription_type="map", map=replace(NamespaceConfig().map, mode="ephemeral")
         ),
         NamespaceConfig(name="streams", subscription_type="stream"),
-        NamespaceConfig(name="proxied", publish_proxy_enabled=True, publish_proxy_name="backend"),
     )
     config = Config(
         client=ClientConfig(concurrency=4),
         channel=ChannelConfig(namespaces=namespaces),
-        proxies=(NamedProxyConfig(name="backend", endpoint="http://127.0.0.1:1"),),
     )
     config = replace(
         config,
@@ -55,8 +53,6 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
     assert keys == [
         "broker.nats.allow_wildcards",
         "client.concurrency",
-        "proxies",
-        "channel.namespaces[2].publish_proxy_enabled",
         "channel.namespaces[0].subscription_type",
         "websocket.compression",
         "grpc_api.tls.insecure_skip_verify",

@@ -1,0 +1,349 @@
+"""Proxies against real backends: centrifuge-python through rotary to an aiohttp app and a grpc.aio
+CentrifugoProxy server, and the failure codes compared with Centrifugo's for the same backend.
+
+See https://centrifugal.dev/docs/server/proxy
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from centrifuge import ReplyError
+from helpers.centrifugo import centrifugo_process
+from helpers.env import free_port
+from helpers.proxy_backend import Hang, ProxyBackend, Status
+from helpers.tls_material import localhost_material
+
+pytestmark = pytest.mark.compat
+
+Start = Callable[[dict[str, Any]], Any]
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[ProxyBackend]:
+    server = ProxyBackend()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture(params=["http", "grpc"])
+def over(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(params=[False, True], ids=["json", "protobuf"])
+def use_protobuf(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+def endpoint(backend: ProxyBackend, over: str, kind: str) -> str:
+    return backend.http_endpoint(kind) if over == "http" else backend.grpc_endpoint
+
+
+def proxy_config(backend: ProxyBackend, over: str) -> dict[str, Any]:
+    """Connect through the default connect proxy; channel and RPC proxies by name ("backend")."""
+    common = {"timeout": "3s", "http_headers": ["cookie"]}
+    static = {"http": {"static_headers": {"x-static": "s1"}}, "grpc": {"static_metadata": {"x-static": "s1"}}}
+    named = [
+        {"name": f"{kind}-px", "endpoint": endpoint(backend, over, kind), **common, **static}
+        for kind in ("subscribe", "publish", "sub_refresh", "rpc")
+    ]
+    return {
+        "client": {
+            "proxy": {
+                "connect": {
+                    "enabled": True,
+                    "endpoint": endpoint(backend, over, "connect"),
+                    **common,
+                    **static,
+                }
+            }
+        },
+        "proxies": named,
+        "channel": {
+            "namespaces": [
+                {
+                    "name": "px",
+                    "subscribe_proxy_enabled": True,
+                    "subscribe_proxy_name": "subscribe-px",
+                    "publish_proxy_enabled": True,
+                    "publish_proxy_name": "publish-px",
+                    "allow_history_for_subscriber": True,
+                    "history_size": 10,
+                    "history_ttl": "60s",
+                },
+                {"name": "open", "allow_subscribe_for_client": True},
+            ]
+        },
+        "rpc": {
+            "namespaces": [{"name": "app", "proxy_enabled": True, "proxy_name": "rpc-px"}],
+            "ping": {"enabled": True},
+        },
+    }
+
+
+def data_of(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, bytes) else value
+
+
+async def test_every_proxy_kind_through_the_sdk(
+    backend: ProxyBackend, start_rotary: Start, sdk_clients: Any, over: str, use_protobuf: bool
+) -> None:
+    backend.answers["connect"] = lambda req: {
+        "result": {
+            "user": "alice",
+            "info": {"role": "admin"},
+            "data": {"hello": "world"},
+            "channels": ["open:news"],
+        }
+    }
+    backend.answers["subscribe"] = lambda req: {
+        "result": {"info": {"seat": 7}, "data": {"welcome": req["channel"]}}
+    }
+    backend.answers["publish"] = lambda req: {"result": {"data": {"text": "rewritten", "was": req["data"]}}}
+    backend.answers["rpc"] = lambda req: {"result": {"data": {"answer": 42, "method": req["method"]}}}
+    server = start_rotary(proxy_config(backend, over))
+    sdk = sdk_clients(server, use_protobuf=use_protobuf, headers={"Cookie": "session=abc"})
+    await sdk.client.connect()
+    connected = await sdk.events.next("on_connected")
+    assert data_of(connected.data) == {"hello": "world"}
+    server_sub = await sdk.events.next("on_subscribed")
+    assert server_sub.channel == "open:news"
+
+    sub, events = sdk.subscription("px:room")
+    await sub.subscribe()
+    subscribed = await events.next("on_subscribed")
+    assert data_of(subscribed.data) == {"welcome": "px:room"}
+
+    payload = orjson.dumps({"text": "hi"}) if use_protobuf else {"text": "hi"}
+    await sub.publish(payload)
+    publication = await events.next("on_publication")
+    assert data_of(publication.pub.data) == {"text": "rewritten", "was": {"text": "hi"}}
+    assert publication.pub.info.user == "alice"
+
+    reply = await sdk.client.rpc("app:answer", orjson.dumps({"q": 1}) if use_protobuf else {"q": 1})
+    assert data_of(reply.data) == {"answer": 42, "method": "app:answer"}
+    assert (await sdk.client.rpc("ping", {} if not use_protobuf else b"{}")).data in (None, b"", {})
+
+    connect = backend.requests("connect")[0]
+    protocol = "protobuf" if use_protobuf else "json"
+    assert connect.body["transport"] == "websocket" and connect.body["protocol"] == protocol
+    assert connect.body["encoding"] == "json" and connect.body["client"] == connected.client
+    assert connect.headers["cookie"] == "session=abc" and connect.headers["x-static"] == "s1"
+    for kind in ("subscribe", "publish", "rpc"):
+        seen = backend.requests(kind)[0]
+        assert seen.body["user"] == "alice" and seen.headers["cookie"] == "session=abc", kind
+    assert backend.requests("publish")[0].body["data"] == {"text": "hi"}
+
+
+async def test_refusals_reach_the_client_as_sent(
+    backend: ProxyBackend, start_rotary: Start, sdk_clients: Any, over: str
+) -> None:
+    backend.answers["connect"] = lambda req: {"result": {"user": "bob"}}
+    backend.answers["rpc"] = lambda req: {"error": {"code": 1001, "message": "not today"}}
+    backend.answers["subscribe"] = lambda req: {
+        "error": {"code": 403, "message": "forbidden", "temporary": False}
+    }
+    server = start_rotary(proxy_config(backend, over))
+    sdk = sdk_clients(server)
+    await sdk.client.connect()
+    await sdk.client.ready(timeout=5)
+    with pytest.raises(ReplyError) as info:
+        await sdk.client.rpc("app:x", {})
+    assert (info.value.code, info.value.message) == (1001, "not today")
+    sub, events = sdk.subscription("px:closed")
+    await sub.subscribe()
+    unsubscribed = await events.next("on_unsubscribed")  # a permanent subscribe error ends it
+    assert (unsubscribed.code, unsubscribed.reason) == (403, "forbidden")
+
+    backend.answers["connect"] = lambda req: {"disconnect": {"code": 4501, "reason": "go away"}}
+    other = sdk_clients(server)
+    await other.client.connect()
+    disconnected = await other.events.next("on_disconnected")
+    assert (disconnected.code, disconnected.reason) == (4501, "go away")
+
+
+# -- failure modes, side by side with Centrifugo ---------------------------------------------------
+
+
+async def first_answer(ws_url: str, command: dict[str, Any]) -> tuple[str, Any]:
+    """("reply", the reply's error or result) or ("close", code) for one command on a fresh socket."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+        await ws.send_str(json.dumps(command))
+        message = await ws.receive(timeout=10)
+        if message.type == aiohttp.WSMsgType.TEXT:
+            reply = json.loads(message.data.splitlines()[0])
+            return "reply", reply.get("error") or sorted(reply.get("connect", {}))
+        return "close", ws.close_code
+
+
+FAILURES: dict[str, Any] = {
+    "status-500": lambda req: Status(500),
+    "status-403-transformed": lambda req: Status(403),
+    "status-404-untransformed": lambda req: Status(404),
+    "malformed": lambda req: b"{not json",
+    "wrong-type": lambda req: {"result": {"user": 42}},
+    "timeout": lambda req: Hang(),
+    "disconnect-4000": lambda req: {"disconnect": {"code": 4000, "reason": "custom"}},
+    "error-400": lambda req: {"error": {"code": 400, "message": "custom", "temporary": True}},
+    "bad-base64": lambda req: {"result": {"user": "u", "b64info": "%%%"}},
+}
+
+
+@pytest.mark.parametrize("failure", [*FAILURES, "refused"])
+async def test_connect_failures_answer_as_centrifugo(
+    backend: ProxyBackend, start_rotary: Start, tmp_path: Path, failure: str
+) -> None:
+    if failure == "refused":
+        url = f"http://127.0.0.1:{free_port()}/connect"
+    else:
+        backend.answers["connect"] = FAILURES[failure]
+        url = backend.http_endpoint("connect")
+    connect_proxy = {
+        "enabled": True,
+        "endpoint": url,
+        "timeout": "500ms",
+        "http": {
+            "status_to_code_transforms": [
+                {"status_code": 403, "to_error": {"code": 403, "message": "forbidden", "temporary": False}}
+            ]
+        },
+    }
+    config = {"client": {"proxy": {"connect": connect_proxy}, "allowed_origins": ["*"]}}
+    rotary = start_rotary(config)
+    command = {"id": 1, "connect": {}}
+    with centrifugo_process(tmp_path / "centrifugo", config) as centrifugo:
+        expected = await first_answer(centrifugo.ws_url, command)
+    got = await first_answer(rotary.ws_url, command)
+    assert got == expected
+    # the server stays healthy: a good backend answer connects right after
+    backend.answers["connect"] = lambda req: {"result": {"user": "u"}}
+    if failure != "refused":
+        assert (await first_answer(rotary.ws_url, command))[0] == "reply"
+
+
+COMMAND_FAILURES: dict[str, Any] = {
+    "status-500": lambda req: Status(500),
+    "malformed": lambda req: b"[1, 2",
+    "timeout": lambda req: Hang(),
+    "error-1500": lambda req: {"error": {"code": 1500, "message": "app error"}},
+    "error-odd-code": lambda req: {"error": {"code": 3000, "message": "odd"}},
+    "disconnect-4999": lambda req: {"disconnect": {"code": 4999, "reason": "bye"}},
+    "no-result": lambda req: {},
+}
+
+
+async def command_answer(ws_url: str, command: dict[str, Any]) -> tuple[str, Any]:
+    """After an anonymous connect: ("reply", error or result keys) or ("close", code) for ``command``."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
+        await ws.send_str(json.dumps({"id": 1, "connect": {}}))
+        await ws.receive(timeout=10)
+        await ws.send_str(json.dumps({"id": 2, **command}))
+        message = await ws.receive(timeout=10)
+        if message.type == aiohttp.WSMsgType.TEXT:
+            reply = json.loads(message.data.splitlines()[0])
+            body = reply.get("error") or {k: sorted(v) for k, v in reply.items() if k != "id"}
+            return "reply", body
+        return "close", ws.close_code
+
+
+@pytest.mark.parametrize("kind", ["subscribe", "publish", "rpc"])
+@pytest.mark.parametrize("failure", list(COMMAND_FAILURES))
+async def test_command_failures_answer_as_centrifugo(
+    backend: ProxyBackend, start_rotary: Start, tmp_path: Path, kind: str, failure: str
+) -> None:
+    backend.answers[kind] = COMMAND_FAILURES[failure]
+    proxy = {"endpoint": backend.http_endpoint(kind), "timeout": "500ms"}
+    config = {
+        "client": {"allow_anonymous_connect_without_token": True, "allowed_origins": ["*"]},
+        "channel": {
+            "proxy": {"subscribe": proxy, "publish": proxy},
+            "namespaces": [
+                {
+                    "name": "px",
+                    "subscribe_proxy_enabled": kind == "subscribe",
+                    "publish_proxy_enabled": kind == "publish",
+                }
+            ],
+        },
+        "rpc": {"proxy": proxy, "without_namespace": {"proxy_enabled": kind == "rpc"}},
+    }
+    command = {
+        "subscribe": {"subscribe": {"channel": "px:a"}},
+        "publish": {"publish": {"channel": "px:a", "data": {"x": 1}}},
+        "rpc": {"rpc": {"method": "m", "data": {"x": 1}}},
+    }[kind]
+    rotary = start_rotary(config)
+    with centrifugo_process(tmp_path / "centrifugo", config) as centrifugo:
+        expected = await command_answer(centrifugo.ws_url, command)
+    assert await command_answer(rotary.ws_url, command) == expected
+
+
+@pytest.mark.parametrize("over", ["http", "grpc"])
+async def test_binary_encoding_credentials_and_compression(
+    backend: ProxyBackend, start_rotary: Start, sdk_clients: Any, over: str
+) -> None:
+    """binary_encoding: payloads travel as b64data both ways; GRPC adds the per-call credentials
+    (and gzip compression), HTTP the static headers."""
+    secret = bytes(range(256))
+    backend.answers["connect"] = lambda req: {
+        "result": {
+            "user": "bin",
+            "b64data": base64.b64encode(base64.b64decode(req["b64data"])[::-1]).decode(),
+        }
+    }
+    backend.answers["rpc"] = lambda req: {"result": {"b64data": req["b64data"]}}
+    proxy = {
+        "endpoint": endpoint(backend, over, "connect"),
+        "timeout": "3s",
+        "binary_encoding": True,
+        "http": {"static_headers": {"authorization": "Bearer http"}},
+        "grpc": {"credentials_key": "authorization", "credentials_value": "Bearer grpc", "compression": True},
+    }
+    rpc_proxy = {**proxy, "endpoint": endpoint(backend, over, "rpc")}
+    server = start_rotary(
+        {
+            "client": {"proxy": {"connect": {"enabled": True, **proxy}}},
+            "rpc": {"proxy": rpc_proxy, "without_namespace": {"proxy_enabled": True}},
+        }
+    )
+    sdk = sdk_clients(server, use_protobuf=True, data=secret)
+    await sdk.client.connect()
+    connected = await sdk.events.next("on_connected")
+    assert connected.data == secret[::-1]
+    assert (await sdk.client.rpc("echo", secret)).data == secret
+    seen = backend.requests("connect")[0]
+    assert seen.body["encoding"] == "binary" and "data" not in seen.body
+    assert seen.headers["authorization"] == f"Bearer {over}"
+
+
+@pytest.mark.parametrize("over", ["http", "grpc"])
+async def test_tls_towards_the_backend(start_rotary: Start, sdk_clients: Any, over: str) -> None:
+    """http.tls / grpc.tls with the backend's CA: rotary verifies the backend and connects."""
+    material = localhost_material()
+    server = ProxyBackend(tls=material)
+    await server.start()
+    try:
+        server.answers["connect"] = lambda req: {"result": {"user": "tls", "data": {"over": "tls"}}}
+        tls = {"enabled": True, "server_ca_pem": material.ca_pem.decode()}
+        connect = {
+            "enabled": True,
+            "endpoint": endpoint(server, over, "connect"),
+            "timeout": "3s",
+            "http": {"tls": tls},
+            "grpc": {"tls": tls},
+        }
+        rotary = start_rotary({"client": {"proxy": {"connect": connect}}})
+        sdk = sdk_clients(rotary)
+        await sdk.client.connect()
+        assert (await sdk.events.next("on_connected")).data == {"over": "tls"}
+    finally:
+        await server.stop()
