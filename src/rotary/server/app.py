@@ -33,6 +33,7 @@ from rotary.server.pem import read_pem
 from rotary.server.reload import reload_not_supported
 from rotary.server.tokens import TokenVerifier
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admitted
+from rotary.transports.conn_init import conn_init_handler
 from rotary.transports.emulation import emulation_handler
 from rotary.transports.http_stream import http_stream_handler
 from rotary.transports.sse import sse_handler
@@ -185,6 +186,8 @@ def build_server(
         external.router.add_get(config.websocket.handler_prefix, gate(handler))
     _add_emulation(external, node, config, check_origin, gate)
     _add_unidirectional(external, node, config, check_origin, gate)
+    if config.init.enabled:
+        external.router.add_route("*", _route(config.init.handler_prefix), conn_init_handler(check_origin, gate))
     internal_app = internal or external
     if not config.http_api.disabled:
         from rotary.server.api.http import register_api
