@@ -187,7 +187,8 @@ def build_server(
     _add_emulation(external, node, config, check_origin, gate)
     _add_unidirectional(external, node, config, check_origin, gate)
     if config.init.enabled:
-        external.router.add_route("*", _route(config.init.handler_prefix), conn_init_handler(check_origin, gate))
+        init = conn_init_handler(check_origin, gate)
+        external.router.add_route("*", _route(config.init.handler_prefix), init)
     internal_app = internal or external
     if not config.http_api.disabled:
         from rotary.server.api.http import register_api
