@@ -13,6 +13,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -258,3 +259,28 @@ async def test_client_that_never_reads_is_dropped(server: RotaryServer, http: ai
     async with http.get(f"{server.http_url}{PREFIX}/info") as ok:
         assert ok.status == 200
     assert "user 'never-reads', code 3008" in server.log()
+
+
+async def test_shutdown_closes_sessions_with_3001(tmp_path: Path) -> None:
+    """SIGTERM: every SockJS session gets c[3001,"shutdown"], whatever its sub-transport."""
+    with running_rotary(tmp_path, CONFIG) as server:
+        async with aiohttp.ClientSession(headers={"Origin": GOOD}) as http:
+            url = session_url(server, "websocket").replace("http", "ws", 1)
+            session_id = uuid.uuid4().hex
+            async with (
+                http.ws_connect(url) as ws,
+                http.post(session_url(server, "xhr_streaming", session_id)) as stream,
+            ):
+                ws_side = Frames(ws_frames(ws))
+                stream_side = Frames(line_frames(stream, False))
+                assert await ws_side.next() == "o"
+                assert await stream_side.next() == "o"
+                await ws.send_str(json.dumps([connect_command("down1")]))
+                assert "connect" in messages(await ws_side.next())[0]
+                body = json.dumps([connect_command("down2")])
+                async with http.post(session_url(server, "xhr_send", session_id), data=body) as sent:
+                    assert sent.status == 204
+                assert "connect" in messages(await stream_side.next())[0]
+                await asyncio.to_thread(server.process.stop)
+                assert await ws_side.next() == 'c[3001,"shutdown"]'
+                assert await stream_side.next() == 'c[3001,"shutdown"]'
