@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Publisher, Stats, close_subscribers, connect_subscribers
 from rawclients import ApiHammer
-from report import BASELINES, describe_extra, extra_ratios, ratios, render_report, save
+from report import BASELINES, describe_extra, extra_ratios, ratios, render_report, save, transport_ratios
 from system import (
     cpu_layout,
     cpu_ns,
@@ -49,6 +49,7 @@ from system import (
     rss_bytes,
     wait_listening,
 )
+from transport_clients import connect_transport
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -70,6 +71,8 @@ class Target:
     process: subprocess.Popen[bytes]
     ws_url: str
     api_url: str
+    transport: str = "websocket"
+    """How subscribers connect: bidirectional WebSocket, or one of transport_clients' kinds."""
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -109,19 +112,38 @@ def server_config(workdir: Path, name: str, port: int) -> Path:
     return path
 
 
-def start_rotary(cpus: set[int] | None, workdir: Path) -> Target:
-    """Starts ``rotary``; with BENCH_PROFILE=<dir> it runs under cProfile (see profiled_rotary.py)."""
+def start_rotary(cpus: set[int] | None, workdir: Path, transport: str = "websocket") -> Target:
+    """Starts ``rotary``; with BENCH_PROFILE=<dir> it runs under cProfile (see profiled_rotary.py).
+
+    With another ``transport`` than bidirectional WebSocket, the config also turns that transport on
+    (rotary's SockJS section for ``sockjs``), and the target's subscribers use it."""
     port = free_port()
-    args = ["-c", str(server_config(workdir, "rotary", port))]
+    path = server_config(workdir, "rotary", port)
+    if transport != "websocket":
+        config = json.loads(path.read_text())
+        config[transport] = {"enabled": True}
+        if transport in ("http_stream", "sse"):
+            # The bench's emulation clients never answer pings (a pong is a POST to /emulation).
+            config["client"]["ping_interval"] = "600s"
+        path = workdir / f"rotary-{transport}.json"
+        path.write_text(json.dumps(config))
+    args = ["-c", str(path)]
     if os.environ.get("BENCH_PROFILE"):
         command = [sys.executable, str(BENCH / "profiled_rotary.py"), *args]
     else:
         command = [str(Path(sys.executable).parent / "rotary"), *args]
     process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir)
     wait_listening(port, process)
-    return Target(
-        "rotary", process, f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
-    )
+    name = "rotary" if transport == "websocket" else f"rotary-{transport}"
+    ws_url, api_url = f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
+    return Target(name, process, ws_url, api_url, transport)
+
+
+def rotary_over(transport: str) -> Callable[[set[int] | None, Path], Target]:
+    def start(cpus: set[int] | None, workdir: Path) -> Target:
+        return start_rotary(cpus, workdir, transport)
+
+    return start
 
 
 def centrifugo_binary() -> str:
@@ -179,7 +201,14 @@ def stop_sampler(sampler: subprocess.Popen[bytes] | None) -> None:
 
 
 Starter = Callable[[set[int] | None, Path], Target]
-STARTERS: dict[str, Starter] = {"floor": start_floor, "rotary": start_rotary, "centrifugo": start_centrifugo}
+TRANSPORTS = ("sse", "http_stream", "uni_websocket", "uni_sse", "uni_http_stream", "sockjs")
+"""Transports measured beside bidirectional WebSocket, each as the target ``rotary-<transport>``."""
+STARTERS: dict[str, Starter] = {
+    "floor": start_floor,
+    "rotary": start_rotary,
+    "centrifugo": start_centrifugo,
+    **{f"rotary-{transport}": rotary_over(transport) for transport in TRANSPORTS},
+}
 FULL_SERVERS = ("rotary", "centrifugo")
 """Servers that verify JWTs and serve the whole API: the connect, memory and API rows are theirs."""
 
@@ -344,7 +373,7 @@ async def bench_target(
     try:
         rss_before = rss_bytes(target.process.pid)
         began = time.monotonic()
-        transports = await connect_subscribers(target.ws_url, subscribers, token, CHANNEL, stats)
+        close = await open_subscribers(target, subscribers, token, stats)
         print(f"  {name}: {subscribers} subscribers ready in {time.monotonic() - began:.1f}s", flush=True)
         await asyncio.sleep(SETTLE_S)
         if full:
@@ -366,7 +395,7 @@ async def bench_target(
             print(f"  {name}: {len(stats.errors)} errors, first: {stats.errors[0]}", flush=True)
         if full:
             extras.append(await measure_api(target, subscribers, args))
-        await close_subscribers(transports)
+        await close()
         if full:
             extras.append(await measure_connects(target, subscribers, args.connect_clients, token))
         for row in extras:
@@ -375,6 +404,19 @@ async def bench_target(
     finally:
         await publisher.close()
         target.stop()
+
+
+async def open_subscribers(
+    target: Target, subscribers: int, token: str, stats: Stats
+) -> Callable[[], Awaitable[None]]:
+    """Connects and subscribes the target's subscribers; returns how to close them."""
+    if target.transport == "websocket":
+        transports = await connect_subscribers(target.ws_url, subscribers, token, CHANNEL, stats)
+        return lambda: close_subscribers(transports)
+    base_url = target.api_url.removesuffix("/api")
+    if target.transport != "sockjs":  # subscribed by the server, from the token
+        token = jwt.encode({"sub": "bench", "channels": [CHANNEL]}, SECRET, algorithm="HS256")
+    return await connect_transport(target.transport, base_url, subscribers, token, CHANNEL, stats)
 
 
 def build_scenarios(args: argparse.Namespace, subscribers: int) -> list[Scenario]:
@@ -459,6 +501,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "rows": rows,
         "extras": extras,
         "ratios": {baseline: ratios(rows, baseline) for baseline in BASELINES},
+        "transport_ratios": transport_ratios(rows),
         "extra_ratios": extra_ratios(extras),
     }
 
