@@ -159,18 +159,17 @@ class SockJSSession:
         self._pending.clear()
         self._pending_size = 0
         self._wake()
-        if disconnect.code == codes.DISCONNECT_CONNECTION_CLOSED.code:
-            self._end_stream()
-            if self._ws is not None:
-                self._close_ws()
-            return
-        if self._poll is not None:
+        if self._polling:  # the waiting poll, or else the next one, answers with the close frame
             self._answer_poll(self.closed_frame)
-        elif self._sock is not None and not self._sock.is_closing():
-            self._sock.write(self.wrap(self.closed_frame))
-            self._end_stream()
-            if self._ws is not None:
-                self._close_ws()
+            return
+        sock = self._sock
+        if sock is not None and not sock.is_closing():
+            if disconnect.code != codes.DISCONNECT_CONNECTION_CLOSED.code:
+                sock.write(self.wrap(self.closed_frame))
+            asyncio.get_running_loop().call_later(WRITE_TIMEOUT, _drop_if_stalled, sock)
+        self._end_stream()
+        if self._ws is not None:
+            self._close_ws()
 
     def abort(self) -> None:
         if self.closed_frame is None:
@@ -263,14 +262,7 @@ class SockJSSession:
         assert self._ws is not None
         if self._ws_closing is not None:
             return
-        loop = asyncio.get_running_loop()
-        self._ws_closing = loop.create_task(self._ws.close())
-        loop.call_later(WRITE_TIMEOUT, self._drop_if_stalled)
-
-    def _drop_if_stalled(self) -> None:
-        """Aborts a socket whose last frames are still unwritten: its peer stopped reading."""
-        if self._sock is not None and self._sock.get_write_buffer_size() > 0:
-            self._sock.abort()
+        self._ws_closing = asyncio.get_running_loop().create_task(self._ws.close())
 
     async def wait_closed(self) -> None:
         if self._ws_closing is not None:
@@ -595,6 +587,13 @@ class SockJSEndpoint:
             elif self._heartbeat > 0 and now - session.last_write >= self._heartbeat:
                 session.heartbeat()
         self._arm()
+
+
+def _drop_if_stalled(sock: asyncio.Transport) -> None:
+    """Aborts a socket whose last frames are still unwritten after the write timeout: its peer
+    stopped reading (the usual reason for 3008), and the request would otherwise wait on it forever."""
+    if sock.get_write_buffer_size() > 0:
+        sock.abort()
 
 
 def _headers(request: web.Request) -> dict[str, str]:
