@@ -290,3 +290,16 @@ async def test_shutdown_closes_sessions_with_3001(tmp_path: Path) -> None:
                 await asyncio.to_thread(server.process.stop)
                 assert await ws_side.next() == 'c[3001,"shutdown"]'
                 assert await stream_side.next() == 'c[3001,"shutdown"]'
+
+
+async def test_heartbeats_keep_idle_receivers_open(server: RotaryServer, http: aiohttp.ClientSession) -> None:
+    """sockjs.heartbeat_delay (1s here): an idle stream gets "h" frames, an idle poll is answered "h"."""
+    session_id = uuid.uuid4().hex
+    async with http.post(session_url(server, "xhr_streaming", session_id)) as response:
+        lines = line_frames(response, False)
+        assert await asyncio.wait_for(anext(lines), WAIT) == "o"
+        assert await asyncio.wait_for(anext(lines), WAIT) == "h"
+    poll_id = uuid.uuid4().hex
+    for expected in ("o\n", "h\n"):
+        async with http.post(session_url(server, "xhr", poll_id)) as response:
+            assert await response.text() == expected
