@@ -114,6 +114,9 @@ class SockJSSession:
         loop = asyncio.get_running_loop()
         self.detached_since: float | None = loop.time()
         self.last_write = loop.time()
+        """When the sweep last saw this session written to (heartbeats go to idle receivers)."""
+        self.wrote = False
+        """Set by every write and cleared by the sweep: cheaper on the fan-out path than a clock read."""
         self.closed_frame: bytes | None = None
         self.closed_at = 0.0
 
@@ -141,7 +144,7 @@ class SockJSSession:
         if sock.is_closing():
             return
         sock.write(frame)
-        self.last_write = asyncio.get_running_loop().time()
+        self.wrote = True
         if self._ended is not None:
             self._sent += len(frame)
             if self._sent > RESPONSE_LIMIT:
@@ -584,6 +587,9 @@ class SockJSEndpoint:
                 session.end_receiver()
             elif session.detached_since is not None and now - session.detached_since >= DISCONNECT_DELAY:
                 live.client.close(codes.DISCONNECT_CONNECTION_CLOSED)
+            elif session.wrote:
+                session.wrote = False
+                session.last_write = now
             elif self._heartbeat > 0 and now - session.last_write >= self._heartbeat:
                 session.heartbeat()
         self._arm()
