@@ -123,6 +123,18 @@ UNI_WEBSOCKET = [
         ],
     ),
     Scenario(
+        "uni-ws-batch-one-message-per-push",
+        [
+            uni_ws("tw6", channels=["plain:tw6"]),
+            Pushes(1),
+            Api(
+                "batch",
+                {"commands": [{"publish": {"channel": "plain:tw6", "data": {"n": n}}} for n in range(3)]},
+            ),
+            Pushes(3),
+        ],
+    ),
+    Scenario(
         "uni-ws-api-disconnect",
         [uni_ws("tw3"), Pushes(1), Api("disconnect", {"user": "tw3"}), Closed()],
     ),
