@@ -6,8 +6,10 @@ this process (the load generator) on the other. Two scenarios per server: *stead
 a fixed rate) and *burst* (a ``batch`` of publications at a fixed interval). It reports deliveries
 per second, latency percentiles, server CPU microseconds per delivery and rotary/floor and
 rotary/Centrifugo ratios. For rotary and Centrifugo it also measures memory per idle connection,
-connects per second with a JWT and HTTP API publishes per second. It prints a table and writes JSON
-under bench/results/. See bench/README.md; the fan-out model is described at
+connects per second with a JWT and HTTP API publishes per second. The ``rotary-<transport>`` targets
+run rotary with subscribers on another transport (SSE and HTTP-streaming emulation, uni_websocket,
+uni_sse, uni_http_stream, SockJS's websocket sub-transport; see transport_clients.py), reported as
+ratios to bidirectional WebSocket. It prints a table and writes JSON under bench/results/. See bench/README.md; the fan-out model is described at
 https://centrifugal.dev/docs/getting-started/design.
 
 Run from the repository root: ``.venv/bin/python bench/fanout.py``.
