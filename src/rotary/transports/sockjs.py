@@ -307,6 +307,7 @@ class _Live:
     session: SockJSSession
     client: Client
     reader: asyncio.Task[None]
+    """Held here so that the loop's weak reference is not the only one while the session lives."""
 
 
 class SockJSEndpoint:
@@ -323,7 +324,6 @@ class SockJSEndpoint:
         gate: Gate,
     ) -> None:
         self._node = node
-        self._url = sockjs_url
         self._heartbeat = heartbeat_delay
         self._limit = message_size_limit
         self._check_origin = check_origin
