@@ -9,8 +9,8 @@ rotary/Centrifugo ratios. For rotary and Centrifugo it also measures memory per 
 connects per second with a JWT and HTTP API publishes per second. The ``rotary-<transport>`` targets
 run rotary with subscribers on another transport (SSE and HTTP-streaming emulation, uni_websocket,
 uni_sse, uni_http_stream, SockJS's websocket sub-transport; see transport_clients.py), reported as
-ratios to bidirectional WebSocket. It prints a table and writes JSON under bench/results/. See bench/README.md; the fan-out model is described at
-https://centrifugal.dev/docs/getting-started/design.
+ratios to bidirectional WebSocket. It prints a table and writes JSON under bench/results/. See
+bench/README.md; the fan-out model is described at https://centrifugal.dev/docs/getting-started/design.
 
 Run from the repository root: ``.venv/bin/python bench/fanout.py``.
 """
