@@ -6,9 +6,11 @@ this process (the load generator) on the other. Two scenarios per server: *stead
 a fixed rate) and *burst* (a ``batch`` of publications at a fixed interval). It reports deliveries
 per second, latency percentiles, server CPU microseconds per delivery and rotary/floor and
 rotary/Centrifugo ratios. For rotary and Centrifugo it also measures memory per idle connection,
-connects per second with a JWT and HTTP API publishes per second. It prints a table and writes JSON
-under bench/results/. See bench/README.md; the fan-out model is described at
-https://centrifugal.dev/docs/getting-started/design.
+connects per second with a JWT and HTTP API publishes per second. The ``rotary-<transport>`` targets
+run rotary with subscribers on another transport (SSE and HTTP-streaming emulation, uni_websocket,
+uni_sse, uni_http_stream, SockJS's websocket sub-transport; see transport_clients.py), reported as
+ratios to bidirectional WebSocket. It prints a table and writes JSON under bench/results/. See
+bench/README.md; the fan-out model is described at https://centrifugal.dev/docs/getting-started/design.
 
 Run from the repository root: ``.venv/bin/python bench/fanout.py``.
 """
@@ -44,6 +46,7 @@ from report import (
     ratios,
     render_report,
     save,
+    transport_ratios,
     webtransport_ratios,
 )
 from system import (
@@ -58,6 +61,7 @@ from system import (
     rss_bytes,
     wait_listening,
 )
+from transport_clients import connect_transport
 from wtclients import connect_wt_subscribers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +86,8 @@ class Target:
     api_url: str
     webtransport_port: int | None = None
     """Set when the subscribers connect over WebTransport (HTTP/3 on this UDP port) instead."""
+    transport: str = "websocket"
+    """How subscribers connect: bidirectional WebSocket, or one of transport_clients' kinds."""
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -124,20 +130,43 @@ def server_config(workdir: Path, name: str, port: int, metrics: bool = False) ->
     return path
 
 
-def start_rotary(cpus: set[int] | None, workdir: Path, metrics: bool = False) -> Target:
-    """Starts ``rotary``; with BENCH_PROFILE=<dir> it runs under cProfile (see profiled_rotary.py)."""
+def start_rotary(
+    cpus: set[int] | None, workdir: Path, transport: str = "websocket", metrics: bool = False
+) -> Target:
+    """Starts ``rotary``; with BENCH_PROFILE=<dir> it runs under cProfile (see profiled_rotary.py).
+
+    With another ``transport`` than bidirectional WebSocket, the config also turns that transport on
+    (rotary's SockJS section for ``sockjs``), and the target's subscribers use it.
+    With ``metrics``, Prometheus is on (the target ``rotary-metrics``)."""
     port = free_port()
-    name = "rotary-metrics" if metrics else "rotary"
-    args = ["-c", str(server_config(workdir, name, port, metrics))]
+    path = server_config(workdir, "rotary-metrics" if metrics else "rotary", port, metrics)
+    if transport != "websocket":
+        config = json.loads(path.read_text())
+        config[transport] = {"enabled": True}
+        if transport in ("http_stream", "sse"):
+            # The bench's emulation clients never answer pings (a pong is a POST to /emulation).
+            config["client"]["ping_interval"] = "600s"
+        path = workdir / f"rotary-{transport}.json"
+        path.write_text(json.dumps(config))
+    args = ["-c", str(path)]
     if os.environ.get("BENCH_PROFILE"):
         command = [sys.executable, str(BENCH / "profiled_rotary.py"), *args]
     else:
         command = [str(Path(sys.executable).parent / "rotary"), *args]
     process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir)
     wait_listening(port, process)
-    return Target(
-        name, process, f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
-    )
+    name = "rotary" if transport == "websocket" else f"rotary-{transport}"
+    if metrics:
+        name = "rotary-metrics"
+    ws_url, api_url = f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
+    return Target(name, process, ws_url, api_url, transport=transport)
+
+
+def rotary_over(transport: str) -> Callable[[set[int] | None, Path], Target]:
+    def start(cpus: set[int] | None, workdir: Path) -> Target:
+        return start_rotary(cpus, workdir, transport)
+
+    return start
 
 
 def start_rotary_webtransport(cpus: set[int] | None, workdir: Path) -> Target:
@@ -211,12 +240,15 @@ def stop_sampler(sampler: subprocess.Popen[bytes] | None) -> None:
 
 
 Starter = Callable[[set[int] | None, Path], Target]
+TRANSPORTS = ("sse", "http_stream", "uni_websocket", "uni_sse", "uni_http_stream", "sockjs")
+"""Transports measured beside bidirectional WebSocket, each as the target ``rotary-<transport>``."""
 STARTERS: dict[str, Starter] = {
     "floor": start_floor,
     "rotary": start_rotary,
     "rotary-metrics": start_rotary_metrics,
     "centrifugo": start_centrifugo,
     "rotary-webtransport": start_rotary_webtransport,
+    **{f"rotary-{transport}": rotary_over(transport) for transport in TRANSPORTS},
 }
 FULL_SERVERS = ("rotary", "centrifugo")
 """Servers that verify JWTs and serve the whole API: the connect, memory and API rows are theirs."""
@@ -386,9 +418,9 @@ async def bench_target(
             sessions = await connect_wt_subscribers(
                 target.webtransport_port, subscribers, token, CHANNEL, stats
             )
-            transports = []
+            close = sessions.aclose
         else:
-            transports = await connect_subscribers(target.ws_url, subscribers, token, CHANNEL, stats)
+            close = await open_subscribers(target, subscribers, token, stats)
         print(f"  {name}: {subscribers} subscribers ready in {time.monotonic() - began:.1f}s", flush=True)
         await asyncio.sleep(SETTLE_S)
         if full:
@@ -410,9 +442,7 @@ async def bench_target(
             print(f"  {name}: {len(stats.errors)} errors, first: {stats.errors[0]}", flush=True)
         if full:
             extras.append(await measure_api(target, subscribers, args))
-        await close_subscribers(transports)
-        if target.webtransport_port is not None:
-            await sessions.aclose()
+        await close()
         if full:
             extras.append(await measure_connects(target, subscribers, args.connect_clients, token))
         for row in extras:
@@ -421,6 +451,19 @@ async def bench_target(
     finally:
         await publisher.close()
         target.stop()
+
+
+async def open_subscribers(
+    target: Target, subscribers: int, token: str, stats: Stats
+) -> Callable[[], Awaitable[None]]:
+    """Connects and subscribes the target's subscribers; returns how to close them."""
+    if target.transport == "websocket":
+        transports = await connect_subscribers(target.ws_url, subscribers, token, CHANNEL, stats)
+        return lambda: close_subscribers(transports)
+    base_url = target.api_url.removesuffix("/api")
+    if target.transport != "sockjs":  # subscribed by the server, from the token
+        token = jwt.encode({"sub": "bench", "channels": [CHANNEL]}, SECRET, algorithm="HS256")
+    return await connect_transport(target.transport, base_url, subscribers, token, CHANNEL, stats)
 
 
 def build_scenarios(args: argparse.Namespace, subscribers: int) -> list[Scenario]:
@@ -506,6 +549,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "extras": extras,
         "ratios": {baseline: ratios(rows, baseline) for baseline in BASELINES},
         "metrics_ratios": metrics_ratios(rows),
+        "transport_ratios": transport_ratios(rows),
         "extra_ratios": extra_ratios(extras),
         "webtransport_ratios": webtransport_ratios(rows),
     }

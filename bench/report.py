@@ -35,6 +35,9 @@ COLUMNS = (
     ("us/deliv", "server_cpu_us_per_delivery", "{:.2f}"),
 )
 
+TARGET_TRANSPORT_RATIO = 1.2
+"""Every transport's CPU per delivery should stay within this multiple of bidirectional WebSocket's."""
+
 RATIO_FIELDS = ("server_cpu_us_per_delivery", "latency_p50_ms", "latency_p99_ms", "fanout_per_s")
 
 
@@ -104,6 +107,43 @@ def metrics_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = ratios(relabelled, "metrics off")
     for entry in out:
         entry["within_target"] = entry["server_cpu_us_per_delivery"] <= METRICS_TARGET
+    return out
+
+
+def transport_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each ``rotary-<transport>`` target (and the floor) over rotary on bidirectional WebSocket, for
+    each (subscribers, scenario), from medians, with the spread of CPU per delivery over the rounds."""
+    by_key = medians(rows)
+    spread: dict[tuple[int, str, str], tuple[float, float]] = {}
+    for key in by_key:
+        values = [
+            r["server_cpu_us_per_delivery"]
+            for r in rows
+            if (r["subscribers"], r["scenario"], r["server"]) == key
+        ]
+        spread[key] = (min(values), max(values))
+    out = []
+    for (subscribers, scenario, server), figures in sorted(by_key.items()):
+        base = by_key.get((subscribers, scenario, "rotary"))
+        if base is None or not (server.startswith("rotary") or server == "floor"):
+            continue
+        cpu = figures["server_cpu_us_per_delivery"]
+        ratio = (
+            cpu / base["server_cpu_us_per_delivery"] if base["server_cpu_us_per_delivery"] else float("nan")
+        )
+        low, high = spread[(subscribers, scenario, server)]
+        out.append(
+            {
+                "subscribers": subscribers,
+                "scenario": scenario,
+                "server": server,
+                "us_per_delivery": cpu,
+                "us_per_delivery_min": low,
+                "us_per_delivery_max": high,
+                "ratio": ratio,
+                "within_target": ratio <= TARGET_TRANSPORT_RATIO if server != "floor" else None,
+            }
+        )
     return out
 
 
@@ -190,6 +230,14 @@ def render_report(result: dict[str, Any]) -> str:
             "      N scenario  us/deliv    on        off   ratio     p50     p99  burst deliv/s",
         ]
         lines += [_ratio_line(r, "metrics off") for r in result["metrics_ratios"]]
+    if len({r["server"] for r in result.get("transport_ratios", [])}) > 1:
+        lines += [
+            "",
+            "per transport / bidirectional WebSocket "
+            f"(medians over rounds; target <= {TARGET_TRANSPORT_RATIO}x)",
+            "      N scenario server                  us/deliv   (min - max)    ratio",
+        ]
+        lines += [_transport_line(r) for r in result["transport_ratios"]]
     if result["extras"]:
         lines += ["", "connect, idle memory, API publish (rotary and Centrifugo only)"]
         lines += [
@@ -220,6 +268,15 @@ def _ratio_line(r: dict[str, Any], baseline: str) -> str:
         f"  {r['subscribers']:>5} {r['scenario']:<8} {r['rotary'][cpu]:>15.2f} {r[baseline][cpu]:>10.2f} "
         f"{r[cpu]:>6.2f}x {r['latency_p50_ms']:>6.2f}x {r['latency_p99_ms']:>6.2f}x "
         f"{r['fanout_per_s']:>13.2f}x  {verdict}"
+    )
+
+
+def _transport_line(r: dict[str, Any]) -> str:
+    verdict = {True: "ok", False: "MISSED", None: ""}[r["within_target"]]
+    return (
+        f"  {r['subscribers']:>5} {r['scenario']:<8} {r['server']:<22} {r['us_per_delivery']:>8.2f} "
+        f"({r['us_per_delivery_min']:>6.2f} - {r['us_per_delivery_max']:>6.2f}) "
+        f"{r['ratio']:>6.2f}x  {verdict}"
     )
 
 

@@ -4,6 +4,8 @@ SDKs never send malformed frames, so these tests speak the wire protocol with a 
 client. Each one checks the close code (or the error reply) Centrifugo gives, then that a fresh SDK
 client still connects and is served normally
 (https://centrifugal.dev/docs/transports/client_protocol, §Disconnect codes and §Error codes).
+The last test sends junk to every other connection endpoint (wrong origin, no upgrade, malformed or
+oversized bodies, unknown sessions) and checks each answers with its exact 4xx.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 import websockets
 from centrifuge.protocol import client_pb2
@@ -312,4 +315,63 @@ async def test_tags_filter_too_deep(
             assert "error" not in reply, reply
             await ws.send(json.dumps({"id": 4, "subscribe": {"channel": "deeper", "tf": nested_filter(300)}}))
             assert await close_of(ws) == (3501, "bad request")
+    await assert_sdk_served(server)
+
+
+EVERY_TRANSPORT = {
+    "uni_websocket": {"enabled": True},
+    "uni_sse": {"enabled": True},
+    "uni_http_stream": {"enabled": True},
+    "http_stream": {"enabled": True},
+    "sse": {"enabled": True},
+    "sockjs": {"enabled": True},
+    "init": {"enabled": True},
+    "client": {"allowed_origins": ["http://good.example"]},
+}
+EVIL = {"Origin": "http://evil.example"}
+UPGRADE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+}
+JSON_BODY = {"Content-Type": "application/json"}
+TOO_LARGE = b"x" * 70000
+"""Past every endpoint's 65536-byte default body limit."""
+
+JUNK: list[tuple[str, str, dict[str, str], bytes, int]] = [
+    ("GET", "/connection/websocket", {**EVIL, **UPGRADE}, b"", 403),
+    ("GET", "/connection/uni_websocket", {**EVIL, **UPGRADE}, b"", 403),
+    ("GET", "/connection/sockjs/000/abc/websocket", {**EVIL, **UPGRADE}, b"", 403),
+    ("GET", "/connection/websocket", {}, b"", 400),
+    ("GET", "/connection/uni_websocket", {}, b"", 400),
+    ("GET", "/connection/uni_sse?cf_connect=%7Bnot", {}, b"", 400),
+    ("POST", "/connection/uni_sse", JSON_BODY, b"{not", 400),
+    ("POST", "/connection/uni_sse", JSON_BODY, TOO_LARGE, 413),
+    ("POST", "/connection/uni_http_stream", JSON_BODY, b"{not", 400),
+    ("POST", "/connection/uni_http_stream", JSON_BODY, b"", 400),
+    ("POST", "/connection/uni_http_stream", JSON_BODY, TOO_LARGE, 413),
+    ("POST", "/connection/http_stream", JSON_BODY, TOO_LARGE, 413),
+    ("POST", "/connection/sse", JSON_BODY, TOO_LARGE, 413),
+    ("PUT", "/connection/http_stream", JSON_BODY, b"{}", 405),
+    ("POST", "/emulation", JSON_BODY, TOO_LARGE, 413),
+    ("POST", "/emulation", JSON_BODY, b"{not", 400),
+    ("POST", "/emulation", JSON_BODY, b'{"session": "nope", "node": "nope", "data": {}}', 404),
+    ("POST", "/connection/sockjs/000/nope/xhr_send", JSON_BODY, b'["{}"]', 404),
+    ("GET", "/connection/sockjs/info", EVIL, b"", 403),
+    ("POST", "/connection/init", {}, b"", 405),
+]
+"""(method, path, headers, body, status): junk for every connection endpoint, with its exact answer."""
+
+
+async def test_every_transport_answers_junk_with_a_4xx(start_rotary: Any, assert_sdk_served: Served) -> None:
+    """Wrong origins, missing upgrades, malformed and oversized bodies, unknown emulation and SockJS
+    sessions: each endpoint answers with a 4xx (never a 5xx), and the server goes on serving."""
+    server = start_rotary(EVERY_TRANSPORT)
+    async with aiohttp.ClientSession() as session:
+        for method, path, headers, body, status in JUNK:
+            async with session.request(
+                method, server.http_url + path, headers=headers, data=body
+            ) as response:
+                assert response.status == status, (method, path, response.status, await response.text())
     await assert_sdk_served(server)

@@ -106,6 +106,21 @@ async def test_connect_push_then_publications_of_token_channels(
     await ws.close()
 
 
+async def test_each_push_of_a_batch_is_its_own_message(
+    uni: RotaryServer, session: aiohttp.ClientSession
+) -> None:
+    """Publications fanned out in one loop pass (an API batch) still reach the client one per text
+    frame, as Centrifugo sends them without `uni_websocket.join_push_messages`."""
+    ch = channel()
+    ws, _ = await connect(session, uni, {"sub": "batcher", "channels": [ch]})
+    commands = [{"publish": {"channel": ch, "data": {"n": n}}} for n in range(3)]
+    await uni.api("batch", {"commands": commands})
+    for n in range(3):
+        pub = (await pushes_until(ws, "pub"))[-1]
+        assert pub["pub"]["data"] == {"n": n}
+    await ws.close()
+
+
 async def test_connect_request_in_query_parameter(uni: RotaryServer, session: aiohttp.ClientSession) -> None:
     ch = channel()
     request = json.dumps({"token": sign_token({"sub": "bob", "channels": [ch]})})

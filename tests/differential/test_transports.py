@@ -52,6 +52,7 @@ def config() -> dict[str, Any]:
         "uni_http_stream": {"enabled": True},
         "http_stream": {"enabled": True},
         "sse": {"enabled": True},
+        "init": {"enabled": True},
     }
 
 
@@ -119,6 +120,18 @@ UNI_WEBSOCKET = [
             Pushes(1),
             publish("plain:tw2"),
             Pushes(1),
+        ],
+    ),
+    Scenario(
+        "uni-ws-batch-one-message-per-push",
+        [
+            uni_ws("tw6", channels=["plain:tw6"]),
+            Pushes(1),
+            Api(
+                "batch",
+                {"commands": [{"publish": {"channel": "plain:tw6", "data": {"n": n}}} for n in range(3)]},
+            ),
+            Pushes(3),
         ],
     ),
     Scenario(
@@ -444,6 +457,19 @@ EMULATION_ENDPOINT = [
     Scenario("emulation-bad-body", [Http("/emulation", "POST", raw=b"{not", headers=ORIGIN)]),
 ]
 
+CONN_INIT = [
+    Scenario("init-get", [Http("/connection/init", "GET", headers=ORIGIN)]),
+    Scenario("init-get-no-origin", [Http("/connection/init", "GET")]),
+    Scenario("init-get-evil-origin", [Http("/connection/init", "GET", headers=(("Origin", EVIL),))]),
+    Scenario(
+        "init-get-asked-headers",
+        [Http("/connection/init", "GET", headers=(*ORIGIN, ("Access-Control-Request-Headers", "x-token")))],
+    ),
+    Scenario("init-post", [Http("/connection/init", "POST", raw=b"{}", headers=ORIGIN)]),
+    Scenario("init-preflight", [Http("/connection/init", "OPTIONS", headers=ORIGIN)]),
+]
+"""The connection init endpoint (``init.enabled``): ``200 {}`` to a GET, CORS for allowed origins."""
+
 SCENARIOS = [
     *UNI_WEBSOCKET,
     *uni_stream_scenarios("sse", "GET"),
@@ -458,6 +484,7 @@ SCENARIOS = [
     *BODY_LIMITS,
     UNI_OCTET_STREAM,
     *EMULATION_ENDPOINT,
+    *CONN_INIT,
 ]
 """Every scenario speaks JSON: the unidirectional transports and SSE know no other protocol."""
 

@@ -45,8 +45,10 @@ from rotary.server.tls.listeners import TlsSetupError, listener_tls
 from rotary.server.tokens import TokenVerifier
 from rotary.server.tracing import Tracing
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admits, admitted
+from rotary.transports.conn_init import conn_init_handler
 from rotary.transports.emulation import emulation_handler
 from rotary.transports.http_stream import http_stream_handler
+from rotary.transports.sockjs import SockJSEndpoint, sockjs_routes
 from rotary.transports.sse import sse_handler
 from rotary.transports.stream import OriginCheck
 from rotary.transports.uni_connect import CodeToHTTPResponse
@@ -240,6 +242,19 @@ def build_server(
         external.router.add_get(config.websocket.handler_prefix, gate(handler))
     _add_emulation(external, node, config, check_origin, gate)
     _add_unidirectional(external, node, config, check_origin, gate)
+    if config.sockjs.enabled:
+        sockjs = SockJSEndpoint(
+            node,
+            sockjs_url=config.sockjs.url,
+            heartbeat_delay=config.sockjs.heartbeat_delay,
+            message_size_limit=config.websocket.message_size_limit,
+            check_origin=check_origin,
+            gate=gate,
+        )
+        sockjs_routes(external, config.sockjs.handler_prefix, sockjs)
+    if config.init.enabled:
+        init = conn_init_handler(check_origin, gate)
+        external.router.add_route("*", _route(config.init.handler_prefix), init)
     internal_app = internal or external
     executor = ApiExecutor(node, config, rules)
     if not config.http_api.disabled:

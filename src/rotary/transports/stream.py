@@ -188,12 +188,13 @@ class PeerWatch:
 def add_cors_headers(request: web.Request, response: web.StreamResponse, check_origin: OriginCheck) -> None:
     """Centrifugo's CORS middleware: an allowed Origin is echoed back, credentials allowed.
 
-    A disallowed origin gets no CORS headers, so the browser refuses the response to its page.
+    A disallowed origin gets no CORS headers, so the browser refuses the response to its page. A
+    request without an Origin passes the check and so gets the headers too, with an empty origin, as
+    Centrifugo sends them.
     """
-    origin = request.headers.get("Origin", "")
-    if not origin or not check_origin(request):
+    if not check_origin(request):
         return
-    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Allow-Origin"] = request.headers.get("Origin", "")
     asked = request.headers.get("Access-Control-Request-Headers", "")
     if asked and asked != "null":
         response.headers["Access-Control-Allow-Headers"] = asked

@@ -60,7 +60,7 @@ class UniWebSocketTransport(WebSocketTransport):
 
     def __init__(self, ws: web.WebSocketResponse, sock: asyncio.WriteTransport, options: UniWebSocketOptions):
         super().__init__(ws, sock, ProtocolType.JSON, options.write_timeout)
-        self.framing = "ws-text"  # prepared pushes are single messages, so joining never changes them
+        self.framing = "ws-text" if options.join_push_messages else "ws-text-per-push"
         self._options = options
         self.push_disconnect = not options.disable_disconnect_push
         """Cleared for a connection refused before it connected, which gets only the close frame."""
@@ -71,12 +71,16 @@ class UniWebSocketTransport(WebSocketTransport):
         self._pong_deadline: asyncio.TimerHandle | None = None
         self._schedule_ping()
 
-    def write(self, payload: bytes) -> None:
+    def frame(self, payload: bytes) -> bytes:
+        """One text frame per push, as Centrifugo sends them unless `join_push_messages`, all in one
+        write: the fan-out joins a pass's publications into one batch, which must not reach the client
+        as one message."""
         if self._options.join_push_messages:
-            super().write(payload)
-            return
-        for message in messages_of(payload):
-            super().write(message)
+            return ws_frame(payload, False)
+        return b"".join([ws_frame(message, False) for message in messages_of(payload)])
+
+    def write(self, payload: bytes) -> None:
+        self.write_prepared(self.frame(payload))
 
     def close(self, disconnect: codes.Disconnect) -> None:
         if self._closing is not None or self._ended:

@@ -39,6 +39,7 @@ from rotary.server.config.schema_transports import (
     HttpAPIConfig,
     HTTPServerConfig,
     HTTPStreamConfig,
+    SockJSConfig,
     SSEConfig,
     TLSConfig,
     UniGRPCConfig,
@@ -271,6 +272,9 @@ class Config:
     websocket: WebSocketConfig = section(WebSocketConfig, "Bidirectional WebSocket.")
     sse: SSEConfig = section(SSEConfig, "Bidirectional SSE (emulation).")
     http_stream: HTTPStreamConfig = section(HTTPStreamConfig, "Bidirectional HTTP streaming (emulation).")
+    sockjs: SockJSConfig = section(
+        SockJSConfig, "SockJS, opt-in (rotary's own section; not in Centrifugo v6)."
+    )
     webtransport: WebTransportConfig = section(WebTransportConfig, "WebTransport (experimental).")
     uni_sse: UniSSEConfig = section(UniSSEConfig, "Unidirectional SSE.")
     uni_http_stream: UniHTTPStreamConfig = section(UniHTTPStreamConfig, "Unidirectional HTTP streaming.")

@@ -146,6 +146,27 @@ class HTTPStreamConfig:
 
 
 @dataclass(frozen=True)
+class SockJSConfig:
+    """rotary's own section, not a Centrifugo v6 key: Centrifugo v4/v5 served SockJS (top-level
+    ``sockjs``, ``sockjs_url``, ``sockjs_heartbeat_delay``) and v6 dropped it. rotary keeps it, opt-in,
+    for centrifuge-js clients still configured with ``sockjs-client``; JSON protocol only."""
+
+    enabled: bool = opt(False, "Serve SockJS (rotary's own key; Centrifugo v6 has no SockJS).")
+    handler_prefix: str = opt(
+        "/connection/sockjs", "Path prefix of the SockJS endpoints.", check=handler_prefix
+    )
+    url: str = opt(
+        "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js",
+        "sockjs-client script the iframe page loads; use the version your clients use.",
+    )
+    heartbeat_delay: float = dur(
+        "25s",
+        "How often SockJS heartbeat frames go to idle sessions; 0 sends none.",
+        check=non_negative,
+    )
+
+
+@dataclass(frozen=True)
 class WebTransportConfig:
     enabled: bool = opt(False, "Turn the WebTransport endpoint on (experimental, needs HTTP/3).")
     handler_prefix: str = opt("/connection/webtransport", "Path of the endpoint.", check=handler_prefix)
