@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ def fuzz_table(results: dict[str, dict[str, object]]) -> str:
     ]
     for name, target in TARGETS.items():
         row = results.get(name)
-        doc = (target.__doc__ or "").strip().splitlines()[0]
+        doc = (inspect.getdoc(target) or name).splitlines()[0]
         if row is None:
             lines.append(f"| `{name}` ({doc}) | not measured | | | | | | |")
             continue
@@ -84,6 +85,31 @@ def _results(name: str) -> dict[str, dict[str, object]]:
     path = KIT / "results" / name
     loaded: dict[str, dict[str, object]] = json.loads(path.read_text()) if path.exists() else {}
     return loaded
+
+
+STORM_INTRO = """
+## Reconnect storm
+
+Two rotary nodes on Redis; every client (centrifuge-python) on node A, subscribed with recovery.
+A is killed, ten publications are accepted through node B, and A starts again with
+`client.connection_rate_limit` at three quarters of the crowd (Centrifugo's bucket then regains one
+token a second), so the SDKs' backoff must bring the rest back. Held means every client
+resubscribed with `recovered: true` and got every publication once and in order.
+"""
+
+
+def storm_table(results: dict[str, dict[str, object]]) -> str:
+    lines = [
+        "| clients | connection_rate_limit | held | seconds to all recovered | lost | commit | measured |",
+        "| ---: | ---: | --- | ---: | ---: | --- | --- |",
+    ]
+    for row in results.values():
+        lines.append(
+            f"| {row.get('clients', '-')} | {row.get('connection_rate_limit', '-')} "
+            f"| {'yes' if row['held'] else 'NO'} | {row.get('seconds_to_all_recovered', '-')} "
+            f"| {row.get('lost', '-')} | {row['commit']} | {row['measured']} |"
+        )
+    return "\n".join(lines)
 
 
 SOAK_INTRO = """
@@ -133,6 +159,20 @@ def attacks_table() -> str:
     return "\n".join(lines)
 
 
+NOT_YET = """
+## Not measured yet
+
+- Fuzzing: the runs above are 20,000 inputs per target, not the 1,000,000 the long run aims at
+  (`python -m reliability fuzz` defaults to 1,000,000; at the rates above that is hours per target
+  on one core, most for the config targets, whose full validation runs per input).
+- Faults: NATS killed and paused; partitions between nodes and Redis with network namespaces;
+  slow links with `tc netem`.
+- Soak and storm at 10,000 connections: the rows above are the suite's sizes (100 churning
+  connections, 40 reconnecting clients); `python -m reliability soak --connections 10000` and
+  `storm --clients 10000` run the same tests larger, with clients in the test process.
+"""
+
+
 def write_report() -> None:
     REPORT.parent.mkdir(exist_ok=True)
     parts = [
@@ -140,7 +180,12 @@ def write_report() -> None:
         fuzz_table(_results("fuzz.json")),
         FAULTS_INTRO,
         faults_table(_results("faults.json")),
+        STORM_INTRO,
+        storm_table(_results("storm.json")),
+        SOAK_INTRO,
+        soak_table(_results("soak.json")),
         ATTACKS_INTRO,
         attacks_table(),
+        NOT_YET,
     ]
     REPORT.write_text("\n".join(parts) + "\n")

@@ -1,9 +1,9 @@
 """A fuzzing campaign: every target in its own atheris process, figures recorded, corpus kept.
 
 Each run starts from the target's seeds and the inputs kept in reliability/corpus/<target>/, works
-in a scratch corpus, and at the end merges what added coverage back into the kept corpus
-(libFuzzer's ``-merge=1`` keeps only inputs that add coverage), so the suite replays the
-interesting inputs without carrying every mutation.
+in a scratch corpus (where libFuzzer writes only inputs that added coverage), and at the end keeps
+the smallest of those in the repository, so the suite replays the interesting inputs without
+carrying every mutation.
 """
 
 from __future__ import annotations
@@ -98,14 +98,23 @@ def fuzz_target(name: str, inputs: int, max_seconds: int = 0, keep: bool = True)
             crashes = 1
             findings = [f"exit {done.returncode}: {log[-3000:]}"]
         if keep and done.returncode == 0:
-            subprocess.run(
-                [sys.executable, "-m", "reliability.fuzz.run", name, "-merge=1", str(CORPUS / name), scratch],
-                cwd=KIT.parent,
-                capture_output=True,
-                check=False,
-            )
+            _keep_new_coverage(Path(scratch), CORPUS / name)
     corpus = len(list((CORPUS / name).iterdir())) if (CORPUS / name).is_dir() else 0
     return FuzzResult(name, executed, round(seconds, 1), crashes, hangs, corpus, findings)
+
+
+KEEP_PER_RUN = 40
+"""Inputs of one run kept in the repository's corpus: the smallest of those that added coverage."""
+
+
+def _keep_new_coverage(scratch: Path, corpus: Path) -> None:
+    """libFuzzer writes into the scratch corpus only inputs that added coverage; the smallest of
+    them join the kept corpus (its ``-merge=1`` would re-execute the runner as a program)."""
+    corpus.mkdir(parents=True, exist_ok=True)
+    kept = {path.name for path in corpus.iterdir()}
+    fresh = sorted((p for p in scratch.iterdir() if p.name not in kept), key=lambda p: p.stat().st_size)
+    for path in fresh[:KEEP_PER_RUN]:
+        (corpus / path.name).write_bytes(path.read_bytes())
 
 
 def _stat(log: str, key: str) -> int:

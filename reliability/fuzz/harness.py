@@ -60,6 +60,14 @@ class Harness:
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
 
+    def close(self) -> None:
+        """Closes the loop and takes the trap off rotary's logger (the suite runs in one process)."""
+        self.loop.close()
+        logger = logging.getLogger("rotary")
+        logger.removeHandler(self.trap)
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+
     async def settle(self, baseline: set[asyncio.Task[Any]], turns: int = 50) -> None:
         """Lets the loop run until no task started by the input is left; a task still there after
         ``turns`` passes is a leak (an input must not leave work behind once its connection ended)."""

@@ -17,8 +17,10 @@ SHORT_SECONDS = 8
 
 
 @pytest.fixture(scope="module")
-def harness() -> Harness:
-    return Harness()
+def harness() -> Iterator[Harness]:
+    built = Harness()
+    yield built
+    built.close()
 
 
 @pytest.fixture(params=sorted(TARGETS))
