@@ -18,6 +18,7 @@ from aiohttp import web
 from compat.conftest import RotaryServer, unique_channel
 from grpc import aio  # type: ignore[import-untyped]
 from helpers.env import free_port
+from helpers.proxy_backend import ProxyBackend
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1 import trace_pb2
 
@@ -150,3 +151,35 @@ async def test_api_off_makes_no_spans(
     await call_api(rotary, "publish", {"channel": "chat:x", "data": {}})
     rotary.process.stop()  # the provider is flushed at shutdown
     assert receiver.spans == []
+
+
+async def test_proxy_calls_are_client_spans_and_carry_the_trace(
+    http_receiver: tuple[Receiver, int],
+    start_rotary: Callable[[dict[str, Any]], RotaryServer],
+    sdk_clients: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connect proxy call is a client span named by its type, and its request carries that span's
+    ``traceparent``, so the backend's own spans join the trace."""
+    receiver, port = http_receiver
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+    backend = ProxyBackend()
+    await backend.start()
+    try:
+        backend.answers["connect"] = lambda req: {"result": {"user": "alice"}}
+        proxy = {"enabled": True, "endpoint": backend.http_endpoint("connect"), "timeout": "3s"}
+        rotary = start_rotary({"opentelemetry": {"enabled": True}, "client": {"proxy": {"connect": proxy}}})
+        sdk = sdk_clients(rotary)
+        await sdk.client.connect()
+        await sdk.events.next("on_connected")
+        (_, span), *_ = await receiver.wait_for(1)
+        traceparent = backend.requests("connect")[0].headers["traceparent"]
+    finally:
+        await backend.stop()
+    assert span.name == "proxy connect"
+    assert span.kind == trace_pb2.Span.SPAN_KIND_CLIENT
+    attributes = {a.key: a.value.string_value for a in span.attributes}
+    assert attributes["centrifugo.proxy.type"] == "connect"
+    assert attributes["centrifugo.proxy.name"] == "default"
+    assert traceparent.split("-")[1:3] == [span.trace_id.hex(), span.span_id.hex()]

@@ -28,7 +28,7 @@ class Scrape:
     families: dict[str, Metric]
     samples: dict[Key, float]
 
-    def value(self, name: str, **labels: str) -> float:
+    def value(self, name: str, /, **labels: str) -> float:
         """The sample ``name`` with exactly these labels; 0 when the series does not exist yet.
 
         The parser names a counter's samples ``<name>_total`` whatever the exposition says, so
@@ -37,7 +37,7 @@ class Scrape:
         key = frozenset(labels.items())
         return self.samples.get((name, key), self.samples.get((name + "_total", key), 0.0))
 
-    def total(self, name: str, **labels: str) -> float:
+    def total(self, name: str, /, **labels: str) -> float:
         """The sum of every series of ``name`` whose labels include these."""
         wanted = set(labels.items())
         names = (name, name + "_total")

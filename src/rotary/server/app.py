@@ -200,13 +200,13 @@ def build_server(
     verifier = token_verifier(config)
     rules = ChannelRules(config.channel)
     engines = build_engines(config)
-    proxies = Proxies(config)  # built once: a reload rebuilds the hooks around the same backends
     prometheus = config.prometheus
     metrics = (
         Metrics(recovered_publications=prometheus.recovered_publications_histogram)
         if prometheus.enabled
         else None
     )
+    proxies = Proxies(config, metrics)  # built once: a reload rebuilds the hooks around them
     node = Node(
         node_config(config),
         hooks=build_hooks(config, verifier, proxies),

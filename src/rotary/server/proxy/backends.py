@@ -15,11 +15,13 @@ import aiohttp
 import grpc  # type: ignore[import-untyped]
 from google.protobuf.message import Message
 
+from rotary.node.metrics import Metrics
 from rotary.server.config.schema import ProxyConfig, TLSConfig
 from rotary.server.pem import read_pem
 from rotary.server.proxy import codec
 from rotary.server.proxy.headers import CallContext, forwarded
 from rotary.server.proxy.messages import SERVICE, Disconnect, Error
+from rotary.server.tracing import inject_trace
 
 M = TypeVar("M", bound=Message)
 
@@ -35,6 +37,12 @@ class Backend(Protocol):
     """One proxy endpoint."""
 
     config: ProxyConfig
+    name: str
+    """The proxy's name as metrics and traces label it ("default" for the unnamed ones)."""
+    protocol: str
+    """"http" or "grpc", the metrics' protocol label."""
+    metrics: Metrics | None
+    """The node's counts when Prometheus is on (set by the registry)."""
 
     async def call(self, method: str, request: Message, response_type: type[M], context: CallContext) -> M:
         """``method`` is the CentrifugoProxy method name (Connect, Subscribe...)."""
@@ -71,8 +79,12 @@ def _load_pair(context: ssl.SSLContext, cert: bytes, key: bytes) -> None:
 class HttpBackend:
     """POSTs JSON to ``endpoint``; one aiohttp session per proxy, opened on first use."""
 
-    def __init__(self, config: ProxyConfig) -> None:
+    protocol = "http"
+
+    def __init__(self, config: ProxyConfig, name: str = "default") -> None:
         self.config = config
+        self.name = name
+        self.metrics: Metrics | None = None
         self._session: aiohttp.ClientSession | None = None
         self._transforms = {rule.status_code: rule for rule in config.http.status_to_code_transforms}
 
@@ -89,6 +101,7 @@ class HttpBackend:
     async def call(self, method: str, request: Message, response_type: type[M], context: CallContext) -> M:
         headers = forwarded(self.config, context, self.config.http.static_headers)
         headers["content-type"] = "application/json"
+        inject_trace(headers)
         body = codec.encode_request(request)
         try:
             async with self._open().post(self.config.endpoint, data=body, headers=headers) as response:
@@ -124,8 +137,12 @@ class HttpBackend:
 class GrpcBackend:
     """Unary calls of CentrifugoProxy on ``host:port`` (or ``grpc://host:port``); one channel per proxy."""
 
-    def __init__(self, config: ProxyConfig) -> None:
+    protocol = "grpc"
+
+    def __init__(self, config: ProxyConfig, name: str = "default") -> None:
         self.config = config
+        self.name = name
+        self.metrics: Metrics | None = None
         self._target = config.endpoint.removeprefix("grpc://")
         self._channel: grpc.aio.Channel | None = None
         self._compression = grpc.Compression.Gzip if config.grpc.compression else None
@@ -148,7 +165,8 @@ class GrpcBackend:
         return self._channel
 
     def _metadata(self, context: CallContext) -> list[tuple[str, str]]:
-        metadata = list(forwarded(self.config, context, self.config.grpc.static_metadata).items())
+        sent = inject_trace(forwarded(self.config, context, self.config.grpc.static_metadata))
+        metadata = list(sent.items())
         metadata.extend(self._credentials)
         return metadata
 
@@ -209,8 +227,8 @@ def _grpc_options(tls: TLSConfig) -> list[tuple[str, str]]:
     return [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
 
 
-def backend_for(config: ProxyConfig) -> Backend:
+def backend_for(config: ProxyConfig, name: str = "default") -> Backend:
     """HTTP for http:// and https:// endpoints, GRPC for anything else (as Centrifugo decides)."""
     if config.endpoint.startswith(("http://", "https://")):
-        return HttpBackend(config)
-    return GrpcBackend(config)
+        return HttpBackend(config, name)
+    return GrpcBackend(config, name)

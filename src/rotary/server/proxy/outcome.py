@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from typing import Protocol, TypeVar
+from contextlib import ExitStack
+from typing import Final, Protocol, TypeVar
 
 from google.protobuf.message import Message
 
@@ -20,6 +21,7 @@ from rotary.protocol import codes
 from rotary.server.proxy.backends import Backend, Unanswered
 from rotary.server.proxy.headers import CallContext
 from rotary.server.proxy.messages import Disconnect, Error
+from rotary.server.tracing import proxy_span
 
 logger = logging.getLogger("rotary.server.proxy")
 
@@ -38,15 +40,32 @@ class Refusable(Protocol):
     def HasField(self, field_name: str) -> bool: ...
 
 
+KINDS: Final[dict[str, str]] = {
+    "Connect": "connect",
+    "Refresh": "refresh",
+    "Subscribe": "subscribe",
+    "Publish": "publish",
+    "SubRefresh": "sub_refresh",
+    "RPC": "rpc",
+}
+"""CentrifugoProxy method -> the proxy type that metrics and traces name it by."""
+
+
 async def ask(
     backend: Backend, method: str, request: Message, response_type: type[R], context: CallContext
 ) -> R:
-    """The backend's answer, or ClientError(100) when there is none."""
-    try:
-        return await backend.call(method, request, response_type, context)
-    except Unanswered as exc:
-        logger.error("error proxying %s to %s: %s", method, backend.config.endpoint, exc)
-        raise ClientError(codes.ERROR_INTERNAL) from None
+    """The backend's answer, or ClientError(100) when there is none; timed in the node's metrics and
+    traced as a client span when those are on (a failed call counts as a proxy error)."""
+    kind = KINDS.get(method, method.lower())
+    with ExitStack() as observed:
+        if backend.metrics is not None:
+            observed.enter_context(backend.metrics.proxy_call(backend.protocol, kind, backend.name))
+        observed.enter_context(proxy_span(kind, backend.name))
+        try:
+            return await backend.call(method, request, response_type, context)
+        except Unanswered as exc:
+            logger.error("error proxying %s to %s: %s", method, backend.config.endpoint, exc)
+            raise ClientError(codes.ERROR_INTERNAL) from None
 
 
 def raise_refusal(response: Refusable) -> None:

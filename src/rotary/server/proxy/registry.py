@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from rotary.node.metrics import Metrics
 from rotary.server.config.schema import ChannelOptions, Config, ProxyConfig
 from rotary.server.proxy.backends import Backend, backend_for
 
@@ -20,7 +21,7 @@ DEFAULT = "default"
 class Proxies:
     """Every backend of one config, by kind and name."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
         proxies = config.client.proxy
         self.connect = backend_for(proxies.connect) if proxies.connect.enabled else None
         self.refresh = backend_for(proxies.refresh) if proxies.refresh.enabled else None
@@ -30,7 +31,7 @@ class Proxies:
 
         def build(kind: str, default: ProxyConfig) -> dict[str, Backend]:
             names = {getattr(o, f"{kind}_proxy_name") for o in scopes if getattr(o, f"{kind}_proxy_enabled")}
-            return {name: backend_for(default if name == DEFAULT else named[name]) for name in names}
+            return {name: backend_for(default if name == DEFAULT else named[name], name) for name in names}
 
         self.subscribe = build("subscribe", section.subscribe)
         self.publish = build("publish", section.publish)
@@ -39,8 +40,11 @@ class Proxies:
         rpc_scopes = [config.rpc.without_namespace, *config.rpc.namespaces]
         rpc_names = {o.proxy_name for o in rpc_scopes if o.proxy_enabled}
         self.rpc = {
-            name: backend_for(config.rpc.proxy if name == DEFAULT else named[name]) for name in rpc_names
+            name: backend_for(config.rpc.proxy if name == DEFAULT else named[name], name)
+            for name in rpc_names
         }
+        for backend in self._all():
+            backend.metrics = metrics
 
     def _all(self) -> Iterable[Backend]:
         yield from (b for b in (self.connect, self.refresh) if b is not None)
