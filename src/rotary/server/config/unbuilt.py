@@ -78,11 +78,9 @@ UNBUILT: tuple[Unbuilt, ...] = (
     *_per_namespace("map_users_presence_channel_prefix", "map subscriptions"),
     *_per_rpc_namespace("proxy_enabled", PROXY),
     # Transports.
-    Unbuilt("websocket.compression", "WebSocket compression"),
     Unbuilt("websocket.read_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("websocket.write_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("websocket.use_write_buffer_pool", "WebSocket buffer tuning"),
-    Unbuilt("uni_websocket.compression", "WebSocket compression"),
     Unbuilt("uni_websocket.read_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("uni_websocket.write_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("uni_websocket.use_write_buffer_pool", "WebSocket buffer tuning"),

@@ -46,7 +46,7 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
     config = replace(
         config,
         grpc_api=replace(config.grpc_api, tls=TLSConfig(insecure_skip_verify=True)),
-        websocket=replace(config.websocket, compression=True),
+        websocket=replace(config.websocket, read_buffer_size=4096),
         prometheus=replace(config.prometheus, enabled=True),
         broker=replace(config.broker, nats=replace(config.broker.nats, allow_wildcards=True)),
     )
@@ -57,7 +57,7 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
         "proxies",
         "channel.namespaces[2].publish_proxy_enabled",
         "channel.namespaces[0].subscription_type",
-        "websocket.compression",
+        "websocket.read_buffer_size",
         "grpc_api.tls.insecure_skip_verify",
         "prometheus.enabled",
     ]
@@ -69,6 +69,16 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
 )
 def test_implemented_keys_pass(client: ClientConfig) -> None:
     assert validate(Config(client=client)) == []
+
+
+def test_websocket_compression_is_built() -> None:
+    config = Config()
+    compressing = replace(
+        config,
+        websocket=replace(config.websocket, compression=True, compression_min_size=128, compression_level=5),
+        uni_websocket=replace(config.uni_websocket, compression=True),
+    )
+    assert validate(compressing) == []
 
 
 NON_DEFAULT: dict[Any, Any] = {bool: True, int: 7, float: "5s", str: "redis"}
