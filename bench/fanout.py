@@ -97,7 +97,7 @@ def start_floor(cpus: set[int] | None, workdir: Path) -> Target:
     )
 
 
-def server_config(workdir: Path, name: str, port: int) -> Path:
+def server_config(workdir: Path, name: str, port: int, **more: Any) -> Path:
     """The one config file rotary and Centrifugo both get: memory engine (the default), HMAC JWTs,
     subscriptions to the namespace-free channel, an API key. Only the listening port differs."""
     config = {
@@ -106,6 +106,7 @@ def server_config(workdir: Path, name: str, port: int) -> Path:
         "http_api": {"key": API_KEY},
         "http_server": {"port": port},
         "log": {"level": "error"},
+        **more,
     }
     path = workdir / f"{name}.json"
     path.write_text(json.dumps(config))
@@ -124,6 +125,22 @@ def start_rotary(cpus: set[int] | None, workdir: Path) -> Target:
     wait_listening(port, process)
     return Target(
         "rotary", process, f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
+    )
+
+
+def start_rotary_deflate(cpus: set[int] | None, workdir: Path) -> Target:
+    """rotary with `websocket.compression` on; its subscribers offer permessage-deflate, so every
+    publication frame is compressed (once per fan-out group)."""
+    port = free_port()
+    config = server_config(workdir, "rotary-deflate", port, websocket={"compression": True})
+    command = [str(Path(sys.executable).parent / "rotary"), "-c", str(config)]
+    process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir)
+    wait_listening(port, process)
+    return Target(
+        "rotary-deflate",
+        process,
+        f"ws://127.0.0.1:{port}/connection/websocket",
+        f"http://127.0.0.1:{port}/api",
     )
 
 
@@ -198,6 +215,7 @@ STARTERS: dict[str, Starter] = {
     "rotary": start_rotary,
     "centrifugo": start_centrifugo,
     "rotary-webtransport": start_rotary_webtransport,
+    "rotary-deflate": start_rotary_deflate,
 }
 FULL_SERVERS = ("rotary", "centrifugo")
 """Servers that verify JWTs and serve the whole API: the connect, memory and API rows are theirs."""
@@ -369,7 +387,9 @@ async def bench_target(
             )
             transports = []
         else:
-            transports = await connect_subscribers(target.ws_url, subscribers, token, CHANNEL, stats)
+            transports = await connect_subscribers(
+                target.ws_url, subscribers, token, CHANNEL, stats, deflate=name.endswith("-deflate")
+            )
         print(f"  {name}: {subscribers} subscribers ready in {time.monotonic() - began:.1f}s", flush=True)
         await asyncio.sleep(SETTLE_S)
         if full:

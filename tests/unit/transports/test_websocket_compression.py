@@ -19,6 +19,7 @@ from rotary.engines.base import PublishOptions
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import deflate
 from rotary.protocol.deflate import MessageDeflater
+from rotary.transports.uni_websocket import UniWebSocketOptions, uni_websocket_handler
 from rotary.transports.websocket import websocket_handler
 
 LARGE = orjson.dumps({"text": "a publication worth compressing " * 40})
@@ -170,3 +171,34 @@ async def test_a_decompression_bomb_is_cut_at_the_inflated_limit_with_1009(endpo
         await endpoint.node.publish("news", LARGE, PublishOptions())
         assert (await bystander.receive_str()).endswith(LARGE.decode() + "}}}")
         await bystander.close()
+
+
+async def test_uni_websocket_compresses_pushes_once_for_every_subscriber() -> None:
+    node = Node(NodeConfig(ping_interval=0))
+    await node.start()
+    deflater = CountingDeflater()
+    app = web.Application()
+    app.router.add_get("/uni", uni_websocket_handler(node, UniWebSocketOptions(compression=deflater)))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            sockets = []
+            for _ in range(3):
+                ws = await session.ws_connect(server.make_url("/uni"), compress=15)
+                assert ws.compress == 15
+                await ws.send_str("{}")
+                client = orjson.loads(await ws.receive_str())["connect"]["client"]
+                await node.subscribe("", "news", client_id=client)  # server-side, as the API does
+                assert '"subscribe"' in await ws.receive_str()
+                sockets.append(ws)
+            before = deflater.calls
+            await node.publish("news", LARGE, PublishOptions())
+            for ws in sockets:
+                assert (await ws.receive_str()).encode() == b'{"channel":"news","pub":{"data":%b}}' % LARGE
+            assert deflater.calls - before == 1
+            for ws in sockets:
+                await ws.close()
+    finally:
+        await server.close()
+        await node.shutdown()
