@@ -112,7 +112,7 @@ def start_floor(cpus: set[int] | None, workdir: Path) -> Target:
     )
 
 
-def server_config(workdir: Path, name: str, port: int, metrics: bool = False) -> Path:
+def server_config(workdir: Path, name: str, port: int, metrics: bool = False, **more: Any) -> Path:
     """The one config file rotary and Centrifugo both get: memory engine (the default), HMAC JWTs,
     subscriptions to the namespace-free channel, an API key. Only the listening port differs, and
     ``metrics`` turns Prometheus on (the rotary-metrics server)."""
@@ -122,6 +122,7 @@ def server_config(workdir: Path, name: str, port: int, metrics: bool = False) ->
         "http_api": {"key": API_KEY},
         "http_server": {"port": port},
         "log": {"level": "error"},
+        **more,
     }
     if metrics:
         config["prometheus"] = {"enabled": True}
@@ -167,6 +168,22 @@ def rotary_over(transport: str) -> Callable[[set[int] | None, Path], Target]:
         return start_rotary(cpus, workdir, transport)
 
     return start
+
+
+def start_rotary_deflate(cpus: set[int] | None, workdir: Path) -> Target:
+    """rotary with `websocket.compression` on; its subscribers offer permessage-deflate, so every
+    publication frame is compressed (once per fan-out group)."""
+    port = free_port()
+    config = server_config(workdir, "rotary-deflate", port, websocket={"compression": True})
+    command = [str(Path(sys.executable).parent / "rotary"), "-c", str(config)]
+    process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir)
+    wait_listening(port, process)
+    return Target(
+        "rotary-deflate",
+        process,
+        f"ws://127.0.0.1:{port}/connection/websocket",
+        f"http://127.0.0.1:{port}/api",
+    )
 
 
 def start_rotary_webtransport(cpus: set[int] | None, workdir: Path) -> Target:
@@ -249,6 +266,7 @@ STARTERS: dict[str, Starter] = {
     "centrifugo": start_centrifugo,
     "rotary-webtransport": start_rotary_webtransport,
     **{f"rotary-{transport}": rotary_over(transport) for transport in TRANSPORTS},
+    "rotary-deflate": start_rotary_deflate,
 }
 FULL_SERVERS = ("rotary", "centrifugo")
 """Servers that verify JWTs and serve the whole API: the connect, memory and API rows are theirs."""
@@ -458,7 +476,10 @@ async def open_subscribers(
 ) -> Callable[[], Awaitable[None]]:
     """Connects and subscribes the target's subscribers; returns how to close them."""
     if target.transport == "websocket":
-        transports = await connect_subscribers(target.ws_url, subscribers, token, CHANNEL, stats)
+        deflate = target.name.endswith("-deflate")
+        transports = await connect_subscribers(
+            target.ws_url, subscribers, token, CHANNEL, stats, deflate=deflate
+        )
         return lambda: close_subscribers(transports)
     base_url = target.api_url.removesuffix("/api")
     if target.transport != "sockjs":  # subscribed by the server, from the token

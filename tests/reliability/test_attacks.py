@@ -12,6 +12,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -143,10 +144,9 @@ async def test_api_key_brute_force_gets_401_and_starves_no_one(server: InProcess
     await bystander.still_served()
 
 
-async def test_compressed_frames_are_not_negotiated_and_refused(server: InProcessServer) -> None:
-    """No permessage-deflate is negotiated (``websocket.compression`` is off), so a client that sends
-    a compressed frame anyway (a decompression bomb) is cut off with a protocol error."""
-    bystander = await Bystander.join(server)
+async def _upgrade_offering_deflate(
+    server: InProcessServer,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
     url = server.http.make_url("/connection/websocket")
     reader, writer = await asyncio.open_connection(url.host, url.port)
     key = base64.b64encode(b"0123456789abcdef").decode()
@@ -159,6 +159,14 @@ async def test_compressed_frames_are_not_negotiated_and_refused(server: InProces
     )
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101")
+    return reader, writer, head
+
+
+async def test_compressed_frames_are_not_negotiated_when_compression_is_off(server: InProcessServer) -> None:
+    """No permessage-deflate is negotiated (``websocket.compression`` is off), so a client that sends
+    a compressed frame anyway is cut off with a protocol error."""
+    bystander = await Bystander.join(server)
+    reader, writer, head = await _upgrade_offering_deflate(server)
     assert b"sec-websocket-extensions" not in head.lower()
     bomb = bytes([0xC1, 0x80 | 4]) + b"\x00\x00\x00\x00" + b"\x00\x00\xff\xff"  # RSV1 set, masked
     writer.write(bomb)
@@ -167,6 +175,30 @@ async def test_compressed_frames_are_not_negotiated_and_refused(server: InProces
     assert rest[:1] == b"\x88", rest[:16]  # a close frame, then the end of the stream
     writer.close()
     await bystander.still_served()
+
+
+async def test_a_decompression_bomb_is_bounded_when_compression_is_on() -> None:
+    """With ``websocket.compression`` on, a 2 KB frame (under ``message_size_limit``) inflating to
+    2 MiB, past the decompressed limit (ten times ``message_size_limit`` by default, as in
+    Centrifugo), closes that connection alone with 1009, without inflating the whole of it."""
+    compressing = config()
+    compressing["websocket"] = {"compression": True, "message_size_limit": 4096}
+    server = await start_in_process(config_from(compressing))
+    try:
+        bystander = await Bystander.join(server)
+        reader, writer, head = await _upgrade_offering_deflate(server)
+        assert b"permessage-deflate; server_no_context_takeover; client_no_context_takeover" in head
+        deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+        payload = deflater.compress(b"\x00" * (2 << 20)) + deflater.flush(zlib.Z_SYNC_FLUSH)
+        assert len(payload) < 4096
+        header = bytes([0xC1, 0x80 | 126]) + len(payload).to_bytes(2) + b"\x00\x00\x00\x00"
+        writer.write(header + payload)
+        rest = await asyncio.wait_for(reader.read(), 10)
+        assert rest[:2] == b"\x88\x02" and rest[2:4] == (1009).to_bytes(2), rest[:16]
+        writer.close()
+        await bystander.still_served()
+    finally:
+        await server.close()
 
 
 async def test_a_flood_of_subscribe_commands_is_bounded(server: InProcessServer) -> None:

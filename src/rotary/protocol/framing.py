@@ -12,6 +12,7 @@ import struct
 from typing import Final
 
 _FIN: Final = 0x80
+_RSV1: Final = 0x40  # "per-message compressed" under permessage-deflate (RFC 7692 section 6)
 OPCODE_TEXT: Final = 0x1
 OPCODE_BINARY: Final = 0x2
 OPCODE_CLOSE: Final = 0x8
@@ -25,6 +26,11 @@ _MAX_CLOSE_REASON: Final = _MAX_CONTROL_PAYLOAD - 2  # the close code takes two 
 def ws_frame(payload: bytes, binary: bool) -> bytes:
     """A text (JSON) or binary (Protobuf) data frame."""
     return _frame(OPCODE_BINARY if binary else OPCODE_TEXT, payload)
+
+
+def ws_compressed_frame(deflated: bytes, binary: bool) -> bytes:
+    """A data frame whose payload was compressed by :class:`rotary.protocol.deflate.MessageDeflater`."""
+    return _frame(_RSV1 | (OPCODE_BINARY if binary else OPCODE_TEXT), deflated)
 
 
 def ws_close_frame(code: int, reason: str) -> bytes:

@@ -28,11 +28,12 @@ from rotary.node.hooks import Hooks
 from rotary.node.metrics import Metrics
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
+from rotary.protocol.deflate import DEFAULT_LEVEL, MessageDeflater, valid_level
 from rotary.server.api.executor import ApiExecutor
 from rotary.server.api.http import register_api
 from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import Config
-from rotary.server.config.schema_transports import ConnectCodeToHTTPResponse
+from rotary.server.config.schema_transports import ConnectCodeToHTTPResponse, WebSocketOptions
 from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
 from rotary.server.http3 import start_http3
@@ -238,6 +239,8 @@ def build_server(
             message_size_limit=config.websocket.message_size_limit,
             check_origin=check_origin,
             write_timeout=config.websocket.write_timeout,
+            compression=_deflater(config.websocket, "websocket"),
+            decompressed_message_size_limit=config.websocket.decompressed_message_size_limit,
         )
         external.router.add_get(config.websocket.handler_prefix, gate(handler))
     _add_emulation(external, node, config, check_origin, gate)
@@ -379,6 +382,24 @@ async def _listen(
     return listener
 
 
+def _deflater(options: WebSocketOptions, section: str) -> MessageDeflater | None:
+    """The shared compressor of a WebSocket endpoint, or None when compression is off.
+
+    Centrifugo logs an out-of-range `compression_level` and keeps compressing at its default
+    level, so rotary does the same rather than refusing to start.
+    """
+    if not options.compression:
+        return None
+    if not valid_level(options.compression_level):
+        log.error(
+            "%s.compression_level %d is out of range (-2..9), using %d",
+            section,
+            options.compression_level,
+            DEFAULT_LEVEL,
+        )
+    return MessageDeflater(options.compression_level, options.compression_min_size)
+
+
 def _add_unidirectional(
     app: web.Application,
     node: Node,
@@ -397,6 +418,8 @@ def _add_unidirectional(
             disable_disconnect_push=uni_ws.disable_disconnect_push,
             ping_interval=config.client.ping_interval or DEFAULT_FRAME_PING_INTERVAL,
             pong_timeout=config.client.pong_timeout or DEFAULT_FRAME_PONG_TIMEOUT,
+            compression=_deflater(uni_ws, "uni_websocket"),
+            decompressed_message_size_limit=uni_ws.decompressed_message_size_limit,
         )
         handler = uni_websocket_handler(node, options, check_origin=check_origin)
         app.router.add_get(_route(uni_ws.handler_prefix), gate(handler))

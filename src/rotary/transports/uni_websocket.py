@@ -21,6 +21,7 @@ from rotary.node.client import Client
 from rotary.node.node import Node
 from rotary.protocol import codes, pb
 from rotary.protocol.codec import ProtocolType
+from rotary.protocol.deflate import MessageDeflater
 from rotary.protocol.framing import ws_frame, ws_ping_frame
 from rotary.protocol.uni_framing import messages_of
 from rotary.transports.uni_connect import (
@@ -30,7 +31,14 @@ from rotary.transports.uni_connect import (
     parse_connect_request,
     sends_disconnect_push,
 )
-from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT, Handler, OriginCheck, WebSocketTransport
+from rotary.transports.websocket import (
+    DEFAULT_WRITE_TIMEOUT,
+    Handler,
+    OriginCheck,
+    WebSocketTransport,
+    decompressed_limit,
+    websocket_response,
+)
 
 log = logging.getLogger("rotary.transports.uni_websocket")
 
@@ -50,6 +58,9 @@ class UniWebSocketOptions:
     disable_disconnect_push: bool = False
     ping_interval: float = DEFAULT_FRAME_PING_INTERVAL
     pong_timeout: float = DEFAULT_FRAME_PONG_TIMEOUT
+    compression: MessageDeflater | None = None
+    """One deflater shared by every connection when `uni_websocket.compression` is on."""
+    decompressed_message_size_limit: int = 0
 
 
 class UniWebSocketTransport(WebSocketTransport):
@@ -59,8 +70,11 @@ class UniWebSocketTransport(WebSocketTransport):
     unidirectional = True
 
     def __init__(self, ws: web.WebSocketResponse, sock: asyncio.WriteTransport, options: UniWebSocketOptions):
-        super().__init__(ws, sock, ProtocolType.JSON, options.write_timeout)
+        deflater = options.compression if ws.compress else None
+        super().__init__(ws, sock, ProtocolType.JSON, options.write_timeout, deflater)
         self.framing = "ws-text" if options.join_push_messages else "ws-text-per-push"
+        if deflater is not None:
+            self.framing += "-" + deflater.framing_suffix
         self._options = options
         self.push_disconnect = not options.disable_disconnect_push
         """Cleared for a connection refused before it connected, which gets only the close frame."""
@@ -76,8 +90,8 @@ class UniWebSocketTransport(WebSocketTransport):
         write: the fan-out joins a pass's publications into one batch, which must not reach the client
         as one message."""
         if self._options.join_push_messages:
-            return ws_frame(payload, False)
-        return b"".join([ws_frame(message, False) for message in messages_of(payload)])
+            return super().frame(payload)
+        return b"".join([super().frame(message) for message in messages_of(payload)])
 
     def write(self, payload: bytes) -> None:
         self.write_prepared(self.frame(payload))
@@ -142,6 +156,7 @@ def uni_websocket_handler(
     check_origin: OriginCheck | None = None,
 ) -> Handler:
     """An aiohttp handler serving unidirectional WebSocket connections for ``node``."""
+    inflated_limit = decompressed_limit(options.message_size_limit, options.decompressed_message_size_limit)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if check_origin is not None and not check_origin(request):
@@ -153,9 +168,7 @@ def uni_websocket_handler(
             except BadConnectRequest as exc:
                 log.info("error unmarshalling connect request: %s", exc)
                 return web.Response(status=400, text="invalid connect request\n")
-        ws = web.WebSocketResponse(
-            compress=False, max_msg_size=options.message_size_limit, autoclose=True, autoping=False
-        )
+        ws = websocket_response(options.compression, options.message_size_limit, inflated_limit, (), False)
         await ws.prepare(request)
         sock = request.transport
         if sock is None:

@@ -2,7 +2,10 @@
 
 aiohttp performs the handshake and reads frames; rotary writes its own server frames (unmasked, so
 building them is trivial) straight to the socket's asyncio transport, which is what lets one prepared
-frame serve thousands of connections. Compression is never negotiated for the same reason.
+frame serve thousands of connections. With `websocket.compression` on, permessage-deflate is
+negotiated without context takeover, so a compressed frame is shared the same way by every
+connection that negotiated it (see rotary.protocol.deflate); aiohttp inflates client frames, bounded
+by the decompressed size limit.
 Protobuf is chosen by the `centrifuge-protobuf` subprotocol or `?cf_protocol=protobuf`
 (https://centrifugal.dev/docs/transports/websocket).
 """
@@ -13,13 +16,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMsgType, hdrs, web
+from multidict import CIMultiDict
 
 from rotary.node.client import Client
 from rotary.node.node import Node
-from rotary.protocol import codes
+from rotary.protocol import codes, deflate
 from rotary.protocol.codec import ProtocolType
-from rotary.protocol.framing import ws_frame
+from rotary.protocol.deflate import MessageDeflater
+from rotary.protocol.framing import ws_compressed_frame, ws_frame
 
 log = logging.getLogger("rotary.transports.websocket")
 
@@ -27,6 +32,10 @@ SUBPROTOCOL_JSON = "centrifuge-json"
 SUBPROTOCOL_PROTOBUF = "centrifuge-protobuf"
 DEFAULT_WRITE_TIMEOUT = 1.0
 """Seconds a close frame may wait to be written (Centrifugo's `websocket.write_timeout` default)."""
+DEFAULT_MESSAGE_SIZE_LIMIT = 65536
+DECOMPRESSED_LIMIT_FACTOR = 10
+"""With compression, a client message may inflate to this many times `message_size_limit` unless
+`decompressed_message_size_limit` is set (Centrifugo's default)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OriginCheck = Callable[[web.Request], bool]
@@ -44,21 +53,28 @@ class WebSocketTransport:
         sock: asyncio.WriteTransport,
         protocol: ProtocolType,
         write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+        deflater: MessageDeflater | None = None,
     ) -> None:
         self.protocol = protocol
         self._binary = protocol is ProtocolType.PROTOBUF
         self.framing = "ws-binary" if self._binary else "ws-text"
+        if deflater is not None:
+            self.framing += "-" + deflater.framing_suffix
+        self._deflater = deflater
         self._ws = ws
         self._sock = sock
         self._write_timeout = write_timeout
         self._closing: asyncio.Task[bool] | None = None
 
     def frame(self, payload: bytes) -> bytes:
+        deflater = self._deflater
+        if deflater is not None and deflater.compresses(len(payload)):
+            return ws_compressed_frame(deflater.deflate(payload), self._binary)
         return ws_frame(payload, self._binary)
 
     def write(self, payload: bytes) -> None:
         if self._closing is None and not self._sock.is_closing():
-            self._sock.write(ws_frame(payload, self._binary))
+            self._sock.write(self.frame(payload))
 
     def write_prepared(self, frame: bytes) -> None:
         # A peer may be gone before its read loop notices; uvloop raises on writes to a closed
@@ -101,6 +117,31 @@ class WebSocketTransport:
                 pass
 
 
+class CompressingWebSocketResponse(web.WebSocketResponse):
+    """Negotiates permessage-deflate as Centrifugo does, whatever parameters the client offers.
+
+    aiohttp's own negotiation would answer some offers differently and take context over; only its
+    reader is used here, to inflate client frames (bounded by ``max_msg_size``). Server frames are
+    compressed by rotary (see :class:`WebSocketTransport`), never by aiohttp's writer, which writes
+    only control frames, and those are never compressed.
+    """
+
+    def _handshake(self, request: web.BaseRequest) -> tuple[CIMultiDict[str], str | None, int, bool]:
+        headers, protocol, _, _ = super()._handshake(request)
+        headers.popall(hdrs.SEC_WEBSOCKET_EXTENSIONS, None)
+        if not deflate.offered(request.headers.getall(hdrs.SEC_WEBSOCKET_EXTENSIONS, ())):
+            return headers, protocol, 0, False
+        headers[hdrs.SEC_WEBSOCKET_EXTENSIONS] = deflate.RESPONSE
+        return headers, protocol, 15, True
+
+
+def decompressed_limit(message_size_limit: int, decompressed_message_size_limit: int) -> int:
+    """The largest client message after inflating it; 0 means no limit (as ``max_msg_size``)."""
+    if decompressed_message_size_limit:
+        return decompressed_message_size_limit
+    return (message_size_limit or DEFAULT_MESSAGE_SIZE_LIMIT) * DECOMPRESSED_LIMIT_FACTOR
+
+
 def _protocol_of(request: web.Request, ws: web.WebSocketResponse) -> ProtocolType:
     if ws.ws_protocol == SUBPROTOCOL_PROTOBUF:
         return ProtocolType.PROTOBUF
@@ -115,24 +156,27 @@ def websocket_handler(
     message_size_limit: int = 65536,
     check_origin: OriginCheck | None = None,
     write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+    compression: MessageDeflater | None = None,
+    decompressed_message_size_limit: int = 0,
 ) -> Handler:
-    """An aiohttp handler serving the bidirectional client protocol for ``node``."""
+    """An aiohttp handler serving the bidirectional client protocol for ``node``.
+
+    ``compression`` (one deflater shared by every connection) turns permessage-deflate on.
+    """
+    inflated_limit = decompressed_limit(message_size_limit, decompressed_message_size_limit)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if check_origin is not None and not check_origin(request):
             return web.Response(status=403, text="Forbidden")
-        ws = web.WebSocketResponse(
-            protocols=(SUBPROTOCOL_JSON, SUBPROTOCOL_PROTOBUF),
-            compress=False,
-            max_msg_size=message_size_limit,
-            autoclose=True,
-            autoping=True,
+        ws = websocket_response(
+            compression, message_size_limit, inflated_limit, (SUBPROTOCOL_JSON, SUBPROTOCOL_PROTOBUF), True
         )
         await ws.prepare(request)
         sock = request.transport
         if sock is None:
             return ws
-        transport = WebSocketTransport(ws, sock, _protocol_of(request, ws), write_timeout)
+        deflater = compression if ws.compress else None
+        transport = WebSocketTransport(ws, sock, _protocol_of(request, ws), write_timeout, deflater)
         headers = {k.lower(): v for k, v in request.headers.items()}
         client = Client(node, transport, headers, request.remote or "")
         try:
@@ -143,6 +187,31 @@ def websocket_handler(
         return ws
 
     return handle
+
+
+def websocket_response(
+    compression: MessageDeflater | None,
+    message_size_limit: int,
+    inflated_limit: int,
+    protocols: tuple[str, ...],
+    autoping: bool,
+) -> web.WebSocketResponse:
+    """The aiohttp response for one upgrade, negotiating compression when it is on.
+
+    With compression aiohttp has one limit for a message both as received and inflated: the
+    inflated one, which is the one that bounds memory.
+    """
+    if compression is None:
+        return web.WebSocketResponse(
+            protocols=protocols,
+            compress=False,
+            max_msg_size=message_size_limit,
+            autoclose=True,
+            autoping=autoping,
+        )
+    return CompressingWebSocketResponse(
+        protocols=protocols, compress=True, max_msg_size=inflated_limit, autoclose=True, autoping=autoping
+    )
 
 
 async def _read_loop(ws: web.WebSocketResponse, client: Client) -> None:

@@ -63,11 +63,9 @@ UNBUILT: tuple[Unbuilt, ...] = (
     *_per_namespace("map_clients_presence_channel_prefix", "map subscriptions"),
     *_per_namespace("map_users_presence_channel_prefix", "map subscriptions"),
     # Transports.
-    Unbuilt("websocket.compression", "WebSocket compression"),
     Unbuilt("websocket.read_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("websocket.write_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("websocket.use_write_buffer_pool", "WebSocket buffer tuning"),
-    Unbuilt("uni_websocket.compression", "WebSocket compression"),
     Unbuilt("uni_websocket.read_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("uni_websocket.write_buffer_size", "WebSocket buffer tuning"),
     Unbuilt("uni_websocket.use_write_buffer_pool", "WebSocket buffer tuning"),

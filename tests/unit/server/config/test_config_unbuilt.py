@@ -44,7 +44,7 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
     config = replace(
         config,
         grpc_api=replace(config.grpc_api, tls=TLSConfig(insecure_skip_verify=True)),
-        websocket=replace(config.websocket, compression=True),
+        websocket=replace(config.websocket, read_buffer_size=4096),
         prometheus=replace(config.prometheus, enabled=True, native_histograms=True),
         graphite=replace(config.graphite, enabled=True),
         broker=replace(config.broker, nats=replace(config.broker.nats, allow_wildcards=True)),
@@ -54,7 +54,7 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
         "broker.nats.allow_wildcards",
         "client.concurrency",
         "channel.namespaces[0].subscription_type",
-        "websocket.compression",
+        "websocket.read_buffer_size",
         "grpc_api.tls.insecure_skip_verify",
         "prometheus.native_histograms",
         "graphite.enabled",
@@ -67,6 +67,16 @@ def test_every_refusal_in_one_pass_with_its_path() -> None:
 )
 def test_implemented_keys_pass(client: ClientConfig) -> None:
     assert validate(Config(client=client)) == []
+
+
+def test_websocket_compression_is_built() -> None:
+    config = Config()
+    compressing = replace(
+        config,
+        websocket=replace(config.websocket, compression=True, compression_min_size=128, compression_level=5),
+        uni_websocket=replace(config.uni_websocket, compression=True),
+    )
+    assert validate(compressing) == []
 
 
 NON_DEFAULT: dict[Any, Any] = {bool: True, int: 7, float: "5s", str: "redis"}

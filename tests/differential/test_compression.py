@@ -1,0 +1,162 @@
+"""WebSocket compression of rotary and Centrifugo side by side, from one config with
+`websocket.compression` on: the Sec-WebSocket-Extensions answer to the same offers, which frames
+are compressed (RSV1) around `compression_min_size`, and the close code of a decompression bomb.
+Raw sockets, so that the extension bits no client library hides are compared.
+See https://centrifugal.dev/docs/transports/websocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import zlib
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+import yarl
+
+from differential.conftest import CONFIG, Pair
+from differential.runner import API_KEY, Target, token
+
+MIN_SIZE = 300
+LIMIT = 2048
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    return CONFIG | {
+        "websocket": {"compression": True, "compression_min_size": MIN_SIZE, "message_size_limit": LIMIT}
+    }
+
+
+class RawSocket:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.head = head
+
+    @classmethod
+    async def upgrade(cls, target: Target, offer: str | None) -> RawSocket:
+        url = yarl.URL(target.ws_url)
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        key = base64.b64encode(b"0123456789abcdef").decode()
+        extension = f"Sec-WebSocket-Extensions: {offer}\r\n" if offer is not None else ""
+        writer.write(
+            (
+                f"GET {url.path} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"{extension}\r\n"
+            ).encode()
+        )
+        return cls(reader, writer, await reader.readuntil(b"\r\n\r\n"))
+
+    def extensions(self) -> list[str]:
+        lines = self.head.decode().split("\r\n")
+        return [
+            line.split(":", 1)[1].strip()
+            for line in lines
+            if line.lower().startswith("sec-websocket-extensions:")
+        ]
+
+    def send(self, payload: bytes, compress: bool) -> None:
+        first = 0x81
+        if compress:
+            deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
+            payload = (deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH))[:-4]
+            first |= 0x40
+        size = len(payload)
+        header = bytes([first, 0x80 | (size if size < 126 else 126)])
+        if size >= 126:
+            header += size.to_bytes(2)
+        self.writer.write(header + b"\x00\x00\x00\x00" + payload)
+
+    async def frame(self) -> tuple[int, bytes]:
+        """The first byte (FIN, RSV1, opcode) and the payload, inflated when RSV1 is set."""
+        first, second = await asyncio.wait_for(self.reader.readexactly(2), 10)
+        size = second & 0x7F
+        if size == 126:
+            size = int.from_bytes(await self.reader.readexactly(2))
+        elif size == 127:
+            size = int.from_bytes(await self.reader.readexactly(8))
+        payload = await self.reader.readexactly(size)
+        if first & 0x40:
+            payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+        return first, payload
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+OFFERS = [
+    "permessage-deflate",
+    "permessage-deflate; client_max_window_bits",
+    "permessage-deflate; client_max_window_bits=10; server_max_window_bits=12",
+    "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
+    "x-webkit-deflate-frame",
+    "foo, permessage-deflate; client_max_window_bits",
+    None,
+]
+
+
+@pytest.mark.parametrize("offer", OFFERS)
+async def test_same_extension_answer(pair: Pair, offer: str | None) -> None:
+    answers = []
+    for target in (pair.centrifugo, pair.rotary):
+        socket = await RawSocket.upgrade(target, offer)
+        assert socket.head.startswith(b"HTTP/1.1 101"), socket.head
+        answers.append(socket.extensions())
+        socket.close()
+    assert answers[0] == answers[1]
+
+
+async def _compressed_bits(target: Target, channel: str) -> list[tuple[int, Any]]:
+    socket = await RawSocket.upgrade(target, "permessage-deflate; client_max_window_bits")
+    commands = [
+        {"id": 1, "connect": {"token": token("compress-user")}},
+        {"id": 2, "subscribe": {"channel": channel}},
+    ]
+    socket.send(b"\n".join(orjson.dumps(c) for c in commands), compress=True)
+    replies: list[Any] = []
+    seen: list[tuple[int, Any]] = []
+    while len(replies) < 2:
+        first, payload = await socket.frame()
+        replies += payload.splitlines()
+        seen.append((first, len(payload.splitlines())))
+    for data in ({"text": "x" * (MIN_SIZE * 2)}, {"small": 1}):
+        await _publish(target, channel, data)
+        first, payload = await socket.frame()
+        seen.append((first, orjson.loads(payload)["push"]["pub"]["data"]))
+    socket.close()
+    return seen
+
+
+async def _publish(target: Target, channel: str, data: Any) -> None:
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(
+            f"{target.http_url}/api/publish",
+            json={"channel": channel, "data": data},
+            headers={"X-API-Key": API_KEY},
+        )
+        assert response.status == 200, await response.text()
+
+
+async def test_same_frames_compressed(pair: Pair) -> None:
+    """Large replies and publications compressed, those of at most `compression_min_size` not."""
+    centrifugo = await _compressed_bits(pair.centrifugo, "plain:compress-c")
+    rotary = await _compressed_bits(pair.rotary, "plain:compress-r")
+    assert [first for first, _ in centrifugo] == [first for first, _ in rotary]
+    assert [data for _, data in centrifugo][-2:] == [data for _, data in rotary][-2:]
+
+
+async def test_same_close_for_a_decompression_bomb(pair: Pair) -> None:
+    """A frame under `message_size_limit` that inflates past ten times it: 1009 from both."""
+    codes = []
+    for target in (pair.centrifugo, pair.rotary):
+        socket = await RawSocket.upgrade(target, "permessage-deflate")
+        socket.send(b"\x00" * (LIMIT * 10 + 1000), compress=True)
+        first, payload = await socket.frame()
+        codes.append((first, int.from_bytes(payload[:2])))
+        socket.close()
+    assert codes[0] == codes[1] == (0x88, 1009)
