@@ -6,10 +6,10 @@
 
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
 RUN python -m venv /opt/rotary \
-    && /opt/rotary/bin/pip install --no-cache-dir --disable-pip-version-check . \
+    && /opt/rotary/bin/pip install --no-cache-dir --disable-pip-version-check -c constraints.txt ".[all]" \
     && /opt/rotary/bin/pip uninstall --yes pip setuptools
 
 FROM python:3.11-slim-bookworm

@@ -117,6 +117,27 @@ def test_pipx_installs_the_wheel(dist: Path, tmp_path: Path) -> None:
     answers_health([str(rotary)], tmp_path)
 
 
+def test_library_installs_beside_fastapi_and_django(dist: Path, tmp_path: Path) -> None:
+    """rotary embedded in a web application: the plain wheel (no extra) resolves beside current
+    FastAPI and Django without a conflict, serves the default config, and refuses a Redis config by
+    its key, naming the extra to install, without a traceback."""
+    venv = tmp_path / "venv"
+    run(PYTHON, "-m", "venv", venv)
+    pip = [venv / "bin" / "python", "-m", "pip", "--disable-pip-version-check"]
+    run(*pip, "install", "--quiet", only(dist, "*.whl"), "fastapi", "django")
+    run(*pip, "check")
+    rotary = venv / "bin" / "rotary"
+    run(rotary, "genconfig", cwd=tmp_path)
+    run(rotary, "checkconfig", cwd=tmp_path)
+    (tmp_path / "redis.json").write_text('{"engine": {"type": "redis"}}')
+    refused = subprocess.run(
+        [rotary, "checkconfig", "-c", "redis.json"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert refused.returncode != 0
+    assert "engine.type: needs the optional dependencies of rotary[redis]" in refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stdout + refused.stderr
+
+
 # The Debian package ------------------------------------------------------------------------------
 
 

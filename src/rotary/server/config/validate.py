@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from rotary.server.config.extras import installed, missing_extras
 from rotary.server.config.schema import ChannelOptions, Config, ProxyConfig, RpcOptions
 from rotary.server.config.schema_channels import HttpStatusToCodeTransform
 from rotary.server.config.unbuilt import unbuilt_problems
@@ -369,6 +370,8 @@ def client_tls_sections(config: Config) -> list[str]:
 def check_redis_addresses(config: Config, report: Report) -> None:
     """Redis addresses of the engines in use that cannot be parsed (a port that is not a number, a
     URL flag that is not a boolean) refuse the start instead of failing inside the engine."""
+    if not installed("redis"):
+        return  # the package needs the redis extra; check_extras refuses the config already
     from rotary.engines.redis.addresses import parse_address
 
     for section in _redis_sections_in_use(config):
@@ -538,7 +541,14 @@ def check_unbuilt(config: Config, report: Report) -> None:
         report(problem)
 
 
+def check_extras(config: Config, report: Report) -> None:
+    """Features whose optional dependencies are not installed (rotary.server.config.extras)."""
+    for problem in missing_extras(config):
+        report(problem)
+
+
 RULES: tuple[Callable[[Config, Report], None], ...] = (
+    check_extras,
     check_unbuilt,
     check_server,
     check_http3,
