@@ -72,6 +72,9 @@ UNBUILT: tuple[Unbuilt, ...] = (
     Unbuilt("uni_grpc.tls.server_ca_pem", "verifying servers (a client's TLS option)"),
     Unbuilt("uni_grpc.tls.insecure_skip_verify", "skipping verification (a client's TLS option)"),
     Unbuilt("uni_grpc.tls.server_name", "a verified server name (a client's TLS option)"),
+    Unbuilt("grpc_api.tls.server_ca_pem", "verifying servers (a client's TLS option)"),
+    Unbuilt("grpc_api.tls.insecure_skip_verify", "skipping verification (a client's TLS option)"),
+    Unbuilt("grpc_api.tls.server_name", "a verified server name (a client's TLS option)"),
     # Server API and observability.
     Unbuilt("prometheus.native_histograms", "native histograms (protobuf scrapes)"),
     Unbuilt("swagger.enabled", "the Swagger UI"),
