@@ -89,9 +89,10 @@ class UniWebSocketTransport(WebSocketTransport):
         """One text frame per push, as Centrifugo sends them unless `join_push_messages`, all in one
         write: the fan-out joins a pass's publications into one batch, which must not reach the client
         as one message."""
+        frame = super().frame  # compresses each message when the connection negotiated it
         if self._options.join_push_messages:
-            return super().frame(payload)
-        return b"".join([super().frame(message) for message in messages_of(payload)])
+            return frame(payload)
+        return b"".join([frame(message) for message in messages_of(payload)])
 
     def write(self, payload: bytes) -> None:
         self.write_prepared(self.frame(payload))
