@@ -43,6 +43,7 @@ from rotary.protocol.codec import ProtocolType
 from rotary.protocol.framing import ws_frame
 from rotary.protocol.streaming import http_chunk
 from rotary.transports import sockjs_frames as frames
+from rotary.transports.stalled import drop_if_stalled
 from rotary.transports.stream import BodyError, read_body_or_fail
 
 log = logging.getLogger("rotary.transports.sockjs")
@@ -169,7 +170,7 @@ class SockJSSession:
         if sock is not None and not sock.is_closing():
             if disconnect.code != codes.DISCONNECT_CONNECTION_CLOSED.code:
                 sock.write(self.wrap(self.closed_frame))
-            asyncio.get_running_loop().call_later(WRITE_TIMEOUT, _drop_if_stalled, sock)
+            drop_if_stalled(sock, WRITE_TIMEOUT)
         self._end_stream()
         if self._ws is not None:
             self._close_ws()
@@ -593,13 +594,6 @@ class SockJSEndpoint:
             elif self._heartbeat > 0 and now - session.last_write >= self._heartbeat:
                 session.heartbeat()
         self._arm()
-
-
-def _drop_if_stalled(sock: asyncio.Transport) -> None:
-    """Aborts a socket whose last frames are still unwritten after the write timeout: its peer
-    stopped reading (the usual reason for 3008), and the request would otherwise wait on it forever."""
-    if sock.get_write_buffer_size() > 0:
-        sock.abort()
 
 
 def _headers(request: web.Request) -> dict[str, str]:

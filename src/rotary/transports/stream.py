@@ -30,6 +30,7 @@ from rotary.node.node import Node
 from rotary.protocol import codes, pb
 from rotary.protocol.codec import ProtocolError, ProtocolType, codec_for
 from rotary.protocol.streaming import emulation_frame, http_chunk
+from rotary.transports.stalled import drop_if_stalled
 
 log = logging.getLogger("rotary.transports.stream")
 
@@ -102,8 +103,7 @@ class StreamTransport:
             self.write(codec_for(self.protocol).encode_reply(pb.Reply(push=push)))
         self.closed = True
         self._wake()
-        if self._sock.get_write_buffer_size() > 0:  # else the peer took everything: nothing to drop
-            asyncio.get_running_loop().call_later(self._write_timeout, self._drop_if_stalled)
+        drop_if_stalled(self._sock, self._write_timeout)
 
     def abort(self) -> None:
         """Ends the stream with no goodbye (no disconnect push), as after a refused connect."""
@@ -112,15 +112,6 @@ class StreamTransport:
         self.closed = True
         self._wake()
         self._sock.abort()
-
-    def _drop_if_stalled(self) -> None:
-        """Aborts a socket whose last bytes are still unwritten after the write timeout.
-
-        A peer that stopped reading never takes the end of the stream; the handler would then wait
-        for it forever.
-        """
-        if self._sock.get_write_buffer_size() > 0:
-            self._sock.abort()
 
     def peer_gone(self) -> bool:
         return self._sock.is_closing()

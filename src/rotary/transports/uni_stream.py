@@ -23,6 +23,7 @@ from rotary.node.node import Node
 from rotary.protocol import codes, pb
 from rotary.protocol.codec import ProtocolType
 from rotary.protocol.uni_framing import http_chunk
+from rotary.transports.stalled import drop_if_stalled
 from rotary.transports.uni_connect import (
     BadConnectRequest,
     CodeToHTTPResponse,
@@ -123,17 +124,10 @@ class UniStreamTransport:
         if self._sock is not None:
             self._sock.abort()
 
-    def drop_if_stalled(self) -> None:
-        """Aborts a socket whose last bytes a peer did not take within the write timeout."""
-        sock = self._sock
-        if sock is not None and sock.get_write_buffer_size() > 0:
-            sock.abort()
-
     def schedule_drop(self) -> None:
-        """Arms the drop only while bytes wait in the socket: a peer that took them all needs none."""
-        sock = self._sock
-        if sock is not None and sock.get_write_buffer_size() > 0:
-            asyncio.get_running_loop().call_later(self._write_timeout, self.drop_if_stalled)
+        """Drops the socket if its last bytes are still unwritten after the write timeout."""
+        if self._sock is not None:
+            drop_if_stalled(self._sock, self._write_timeout)
 
 
 class _PeerWatch(asyncio.Protocol):

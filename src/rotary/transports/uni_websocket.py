@@ -24,6 +24,7 @@ from rotary.protocol.codec import ProtocolType
 from rotary.protocol.deflate import MessageDeflater
 from rotary.protocol.framing import ws_frame, ws_ping_frame
 from rotary.protocol.uni_framing import messages_of
+from rotary.transports.stalled import drop_if_stalled
 from rotary.transports.uni_connect import (
     CONNECT_PARAM,
     BadConnectRequest,
@@ -106,8 +107,7 @@ class UniWebSocketTransport(WebSocketTransport):
         if self._options.disable_closing_handshake:
             self._ended = True
             self._sock.close()  # flushes what is buffered, then closes without a close frame
-            if self._sock.get_write_buffer_size() > 0:
-                self._loop.call_later(self._options.write_timeout, self._drop_if_stalled)
+            drop_if_stalled(self._sock, self._options.write_timeout)
             return
         super().close(disconnect)
 

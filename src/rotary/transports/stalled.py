@@ -1,0 +1,22 @@
+"""Dropping a socket whose peer stopped reading, once its last bytes are due.
+
+A peer that stopped reading (the usual reason for 3008 "slow") never takes the end of its stream,
+and the handler would wait on it forever; Centrifugo likewise drops a socket once a write misses
+its deadline. The check is armed only while bytes wait, so a connection that closed cleanly leaves
+no timer behind (the reliability kit's soak counts them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+
+def drop_if_stalled(sock: asyncio.WriteTransport, timeout: float) -> None:
+    """Aborts ``sock`` after ``timeout`` seconds if bytes it holds now are still unwritten then."""
+    if sock.get_write_buffer_size() > 0:
+        asyncio.get_running_loop().call_later(timeout, _abort_if_stalled, sock)
+
+
+def _abort_if_stalled(sock: asyncio.WriteTransport) -> None:
+    if sock.get_write_buffer_size() > 0:
+        sock.abort()
