@@ -27,9 +27,10 @@ log = logging.getLogger("rotary.fanout")
 Troubles = list[Callable[[], None]]
 """Follow-up actions (closing slow clients, resyncing gaps) run after the walk over subscribers."""
 
-Sent = tuple[int, int]
-"""Publication messages written to a group and their bytes (encoded, before transport framing), for
-metrics. Counted per group: the plain path only counts the subscribers it skips."""
+Sent = tuple[int, int, int]
+"""Publication messages written to a group, their bytes (encoded, before transport framing) and the
+publications its subscribers' tags filters dropped, for metrics. Counted per group: the plain path
+only counts the subscribers it skips."""
 
 
 @dataclass(slots=True)
@@ -72,7 +73,7 @@ def deliver(
             patch = Patch(item.prev, item.pub) if item.prev is not None else None
             sent = _fan_out_delta(channel, item, key, group, patch, limit, troubles)
             count, size = count + sent[0], size + sent[1]
-        return count, size
+        return count, size, 0
     if len(items) == 1:
         return _fan_out_one(channel, items[0], key, group, limit, troubles)
     return _fan_out_many(channel, items, key, group, limit, troubles)
@@ -86,16 +87,22 @@ def _plain(state: ChannelState) -> bool:
 
 
 def _admit(state: ChannelState, item: Item, channel: str, sub: Subscriber, troubles: Troubles) -> bool | None:
-    """Whether ``item`` goes to this subscriber; None when its state broke and nothing more may go."""
+    """Whether ``item`` is next in this subscriber's stream (its tags filter aside); None when its
+    state broke and nothing more may go."""
     verdict = state.accept(item.offset, item.epoch)
     if verdict is Verdict.DELIVER:
-        return state.tags_filter is None or state.tags_filter(item.pub.tags)
+        return True
     if verdict is Verdict.BUFFER:
         state.buffer(item.pub, item.offset)
     elif verdict is Verdict.GAP:
         troubles.append(resync(sub, channel))
         return None
     return False
+
+
+def _filtered(state: ChannelState, item: Item) -> bool:
+    """Whether the subscriber's tags filter drops ``item`` (Centrifugo counts each such drop)."""
+    return state.tags_filter is not None and not state.tags_filter(item.pub.tags)
 
 
 def _write(sub: Subscriber, frame: bytes, limit: int, troubles: Troubles) -> None:
@@ -131,13 +138,18 @@ def _fan_out_one(
     """The hot loop: one verdict, one filter check and one write per subscriber."""
     frame: bytes | None = None
     payload = b""
-    skipped = 0
+    skipped = filtered = 0
     for sub in group.values():
         state = sub.state
         try:
-            if not _plain(state) and not _admit(state, item, channel, sub, troubles):
-                skipped += 1
-                continue
+            if not _plain(state):
+                if not _admit(state, item, channel, sub, troubles):
+                    skipped += 1
+                    continue
+                if _filtered(state, item):
+                    skipped += 1
+                    filtered += 1
+                    continue
             if frame is None:
                 payload = prepared.publication_push(channel, item.pub, key[0], key[1])
                 frame = sub.transport.frame(payload)
@@ -146,7 +158,7 @@ def _fan_out_one(
             skipped += 1
             _failed(sub, channel, troubles)
     count = len(group) - skipped
-    return count, count * len(payload)
+    return count, count * len(payload), filtered
 
 
 def _fan_out_many(
@@ -164,6 +176,7 @@ def _fan_out_many(
     whole: bytes | None = None
     partial = 0  # subscribers that did not get the whole frame
     count = size = 0  # what those got
+    filtered = [0]
 
     def payload(i: int) -> bytes:
         found = payloads[i]
@@ -174,7 +187,7 @@ def _fan_out_many(
     for sub in group.values():
         state = sub.state
         try:
-            chosen = everything if _plain(state) else _chosen(state, items, channel, sub, troubles)
+            chosen = everything if _plain(state) else _chosen(state, items, channel, sub, troubles, filtered)
             if len(chosen) == len(items):
                 if whole is None:
                     whole = sub.transport.frame(codec.join([payload(i) for i in everything]))
@@ -193,18 +206,28 @@ def _fan_out_many(
     if wholes and whole is not None:
         count += wholes * len(items)
         size += wholes * sum(len(payload(i)) for i in everything)
-    return count, size
+    return count, size, filtered[0]
 
 
 def _chosen(
-    state: ChannelState, items: list[Item], channel: str, sub: Subscriber, troubles: Troubles
+    state: ChannelState,
+    items: list[Item],
+    channel: str,
+    sub: Subscriber,
+    troubles: Troubles,
+    filtered: list[int],
 ) -> list[int]:
+    """The items this subscriber takes; ``filtered[0]`` grows by those its tags filter drops."""
     chosen: list[int] = []
     for i, item in enumerate(items):
         admitted = _admit(state, item, channel, sub, troubles)
         if admitted is None:
             break
-        if admitted:
+        if not admitted:
+            continue
+        if _filtered(state, item):
+            filtered[0] += 1
+        else:
             chosen.append(i)
     return chosen
 
@@ -247,4 +270,4 @@ def _fan_out_delta(
                 troubles.append(resync(sub, channel))
         except Exception:  # noqa: BLE001 - isolation: _failed logs it and tells the subscriber
             _failed(sub, channel, troubles)
-    return count, size
+    return count, size, 0

@@ -183,7 +183,8 @@ class Hub:
     def _deliver(self, channel: str, items: list[fanout.Item]) -> None:
         """One group's failure cannot stop the others: its subscribers are told (2500 / 3010).
 
-        With metrics on, the messages and bytes sent are added once per group, never per subscriber.
+        With metrics on, the messages and bytes sent and the publications tags filters dropped are
+        added once per group, never per subscriber.
         """
         groups = self.subscribers.get(channel)
         if not groups:
@@ -193,14 +194,19 @@ class Hub:
         troubles: fanout.Troubles = []
         for key, group in groups.items():
             try:
-                count, size = fanout.deliver(channel, items, key, group, self._queue_max_size, troubles)
+                count, size, filtered = fanout.deliver(
+                    channel, items, key, group, self._queue_max_size, troubles
+                )
             except Exception:
                 log.exception("fan-out to a group of channel %r failed; its subscribers resync", channel)
                 troubles.extend(fanout.resync(sub, channel) for sub in group.values())
                 continue
-            if metrics is not None and count:
-                transport = next(iter(group.values())).transport.name
-                metrics.message_sent(transport, "push_publication", size, count)
+            if metrics is not None:
+                if count:
+                    transport = next(iter(group.values())).transport.name
+                    metrics.message_sent(transport, "push_publication", size, count)
+                if filtered:
+                    metrics.tags_filter_dropped += filtered
         if metrics is not None:
             # Centrifugo times each publication's broadcast; a pass shares its time among its items.
             metrics.broadcasts.observe((metrics.clock() - started) / len(items), len(items))

@@ -134,6 +134,8 @@ class Metrics:
         self.broker_sent = Counts({(t,): 0 for t in BROKER_MESSAGE_TYPES})
         self.broker_received = Counts({(t,): 0 for t in BROKER_MESSAGE_TYPES})
         self.broadcasts = Histogram(BROADCAST_BUCKETS)
+        self.tags_filter_dropped = 0
+        """Publications subscribers' tags filters kept from them, added per fan-out group."""
         self.surveys: dict[str, Timing] = {}  # by op
         self.ping_pongs: dict[str, Histogram] = {}  # by transport
         self.connection_limit = 0

@@ -16,6 +16,7 @@ from rotary.node.metrics import Metrics
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import pb
 from rotary.protocol.codec import ProtocolType
+from rotary.protocol.tags_filter import compile_filter
 
 PUSH = ("websocket", "push_publication")
 HISTORY = PublishOptions(history_size=10, history_ttl=60)
@@ -85,4 +86,28 @@ async def test_nothing_is_counted_without_metrics() -> None:
     await node.publish("news", b"{}", PublishOptions())
     await asyncio.sleep(0)
     assert node.metrics is None and len(t.frames) >= 1
+    await node.shutdown()
+
+
+async def test_publications_a_tags_filter_drops_are_counted_once_per_publication_and_subscriber() -> None:
+    metrics = Metrics()
+    node = Node(NodeConfig(ping_interval=0), metrics=metrics)
+    await node.start()
+    transports = [RecordingTransport() for _ in range(3)]
+    clients = [await connected(node, t, "news") for t in transports]
+    wants_a = compile_filter(pb.FilterNode(key="kind", cmp="eq", val="a"))
+    for client in clients[:2]:
+        client.channels["news"].tags_filter = wants_a
+    start = list(metrics.sent.get(PUSH, [0, 0]))
+
+    await node.publish("news", b'{"i":0}', PublishOptions(tags={"kind": "b"}))
+    await asyncio.sleep(0)
+    assert metrics.tags_filter_dropped == 2
+    assert metrics.sent[PUSH][0] - start[0] == 1
+
+    for kind in ("a", "b", "b"):  # one burst: the filtered subscribers take one of three
+        await node.publish("news", b"{}", PublishOptions(tags={"kind": kind}))
+    await asyncio.sleep(0)
+    assert metrics.tags_filter_dropped == 2 + 2 * 2
+    assert metrics.sent[PUSH][0] - start[0] == 1 + 3 + 2 * 1
     await node.shutdown()

@@ -229,6 +229,14 @@ def collect(node: Node, metrics: Metrics, num_nodes: int) -> Iterator[Family]:
                 "counter",
             )
         )
+    if m.tags_filter_dropped:
+        dropped = Family(
+            f"{NS}_node_tags_filter_dropped_publications",
+            "counter",
+            "Number of publications dropped due to tags filtering.",
+        )
+        dropped.add([("channel_namespace", "")], m.tags_filter_dropped)
+        families.append(dropped)
     for name, value, text in (
         ("num_channels", info.num_channels, "Number of channels with one or more subscribers."),
         ("num_clients", info.num_clients, "Number of clients connected."),
