@@ -40,8 +40,9 @@ class RecordingTransport:
     def buffered_bytes(self) -> int:
         return self._buffered
 
-    def close(self, disconnect: codes.Disconnect) -> None:
+    def close(self, disconnect: codes.Disconnect) -> int:
         self.closed_with = disconnect
+        return 0
 
     def abort(self) -> None:
         self.aborted = True

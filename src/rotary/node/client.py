@@ -13,6 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Coroutine, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from rotary.engines.base import EngineError
@@ -71,6 +72,8 @@ class Client:
         self._loop = asyncio.get_running_loop()
         limits = node.session_limits(transport.unidirectional)
         self.session = Session(codec_for(transport.protocol), limits, self._loop.time())
+        if node.metrics is not None:
+            self.session.on_push = partial(node.metrics.message_sent, transport.name)
         self._timer: asyncio.TimerHandle | None = None
         self._refreshes: set[asyncio.Task[None]] = set()
         """Server-side refreshes in flight (connection or subscriptions), cancelled at close."""
@@ -182,7 +185,7 @@ class Client:
         error: codes.ErrorCode | ClientError
         metrics = self.node.metrics
         started = metrics.clock() if metrics is not None else 0.0
-        queued = self.session.queued_bytes
+        queued = self.session.queued_bytes - self.session.pushed_bytes
         try:
             await COMMANDS[method](self, command)
         except DisconnectError as exc:
@@ -217,10 +220,12 @@ class Client:
         self.flush()
 
     def _count_reply(self, metrics: Metrics, method: str, started: float, queued: int) -> None:
-        """The command's duration, and its reply as one message of the bytes the command queued."""
+        """The command's duration, and its reply as one message of the bytes the command queued
+        besides pushes (``queued`` is the same difference before it ran; pushes count on their own)."""
         metrics.command(method, metrics.clock() - started)
         if method != "send":  # `send` has no reply
-            metrics.message_sent(self.transport.name, method, self.session.queued_bytes - queued)
+            replied = self.session.queued_bytes - self.session.pushed_bytes - queued
+            metrics.message_sent(self.transport.name, method, replied)
 
     # -- output --------------------------------------------------------------------------------
 
@@ -362,8 +367,10 @@ class Client:
         if dropped:
             self.transport.abort()
         else:
-            self.transport.close(disconnect)
+            pushed = self.transport.close(disconnect)
             metrics = self.node.metrics
+            if metrics is not None and pushed:
+                metrics.message_sent(self.transport.name, "push_disconnect", pushed)
             if metrics is not None and disconnect.code != codes.DISCONNECT_CONNECTION_CLOSED.code:
                 metrics.server_disconnect(self.transport.name, disconnect.code)
         self.node.client_closed(self)

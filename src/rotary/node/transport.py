@@ -36,8 +36,10 @@ class Transport(Protocol):
         """Bytes accepted by write but not yet sent to the peer."""
         ...
 
-    def close(self, disconnect: Disconnect) -> None:
-        """Ends the connection with this code; idempotent."""
+    def close(self, disconnect: Disconnect) -> int:
+        """Ends the connection with this code; idempotent. Returns the size of the disconnect push
+        it wrote (encoded, before framing) for the metrics; 0 when it said goodbye otherwise (a close
+        frame) or not at all."""
         ...
 
     def abort(self) -> None:

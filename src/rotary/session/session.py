@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rotary.protocol import codes, pb
@@ -60,6 +61,30 @@ class SessionLimits:
     goodbye: centrifuge stops reading and drains for its close-frame wait (5 s)."""
 
 
+PUSH_FRAME_TYPES: tuple[tuple[str, str], ...] = (
+    ("pub", "push_publication"),
+    ("join", "push_join"),
+    ("leave", "push_leave"),
+    ("unsubscribe", "push_unsubscribe"),
+    ("message", "push_message"),
+    ("subscribe", "push_subscribe"),
+    ("connect", "push_connect"),
+    ("disconnect", "push_disconnect"),
+    ("refresh", "push_refresh"),
+)
+"""A push's field and centrifuge's frame type name for it (the ``frame_type`` metric label)."""
+
+SERVER_PING = "server_ping"
+"""The frame type of a ping: an empty reply, or an empty push on unidirectional connections."""
+
+
+def push_frame_type(push: pb.Push) -> str:
+    for field, frame_type in PUSH_FRAME_TYPES:
+        if push.HasField(field):
+            return frame_type
+    return SERVER_PING
+
+
 class TimerEvent(enum.Enum):
     SEND_PING = "send_ping"
 
@@ -87,6 +112,10 @@ class Session:
         self._outbox: list[bytes] = []
         self.queued_bytes = 0
         """Bytes of every message ever queued: what a command queued is the growth while it ran."""
+        self.pushed_bytes = 0
+        """Bytes of every push and ping ever queued (part of ``queued_bytes``)."""
+        self.on_push: Callable[[str, int], None] | None = None
+        """Told the frame type and encoded size of each push and ping queued, for the metrics."""
         self._stale_at = now + limits.stale_close_delay if limits.stale_close_delay > 0 else None
         self._ping_at: float | None = None
         self._pong_at: float | None = None
@@ -218,13 +247,20 @@ class Session:
     def send_push(self, push: pb.Push) -> None:
         """Queues an async push: wrapped in a Reply, or bare on unidirectional connections."""
         if self.limits.unidirectional:
-            self._queue(self.codec.encode_push(push))
+            message = self.codec.encode_push(push)
         else:
-            self.send_reply(pb.Reply(push=push))
+            message = self.codec.encode_reply(pb.Reply(push=push))
+        self._queue_push(message, push_frame_type(push))
 
-    def send_encoded(self, message: bytes) -> None:
-        """Queues an already encoded reply (a prepared push)."""
+    def send_encoded(self, message: bytes, frame_type: str = "push_publication") -> None:
+        """Queues an already encoded push (a prepared publication)."""
+        self._queue_push(message, frame_type)
+
+    def _queue_push(self, message: bytes, frame_type: str) -> None:
         self._queue(message)
+        self.pushed_bytes += len(message)
+        if self.on_push is not None:
+            self.on_push(frame_type, len(message))
 
     def _queue(self, message: bytes) -> None:
         self._outbox.append(message)
@@ -286,7 +322,7 @@ class Session:
         if self.limits.unidirectional:
             self.send_push(pb.Push())
         else:
-            self.send_reply(pb.Reply())
+            self._queue_push(self.codec.encode_reply(pb.Reply()), SERVER_PING)
             if self.limits.pong_timeout > 0:
                 self._awaiting_pong = True
                 self._pong_at = now + self.limits.pong_timeout

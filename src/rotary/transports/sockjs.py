@@ -155,9 +155,9 @@ class SockJSSession:
         sock = self._sock
         return self._pending_size + (sock.get_write_buffer_size() if sock is not None else 0)
 
-    def close(self, disconnect: codes.Disconnect) -> None:
+    def close(self, disconnect: codes.Disconnect) -> int:
         if self.closed_frame is not None:
-            return
+            return 0
         self.closed_frame = frames.close_frame(disconnect.code, disconnect.reason)
         self.closed_at = asyncio.get_running_loop().time()
         self._pending.clear()
@@ -165,7 +165,7 @@ class SockJSSession:
         self._wake()
         if self._polling:  # the waiting poll, or else the next one, answers with the close frame
             self._answer_poll(self.closed_frame)
-            return
+            return 0
         sock = self._sock
         if sock is not None and not sock.is_closing():
             if disconnect.code != codes.DISCONNECT_CONNECTION_CLOSED.code:
@@ -174,6 +174,7 @@ class SockJSSession:
         self._end_stream()
         if self._ws is not None:
             self._close_ws()
+        return 0
 
     def abort(self) -> None:
         if self.closed_frame is None:

@@ -95,15 +95,18 @@ class StreamTransport:
     def buffered_bytes(self) -> int:
         return self._sock.get_write_buffer_size()
 
-    def close(self, disconnect: codes.Disconnect) -> None:
+    def close(self, disconnect: codes.Disconnect) -> int:
         if self.closed:
-            return
+            return 0
+        pushed = b""
         if disconnect.code != codes.DISCONNECT_CONNECTION_CLOSED.code:
             push = pb.Push(disconnect=pb.Disconnect(code=disconnect.code, reason=disconnect.reason))
-            self.write(codec_for(self.protocol).encode_reply(pb.Reply(push=push)))
+            pushed = codec_for(self.protocol).encode_reply(pb.Reply(push=push))
+            self.write(pushed)
         self.closed = True
         self._wake()
         drop_if_stalled(self._sock, self._write_timeout)
+        return len(pushed)
 
     def abort(self) -> None:
         """Ends the stream with no goodbye (no disconnect push), as after a refused connect."""

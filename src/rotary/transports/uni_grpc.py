@@ -69,17 +69,20 @@ class UniGrpcTransport:
     def buffered_bytes(self) -> int:
         return self._queued_bytes
 
-    def close(self, disconnect: codes.Disconnect) -> None:
+    def close(self, disconnect: codes.Disconnect) -> int:
         if self._ended:
-            return
+            return 0
         if disconnect == codes.DISCONNECT_SLOW:
             self.abort()  # it does not read: do not wait for it to take the backlog
-            return
+            return 0
+        pushed = b""
         if sends_disconnect_push(disconnect):
             push = pb.Push(disconnect=pb.Disconnect(code=disconnect.code, reason=disconnect.reason))
-            self.write(codec_for(ProtocolType.PROTOBUF).encode_push(push))
+            pushed = codec_for(ProtocolType.PROTOBUF).encode_push(push)
+            self.write(pushed)
         self._ended = True
         self._ready.set()
+        return len(pushed)
 
     def abort(self) -> None:
         """Ends the stream with no goodbye: what is queued is dropped."""

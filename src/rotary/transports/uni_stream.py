@@ -111,12 +111,15 @@ class UniStreamTransport:
         """Body bytes that need no push framing (the SSE preamble)."""
         return http_chunk(body) if self._chunked else body
 
-    def close(self, disconnect: codes.Disconnect) -> None:
+    def close(self, disconnect: codes.Disconnect) -> int:
         if self.ended.is_set():
-            return
+            return 0
+        pushed = b""
         if sends_disconnect_push(disconnect):
-            self._send(self.frame(disconnect_push(disconnect)))
+            pushed = disconnect_push(disconnect)
+            self._send(self.frame(pushed))
         self.ended.set()
+        return len(pushed)
 
     def abort(self) -> None:
         """Ends the stream with no goodbye (no disconnect push) and drops the socket."""

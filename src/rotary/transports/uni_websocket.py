@@ -98,18 +98,21 @@ class UniWebSocketTransport(WebSocketTransport):
     def write(self, payload: bytes) -> None:
         self.write_prepared(self.frame(payload))
 
-    def close(self, disconnect: codes.Disconnect) -> None:
+    def close(self, disconnect: codes.Disconnect) -> int:
         if self._closing is not None or self._ended:
-            return
+            return 0
         self._stop_timers()
+        pushed = b""
         if self.push_disconnect and sends_disconnect_push(disconnect):
-            self.write_prepared(ws_frame(disconnect_push(disconnect), False))
+            pushed = disconnect_push(disconnect)
+            self.write_prepared(ws_frame(pushed, False))
         if self._options.disable_closing_handshake:
             self._ended = True
             self._sock.close()  # flushes what is buffered, then closes without a close frame
             drop_if_stalled(self._sock, self._options.write_timeout)
-            return
+            return len(pushed)
         super().close(disconnect)
+        return len(pushed)
 
     def abort(self) -> None:
         """Ends the connection with no goodbye (no disconnect push, no close frame)."""

@@ -85,9 +85,10 @@ class WebSocketTransport:
     def buffered_bytes(self) -> int:
         return self._sock.get_write_buffer_size()
 
-    def close(self, disconnect: codes.Disconnect) -> None:
+    def close(self, disconnect: codes.Disconnect) -> int:
+        """Says goodbye with a close frame, never a disconnect push (returns 0)."""
         if self._closing is not None:
-            return
+            return 0
         reason = disconnect.reason.encode()[:123]
         loop = asyncio.get_running_loop()
         self._closing = loop.create_task(self._ws.close(code=disconnect.code, message=reason))
@@ -95,6 +96,7 @@ class WebSocketTransport:
         # connections must not leave a timer behind each one for the whole write timeout.
         drop = loop.call_later(self._write_timeout, self._drop_if_stalled)
         self._closing.add_done_callback(lambda _: drop.cancel())
+        return 0
 
     def abort(self) -> None:
         self._sock.abort()

@@ -301,20 +301,23 @@ class WebTransportSession:
     def buffered_bytes(self) -> int:
         return self._connection.unacked(self.stream_id) if self.stream_id is not None else 0
 
-    def close(self, disconnect: codes.Disconnect) -> None:
+    def close(self, disconnect: codes.Disconnect) -> int:
         if self._closing:
-            return
+            return 0
         if self._ended or self.stream_id is None:
             self.end(disconnect)
-            return
+            return 0
+        pushed = b""
         if disconnect.code != codes.DISCONNECT_CONNECTION_CLOSED.code:
             push = pb.Push(disconnect=pb.Disconnect(code=disconnect.code, reason=disconnect.reason))
-            self.write(codec_for(self.protocol).encode_reply(pb.Reply(push=push)))
+            pushed = codec_for(self.protocol).encode_reply(pb.Reply(push=push))
+            self.write(pushed)
         self._closing = True
         self._wake()
         self._connection.send(self.stream_id, b"", end=True)
         loop = asyncio.get_running_loop()
         loop.call_later(self._endpoint.options.write_timeout, self.end, disconnect)
+        return len(pushed)
 
     def abort(self) -> None:
         """Ends the session at once, with no disconnect push (as after a refused connect)."""
