@@ -10,10 +10,15 @@ See https://centrifugal.dev/docs/server/observability#prometheus-metrics.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
+from urllib.parse import quote
 
+import aiohttp
+import jwt
 import pytest
-from helpers.prometheus import Scrape, Server, scrape, sdk_session
+from helpers.prometheus import WAIT, Scrape, Server, scrape, sdk_session
 
 from differential.conftest import CONFIG, Pair
 from differential.runner import API_KEY, SECRET
@@ -56,7 +61,33 @@ SAME_COUNTS = (
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    return {**CONFIG, "prometheus": {"enabled": True, "instrument_http_handlers": True}}
+    return {
+        **CONFIG,
+        "prometheus": {"enabled": True, "instrument_http_handlers": True},
+        "uni_sse": {"enabled": True},
+    }
+
+
+async def uni_sse_session(server: Server, user: str, channel: str) -> None:
+    """A unidirectional SSE connection with a server-side subscription: its connect push, one
+    publication, then an API disconnect (a disconnect push) that ends the stream."""
+    token = jwt.encode({"sub": user, "channels": [channel]}, server.secret, algorithm="HS256")
+    url = f"{server.http_url}/connection/uni_sse?cf_connect={quote(json.dumps({'token': token}))}"
+    pushes: list[dict[str, Any]] = []
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200, await response.text()
+        async with asyncio.timeout(WAIT):
+            async for line in response.content:
+                if not line.startswith(b"data: "):
+                    continue
+                pushes.append(json.loads(line[len(b"data: ") :]))
+                if len(pushes) == 1:
+                    await server.api("publish", {"channel": channel, "data": {"uni": 1}})
+                elif len(pushes) == 2:
+                    await server.api(
+                        "disconnect", {"user": user, "disconnect": {"code": 4501, "reason": "x"}}
+                    )
+    assert [next(iter(p.keys() - {"channel"})) for p in pushes] == ["connect", "pub", "disconnect"]
 
 
 async def run(pair: Pair) -> tuple[Scrape, Scrape]:
@@ -67,6 +98,7 @@ async def run(pair: Pair) -> tuple[Scrape, Scrape]:
             await sdk_session(
                 server, f"metrics-{use_protobuf}", f"chat:metrics-{use_protobuf}", "locked:x", use_protobuf
             )
+        await uni_sse_session(server, "metrics-uni", "plain:metrics-uni")
         scrapes.append(await scrape(target.http_url))
     return scrapes[0], scrapes[1]
 

@@ -199,9 +199,14 @@ class Metrics:
         histogram.observe(seconds)
 
     def server_disconnect(self, transport: str, code: int) -> None:
-        """The server ended a connection with ``code`` (a close frame or its push equivalent)."""
+        """The server ended a connection with ``code`` (a close frame or its push equivalent).
+
+        Only the bidirectional WebSocket's close frames count as outgoing closes: Centrifugo counts
+        them in its WebSocket handler, not for SockJS, uni_websocket or the streams.
+        """
         self.server_disconnects.add((str(code),))
-        self.outgoing_closes.add((transport, str(code)))
+        if transport == "websocket":
+            self.outgoing_closes.add((transport, str(code)))
 
     def server_unsubscribe(self, code: int) -> None:
         self.server_unsubscribes.add((str(code),))
