@@ -20,6 +20,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 
 from rotary.engines.base import Controller
+from rotary.node.metrics import Metrics
 from rotary.protocol._pb import control_pb2 as cpb
 
 log = logging.getLogger("rotary.node.control")
@@ -49,6 +50,7 @@ class ControlPlane:
         surveys: dict[str, SurveyHandler],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         info_interval: float = INFO_INTERVAL,
+        metrics: Metrics | None = None,
     ) -> None:
         self.node_id = node_id
         self._controller = controller
@@ -61,6 +63,8 @@ class ControlPlane:
         self._pending: dict[int, tuple[asyncio.Future[None], list[bytes], int]] = {}
         self._ids = itertools.count(1)
         self._ticker: asyncio.Task[None] | None = None
+        self._metrics = metrics
+        """Counts control messages sent and received (``node_messages_*_count{type="control"}``)."""
 
     async def start(self) -> None:
         await self._controller.start(self._receive)
@@ -83,11 +87,16 @@ class ControlPlane:
 
     async def broadcast(self, command: cpb.Command) -> None:
         command.from_node = self.node_id
-        await self._controller.publish_control(command.SerializeToString())
+        await self._publish(command)
 
     async def send(self, command: cpb.Command, to_node: str) -> None:
         """Sends a command to one node only (the owner of an emulated session)."""
         command.from_node = self.node_id
+        await self._publish(command, to_node)
+
+    async def _publish(self, command: cpb.Command, to_node: str = "") -> None:
+        if self._metrics is not None:
+            self._metrics.broker_sent.add(("control",))
         await self._controller.publish_control(command.SerializeToString(), to_node=to_node)
 
     def knows(self, node_id: str) -> bool:
@@ -125,6 +134,8 @@ class ControlPlane:
         await self.broadcast(cpb.Command(node_info=self._local_info()))
 
     def _receive(self, data: bytes) -> None:
+        if self._metrics is not None:
+            self._metrics.broker_received.add(("control",))
         command = cpb.Command()
         try:
             command.ParseFromString(data)
@@ -151,7 +162,7 @@ class ControlPlane:
             from_node=self.node_id,
             survey_reply=cpb.SurveyReply(id=request.id, data=await handler(request.data)),
         )
-        await self._controller.publish_control(reply.SerializeToString(), to_node=asker)
+        await self._publish(reply, asker)
 
     def _collect(self, reply: cpb.SurveyReply) -> None:
         pending = self._pending.get(reply.id)

@@ -118,6 +118,7 @@ class Node:
                 lambda command: cluster.apply(self, command),
                 cluster.surveys(self),
                 self.spawn,
+                metrics=metrics,
             )
 
     # -- lifecycle -----------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 Centrifugo's rules (https://centrifugal.dev/docs/server/engines): `engine.type` gives both parts at
 once (memory or redis); an enabled `broker` or `presence_manager` section replaces that part. Nodes
-need a controller to reach each other; it rides on the broker's service (Redis or NATS PUB/SUB). Only
-the server layer imports concrete engines, and only the one it uses.
+need a controller to reach each other; it rides on the broker's service (Redis or NATS PUB/SUB), and a
+lone node with the memory broker talks to itself through the memory controller. Only the server layer
+imports concrete engines, and only the one it uses.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from rotary.engines.base import Broker, Controller, PresenceManager
 from rotary.engines.memory import MemoryBroker, MemoryPresenceManager
+from rotary.engines.memory_controller import MemoryController
 from rotary.server.config.schema import Config
 from rotary.server.config.schema_engines import RedisPrefixedConfig
 from rotary.server.tls.context import ClientTls, client_tls
@@ -109,6 +111,9 @@ def build_engines(config: Config) -> Engines:
         controller = NatsController(node_id, options)
     else:
         broker = MemoryBroker(history_meta_ttl=meta_ttl)
+        # One node alone still runs its control channel, as Centrifugo's memory broker does: its node
+        # info goes round every few seconds and counts as control messages sent and received.
+        controller = MemoryController(node_id)
     presence: PresenceManager
     if presence_type(config) == "redis":
         from rotary.engines.redis import RedisPresenceManager, RedisPresenceOptions
