@@ -46,8 +46,8 @@ class NullTransport:
     def buffered_bytes(self) -> int:
         return 0
 
-    def close(self, disconnect: codes.Disconnect) -> None:
-        pass
+    def close(self, disconnect: codes.Disconnect) -> int:
+        return 0
 
     def abort(self) -> None:
         pass

@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 DEFAULT_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Prometheus' default buckets (Go's ``prometheus.DefBuckets``)."""
@@ -54,6 +55,10 @@ COMMAND_METHODS: tuple[str, ...] = (
 """The command methods centrifuge creates duration series for before any command arrives."""
 
 BROKER_MESSAGE_TYPES: tuple[str, ...] = ("publication", "join", "leave", "control")
+
+Snapshot = dict[str, Any]
+"""Every number of a ``Metrics`` as JSON-able data (``Metrics.snapshot``), for another process to add
+to its own (``Metrics.absorb``): the workers of ``rotary --workers N`` answer one scrape together."""
 
 
 class Histogram:
@@ -267,3 +272,65 @@ class Metrics:
 
     def http_request(self, path: str, method: str, status: int) -> None:
         self.http_requests.add((path, method, str(status)))
+
+    # -- one scrape for several processes -------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """Every count, histogram and summary sample, as lists, numbers and strings."""
+        return {name: _dump(value) for name, value in vars(self).items() if name != "clock"}
+
+    def absorb(self, snapshot: Snapshot) -> None:
+        """Adds another process's ``snapshot`` to these numbers: counters and gauges sum, histograms
+        add bucket by bucket, summaries pool their recent observations."""
+        for name, dumped in snapshot.items():
+            current = getattr(self, name, None)
+            if dumped is None:
+                continue
+            if current is None and name == "recovered_publications":
+                current = self.recovered_publications = Histogram(RECOVERED_BUCKETS)
+            if isinstance(current, Histogram):
+                _absorb_histogram(current, dumped)
+            elif isinstance(current, Counts):
+                for labels, value in dumped:
+                    current.add(tuple(labels), value)
+            elif isinstance(current, dict):
+                for key, value in dumped:
+                    _absorb_entry(current, tuple(key) if isinstance(key, list) else key, value)
+            elif isinstance(current, int | float):
+                setattr(self, name, current + dumped)
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, Histogram):
+        recent = list(value.recent) if isinstance(value, Timing) else None
+        return {"bounds": value.bounds, "counts": value.counts, "sum": value.sum, "recent": recent}
+    if isinstance(value, Counts):
+        return [[list(labels), count] for labels, count in value.items()]
+    if isinstance(value, dict):
+        return [[list(key) if isinstance(key, tuple) else key, _dump(v)] for key, v in value.items()]
+    return value
+
+
+def _absorb_entry(into: dict[Any, Any], key: Any, dumped: Any) -> None:
+    """One entry of a keyed family: a histogram or summary, or a [messages, bytes] pair."""
+    if isinstance(dumped, list):
+        slot = into.setdefault(key, [0] * len(dumped))
+        for i, value in enumerate(dumped):
+            slot[i] += value
+        return
+    current = into.get(key)
+    if current is None:
+        bounds = tuple(dumped["bounds"])
+        current = into[key] = Timing(bounds) if dumped["recent"] is not None else Histogram(bounds)
+    _absorb_histogram(current, dumped)
+
+
+def _absorb_histogram(into: Histogram, dumped: dict[str, Any]) -> None:
+    for i, count in enumerate(dumped["counts"]):
+        into.counts[i] += count
+    into.sum += dumped["sum"]
+    into.count += sum(dumped["counts"])
+    if isinstance(into, Timing) and dumped["recent"]:
+        pooled = sorted([*into.recent, *(tuple(pair) for pair in dumped["recent"])])
+        into.recent.clear()
+        into.recent.extend(pooled[-SUMMARY_SAMPLES:])

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from types import FrameType
 
-from rotary.server.config.env import WORKER_VARIABLE
+from rotary.server.config.env import WORKER_METRICS_VARIABLE, WORKER_VARIABLE
 from rotary.server.config.schema import Config
 
 log = logging.getLogger("rotary.server.workers")
@@ -63,9 +65,11 @@ class Supervisor:
         self._argv = list(argv)
         self._workers: dict[int, subprocess.Popen[bytes]] = {}
         self._stopping = False
+        self._metrics_dir = ""
+        """The run's private directory where the workers answer each other's metrics scrapes."""
 
     def _start(self, slot: int) -> None:
-        env = {**os.environ, WORKER_ENV: "1"}
+        env = {**os.environ, WORKER_ENV: "1", WORKER_METRICS_VARIABLE: self._metrics_dir}
         self._workers[slot] = subprocess.Popen([sys.executable, "-m", "rotary", *self._argv], env=env)
         log.info("worker %d started (pid %d)", slot, self._workers[slot].pid)
 
@@ -82,6 +86,13 @@ class Supervisor:
                 proc.send_signal(signal.SIGHUP)
 
     def run(self) -> int:
+        self._metrics_dir = tempfile.mkdtemp(prefix="rotary-metrics-")
+        try:
+            return self._run()
+        finally:
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
+
+    def _run(self) -> int:
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGHUP, self._reload)

@@ -153,8 +153,12 @@ WORKER_VARIABLE = "ROTARY_WORKER"
 """Set by the ``--workers`` supervisor in its workers' environment: not a config key."""
 
 
+WORKER_METRICS_VARIABLE = "ROTARY_WORKER_METRICS_DIR"
+"""Set by the supervisor too: the directory where its workers answer each other's metrics scrapes."""
+
+
 def _ignored(name: str) -> bool:
-    if name == WORKER_VARIABLE:
+    if name in (WORKER_VARIABLE, WORKER_METRICS_VARIABLE):
         return True
     return any(
         re.match(rf"^{prefix}(?:_[A-Z0-9_]+)?_(PORT|SERVICE_)", name) or name.startswith(f"{prefix}_VAR_")

@@ -19,6 +19,7 @@ from rotary.node.metrics import Metrics
 from rotary.node.node import Node
 from rotary.server.config.schema import PrometheusConfig
 from rotary.server.metrics.families import collect
+from rotary.server.metrics.group import WorkerGroup, worker_group
 from rotary.server.metrics.text import CONTENT_TYPE, Family, render
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -61,13 +62,19 @@ def _num_nodes(node: Node) -> int:
     return len(node.control.live_nodes()) if node.control is not None else 1
 
 
-def metrics_handler(node: Node, metrics: Metrics) -> Handler:
+def metrics_handler(node: Node, metrics: Metrics, group: WorkerGroup | None = None) -> Handler:
+    """Serves this process's numbers, or with ``group`` those of every worker added up."""
     scrapes = Scrapes()
 
     async def handle(request: web.Request) -> web.Response:
         scrapes.in_flight += 1
         try:
-            families = [*collect(node, metrics, _num_nodes(node)), *process_families()]
+            process = list(process_families())
+            if group is None:
+                families = [*collect(node, metrics, _num_nodes(node), node.info()), *process]
+            else:
+                together = await group.gather(process)
+                families = [*collect(node, together.metrics, _num_nodes(node), together.info), *process]
             families += scrapes.families()
             body = render(sorted(families, key=lambda f: f.name))
         except Exception:
@@ -121,8 +128,16 @@ def add_metrics(
     metrics: Metrics,
     config: PrometheusConfig,
 ) -> None:
-    """Routes the endpoint on ``endpoint_app`` and, when asked, instruments every app of ``apps``."""
-    endpoint_app.router.add_get(config.handler_prefix.rstrip("/") or "/", metrics_handler(node, metrics))
+    """Routes the endpoint on ``endpoint_app`` and, when asked, instruments every app of ``apps``.
+
+    A worker of ``--workers`` also answers the other workers' scrapes (``group``) while the app runs.
+    """
+    group = worker_group(node, metrics, process_families)
+    if group is not None:
+        endpoint_app.on_startup.append(lambda _: group.start())
+        endpoint_app.on_cleanup.append(lambda _: group.close())
+    path = config.handler_prefix.rstrip("/") or "/"
+    endpoint_app.router.add_get(path, metrics_handler(node, metrics, group))
     if config.instrument_http_handlers:
         for app in apps:
             app.middlewares.append(http_instrumentation(metrics))

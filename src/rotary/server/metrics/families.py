@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Mapping
 
 from rotary.node.metrics import Counts, Histogram, Metrics, Timing
-from rotary.node.node import Node
+from rotary.node.node import Node, NodeInfo
 from rotary.server.metrics.text import Family
 
 NS = "centrifugo"
@@ -98,11 +98,10 @@ def _messages(
     yield size
 
 
-def collect(node: Node, metrics: Metrics, num_nodes: int) -> Iterator[Family]:
-    """Every family, in name order as Go writes them."""
+def collect(node: Node, metrics: Metrics, num_nodes: int, info: NodeInfo) -> Iterator[Family]:
+    """Every family, in name order as Go writes them; the node gauges from ``info``."""
     now = time.monotonic()
     m = metrics
-    info = node.info()
     client_ns = ("method", "channel_namespace")
     families: list[Family] = []
     families += _timings(

@@ -93,7 +93,7 @@ def exported_sample_names() -> set[str]:
     metrics.connection_limit += 1
     with pytest.raises(ConnectionError), metrics.proxy_call("http", "connect", "default"):
         raise ConnectionError
-    families = [*collect(node, metrics, 1), *process_families(), *Scrapes().families()]
+    families = [*collect(node, metrics, 1, node.info()), *process_families(), *Scrapes().families()]
     text = render(families).decode()
     return {re.split(r"[{ ]", line, maxsplit=1)[0] for line in text.splitlines() if not line.startswith("#")}
 
