@@ -14,12 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
+from helpers.filled_metrics import filled_families
 
-from rotary.node.metrics import Metrics
-from rotary.node.node import Node
-from rotary.server.metrics.endpoint import Scrapes, process_families
-from rotary.server.metrics.families import collect
 from rotary.server.metrics.text import render
 
 DASHBOARD = Path(__file__).resolve().parents[4] / "ops" / "grafana" / "rotary.json"
@@ -71,30 +67,7 @@ def variable_metrics(dashboard: dict[str, Any]) -> Iterator[str]:
 
 def exported_sample_names() -> set[str]:
     """Sample names of rotary's exposition with one observation in every family."""
-    metrics = Metrics(recovered_publications=True)
-    node = Node(metrics=metrics)
-    labels = ("websocket", "", "unnamed", "unversioned")
-    metrics.command("connect", 0.001)
-    metrics.reply_error("subscribe", 103)
-    metrics.message_sent("websocket", "push_publication", 10)
-    metrics.message_received("websocket", "publish", 10)
-    metrics.connection_added(labels)
-    metrics.subscription_added("unnamed")
-    metrics.server_disconnect("websocket", 3001)
-    metrics.server_unsubscribe(2500)
-    metrics.recover(True, 2)
-    metrics.action("history")
-    metrics.broadcasts.observe(0.0001)
-    metrics.ping_pong("websocket", 0.001)
-    metrics.survey("channels", 0.001)
-    metrics.api_command("http", "publish", 0.001)
-    metrics.api_error("http", "publish", 107)
-    metrics.http_request("/api/publish", "POST", 200)
-    metrics.connection_limit += 1
-    with pytest.raises(ConnectionError), metrics.proxy_call("http", "connect", "default"):
-        raise ConnectionError
-    families = [*collect(node, metrics, 1, node.info()), *process_families(), *Scrapes().families()]
-    text = render(families).decode()
+    text = render(filled_families()).decode()
     return {re.split(r"[{ ]", line, maxsplit=1)[0] for line in text.splitlines() if not line.startswith("#")}
 
 
