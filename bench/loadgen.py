@@ -104,6 +104,11 @@ class Subscriber(WSListener):
         self._fail("disconnected")
 
 
+HANDSHAKE_TIMEOUT = 30.0
+"""Seconds for one WebSocket handshake: picows' 5 s default fails thousands of handshakes in a row
+on a host shared with other benchmarks (1-minute load average above 10 on 2 cores)."""
+
+
 async def connect_subscribers(
     url: str,
     count: int,
@@ -128,6 +133,7 @@ async def connect_subscribers(
                 url,
                 enable_auto_pong=True,
                 extra_headers=headers,
+                websocket_handshake_timeout=HANDSHAKE_TIMEOUT,
             )
             await ready
             return transport
