@@ -68,12 +68,12 @@ def deliver(
     troubles: Troubles,
 ) -> Sent:
     if key[3]:
-        count = size = 0
+        count = size = filtered = 0
         for item in items:
             patch = Patch(item.prev, item.pub) if item.prev is not None else None
             sent = _fan_out_delta(channel, item, key, group, patch, limit, troubles)
-            count, size = count + sent[0], size + sent[1]
-        return count, size, 0
+            count, size, filtered = count + sent[0], size + sent[1], filtered + sent[2]
+        return count, size, filtered
     if len(items) == 1:
         return _fan_out_one(channel, items[0], key, group, limit, troubles)
     return _fan_out_many(channel, items, key, group, limit, troubles)
@@ -101,7 +101,8 @@ def _admit(state: ChannelState, item: Item, channel: str, sub: Subscriber, troub
 
 
 def _filtered(state: ChannelState, item: Item) -> bool:
-    """Whether the subscriber's tags filter drops ``item`` (Centrifugo counts each such drop)."""
+    """Whether the subscriber's tags filter drops ``item``. Centrifugo counts each such drop for
+    every subscriber of the channel, before any position check, so the callers ask first."""
     return state.tags_filter is not None and not state.tags_filter(item.pub.tags)
 
 
@@ -143,12 +144,10 @@ def _fan_out_one(
         state = sub.state
         try:
             if not _plain(state):
-                if not _admit(state, item, channel, sub, troubles):
+                dropped = _filtered(state, item)
+                filtered += dropped
+                if not _admit(state, item, channel, sub, troubles) or dropped:
                     skipped += 1
-                    continue
-                if _filtered(state, item):
-                    skipped += 1
-                    filtered += 1
                     continue
             if frame is None:
                 payload = prepared.publication_push(channel, item.pub, key[0], key[1])
@@ -220,14 +219,12 @@ def _chosen(
     """The items this subscriber takes; ``filtered[0]`` grows by those its tags filter drops."""
     chosen: list[int] = []
     for i, item in enumerate(items):
+        dropped = _filtered(state, item)
+        filtered[0] += dropped
         admitted = _admit(state, item, channel, sub, troubles)
         if admitted is None:
             break
-        if not admitted:
-            continue
-        if _filtered(state, item):
-            filtered[0] += 1
-        else:
+        if admitted and not dropped:
             chosen.append(i)
     return chosen
 
@@ -244,14 +241,16 @@ def _fan_out_delta(
     """A delta group: a subscriber gets the delta frame once it holds a base.
 
     A delta subscriber gets every publication (the chain of deltas needs them all, and Centrifugo
-    sends them all too), so tags filters do not apply here; they do apply to its recovery.
+    sends them all too), so tags filters do not apply here; they do apply to its recovery. Centrifugo
+    still counts the publications they would drop, and so does this.
     """
     frames: dict[bool, bytes] = {}
     sizes: dict[bool, int] = {}
-    count = size = 0
+    count = size = filtered = 0
     for sub in group.values():
         state = sub.state
         try:
+            filtered += _filtered(state, item)
             verdict = state.accept(item.offset, item.epoch)
             if verdict is Verdict.DELIVER:
                 as_delta = state.delta_ready and patch is not None
@@ -270,4 +269,4 @@ def _fan_out_delta(
                 troubles.append(resync(sub, channel))
         except Exception:  # noqa: BLE001 - isolation: _failed logs it and tells the subscriber
             _failed(sub, channel, troubles)
-    return count, size, 0
+    return count, size, filtered
