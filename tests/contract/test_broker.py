@@ -264,7 +264,7 @@ async def test_idempotency_key_returns_the_first_result_without_delivering_again
     await rig.settle()
 
     assert not first.suppressed
-    assert second == PublishResult(first.position, suppressed=True)
+    assert second == PublishResult(first.position, suppressed=True, suppress_reason="idempotency")
     assert not other_channel.suppressed
     assert len(handler.publications) == 1
 
@@ -307,6 +307,7 @@ async def test_versioned_publish_drops_outdated_versions(
     await rig.settle()
 
     assert result.suppressed is suppressed
+    assert result.suppress_reason == ("version" if suppressed else "")
     if suppressed:
         assert result.position == first.position
         assert len(handler.publications) == 1

@@ -45,6 +45,7 @@ SAME_COUNTS = (
     "centrifugo_client_num_reply_errors_total",
     "centrifugo_client_num_server_disconnects_total",
     "centrifugo_transport_outgoing_close_count_total",
+    "centrifugo_broker_publish_suppressed_count_total",
     "centrifugo_client_recover_total",
     "centrifugo_client_connections_accepted_total",
     "centrifugo_client_connections_inflight",
@@ -90,6 +91,15 @@ async def uni_sse_session(server: Server, user: str, channel: str) -> None:
     assert [next(iter(p.keys() - {"channel"})) for p in pushes] == ["connect", "pub", "disconnect"]
 
 
+async def suppressed_publishes(server: Server, channel: str) -> None:
+    """A publish repeated with its idempotency key, and one with an older version: both dropped."""
+    once = {"channel": channel, "data": {"n": 1}, "idempotency_key": "once"}
+    first = await server.api("publish", once)
+    assert (await server.api("publish", once))["result"] == first["result"]
+    await server.api("publish", {"channel": channel, "data": {"v": 2}, "version": 2})
+    await server.api("publish", {"channel": channel, "data": {"v": 1}, "version": 1})
+
+
 async def run(pair: Pair) -> tuple[Scrape, Scrape]:
     scrapes = []
     for target in (pair.centrifugo, pair.rotary):
@@ -99,6 +109,7 @@ async def run(pair: Pair) -> tuple[Scrape, Scrape]:
                 server, f"metrics-{use_protobuf}", f"chat:metrics-{use_protobuf}", "locked:x", use_protobuf
             )
         await uni_sse_session(server, "metrics-uni", "plain:metrics-uni")
+        await suppressed_publishes(server, "chat:metrics-suppressed")
         scrapes.append(await scrape(target.http_url))
     return scrapes[0], scrapes[1]
 
@@ -123,3 +134,7 @@ async def test_rotary_exports_every_family_centrifugo_exports(pair: Pair) -> Non
 
     for name in SAME_COUNTS:
         assert rotary.series(name) == centrifugo.series(name), name
+    # The traffic moves the families it is meant to move, so their equality above says something.
+    for reason in ("idempotency", "version"):
+        assert centrifugo.total("centrifugo_broker_publish_suppressed_count", reason=reason) == 1
+    assert centrifugo.total("centrifugo_transport_messages_sent", frame_type="push_disconnect") == 1

@@ -30,6 +30,7 @@ def filled_families() -> list[Family]:
     metrics.action("history")
     metrics.broadcasts.observe(0.0001)
     metrics.tags_filter_dropped += 1
+    metrics.broker_suppressed.add(("idempotency",))
     metrics.ping_pong("websocket", 0.001)
     metrics.survey("channels", 0.001)
     metrics.api_command("http", "publish", 0.001)

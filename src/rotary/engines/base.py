@@ -64,6 +64,8 @@ class PublishResult:
 
     position: StreamPosition
     suppressed: bool = False
+    suppress_reason: str = ""
+    """Why it was suppressed, as centrifuge names it: "idempotency" or "version"."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -222,7 +222,7 @@ class MemoryBroker:
         now = self._clock()
         cached = self._cached_result(channel, opts.idempotency_key, now)
         if cached is not None:
-            return PublishResult(cached, suppressed=True)
+            return PublishResult(cached, suppressed=True, suppress_reason="idempotency")
         pub = pb.Publication(data=data, info=opts.client_info, tags=opts.tags, version=opts.version)
         prev: pb.Publication | None = None
         position = StreamPosition()
@@ -230,7 +230,7 @@ class MemoryBroker:
         if opts.history_size > 0 and opts.history_ttl > 0:
             stream = self._touch_stream(channel, now, opts.history_meta_ttl)
             if stream.outdates(opts.version, opts.version_epoch):
-                return PublishResult(stream.position, suppressed=True)
+                return PublishResult(stream.position, suppressed=True, suppress_reason="version")
             prev = stream.last() if opts.use_delta else None
             stream.append(pub, opts.history_size, opts.version, opts.version_epoch)
             self._data_expiry.set(channel, now + opts.history_ttl)

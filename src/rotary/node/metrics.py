@@ -141,6 +141,8 @@ class Metrics:
         self.broadcasts = Histogram(BROADCAST_BUCKETS)
         self.tags_filter_dropped = 0
         """Publications subscribers' tags filters kept from them, added per fan-out group."""
+        self.broker_suppressed = Counts()  # by reason (idempotency, version)
+        """Publications subscribers' tags filters kept from them, added per fan-out group."""
         self.surveys: dict[str, Timing] = {}  # by op
         self.ping_pongs: dict[str, Histogram] = {}  # by transport
         self.connection_limit = 0

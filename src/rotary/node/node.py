@@ -280,9 +280,13 @@ class Node:
     async def publish(
         self, channel: str, data: bytes, options: PublishOptions | None = None
     ) -> PublishResult:
-        if self.metrics is not None:
-            self.metrics.broker_sent.add(("publication",))
-        return await self.broker.publish(channel, data, options or PublishOptions())
+        if self.metrics is None:
+            return await self.broker.publish(channel, data, options or PublishOptions())
+        self.metrics.broker_sent.add(("publication",))
+        result = await self.broker.publish(channel, data, options or PublishOptions())
+        if result.suppressed:
+            self.metrics.broker_suppressed.add((result.suppress_reason,))
+        return result
 
     async def history(self, channel: str, query: HistoryQuery) -> HistoryResult:
         self._count("history")

@@ -146,7 +146,7 @@ class NatsBroker:
     async def publish(self, channel: str, data: bytes, opts: PublishOptions) -> PublishResult:
         key = opts.idempotency_key
         if not self._idempotency.claim(channel, key, opts.idempotent_result_ttl):
-            return PublishResult(StreamPosition(), suppressed=True)
+            return PublishResult(StreamPosition(), suppressed=True, suppress_reason="idempotency")
         pub = pb.Publication(data=data, info=opts.client_info, tags=opts.tags)
         pub.delta = opts.use_delta
         try:

@@ -55,6 +55,9 @@ log = logging.getLogger("rotary.engines.redis")
 DEFAULT_IDEMPOTENT_RESULT_TTL = 300.0
 """Centrifugo remembers an idempotency key for 5 minutes when the publish names no TTL."""
 
+_SUPPRESS_REASONS = {1: "idempotency", 2: "version"}
+"""The publish script's third answer: why it dropped the publication (0: it did not)."""
+
 PUBLICATION, DELTA, JOIN, LEAVE = b"p", b"d", b"j", b"l"
 
 POSITION_ATTEMPTS = 5
@@ -236,7 +239,10 @@ class RedisBroker:
             self._keys.pubsub(channel),
         ]
         offset, epoch, suppressed = await shard.pipeline.script(channel, PUBLISH, keys, args)
-        return PublishResult(StreamPosition(int(offset), _text(epoch)), suppressed=bool(suppressed))
+        reason = _SUPPRESS_REASONS.get(int(suppressed), "")
+        return PublishResult(
+            StreamPosition(int(offset), _text(epoch)), suppressed=bool(reason), suppress_reason=reason
+        )
 
     async def _send(self, channel: str, message: bytes) -> None:
         _, shard = self._shard(channel)

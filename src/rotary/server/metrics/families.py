@@ -129,6 +129,12 @@ def collect(node: Node, metrics: Metrics, num_nodes: int, info: NodeInfo) -> Ite
         now,
     )
     families += _counters(
+        f"{NS}_broker_publish_suppressed_count",
+        "Number of suppressed publish operations.",
+        ("reason", "channel_namespace"),
+        Counts({(reason, ""): v for (reason,), v in m.broker_suppressed.items()}),
+    )
+    families += _counters(
         f"{NS}_client_connections_accepted",
         "Count of accepted transports.",
         ("transport", "accept_protocol", "client_name", "client_version"),

@@ -112,10 +112,6 @@ NOT_EXPORTED: dict[str, str] = {
     "centrifugo_node_pub_sub_lag_seconds": (
         "publications carry no broker publish time in rotary's engines, so the lag cannot be measured"
     ),
-    "centrifugo_broker_publish_suppressed_count": (
-        "counts publishes a broker suppressed (idempotency or version checks); rotary's brokers have "
-        "no such checks"
-    ),
     "centrifugo_broker_redis_pub_sub_errors": (
         "counts errors of centrifuge's Redis PUB/SUB shard workers; rotary's Redis engine reconnects "
         "without counting them"

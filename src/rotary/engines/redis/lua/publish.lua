@@ -87,7 +87,7 @@ if size > 0 then
     local kept_version = tonumber(meta[3] or "0")
     local same_epoch = version_epoch == "" or version_epoch == (meta[4] or "")
     if version > 0 and same_epoch and version <= kept_version then
-        return {tonumber(meta[2] or "0"), epoch, 1}
+        return {tonumber(meta[2] or "0"), epoch, 2}
     end
     if use_delta then
         prev = last_entry()
