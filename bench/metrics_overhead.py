@@ -5,7 +5,9 @@ by more than the few percent in question. This script measures only the node's s
 with ``Metrics``, one without) with N JSON subscribers each, whose transports keep nothing, and
 publications delivered one loop pass at a time (steady) or ``--burst`` per pass. Rounds alternate
 the two nodes, and each reports the process CPU time per delivery; the ratio of the medians is the
-price of counting. See bench/README.md.
+price of counting. ``paired`` is the median of each round's on/off ratio: on a host whose load
+drifts during the run, the two measurements of one round share the same conditions. See
+bench/README.md.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ async def cpu_per_delivery(node: Node, subscribers: int, passes: int, burst: int
 
 
 async def main(args: argparse.Namespace) -> None:
-    print(f"{'N':>6} {'burst':>5} {'off us/deliv':>13} {'on us/deliv':>12} {'on/off':>7}")
+    print(f"{'N':>6} {'burst':>5} {'off us/deliv':>13} {'on us/deliv':>12} {'on/off':>7} {'paired':>7}")
     for subscribers in args.subscribers:
         off = await subscribed_node(subscribers, None)
         on = await subscribed_node(subscribers, Metrics())
@@ -86,7 +88,13 @@ async def main(args: argparse.Namespace) -> None:
                 for name, node in (("off", off), ("on", on)):
                     figures[name].append(await cpu_per_delivery(node, subscribers, passes, burst))
             a, b = statistics.median(figures["off"]), statistics.median(figures["on"])
-            print(f"{subscribers:>6} {burst:>5} {a:>13.3f} {b:>12.3f} {b / a:>6.3f}x", flush=True)
+            paired = statistics.median(
+                on / off for on, off in zip(figures["on"], figures["off"], strict=True)
+            )
+            print(
+                f"{subscribers:>6} {burst:>5} {a:>13.3f} {b:>12.3f} {b / a:>6.3f}x {paired:>6.3f}x",
+                flush=True,
+            )
         await off.shutdown()
         await on.shutdown()
 
