@@ -45,6 +45,7 @@ from rotary.server.reload import LoadConfig, reload_config
 from rotary.server.tls.listeners import TlsSetupError, listener_tls
 from rotary.server.tokens import TokenVerifier
 from rotary.server.tracing import Tracing
+from rotary.server.workers import announce_serving
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admits, admitted
 from rotary.transports.conn_init import conn_init_handler
 from rotary.transports.emulation import emulation_handler
@@ -497,6 +498,7 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
             sockets.append(await _listen(server, runner, address, port, key, reuse_port, context))
         if server.webtransport is not None:
             http3 = await _listen_http3(server.webtransport, config, reuse_port)
+        announce_serving()
         await stop.wait()
     finally:
         log.info("shutting down")
