@@ -38,6 +38,7 @@ from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
 from rotary.server.http3 import start_http3
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
+from rotary.server.not_found import unrouted_paths
 from rotary.server.origins import for_requests, origin_value_checker
 from rotary.server.pem import read_pem
 from rotary.server.proxy.registry import Proxies
@@ -217,12 +218,11 @@ def build_server(
         controller=engines.controller,
         metrics=metrics,
     )
+    middlewares = [deadlines.middleware, unrouted_paths]
     external = web.Application(
-        client_max_size=max(config.websocket.message_size_limit, 1 << 20), middlewares=[deadlines.middleware]
+        client_max_size=max(config.websocket.message_size_limit, 1 << 20), middlewares=middlewares
     )
-    internal = (
-        web.Application(middlewares=[deadlines.middleware]) if config.http_server.internal_port else None
-    )
+    internal = web.Application(middlewares=middlewares) if config.http_server.internal_port else None
     external.on_cleanup.append(lambda _: proxies.close())  # backends open lazily, close with the app
     origin_allowed = origin_value_checker(config.client.allowed_origins)
     check_origin = for_requests(origin_allowed)
