@@ -79,23 +79,25 @@ WEBTRANSPORT_GRACE = 3.0
 
 
 def node_config(config: Config) -> NodeConfig:
+    """The node's settings from the ``client`` section; a 0 takes centrifuge's own default, as
+    ``centrifuge.New`` gives it (a channel limit of 0 is 128 channels, not none)."""
     c = config.client
     name = config.node.name or f"{socket.gethostname()}_{config.http_server.port}"
     return NodeConfig(
         name=name,
-        channel_limit=c.channel_limit,
+        channel_limit=c.channel_limit or 128,
         user_connection_limit=c.user_connection_limit,
-        queue_max_size=c.queue_max_size,
+        queue_max_size=c.queue_max_size or 1048576,
         history_max_publication_limit=c.history_max_publication_limit,
         recovery_max_publication_limit=c.recovery_max_publication_limit,
-        stale_close_delay=c.stale_close_delay,
+        stale_close_delay=c.stale_close_delay or 15.0,
         ping_interval=c.ping_interval,
         pong_timeout=c.pong_timeout,
-        expired_close_delay=c.expired_close_delay,
-        expired_sub_close_delay=c.expired_sub_close_delay,
+        expired_close_delay=c.expired_close_delay or 25.0,
+        expired_sub_close_delay=c.expired_sub_close_delay or 25.0,
         connect_include_server_time=c.connect_include_server_time,
-        presence_update_interval=c.presence_update_interval,
-        position_check_interval=c.channel_position_check_delay,
+        presence_update_interval=c.presence_update_interval or 25.0,
+        position_check_interval=c.channel_position_check_delay or 40.0,
         unidirectional_code_to_disconnect=_uni_disconnects(config),
     )
 
