@@ -17,9 +17,9 @@ import orjson
 import pytest
 from centrifuge import ReplyError
 from helpers.centrifugo import centrifugo_process
+from helpers.certs import TestCA
 from helpers.env import free_port
 from helpers.proxy_backend import Hang, ProxyBackend, Status
-from helpers.tls_material import localhost_material
 
 pytestmark = pytest.mark.compat
 
@@ -328,12 +328,12 @@ async def test_binary_encoding_credentials_and_compression(
 @pytest.mark.parametrize("over", ["http", "grpc"])
 async def test_tls_towards_the_backend(start_rotary: Start, sdk_clients: Any, over: str) -> None:
     """http.tls / grpc.tls with the backend's CA: rotary verifies the backend and connects."""
-    material = localhost_material()
-    server = ProxyBackend(tls=material)
+    ca = TestCA()
+    server = ProxyBackend(tls=ca.issue("localhost"))
     await server.start()
     try:
         server.answers["connect"] = lambda req: {"result": {"user": "tls", "data": {"over": "tls"}}}
-        tls = {"enabled": True, "server_ca_pem": material.ca_pem.decode()}
+        tls = {"enabled": True, "server_ca_pem": ca.cert_pem.decode()}
         connect = {
             "enabled": True,
             "endpoint": endpoint(server, over, "connect"),

@@ -19,6 +19,7 @@ import orjson
 import pytest
 from conftest import DEFAULT_CONFIG, RotaryServer, merged, running_rotary, sign_token
 from grpc import aio
+from helpers.certs import TestCA
 from helpers.env import free_port
 
 from rotary.protocol._pb import unistream_pb2
@@ -116,49 +117,20 @@ async def test_cancelled_stream_ends_the_session(uni: RotaryServer, channel: aio
             await asyncio.sleep(0.05)
 
 
-def self_signed_pem() -> tuple[bytes, bytes]:
-    """A certificate for 127.0.0.1 and its key, both PEM."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
+def uni_grpc_config(port: int, tls: dict[str, Any]) -> dict[str, Any]:
+    return merged(
+        DEFAULT_CONFIG, {"uni_grpc": {"enabled": True, "address": "127.0.0.1", "port": port, "tls": tls}}
     )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 async def test_tls_is_served_when_asked_for(tmp_path: Path) -> None:
-    cert_pem, key_pem = self_signed_pem()
-    (tmp_path / "cert.pem").write_bytes(cert_pem)
+    ca = TestCA()
+    server = ca.issue("127.0.0.1")
+    cert_path, _ = server.write(tmp_path, "server")
     port = free_port()
-    tls = {"enabled": True, "cert_pem": str(tmp_path / "cert.pem"), "key_pem": key_pem.decode()}
-    config = merged(
-        DEFAULT_CONFIG, {"uni_grpc": {"enabled": True, "address": "127.0.0.1", "port": port, "tls": tls}}
-    )
-    with running_rotary(tmp_path / "rotary", config):
-        credentials = grpc.ssl_channel_credentials(root_certificates=cert_pem)
+    tls = {"enabled": True, "cert_pem": str(cert_path), "key_pem": server.key_pem.decode()}
+    with running_rotary(tmp_path / "rotary", uni_grpc_config(port, tls)):
+        credentials = grpc.ssl_channel_credentials(root_certificates=ca.cert_pem)
         async with aio.secure_channel(f"127.0.0.1:{port}", credentials) as ch:
             await asyncio.wait_for(ch.channel_ready(), WAIT)
             stream = consume(ch, unistream_pb2.ConnectRequest(token=sign_token({"sub": "tls-user"})))
@@ -168,6 +140,37 @@ async def test_tls_is_served_when_asked_for(tmp_path: Path) -> None:
             plain = consume(ch, unistream_pb2.ConnectRequest(token=sign_token({"sub": "plain"})))
             with pytest.raises(aio.AioRpcError):
                 await asyncio.wait_for(plain.read(), WAIT)
+
+
+async def test_mutual_tls_takes_a_client_certificate_of_the_ca_only(tmp_path: Path) -> None:
+    """``uni_grpc.tls.client_ca_pem``: a client certificate the CA signed gets the stream; none, or
+    one of another CA, is refused in the handshake (https://centrifugal.dev/docs/transports/uni_grpc)."""
+    ca, stranger = TestCA(), TestCA("another CA")
+    server = ca.issue("127.0.0.1")
+    port = free_port()
+    tls = {
+        "enabled": True,
+        "cert_pem": server.cert_pem.decode(),
+        "key_pem": server.key_pem.decode(),
+        "client_ca_pem": ca.cert_pem.decode(),
+    }
+    with running_rotary(tmp_path / "rotary", uni_grpc_config(port, tls)):
+        client = ca.issue("uni client", client=True)
+        trusted = grpc.ssl_channel_credentials(ca.cert_pem, client.key_pem, client.cert_pem)
+        async with aio.secure_channel(f"127.0.0.1:{port}", trusted) as ch:
+            stream = consume(ch, unistream_pb2.ConnectRequest(token=sign_token({"sub": "mtls-user"})))
+            assert (await until(stream, "connect")).connect.client
+            stream.cancel()
+        foreign = stranger.issue("foreign client", client=True)
+        for credentials in (
+            grpc.ssl_channel_credentials(root_certificates=ca.cert_pem),
+            grpc.ssl_channel_credentials(ca.cert_pem, foreign.key_pem, foreign.cert_pem),
+        ):
+            async with aio.secure_channel(f"127.0.0.1:{port}", credentials) as ch:
+                refused = consume(ch, unistream_pb2.ConnectRequest(token=sign_token({"sub": "no-cert"})))
+                with pytest.raises(aio.AioRpcError) as caught:
+                    await asyncio.wait_for(refused.read(), WAIT)
+                assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 async def test_client_that_never_reads_is_closed_as_slow(tmp_path: Path) -> None:

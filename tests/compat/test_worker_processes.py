@@ -2,12 +2,19 @@
 
 The kernel spreads connections over the workers (SO_REUSEPORT); the Redis engine joins them, so a
 publication made through whichever worker answers the API reaches every client, and `info` shows
-both workers as nodes. SIGTERM to the supervisor stops both gracefully.
+both workers as nodes. SIGTERM to the supervisor stops both gracefully. A worker that cannot start
+ends the server with its error, as Centrifugo (one process) exits when it cannot listen; a worker
+killed after it served is started again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +23,7 @@ from typing import Any
 import pytest
 from helpers import redis_servers
 from helpers.cluster import (
+    START_TIMEOUT,
     RotaryNode,
     cluster_nodes,
     connected,
@@ -37,17 +45,34 @@ CONNECT_CALLED = 0
 
 
 @pytest.fixture
-def workers(tmp_path: Path) -> Iterator[RotaryNode]:
+def redis_address() -> Iterator[str]:
     redis = redis_servers.start_standalone()
-    config = redis_config(redis.addresses[0], redis_servers.unique_prefix())
+    try:
+        yield redis.addresses[0]
+    finally:
+        redis.stop()
+
+
+@pytest.fixture
+def workers(tmp_path: Path, redis_address: str) -> Iterator[RotaryNode]:
+    config = redis_config(redis_address, redis_servers.unique_prefix())
     server = RotaryNode(tmp_path / "workers", config, args=("--workers", "2"))
     try:
         server.start(ready_lines=2)
         yield server
     finally:
         server.stop()
-        redis.stop()
         print_logs([server])
+
+
+def wait_for_log(server: RotaryNode, pattern: str, count: int) -> list[str]:
+    """The matches of ``pattern`` in the server's log once there are ``count`` of them."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while len(found := re.findall(pattern, server.log())) < count:
+        assert server.alive, f"rotary exited with {server.returncode}:\n{server.log()}"
+        assert time.monotonic() < deadline, f"no {count} lines {pattern!r} in:\n{server.log()}"
+        time.sleep(0.05)
+    return found
 
 
 async def connect_many(sdk_clients: Any, server: RotaryNode, channel: str) -> list[tuple[Any, Any]]:
@@ -90,3 +115,35 @@ async def test_sigterm_disconnects_every_client_with_shutdown_and_exits_zero(
         assert initial.code == CONNECT_CALLED
         ctx = await sdk.events.next("on_connecting")
         assert (ctx.code, ctx.reason) == (SHUTDOWN_CODE, "shutdown")
+
+
+def test_a_worker_that_cannot_listen_ends_the_server_with_its_error(
+    tmp_path: Path, redis_address: str
+) -> None:
+    """Centrifugo exits non-zero when its port is taken; restarting workers forever would hide it."""
+    config = redis_config(redis_address, redis_servers.unique_prefix())
+    server = RotaryNode(tmp_path / "workers", config, args=("--workers", "2"))
+    with socket.socket() as taken:  # listening without SO_REUSEPORT: no worker can share the port
+        taken.bind(("0.0.0.0", server.port))
+        taken.listen()
+        try:
+            with pytest.raises(RuntimeError, match="rotary exited with 1"):
+                server.start(ready_lines=2)
+        finally:
+            server.stop()
+            print_logs([server])
+    assert f"http_server.port: cannot listen on 0.0.0.0:{server.port}" in server.log()
+    assert "could not start (exit code 1); stopping the server" in server.log()
+    assert "starting it again" not in server.log()
+    assert "Traceback" not in server.log()
+
+
+def test_a_worker_killed_after_it_served_is_started_again(workers: RotaryNode) -> None:
+    pids = [int(pid) for pid in wait_for_log(workers, r"worker \d started \(pid (\d+)\)", 2)]
+    os.kill(pids[0], signal.SIGKILL)
+
+    wait_for_log(workers, f"worker 0 exited with {-signal.SIGKILL}; starting it again", 1)
+    wait_for_log(workers, "serving on", 3)
+    restarted = wait_for_log(workers, r"worker 0 started \(pid (\d+)\)", 2)[1]
+    assert int(restarted) not in pids
+    assert workers.terminate() == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -33,7 +34,7 @@ from rotary.engines.redis import (
 from rotary.engines.redis.addresses import Address, parse_address
 from rotary.engines.redis.history import select_range
 from rotary.engines.redis.keys import KeySpace
-from rotary.engines.redis.shards import jump_hash, shard_index
+from rotary.engines.redis.shards import jump_hash, shard_index, with_url_options
 from rotary.node.default_hooks import AllowAllHooks
 from rotary.node.hooks import ClientView, SubscribeOptions
 from rotary.node.node import Node, NodeConfig
@@ -166,8 +167,15 @@ async def test_a_hanging_redis_answers_with_engine_error_within_the_io_timeout(
     own_server: RedisProcess,
 ) -> None:
     broker = await started(RedisBrokerOptions(standalone_options(own_server)), PositionsHandler())
-    assert own_server.process is not None
-    pid = own_server.process.pid
+    elapsed = await failed_publish_while_hung(own_server, broker)
+    assert IO_TIMEOUT * 0.8 <= elapsed < IO_TIMEOUT + FAIL_FAST_SLACK
+
+
+async def failed_publish_while_hung(server: RedisProcess, broker: RedisBroker) -> float:
+    """Seconds a publish takes to fail with EngineError while ``server`` is stopped (SIGSTOP); closes
+    the broker after."""
+    assert server.process is not None
+    pid = server.process.pid
     os.kill(pid, signal.SIGSTOP)
     try:
         began = time.monotonic()
@@ -177,8 +185,7 @@ async def test_a_hanging_redis_answers_with_engine_error_within_the_io_timeout(
     finally:
         os.kill(pid, signal.SIGCONT)
     await broker.close()
-
-    assert IO_TIMEOUT * 0.8 <= elapsed < IO_TIMEOUT + FAIL_FAST_SLACK
+    return elapsed
 
 
 async def test_starting_against_a_redis_that_is_down_fails_with_engine_error(
@@ -565,6 +572,42 @@ def test_address_forms(address: str, parsed: Address) -> None:
 def test_address_flag_not_a_go_bool() -> None:
     with pytest.raises(ValueError, match="invalid tls_enabled value: 'yes'"):
         parse_address("redis://h:2?tls_enabled=yes")
+
+
+def test_address_url_options_override_the_section() -> None:
+    """Centrifugo reads these from the URL too (centrifuge's redis_shard.go optionsFromAddress)."""
+    address = parse_address(
+        "redis+sentinel://s1?sentinel_master_name=m&connect_timeout=250ms&io_timeout=1m30s"
+        "&force_resp2=true&sentinel_user=su&sentinel_password=&replica_client_enabled=false"
+    )
+    section = RedisOptions(connect_timeout=1.0, io_timeout=4.0, sentinel_user="x", sentinel_password="y")
+    merged = with_url_options(section, address)
+    assert (merged.connect_timeout, merged.io_timeout, merged.force_resp2) == (0.25, 90.0, True)
+    assert (merged.sentinel_user, merged.sentinel_password) == ("su", "")
+    assert with_url_options(section, parse_address("redis://h:1")) is section
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        ("redis://h?io_timeout=5", "invalid io timeout: '5'"),
+        ("redis://h?connect_timeout=soon", "invalid connect timeout: 'soon'"),
+        ("redis://h?force_resp2=yes", "invalid force_resp2 value: 'yes'"),
+        ("redis://h?replica_client_enabled=true", "replica_client_enabled=true: reading from Redis replicas"),
+    ],
+)
+def test_address_url_options_that_cannot_work_are_refused(address: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        parse_address(address)
+
+
+async def test_the_io_timeout_of_the_address_url_applies(own_server: RedisProcess) -> None:
+    """The section says 30 s; the URL's 500ms is what bounds a call to a hanging Redis."""
+    url = f"redis://{own_server.address}?io_timeout=500ms"
+    setup = RedisSetup("standalone", [own_server], (url,), (own_server.address,))
+    options = redis_servers.options_for(setup, redis_servers.unique_prefix(), io_timeout=30.0)
+    broker = await started(RedisBrokerOptions(options), PositionsHandler())
+    assert await failed_publish_while_hung(own_server, broker) < IO_TIMEOUT + FAIL_FAST_SLACK
 
 
 async def test_resp2_is_spoken_when_forced(own_server: RedisProcess) -> None:

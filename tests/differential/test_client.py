@@ -256,6 +256,18 @@ SCENARIOS = [
             ),
         ],
     ),
+    # Centrifugo's JSON always writes publications, epoch and offset of a history result, even empty.
+    Scenario(
+        "history-empty",
+        [
+            *ws(
+                sub("chat:h4"),
+                Cmd({"history": {"channel": "chat:h4"}}),
+                Cmd({"history": {"channel": "chat:h4", "limit": -1}}),
+                user="h4",
+            )
+        ],
+    ),
     Scenario("history-not-subscribed", [*ws(Cmd({"history": {"channel": "chat:h2"}}), user="h2")]),
     Scenario(
         "history-not-enabled", [*ws(sub("plain:h3"), Cmd({"history": {"channel": "plain:h3"}}), user="h3")]

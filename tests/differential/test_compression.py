@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import zlib
 from typing import Any
 
@@ -165,5 +166,31 @@ async def test_same_close_for_a_decompression_bomb(pair: Pair) -> None:
         socket.send(b"\x00" * (LIMIT * 10 + 1000), compress=True)
         first, payload = await socket.frame()
         codes.append((first, int.from_bytes(payload[:2])))
+        socket.close()
+    assert codes[0] == codes[1] == (0x88, 1009)
+
+
+async def test_same_close_for_a_compressed_frame_over_the_limit(pair: Pair) -> None:
+    """`message_size_limit` bounds the bytes received, compressed or not, the decompressed limit
+    the inflated message: incompressible bytes past LIMIT on the wire get 1009 although they
+    inflate to less than ten times LIMIT."""
+    payload = os.urandom(LIMIT).hex().encode()  # 2 x LIMIT long, about 1.1 x LIMIT deflated
+    codes = []
+    for target in (pair.centrifugo, pair.rotary):
+        socket = await RawSocket.upgrade(target, "permessage-deflate")
+        socket.send(payload, compress=True)
+        first, data = await socket.frame()
+        codes.append((first, int.from_bytes(data[:2])))
+        socket.close()
+    assert codes[0] == codes[1] == (0x88, 1009)
+
+
+async def test_an_uncompressed_frame_on_a_compressing_connection_has_the_same_limit(pair: Pair) -> None:
+    codes = []
+    for target in (pair.centrifugo, pair.rotary):
+        socket = await RawSocket.upgrade(target, "permessage-deflate")
+        socket.send(b"x" * (LIMIT + 100), compress=False)
+        first, data = await socket.frame()
+        codes.append((first, int.from_bytes(data[:2])))
         socket.close()
     assert codes[0] == codes[1] == (0x88, 1009)

@@ -16,6 +16,7 @@ from differential.runner import (
     Open,
     Pushes,
     Scenario,
+    Step,
     alive,
     check,
     params,
@@ -26,6 +27,12 @@ from differential.runner import (
 )
 
 LONG = "chat:" + "x" * 80
+
+
+def anonymous(conn: str = "a") -> list[Step]:
+    """Opens ``conn`` and connects with a token whose ``sub`` is empty: an anonymous connection."""
+    return [Open(conn), Cmd({"connect": {"token": token("")}}, conn)]
+
 
 SCENARIOS = [
     # Who may call, and how the request is read.
@@ -443,6 +450,29 @@ SCENARIOS = [
             Api("disconnect", {"user": "frank", "whitelist": ["nobody"]}),
             Closed("a"),
             Closed("b"),
+        ],
+    ),
+    # User "" is the anonymous user: Centrifugo's hub keeps anonymous connections under it, so the
+    # user-targeted methods reach them, and only them (an authenticated connection stays).
+    Scenario(
+        "api-disconnect-anonymous",
+        [*anonymous(), *ws(user="lara", conn="b"), Api("disconnect", {"user": ""}), Closed("a"), alive("b")],
+    ),
+    Scenario(
+        "api-refresh-anonymous", [*anonymous(), Api("refresh", {"user": "", "expired": True}), Closed()]
+    ),
+    Scenario(
+        "api-subscribe-unsubscribe-anonymous",
+        [
+            *anonymous(),
+            *ws(user="mona", conn="b"),
+            Api("subscribe", {"user": "", "channel": "chat:anon"}),
+            Pushes(1),
+            Api("presence", {"channel": "chat:anon"}),
+            Cmd({"presence": {"channel": "chat:anon"}}),
+            Api("unsubscribe", {"user": "", "channel": "chat:anon"}),
+            Pushes(1),
+            alive("b"),
         ],
     ),
     Scenario(

@@ -470,7 +470,14 @@ CONN_INIT = [
 ]
 """The connection init endpoint (``init.enabled``): ``200 {}`` to a GET, CORS for allowed origins."""
 
+UNSERVED_PATHS = [
+    Scenario("unserved-path", [Http("/nope"), Http("/"), Http("/connection/nope", "POST", raw=b"{}")]),
+    Scenario("unserved-path-under-api", [Http("/api/publish/extra", "POST", raw=b"{}")]),
+]
+"""A path no endpoint serves gets Go's ``404 page not found`` (test_not_found.py checks nosniff)."""
+
 SCENARIOS = [
+    *UNSERVED_PATHS,
     *UNI_WEBSOCKET,
     *uni_stream_scenarios("sse", "GET"),
     *uni_stream_scenarios("http_stream", "POST"),

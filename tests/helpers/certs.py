@@ -1,12 +1,15 @@
-"""Certificates a test makes for itself: a CA, server certificates it signs, client certificates.
+"""Certificates a test makes for itself: a CA, server certificates it signs, client certificates,
+and self-signed ones (WebTransport's hash-pinned certificates, a JWT key inside a certificate).
 
-Real TLS in tests (rotary's listeners, Redis and NATS servers) needs real certificates; these are
-short-lived ECDSA ones made with ``cryptography``, written as PEM files when a server needs paths.
+Real TLS in tests (rotary's listeners, proxy backends, Redis and NATS servers) needs real
+certificates; these are short-lived ECDSA ones made with ``cryptography``, written as PEM files when a
+server needs paths. Every test makes its certificates here.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
 import ssl
 from dataclasses import dataclass
@@ -14,7 +17,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1")
@@ -36,7 +39,7 @@ class Issued:
         return cert, key
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -137,3 +140,39 @@ class TestCA:
             cert, key = client_cert.write(directory, "client")
             context.load_cert_chain(cert, key)
         return context
+
+
+@dataclass(frozen=True)
+class SelfSigned:
+    cert_pem: str
+    key_pem: str
+    sha256: bytes
+    """The SHA-256 of the DER certificate, what a browser's ``serverCertificateHashes`` pins."""
+
+
+def self_signed(
+    days: float = 10,
+    host: str = "127.0.0.1",
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None,
+) -> SelfSigned:
+    """A certificate for IP ``host`` signed by its own key (a fresh ECDSA P-256 one unless ``key``),
+    valid ``days`` from five minutes ago: under 14 days, the kind browsers accept by hash."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName([_san(host)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return SelfSigned(
+        cert.public_bytes(serialization.Encoding.PEM).decode(),
+        _key_pem(key).decode(),
+        hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest(),
+    )

@@ -22,8 +22,8 @@ import orjson
 from aiohttp import web
 from google.protobuf.message import Message
 
+from helpers.certs import Issued
 from helpers.env import free_port
-from helpers.tls_material import ServerMaterial
 from rotary.server.proxy import codec, messages
 from rotary.server.proxy._pb.proxy_pb2 import Publication, StreamSubscribeRequest, StreamSubscribeResponse
 
@@ -77,7 +77,7 @@ class ProxyBackend:
     grpc_port: int = 0
     streams: list[Stream] = field(default_factory=list)
     """Subscribe streams opened (kind "subscribe_stream" answers their first message)."""
-    tls: ServerMaterial | None = None
+    tls: Issued | None = None
     """Serve HTTPS and GRPC over TLS with this certificate."""
     _runner: web.AppRunner | None = None
     _grpc: grpc.aio.Server | None = None

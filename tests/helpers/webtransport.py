@@ -11,9 +11,6 @@ on a free port number used for both TCP and UDP, as rotary uses them.
 from __future__ import annotations
 
 import asyncio
-import datetime
-import hashlib
-import ipaddress
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,11 +27,8 @@ from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import DataReceived, HeadersReceived, WebTransportStreamDataReceived
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import ConnectionTerminated, QuicEvent, StreamDataReceived
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from helpers.certs import SelfSigned
 from helpers.server import WAIT, InProcessServer, start_in_process
 from rotary.protocol import pb
 from rotary.protocol.codec import ProtocolError
@@ -46,42 +40,6 @@ from rotary.server.http3 import start_http3
 
 SECRET = "webtransport-test-secret-" + "x" * 16
 API_KEY = "webtransport-api-key"
-
-
-@dataclass(frozen=True)
-class Certificate:
-    cert_pem: str
-    key_pem: str
-    sha256: bytes
-    """The SHA-256 of the DER certificate, what a browser's ``serverCertificateHashes`` pins."""
-
-
-def self_signed(days: int = 10, host: str = "127.0.0.1") -> Certificate:
-    """An ECDSA P-256 certificate valid for under 14 days, the kind browsers accept by hash."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return Certificate(
-        cert.public_bytes(serialization.Encoding.PEM).decode(),
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ).decode(),
-        hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).digest(),
-    )
 
 
 class _H3Client(QuicConnectionProtocol):
@@ -350,7 +308,7 @@ class WebTransportServer:
         self.quic.close()
 
 
-def webtransport_config(port: int, certificate: Certificate, **overrides: Any) -> dict[str, Any]:
+def webtransport_config(port: int, certificate: SelfSigned, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "http_server": {
             "port": port,

@@ -310,13 +310,12 @@ class Node:
             self.metrics.action(action)
 
     def targets(self, user: str, client_id: str, session: str) -> list[Client]:
-        """This node's connections a user-targeted command acts on."""
-        if user:
-            return self.hub.user_clients(user, client_id, session)
-        if client_id:
-            found = self.hub.clients.get(client_id)
-            return [found] if found is not None and (not session or found.session_id == session) else []
-        return []
+        """This node's connections a user-targeted command acts on.
+
+        User "" is the anonymous user, as in Centrifugo's hub: it names the anonymous connections
+        (narrowed by client id or session), never a connection of another user.
+        """
+        return self.hub.user_clients(user, client_id, session)
 
     async def disconnect(
         self,

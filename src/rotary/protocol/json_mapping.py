@@ -2,9 +2,9 @@
 
 One generic walk each way serves every message of client.proto, so a new field needs no code here.
 The rules are Centrifugo's JSON flavour of proto3 (https://centrifugal.dev/docs/transports/client_protocol):
-keys are the proto field names, zero values are omitted, all integers are JSON numbers, and
-``bytes`` fields carry the application's payload as raw embedded JSON rather than base64, so a
-publication's ``data`` goes out exactly as it was published.
+keys are the proto field names, zero values are omitted (but for ALWAYS_WRITTEN), all integers are
+JSON numbers, and ``bytes`` fields carry the application's payload as raw embedded JSON rather
+than base64, so a publication's ``data`` goes out exactly as it was published.
 
 Decoding is lenient where the official SDKs differ (lowerCamel keys, 64-bit integers as numeric
 strings, ``null`` for unset, unknown keys) and strict about types: anything else raises
@@ -22,7 +22,7 @@ import orjson
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from rotary.protocol import json_depth
+from rotary.protocol import json_depth, pb
 from rotary.protocol.codec import ProtocolError
 
 Jsonable = Any
@@ -65,10 +65,23 @@ def raw_json(value: bytes) -> orjson.Fragment:
 # --- encoding: message -> dict of JSON-ready values ------------------------------------------------
 
 
+ALWAYS_WRITTEN: Final[Mapping[str, tuple[str, ...]]] = {
+    pb.ClientInfo.DESCRIPTOR.full_name: ("user", "client"),
+    pb.PresenceResult.DESCRIPTOR.full_name: ("presence",),
+    pb.PresenceStatsResult.DESCRIPTOR.full_name: ("num_clients", "num_users"),
+    pb.HistoryResult.DESCRIPTOR.full_name: ("publications", "epoch", "offset"),
+}
+"""Fields Centrifugo's JSON encoder (easyjson over client.proto, no ``omitempty``) writes even at
+their zero value: an anonymous joiner is ``"user":""``, an empty history ``"publications":[]`` and
+``"offset":0``, so a client reading them never finds them missing. They are the leading fields of
+their messages, so writing them first keeps field-number order."""
+
+
 def to_jsonable(message: Message) -> dict[str, Jsonable]:
     """The message as a dict that ``orjson.dumps`` renders in Centrifugo's JSON form."""
-    table = _encoders(message.DESCRIPTOR)
-    out: dict[str, Jsonable] = {}
+    descriptor = message.DESCRIPTOR
+    table = _encoders(descriptor)
+    out: dict[str, Jsonable] = {name: zero() for name, zero in _always_written(descriptor)}
     for field, value in message.ListFields():  # set fields only, in field-number order
         name, convert = table[field.number]
         out[name] = convert(value)
@@ -96,6 +109,21 @@ def _field_encoder(field: FieldDescriptor) -> Converter:
     if _is_repeated(field):
         return lambda items: [convert(item) for item in items]
     return convert
+
+
+@functools.cache
+def _always_written(descriptor: Descriptor) -> tuple[tuple[str, Callable[[], Jsonable]], ...]:
+    """The ALWAYS_WRITTEN fields of ``descriptor``, each with a maker of its zero value."""
+    out: list[tuple[str, Callable[[], Jsonable]]] = []
+    for name in ALWAYS_WRITTEN.get(descriptor.full_name, ()):
+        field = descriptor.fields_by_name[name]
+        if _is_map(field):
+            out.append((name, dict))
+        elif _is_repeated(field):
+            out.append((name, list))
+        else:
+            out.append((name, functools.partial(_identity, field.default_value)))
+    return tuple(out)
 
 
 @functools.cache

@@ -125,9 +125,7 @@ def _sorted_map(entries: Any) -> dict[str, str]:
 
 # Scalar fields in field-number order, with the converter of those that are not plain JSON values.
 # Publication.info (5) sits between data (4) and offset (6); tests pin these tables to the schema.
-_CLIENT_INFO_FIELDS: Final = (
-    ("user", None),
-    ("client", None),
+_CLIENT_INFO_TAIL: Final = (
     ("conn_info", raw_json),
     ("chan_info", raw_json),
 )
@@ -156,7 +154,8 @@ def _add_fields(out: dict[str, Any], message: Message, table: _FieldTable) -> di
 
 
 def _client_info_jsonable(info: pb.ClientInfo) -> dict[str, Any]:
-    return _add_fields({}, info, _CLIENT_INFO_FIELDS)
+    """``user`` and ``client`` are written even empty, as json_mapping.ALWAYS_WRITTEN says."""
+    return _add_fields({"user": info.user, "client": info.client}, info, _CLIENT_INFO_TAIL)
 
 
 def _publication_jsonable(pub: pb.Publication) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
 from rotary.server.http3 import start_http3
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
+from rotary.server.not_found import unrouted_paths
 from rotary.server.origins import for_requests, origin_value_checker
 from rotary.server.pem import read_pem
 from rotary.server.proxy.registry import Proxies
@@ -45,6 +46,7 @@ from rotary.server.reload import LoadConfig, reload_config
 from rotary.server.tls.listeners import TlsSetupError, listener_tls
 from rotary.server.tokens import TokenVerifier
 from rotary.server.tracing import Tracing
+from rotary.server.workers import announce_serving
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admits, admitted
 from rotary.transports.conn_init import conn_init_handler
 from rotary.transports.emulation import emulation_handler
@@ -77,23 +79,25 @@ WEBTRANSPORT_GRACE = 3.0
 
 
 def node_config(config: Config) -> NodeConfig:
+    """The node's settings from the ``client`` section; a 0 takes centrifuge's own default, as
+    ``centrifuge.New`` gives it (a channel limit of 0 is 128 channels, not none)."""
     c = config.client
     name = config.node.name or f"{socket.gethostname()}_{config.http_server.port}"
     return NodeConfig(
         name=name,
-        channel_limit=c.channel_limit,
+        channel_limit=c.channel_limit or 128,
         user_connection_limit=c.user_connection_limit,
-        queue_max_size=c.queue_max_size,
+        queue_max_size=c.queue_max_size or 1048576,
         history_max_publication_limit=c.history_max_publication_limit,
         recovery_max_publication_limit=c.recovery_max_publication_limit,
-        stale_close_delay=c.stale_close_delay,
+        stale_close_delay=c.stale_close_delay or 15.0,
         ping_interval=c.ping_interval,
         pong_timeout=c.pong_timeout,
-        expired_close_delay=c.expired_close_delay,
-        expired_sub_close_delay=c.expired_sub_close_delay,
+        expired_close_delay=c.expired_close_delay or 25.0,
+        expired_sub_close_delay=c.expired_sub_close_delay or 25.0,
         connect_include_server_time=c.connect_include_server_time,
-        presence_update_interval=c.presence_update_interval,
-        position_check_interval=c.channel_position_check_delay,
+        presence_update_interval=c.presence_update_interval or 25.0,
+        position_check_interval=c.channel_position_check_delay or 40.0,
         unidirectional_code_to_disconnect=_uni_disconnects(config),
     )
 
@@ -216,12 +220,11 @@ def build_server(
         controller=engines.controller,
         metrics=metrics,
     )
+    middlewares = [deadlines.middleware, unrouted_paths]
     external = web.Application(
-        client_max_size=max(config.websocket.message_size_limit, 1 << 20), middlewares=[deadlines.middleware]
+        client_max_size=max(config.websocket.message_size_limit, 1 << 20), middlewares=middlewares
     )
-    internal = (
-        web.Application(middlewares=[deadlines.middleware]) if config.http_server.internal_port else None
-    )
+    internal = web.Application(middlewares=middlewares) if config.http_server.internal_port else None
     external.on_cleanup.append(lambda _: proxies.close())  # backends open lazily, close with the app
     origin_allowed = origin_value_checker(config.client.allowed_origins)
     check_origin = for_requests(origin_allowed)
@@ -497,6 +500,7 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
             sockets.append(await _listen(server, runner, address, port, key, reuse_port, context))
         if server.webtransport is not None:
             http3 = await _listen_http3(server.webtransport, config, reuse_port)
+        announce_serving()
         await stop.wait()
     finally:
         log.info("shutting down")

@@ -23,6 +23,9 @@ from rotary.protocol import json_depth, pb, tags_filter
 from rotary.protocol.codes import ERROR_BAD_REQUEST, ERROR_UNKNOWN_CHANNEL
 from rotary.server.config.schema_channels import ChannelConfig, ChannelOptions
 
+DEFAULT_CHANNEL_MAX_LENGTH: Final = 255
+"""centrifuge's channel length limit when ``channel.max_length`` is 0."""
+
 
 @dataclass(frozen=True, slots=True)
 class Namespace:
@@ -148,9 +151,10 @@ class ChannelRules:
             raise ClientError(ERROR_BAD_REQUEST)
 
     def check_length(self, channel: str) -> None:
-        """Error 107 for a name longer than ``channel.max_length`` bytes (checked on subscribe)."""
-        limit = self._section.max_length
-        if limit > 0 and len(channel.encode()) > limit:
+        """Error 107 for a name longer than ``channel.max_length`` bytes (checked on subscribe);
+        0 is centrifuge's default of 255."""
+        limit = self._section.max_length or DEFAULT_CHANNEL_MAX_LENGTH
+        if len(channel.encode()) > limit:
             raise ClientError(ERROR_BAD_REQUEST)
 
     def personal_channel(self, user: str, namespace: str) -> str:

@@ -45,6 +45,7 @@ from rotary.protocol.streaming import http_chunk
 from rotary.transports import sockjs_frames as frames
 from rotary.transports.stalled import drop_if_stalled
 from rotary.transports.stream import BodyError, read_body_or_fail
+from rotary.transports.websocket import DEFAULT_MESSAGE_SIZE_LIMIT
 
 log = logging.getLogger("rotary.transports.sockjs")
 
@@ -327,7 +328,7 @@ class SockJSEndpoint:
     ) -> None:
         self._node = node
         self._heartbeat = heartbeat_delay
-        self._limit = message_size_limit
+        self._limit = message_size_limit or DEFAULT_MESSAGE_SIZE_LIMIT  # 0: the WebSocket default
         self._check_origin = check_origin
         self._sessions: dict[str, _Live] = {}
         self._timer: asyncio.TimerHandle | None = None

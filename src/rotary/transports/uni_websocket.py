@@ -37,7 +37,7 @@ from rotary.transports.websocket import (
     Handler,
     OriginCheck,
     WebSocketTransport,
-    decompressed_limit,
+    read_limits,
     websocket_response,
 )
 
@@ -160,7 +160,9 @@ def uni_websocket_handler(
     check_origin: OriginCheck | None = None,
 ) -> Handler:
     """An aiohttp handler serving unidirectional WebSocket connections for ``node``."""
-    inflated_limit = decompressed_limit(options.message_size_limit, options.decompressed_message_size_limit)
+    wire_limit, inflated_limit = read_limits(
+        options.message_size_limit, options.decompressed_message_size_limit
+    )
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if check_origin is not None and not check_origin(request):
@@ -172,7 +174,7 @@ def uni_websocket_handler(
             except BadConnectRequest as exc:
                 log.info("error unmarshalling connect request: %s", exc)
                 return web.Response(status=400, text="invalid connect request\n")
-        ws = websocket_response(options.compression, options.message_size_limit, inflated_limit, (), False)
+        ws = websocket_response(options.compression, wire_limit, inflated_limit, (), False)
         await ws.prepare(request)
         sock = request.transport
         if sock is None:

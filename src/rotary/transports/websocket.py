@@ -15,8 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from aiohttp import WSMsgType, hdrs, web
+from aiohttp import WSCloseCode, WSMsgType, hdrs, web
+from aiohttp._websocket.reader_py import WebSocketDataQueue
+from aiohttp._websocket.reader_py import WebSocketReader as PythonWebSocketReader
+from aiohttp.helpers import DEFAULT_CHUNK_SIZE
+from aiohttp.http_websocket import WebSocketError, WebSocketWriter
 from multidict import CIMultiDict
 
 from rotary.node.client import Client
@@ -36,6 +41,8 @@ DEFAULT_MESSAGE_SIZE_LIMIT = 65536
 DECOMPRESSED_LIMIT_FACTOR = 10
 """With compression, a client message may inflate to this many times `message_size_limit` unless
 `decompressed_message_size_limit` is set (Centrifugo's default)."""
+
+_DATA_OPCODES = frozenset((WSMsgType.TEXT.value, WSMsgType.BINARY.value, WSMsgType.CONTINUATION.value))
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OriginCheck = Callable[[web.Request], bool]
@@ -119,6 +126,26 @@ class WebSocketTransport:
                 pass
 
 
+class WireLimitedReader(PythonWebSocketReader):
+    """aiohttp's frame reader (its pure-Python one: the compiled one cannot be extended) with a
+    second limit, on the bytes of a message as received, beside ``max_msg_size`` on the inflated
+    message: Centrifugo's ``message_size_limit`` and ``decompressed_message_size_limit``."""
+
+    def __init__(
+        self, queue: WebSocketDataQueue, inflated_limit: int, wire_limit: int, decode_text: bool
+    ) -> None:
+        super().__init__(queue, inflated_limit, compress=True, decode_text=decode_text)
+        self._wire_limit = wire_limit
+
+    def _handle_frame(self, fin: bool, opcode: int, payload: bytes | bytearray, compressed: int) -> None:
+        received = len(self._partial) + len(payload)
+        if self._wire_limit and opcode in _DATA_OPCODES and received > self._wire_limit:
+            raise WebSocketError(
+                WSCloseCode.MESSAGE_TOO_BIG, f"Message size {received} exceeds limit {self._wire_limit}"
+            )
+        super()._handle_frame(fin, opcode, payload, compressed)
+
+
 class CompressingWebSocketResponse(web.WebSocketResponse):
     """Negotiates permessage-deflate as Centrifugo does, whatever parameters the client offers.
 
@@ -127,6 +154,24 @@ class CompressingWebSocketResponse(web.WebSocketResponse):
     compressed by rotary (see :class:`WebSocketTransport`), never by aiohttp's writer, which writes
     only control frames, and those are never compressed.
     """
+
+    def __init__(self, wire_limit: int, **options: Any) -> None:
+        super().__init__(**options)
+        self._wire_limit = wire_limit
+
+    def _post_start(self, request: web.BaseRequest, protocol: str | None, writer: WebSocketWriter) -> None:
+        """aiohttp's own start (3.14), with a reader that also bounds the bytes received."""
+        self._ws_protocol = protocol
+        self._writer = writer
+        self._reset_heartbeat()
+        assert self._loop is not None
+        self._reader = WebSocketDataQueue(request._protocol, DEFAULT_CHUNK_SIZE, loop=self._loop)
+        self._parser = WireLimitedReader(
+            self._reader, self._max_msg_size, self._wire_limit, self._decode_text
+        )
+        callback = None if self._heartbeat is None else self._on_data_received
+        request.protocol.set_parser(self._parser, data_received_cb=callback)
+        request.protocol.keep_alive(False)  # as aiohttp: no HTTP keep-alive after an upgrade
 
     def _handshake(self, request: web.BaseRequest) -> tuple[CIMultiDict[str], str | None, int, bool]:
         headers, protocol, _, _ = super()._handshake(request)
@@ -137,11 +182,14 @@ class CompressingWebSocketResponse(web.WebSocketResponse):
         return headers, protocol, 15, True
 
 
-def decompressed_limit(message_size_limit: int, decompressed_message_size_limit: int) -> int:
-    """The largest client message after inflating it; 0 means no limit (as ``max_msg_size``)."""
-    if decompressed_message_size_limit:
-        return decompressed_message_size_limit
-    return (message_size_limit or DEFAULT_MESSAGE_SIZE_LIMIT) * DECOMPRESSED_LIMIT_FACTOR
+def read_limits(message_size_limit: int, decompressed_message_size_limit: int) -> tuple[int, int]:
+    """The largest client message as received and, with compression, after inflating it, as
+    centrifuge's WebSocket handler sets them: ``message_size_limit`` 0 is 65536, the decompressed
+    limit 0 is ten times that, and a negative one is no limit (0 here, as aiohttp's ``max_msg_size``).
+    """
+    wire = message_size_limit or DEFAULT_MESSAGE_SIZE_LIMIT
+    inflated = decompressed_message_size_limit or wire * DECOMPRESSED_LIMIT_FACTOR
+    return max(wire, 0), max(inflated, 0)
 
 
 def _protocol_of(request: web.Request, ws: web.WebSocketResponse) -> ProtocolType:
@@ -165,13 +213,14 @@ def websocket_handler(
 
     ``compression`` (one deflater shared by every connection) turns permessage-deflate on.
     """
-    inflated_limit = decompressed_limit(message_size_limit, decompressed_message_size_limit)
+    wire_limit, inflated_limit = read_limits(message_size_limit, decompressed_message_size_limit)
+    write_timeout = write_timeout or DEFAULT_WRITE_TIMEOUT
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if check_origin is not None and not check_origin(request):
             return web.Response(status=403, text="Forbidden")
         ws = websocket_response(
-            compression, message_size_limit, inflated_limit, (SUBPROTOCOL_JSON, SUBPROTOCOL_PROTOBUF), True
+            compression, wire_limit, inflated_limit, (SUBPROTOCOL_JSON, SUBPROTOCOL_PROTOBUF), True
         )
         await ws.prepare(request)
         sock = request.transport
@@ -200,8 +249,8 @@ def websocket_response(
 ) -> web.WebSocketResponse:
     """The aiohttp response for one upgrade, negotiating compression when it is on.
 
-    With compression aiohttp has one limit for a message both as received and inflated: the
-    inflated one, which is the one that bounds memory.
+    With compression on, a message is bounded twice as in Centrifugo: ``message_size_limit`` on the
+    bytes received (compressed or not), ``inflated_limit`` on the inflated message.
     """
     if compression is None:
         return web.WebSocketResponse(
@@ -212,7 +261,12 @@ def websocket_response(
             autoping=autoping,
         )
     return CompressingWebSocketResponse(
-        protocols=protocols, compress=True, max_msg_size=inflated_limit, autoclose=True, autoping=autoping
+        message_size_limit,
+        protocols=protocols,
+        compress=True,
+        max_msg_size=inflated_limit,
+        autoclose=True,
+        autoping=autoping,
     )
 
 

@@ -22,8 +22,9 @@ from urllib.parse import urlencode
 import jwt
 import pytest
 from aiohttp import web
+from helpers.certs import self_signed
 from helpers.env import free_port
-from helpers.webtransport import SECRET, self_signed, webtransport_config, webtransport_server
+from helpers.webtransport import SECRET, webtransport_config, webtransport_server
 from test_browser_quickstart import CENTRIFUGE_JS, browser_ready, open_page
 
 __all__ = ["browser_ready"]  # the fixture, shared with the quickstart tests

@@ -260,3 +260,26 @@ def test_payload_numbers_keep_their_spelling() -> None:
     assert command.publish.data == b'{"a":1e5,"b":1.50,"c":123456789012345678901234567890}'
     (command,) = codec_for(ProtocolType.JSON).decode_commands(b'{"id":1,"rpc":{"data":2.50}}')
     assert command.rpc.data == b"2.50"
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        (
+            pb.Reply(id=1, history=pb.HistoryResult(epoch="e")),
+            b'{"id":1,"history":{"publications":[],"epoch":"e","offset":0}}',
+        ),
+        (
+            pb.Reply(id=1, presence_stats=pb.PresenceStatsResult()),
+            b'{"id":1,"presence_stats":{"num_clients":0,"num_users":0}}',
+        ),
+        (pb.Reply(id=1, presence=pb.PresenceResult()), b'{"id":1,"presence":{"presence":{}}}'),
+        (
+            pb.Reply(id=1, presence=pb.PresenceResult(presence={"c": pb.ClientInfo(client="c")})),
+            b'{"id":1,"presence":{"presence":{"c":{"user":"","client":"c"}}}}',
+        ),
+    ],
+)
+def test_fields_centrifugo_writes_even_at_zero(reply: pb.Reply, expected: bytes) -> None:
+    """Centrifugo's JSON has no omitempty on these (tests/differential: history-empty)."""
+    assert codec.encode_reply(reply) == expected

@@ -45,6 +45,14 @@ def test_default_is_bidirectional() -> None:
 def test_json_field_tables_follow_the_schema() -> None:
     """The flat JSON tables must list every field, in field-number order, or pushes lose data."""
     info_names = [field.name for field in pb.ClientInfo.DESCRIPTOR.fields]
-    assert [name for name, _ in prepared._CLIENT_INFO_FIELDS] == info_names
+    assert ["user", "client"] + [name for name, _ in prepared._CLIENT_INFO_TAIL] == info_names
     pub_names = [field.name for field in sorted(pb.Publication.DESCRIPTOR.fields, key=lambda f: f.number)]
     assert ["data", "info"] + [name for name, _ in prepared._PUBLICATION_TAIL] == pub_names
+
+
+def test_an_anonymous_joiner_has_an_empty_user_on_json() -> None:
+    """Centrifugo's JSON writes ClientInfo's user and client even empty (user "" is anonymous)."""
+    info = pb.ClientInfo(client="c1")
+    assert prepared.join_push("chat:1", info, ProtocolType.JSON) == (
+        b'{"push":{"channel":"chat:1","join":{"info":{"user":"","client":"c1"}}}}'
+    )

@@ -105,7 +105,10 @@ def test_length_is_counted_in_bytes_up_to_max_length(rules: ChannelRules) -> Non
         with pytest.raises(ClientError) as caught:
             rules.check_length(too_long)
         assert caught.value.code == 107
-    ChannelRules(ChannelConfig(max_length=0)).check_length("a" * 10_000)
+    zero = ChannelRules(ChannelConfig(max_length=0))  # centrifuge's default, as in Centrifugo
+    zero.check_length("a" * 255)
+    with pytest.raises(ClientError):
+        zero.check_length("a" * 256)
 
 
 @pytest.mark.parametrize(

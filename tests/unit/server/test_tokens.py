@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import base64
-import datetime
 import warnings
 from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
+from helpers.certs import self_signed
 
 from rotary.server.config.schema import SubscriptionTokenConfig, TokenConfig
 from rotary.server.tokens import (
@@ -379,19 +377,7 @@ async def test_pem_from_file(tmp_path: Path) -> None:
 
 
 async def test_pem_certificate(rsa_key: rsa.RSAPrivateKey) -> None:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rotary")])
-    start = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(rsa_key.public_key())
-        .serial_number(1)
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=3650))
-        .sign(rsa_key, hashes.SHA256())
-    )
-    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    pem = self_signed(key=rsa_key).cert_pem
     assert (await connect({"sub": "1"}, rsa_key, "RS256", rsa_public_key=pem)).user == "1"
 
 

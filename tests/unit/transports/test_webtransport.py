@@ -11,11 +11,11 @@ from typing import Any
 
 import orjson
 import pytest
+from helpers.certs import self_signed
 from helpers.env import free_port
 from helpers.webtransport import (
     WebTransportServer,
     parse_webtransport_config,
-    self_signed,
     webtransport_config,
     webtransport_server,
     wt_connect,

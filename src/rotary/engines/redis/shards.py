@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import ssl
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
 from redis.asyncio import Redis, RedisCluster
@@ -408,12 +408,22 @@ async def connect_shards(options: RedisOptions) -> list[RedisShard]:
     shards: list[RedisShard] = []
     try:
         for number, (build, address) in enumerate(plans):
-            shards.append(await build(options, address, f"shard{number}"))
+            shards.append(await build(with_url_options(options, address), address, f"shard{number}"))
     except BaseException:
         for shard in shards:
             await shard.close()
         raise
     return shards
+
+
+def with_url_options(options: RedisOptions, address: Address) -> RedisOptions:
+    """The section's options with what the address URL sets for itself (``?io_timeout=2s``...)."""
+    overrides = {
+        name: value
+        for name in ("connect_timeout", "io_timeout", "force_resp2", "sentinel_user", "sentinel_password")
+        if (value := getattr(address, name)) is not None
+    }
+    return replace(options, **overrides) if overrides else options
 
 
 def _builder(address: Address) -> Any:

@@ -8,43 +8,10 @@ See https://centrifugal.dev/docs/server/configuration#setting-time-duration-opti
 
 from __future__ import annotations
 
-import re
+from rotary.protocol.go_duration import parse_duration as parse_duration
 
-UNIT_SECONDS: dict[str, float] = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-
-_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _NANOS_PER_UNIT = (("h", 3600 * 10**9), ("m", 60 * 10**9))
 _SUBSECOND_UNITS = (("ms", 10**6), ("µs", 10**3), ("ns", 1))
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a Go duration string; raises ValueError the way Go rejects it (e.g. a bare "10")."""
-    body = text.strip()
-    sign = -1.0 if body.startswith("-") else 1.0
-    body = body.lstrip("+-")
-    if body == "0":
-        return 0.0
-    if not body:
-        raise ValueError(f"invalid duration {text!r}")
-    total = 0.0
-    position = 0
-    for match in _PART.finditer(body):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * UNIT_SECONDS[match.group(2)]
-        position = match.end()
-    if position != len(body):
-        raise ValueError(f"invalid duration {text!r}: expected number followed by a unit (ms, s, m, h)")
-    return sign * total
 
 
 def format_duration(seconds: float) -> str:

@@ -20,6 +20,7 @@ import yaml
 from rotary.server.config import ConfigError
 from rotary.server.config.convert import Report, build
 from rotary.server.config.env import EnvReader, set_path
+from rotary.server.config.legacy_sockjs import upgrade_sockjs
 from rotary.server.config.schema import Config
 from rotary.server.config.validate import validate
 
@@ -87,6 +88,7 @@ def parse_config(
     """The Config as written, before the rules across keys are checked. Raises ConfigError for values
     that cannot be read at all."""
     raw, warnings = _read_source(path)
+    warnings += upgrade_sockjs(raw)
     env = EnvReader(environ)
     env.apply(raw)
     for dotted, value in (flags or {}).items():

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime
-import ipaddress
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -18,14 +16,11 @@ import aiohttp
 import grpc
 import pytest
 from api_settings import API_KEY, make_config
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from google.protobuf.message import Message
 from grpc import aio
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
+from helpers.certs import TestCA
 from helpers.env import free_port
 from helpers.server import InProcessServer, WsClient, start_in_process
 
@@ -404,54 +399,12 @@ class Pki:
     client_key: bytes
 
 
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _certificate(
-    subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: ec.EllipticCurvePrivateKey
-) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-    )
-
-
 @pytest.fixture(scope="module")
 def pki() -> Pki:
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rotary test CA")])
-    ca = (
-        _certificate("rotary test CA", ca_key, ca_name, ca_key)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server = (
-        _certificate("127.0.0.1", server_key, ca_name, ca_key)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    client_key = ec.generate_private_key(ec.SECP256R1())
-    client = _certificate("api client", client_key, ca_name, ca_key).sign(ca_key, hashes.SHA256())
-    pem = serialization.Encoding.PEM
-    return Pki(
-        ca.public_bytes(pem),
-        server.public_bytes(pem),
-        _pem_key(server_key),
-        client.public_bytes(pem),
-        _pem_key(client_key),
-    )
+    ca = TestCA()
+    server = ca.issue("127.0.0.1")
+    client = ca.issue("api client", client=True)
+    return Pki(ca.cert_pem, server.cert_pem, server.key_pem, client.cert_pem, client.key_pem)
 
 
 async def test_tls_serves_every_call_encrypted_and_refuses_plaintext(make_grpc: Any, pki: Pki) -> None:

@@ -3,7 +3,7 @@ what it does not carry over HTTP/3 (https://centrifugal.dev/docs/transports/webt
 
 from __future__ import annotations
 
-from helpers.webtransport import self_signed
+from helpers.certs import self_signed
 
 from rotary.server.config.schema import Config
 from rotary.server.config.schema_transports import (
