@@ -67,6 +67,8 @@ class NodeConfig:
 
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
+    """A node's identity and counts, as Centrifugo's ``info`` API reports them."""
+
     uid: str
     name: str
     version: str
@@ -124,6 +126,7 @@ class Node:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Connects the engines and starts the node's upkeep (presence refresh, position checks)."""
         await self.broker.start(self)
         if self.control is not None:
             await self.control.start()
@@ -304,6 +307,7 @@ class Node:
         return await self.broker.history(channel, query)
 
     async def remove_history(self, channel: str) -> None:
+        """Drops the channel's kept publications; its stream position stays."""
         self._count("history_remove")
         await self.broker.remove_history(channel)
 
@@ -358,6 +362,7 @@ class Node:
         await self._broadcast(cluster.subscribe_command(user, client_id, session, channel, opts))
 
     async def unsubscribe(self, user: str, channel: str, *, client_id: str = "", session: str = "") -> None:
+        """Ends a user's subscriptions to ``channel`` on every node; each gets an `unsubscribe` push."""
         cluster.unsubscribe_local(self, user, client_id, session, channel)
         await self._broadcast(cluster.unsubscribe_command(user, client_id, session, channel))
 
@@ -382,6 +387,7 @@ class Node:
             await self.control.broadcast(command)
 
     def info(self) -> NodeInfo:
+        """This node's id, name, version, counts and uptime."""
         return NodeInfo(
             uid=self.id,
             name=self.name,
