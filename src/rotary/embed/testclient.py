@@ -171,7 +171,11 @@ class TestClient:
         if self._client is not None:
             raise RuntimeError("connect once per TestClient")
         self._client = Client(self.node, self._transport, self._headers, self._remote)
-        result = (await self._call(pb.Command(connect=self._connect))).connect
+        try:
+            result = (await self._call(pb.Command(connect=self._connect))).connect
+        except BaseException:  # a refused client goes away, as an SDK's socket would
+            self._client.close(codes.DISCONNECT_CONNECTION_CLOSED)
+            raise
         self.client_id = result.client
         return Connected(
             result.client, self._decode(result.data), result.expires, result.ttl, tuple(result.subs)

@@ -57,6 +57,17 @@ async def test_connect_refused_by_the_hook_closes_with_its_code(node: Node) -> N
         async with TestClient(node, token="bad"):
             pass
     assert (refused.value.code, refused.value.reason) == (4501, "who are you")
+    assert not node._connections  # nothing left open on the node
+
+
+async def test_a_refused_connect_error_leaves_nothing_open(node: Node) -> None:
+    @node.on_connecting
+    async def connecting(event: ConnectingEvent) -> ConnectReply:
+        raise rotary.TokenExpired()
+
+    with pytest.raises(rotary.TokenExpired):
+        await TestClient(node, token="old").connect()
+    assert not node._connections
 
 
 async def test_without_on_connecting_connections_are_refused_unless_insecure() -> None:
