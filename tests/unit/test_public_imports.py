@@ -1,5 +1,5 @@
 """The documentation and the examples use the public API only: every ``rotary`` import in a Python
-code block of docs/ or a file of examples/ names an allowed module. Everything else of rotary is
+code block of README.md and docs/, or a file of examples/, names an allowed module. Everything else of rotary is
 private and may change in any release (docs/embedding.md)."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ CODE_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
 def _sources() -> Iterator[tuple[str, str]]:
-    for page in sorted((REPO / "docs").glob("**/*.md")):
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("**/*.md"))]:
         for number, block in enumerate(CODE_BLOCK.findall(page.read_text()), 1):
             yield f"{page.relative_to(REPO)} block {number}", block
     for path in sorted((REPO / "examples").glob("**/*.py")):
