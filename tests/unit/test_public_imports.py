@@ -1,6 +1,6 @@
 """The documentation and the examples use the public API only: every ``rotary`` import in a Python
-code block of README.md and docs/, or a file of examples/, names an allowed module. Everything else of rotary is
-private and may change in any release (docs/embedding.md)."""
+code block of README.md and docs/, or a file of examples/, names an allowed module. Everything else
+of rotary is private and may change in any release (docs/embedding.md)."""
 
 from __future__ import annotations
 
