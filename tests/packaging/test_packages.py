@@ -24,6 +24,8 @@ from typing import Any
 import pytest
 from helpers.env import IN_CI, free_port, require_binary
 
+from rotary import __version__
+
 pytestmark = pytest.mark.packaging
 
 REPO = Path(__file__).resolve().parents[2]
@@ -119,8 +121,8 @@ def test_pipx_installs_the_wheel(dist: Path, tmp_path: Path) -> None:
 
 def test_library_installs_beside_fastapi_and_django(dist: Path, tmp_path: Path) -> None:
     """rotary embedded in a web application: the plain wheel (no extra) resolves beside current
-    FastAPI and Django without a conflict, serves the default config, and refuses a Redis config by
-    its key, naming the extra to install, without a traceback."""
+    FastAPI and Django without a conflict, serves the default config, refuses Redis and GRPC configs
+    by their keys, naming the extra to install, without a traceback, and imports as a library."""
     venv = tmp_path / "venv"
     run(PYTHON, "-m", "venv", venv)
     pip = [venv / "bin" / "python", "-m", "pip", "--disable-pip-version-check"]
@@ -136,6 +138,15 @@ def test_library_installs_beside_fastapi_and_django(dist: Path, tmp_path: Path) 
     assert refused.returncode != 0
     assert "engine.type: needs the optional dependencies of rotary[redis]" in refused.stdout + refused.stderr
     assert "Traceback" not in refused.stdout + refused.stderr
+    (tmp_path / "grpc.json").write_text('{"grpc_api": {"enabled": true}}')
+    refused = subprocess.run(
+        [rotary, "checkconfig", "-c", "grpc.json"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    needs_grpc = "grpc_api.enabled: needs the optional dependencies of rotary[grpc]"
+    assert needs_grpc in refused.stdout + refused.stderr
+    probe = "import rotary, rotary.testing; print(rotary.__version__, rotary.Node.__name__)"
+    library = run(venv / "bin" / "python", "-c", probe)
+    assert library.split() == [__version__, "Node"]
 
 
 # The Debian package ------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The layers import one way only (ARCHITECTURE.md, "Dependency rule"):
-protocol <- session <- engines <- node <- transports <- server."""
+protocol <- session <- engines <- node <- transports <- embed <- server.
+
+embed is the public library API's implementation (re-exported by ``rotary`` and ``rotary.testing``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "rotary"
-ORDER = ["protocol", "session", "engines", "node", "transports", "server"]
+ORDER = ["protocol", "session", "engines", "node", "transports", "embed", "server"]
 NO_IO = {"protocol", "session"}
 IO_MODULES = ("asyncio", "aiohttp", "redis", "grpc", "nats")
 

@@ -90,6 +90,8 @@ class HistoryResult:
 
 @dataclass(frozen=True, slots=True)
 class PresenceStats:
+    """How many connections, and distinct users, are subscribed to a channel."""
+
     num_clients: int
     num_users: int
 

@@ -373,7 +373,7 @@ class Client:
                 metrics.message_sent(self.transport.name, "push_disconnect", pushed)
             if metrics is not None and disconnect.code != codes.DISCONNECT_CONNECTION_CLOSED.code:
                 metrics.server_disconnect(self.transport.name, disconnect.code)
-        self.node.client_closed(self)
+        self.node.client_closed(self, disconnect)
         subscription.release(self, ended)
 
     def insufficient_state(self, channel: str) -> None:

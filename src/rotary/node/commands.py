@@ -98,6 +98,7 @@ async def connect(client: Client, cmd: pb.Command) -> None:
     client.flush()
     for s in started:
         activate(client, s)
+    await node.client_connected(client)
     if decision.single_connection:
         await node.disconnect(client.user, codes.DISCONNECT_CONNECTION_LIMIT, whitelist=(client.id,))
 
@@ -162,7 +163,7 @@ async def publish(client: Client, cmd: pb.Command) -> None:
 async def presence(client: Client, cmd: pb.Command) -> None:
     channel = _required(cmd.presence.channel)
     await client.node.hooks.on_presence(client, channel)
-    entries = await client.node.presence(channel)
+    entries = await client.node.read_presence(channel)
     result = pb.PresenceResult()
     for client_id, info in entries.items():
         result.presence[client_id].CopyFrom(info)
@@ -172,7 +173,7 @@ async def presence(client: Client, cmd: pb.Command) -> None:
 async def presence_stats(client: Client, cmd: pb.Command) -> None:
     channel = _required(cmd.presence_stats.channel)
     await client.node.hooks.on_presence(client, channel)
-    stats = await client.node.presence_stats(channel)
+    stats = await client.node.read_presence_stats(channel)
     result = pb.PresenceStatsResult(num_clients=stats.num_clients, num_users=stats.num_users)
     client.session.send_reply(pb.Reply(id=cmd.id, presence_stats=result))
 
@@ -187,7 +188,7 @@ async def history(client: Client, cmd: pb.Command) -> None:
         limit = max_limit
     since = StreamPosition(req.since.offset, req.since.epoch) if req.HasField("since") else None
     try:
-        found = await client.node.history(req.channel, HistoryQuery(since, limit, req.reverse, meta_ttl))
+        found = await client.node.read_history(req.channel, HistoryQuery(since, limit, req.reverse, meta_ttl))
     except UnrecoverablePositionError:
         raise ClientError(codes.ERROR_UNRECOVERABLE_POSITION) from None
     result = pb.HistoryResult(epoch=found.position.epoch, offset=found.position.offset)

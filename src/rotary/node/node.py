@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rotary._version import __version__
 from rotary.engines.base import (
     Broker,
     Controller,
@@ -37,7 +38,7 @@ from rotary.session.session import SessionLimits
 
 log = logging.getLogger("rotary.node")
 
-VERSION = "0.1.0"
+VERSION = __version__
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,8 @@ class NodeConfig:
 
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
+    """A node's identity and counts, as Centrifugo's ``info`` API reports them."""
+
     uid: str
     name: str
     version: str
@@ -124,6 +127,7 @@ class Node:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Connects the engines and starts the node's upkeep (presence refresh, position checks)."""
         await self.broker.start(self)
         if self.control is not None:
             await self.control.start()
@@ -249,10 +253,22 @@ class Node:
         that has not connected yet."""
         self._connections.add(client)
 
-    def client_closed(self, client: Client) -> None:
-        """Forgets a closed connection; its subscriptions were released by its close."""
+    def client_closed(self, client: Client, disconnect: codes.Disconnect) -> None:
+        """Forgets a closed connection; its subscriptions were released by its close. A connection
+        that had connected is reported to `client_disconnected`."""
         self._connections.discard(client)
+        connected = client.id in self.hub.clients
         self.hub.remove_client(client)
+        if connected:
+            self.client_disconnected(client, disconnect)
+
+    async def client_connected(self, client: Client) -> None:
+        """Called once a connection is connected and its connect reply (or push) is written, before
+        its next command runs. Nothing to do here; the public ``rotary.Node`` runs ``on_connect``."""
+
+    def client_disconnected(self, client: Client, disconnect: codes.Disconnect) -> None:
+        """Called once a connected connection closed, synchronously from its close. Nothing to do
+        here; the public ``rotary.Node`` runs ``on_disconnect`` in the background."""
 
     async def emulate(self, node_id: str, session: str, data: bytes) -> bool:
         """Hands a client-to-server message of an emulated connection to the node owning its session.
@@ -288,19 +304,23 @@ class Node:
             self.metrics.broker_suppressed.add((result.suppress_reason,))
         return result
 
-    async def history(self, channel: str, query: HistoryQuery) -> HistoryResult:
+    # The reads are named apart from the public API's ``history``/``presence`` (rotary.Node, a
+    # subclass): commands and the server API call these, whichever Node they run on.
+
+    async def read_history(self, channel: str, query: HistoryQuery) -> HistoryResult:
         self._count("history")
         return await self.broker.history(channel, query)
 
     async def remove_history(self, channel: str) -> None:
+        """Drops the channel's kept publications; its stream position stays."""
         self._count("history_remove")
         await self.broker.remove_history(channel)
 
-    async def presence(self, channel: str) -> dict[str, pb.ClientInfo]:
+    async def read_presence(self, channel: str) -> dict[str, pb.ClientInfo]:
         self._count("presence")
         return await self.presence_manager.presence(channel)
 
-    async def presence_stats(self, channel: str) -> PresenceStats:
+    async def read_presence_stats(self, channel: str) -> PresenceStats:
         self._count("presence_stats")
         return await self.presence_manager.presence_stats(channel)
 
@@ -346,6 +366,7 @@ class Node:
         await self._broadcast(cluster.subscribe_command(user, client_id, session, channel, opts))
 
     async def unsubscribe(self, user: str, channel: str, *, client_id: str = "", session: str = "") -> None:
+        """Ends a user's subscriptions to ``channel`` on every node; each gets an `unsubscribe` push."""
         cluster.unsubscribe_local(self, user, client_id, session, channel)
         await self._broadcast(cluster.unsubscribe_command(user, client_id, session, channel))
 
@@ -370,6 +391,7 @@ class Node:
             await self.control.broadcast(command)
 
     def info(self) -> NodeInfo:
+        """This node's id, name, version, counts and uptime."""
         return NodeInfo(
             uid=self.id,
             name=self.name,

@@ -158,7 +158,7 @@ async def _position(
     recovering = opts.recoverable and (request.recover or since is not None or auto_cache)
     if since is None:
         since = StreamPosition(request.offset, request.epoch)
-    history = client.node.history
+    history = client.node.read_history
     meta_ttl = opts.history_meta_ttl
     recovered: list[pb.Publication] = []
     if not recovering:
@@ -185,7 +185,9 @@ async def _recover_cache(
     """Cache mode: only the latest publication matters (the latest one the subscriber's tags filter
     accepts), and only if the client lacks it."""
     limit = 1 if tags_filter is None else client.node.config.recovery_max_publication_limit or -1
-    found = await client.node.history(channel, HistoryQuery(limit=limit, reverse=True, meta_ttl=meta_ttl))
+    found = await client.node.read_history(
+        channel, HistoryQuery(limit=limit, reverse=True, meta_ttl=meta_ttl)
+    )
     top = found.position
     same_state = since.offset > 0 and since.offset == top.offset and since.epoch == top.epoch
     if not found.publications:
@@ -205,11 +207,11 @@ async def _recover_stream(
     node = client.node
     limit = node.config.recovery_max_publication_limit
     try:
-        found = await node.history(
+        found = await node.read_history(
             channel, HistoryQuery(since=since, limit=limit + 1 if limit > 0 else -1, meta_ttl=meta_ttl)
         )
     except UnrecoverablePositionError:
-        return (await node.history(channel, HistoryQuery(meta_ttl=meta_ttl))).position, [], False
+        return (await node.read_history(channel, HistoryQuery(meta_ttl=meta_ttl))).position, [], False
     top, recovered = found.position, list(found.publications)
     ok = is_recovered(
         recovered, since.offset, since.epoch, top.offset, top.epoch, limit if limit > 0 else len(recovered)

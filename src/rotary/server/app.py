@@ -20,8 +20,6 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from aioquic.asyncio.server import QuicServer
-from grpc import aio  # type: ignore[import-untyped]
 
 from rotary.engines.base import EngineError
 from rotary.node.hooks import Hooks
@@ -36,7 +34,6 @@ from rotary.server.config.schema import Config
 from rotary.server.config.schema_transports import ConnectCodeToHTTPResponse, WebSocketOptions
 from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
-from rotary.server.http3 import start_http3
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
 from rotary.server.not_found import unrouted_paths
 from rotary.server.origins import for_requests, origin_value_checker
@@ -55,7 +52,6 @@ from rotary.transports.sockjs import SockJSEndpoint, sockjs_routes
 from rotary.transports.sse import sse_handler
 from rotary.transports.stream import OriginCheck
 from rotary.transports.uni_connect import CodeToHTTPResponse
-from rotary.transports.uni_grpc import UniGrpcTLS, start_uni_grpc
 from rotary.transports.uni_http_stream import uni_http_stream_handler
 from rotary.transports.uni_sse import uni_sse_handler
 from rotary.transports.uni_websocket import (
@@ -65,10 +61,13 @@ from rotary.transports.uni_websocket import (
     uni_websocket_handler,
 )
 from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT, websocket_handler
-from rotary.transports.webtransport import Endpoint, WebTransportOptions
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # GRPC and HTTP/3 are the `grpc` and `http3` extras, imported where they are used
+    from aioquic.asyncio.server import QuicServer
+    from grpc import aio  # type: ignore[import-untyped]
+
     from rotary.server.tls.acme import Autocert
+    from rotary.transports.webtransport import Endpoint
 
 log = logging.getLogger("rotary.server")
 
@@ -269,6 +268,8 @@ def build_server(
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
     webtransport = None
     if config.webtransport.enabled:
+        from rotary.transports.webtransport import Endpoint, WebTransportOptions
+
         options = WebTransportOptions(
             path=_route(config.webtransport.handler_prefix),
             message_size_limit=config.webtransport.message_size_limit or 65536,
@@ -534,6 +535,8 @@ async def _start_autocert(autocert: Autocert) -> None:
 
 
 async def _listen_http3(endpoint: Endpoint, config: Config, reuse_port: bool) -> QuicServer:
+    from rotary.server.http3 import start_http3
+
     try:
         return await start_http3(endpoint, config, reuse_port)
     except OSError as exc:
@@ -546,6 +549,8 @@ async def _start_uni_grpc(node: Node, config: Config) -> aio.Server | None:
     section = config.uni_grpc
     if not section.enabled:
         return None
+    from rotary.transports.uni_grpc import UniGrpcTLS, start_uni_grpc
+
     tls = None
     if section.tls.enabled:
         ca = section.tls.client_ca_pem

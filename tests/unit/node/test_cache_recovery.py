@@ -64,7 +64,7 @@ async def test_client_with_the_latest_state_gets_nothing_again() -> None:
     node = Node(NodeConfig(ping_interval=0), hooks=CacheHooks(auto=False))
     await node.start()
     await node.publish("ch", b'{"v":1}', KEEP_ONE)
-    top = (await node.history("ch", HistoryQuery())).position
+    top = (await node.read_history("ch", HistoryQuery())).position
     reply = await subscribe_reply(
         node, pb.SubscribeRequest(channel="ch", recover=True, offset=top.offset, epoch=top.epoch)
     )

@@ -195,7 +195,7 @@ async def test_recovered_publications_form_a_delta_chain(node: Node, protocol: P
     for version in range(3):
         await node.publish("ch", document(version), DELTA)
         await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
-    epoch = (await node.history("ch", HistoryQuery())).position.epoch
+    epoch = (await node.read_history("ch", HistoryQuery())).position.epoch
     plain = await subscriber(node, protocol, recover=True, offset=0, epoch=epoch)
     transport = RecordingTransport(protocol)
     client = Client(node, transport)
@@ -263,7 +263,7 @@ async def test_tags_filter_delivers_matching_publications_and_keeps_the_position
 
 async def test_tags_filter_drops_recovered_publications(node: Node) -> None:
     await publish_tickers(node, "ABAB")
-    epoch = (await node.history("ch", HistoryQuery())).position.epoch
+    epoch = (await node.read_history("ch", HistoryQuery())).position.epoch
     transport = await subscriber(
         node, ProtocolType.JSON, keep_reply=True, tf=ticker("B"), recover=True, offset=1, epoch=epoch
     )
@@ -297,7 +297,7 @@ async def test_buffered_publications_are_filtered_and_whole_for_delta(protocol: 
     node = Node(NodeConfig(ping_interval=0), hooks=DeltaHooks(), broker=broker)
     await node.start()
     await publish_tickers(node, "AB")
-    epoch = (await node.history("ch", HistoryQuery())).position.epoch
+    epoch = (await node.read_history("ch", HistoryQuery())).position.epoch
     broker.late = "ABA"
     filtered = await subscriber(
         node, protocol, keep_reply=True, tf=ticker("A"), recover=True, offset=0, epoch=epoch
@@ -317,7 +317,7 @@ async def test_buffered_publications_are_filtered_and_whole_for_delta(protocol: 
 
 async def test_a_filtered_last_recovered_publication_does_not_look_like_a_gap(node: Node) -> None:
     await publish_tickers(node, "BA")
-    epoch = (await node.history("ch", HistoryQuery())).position.epoch
+    epoch = (await node.read_history("ch", HistoryQuery())).position.epoch
     transport = await subscriber(node, ProtocolType.JSON, tf=ticker("B"), recover=True, offset=0, epoch=epoch)
     await publish_tickers(node, "B")
     assert [p.offset for p in publications(transport)] == [3]
@@ -337,7 +337,7 @@ async def test_delta_subscription_recovers_only_what_its_filter_accepts(
 ) -> None:
     """As in Centrifugo: recovery applies the filter, and the delta chain runs over what it kept."""
     await publish_tickers(node, "ABA")
-    epoch = (await node.history("ch", HistoryQuery())).position.epoch
+    epoch = (await node.read_history("ch", HistoryQuery())).position.epoch
     transport = await subscriber(
         node, protocol, keep_reply=True, delta="fossil", tf=ticker("A"), recover=True, offset=0, epoch=epoch
     )

@@ -50,7 +50,7 @@ async def test_live_subscription_announces_join_and_leave() -> None:
 
 async def test_failed_subscribe_announces_neither_join_nor_leave() -> None:
     node, watcher = await watcher_and_node()
-    epoch = (await node.history("ch", HistoryQuery())).position.epoch
+    epoch = (await node.read_history("ch", HistoryQuery())).position.epoch
     other_t = RecordingTransport()
     other = Client(node, other_t)
     await send(other, pb.Command(id=1, connect=pb.ConnectRequest()))

@@ -56,7 +56,7 @@ async def test_publications_during_subscribe_arrive_once_in_order(
     for i in range(5):
         await node.publish("ch", orjson.dumps({"old": i}), HISTORY)
         await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
-    epoch = (await node.history("ch", HistoryQuery())).position.epoch
+    epoch = (await node.read_history("ch", HistoryQuery())).position.epoch
     t = RecordingTransport()
     client = Client(node, t)
     await send(client, pb.Command(id=1, connect=pb.ConnectRequest()))

@@ -162,7 +162,7 @@ class ConnectionMachine(RuleBasedStateMachine):
     def client_publish(self, channel: str, tags: list[str]) -> None:
         for tag in tags:
             self.command(publish=pb.PublishRequest(channel=channel, data=orjson.dumps({"t": tag})))
-            top = self.run(self.node.history(channel, HistoryQuery())).position.offset
+            top = self.run(self.node.read_history(channel, HistoryQuery())).position.offset
             self.accepted[channel].append(Published(top, False))
 
     @rule(channel=st.sampled_from(CHANNELS), tags=st.lists(st.sampled_from("01"), min_size=1, max_size=5))

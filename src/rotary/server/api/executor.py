@@ -359,13 +359,13 @@ class ApiExecutor:
     @guarded
     async def presence(self, request: PresenceRequest) -> PresenceResult:
         self._with_presence(request.channel)
-        found = await self._node.presence(request.channel)
+        found = await self._node.read_presence(request.channel)
         return PresenceResult(presence={cid: _client_info(info) for cid, info in found.items()})
 
     @guarded
     async def presence_stats(self, request: PresenceStatsRequest) -> PresenceStatsResult:
         self._with_presence(request.channel)
-        stats = await self._node.presence_stats(request.channel)
+        stats = await self._node.read_presence_stats(request.channel)
         return PresenceStatsResult(num_clients=stats.num_clients, num_users=stats.num_users)
 
     @guarded
@@ -379,7 +379,7 @@ class ApiExecutor:
             meta_ttl=target.namespace.history_meta_ttl,
         )
         try:
-            found = await self._node.history(request.channel, query)
+            found = await self._node.read_history(request.channel, query)
         except UnrecoverablePositionError:
             raise ApiError(UNRECOVERABLE_POSITION) from None
         return HistoryResult(

@@ -1,9 +1,11 @@
 """Optional dependencies a config needs: a config that uses one not installed is refused by key.
 
-``pip install rotary`` serves Centrifugo's default setup (memory engine) and keeps a host
-application's environment small when rotary is embedded; the Redis and NATS engines and ACME
-certificates come with the extras ``rotary[redis]``, ``rotary[nats]`` and ``rotary[acme]``
-(``rotary[all]`` for every one). Their modules are imported only where the feature is built
+``pip install rotary`` serves Centrifugo's default setup (memory engine, WebSocket, SSE, HTTP
+streaming, the HTTP API) and keeps a host application's environment small when rotary is embedded;
+the Redis and NATS engines, ACME certificates, the GRPC parts (server API, uni_grpc, GRPC proxies)
+and HTTP/3 (WebTransport) come with the extras ``rotary[redis]``, ``rotary[nats]``,
+``rotary[acme]``, ``rotary[grpc]`` and ``rotary[http3]`` (``rotary[all]`` for every one). Their
+modules are imported only where the feature is built
 (rotary.server.engines, rotary.server.app), so a missing one is found here, at validation, and
 ``checkconfig`` and start name the key and the extra instead of a traceback.
 See https://centrifugal.dev/docs/server/engines and https://centrifugal.dev/docs/server/tls
@@ -48,10 +50,36 @@ def _acme_key(config: Config) -> str:
     return "http_server.tls_autocert.enabled" if config.http_server.tls_autocert.enabled else ""
 
 
+def _grpc_key(config: Config) -> str:
+    """The first key that needs grpcio: the GRPC server API, uni_grpc, or a proxy in use whose
+    endpoint is not HTTP (Centrifugo calls those over GRPC)."""
+    from rotary.server.proxy.registry import DEFAULT, used_proxies
+
+    if config.grpc_api.enabled:
+        return "grpc_api.enabled"
+    if config.uni_grpc.enabled:
+        return "uni_grpc.enabled"
+    sections = {"connect": "client.proxy.connect", "refresh": "client.proxy.refresh", "rpc": "rpc.proxy"}
+    for kind, proxies in used_proxies(config).items():
+        for name, proxy in sorted(proxies.items()):
+            if proxy.endpoint and not proxy.endpoint.startswith(("http://", "https://")):
+                default = sections.get(kind, f"channel.proxy.{kind}")
+                return f"{default if name == DEFAULT else f'proxies ({name})'}.endpoint"
+    return ""
+
+
+def _http3_key(config: Config) -> str:
+    if config.http_server.http3.enabled:
+        return "http_server.http3.enabled"
+    return "webtransport.enabled" if config.webtransport.enabled else ""
+
+
 EXTRAS = (
     Extra("redis", ("redis", "hiredis"), _redis_key),
     Extra("nats", ("nats",), _nats_key),
     Extra("acme", ("acme", "josepy", "requests"), _acme_key),
+    Extra("grpc", ("grpc", "grpc_reflection", "grpc_status"), _grpc_key),
+    Extra("http3", ("aioquic",), _http3_key),
 )
 
 

@@ -16,7 +16,6 @@ from rotary.server.config.extras import installed, missing_extras
 from rotary.server.config.schema import ChannelOptions, Config, ProxyConfig, RpcOptions
 from rotary.server.config.schema_channels import HttpStatusToCodeTransform
 from rotary.server.config.unbuilt import unbuilt_problems
-from rotary.server.http3 import unusable_certificate
 from rotary.server.pem import PemError, read_pem
 
 NAME_PATTERN = re.compile(r"[-a-zA-Z0-9_.]{2,}")
@@ -505,7 +504,8 @@ def check_http3(config: Config, report: Report) -> None:
         )
     if http.tls.enabled and http.tls.client_ca_pem:
         report("http_server.tls.client_ca_pem: client certificates are not verified over HTTP/3 by rotary")
-    if http.tls.enabled and config.webtransport.enabled:
+    if http.tls.enabled and config.webtransport.enabled and installed("aioquic"):  # else: the extra
+        from rotary.server.http3 import unusable_certificate
         from rotary.server.tls.context import server_context
 
         # What OpenSSL refuses is reported once, by check_server_tls; here only what QUIC adds.

@@ -1,4 +1,5 @@
-"""The two ways to reach a backend: a JSON POST over HTTP and a unary call over GRPC.
+"""The two ways to reach a backend: a JSON POST over HTTP and a unary call over GRPC (the latter
+in grpc_backend.py, imported only for a GRPC endpoint: grpcio is the ``grpc`` extra).
 
 Both answer a request message with a response message or raise ``Unanswered`` (timeout, refused
 connection, an HTTP status other than 200 without a transform, a malformed body, a GRPC error);
@@ -9,10 +10,9 @@ https://centrifugal.dev/docs/server/proxy#http-proxy and https://centrifugal.dev
 from __future__ import annotations
 
 import ssl
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import aiohttp
-import grpc  # type: ignore[import-untyped]
 from google.protobuf.message import Message
 
 from rotary.node.metrics import Metrics
@@ -20,7 +20,7 @@ from rotary.server.config.schema import ProxyConfig, TLSConfig
 from rotary.server.pem import read_pem
 from rotary.server.proxy import codec
 from rotary.server.proxy.headers import CallContext, forwarded
-from rotary.server.proxy.messages import SERVICE, Disconnect, Error
+from rotary.server.proxy.messages import Disconnect, Error
 from rotary.server.tracing import inject_trace
 
 M = TypeVar("M", bound=Message)
@@ -134,101 +134,10 @@ class HttpBackend:
             self._session = None
 
 
-class GrpcBackend:
-    """Unary calls of CentrifugoProxy on ``host:port`` (or ``grpc://host:port``); one channel per proxy."""
-
-    protocol = "grpc"
-
-    def __init__(self, config: ProxyConfig, name: str = "default") -> None:
-        self.config = config
-        self.name = name
-        self.metrics: Metrics | None = None
-        self._target = config.endpoint.removeprefix("grpc://")
-        self._channel: grpc.aio.Channel | None = None
-        self._compression = grpc.Compression.Gzip if config.grpc.compression else None
-        credentials = config.grpc
-        self._credentials = (
-            ((credentials.credentials_key.lower(), credentials.credentials_value),)
-            if credentials.credentials_key
-            else ()
-        )
-
-    def _open(self) -> grpc.aio.Channel:
-        if self._channel is None:
-            tls = self.config.grpc.tls
-            if tls.enabled:
-                self._channel = grpc.aio.secure_channel(
-                    self._target, _grpc_credentials(tls), _grpc_options(tls)
-                )
-            else:
-                self._channel = grpc.aio.insecure_channel(self._target)
-        return self._channel
-
-    def _metadata(self, context: CallContext) -> list[tuple[str, str]]:
-        sent = inject_trace(forwarded(self.config, context, self.config.grpc.static_metadata))
-        metadata = list(sent.items())
-        metadata.extend(self._credentials)
-        return metadata
-
-    def open_stream(
-        self, method: str, first: Message | None, response_type: type[M], context: CallContext
-    ) -> Any:
-        """A streaming call of CentrifugoProxy: server-streaming with ``first`` as its request, or
-        bidirectional (``first`` None, the caller writes). May raise ValueError or OSError."""
-        channel = self._open()
-        path = f"/{SERVICE}/{method}"
-        options = {"metadata": self._metadata(context), "compression": self._compression}
-        if first is None:
-            bidi = channel.stream_stream(
-                path, request_serializer=_serialize, response_deserializer=response_type.FromString
-            )
-            return bidi(**options)
-        uni = channel.unary_stream(
-            path, request_serializer=_serialize, response_deserializer=response_type.FromString
-        )
-        return uni(first, **options)
-
-    async def call(self, method: str, request: Message, response_type: type[M], context: CallContext) -> M:
-        metadata = self._metadata(context)
-        try:
-            invoke = self._open().unary_unary(
-                f"/{SERVICE}/{method}",
-                request_serializer=_serialize,
-                response_deserializer=response_type.FromString,
-            )
-            answer: M = await invoke(
-                request, timeout=self.config.timeout, metadata=metadata, compression=self._compression
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise Unanswered(f"GRPC error: {exc.code().name} {exc.details()}") from None
-        except (ValueError, OSError) as exc:  # TLS material grpc cannot use
-            raise Unanswered(f"GRPC channel error: {exc!r}") from None
-        return answer
-
-    async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close()
-            self._channel = None
-
-
-def _serialize(message: Message) -> bytes:
-    return message.SerializeToString()
-
-
-def _grpc_credentials(tls: TLSConfig) -> grpc.ChannelCredentials:
-    return grpc.ssl_channel_credentials(
-        root_certificates=read_pem(tls.server_ca_pem) if tls.server_ca_pem else None,
-        private_key=read_pem(tls.key_pem) if tls.key_pem else None,
-        certificate_chain=read_pem(tls.cert_pem) if tls.cert_pem else None,
-    )
-
-
-def _grpc_options(tls: TLSConfig) -> list[tuple[str, str]]:
-    return [("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else []
-
-
 def backend_for(config: ProxyConfig, name: str = "default") -> Backend:
     """HTTP for http:// and https:// endpoints, GRPC for anything else (as Centrifugo decides)."""
     if config.endpoint.startswith(("http://", "https://")):
         return HttpBackend(config, name)
+    from rotary.server.proxy.grpc_backend import GrpcBackend  # grpcio is the `grpc` extra
+
     return GrpcBackend(config, name)

@@ -13,36 +13,66 @@ from collections.abc import Iterable
 
 from rotary.node.metrics import Metrics
 from rotary.server.config.schema import ChannelOptions, Config, ProxyConfig
+from rotary.server.config.schema_channels import NamedProxyConfig
 from rotary.server.proxy.backends import Backend, backend_for
 
 DEFAULT = "default"
+
+
+CHANNEL_KINDS = ("subscribe", "publish", "sub_refresh", "subscribe_stream")
+
+
+def used_proxies(config: Config) -> dict[str, dict[str, ProxyConfig]]:
+    """The proxy configs some option enables, by event kind ("connect", "refresh", the channel
+    kinds, "rpc") and proxy name; those are the ones built."""
+    named = {p.name: p for p in config.proxies}
+    client = config.client.proxy
+    used: dict[str, dict[str, ProxyConfig]] = {
+        "connect": {DEFAULT: client.connect} if client.connect.enabled else {},
+        "refresh": {DEFAULT: client.refresh} if client.refresh.enabled else {},
+    }
+    scopes: list[ChannelOptions] = [config.channel.without_namespace, *config.channel.namespaces]
+    for kind in CHANNEL_KINDS:
+        default = getattr(config.channel.proxy, kind)
+        names = {getattr(o, f"{kind}_proxy_name") for o in scopes if getattr(o, f"{kind}_proxy_enabled")}
+        used[kind] = _by_name(default, named, names)
+    rpc_scopes = [config.rpc.without_namespace, *config.rpc.namespaces]
+    rpc_names = {o.proxy_name for o in rpc_scopes if o.proxy_enabled}
+    used["rpc"] = _by_name(config.rpc.proxy, named, rpc_names)
+    return used
+
+
+def _by_name(
+    default: ProxyConfig, named: dict[str, NamedProxyConfig], names: Iterable[str]
+) -> dict[str, ProxyConfig]:
+    """The kind's own section for ``default``, else the entry of ``proxies``; a name no proxy has
+    is skipped (validation refuses it)."""
+    found: dict[str, ProxyConfig] = {}
+    for name in names:
+        if name == DEFAULT:
+            found[name] = default
+        elif name in named:
+            found[name] = named[name]
+    return found
 
 
 class Proxies:
     """Every backend of one config, by kind and name."""
 
     def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
-        proxies = config.client.proxy
-        self.connect = backend_for(proxies.connect) if proxies.connect.enabled else None
-        self.refresh = backend_for(proxies.refresh) if proxies.refresh.enabled else None
-        named = {p.name: p for p in config.proxies}
-        scopes: list[ChannelOptions] = [config.channel.without_namespace, *config.channel.namespaces]
-        section = config.channel.proxy
+        used = used_proxies(config)
 
-        def build(kind: str, default: ProxyConfig) -> dict[str, Backend]:
-            names = {getattr(o, f"{kind}_proxy_name") for o in scopes if getattr(o, f"{kind}_proxy_enabled")}
-            return {name: backend_for(default if name == DEFAULT else named[name], name) for name in names}
+        def build(kind: str) -> dict[str, Backend]:
+            return {name: backend_for(proxy, name) for name, proxy in used[kind].items()}
 
-        self.subscribe = build("subscribe", section.subscribe)
-        self.publish = build("publish", section.publish)
-        self.sub_refresh = build("sub_refresh", section.sub_refresh)
-        self.subscribe_stream = build("subscribe_stream", section.subscribe_stream)
-        rpc_scopes = [config.rpc.without_namespace, *config.rpc.namespaces]
-        rpc_names = {o.proxy_name for o in rpc_scopes if o.proxy_enabled}
-        self.rpc = {
-            name: backend_for(config.rpc.proxy if name == DEFAULT else named[name], name)
-            for name in rpc_names
-        }
+        connect, refresh = build("connect"), build("refresh")
+        self.connect = connect.get(DEFAULT)
+        self.refresh = refresh.get(DEFAULT)
+        self.subscribe = build("subscribe")
+        self.publish = build("publish")
+        self.sub_refresh = build("sub_refresh")
+        self.subscribe_stream = build("subscribe_stream")
+        self.rpc = build("rpc")
         for backend in self._all():
             backend.metrics = metrics
 

@@ -70,7 +70,7 @@ async def test_publish_skip_history_keeps_nothing(stack: Stack, api: ApiExecutor
     assert (
         await api.publish(PublishRequest(channel="hist:a", data=b"1", skip_history=True)) == PublishResult()
     )
-    found = await stack.node.history("hist:a", HistoryQuery(limit=-1))
+    found = await stack.node.read_history("hist:a", HistoryQuery(limit=-1))
     assert found.publications == []
 
 
@@ -86,7 +86,7 @@ async def test_publish_reaches_subscribers(stack: Stack, api: ApiExecutor) -> No
 async def test_publish_b64data_carries_binary(stack: Stack, api: ApiExecutor) -> None:
     encoded = base64.b64encode(b"\x00\xff").decode()
     await api.publish(PublishRequest(channel="bin:a", b64data=encoded))
-    found = await stack.node.history("bin:a", HistoryQuery(limit=-1))
+    found = await stack.node.read_history("bin:a", HistoryQuery(limit=-1))
     assert [pub.data for pub in found.publications] == [b"\x00\xff"]
 
 
@@ -163,7 +163,7 @@ async def test_subscribe_override_and_info_reach_presence(stack: Stack, api: Api
         )
     )
     await client.push("subscribe")
-    presence = await stack.node.presence("news")
+    presence = await stack.node.read_presence("news")
     assert presence[client.id].chan_info == b'{"role":"x"}'
 
 

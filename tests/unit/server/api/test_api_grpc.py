@@ -458,7 +458,7 @@ async def test_serve_starts_the_api_and_lets_a_call_in_flight_finish() -> None:
             stub.Batch(api.BatchRequest(commands=commands), metadata=KEY, timeout=60)
         )
         async with asyncio.timeout(WAIT):  # until the batch runs: its first publication is kept
-            while (await server.node.history("hist:f", HistoryQuery())).position.offset == 0:
+            while (await server.node.read_history("hist:f", HistoryQuery())).position.offset == 0:
                 await asyncio.sleep(0.01)
         stop.set()
         response = await batch

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from rotary.server.config.extras import EXTRAS, installed, missing_extras
 from rotary.server.config.schema import Config
+from rotary.server.config.schema_channels import NamedProxyConfig
 
 
 def nothing_installed(module: str) -> bool:
@@ -52,3 +53,46 @@ def test_acme_is_refused_by_the_autocert_key() -> None:
 def test_the_test_environment_has_every_extra() -> None:
     assert all(installed(module) for extra in EXTRAS for module in extra.modules)
     assert missing_extras(with_types(engine="redis", broker="nats")) == []
+
+
+def keys_refused(config: Config) -> list[str]:
+    return [problem.split(":")[0] for problem in missing_extras(config, nothing_installed)]
+
+
+def test_grpc_is_refused_by_the_key_that_needs_it() -> None:
+    config = Config()
+    api = replace(config, grpc_api=replace(config.grpc_api, enabled=True))
+    assert keys_refused(api) == ["grpc_api.enabled"]
+    assert "pip install 'rotary[grpc]'" in missing_extras(api, nothing_installed)[0]
+    uni = replace(config, uni_grpc=replace(config.uni_grpc, enabled=True))
+    assert keys_refused(uni) == ["uni_grpc.enabled"]
+
+
+def test_grpc_proxies_need_the_extra_and_http_proxies_do_not() -> None:
+    config = Config()
+
+    def with_connect_proxy(endpoint: str) -> Config:
+        proxies = config.client.proxy
+        connect = replace(proxies.connect, enabled=True, endpoint=endpoint)
+        return replace(config, client=replace(config.client, proxy=replace(proxies, connect=connect)))
+
+    assert keys_refused(with_connect_proxy("grpc://127.0.0.1:10000")) == ["client.proxy.connect.endpoint"]
+    assert keys_refused(with_connect_proxy("127.0.0.1:10000")) == ["client.proxy.connect.endpoint"]
+    assert keys_refused(with_connect_proxy("http://127.0.0.1:8000/connect")) == []
+    named = NamedProxyConfig(name="streams", endpoint="grpc://b:1")
+    scope = replace(
+        config.channel.without_namespace,
+        subscribe_stream_proxy_enabled=True,
+        subscribe_stream_proxy_name="streams",
+    )
+    streaming = replace(config, proxies=(named,), channel=replace(config.channel, without_namespace=scope))
+    assert keys_refused(streaming) == ["proxies (streams).endpoint"]
+
+
+def test_http3_and_webtransport_are_refused_without_aioquic() -> None:
+    config = Config()
+    webtransport = replace(config, webtransport=replace(config.webtransport, enabled=True))
+    assert keys_refused(webtransport) == ["webtransport.enabled"]
+    http = replace(config.http_server, http3=replace(config.http_server.http3, enabled=True))
+    assert keys_refused(replace(webtransport, http_server=http)) == ["http_server.http3.enabled"]
+    assert "pip install 'rotary[http3]'" in missing_extras(webtransport, nothing_installed)[0]
