@@ -108,6 +108,8 @@ class ConnectionInfo:
     remote: str = ""
     grpc_metadata: Mapping[str, str] = field(default_factory=dict)
     """Metadata of the GRPC call that opened the connection (uni_grpc), keys lower-cased."""
+    request: object | None = None
+    """The host framework's request that opened the connection (an aiohttp ``web.Request``, an ASGI scope dict), for hooks that reuse the host application's authentication; None when rotary serves the connection itself."""
 
 
 @dataclass(slots=True)
