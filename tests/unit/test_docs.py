@@ -40,7 +40,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_page_is_built(site: Path) -> None:
-    for page in ("getting-started", "compatibility", "refused-keys", "config-reference", "embedding"):
+    for page in (
+        "getting-started",
+        "compatibility",
+        "refused-keys",
+        "config-reference",
+        "embedding",
+        "api-reference",
+    ):
         assert (site / page / "index.html").is_file(), page
     assert (site / "index.html").is_file()
 
@@ -53,3 +60,14 @@ def test_refused_keys_page_lists_the_unbuilt_table(site: Path) -> None:
 def test_config_reference_documents_every_top_level_key(site: Path) -> None:
     page = (site / "config-reference" / "index.html").read_text()
     assert [doc.field for doc in document() if f"<code>{doc.field}</code>" not in page] == []
+
+
+def test_api_reference_documents_every_public_name(site: Path) -> None:
+    import rotary
+    import rotary.testing
+
+    page = (site / "api-reference" / "index.html").read_text()
+    public = [f"{module.__name__}.{name}" for module in (rotary, rotary.testing) for name in module.__all__]
+    assert [
+        name for name in public if not name.endswith("__version__") and f"<code>{name}</code>" not in page
+    ] == []
