@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from helpers.env import free_port
 from helpers.mount_hosts import Relay
-from test_browser_quickstart import Page, browser_ready, open_page, stop
+from test_browser_quickstart import Page, browser_ready, open_page, stop, wait_for_port
 
 __all__ = ["browser_ready"]  # the fixture, shared with the quickstart tests
 
@@ -51,24 +51,10 @@ async def example(module: str, port: int, log_path: Path, *args: str) -> AsyncIt
             stderr=subprocess.STDOUT,
         )
         try:
-            await wait_listening(port, process, log_path)
+            await wait_for_port(port, process, log_path, STARTUP_TIMEOUT)
             yield log_path
         finally:
             await stop(process)
-
-
-async def wait_listening(port: int, process: asyncio.subprocess.Process, log_path: Path) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_TIMEOUT
-    while loop.time() < deadline:
-        assert process.returncode is None, f"the example exited:\n{log_path.read_text()}"
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"the example did not listen on {port} within {STARTUP_TIMEOUT}s:\n{log_path.read_text()}")
 
 
 async def done(page: Page, **request: Any) -> dict[str, Any]:
