@@ -3,7 +3,7 @@
 ``refused-keys.md`` lists rotary.server.config.unbuilt's table (the Centrifugo keys rotary refuses
 because the feature is not built), ``config-reference.md`` is ``rotary configdoc --markdown``
 (rotary.server.config.doc, from the schema's descriptions) and ``api-reference.md`` documents the
-public library API (``rotary.__all__`` and ``rotary.testing``) from its docstrings. The reliability report is linked when
+public library API (``rotary.__all__``, ``rotary.mount`` and ``rotary.testing``) from its docstrings. The reliability report is linked when
 docs/reliability.md exists. See https://www.mkdocs.org/user-guide/configuration/#hooks
 """
 
@@ -81,6 +81,7 @@ INHERITED_NODE_METHODS = ("start", "shutdown", "unsubscribe", "refresh", "remove
 
 def api_reference_page() -> str:
     import rotary
+    import rotary.mount
     import rotary.testing
 
     lines = [
@@ -90,7 +91,7 @@ def api_reference_page() -> str:
         "not listed here is private. See [Embedding](embedding.md) for the guide.",
         "",
     ]
-    for module in (rotary, rotary.testing):
+    for module in (rotary, rotary.mount, rotary.testing):
         lines += [f"## `{module.__name__}`", "", _text(inspect.getdoc(module)), ""]
         for name in sorted(module.__all__, key=str.lower):
             if not name.startswith("_"):
@@ -105,6 +106,8 @@ def _text(doc: str | None) -> str:
 
 def _entry(module: ModuleType, name: str, obj: Any) -> list[str]:
     lines = [f"### `{module.__name__}.{name}`", ""]
+    if inspect.isfunction(obj):
+        return [*lines, f"```\n{name}{_signature(obj)}\n```", "", _text(inspect.getdoc(obj)), ""]
     if not inspect.isclass(obj):
         return [*lines, _text(inspect.getdoc(obj)), ""]
     lines += [f"```\nclass {name}{_signature(obj)}\n```", "", _text(inspect.getdoc(obj)), ""]

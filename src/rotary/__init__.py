@@ -1,7 +1,7 @@
 """rotary: Centrifugo's real-time protocols as a server and as an asyncio library.
 
-The public API is what this module exports (``__all__``) and ``rotary.testing``; every other module
-is private. It follows semantic versioning (CHANGELOG.md). Guide: docs/embedding.md.
+The public API is what this module exports (``__all__``), ``rotary.mount`` and ``rotary.testing``;
+every other module is private. It follows semantic versioning (CHANGELOG.md). Guide: docs/embedding.md.
 """
 
 from rotary._version import __version__

@@ -46,6 +46,8 @@ def test_every_page_is_built(site: Path) -> None:
         "refused-keys",
         "config-reference",
         "embedding",
+        "fastapi",
+        "aiohttp",
         "api-reference",
     ):
         assert (site / page / "index.html").is_file(), page
@@ -64,10 +66,12 @@ def test_config_reference_documents_every_top_level_key(site: Path) -> None:
 
 def test_api_reference_documents_every_public_name(site: Path) -> None:
     import rotary
+    import rotary.mount
     import rotary.testing
 
     page = (site / "api-reference" / "index.html").read_text()
-    public = [f"{module.__name__}.{name}" for module in (rotary, rotary.testing) for name in module.__all__]
+    modules = (rotary, rotary.mount, rotary.testing)
+    public = [f"{module.__name__}.{name}" for module in modules for name in module.__all__]
     assert [
         name for name in public if not name.endswith("__version__") and f"<code>{name}</code>" not in page
     ] == []

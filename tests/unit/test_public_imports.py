@@ -5,6 +5,7 @@ of rotary is private and may change in any release (docs/embedding.md)."""
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +16,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 PUBLIC_MODULES = {
     "rotary",
+    "rotary.mount",
     "rotary.testing",
 }
-"""Modules a user may import; add the mounts' modules here when they are public."""
+"""Modules a user may import."""
 
 CODE_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
@@ -46,5 +48,12 @@ def test_only_public_modules_are_imported(where: str, source: str) -> None:
     assert private == [], f"{where} imports private modules"
 
 
-def test_the_check_sees_the_embedding_guide() -> None:
-    assert any(where.startswith("docs/embedding.md") for where, _ in _sources())
+def test_the_check_sees_the_embedding_guide_and_the_examples() -> None:
+    seen = [where for where, _ in _sources()]
+    assert any(where.startswith("docs/embedding.md") for where in seen)
+    assert {"examples/chat/app.py", "examples/dashboard/app.py"} <= set(seen)
+
+
+def test_every_public_module_is_importable() -> None:
+    for name in PUBLIC_MODULES:
+        importlib.import_module(name)

@@ -134,15 +134,19 @@ class TestClient:
         protocol: Literal["json", "protobuf"] = "json",
         transport: str = "websocket",
         remote: str = "",
+        request: object | None = None,
     ) -> None:
         """``headers`` are the HTTP request's; ``emulated_headers`` those a browser SDK sends in its
-        connect command. ``data`` is encoded as JSON unless it is bytes."""
+        connect command. ``data`` is encoded as JSON unless it is bytes. ``request`` is what a mount
+        gives hooks as ``ConnectingEvent.request`` (an ASGI scope, an aiohttp request), for hooks
+        that read the host application's login from it."""
         self.node = node
         self._protocol = ProtocolType.PROTOBUF if protocol == "protobuf" else ProtocolType.JSON
         self._codec = codec_for(self._protocol)
         self._transport = _MemoryTransport(self, transport, self._protocol)
         self._headers = {key.lower(): value for key, value in (headers or {}).items()}
         self._remote = remote
+        self._request = request
         self._connect = pb.ConnectRequest(token=token, data=encode(data), name=name, version=version)
         self._connect.headers.update(emulated_headers or {})
         self._client: Client | None = None
@@ -171,6 +175,7 @@ class TestClient:
         if self._client is not None:
             raise RuntimeError("connect once per TestClient")
         self._client = Client(self.node, self._transport, self._headers, self._remote)
+        self._client.request = self._request
         try:
             result = (await self._call(pb.Command(connect=self._connect))).connect
         except BaseException:  # a refused client goes away, as an SDK's socket would

@@ -62,9 +62,11 @@ class Client:
         self.emulated_headers: Mapping[str, str] = {}
         """Headers the client sent in its connect command (headers emulation)."""
         self.grpc_metadata: Mapping[str, str] = {}
+        """Metadata of the GRPC call that opened the connection (set by uni_grpc)."""
+        self.request: object | None = None
+        """The host framework's request when a mount serves the connection (ConnectionInfo.request)."""
         self.feeds: dict[str, ChannelFeed] = {}
         """Feeds of this connection's subscriptions, by channel (node/subscription.py owns them)."""
-        """Metadata of the GRPC call that opened the connection (set by uni_grpc)."""
         self.remote = remote
         self.metric_labels = (transport.name, "", "unnamed", "unversioned")
         """Centrifugo's connection labels (transport, accept_protocol, client_name, client_version),

@@ -49,7 +49,13 @@ async def connect(client: Client, cmd: pb.Command) -> None:
     req = cmd.connect
     node = client.node
     conn = ConnectionInfo(
-        client.id, client.transport_name, client.protocol, client.headers, client.remote, client.grpc_metadata
+        client.id,
+        client.transport_name,
+        client.protocol,
+        client.headers,
+        client.remote,
+        client.grpc_metadata,
+        client.request,
     )
     decision = await node.hooks.on_connecting(conn, req)
     if client.closed:

@@ -14,7 +14,6 @@ import signal
 import socket
 import ssl
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -31,12 +30,16 @@ from rotary.server.api.executor import ApiExecutor
 from rotary.server.api.http import register_api
 from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import Config
-from rotary.server.config.schema_transports import ConnectCodeToHTTPResponse, WebSocketOptions
+from rotary.server.config.schema_transports import (
+    ConnectCodeToHTTPResponse,
+    UniHTTPStreamConfig,
+    UniSSEConfig,
+    WebSocketOptions,
+)
 from rotary.server.engines import build_engines, engine_keys
 from rotary.server.hooks import ServerHooks
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
 from rotary.server.not_found import unrouted_paths
-from rotary.server.origins import for_requests, origin_value_checker
 from rotary.server.pem import read_pem
 from rotary.server.proxy.registry import Proxies
 from rotary.server.reload import LoadConfig, reload_config
@@ -45,22 +48,24 @@ from rotary.server.tokens import TokenVerifier
 from rotary.server.tracing import Tracing
 from rotary.server.workers import announce_serving
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admits, admitted
-from rotary.transports.conn_init import conn_init_handler
-from rotary.transports.emulation import emulation_handler
-from rotary.transports.http_stream import http_stream_handler
-from rotary.transports.sockjs import SockJSEndpoint, sockjs_routes
-from rotary.transports.sse import sse_handler
-from rotary.transports.stream import OriginCheck
+from rotary.transports.origins import for_requests, origin_value_checker
+from rotary.transports.routes import (
+    BodyRoute,
+    ConnectionRoutes,
+    SockJSRoute,
+    UniStreamRoute,
+    UniWebSocketRoute,
+    WebSocketRoute,
+    add_connection_routes,
+    route_path,
+)
 from rotary.transports.uni_connect import CodeToHTTPResponse
-from rotary.transports.uni_http_stream import uni_http_stream_handler
-from rotary.transports.uni_sse import uni_sse_handler
 from rotary.transports.uni_websocket import (
     DEFAULT_FRAME_PING_INTERVAL,
     DEFAULT_FRAME_PONG_TIMEOUT,
     UniWebSocketOptions,
-    uni_websocket_handler,
 )
-from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT, websocket_handler
+from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT
 
 if TYPE_CHECKING:  # GRPC and HTTP/3 are the `grpc` and `http3` extras, imported where they are used
     from aioquic.asyncio.server import QuicServer
@@ -144,44 +149,6 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-def _route(prefix: str) -> str:
-    """Centrifugo's path of a handler prefix: trailing slashes dropped, "" meaning "/"."""
-    return prefix.rstrip("/") or "/"
-
-
-Gate = Callable[[Handler], Handler]
-"""Puts a connection endpoint behind the node's admission checks (transports/admission.py)."""
-
-
-def _add_emulation(
-    app: web.Application,
-    node: Node,
-    config: Config,
-    check_origin: OriginCheck,
-    gate: Gate,
-) -> None:
-    """HTTP streaming and SSE, and the emulation endpoint whenever either is on, as Centrifugo does."""
-    if config.http_stream.enabled:
-        stream = http_stream_handler(
-            node,
-            max_request_body_size=config.http_stream.max_request_body_size,
-            check_origin=check_origin,
-        )
-        app.router.add_route("*", _route(config.http_stream.handler_prefix), gate(stream))
-    if config.sse.enabled:
-        sse = sse_handler(
-            node,
-            max_request_body_size=config.sse.max_request_body_size,
-            check_origin=check_origin,
-        )
-        app.router.add_route("*", _route(config.sse.handler_prefix), gate(sse))
-    if config.http_stream.enabled or config.sse.enabled:
-        emulation = emulation_handler(
-            node, max_request_body_size=config.emulation.max_request_body_size, check_origin=check_origin
-        )
-        app.router.add_route("*", _route(config.emulation.handler_prefix), emulation)
-
-
 def build_server(
     config: Config,
     *,
@@ -235,31 +202,7 @@ def build_server(
     def gate(handler: Handler) -> Handler:
         return admitted(handler, node, limiter, connection_limit)
 
-    if not config.websocket.disabled:
-        handler = websocket_handler(
-            node,
-            message_size_limit=config.websocket.message_size_limit,
-            check_origin=check_origin,
-            write_timeout=config.websocket.write_timeout,
-            compression=_deflater(config.websocket, "websocket"),
-            decompressed_message_size_limit=config.websocket.decompressed_message_size_limit,
-        )
-        external.router.add_get(config.websocket.handler_prefix, gate(handler))
-    _add_emulation(external, node, config, check_origin, gate)
-    _add_unidirectional(external, node, config, check_origin, gate)
-    if config.sockjs.enabled:
-        sockjs = SockJSEndpoint(
-            node,
-            sockjs_url=config.sockjs.url,
-            heartbeat_delay=config.sockjs.heartbeat_delay,
-            message_size_limit=config.websocket.message_size_limit,
-            check_origin=check_origin,
-            gate=gate,
-        )
-        sockjs_routes(external, config.sockjs.handler_prefix, sockjs)
-    if config.init.enabled:
-        init = conn_init_handler(check_origin, gate)
-        external.router.add_route("*", _route(config.init.handler_prefix), init)
+    add_connection_routes(external, node, connection_routes(config), check_origin, gate)
     internal_app = internal or external
     executor = ApiExecutor(node, config, rules)
     if not config.http_api.disabled:
@@ -271,7 +214,7 @@ def build_server(
         from rotary.transports.webtransport import Endpoint, WebTransportOptions
 
         options = WebTransportOptions(
-            path=_route(config.webtransport.handler_prefix),
+            path=route_path(config.webtransport.handler_prefix),
             message_size_limit=config.webtransport.message_size_limit or 65536,
             admit=lambda: admits(node, limiter, connection_limit),
             check_origin=origin_allowed,
@@ -404,47 +347,61 @@ def _deflater(options: WebSocketOptions, section: str) -> MessageDeflater | None
     return MessageDeflater(options.compression_level, options.compression_min_size)
 
 
-def _add_unidirectional(
-    app: web.Application,
-    node: Node,
-    config: Config,
-    check_origin: OriginCheck,
-    gate: Gate,
-) -> None:
-    """Routes of the enabled unidirectional transports (https://centrifugal.dev/docs/transports/overview)."""
-    if config.uni_websocket.enabled:
-        uni_ws = config.uni_websocket
-        options = UniWebSocketOptions(
-            message_size_limit=uni_ws.message_size_limit or 65536,
-            write_timeout=uni_ws.write_timeout or DEFAULT_WRITE_TIMEOUT,
-            join_push_messages=uni_ws.join_push_messages,
-            disable_closing_handshake=uni_ws.disable_closing_handshake,
-            disable_disconnect_push=uni_ws.disable_disconnect_push,
-            ping_interval=config.client.ping_interval or DEFAULT_FRAME_PING_INTERVAL,
-            pong_timeout=config.client.pong_timeout or DEFAULT_FRAME_PONG_TIMEOUT,
-            compression=_deflater(uni_ws, "uni_websocket"),
-            decompressed_message_size_limit=uni_ws.decompressed_message_size_limit,
+def connection_routes(config: Config) -> ConnectionRoutes:
+    """The connection endpoints ``config`` turns on, where it puts them."""
+    websocket = config.websocket
+    http_stream, sse = config.http_stream, config.sse
+    sockjs = config.sockjs
+    return ConnectionRoutes(
+        websocket=None
+        if websocket.disabled
+        else WebSocketRoute(
+            websocket.handler_prefix,
+            websocket.message_size_limit,
+            websocket.write_timeout,
+            _deflater(websocket, "websocket"),
+            websocket.decompressed_message_size_limit,
+        ),
+        http_stream=BodyRoute(route_path(http_stream.handler_prefix), http_stream.max_request_body_size)
+        if http_stream.enabled
+        else None,
+        sse=BodyRoute(route_path(sse.handler_prefix), sse.max_request_body_size) if sse.enabled else None,
+        emulation=BodyRoute(
+            route_path(config.emulation.handler_prefix), config.emulation.max_request_body_size
+        ),
+        uni_websocket=_uni_websocket(config),
+        uni_sse=_uni_stream(config.uni_sse) if config.uni_sse.enabled else None,
+        uni_http_stream=_uni_stream(config.uni_http_stream) if config.uni_http_stream.enabled else None,
+        sockjs=SockJSRoute(
+            sockjs.handler_prefix, sockjs.url, sockjs.heartbeat_delay, websocket.message_size_limit
         )
-        handler = uni_websocket_handler(node, options, check_origin=check_origin)
-        app.router.add_get(_route(uni_ws.handler_prefix), gate(handler))
-    if config.uni_sse.enabled:
-        sse = config.uni_sse
-        handler = uni_sse_handler(
-            node,
-            max_request_body_size=sse.max_request_body_size,
-            http_rules=_http_rules(sse.connect_code_to_http_response),
-            check_origin=check_origin,
-        )
-        app.router.add_route("*", _route(sse.handler_prefix), gate(handler))
-    if config.uni_http_stream.enabled:
-        stream = config.uni_http_stream
-        handler = uni_http_stream_handler(
-            node,
-            max_request_body_size=stream.max_request_body_size,
-            http_rules=_http_rules(stream.connect_code_to_http_response),
-            check_origin=check_origin,
-        )
-        app.router.add_route("*", _route(stream.handler_prefix), gate(handler))
+        if sockjs.enabled
+        else None,
+        init=route_path(config.init.handler_prefix) if config.init.enabled else None,
+    )
+
+
+def _uni_websocket(config: Config) -> UniWebSocketRoute | None:
+    uni_ws = config.uni_websocket
+    if not uni_ws.enabled:
+        return None
+    options = UniWebSocketOptions(
+        message_size_limit=uni_ws.message_size_limit or 65536,
+        write_timeout=uni_ws.write_timeout or DEFAULT_WRITE_TIMEOUT,
+        join_push_messages=uni_ws.join_push_messages,
+        disable_closing_handshake=uni_ws.disable_closing_handshake,
+        disable_disconnect_push=uni_ws.disable_disconnect_push,
+        ping_interval=config.client.ping_interval or DEFAULT_FRAME_PING_INTERVAL,
+        pong_timeout=config.client.pong_timeout or DEFAULT_FRAME_PONG_TIMEOUT,
+        compression=_deflater(uni_ws, "uni_websocket"),
+        decompressed_message_size_limit=uni_ws.decompressed_message_size_limit,
+    )
+    return UniWebSocketRoute(route_path(uni_ws.handler_prefix), options)
+
+
+def _uni_stream(section: UniSSEConfig | UniHTTPStreamConfig) -> UniStreamRoute:
+    rules = _http_rules(section.connect_code_to_http_response)
+    return UniStreamRoute(route_path(section.handler_prefix), section.max_request_body_size, rules)
 
 
 def _http_rules(section: ConnectCodeToHTTPResponse) -> tuple[CodeToHTTPResponse, ...] | None:

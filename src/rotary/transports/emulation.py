@@ -36,21 +36,32 @@ def emulation_handler(node: Node, *, max_request_body_size: int, check_origin: O
         body = await post_body(request, check_origin, max_request_body_size)
         if not isinstance(body, bytes):
             return body
-        protobuf = request.headers.get("Content-Type", "") == "application/octet-stream"
-        try:
-            emulation = decode_emulation_request(body, protobuf)
-        except ProtocolError as exc:
-            log.info("unreadable emulation request: %s", exc)
-            return plain(request, check_origin, 400, "bad emulation request")
-        try:
-            known = await node.emulate(emulation.node, emulation.session, emulation.data)
-        except EngineError as exc:
-            log.error("could not hand an emulation request to node %s: %s", emulation.node, exc)
-            return plain(request, check_origin, 500, "internal server error")
-        if not known:
-            return plain(request, check_origin, 404, "node not found")
+        protobuf = request.headers.get("Content-Type", "") == PROTOBUF_CONTENT_TYPE
+        status, text = await emulate(node, body, protobuf)
+        if status != 204:
+            return plain(request, check_origin, status, text)
         response = web.Response(status=204)
         add_cors_headers(request, response, check_origin)
         return response
 
     return handle
+
+
+PROTOBUF_CONTENT_TYPE = "application/octet-stream"
+
+
+async def emulate(node: Node, body: bytes, protobuf: bool) -> tuple[int, str]:
+    """Hands one emulation request on; the HTTP status and text of the answer, whatever serves it."""
+    try:
+        emulation = decode_emulation_request(body, protobuf)
+    except ProtocolError as exc:
+        log.info("unreadable emulation request: %s", exc)
+        return 400, "bad emulation request"
+    try:
+        known = await node.emulate(emulation.node, emulation.session, emulation.data)
+    except EngineError as exc:
+        log.error("could not hand an emulation request to node %s: %s", emulation.node, exc)
+        return 500, "internal server error"
+    if not known:
+        return 404, "node not found"
+    return 204, ""

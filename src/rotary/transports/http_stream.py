@@ -31,6 +31,7 @@ def http_stream_handler(
     *,
     max_request_body_size: int,
     check_origin: OriginCheck,
+    host_request: bool = False,
 ) -> Handler:
     """An aiohttp handler (for every method) serving HTTP-streaming connections of ``node``."""
     watch = PeerWatch()
@@ -51,6 +52,7 @@ def http_stream_handler(
             first,
             check_origin,
             content_type="application/octet-stream" if protobuf else "text/plain; charset=utf-8",
+            host_request=host_request,
         )
 
     return handle

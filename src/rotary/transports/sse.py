@@ -31,6 +31,7 @@ def sse_handler(
     *,
     max_request_body_size: int,
     check_origin: OriginCheck,
+    host_request: bool = False,
 ) -> Handler:
     """An aiohttp handler (for every method) serving SSE connections of ``node``."""
     watch = PeerWatch()
@@ -60,6 +61,7 @@ def sse_handler(
             check_origin,
             content_type="text/event-stream; charset=utf-8",
             preamble=SSE_PREAMBLE,
+            host_request=host_request,
         )
 
     return handle

@@ -9,14 +9,27 @@ no timer behind (the reliability kit's soak counts them).
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 
-def drop_if_stalled(sock: asyncio.WriteTransport, timeout: float) -> None:
+class ByteSink(Protocol):
+    """What a stream writes to: an asyncio transport, or a mount's writer over an ASGI send."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+    def is_closing(self) -> bool: ...
+
+    def abort(self) -> None: ...
+
+
+def drop_if_stalled(sock: ByteSink, timeout: float) -> None:
     """Aborts ``sock`` after ``timeout`` seconds if bytes it holds now are still unwritten then."""
     if sock.get_write_buffer_size() > 0:
         asyncio.get_running_loop().call_later(timeout, _abort_if_stalled, sock)
 
 
-def _abort_if_stalled(sock: asyncio.WriteTransport) -> None:
+def _abort_if_stalled(sock: ByteSink) -> None:
     if sock.get_write_buffer_size() > 0:
         sock.abort()

@@ -30,7 +30,7 @@ from rotary.node.node import Node
 from rotary.protocol import codes, pb
 from rotary.protocol.codec import ProtocolError, ProtocolType, codec_for
 from rotary.protocol.streaming import emulation_frame, http_chunk
-from rotary.transports.stalled import drop_if_stalled
+from rotary.transports.stalled import ByteSink, drop_if_stalled
 
 log = logging.getLogger("rotary.transports.stream")
 
@@ -66,7 +66,7 @@ class StreamTransport:
         name: str,
         protocol: ProtocolType,
         body: BodyFraming,
-        sock: asyncio.Transport,
+        sock: ByteSink,
         chunked: bool,
         write_timeout: float = WRITE_TIMEOUT,
     ) -> None:
@@ -186,21 +186,29 @@ def add_cors_headers(request: web.Request, response: web.StreamResponse, check_o
     request without an Origin passes the check and so gets the headers too, with an empty origin, as
     Centrifugo sends them.
     """
-    if not check_origin(request):
-        return
-    response.headers["Access-Control-Allow-Origin"] = request.headers.get("Origin", "")
-    asked = request.headers.get("Access-Control-Request-Headers", "")
-    if asked and asked != "null":
-        response.headers["Access-Control-Allow-Headers"] = asked
-    response.headers["Access-Control-Allow-Credentials"] = "true"
+    if check_origin(request):
+        asked = request.headers.get("Access-Control-Request-Headers", "")
+        response.headers.update(cors_headers(request.headers.get("Origin", ""), asked))
+
+
+def cors_headers(origin: str, asked_headers: str) -> dict[str, str]:
+    """The CORS headers of an answer to an allowed ``origin`` (see add_cors_headers)."""
+    headers = {"Access-Control-Allow-Origin": origin}
+    if asked_headers and asked_headers != "null":
+        headers["Access-Control-Allow-Headers"] = asked_headers
+    headers["Access-Control-Allow-Credentials"] = "true"
+    return headers
+
+
+PREFLIGHT_HEADERS = {"Access-Control-Max-Age": "300", "Access-Control-Allow-Methods": "POST, OPTIONS"}
+"""Added to the CORS headers in the answer to a preflight of a POST endpoint."""
 
 
 def preflight(request: web.Request, check_origin: OriginCheck) -> web.Response:
     """The answer to a browser's CORS preflight of a POST endpoint."""
     response = web.Response(status=204)
     add_cors_headers(request, response, check_origin)
-    response.headers["Access-Control-Max-Age"] = "300"
-    response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+    response.headers.update(PREFLIGHT_HEADERS)
     return response
 
 
@@ -265,8 +273,10 @@ async def serve_stream(
     check_origin: OriginCheck,
     content_type: str = "",
     preamble: bytes = b"",
+    host_request: bool = False,
 ) -> web.StreamResponse:
-    """Runs one emulated connection from its first request (the connect command) to its end."""
+    """Runs one emulated connection from its first request (the connect command) to its end;
+    ``host_request`` shows hooks the aiohttp request (``ConnectionInfo.request``), for mounts."""
     response = web.StreamResponse(status=200, headers=STREAM_HEADERS)
     if content_type:
         response.headers["Content-Type"] = content_type
@@ -286,6 +296,25 @@ async def serve_stream(
         transport.write_prepared(http_chunk(preamble) if chunked else preamble)
     headers = {k.lower(): v for k, v in request.headers.items()}
     client = Client(node, transport, headers, request.remote or "")
+    if host_request:
+        client.request = request
+    watch.add(transport, client)
+    try:
+        await run_emulated(client, transport, first)
+    finally:
+        watch.discard(transport)
+    try:
+        await response.write_eof()
+    except ConnectionError:
+        pass
+    return response
+
+
+async def run_emulated(client: Client, transport: StreamTransport, first: bytes) -> None:
+    """Reads one emulated connection to its end: the connect command of its first request, then
+    the frames the emulation endpoint delivers to its session, one after another."""
+    node = client.node
+    protocol = transport.protocol
     client.session_id = str(uuid.uuid4())
 
     def deliver(data: bytes) -> None:
@@ -299,7 +328,6 @@ async def serve_stream(
             client.close(codes.DISCONNECT_TOO_MANY_REQUESTS)
 
     node.emulation_sessions[client.session_id] = deliver
-    watch.add(transport, client)
     try:
         await client.handle_frame(first)
         while not client.closed:
@@ -309,10 +337,4 @@ async def serve_stream(
             await client.handle_frame(frame)
     finally:
         node.emulation_sessions.pop(client.session_id, None)
-        watch.discard(transport)
         client.close(codes.DISCONNECT_CONNECTION_CLOSED)
-    try:
-        await response.write_eof()
-    except ConnectionError:
-        pass
-    return response

@@ -208,10 +208,12 @@ def websocket_handler(
     write_timeout: float = DEFAULT_WRITE_TIMEOUT,
     compression: MessageDeflater | None = None,
     decompressed_message_size_limit: int = 0,
+    host_request: bool = False,
 ) -> Handler:
     """An aiohttp handler serving the bidirectional client protocol for ``node``.
 
-    ``compression`` (one deflater shared by every connection) turns permessage-deflate on.
+    ``compression`` (one deflater shared by every connection) turns permessage-deflate on;
+    ``host_request`` shows hooks the aiohttp request (``ConnectionInfo.request``), for mounts.
     """
     wire_limit, inflated_limit = read_limits(message_size_limit, decompressed_message_size_limit)
     write_timeout = write_timeout or DEFAULT_WRITE_TIMEOUT
@@ -230,6 +232,8 @@ def websocket_handler(
         transport = WebSocketTransport(ws, sock, _protocol_of(request, ws), write_timeout, deflater)
         headers = {k.lower(): v for k, v in request.headers.items()}
         client = Client(node, transport, headers, request.remote or "")
+        if host_request:
+            client.request = request
         try:
             await _read_loop(ws, client)
         finally:

@@ -8,8 +8,13 @@
 //   {"wait_text": text, "timeout": ms}             until #counter shows that text
 //   {"screenshot": path}                           writes a PNG of the page
 //   {"events": true}                               just report
-// Every answer is {"ok": bool, "error"?: string, "counter": string, "events": [...]}, where events
-// are those the page recorded in window.events. Browser console output goes to stderr.
+//   {"fill": [selector, text]}                     types text into a form field, as a user does
+//   {"click": selector}                            clicks an element
+//   {"wait_function": expression, "timeout": ms}   until the JS expression is truthy in the page
+//   {"evaluate": expression}                       the expression's value, in the answer's "value"
+// Every answer is {"ok": bool, "error"?: string, "counter": string, "events": [...], "value"?: any},
+// where counter is #counter's text ("" for a page without one) and events are those the page
+// recorded in window.events. Browser console output goes to stderr.
 // The script exits, closing the browser, when stdin ends.
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
@@ -31,7 +36,7 @@ page.on('pageerror', (err) => process.stderr.write(`pageerror: ${err}\n`));
 
 async function snapshot() {
   return page.evaluate(() => ({
-    counter: document.getElementById('counter').textContent,
+    counter: document.getElementById('counter')?.textContent ?? '',
     events: window.events ?? [],
   }));
 }
@@ -45,18 +50,26 @@ const actions = {
     text, { timeout: request.timeout ?? 10000 }),
   screenshot: (path) => page.screenshot({ path, fullPage: true }),
   events: () => undefined,
+  fill: ([selector, text]) => page.fill(selector, text),
+  click: (selector) => page.click(selector),
+  wait_function: (expression, request) => page.waitForFunction(
+    expression, undefined, { timeout: request.timeout ?? 10000 }),
+  evaluate: (expression) => page.evaluate(expression),
 };
 
 async function answer(request) {
   const [name] = Object.keys(request).filter((key) => key in actions);
   let error;
+  let value;
   try {
     if (name === undefined) throw new Error(`unknown request: ${JSON.stringify(request)}`);
-    await actions[name](request[name], request);
+    value = await actions[name](request[name], request);
   } catch (err) {
     error = String(err.message ?? err);
   }
-  return { ok: error === undefined, ...(error && { error }), ...(await snapshot()) };
+  const result = { ok: error === undefined, ...(error && { error }), ...(await snapshot()) };
+  if (name === 'evaluate') result.value = value;
+  return result;
 }
 
 function reply(message) {

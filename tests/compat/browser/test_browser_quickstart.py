@@ -94,9 +94,11 @@ async def rotary_server(quickstart: Quickstart, port: int) -> AsyncIterator[Path
             await stop(process)
 
 
-async def wait_for_port(port: int, process: asyncio.subprocess.Process, log_path: Path) -> None:
+async def wait_for_port(
+    port: int, process: asyncio.subprocess.Process, log_path: Path, timeout: float = STARTUP_TIMEOUT
+) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_TIMEOUT
+    deadline = loop.time() + timeout
     while loop.time() < deadline:
         assert process.returncode is None, f"rotary exited:\n{log_path.read_text()}"
         with contextlib.suppress(OSError):
@@ -105,7 +107,7 @@ async def wait_for_port(port: int, process: asyncio.subprocess.Process, log_path
             await writer.wait_closed()
             return
         await asyncio.sleep(0.05)
-    pytest.fail(f"rotary did not listen on {port} within {STARTUP_TIMEOUT}s:\n{log_path.read_text()}")
+    pytest.fail(f"rotary did not listen on {port} within {timeout}s:\n{log_path.read_text()}")
 
 
 async def stop(process: asyncio.subprocess.Process) -> None:

@@ -1,8 +1,11 @@
-"""The Origin check of connection endpoints (client.allowed_origins).
+"""The Origin check of connection endpoints (client.allowed_origins), and the same-origin check that
+mounts use by default.
 
 An empty list admits only requests without an Origin header (non-browser clients); patterns may use
 `*` wildcards, matched case-insensitively, and `["*"]` admits every origin.
 See https://centrifugal.dev/docs/server/configuration#clientallowed_origins.
+A mount inside a host application has no list by default: it admits the pages of the host itself
+(an Origin whose host is the request's Host), which is what a browser sends for a same-origin page.
 """
 
 from __future__ import annotations
@@ -10,10 +13,14 @@ from __future__ import annotations
 import fnmatch
 import logging
 from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
-log = logging.getLogger("rotary.server.origins")
+log = logging.getLogger("rotary.origins")
+
+OriginRule = Callable[[str, str], bool]
+"""Whether an Origin header value ("" when there is none) may connect to a request for this Host."""
 
 
 def origin_checker(allowed: Sequence[str]) -> Callable[[web.Request], bool]:
@@ -45,3 +52,21 @@ def origin_value_checker(allowed: Sequence[str]) -> Callable[[str], bool]:
         return False
 
     return check
+
+
+def origin_rule(allowed: Sequence[str] | None) -> OriginRule:
+    """A mount's rule: ``allowed`` patterns as Centrifugo reads them, or the same origin only (None)."""
+    if allowed is None:
+        return same_origin
+    check = origin_value_checker(allowed)
+    return lambda origin, host: check(origin)
+
+
+def same_origin(origin: str, host: str) -> bool:
+    """No Origin (not a browser), or an Origin naming the Host the request was sent to."""
+    if not origin:
+        return True
+    if urlsplit(origin).netloc.lower() == host.lower():
+        return True
+    log.info("request Origin %s is not the host %s: refused (pass allowed_origins to admit it)", origin, host)
+    return False

@@ -1,0 +1,1 @@
+"""The FastAPI chat example: app.py, served by ``python -m examples.chat``."""

@@ -1,0 +1,1 @@
+"""The aiohttp live dashboard example: app.py, served by ``python -m examples.dashboard``."""

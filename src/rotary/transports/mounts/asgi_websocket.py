@@ -1,0 +1,160 @@
+"""The bidirectional WebSocket over ASGI: one connection per ``websocket`` scope.
+
+The ASGI server does the handshake, the framing and permessage-deflate; rotary hands it whole
+messages. A group's prepared payload is shared as it is (``frame`` is the identity), and the text
+the server wants for a JSON message is decoded once per payload for the whole endpoint
+(:class:`TextCache`), so fan-out stays one encode per group. The connection's own ASGI coroutine
+reads; writes go through :class:`AsgiSender` without a task. Protobuf is chosen as in
+transports/websocket.py (https://centrifugal.dev/docs/transports/websocket).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from rotary.node.client import Client
+from rotary.node.node import Node
+from rotary.protocol import codes
+from rotary.protocol.codec import ProtocolType, codec_for
+from rotary.transports.mounts.asgi_send import AsgiSender, Message, Receive, Scope, Send
+from rotary.transports.websocket import (
+    DEFAULT_MESSAGE_SIZE_LIMIT,
+    DEFAULT_WRITE_TIMEOUT,
+    SUBPROTOCOL_JSON,
+    SUBPROTOCOL_PROTOBUF,
+)
+
+MESSAGE_TOO_BIG = 1009
+"""The WebSocket close code for a client message over ``message_size_limit``, as aiohttp sends it."""
+
+
+class TextCache:
+    """The text of the payload last decoded, shared by every connection of an endpoint.
+
+    The hub writes one payload object to each connection of a group in a row, so only the first
+    decodes it. The payload is held, so its identity cannot be taken by another object meanwhile.
+    """
+
+    __slots__ = ("_payload", "_text")
+
+    def __init__(self) -> None:
+        self._payload = b""
+        self._text = ""
+
+    def text(self, payload: bytes) -> str:
+        if payload is not self._payload:
+            self._text = payload.decode()
+            self._payload = payload
+        return self._text
+
+
+class AsgiWebSocketTransport:
+    """Writes to one ASGI WebSocket connection."""
+
+    name = "websocket"
+    unidirectional = False
+
+    def __init__(self, send: Send, protocol: ProtocolType, texts: TextCache) -> None:
+        self.protocol = protocol
+        binary = protocol is ProtocolType.PROTOBUF
+        self.framing = "asgi-ws-binary" if binary else "asgi-ws-text"
+        self._texts = texts
+        message_of = self._binary_message if binary else self._text_message
+        self.sender = AsgiSender(send, message_of, codec_for(protocol).join)
+
+    def _text_message(self, payload: bytes) -> Message:
+        return {"type": "websocket.send", "text": self._texts.text(payload)}
+
+    @staticmethod
+    def _binary_message(payload: bytes) -> Message:
+        return {"type": "websocket.send", "bytes": payload}
+
+    def frame(self, payload: bytes) -> bytes:
+        return payload
+
+    def write(self, payload: bytes) -> None:
+        self.sender.write(payload)
+
+    def write_prepared(self, frame: bytes) -> None:
+        self.sender.write(frame)
+
+    def buffered_bytes(self) -> int:
+        return self.sender.get_write_buffer_size()
+
+    def close(self, disconnect: codes.Disconnect) -> None:
+        reason = disconnect.reason.encode()[:123].decode(errors="ignore")
+        message = {"type": "websocket.close", "code": disconnect.code, "reason": reason}
+        self.sender.end(message, drop_pending=disconnect.code == codes.DISCONNECT_SLOW.code)
+
+    def abort(self) -> None:
+        self.sender.abort()
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketOptions:
+    message_size_limit: int = DEFAULT_MESSAGE_SIZE_LIMIT
+    write_timeout: float = DEFAULT_WRITE_TIMEOUT
+
+
+def _subprotocol(scope: Scope) -> str | None:
+    """The first subprotocol the client offers that rotary speaks, as aiohttp chooses it."""
+    for offered in scope.get("subprotocols") or ():
+        if offered in (SUBPROTOCOL_JSON, SUBPROTOCOL_PROTOBUF):
+            return str(offered)
+    return None
+
+
+def _protocol_of(scope: Scope, subprotocol: str | None) -> ProtocolType:
+    if subprotocol == SUBPROTOCOL_PROTOBUF:
+        return ProtocolType.PROTOBUF
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if "protobuf" in (query.get("cf_protocol", [""])[0], query.get("format", [""])[0]):
+        return ProtocolType.PROTOBUF
+    return ProtocolType.JSON
+
+
+async def serve_websocket(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    node: Node,
+    options: WebSocketOptions,
+    texts: TextCache,
+    headers: Mapping[str, str],
+) -> None:
+    """Runs one accepted-to-be connection; the caller has passed the origin and admission checks."""
+    subprotocol = _subprotocol(scope)
+    await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    transport = AsgiWebSocketTransport(send, _protocol_of(scope, subprotocol), texts)
+    client_address = scope.get("client")
+    client = Client(node, transport, headers, client_address[0] if client_address else "")
+    client.request = scope
+    limit = options.message_size_limit
+    try:
+        while not client.closed:
+            message = await receive()
+            if message["type"] != "websocket.receive":
+                transport.sender.abort()  # websocket.disconnect: nothing more can be sent
+                break
+            data = message.get("bytes")
+            if data is None:
+                data = (message.get("text") or "").encode()
+            if limit and len(data) > limit:
+                transport.close(codes.Disconnect(MESSAGE_TOO_BIG, "message too big"))
+                break
+            await client.handle_frame(data)
+    finally:
+        client.close(codes.DISCONNECT_CONNECTION_CLOSED)
+        await _drained(transport.sender, options.write_timeout)
+
+
+async def _drained(sender: AsgiSender, timeout: float) -> None:
+    """Waits for the close message to go out, aborting a peer that does not take it in time."""
+    try:
+        async with asyncio.timeout(timeout):
+            await sender.drained()
+    except TimeoutError:
+        sender.abort()

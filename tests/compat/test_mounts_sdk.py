@@ -1,0 +1,220 @@
+"""rotary mounted inside a host application, driven by centrifuge-python through the host's login.
+
+Each mount runs in a real server on a free port: the ASGI app inside Starlette under uvicorn, the
+aiohttp sub-app inside an aiohttp application. The host logs a user in with its own session cookie;
+``on_connecting`` finds the login through ``ConnectionInfo.request`` (the ASGI scope, the aiohttp
+request). Then the SDK subscribes, publishes, and recovers what was published while a relay had
+dropped its connection. Bad input gets the standalone server's answers.
+See https://centrifugal.dev/docs/transports/client_api and docs/embedding.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import centrifuge
+import orjson
+import pytest
+import websockets
+from aiohttp import web
+from conftest import EventLog, unique_channel
+from helpers.env import free_port
+from helpers.mount_hosts import (
+    HISTORY,
+    LOGIN_REQUIRED,
+    PREFIX,
+    AiohttpSessions,
+    HostLoginHooks,
+    Relay,
+    aiohttp_host,
+    scope_user,
+    serving_aiohttp,
+    serving_uvicorn,
+    starlette_host,
+)
+
+from rotary.node.node import Node
+
+pytestmark = pytest.mark.compat
+
+EVIL = {"Origin": "http://evil.example"}
+UPGRADE = {
+    "Upgrade": "websocket",
+    "Connection": "Upgrade",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version": "13",
+}
+JSON_BODY = {"Content-Type": "application/json"}
+TOO_LARGE = b"x" * 70000
+
+
+@dataclass
+class Host:
+    """A host application serving on ``port``, rotary mounted under PREFIX, and its node."""
+
+    kind: str
+    port: int
+    node: Node
+    hooks: HostLoginHooks
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ws_url(self, port: int | None = None) -> str:
+        return f"ws://127.0.0.1:{port or self.port}{PREFIX}/connection/websocket"
+
+    async def login(self, user: str) -> str:
+        """Logs ``user`` in through the host's own route; the Cookie header its session needs."""
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{self.url}/login", params={"user": user}) as response:
+                assert response.status == 200, await response.text()
+                cookies = response.cookies
+        return "; ".join(f"{name}={morsel.value}" for name, morsel in cookies.items())
+
+
+@pytest.fixture(params=["asgi", "aiohttp"])
+async def host(request: pytest.FixtureRequest) -> AsyncIterator[Host]:
+    kind: str = request.param
+    port = free_port()
+    if kind == "asgi":
+        hooks = HostLoginHooks(scope_user)
+        node = Node(hooks=hooks)
+        await node.start()
+        async with serving_uvicorn(starlette_host(node), port):
+            yield Host(kind, port, node, hooks)
+            await node.shutdown(5)
+    else:
+        sessions = AiohttpSessions()
+        hooks = HostLoginHooks(sessions.user_of)
+        node = Node(hooks=hooks)
+        await node.start()
+        async with serving_aiohttp(aiohttp_host(node, sessions), port):
+            yield Host(kind, port, node, hooks)
+            await node.shutdown(5)
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[centrifuge.Client]]:
+    made: list[centrifuge.Client] = []
+    yield made
+    for client in made:
+        await client.disconnect()
+    pending = asyncio.all_tasks() - {asyncio.current_task()}
+    if pending:
+        await asyncio.wait(pending, timeout=2)
+
+
+def sdk(
+    made: list[centrifuge.Client], url: str, cookie: str = "", use_protobuf: bool = False
+) -> tuple[centrifuge.Client, EventLog]:
+    events = EventLog()
+    headers = {"Cookie": cookie} if cookie else None
+    client = centrifuge.Client(
+        url, events=events, use_protobuf=use_protobuf, headers=headers, proxy=None, max_reconnect_delay=0.5
+    )
+    made.append(client)
+    return client, events
+
+
+@pytest.mark.parametrize("use_protobuf", [False, True], ids=["json", "protobuf"])
+async def test_connect_with_the_host_login_subscribe_publish(
+    host: Host, clients: list[centrifuge.Client], use_protobuf: bool
+) -> None:
+    cookie = await host.login("alice")
+    client, _ = sdk(clients, host.ws_url(), cookie, use_protobuf)
+    await client.connect()
+    await client.ready(timeout=5)
+    request = host.hooks.requests[-1]
+    if host.kind == "asgi":
+        assert isinstance(request, dict) and request["type"] == "websocket"
+        assert request["session"] == {"user": "alice"}
+    else:
+        assert isinstance(request, web.Request) and request.path == f"{PREFIX}/connection/websocket"
+    channel = unique_channel()
+    sub_events = EventLog()
+    sub = client.new_subscription(channel, events=sub_events)
+    await sub.subscribe()
+    await sub.ready(timeout=5)
+    data: Any = orjson.dumps({"text": "hi"}) if use_protobuf else {"text": "hi"}
+    await sub.publish(data)
+    publication = await sub_events.next("on_publication")
+    assert publication.pub.data == data
+    assert publication.pub.info.user == "alice"
+    await host.node.publish(channel, orjson.dumps({"from": "server"}), HISTORY)
+    from_server = await sub_events.next("on_publication")
+    received = orjson.loads(from_server.pub.data) if use_protobuf else from_server.pub.data
+    assert received == {"from": "server"}
+
+
+async def test_no_host_login_no_connection(host: Host, clients: list[centrifuge.Client]) -> None:
+    client, events = sdk(clients, host.ws_url(), "")
+    await client.connect()
+    disconnected = await events.next("on_disconnected")
+    assert (disconnected.code, disconnected.reason) == (LOGIN_REQUIRED.code, LOGIN_REQUIRED.reason)
+    assert host.hooks.requests[-1] is not None
+
+
+async def test_recovery_after_a_dropped_connection(host: Host, clients: list[centrifuge.Client]) -> None:
+    """The relay drops the SDK's connection; what the host publishes meanwhile comes back by recovery."""
+    relay = Relay(host.port)
+    await relay.start()
+    try:
+        cookie = await host.login("bob")
+        client, events = sdk(clients, host.ws_url(relay.port), cookie)
+        await client.connect()
+        await client.ready(timeout=5)
+        channel = unique_channel()
+        sub_events = EventLog()
+        sub = client.new_subscription(channel, events=sub_events)
+        await sub.subscribe()
+        await sub.ready(timeout=5)
+        await host.node.publish(channel, b'{"n": 1}', HISTORY)
+        assert (await sub_events.next("on_publication")).pub.data == {"n": 1}
+        relay.cut(hold=True)
+        await events.next("on_connecting", timeout=10)  # the SDK noticed and is reconnecting
+        await host.node.publish(channel, b'{"n": 2}', HISTORY)
+        await host.node.publish(channel, b'{"n": 3}', HISTORY)
+        relay.release()
+        resubscribed = await sub_events.next("on_subscribed", timeout=15)
+        resubscribed = await sub_events.next("on_subscribed", timeout=15)
+        assert resubscribed.was_recovering and resubscribed.recovered
+        recovered = [(await sub_events.next("on_publication")).pub.data for _ in range(2)]
+        assert recovered == [{"n": 2}, {"n": 3}]
+    finally:
+        await relay.stop()
+
+
+JUNK: list[tuple[str, str, dict[str, str], bytes, int]] = [
+    ("GET", "/connection/websocket", {**EVIL, **UPGRADE}, b"", 403),
+    ("GET", "/connection/websocket", {}, b"", 400),
+    ("POST", "/connection/http_stream", JSON_BODY, TOO_LARGE, 413),
+    ("POST", "/connection/sse", JSON_BODY, TOO_LARGE, 413),
+    ("GET", "/connection/sse", {}, b"", 400),
+    ("PUT", "/connection/http_stream", JSON_BODY, b"{}", 405),
+    ("POST", "/emulation", JSON_BODY, TOO_LARGE, 413),
+    ("POST", "/emulation", JSON_BODY, b"{not", 400),
+    ("POST", "/emulation", JSON_BODY, b'{"session": "nope", "node": "nope", "data": {}}', 404),
+]
+"""(method, path under the mount, headers, body, status): as test_bad_input's standalone server."""
+
+
+async def test_junk_gets_the_standalone_answers(host: Host, clients: list[centrifuge.Client]) -> None:
+    async with aiohttp.ClientSession() as session:
+        for method, path, headers, body, status in JUNK:
+            url = host.url + PREFIX + path
+            async with session.request(method, url, headers=headers, data=body) as response:
+                assert response.status == status, (method, path, response.status, await response.text())
+    cookie = await host.login("carol")
+    async with websockets.connect(host.ws_url(), additional_headers={"Cookie": cookie}) as ws:
+        await ws.send(b"x" * 70000)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    client, _ = sdk(clients, host.ws_url(), cookie)
+    await client.connect()
+    await client.ready(timeout=5)
