@@ -103,8 +103,10 @@ class _MemoryTransport:
     def buffered_bytes(self) -> int:
         return 0
 
-    def close(self, disconnect: codes.Disconnect) -> None:
+    def close(self, disconnect: codes.Disconnect) -> int:
+        """Hands the test the close code itself; no disconnect push is written (returns 0)."""
         self._owner._closed(Closed(disconnect.code, disconnect.reason))
+        return 0
 
     def abort(self) -> None:
         self._owner._closed(Closed(codes.DISCONNECT_CONNECTION_CLOSED.code, "aborted"))

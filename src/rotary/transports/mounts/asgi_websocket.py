@@ -84,10 +84,12 @@ class AsgiWebSocketTransport:
     def buffered_bytes(self) -> int:
         return self.sender.get_write_buffer_size()
 
-    def close(self, disconnect: codes.Disconnect) -> None:
+    def close(self, disconnect: codes.Disconnect) -> int:
+        """Says goodbye with a close frame, never a disconnect push (returns 0)."""
         reason = disconnect.reason.encode()[:123].decode(errors="ignore")
         message = {"type": "websocket.close", "code": disconnect.code, "reason": reason}
         self.sender.end(message, drop_pending=disconnect.code == codes.DISCONNECT_SLOW.code)
+        return 0
 
     def abort(self) -> None:
         self.sender.abort()
