@@ -20,6 +20,7 @@ from rotary.node.node import Node
 from rotary.protocol import codes
 from rotary.protocol.codec import ProtocolType, codec_for
 from rotary.transports.mounts.asgi_send import AsgiSender, Message, Receive, Scope, Send
+from rotary.transports.stalled import drop_if_stalled
 from rotary.transports.websocket import (
     DEFAULT_MESSAGE_SIZE_LIMIT,
     DEFAULT_WRITE_TIMEOUT,
@@ -57,8 +58,15 @@ class AsgiWebSocketTransport:
     name = "websocket"
     unidirectional = False
 
-    def __init__(self, send: Send, protocol: ProtocolType, texts: TextCache) -> None:
+    def __init__(
+        self,
+        send: Send,
+        protocol: ProtocolType,
+        texts: TextCache,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+    ) -> None:
         self.protocol = protocol
+        self._write_timeout = write_timeout
         binary = protocol is ProtocolType.PROTOBUF
         self.framing = "asgi-ws-binary" if binary else "asgi-ws-text"
         self._texts = texts
@@ -88,6 +96,9 @@ class AsgiWebSocketTransport:
         reason = disconnect.reason.encode()[:123].decode(errors="ignore")
         message = {"type": "websocket.close", "code": disconnect.code, "reason": reason}
         self.sender.end(message, drop_pending=disconnect.code == codes.DISCONNECT_SLOW.code)
+        # A peer that stopped reading never takes the close: its send is cancelled after the write
+        # timeout, and the ASGI server ends the connection in its own time.
+        drop_if_stalled(self.sender, self._write_timeout)
 
     def abort(self) -> None:
         self.sender.abort()
@@ -128,7 +139,7 @@ async def serve_websocket(
     """Runs one accepted-to-be connection; the caller has passed the origin and admission checks."""
     subprotocol = _subprotocol(scope)
     await send({"type": "websocket.accept", "subprotocol": subprotocol})
-    transport = AsgiWebSocketTransport(send, _protocol_of(scope, subprotocol), texts)
+    transport = AsgiWebSocketTransport(send, _protocol_of(scope, subprotocol), texts, options.write_timeout)
     client_address = scope.get("client")
     client = Client(node, transport, headers, client_address[0] if client_address else "")
     client.request = scope
