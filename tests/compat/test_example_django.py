@@ -9,7 +9,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +17,9 @@ import centrifuge
 import pytest
 from conftest import EventLog
 from helpers.env import free_port
+from test_mounts_sdk import clients
+
+__all__ = ["clients"]  # the fixture, shared with the mounts' tests
 
 pytestmark = pytest.mark.compat
 
@@ -61,14 +64,6 @@ async def until_listening(port: int, log: Path) -> None:
         writer.close()
         return
     pytest.fail(f"the example did not listen within {STARTUP_TIMEOUT}s:\n{log.read_text()}")
-
-
-@pytest.fixture
-async def clients() -> AsyncIterator[list[centrifuge.Client]]:
-    made: list[centrifuge.Client] = []
-    yield made
-    for client in made:
-        await client.disconnect()
 
 
 async def test_sdk_connects_through_the_django_session(

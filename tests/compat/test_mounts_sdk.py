@@ -37,21 +37,13 @@ from helpers.mount_hosts import (
     serving_uvicorn,
     starlette_host,
 )
+from test_bad_input import EVIL, JSON_BODY, TOO_LARGE, UPGRADE
 from test_slow_client import RawWebSocket
 
 from rotary.node.node import Node
 
 pytestmark = pytest.mark.compat
 
-EVIL = {"Origin": "http://evil.example"}
-UPGRADE = {
-    "Upgrade": "websocket",
-    "Connection": "Upgrade",
-    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-    "Sec-WebSocket-Version": "13",
-}
-JSON_BODY = {"Content-Type": "application/json"}
-TOO_LARGE = b"x" * 70000
 MAX_FLOOD = 60_000_000
 """Bytes published at most to a client that never reads (queue_max_size is 1 MiB)."""
 
