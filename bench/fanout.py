@@ -9,7 +9,8 @@ rotary/Centrifugo ratios. For rotary and Centrifugo it also measures memory per 
 connects per second with a JWT and HTTP API publishes per second. The ``rotary-<transport>`` targets
 run rotary with subscribers on another transport (SSE and HTTP-streaming emulation, uni_websocket,
 uni_sse, uni_http_stream, SockJS's websocket sub-transport; see transport_clients.py), reported as
-ratios to bidirectional WebSocket. It prints a table and writes JSON under bench/results/. See
+ratios to bidirectional WebSocket; ``rotary-asgi`` has its WebSocket subscribers on the ASGI mount
+under uvicorn (asgi_rotary.py). It prints a table and writes JSON under bench/results/. See
 bench/README.md; the fan-out model is described at https://centrifugal.dev/docs/getting-started/design.
 
 Run from the repository root: ``.venv/bin/python bench/fanout.py``.
@@ -197,6 +198,18 @@ def start_rotary_webtransport(cpus: set[int] | None, workdir: Path) -> Target:
     return Target("rotary-webtransport", process, ws_url, f"http://127.0.0.1:{port}/api", port)
 
 
+def start_rotary_asgi(cpus: set[int] | None, workdir: Path) -> Target:
+    """rotary's node behind the ASGI mount under uvicorn (see asgi_rotary.py): the subscribers connect
+    to uvicorn, publications go through the standalone server's HTTP API in the same process."""
+    port, asgi_port = free_port(), free_port()
+    config = server_config(workdir, "rotary-asgi", port)
+    command = [sys.executable, str(BENCH / "asgi_rotary.py"), str(config), str(asgi_port)]
+    process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir)
+    wait_listening(asgi_port, process)
+    ws_url = f"ws://127.0.0.1:{asgi_port}/connection/websocket"
+    return Target("rotary-asgi", process, ws_url, f"http://127.0.0.1:{port}/api")
+
+
 def start_rotary_metrics(cpus: set[int] | None, workdir: Path) -> Target:
     """rotary with ``prometheus.enabled``: its fan-out rows beside plain rotary's price the counting."""
     return start_rotary(cpus, workdir, metrics=True)
@@ -267,6 +280,7 @@ STARTERS: dict[str, Starter] = {
     "rotary-webtransport": start_rotary_webtransport,
     **{f"rotary-{transport}": rotary_over(transport) for transport in TRANSPORTS},
     "rotary-deflate": start_rotary_deflate,
+    "rotary-asgi": start_rotary_asgi,
 }
 FULL_SERVERS = ("rotary", "centrifugo")
 """Servers that verify JWTs and serve the whole API: the connect, memory and API rows are theirs."""

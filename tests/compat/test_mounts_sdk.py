@@ -11,6 +11,7 @@ See https://centrifugal.dev/docs/transports/client_api and docs/embedding.md.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,20 +37,15 @@ from helpers.mount_hosts import (
     serving_uvicorn,
     starlette_host,
 )
+from test_bad_input import EVIL, JSON_BODY, TOO_LARGE, UPGRADE
+from test_slow_client import RawWebSocket
 
 from rotary.node.node import Node
 
 pytestmark = pytest.mark.compat
 
-EVIL = {"Origin": "http://evil.example"}
-UPGRADE = {
-    "Upgrade": "websocket",
-    "Connection": "Upgrade",
-    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-    "Sec-WebSocket-Version": "13",
-}
-JSON_BODY = {"Content-Type": "application/json"}
-TOO_LARGE = b"x" * 70000
+MAX_FLOOD = 60_000_000
+"""Bytes published at most to a client that never reads (queue_max_size is 1 MiB)."""
 
 
 @dataclass
@@ -215,6 +211,42 @@ async def test_junk_gets_the_standalone_answers(host: Host, clients: list[centri
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await ws.recv()
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    client, _ = sdk(clients, host.ws_url(), cookie)
+    await client.connect()
+    await client.ready(timeout=5)
+
+
+async def test_a_client_that_stops_reading_is_disconnected_with_3008(
+    host: Host, clients: list[centrifuge.Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A WebSocket client with a tiny receive buffer that never reads: once the node holds more than
+    ``queue_max_size`` bytes for it (behind the ASGI server's send, or in aiohttp's buffer), it is
+    closed with 3008 and leaves the hub; the host goes on serving."""
+    caplog.set_level(logging.DEBUG, logger="rotary.client")
+    cookie = await host.login("slow")
+    path = f"{PREFIX}/connection/websocket"
+    slow = await asyncio.to_thread(RawWebSocket, host.port, path, f"Cookie: {cookie}\r\n")
+    try:
+        channel = unique_channel()
+        slow.command(id=1, connect={})
+        await asyncio.to_thread(slow.reply, 1)
+        slow.command(id=2, subscribe={"channel": channel})
+        assert "subscribe" in await asyncio.to_thread(slow.reply, 2)
+        before = len(host.node.hub.clients)
+        big = orjson.dumps({"fill": "x" * 100_000})
+
+        def slow_closed() -> bool:
+            return any(getattr(record, "code", None) == 3008 for record in caplog.records)
+
+        for _ in range(MAX_FLOOD // len(big)):  # the kernel's buffers take a few MB first
+            await host.node.publish(channel, big)
+            await asyncio.sleep(0)
+            if slow_closed():
+                break
+        assert slow_closed()
+        assert len(host.node.hub.clients) == before - 1
+    finally:
+        slow.close()
     client, _ = sdk(clients, host.ws_url(), cookie)
     await client.connect()
     await client.ready(timeout=5)

@@ -54,20 +54,21 @@ FIREHOSE_NAMESPACE: dict[str, Any] = {"name": "firehose", "allow_subscribe_for_c
 class RawWebSocket:
     """A JSON-protocol WebSocket client on a blocking socket: it reads only when told to."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, path: str = "/connection/websocket", headers: str = "") -> None:
+        """``headers``: more request header lines, each ending with CRLF."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         # Set before connecting, so the advertised window stays small too.
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         self.sock.settimeout(SOCKET_TIMEOUT)
         self.sock.connect(("127.0.0.1", port))
         self._buffer = b""
-        self._handshake(port)
+        self._handshake(port, path, headers)
 
-    def _handshake(self, port: int) -> None:
+    def _handshake(self, port: int, path: str, headers: str) -> None:
         key = base64.b64encode(os.urandom(16)).decode()
         request = (
-            "GET /connection/websocket HTTP/1.1\r\n"
-            f"Host: 127.0.0.1:{port}\r\n"
+            f"GET {path} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{port}\r\n{headers}"
             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
             "Sec-WebSocket-Protocol: centrifuge-json\r\n\r\n"

@@ -20,7 +20,7 @@ from rotary.node.node import Node
 from rotary.transports.admission import ConnectionRateLimiter, admits
 from rotary.transports.mounts.asgi_http import Request, respond, serve_emulation, serve_http_stream, serve_sse
 from rotary.transports.mounts.asgi_send import Message, Receive, Scope, Send
-from rotary.transports.mounts.asgi_websocket import TextCache, WebSocketOptions, serve_websocket
+from rotary.transports.mounts.asgi_websocket import SharedMessages, WebSocketOptions, serve_websocket
 from rotary.transports.origins import origin_rule
 from rotary.transports.websocket import DEFAULT_MESSAGE_SIZE_LIMIT, DEFAULT_WRITE_TIMEOUT
 
@@ -57,7 +57,7 @@ class AsgiApp:
         )
         self._connection_limit = connection_limit
         self._websocket = WebSocketOptions(message_size_limit, write_timeout) if websocket else None
-        self._texts = TextCache()
+        self._shared = SharedMessages()
         self._body_limit = max_request_body_size
         self._http: dict[str, tuple[HttpEndpoint, bool]] = {}
         """Path -> (endpoint, behind the admission checks)."""
@@ -100,7 +100,7 @@ class AsgiApp:
                 request.send,
                 self.node,
                 self._websocket,
-                self._texts,
+                self._shared,
                 request.headers,
             )
 

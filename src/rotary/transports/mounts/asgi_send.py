@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Generator, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 log = logging.getLogger("rotary.transports.mounts")
 
@@ -113,17 +113,18 @@ class AsgiSender:
 
     def _start(self, message: Message, size: int) -> None:
         coro = self._send(message)
-        if not isinstance(coro, Coroutine):  # an awaitable that is not a coroutine: await it in a task
+        step = getattr(coro, "send", None)  # not isinstance(..., Coroutine): an ABC check per write
+        if step is None:  # an awaitable that is not a coroutine: await it in a task
             self._wait_in_task(_awaited(coro), size)
             return
         try:
-            yielded = coro.send(None)
+            yielded = step(None)
         except StopIteration:
             return
         except Exception as exc:  # noqa: BLE001 - any refusal of the server's means the peer has gone
             self._lost(exc)
             return
-        self._wait_in_task(_awaited(_Resumed(coro, yielded)), size)
+        self._wait_in_task(_awaited(_Resumed(cast(Coroutine[Any, Any, None], coro), yielded)), size)
 
     def _wait_in_task(self, resumed: Coroutine[Any, Any, None], size: int) -> None:
         self._waiting_size = size

@@ -1,9 +1,11 @@
 """The bidirectional WebSocket over ASGI: one connection per ``websocket`` scope.
 
 The ASGI server does the handshake, the framing and permessage-deflate; rotary hands it whole
-messages. A group's prepared payload is shared as it is (``frame`` is the identity), and the text
-the server wants for a JSON message is decoded once per payload for the whole endpoint
-(:class:`TextCache`), so fan-out stays one encode per group. The connection's own ASGI coroutine
+messages. A group's prepared payload is shared as it is (``frame`` is the identity), and its ASGI
+message (with the text the server wants for JSON) is built once per payload for the whole endpoint
+(:class:`MessageCache`), so fan-out stays one encode per group; the server still frames the
+message for each connection, which is where the mount's extra cost per delivery goes
+(bench/README.md). The connection's own ASGI coroutine
 reads; writes go through :class:`AsgiSender` without a task. Protobuf is chosen as in
 transports/websocket.py (https://centrifugal.dev/docs/transports/websocket).
 """
@@ -20,6 +22,7 @@ from rotary.node.node import Node
 from rotary.protocol import codes
 from rotary.protocol.codec import ProtocolType, codec_for
 from rotary.transports.mounts.asgi_send import AsgiSender, Message, Receive, Scope, Send
+from rotary.transports.stalled import drop_if_stalled
 from rotary.transports.websocket import (
     DEFAULT_MESSAGE_SIZE_LIMIT,
     DEFAULT_WRITE_TIMEOUT,
@@ -31,24 +34,38 @@ MESSAGE_TOO_BIG = 1009
 """The WebSocket close code for a client message over ``message_size_limit``, as aiohttp sends it."""
 
 
-class TextCache:
-    """The text of the payload last decoded, shared by every connection of an endpoint.
+class MessageCache:
+    """The ASGI message of the payload last seen, shared by every connection of an endpoint.
 
     The hub writes one payload object to each connection of a group in a row, so only the first
-    decodes it. The payload is held, so its identity cannot be taken by another object meanwhile.
+    builds the message (and decodes a JSON payload to the text ASGI wants); ASGI servers read a
+    message and do not change it. The payload is held, so its identity cannot be taken by another
+    object meanwhile.
     """
 
-    __slots__ = ("_payload", "_text")
+    __slots__ = ("_binary", "_message", "_payload")
+
+    def __init__(self, binary: bool) -> None:
+        self._binary = binary
+        self._payload = b""
+        self._message: Message = {}
+
+    def message(self, payload: bytes) -> Message:
+        if payload is not self._payload:
+            if self._binary:
+                self._message = {"type": "websocket.send", "bytes": payload}
+            else:
+                self._message = {"type": "websocket.send", "text": payload.decode()}
+            self._payload = payload
+        return self._message
+
+
+class SharedMessages:
+    """An endpoint's caches: one per protocol, since JSON and Protobuf groups alternate in a fan-out."""
 
     def __init__(self) -> None:
-        self._payload = b""
-        self._text = ""
-
-    def text(self, payload: bytes) -> str:
-        if payload is not self._payload:
-            self._text = payload.decode()
-            self._payload = payload
-        return self._text
+        self.text = MessageCache(binary=False)
+        self.binary = MessageCache(binary=True)
 
 
 class AsgiWebSocketTransport:
@@ -57,20 +74,19 @@ class AsgiWebSocketTransport:
     name = "websocket"
     unidirectional = False
 
-    def __init__(self, send: Send, protocol: ProtocolType, texts: TextCache) -> None:
+    def __init__(
+        self,
+        send: Send,
+        protocol: ProtocolType,
+        shared: SharedMessages,
+        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+    ) -> None:
         self.protocol = protocol
+        self._write_timeout = write_timeout
         binary = protocol is ProtocolType.PROTOBUF
         self.framing = "asgi-ws-binary" if binary else "asgi-ws-text"
-        self._texts = texts
-        message_of = self._binary_message if binary else self._text_message
+        message_of = shared.binary.message if binary else shared.text.message
         self.sender = AsgiSender(send, message_of, codec_for(protocol).join)
-
-    def _text_message(self, payload: bytes) -> Message:
-        return {"type": "websocket.send", "text": self._texts.text(payload)}
-
-    @staticmethod
-    def _binary_message(payload: bytes) -> Message:
-        return {"type": "websocket.send", "bytes": payload}
 
     def frame(self, payload: bytes) -> bytes:
         return payload
@@ -89,6 +105,9 @@ class AsgiWebSocketTransport:
         reason = disconnect.reason.encode()[:123].decode(errors="ignore")
         message = {"type": "websocket.close", "code": disconnect.code, "reason": reason}
         self.sender.end(message, drop_pending=disconnect.code == codes.DISCONNECT_SLOW.code)
+        # A peer that stopped reading never takes the close: its send is cancelled after the write
+        # timeout, and the ASGI server ends the connection in its own time.
+        drop_if_stalled(self.sender, self._write_timeout)
         return 0
 
     def abort(self) -> None:
@@ -124,13 +143,13 @@ async def serve_websocket(
     send: Send,
     node: Node,
     options: WebSocketOptions,
-    texts: TextCache,
+    shared: SharedMessages,
     headers: Mapping[str, str],
 ) -> None:
     """Runs one accepted-to-be connection; the caller has passed the origin and admission checks."""
     subprotocol = _subprotocol(scope)
     await send({"type": "websocket.accept", "subprotocol": subprotocol})
-    transport = AsgiWebSocketTransport(send, _protocol_of(scope, subprotocol), texts)
+    transport = AsgiWebSocketTransport(send, _protocol_of(scope, subprotocol), shared, options.write_timeout)
     client_address = scope.get("client")
     client = Client(node, transport, headers, client_address[0] if client_address else "")
     client.request = scope

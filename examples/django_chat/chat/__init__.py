@@ -1,0 +1,1 @@
+"""A Django project that serves rotary's connections beside its own views."""
