@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pytest
 from centrifuge import ReplyError
 from helpers.centrifugo import centrifugo_process
 from helpers.env import free_port
-from helpers.proxy_backend import Hang, ProxyBackend, Status
+from helpers.proxy_backend import Hang, ProxyBackend, Status, running_backend
 from helpers.tls_material import localhost_material
 
 pytestmark = pytest.mark.compat
@@ -26,26 +26,9 @@ pytestmark = pytest.mark.compat
 Start = Callable[[dict[str, Any]], Any]
 
 
-@pytest.fixture
-async def backend() -> AsyncIterator[ProxyBackend]:
-    server = ProxyBackend()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture(params=["http", "grpc"])
-def over(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture(params=[False, True], ids=["json", "protobuf"])
 def use_protobuf(request: pytest.FixtureRequest) -> bool:
     return bool(request.param)
-
-
-def endpoint(backend: ProxyBackend, over: str, kind: str) -> str:
-    return backend.http_endpoint(kind) if over == "http" else backend.grpc_endpoint
 
 
 def proxy_config(backend: ProxyBackend, over: str) -> dict[str, Any]:
@@ -53,7 +36,7 @@ def proxy_config(backend: ProxyBackend, over: str) -> dict[str, Any]:
     common = {"timeout": "3s", "http_headers": ["cookie"]}
     static = {"http": {"static_headers": {"x-static": "s1"}}, "grpc": {"static_metadata": {"x-static": "s1"}}}
     named = [
-        {"name": f"{kind}-px", "endpoint": endpoint(backend, over, kind), **common, **static}
+        {"name": f"{kind}-px", "endpoint": backend.endpoint(over, kind), **common, **static}
         for kind in ("subscribe", "publish", "sub_refresh", "rpc")
     ]
     return {
@@ -61,7 +44,7 @@ def proxy_config(backend: ProxyBackend, over: str) -> dict[str, Any]:
             "proxy": {
                 "connect": {
                     "enabled": True,
-                    "endpoint": endpoint(backend, over, "connect"),
+                    "endpoint": backend.endpoint(over, "connect"),
                     **common,
                     **static,
                 }
@@ -287,7 +270,6 @@ async def test_command_failures_answer_as_centrifugo(
     assert await command_answer(rotary.ws_url, command) == expected
 
 
-@pytest.mark.parametrize("over", ["http", "grpc"])
 async def test_binary_encoding_credentials_and_compression(
     backend: ProxyBackend, start_rotary: Start, sdk_clients: Any, over: str
 ) -> None:
@@ -302,13 +284,13 @@ async def test_binary_encoding_credentials_and_compression(
     }
     backend.answers["rpc"] = lambda req: {"result": {"b64data": req["b64data"]}}
     proxy = {
-        "endpoint": endpoint(backend, over, "connect"),
+        "endpoint": backend.endpoint(over, "connect"),
         "timeout": "3s",
         "binary_encoding": True,
         "http": {"static_headers": {"authorization": "Bearer http"}},
         "grpc": {"credentials_key": "authorization", "credentials_value": "Bearer grpc", "compression": True},
     }
-    rpc_proxy = {**proxy, "endpoint": endpoint(backend, over, "rpc")}
+    rpc_proxy = {**proxy, "endpoint": backend.endpoint(over, "rpc")}
     server = start_rotary(
         {
             "client": {"proxy": {"connect": {"enabled": True, **proxy}}},
@@ -325,18 +307,15 @@ async def test_binary_encoding_credentials_and_compression(
     assert seen.headers["authorization"] == f"Bearer {over}"
 
 
-@pytest.mark.parametrize("over", ["http", "grpc"])
 async def test_tls_towards_the_backend(start_rotary: Start, sdk_clients: Any, over: str) -> None:
     """http.tls / grpc.tls with the backend's CA: rotary verifies the backend and connects."""
     material = localhost_material()
-    server = ProxyBackend(tls=material)
-    await server.start()
-    try:
+    async with running_backend(tls=material) as server:
         server.answers["connect"] = lambda req: {"result": {"user": "tls", "data": {"over": "tls"}}}
         tls = {"enabled": True, "server_ca_pem": material.ca_pem.decode()}
         connect = {
             "enabled": True,
-            "endpoint": endpoint(server, over, "connect"),
+            "endpoint": server.endpoint(over, "connect"),
             "timeout": "3s",
             "http": {"tls": tls},
             "grpc": {"tls": tls},
@@ -345,5 +324,3 @@ async def test_tls_towards_the_backend(start_rotary: Start, sdk_clients: Any, ov
         sdk = sdk_clients(rotary)
         await sdk.client.connect()
         assert (await sdk.events.next("on_connected")).data == {"over": "tls"}
-    finally:
-        await server.stop()

@@ -7,7 +7,7 @@ See https://centrifugal.dev/docs/server/proxy_streams
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,14 +16,6 @@ from helpers.proxy_backend import ProxyBackend
 pytestmark = pytest.mark.compat
 
 Start = Callable[[dict[str, Any]], Any]
-
-
-@pytest.fixture
-async def backend() -> AsyncIterator[ProxyBackend]:
-    server = ProxyBackend()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def config(backend: ProxyBackend) -> dict[str, Any]:

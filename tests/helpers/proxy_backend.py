@@ -10,6 +10,7 @@ with its headers (or metadata). See https://centrifugal.dev/docs/server/proxy
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -89,6 +90,10 @@ class ProxyBackend:
     @property
     def grpc_endpoint(self) -> str:
         return f"grpc://127.0.0.1:{self.grpc_port}"
+
+    def endpoint(self, over: str, kind: str) -> str:
+        """The endpoint a proxy of ``kind`` uses ``over`` "http" or "grpc"."""
+        return self.http_endpoint(kind) if over == "http" else self.grpc_endpoint
 
     def requests(self, kind: str) -> list[Seen]:
         return [s for s in self.seen if s.kind == kind]
@@ -213,6 +218,17 @@ class ProxyBackend:
             await self._grpc.stop(None)
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def running_backend(tls: ServerMaterial | None = None) -> AsyncIterator[ProxyBackend]:
+    """A started backend, stopped on exit."""
+    server = ProxyBackend(tls=tls)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 def _serialize(message: Message) -> bytes:
