@@ -6,6 +6,7 @@ See https://centrifugal.dev/docs/server/proxy
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import Callable
@@ -15,11 +16,15 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+import websockets
 from centrifuge import ReplyError
+from centrifuge.protocol import client_pb2
 from helpers.centrifugo import centrifugo_process
 from helpers.env import free_port
 from helpers.proxy_backend import Hang, ProxyBackend, Status, running_backend
 from helpers.tls_material import localhost_material
+from test_bad_input import _read_varint as read_varint
+from test_bad_input import open_ws, pb_frame
 
 pytestmark = pytest.mark.compat
 
@@ -324,3 +329,75 @@ async def test_tls_towards_the_backend(start_rotary: Start, sdk_clients: Any, ov
         sdk = sdk_clients(rotary)
         await sdk.client.connect()
         assert (await sdk.events.next("on_connected")).data == {"over": "tls"}
+
+
+async def protobuf_answer(server: Any, connect: client_pb2.ConnectRequest, command: Any) -> tuple[str, Any]:
+    """Over the Protobuf protocol: ("reply", error code or the reply's kind) or ("close", code) for
+    the connect, then (when it succeeded and ``command`` is given) for ``command``."""
+    ws = await open_ws(server, protobuf=True)
+    try:
+        commands = [client_pb2.Command(id=1, connect=connect)]
+        if command is not None:
+            commands.append(command)
+        answers: list[tuple[str, Any]] = []
+        for sent in commands:
+            await ws.send(pb_frame(sent))
+            try:
+                frame = await asyncio.wait_for(ws.recv(), 10)
+            except websockets.ConnectionClosed as closed:
+                return "close", closed.rcvd.code if closed.rcvd else None
+            assert isinstance(frame, bytes)
+            length, start = read_varint(frame)
+            reply = client_pb2.Reply.FromString(frame[start : start + length])
+            answers.append(("reply", reply.error.code if reply.HasField("error") else kind_of(reply)))
+            if reply.HasField("error"):
+                break
+        return answers[-1]
+    finally:
+        await ws.close()
+
+
+def kind_of(reply: client_pb2.Reply) -> str:
+    return next(field.name for field, _ in reply.ListFields() if field.name != "id")
+
+
+NOT_JSON = b"\x00\xffnot json"
+
+
+@pytest.mark.parametrize("kind", ["connect", "subscribe", "publish", "rpc"])
+async def test_binary_data_without_binary_encoding_answers_as_centrifugo(
+    backend: ProxyBackend, start_rotary: Start, tmp_path: Path, kind: str
+) -> None:
+    """A Protobuf client's data that is not JSON cannot be written into the HTTP proxy's JSON body
+    (binary_encoding off): Centrifugo never calls the backend and answers the client an internal
+    error; rotary does the same and stays healthy."""
+    backend.answers["connect"] = lambda req: {"result": {"user": "pb"}}
+    proxy = {"endpoint": backend.http_endpoint(kind), "timeout": "3s"}
+    config = {
+        "client": {"allow_anonymous_connect_without_token": True, "allowed_origins": ["*"]},
+        "channel": {
+            "proxy": {"subscribe": proxy, "publish": proxy},
+            "namespaces": [{"name": "px", "subscribe_proxy_enabled": True, "publish_proxy_enabled": True}],
+        },
+        "rpc": {"proxy": proxy, "without_namespace": {"proxy_enabled": True}},
+    }
+    if kind == "connect":
+        config["client"]["proxy"] = {"connect": {"enabled": True, **proxy}}
+    connect = client_pb2.ConnectRequest(data=NOT_JSON if kind == "connect" else b"")
+    command = {
+        "connect": None,
+        "subscribe": client_pb2.Command(
+            id=2, subscribe=client_pb2.SubscribeRequest(channel="px:a", data=NOT_JSON)
+        ),
+        "publish": client_pb2.Command(id=2, publish=client_pb2.PublishRequest(channel="px:a", data=NOT_JSON)),
+        "rpc": client_pb2.Command(id=2, rpc=client_pb2.RPCRequest(method="m", data=NOT_JSON)),
+    }[kind]
+    rotary = start_rotary(config)
+    with centrifugo_process(tmp_path / "centrifugo", config) as centrifugo:
+        expected = await protobuf_answer(centrifugo, connect, command)
+    assert not backend.requests(kind), "Centrifugo sent no request to the backend"
+    assert expected == ("reply", 100)
+    assert await protobuf_answer(rotary, connect, command) == expected
+    assert not backend.requests(kind)
+    good = client_pb2.ConnectRequest(data=b'{"ok": true}')
+    assert (await protobuf_answer(rotary, good, None))[0] == "reply"
