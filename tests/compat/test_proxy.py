@@ -226,7 +226,17 @@ COMMAND_FAILURES: dict[str, Any] = {
     "error-odd-code": lambda req: {"error": {"code": 3000, "message": "odd"}},
     "disconnect-4999": lambda req: {"disconnect": {"code": 4999, "reason": "bye"}},
     "no-result": lambda req: {},
+    "status-403-to-error": lambda req: Status(403),
+    "status-410-to-disconnect": lambda req: Status(410),
+    "wrong-type": lambda req: {"result": {"data": 5, "b64data": 5, "b64info": 5}},
+    "bad-base64": lambda req: {"result": {"b64data": "%%%", "b64info": "%%%"}},
 }
+"""Each also with the backend's port closed (``refused``)."""
+
+TRANSFORMS = [
+    {"status_code": 403, "to_error": {"code": 403, "message": "forbidden", "temporary": True}},
+    {"status_code": 410, "to_disconnect": {"code": 4410, "reason": "gone"}},
+]
 
 
 async def command_answer(ws_url: str, command: dict[str, Any]) -> tuple[str, Any]:
@@ -240,16 +250,20 @@ async def command_answer(ws_url: str, command: dict[str, Any]) -> tuple[str, Any
             reply = json.loads(message.data.splitlines()[0])
             body = reply.get("error") or {k: sorted(v) for k, v in reply.items() if k != "id"}
             return "reply", body
-        return "close", ws.close_code
+        return "close", message.data if message.type == aiohttp.WSMsgType.CLOSE else ws.close_code
 
 
 @pytest.mark.parametrize("kind", ["subscribe", "publish", "rpc"])
-@pytest.mark.parametrize("failure", list(COMMAND_FAILURES))
+@pytest.mark.parametrize("failure", [*COMMAND_FAILURES, "refused"])
 async def test_command_failures_answer_as_centrifugo(
     backend: ProxyBackend, start_rotary: Start, tmp_path: Path, kind: str, failure: str
 ) -> None:
-    backend.answers[kind] = COMMAND_FAILURES[failure]
-    proxy = {"endpoint": backend.http_endpoint(kind), "timeout": "500ms"}
+    if failure == "refused":
+        url = f"http://127.0.0.1:{free_port()}/{kind}"
+    else:
+        backend.answers[kind] = COMMAND_FAILURES[failure]
+        url = backend.http_endpoint(kind)
+    proxy = {"endpoint": url, "timeout": "500ms", "http": {"status_to_code_transforms": TRANSFORMS}}
     config = {
         "client": {"allow_anonymous_connect_without_token": True, "allowed_origins": ["*"]},
         "channel": {
