@@ -415,3 +415,30 @@ async def test_binary_data_without_binary_encoding_answers_as_centrifugo(
     assert not backend.requests(kind)
     good = client_pb2.ConnectRequest(data=b'{"ok": true}')
     assert (await protobuf_answer(rotary, good, None))[0] == "reply"
+
+
+async def test_tls_without_verification_towards_the_backend(
+    start_rotary: Start, sdk_clients: Any, over: str
+) -> None:
+    """http.tls / grpc.tls with insecure_skip_verify: a certificate rotary cannot verify (no CA given,
+    and a server name it does not hold) is accepted, the traffic still TLS (the backend speaks
+    nothing else); without the option the same backend is refused (internal error 100)."""
+    material = localhost_material()
+    async with running_backend(tls=material) as server:
+        server.answers["connect"] = lambda req: {"result": {"user": "tls", "data": {"over": "tls"}}}
+        for skip in (True, False):
+            tls = {"enabled": True, "insecure_skip_verify": skip, "server_name": "elsewhere.example"}
+            connect = {
+                "enabled": True,
+                "endpoint": server.endpoint(over, "connect"),
+                "timeout": "3s",
+                "http": {"tls": tls},
+                "grpc": {"tls": tls},
+            }
+            rotary = start_rotary({"client": {"proxy": {"connect": connect}, "allowed_origins": ["*"]}})
+            answer = await first_answer(rotary.ws_url, {"id": 1, "connect": {}})
+            if skip:
+                assert answer[0] == "reply" and "client" in answer[1], answer
+                assert server.requests("connect")
+            else:
+                assert answer[0] == "reply" and answer[1]["code"] == 100, answer
