@@ -326,20 +326,25 @@ async def test_binary_encoding_credentials_and_compression(
     assert seen.headers["authorization"] == f"Bearer {over}"
 
 
+def tls_connect_proxy(server: ProxyBackend, over: str, tls: dict[str, Any]) -> dict[str, Any]:
+    """A connect proxy to ``server`` with ``tls`` for both transports."""
+    endpoint = server.endpoint(over, "connect")
+    return {
+        "enabled": True,
+        "endpoint": endpoint,
+        "timeout": "3s",
+        "http": {"tls": tls},
+        "grpc": {"tls": tls},
+    }
+
+
 async def test_tls_towards_the_backend(start_rotary: Start, sdk_clients: Any, over: str) -> None:
     """http.tls / grpc.tls with the backend's CA: rotary verifies the backend and connects."""
     material = localhost_material()
     async with running_backend(tls=material) as server:
         server.answers["connect"] = lambda req: {"result": {"user": "tls", "data": {"over": "tls"}}}
         tls = {"enabled": True, "server_ca_pem": material.ca_pem.decode()}
-        connect = {
-            "enabled": True,
-            "endpoint": server.endpoint(over, "connect"),
-            "timeout": "3s",
-            "http": {"tls": tls},
-            "grpc": {"tls": tls},
-        }
-        rotary = start_rotary({"client": {"proxy": {"connect": connect}}})
+        rotary = start_rotary({"client": {"proxy": {"connect": tls_connect_proxy(server, over, tls)}}})
         sdk = sdk_clients(rotary)
         await sdk.client.connect()
         assert (await sdk.events.next("on_connected")).data == {"over": "tls"}
@@ -417,9 +422,7 @@ async def test_binary_data_without_binary_encoding_answers_as_centrifugo(
     assert (await protobuf_answer(rotary, good, None))[0] == "reply"
 
 
-async def test_tls_without_verification_towards_the_backend(
-    start_rotary: Start, sdk_clients: Any, over: str
-) -> None:
+async def test_tls_without_verification_towards_the_backend(start_rotary: Start, over: str) -> None:
     """http.tls / grpc.tls with insecure_skip_verify: a certificate rotary cannot verify (no CA given,
     and a server name it does not hold) is accepted, the traffic still TLS (the backend speaks
     nothing else); without the option the same backend is refused (internal error 100)."""
@@ -428,13 +431,7 @@ async def test_tls_without_verification_towards_the_backend(
         server.answers["connect"] = lambda req: {"result": {"user": "tls", "data": {"over": "tls"}}}
         for skip in (True, False):
             tls = {"enabled": True, "insecure_skip_verify": skip, "server_name": "elsewhere.example"}
-            connect = {
-                "enabled": True,
-                "endpoint": server.endpoint(over, "connect"),
-                "timeout": "3s",
-                "http": {"tls": tls},
-                "grpc": {"tls": tls},
-            }
+            connect = tls_connect_proxy(server, over, tls)
             rotary = start_rotary({"client": {"proxy": {"connect": connect}, "allowed_origins": ["*"]}})
             answer = await first_answer(rotary.ws_url, {"id": 1, "connect": {}})
             if skip:
