@@ -422,18 +422,24 @@ async def test_binary_data_without_binary_encoding_answers_as_centrifugo(
     assert (await protobuf_answer(rotary, good, None))[0] == "reply"
 
 
-async def test_tls_without_verification_towards_the_backend(start_rotary: Start, over: str) -> None:
+async def test_tls_without_verification_towards_the_backend(
+    start_rotary: Start, tmp_path: Path, over: str
+) -> None:
     """http.tls / grpc.tls with insecure_skip_verify: a certificate rotary cannot verify (no CA given,
     and a server name it does not hold) is accepted, the traffic still TLS (the backend speaks
-    nothing else); without the option the same backend is refused (internal error 100)."""
+    nothing else); without the option the same backend is refused (internal error 100). Centrifugo
+    answers the same in both cases."""
     material = localhost_material()
     async with running_backend(tls=material) as server:
         server.answers["connect"] = lambda req: {"result": {"user": "tls", "data": {"over": "tls"}}}
         for skip in (True, False):
             tls = {"enabled": True, "insecure_skip_verify": skip, "server_name": "elsewhere.example"}
             connect = tls_connect_proxy(server, over, tls)
-            rotary = start_rotary({"client": {"proxy": {"connect": connect}, "allowed_origins": ["*"]}})
+            config = {"client": {"proxy": {"connect": connect}, "allowed_origins": ["*"]}}
+            rotary = start_rotary(config)
             answer = await first_answer(rotary.ws_url, {"id": 1, "connect": {}})
+            with centrifugo_process(tmp_path / f"centrifugo-{skip}", config) as centrifugo:
+                assert await first_answer(centrifugo.ws_url, {"id": 1, "connect": {}}) == answer
             if skip:
                 assert answer[0] == "reply" and "client" in answer[1], answer
                 assert server.requests("connect")
