@@ -25,6 +25,7 @@ import centrifuge
 import jwt
 import pytest
 from helpers.env import IN_CI, require_binary
+from helpers.proxy_backend import ProxyBackend, running_backend
 from helpers.server import RotaryProcess, rotary_process
 
 SECRET = "compat-tests-hmac-secret-key-of-at-least-32-bytes"
@@ -272,3 +273,16 @@ def node() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[ProxyBackend]:
+    """A proxy backend (HTTP and GRPC) for this test: helpers.proxy_backend."""
+    async with running_backend() as server:
+        yield server
+
+
+@pytest.fixture(params=["http", "grpc"])
+def over(request: pytest.FixtureRequest) -> str:
+    """The proxy transport a test runs over, each in turn."""
+    return str(request.param)

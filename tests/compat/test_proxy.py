@@ -6,37 +6,29 @@ See https://centrifugal.dev/docs/server/proxy
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
+import websockets
 from centrifuge import ReplyError
+from centrifuge.protocol import client_pb2
 from helpers.centrifugo import centrifugo_process
 from helpers.certs import TestCA
 from helpers.env import free_port
-from helpers.proxy_backend import Hang, ProxyBackend, Status
+from helpers.proxy_backend import Hang, ProxyBackend, Status, running_backend
+from test_bad_input import _read_varint as read_varint
+from test_bad_input import open_ws, pb_frame
 
 pytestmark = pytest.mark.compat
 
 Start = Callable[[dict[str, Any]], Any]
-
-
-@pytest.fixture
-async def backend() -> AsyncIterator[ProxyBackend]:
-    server = ProxyBackend()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture(params=["http", "grpc"])
-def over(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
 
 
 @pytest.fixture(params=[False, True], ids=["json", "protobuf"])
@@ -44,16 +36,12 @@ def use_protobuf(request: pytest.FixtureRequest) -> bool:
     return bool(request.param)
 
 
-def endpoint(backend: ProxyBackend, over: str, kind: str) -> str:
-    return backend.http_endpoint(kind) if over == "http" else backend.grpc_endpoint
-
-
 def proxy_config(backend: ProxyBackend, over: str) -> dict[str, Any]:
     """Connect through the default connect proxy; channel and RPC proxies by name ("backend")."""
     common = {"timeout": "3s", "http_headers": ["cookie"]}
     static = {"http": {"static_headers": {"x-static": "s1"}}, "grpc": {"static_metadata": {"x-static": "s1"}}}
     named = [
-        {"name": f"{kind}-px", "endpoint": endpoint(backend, over, kind), **common, **static}
+        {"name": f"{kind}-px", "endpoint": backend.endpoint(over, kind), **common, **static}
         for kind in ("subscribe", "publish", "sub_refresh", "rpc")
     ]
     return {
@@ -61,7 +49,7 @@ def proxy_config(backend: ProxyBackend, over: str) -> dict[str, Any]:
             "proxy": {
                 "connect": {
                     "enabled": True,
-                    "endpoint": endpoint(backend, over, "connect"),
+                    "endpoint": backend.endpoint(over, "connect"),
                     **common,
                     **static,
                 }
@@ -238,7 +226,17 @@ COMMAND_FAILURES: dict[str, Any] = {
     "error-odd-code": lambda req: {"error": {"code": 3000, "message": "odd"}},
     "disconnect-4999": lambda req: {"disconnect": {"code": 4999, "reason": "bye"}},
     "no-result": lambda req: {},
+    "status-403-to-error": lambda req: Status(403),
+    "status-410-to-disconnect": lambda req: Status(410),
+    "wrong-type": lambda req: {"result": {"data": 5, "b64data": 5, "b64info": 5}},
+    "bad-base64": lambda req: {"result": {"b64data": "%%%", "b64info": "%%%"}},
 }
+"""Each also with the backend's port closed (``refused``)."""
+
+TRANSFORMS = [
+    {"status_code": 403, "to_error": {"code": 403, "message": "forbidden", "temporary": True}},
+    {"status_code": 410, "to_disconnect": {"code": 4410, "reason": "gone"}},
+]
 
 
 async def command_answer(ws_url: str, command: dict[str, Any]) -> tuple[str, Any]:
@@ -252,16 +250,20 @@ async def command_answer(ws_url: str, command: dict[str, Any]) -> tuple[str, Any
             reply = json.loads(message.data.splitlines()[0])
             body = reply.get("error") or {k: sorted(v) for k, v in reply.items() if k != "id"}
             return "reply", body
-        return "close", ws.close_code
+        return "close", message.data if message.type == aiohttp.WSMsgType.CLOSE else ws.close_code
 
 
 @pytest.mark.parametrize("kind", ["subscribe", "publish", "rpc"])
-@pytest.mark.parametrize("failure", list(COMMAND_FAILURES))
+@pytest.mark.parametrize("failure", [*COMMAND_FAILURES, "refused"])
 async def test_command_failures_answer_as_centrifugo(
     backend: ProxyBackend, start_rotary: Start, tmp_path: Path, kind: str, failure: str
 ) -> None:
-    backend.answers[kind] = COMMAND_FAILURES[failure]
-    proxy = {"endpoint": backend.http_endpoint(kind), "timeout": "500ms"}
+    if failure == "refused":
+        url = f"http://127.0.0.1:{free_port()}/{kind}"
+    else:
+        backend.answers[kind] = COMMAND_FAILURES[failure]
+        url = backend.http_endpoint(kind)
+    proxy = {"endpoint": url, "timeout": "500ms", "http": {"status_to_code_transforms": TRANSFORMS}}
     config = {
         "client": {"allow_anonymous_connect_without_token": True, "allowed_origins": ["*"]},
         "channel": {
@@ -287,7 +289,6 @@ async def test_command_failures_answer_as_centrifugo(
     assert await command_answer(rotary.ws_url, command) == expected
 
 
-@pytest.mark.parametrize("over", ["http", "grpc"])
 async def test_binary_encoding_credentials_and_compression(
     backend: ProxyBackend, start_rotary: Start, sdk_clients: Any, over: str
 ) -> None:
@@ -302,13 +303,13 @@ async def test_binary_encoding_credentials_and_compression(
     }
     backend.answers["rpc"] = lambda req: {"result": {"b64data": req["b64data"]}}
     proxy = {
-        "endpoint": endpoint(backend, over, "connect"),
+        "endpoint": backend.endpoint(over, "connect"),
         "timeout": "3s",
         "binary_encoding": True,
         "http": {"static_headers": {"authorization": "Bearer http"}},
         "grpc": {"credentials_key": "authorization", "credentials_value": "Bearer grpc", "compression": True},
     }
-    rpc_proxy = {**proxy, "endpoint": endpoint(backend, over, "rpc")}
+    rpc_proxy = {**proxy, "endpoint": backend.endpoint(over, "rpc")}
     server = start_rotary(
         {
             "client": {"proxy": {"connect": {"enabled": True, **proxy}}},
@@ -325,25 +326,121 @@ async def test_binary_encoding_credentials_and_compression(
     assert seen.headers["authorization"] == f"Bearer {over}"
 
 
-@pytest.mark.parametrize("over", ["http", "grpc"])
+def tls_connect_proxy(server: ProxyBackend, over: str, tls: dict[str, Any]) -> dict[str, Any]:
+    """A connect proxy to ``server`` with ``tls`` for both transports."""
+    endpoint = server.endpoint(over, "connect")
+    return {
+        "enabled": True,
+        "endpoint": endpoint,
+        "timeout": "3s",
+        "http": {"tls": tls},
+        "grpc": {"tls": tls},
+    }
+
+
 async def test_tls_towards_the_backend(start_rotary: Start, sdk_clients: Any, over: str) -> None:
     """http.tls / grpc.tls with the backend's CA: rotary verifies the backend and connects."""
     ca = TestCA()
-    server = ProxyBackend(tls=ca.issue("localhost"))
-    await server.start()
-    try:
+    async with running_backend(tls=ca.issue("localhost")) as server:
         server.answers["connect"] = lambda req: {"result": {"user": "tls", "data": {"over": "tls"}}}
         tls = {"enabled": True, "server_ca_pem": ca.cert_pem.decode()}
-        connect = {
-            "enabled": True,
-            "endpoint": endpoint(server, over, "connect"),
-            "timeout": "3s",
-            "http": {"tls": tls},
-            "grpc": {"tls": tls},
-        }
-        rotary = start_rotary({"client": {"proxy": {"connect": connect}}})
+        rotary = start_rotary({"client": {"proxy": {"connect": tls_connect_proxy(server, over, tls)}}})
         sdk = sdk_clients(rotary)
         await sdk.client.connect()
         assert (await sdk.events.next("on_connected")).data == {"over": "tls"}
+
+
+async def protobuf_answer(server: Any, connect: client_pb2.ConnectRequest, command: Any) -> tuple[str, Any]:
+    """Over the Protobuf protocol: ("reply", error code or the reply's kind) or ("close", code) for
+    the connect, then (when it succeeded and ``command`` is given) for ``command``."""
+    ws = await open_ws(server, protobuf=True)
+    try:
+        commands = [client_pb2.Command(id=1, connect=connect)]
+        if command is not None:
+            commands.append(command)
+        answers: list[tuple[str, Any]] = []
+        for sent in commands:
+            await ws.send(pb_frame(sent))
+            try:
+                frame = await asyncio.wait_for(ws.recv(), 10)
+            except websockets.ConnectionClosed as closed:
+                return "close", closed.rcvd.code if closed.rcvd else None
+            assert isinstance(frame, bytes)
+            length, start = read_varint(frame)
+            reply = client_pb2.Reply.FromString(frame[start : start + length])
+            answers.append(("reply", reply.error.code if reply.HasField("error") else kind_of(reply)))
+            if reply.HasField("error"):
+                break
+        return answers[-1]
     finally:
-        await server.stop()
+        await ws.close()
+
+
+def kind_of(reply: client_pb2.Reply) -> str:
+    return next(field.name for field, _ in reply.ListFields() if field.name != "id")
+
+
+NOT_JSON = b"\x00\xffnot json"
+
+
+@pytest.mark.parametrize("kind", ["connect", "subscribe", "publish", "rpc"])
+async def test_binary_data_without_binary_encoding_answers_as_centrifugo(
+    backend: ProxyBackend, start_rotary: Start, tmp_path: Path, kind: str
+) -> None:
+    """A Protobuf client's data that is not JSON cannot be written into the HTTP proxy's JSON body
+    (binary_encoding off): Centrifugo never calls the backend and answers the client an internal
+    error; rotary does the same and stays healthy."""
+    backend.answers["connect"] = lambda req: {"result": {"user": "pb"}}
+    proxy = {"endpoint": backend.http_endpoint(kind), "timeout": "3s"}
+    config = {
+        "client": {"allow_anonymous_connect_without_token": True, "allowed_origins": ["*"]},
+        "channel": {
+            "proxy": {"subscribe": proxy, "publish": proxy},
+            "namespaces": [{"name": "px", "subscribe_proxy_enabled": True, "publish_proxy_enabled": True}],
+        },
+        "rpc": {"proxy": proxy, "without_namespace": {"proxy_enabled": True}},
+    }
+    if kind == "connect":
+        config["client"]["proxy"] = {"connect": {"enabled": True, **proxy}}
+    connect = client_pb2.ConnectRequest(data=NOT_JSON if kind == "connect" else b"")
+    command = {
+        "connect": None,
+        "subscribe": client_pb2.Command(
+            id=2, subscribe=client_pb2.SubscribeRequest(channel="px:a", data=NOT_JSON)
+        ),
+        "publish": client_pb2.Command(id=2, publish=client_pb2.PublishRequest(channel="px:a", data=NOT_JSON)),
+        "rpc": client_pb2.Command(id=2, rpc=client_pb2.RPCRequest(method="m", data=NOT_JSON)),
+    }[kind]
+    rotary = start_rotary(config)
+    with centrifugo_process(tmp_path / "centrifugo", config) as centrifugo:
+        expected = await protobuf_answer(centrifugo, connect, command)
+    assert not backend.requests(kind), "Centrifugo sent no request to the backend"
+    assert expected == ("reply", 100)
+    assert await protobuf_answer(rotary, connect, command) == expected
+    assert not backend.requests(kind)
+    good = client_pb2.ConnectRequest(data=b'{"ok": true}')
+    assert (await protobuf_answer(rotary, good, None))[0] == "reply"
+
+
+async def test_tls_without_verification_towards_the_backend(
+    start_rotary: Start, tmp_path: Path, over: str
+) -> None:
+    """http.tls / grpc.tls with insecure_skip_verify: a certificate rotary cannot verify (no CA given,
+    and a server name it does not hold) is accepted, the traffic still TLS (the backend speaks
+    nothing else); without the option the same backend is refused (internal error 100). Centrifugo
+    answers the same in both cases."""
+    async with running_backend(tls=TestCA().issue("localhost")) as server:
+        server.answers["connect"] = lambda req: {"result": {"user": "tls", "data": {"over": "tls"}}}
+        for skip in (True, False):
+            tls = {"enabled": True, "insecure_skip_verify": skip, "server_name": "elsewhere.example"}
+            connect = tls_connect_proxy(server, over, tls)
+            config = {"client": {"proxy": {"connect": connect}, "allowed_origins": ["*"]}}
+            rotary = start_rotary(config)
+            answer = await first_answer(rotary.ws_url, {"id": 1, "connect": {}})
+            with centrifugo_process(tmp_path / f"centrifugo-{skip}", config) as centrifugo:
+                assert await first_answer(centrifugo.ws_url, {"id": 1, "connect": {}}) == answer
+            if skip:
+                assert answer[0] == "reply" and "client" in answer[1], answer
+                assert server.requests("connect")
+            else:
+                assert answer[0] == "reply" and answer[1]["code"] == 100, answer

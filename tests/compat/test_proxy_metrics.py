@@ -5,7 +5,6 @@ See https://centrifugal.dev/docs/server/observability and https://centrifugal.de
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,29 +15,23 @@ from helpers.proxy_backend import ProxyBackend, Status
 pytestmark = pytest.mark.compat
 
 
-@pytest.fixture
-async def backend() -> AsyncIterator[ProxyBackend]:
-    server = ProxyBackend()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.mark.parametrize("over", ["http", "grpc"])
 async def test_proxy_calls_are_timed_and_failures_counted(
     backend: ProxyBackend, start_rotary: Any, sdk_clients: Any, over: str
 ) -> None:
-    def endpoint(kind: str) -> str:
-        return backend.http_endpoint(kind) if over == "http" else backend.grpc_endpoint
-
     backend.answers["connect"] = lambda req: {"result": {"user": "alice"}}
     server = start_rotary(
         {
             "prometheus": {"enabled": True},
             "client": {
-                "proxy": {"connect": {"enabled": True, "endpoint": endpoint("connect"), "timeout": "3s"}}
+                "proxy": {
+                    "connect": {
+                        "enabled": True,
+                        "endpoint": backend.endpoint(over, "connect"),
+                        "timeout": "3s",
+                    }
+                }
             },
-            "proxies": [{"name": "rpc-px", "endpoint": endpoint("rpc"), "timeout": "3s"}],
+            "proxies": [{"name": "rpc-px", "endpoint": backend.endpoint(over, "rpc"), "timeout": "3s"}],
             "rpc": {"without_namespace": {"proxy_enabled": True, "proxy_name": "rpc-px"}},
         }
     )

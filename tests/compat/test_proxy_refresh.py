@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,26 +32,9 @@ pytestmark = pytest.mark.compat
 Start = Callable[[dict[str, Any]], Any]
 
 
-@pytest.fixture
-async def backend() -> AsyncIterator[ProxyBackend]:
-    server = ProxyBackend()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture(params=["http", "grpc"])
-def over(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def endpoint(backend: ProxyBackend, over: str, kind: str) -> str:
-    return backend.http_endpoint(kind) if over == "http" else backend.grpc_endpoint
-
-
 def refresh_config(backend: ProxyBackend, over: str) -> dict[str, Any]:
     def proxy(kind: str) -> dict[str, Any]:
-        return {"enabled": True, "endpoint": endpoint(backend, over, kind), "timeout": "3s"}
+        return {"enabled": True, "endpoint": backend.endpoint(over, kind), "timeout": "3s"}
 
     return {
         "client": {
@@ -63,8 +46,8 @@ def refresh_config(backend: ProxyBackend, over: str) -> dict[str, Any]:
         },
         "channel": {
             "proxy": {
-                "subscribe": {"endpoint": endpoint(backend, over, "subscribe"), "timeout": "3s"},
-                "sub_refresh": {"endpoint": endpoint(backend, over, "sub_refresh"), "timeout": "3s"},
+                "subscribe": {"endpoint": backend.endpoint(over, "subscribe"), "timeout": "3s"},
+                "sub_refresh": {"endpoint": backend.endpoint(over, "sub_refresh"), "timeout": "3s"},
             },
             "namespaces": [
                 {"name": "px", "subscribe_proxy_enabled": True, "sub_refresh_proxy_enabled": True}

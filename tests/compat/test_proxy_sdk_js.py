@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +19,6 @@ from helpers.proxy_backend import ProxyBackend
 pytestmark = pytest.mark.compat
 
 SCRIPTS = Path(__file__).with_name("js")
-
-
-@pytest.fixture
-async def backend() -> AsyncIterator[ProxyBackend]:
-    server = ProxyBackend()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def config(backend: ProxyBackend) -> dict[str, Any]:

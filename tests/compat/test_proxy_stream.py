@@ -1,5 +1,7 @@
 """The subscribe stream proxy (GRPC only): centrifuge-python subscribes, the backend's stream feeds
-that subscriber, and, bidirectionally, the subscriber's publications go into the stream.
+that subscriber, and, bidirectionally, the subscriber's publications go into the stream. On two
+nodes sharing Redis such a subscription is a channel subscription like any other: the server API on
+the other node publishes to it, sees its presence, and ends it (which closes the backend's stream).
 
 See https://centrifugal.dev/docs/server/proxy_streams
 """
@@ -7,23 +9,19 @@ See https://centrifugal.dev/docs/server/proxy_streams
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import copy
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import redis_servers
+from helpers.cluster import CHAT_NAMESPACE, connected, redis_config, rotary_nodes
 from helpers.proxy_backend import ProxyBackend
 
 pytestmark = pytest.mark.compat
 
 Start = Callable[[dict[str, Any]], Any]
-
-
-@pytest.fixture
-async def backend() -> AsyncIterator[ProxyBackend]:
-    server = ProxyBackend()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def config(backend: ProxyBackend) -> dict[str, Any]:
@@ -103,3 +101,53 @@ async def test_stream_refusal_reaches_the_client(
     stream = await first_stream(backend)
     async with asyncio.timeout(10):
         await stream.ended.wait()  # a refused subscribe leaves no stream open
+
+
+async def nth_stream(backend: ProxyBackend, index: int) -> Any:
+    async with asyncio.timeout(10):
+        while len(backend.streams) <= index:
+            await asyncio.sleep(0.01)
+    return backend.streams[index]
+
+
+async def test_stream_subscriber_on_one_node_served_by_the_api_of_another(
+    backend: ProxyBackend, sdk_clients: Any, tmp_path: Path
+) -> None:
+    backend.answers["subscribe_stream"] = lambda req: {"result": {}}
+    redis = redis_servers.start_standalone()
+    try:
+        settings = redis_config(redis.addresses[0], redis_servers.unique_prefix())
+        stream_namespace = {"name": "st", "subscribe_stream_proxy_enabled": True, "presence": True}
+        settings["channel"] = {
+            "proxy": {"subscribe_stream": {"endpoint": backend.grpc_endpoint, "timeout": "3s"}},
+            "namespaces": [copy.deepcopy(CHAT_NAMESPACE), stream_namespace],
+        }
+        with rotary_nodes(tmp_path, settings, 2) as (api_node, client_node):
+            sdk = await connected(sdk_clients, client_node, "streamer")
+            sub, events = sdk.subscription("st:feed")
+            await sub.subscribe()
+            await events.next("on_subscribed")
+            stream = await nth_stream(backend, 0)
+            assert stream.request.user == "streamer"
+
+            await stream.outgoing.put({"from": "backend"})
+            assert (await events.next("on_publication")).pub.data == {"from": "backend"}
+            await api_node.api("publish", {"channel": "st:feed", "data": {"from": "api"}})
+            assert (await events.next("on_publication")).pub.data == {"from": "api"}
+            presence = await api_node.api("presence", {"channel": "st:feed"})
+            assert [c["user"] for c in presence["presence"].values()] == ["streamer"]
+
+            await api_node.api("unsubscribe", {"user": "streamer", "channel": "st:feed"})
+            assert (await events.next("on_unsubscribed")).code == 2000
+            async with asyncio.timeout(10):
+                await stream.ended.wait()  # the backend sees its stream closed
+
+            await sub.subscribe()
+            await events.next("on_subscribed")
+            again = await nth_stream(backend, 1)
+            await api_node.api("disconnect", {"user": "streamer"})
+            await sdk.events.next("on_disconnected")
+            async with asyncio.timeout(10):
+                await again.ended.wait()
+    finally:
+        redis.stop()

@@ -10,6 +10,7 @@ with its headers (or metadata). See https://centrifugal.dev/docs/server/proxy
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -90,6 +91,10 @@ class ProxyBackend:
     def grpc_endpoint(self) -> str:
         return f"grpc://127.0.0.1:{self.grpc_port}"
 
+    def endpoint(self, over: str, kind: str) -> str:
+        """The endpoint a proxy of ``kind`` uses ``over`` "http" or "grpc"."""
+        return self.http_endpoint(kind) if over == "http" else self.grpc_endpoint
+
     def requests(self, kind: str) -> list[Seen]:
         return [s for s in self.seen if s.kind == kind]
 
@@ -103,7 +108,13 @@ class ProxyBackend:
     async def _http(self, request: web.Request) -> web.StreamResponse:
         kind = request.match_info["kind"]
         headers = {k.lower(): v for k, v in request.headers.items()}
-        answer = await self._answer(kind, orjson.loads(await request.read()), headers)
+        raw = await request.read()
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:  # recorded all the same: a test may check none was sent
+            self.seen.append(Seen(kind, {"unparsable": raw.decode(errors="replace")}, headers))
+            return web.Response(status=400, text="body is not JSON")
+        answer = await self._answer(kind, body, headers)
         if isinstance(answer, Status):
             return web.Response(status=answer.code, text="backend says no")
         if isinstance(answer, bytes):
@@ -213,6 +224,17 @@ class ProxyBackend:
             await self._grpc.stop(None)
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def running_backend(tls: Issued | None = None) -> AsyncIterator[ProxyBackend]:
+    """A started backend, stopped on exit."""
+    server = ProxyBackend(tls=tls)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 def _serialize(message: Message) -> bytes:

@@ -8,7 +8,6 @@ with the backend's own disconnect code. See https://centrifugal.dev/docs/server/
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -25,14 +24,6 @@ pytestmark = [pytest.mark.compat, pytest.mark.browser]
 
 HERE = Path(__file__).parent
 SESSIONS = {"s3cr3t-alice": "alice"}
-
-
-@pytest.fixture
-async def backend() -> AsyncIterator[ProxyBackend]:
-    server = ProxyBackend()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def authenticate(backend: ProxyBackend) -> Any:

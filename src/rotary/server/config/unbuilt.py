@@ -1,7 +1,7 @@
 """Keys rotary reads but does not act on yet: setting one makes rotary refuse to start.
 
 Every Centrifugo key loads, so a Centrifugo config file is read whole. A key whose value would change
-nothing must not pass silently, though: a config asking for a proxy or a metrics endpoint would
+nothing must not pass silently, though: a config asking for map subscriptions or async consumers would
 otherwise start a server that quietly does something else. ``UNBUILT`` is the one list of such keys;
 building a feature means deleting its lines here. Only the key that turns a feature on is listed:
 the options beneath it (``grpc_api.port``, ``admin.password``...) change nothing in Centrifugo either

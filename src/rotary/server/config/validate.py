@@ -121,8 +121,6 @@ def _check_proxy(proxy: ProxyConfig, path: str, report: Report) -> None:
                     read_pem(value)
             except PemError as exc:
                 report(f"{path}.{section}.tls.{key}: {exc}")
-    if proxy.grpc.tls.enabled and proxy.grpc.tls.insecure_skip_verify:
-        report(f"{path}.grpc.tls.insecure_skip_verify: not supported by rotary (grpcio always verifies)")
 
 
 def _check_status_transform(rule: HttpStatusToCodeTransform, path: str, report: Report) -> None:

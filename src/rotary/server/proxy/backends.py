@@ -102,7 +102,10 @@ class HttpBackend:
         headers = forwarded(self.config, context, self.config.http.static_headers)
         headers["content-type"] = "application/json"
         inject_trace(headers)
-        body = codec.encode_request(request)
+        try:
+            body = codec.encode_request(request)
+        except codec.UnencodableRequest as exc:
+            raise Unanswered(f"error encoding request: {exc}") from None
         try:
             async with self._open().post(self.config.endpoint, data=body, headers=headers) as response:
                 if response.status != 200:

@@ -21,8 +21,9 @@ from rotary.server.channels import ResolvedChannel
 from rotary.server.grants import namespace_subscription
 from rotary.server.proxy import messages
 from rotary.server.proxy.backends import Backend
-from rotary.server.proxy.connection import RETRY_AFTER_FAILURE, b64, context_of, meta_for, override_of
-from rotary.server.proxy.outcome import ask, encoding, payload, raise_refusal
+from rotary.server.proxy.connection import RETRY_AFTER_FAILURE, override_of
+from rotary.server.proxy.outcome import ask, payload, raise_refusal
+from rotary.server.proxy.requests import client_request, context_of, subscribe_request
 
 logger = logging.getLogger("rotary.server.proxy")
 
@@ -53,21 +54,7 @@ class ChannelProxies:
         """The namespace's grant with the backend's expiry, info, data and overrides."""
         options = target.options
         backend = _backend(self._subscribe, options.subscribe_proxy_enabled, options.subscribe_proxy_name)
-        binary = backend.config.binary_encoding
-        proxied = messages.SubscribeRequest(
-            client=client.id,
-            transport=client.transport_name,
-            protocol=client.protocol.value,
-            encoding=encoding(binary),
-            user=client.user,
-            channel=target.channel,
-            token=request.token,
-            meta=meta_for(backend, client),
-        )
-        if binary:
-            proxied.b64data = b64(request.data)
-        else:
-            proxied.data = request.data
+        proxied = subscribe_request(backend, client, target, request)
         response = await ask(backend, "Subscribe", proxied, messages.SubscribeResponse, context_of(client))
         raise_refusal(response)
         result = response.result
@@ -89,20 +76,9 @@ class ChannelProxies:
         backend = _backend(
             self._publish, target.options.publish_proxy_enabled, target.options.publish_proxy_name
         )
-        binary = backend.config.binary_encoding
-        proxied = messages.PublishRequest(
-            client=client.id,
-            transport=client.transport_name,
-            protocol=client.protocol.value,
-            encoding=encoding(binary),
-            user=client.user,
-            channel=target.channel,
-            meta=meta_for(backend, client),
+        proxied = client_request(
+            messages.PublishRequest, backend, client, request.data, channel=target.channel
         )
-        if binary:
-            proxied.b64data = b64(request.data)
-        else:
-            proxied.data = request.data
         response = await ask(backend, "Publish", proxied, messages.PublishResponse, context_of(client))
         raise_refusal(response)
         info = pb.ClientInfo(
@@ -133,15 +109,7 @@ class ChannelProxies:
         backend = _backend(
             self._sub_refresh, target.options.sub_refresh_proxy_enabled, target.options.sub_refresh_proxy_name
         )
-        request = messages.SubRefreshRequest(
-            client=client.id,
-            transport=client.transport_name,
-            protocol=client.protocol.value,
-            encoding=encoding(backend.config.binary_encoding),
-            user=client.user,
-            channel=target.channel,
-            meta=meta_for(backend, client),
-        )
+        request = client_request(messages.SubRefreshRequest, backend, client, channel=target.channel)
         try:
             response = await ask(
                 backend, "SubRefresh", request, messages.SubRefreshResponse, context_of(client)

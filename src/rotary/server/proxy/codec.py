@@ -16,6 +16,8 @@ import orjson
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
+from rotary.protocol import json_depth
+
 RAW_FIELDS: Final = frozenset({"data", "info", "meta"})
 """Bytes fields that travel as raw JSON; Centrifugo types them ``Raw``."""
 
@@ -40,8 +42,14 @@ class MalformedAnswer(ValueError):
     """The backend's body is not JSON of the expected shape."""
 
 
+class UnencodableRequest(ValueError):
+    """A raw field of the request holds bytes that are not JSON (a Protobuf client's binary data
+    sent to a proxy without ``binary_encoding``): Centrifugo's encoding/json refuses to write such
+    a body, so the request is never sent."""
+
+
 def encode_request(message: Message) -> bytes:
-    """One request as the JSON body Centrifugo posts."""
+    """One request as the JSON body Centrifugo posts; UnencodableRequest when it cannot be written."""
     return orjson.dumps(_to_json(message))
 
 
@@ -60,9 +68,20 @@ def _to_json(message: Message) -> dict[str, Any]:
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
             if message.HasField(field.name):
                 out[field.name] = _to_json(value)
+        elif value and field.name in RAW_FIELDS:
+            _check_json(field.name, value)
+            out[field.name] = orjson.Fragment(value)
         elif value:
-            out[field.name] = orjson.Fragment(value) if field.name in RAW_FIELDS else value
+            out[field.name] = value
     return out
+
+
+def _check_json(name: str, value: bytes) -> None:
+    """Go's encoding/json validates a raw value it writes: any JSON up to its nesting limit."""
+    try:
+        json_depth.loads(value, json_depth.GO_MAX_DEPTH)
+    except ValueError as exc:  # InvalidJson and JsonDepthError
+        raise UnencodableRequest(f"{name} is not JSON: {exc}") from None
 
 
 def decode_response(body: bytes, message_type: type[M]) -> M:

@@ -8,7 +8,6 @@ https://centrifugal.dev/docs/server/proxy#connect-proxy and https://centrifugal.
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from typing import Final
@@ -22,21 +21,13 @@ from rotary.server.proxy import messages
 from rotary.server.proxy.backends import Backend
 from rotary.server.proxy.headers import CallContext
 from rotary.server.proxy.outcome import ask, encoding, payload, raise_refusal
+from rotary.server.proxy.requests import client_request, context_of, with_payload
 from rotary.server.tokens import Override
 
 logger = logging.getLogger("rotary.server.proxy")
 
 RETRY_AFTER_FAILURE: Final = 60
 """Seconds of life a connection or subscription gets when the refresh backend cannot answer."""
-
-
-def context_of(client: ClientView) -> CallContext:
-    return CallContext(client.headers, client.emulated_headers, client.grpc_metadata)
-
-
-def meta_for(backend: Backend, client: ClientView) -> bytes:
-    """The connection meta, when the proxy asks for it (``include_connection_meta``)."""
-    return client.meta if backend.config.include_connection_meta else b""
 
 
 class ConnectProxy:
@@ -56,10 +47,7 @@ class ConnectProxy:
             version=request.version,
             channels=list(request.subs),
         )
-        if self._binary:
-            proxied.b64data = b64(request.data)
-        else:
-            proxied.data = request.data
+        with_payload(proxied, self._binary, request.data)
         context = CallContext(conn.headers, dict(request.headers), conn.grpc_metadata)
         response = await ask(self._backend, "Connect", proxied, messages.ConnectResponse, context)
         raise_refusal(response)
@@ -110,24 +98,13 @@ def override_of(override: messages.SubscribeOptionOverride) -> Override:
     )
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
 class RefreshProxy:
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
 
     async def refresh(self, client: ClientView) -> RefreshDecision:
         """Errors and refusals of the backend do not end the connection: it lives one more minute."""
-        request = messages.RefreshRequest(
-            client=client.id,
-            transport=client.transport_name,
-            protocol=client.protocol.value,
-            encoding=encoding(self._backend.config.binary_encoding),
-            user=client.user,
-            meta=meta_for(self._backend, client),
-        )
+        request = client_request(messages.RefreshRequest, self._backend, client)
         try:
             response = await ask(
                 self._backend, "Refresh", request, messages.RefreshResponse, context_of(client)

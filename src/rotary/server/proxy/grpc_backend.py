@@ -23,9 +23,10 @@ from rotary.server.config.schema import ProxyConfig, TLSConfig
 from rotary.server.pem import read_pem
 from rotary.server.proxy import messages
 from rotary.server.proxy._pb.proxy_pb2 import Publication, StreamSubscribeRequest, StreamSubscribeResponse
-from rotary.server.proxy.backends import Unanswered
+from rotary.server.proxy.backends import Unanswered, client_tls
 from rotary.server.proxy.headers import CallContext, forwarded
 from rotary.server.proxy.messages import SERVICE
+from rotary.server.proxy.tls_relay import TlsRelay
 from rotary.server.tracing import inject_trace
 
 M = TypeVar("M", bound=Message)
@@ -44,6 +45,7 @@ class GrpcBackend:
         self.metrics: Metrics | None = None
         self._target = config.endpoint.removeprefix("grpc://")
         self._channel: grpc.aio.Channel | None = None
+        self._relay: TlsRelay | None = None
         self._compression = grpc.Compression.Gzip if config.grpc.compression else None
         credentials = config.grpc
         self._credentials = (
@@ -55,7 +57,11 @@ class GrpcBackend:
     def _open(self) -> grpc.aio.Channel:
         if self._channel is None:
             tls = self.config.grpc.tls
-            if tls.enabled:
+            if tls.enabled and tls.insecure_skip_verify:
+                self._relay = TlsRelay(self._target, client_tls(tls), tls.server_name)
+                authority = [("grpc.default_authority", self._target)]
+                self._channel = grpc.aio.insecure_channel(f"unix:{self._relay.path}", authority)
+            elif tls.enabled:
                 self._channel = grpc.aio.secure_channel(
                     self._target, _grpc_credentials(tls), _grpc_options(tls)
                 )
@@ -100,7 +106,7 @@ class GrpcBackend:
             )
         except grpc.aio.AioRpcError as exc:
             raise Unanswered(f"GRPC error: {exc.code().name} {exc.details()}") from None
-        except (ValueError, OSError) as exc:  # TLS material grpc cannot use
+        except (ValueError, OSError) as exc:  # TLS material grpc cannot use, a target without a port
             raise Unanswered(f"GRPC channel error: {exc!r}") from None
         return answer
 
@@ -108,6 +114,9 @@ class GrpcBackend:
         if self._channel is not None:
             await self._channel.close()
             self._channel = None
+        if self._relay is not None:
+            await self._relay.close()
+            self._relay = None
 
 
 def _serialize(message: Message) -> bytes:

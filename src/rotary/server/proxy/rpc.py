@@ -13,8 +13,8 @@ from rotary.protocol import codes, pb
 from rotary.server.config.schema import RpcConfig, RpcOptions
 from rotary.server.proxy import messages
 from rotary.server.proxy.backends import Backend
-from rotary.server.proxy.connection import b64, context_of, meta_for
-from rotary.server.proxy.outcome import ask, encoding, payload, raise_refusal
+from rotary.server.proxy.outcome import ask, payload, raise_refusal
+from rotary.server.proxy.requests import client_request, context_of
 
 
 class RpcProxies:
@@ -38,20 +38,7 @@ class RpcProxies:
         backend = self._backends.get(options.proxy_name) if options.proxy_enabled else None
         if backend is None:
             raise ClientError(codes.ERROR_NOT_AVAILABLE)
-        binary = backend.config.binary_encoding
-        proxied = messages.RPCRequest(
-            client=client.id,
-            transport=client.transport_name,
-            protocol=client.protocol.value,
-            encoding=encoding(binary),
-            user=client.user,
-            method=request.method,
-            meta=meta_for(backend, client),
-        )
-        if binary:
-            proxied.b64data = b64(request.data)
-        else:
-            proxied.data = request.data
+        proxied = client_request(messages.RPCRequest, backend, client, request.data, method=request.method)
         response = await ask(backend, "RPC", proxied, messages.RPCResponse, context_of(client))
         raise_refusal(response)
         return payload(response.result.data, response.result.b64data)

@@ -18,8 +18,9 @@ from rotary.protocol import codes, pb
 from rotary.server.channels import ResolvedChannel
 from rotary.server.proxy import messages
 from rotary.server.proxy.backends import Backend
-from rotary.server.proxy.connection import b64, context_of, meta_for, override_of
-from rotary.server.proxy.outcome import encoding, payload
+from rotary.server.proxy.connection import override_of
+from rotary.server.proxy.outcome import payload
+from rotary.server.proxy.requests import context_of, subscribe_request
 
 if TYPE_CHECKING:  # grpcio is the `grpc` extra, imported once a GRPC stream proxy is used
     from rotary.server.proxy.grpc_backend import GrpcBackend, GrpcFeed
@@ -38,21 +39,7 @@ class StreamProxies:
         backend = self._backends.get(options.subscribe_stream_proxy_name)
         if backend is None or not options.subscribe_stream_proxy_enabled:
             raise ClientError(codes.ERROR_NOT_AVAILABLE)
-        binary = backend.config.binary_encoding
-        proxied = messages.SubscribeRequest(
-            client=client.id,
-            transport=client.transport_name,
-            protocol=client.protocol.value,
-            encoding=encoding(binary),
-            user=client.user,
-            channel=target.channel,
-            token=request.token,
-            meta=meta_for(backend, client),
-        )
-        if binary:
-            proxied.b64data = b64(request.data)
-        else:
-            proxied.data = request.data
+        proxied = subscribe_request(backend, client, target, request)
         from rotary.server.proxy.grpc_backend import GrpcFeed
 
         feed = GrpcFeed(backend, options.subscribe_stream_proxy_bidirectional)
