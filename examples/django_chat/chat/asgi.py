@@ -15,7 +15,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chat.settings")
 django_app = get_asgi_application()
 
 from chat.realtime import node  # noqa: E402
-from rotary.transports.mounts.asgi import asgi_app  # noqa: E402 (after Django is set up)
+from rotary.mount import asgi_app  # noqa: E402 (after Django is set up)
 
 PREFIX = "/rt/"
 rotary_app = asgi_app(node)

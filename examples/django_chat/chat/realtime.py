@@ -12,14 +12,11 @@ from importlib import import_module
 
 from django.conf import settings
 
-from rotary.engines.base import PublishOptions
-from rotary.node.default_hooks import AllowAllHooks
-from rotary.node.errors import DisconnectError
-from rotary.node.hooks import ClientView, ConnectDecision, ConnectionInfo, PublishDecision, SubscribeOptions
-from rotary.node.node import Node
-from rotary.protocol import codes, pb
+import rotary
+from rotary import ChannelOptions, ConnectReply, Node
 
-LOGIN_REQUIRED = codes.Disconnect(4503, "login required")
+LOGIN_REQUIRED = 4503
+"""The disconnect code of a connection without a Django login (the SDK does not reconnect)."""
 
 
 def django_user(scope: object) -> str | None:
@@ -38,21 +35,22 @@ def django_user(scope: object) -> str | None:
     return user if isinstance(user, str) else None
 
 
-class DjangoSessionHooks(AllowAllHooks):
-    async def on_connecting(self, conn: ConnectionInfo, request: pb.ConnectRequest) -> ConnectDecision:
-        user = django_user(conn.request)
-        if user is None:
-            raise DisconnectError(LOGIN_REQUIRED)
-        return ConnectDecision(user=user)
-
-    async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions:
-        return SubscribeOptions(recoverable=True, positioned=True)
-
-    async def on_publish(self, client: ClientView, request: pb.PublishRequest) -> PublishDecision:
-        info = pb.ClientInfo(user=client.user, client=client.id)
-        return PublishDecision(
-            request.data, PublishOptions(history_size=100, history_ttl=300, client_info=info)
-        )
+node = Node(channel_options=ChannelOptions(history_size=100, history_ttl=300, force_recovery=True))
 
 
-node = Node(hooks=DjangoSessionHooks())
+@node.on_connecting
+async def connecting(event: rotary.ConnectingEvent) -> ConnectReply:
+    user = django_user(event.request)
+    if user is None:
+        raise rotary.Disconnect(LOGIN_REQUIRED, "login required")
+    return ConnectReply(user=user)
+
+
+@node.on_subscribe
+async def subscribe(event: rotary.SubscribeEvent) -> None:
+    """Every logged-in user may read every channel."""
+
+
+@node.on_publish
+async def publish(event: rotary.PublishEvent) -> None:
+    """Published as sent, with the publisher's info (kept in history with it)."""
