@@ -18,11 +18,15 @@ from pathlib import Path
 KIT = Path(__file__).resolve().parent
 ROOT = KIT.parent
 RESULTS = KIT / "results"
-SCENARIOS = {"redis": "tests/compat/test_fault_cycles.py::test_redis_killed_and_paused_in_cycles"}
+SCENARIOS = {
+    "redis": "tests/compat/test_fault_cycles.py::test_redis_killed_and_paused_in_cycles",
+    "nats": "tests/compat/test_fault_cycles.py::test_nats_killed_and_paused_in_cycles",
+    "redis partitioned": "tests/compat/test_fault_cycles.py::test_redis_partitioned_and_slowed_in_cycles",
+}
 
 
-def run_faults(cycles: int) -> bool:
-    """Runs every fault scenario with ``cycles`` cycles; True when all held."""
+def run_faults(cycles: int, names: list[str] | None = None) -> bool:
+    """Runs the fault scenarios ``names`` (all when empty) with ``cycles`` cycles; True when all held."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "faults.json"
     recorded = json.loads(path.read_text()) if path.exists() else {}
@@ -31,6 +35,8 @@ def run_faults(cycles: int) -> bool:
     ).stdout.strip()
     ok = True
     for name, test in SCENARIOS.items():
+        if names and name not in names:
+            continue
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             env = {**os.environ, "ROTARY_FAULT_CYCLES": str(cycles), "ROTARY_RELIABILITY_RESULTS": out.name}
             done = subprocess.run(

@@ -48,6 +48,7 @@ from helpers.cluster import (
     subscribed,
 )
 from helpers.nats_server import NatsServer, nats_server
+from helpers.netns import NetworkLink, isolated_link
 from helpers.redis_servers import RedisProcess
 from helpers.traffic import Traffic, assert_no_silent_loss, insufficient_state, recovered_false
 
@@ -106,6 +107,14 @@ def nats_faults(nats: NatsServer) -> list[Fault]:
     ]
 
 
+def partition_faults(link: NetworkLink, shaping: list[str]) -> list[Fault]:
+    """The link cut and restored, then made slow and lossy for a while (``shaping`` records how)."""
+    return [
+        Fault("partition", link.cut, link.restore, publishing_fails),
+        Fault("slow link", lambda: shaping.append(link.slow()), link.clear, accepted_meanwhile),
+    ]
+
+
 @pytest.fixture
 def redis() -> Iterator[RedisProcess]:
     setup = redis_servers.start_standalone()
@@ -135,6 +144,25 @@ async def test_redis_killed_and_paused_in_cycles(
         await cycle_faults("redis", nodes, redis_faults(redis), sdk_clients, recovered_false)
 
 
+async def test_redis_partitioned_and_slowed_in_cycles(tmp_path: Path, sdk_clients: Any) -> None:
+    """Redis in a network namespace of its own behind a veth pair: the link is cut and restored,
+    or slowed (delay and loss), while the nodes on this side keep serving."""
+    with isolated_link() as link:
+        redis = RedisProcess.behind(link)
+        redis.start()
+        try:
+            config = redis_config(redis.address, redis_servers.unique_prefix())
+            shaping: list[str] = []
+            with rotary_nodes(tmp_path, config, 2) as nodes:
+                faults = partition_faults(link, shaping)
+                notes = {"slow_link": shaping}
+                await cycle_faults(
+                    "redis partitioned", nodes, faults, sdk_clients, recovered_false, notes=notes
+                )
+        finally:
+            redis.remove()
+
+
 async def test_nats_killed_and_paused_in_cycles(nats: NatsServer, tmp_path: Path, sdk_clients: Any) -> None:
     with rotary_nodes(tmp_path, nats_config(nats.url), 2) as nodes:
         await cycle_faults("nats", nodes, nats_faults(nats), sdk_clients, insufficient_state, len(nodes))
@@ -147,6 +175,7 @@ async def cycle_faults(
     sdk_clients: Any,
     told_by: Callable[[str, Any], bool],
     publishers: int = 1,
+    notes: dict[str, Any] | None = None,
 ) -> None:
     channel = "chat:" + uuid.uuid4().hex[:12]
     clients = [await connected(sdk_clients, node, f"reader{i}") for i, node in enumerate(nodes * 2)]
@@ -202,6 +231,8 @@ async def cycle_faults(
             json.dumps(
                 {
                     "engine": engine,
+                    "faults": [fault.name for fault in faults],
+                    **(notes or {}),
                     "cycles": FAULT_CYCLES,
                     "seconds": round(time.monotonic() - began, 1),
                     "accepted": len(accepted),
