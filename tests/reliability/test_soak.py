@@ -18,12 +18,14 @@ import asyncio
 import json
 import os
 import random
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
+from helpers.env import raise_open_files
 from helpers.server import InProcessServer, WsClient, start_in_process
 
 from reliability.fuzz.harness import config_from
@@ -31,7 +33,9 @@ from reliability.fuzz.harness import config_from
 SOAK_CONNECTIONS = int(os.environ.get("ROTARY_SOAK_CONNECTIONS", "100"))
 SOAK_TICKS = int(os.environ.get("ROTARY_SOAK_TICKS", "60"))
 CHURN = max(1, SOAK_CONNECTIONS // 40)
-"""Clients replaced per tick."""
+"""Clients replaced per tick, all at once."""
+CONNECT_BATCH = 100
+"""Clients connecting at once while the crowd is built."""
 RSS_GROWTH = 1.2
 RSS_SLACK = 8 << 20
 
@@ -94,25 +98,39 @@ async def back_to(server: InProcessServer, baseline: Counts) -> Counts:
 
 
 async def test_churn_and_publications_leak_nothing() -> None:
+    raise_open_files(2 * (SOAK_CONNECTIONS + CHURN) + 256)  # both ends of each, and the closing ones
     rng = random.Random(7)
     server = await start_in_process(
         config_from({"client": {"token": {"hmac_secret_key": SECRET}}, **SETTINGS})
     )
-    # The test client's pool holds 100 connections, all taken by the WebSockets: the API calls
-    # need a pool of their own.
+    # The test client's pool holds 100 connections: the WebSockets get a pool without a limit, and
+    # the API calls a pool of their own.
+    sockets = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     api = aiohttp.ClientSession()
+
+    async def join(user: str) -> WsClient:
+        return await server.connect(user, "soak", session=sockets)
+
+    async def replace(tick: int) -> None:
+        leaving = clients.pop(rng.randrange(len(clients)))
+        await leaving.ws.close()
+        server.sockets.remove(leaving)
+        clients.append(await join(f"t{tick}"))
+
     try:
         await publish(api, server, -1)  # the API's keep-alive connection belongs to the baseline
         before = await settled(server, 0)
-        clients: list[WsClient] = [await server.connect(f"u{n}", "soak") for n in range(SOAK_CONNECTIONS)]
+        clients: list[WsClient] = []
+        for start in range(0, SOAK_CONNECTIONS, CONNECT_BATCH):
+            batch = range(start, min(start + CONNECT_BATCH, SOAK_CONNECTIONS))
+            clients.extend(await asyncio.gather(*(join(f"u{n}") for n in batch)))
         published = 0
         warm: Counts | None = None
+        churning = 0.0
         for tick in range(SOAK_TICKS):
-            for _ in range(CHURN):
-                leaving = clients.pop(rng.randrange(len(clients)))
-                await leaving.ws.close()
-                server.sockets.remove(leaving)
-                clients.append(await server.connect(f"t{tick}", "soak"))
+            began = time.monotonic()
+            await asyncio.gather(*(replace(tick) for _ in range(CHURN)))
+            churning += time.monotonic() - began
             status, body = await publish(api, server, tick)
             assert status == 200 and "result" in body, body
             published += 1
@@ -125,17 +143,17 @@ async def test_churn_and_publications_leak_nothing() -> None:
         if warm.timers is not None and end.timers is not None:
             assert end.timers <= warm.timers + CHURN, (warm, end)
         assert end.rss_mib * 2**20 <= warm.rss_mib * 2**20 * RSS_GROWTH + RSS_SLACK, (warm, end)
-        for client in clients:
-            await client.ws.close()
+        await asyncio.gather(*(client.ws.close() for client in clients))
         server.sockets.clear()
         after = await back_to(server, before)
         assert after.tasks <= before.tasks and after.fds <= before.fds, (before, after)
         if before.timers is not None and after.timers is not None:
             assert after.timers <= before.timers, (before, after)
     finally:
+        await sockets.close()
         await api.close()
         await server.close()
-    _record(before, warm, end, after, published)
+    _record(before, warm, end, after, published, round(SOAK_TICKS * CHURN / churning, 1))
 
 
 SECRET = "soak-secret-of-at-least-thirty-two-bytes"
@@ -145,13 +163,16 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-def _record(before: Counts, warm: Counts, end: Counts, after: Counts, published: int) -> None:
+def _record(
+    before: Counts, warm: Counts, end: Counts, after: Counts, published: int, churn_rate: float
+) -> None:
     results = os.environ.get("ROTARY_RELIABILITY_RESULTS")
     if results:
         figures = {
             "connections": SOAK_CONNECTIONS,
             "ticks": SOAK_TICKS,
             "replaced": SOAK_TICKS * CHURN,
+            "replaced_per_second": churn_rate,
             "published": published,
             "counts": {
                 name: asdict(c)
