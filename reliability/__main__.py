@@ -1,7 +1,7 @@
 """``python -m reliability``: the reliability kit's one command.
 
     python -m reliability seed              write every target's seeds into reliability/corpus/
-    python -m reliability fuzz [--inputs N] [TARGET...]
+    python -m reliability fuzz [--inputs N] [--max-seconds S] [TARGET...]
                                             fuzz each target with atheris for N inputs (default
                                             1,000,000), keep new coverage in the corpus, record
                                             the figures in reliability/results/fuzz.json
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     fuzz = commands.add_parser("fuzz", help="fuzz the targets with atheris")
     fuzz.add_argument("--inputs", type=int, default=1_000_000, help="inputs per target")
     fuzz.add_argument("--jobs", type=int, default=1, help="targets fuzzed at once")
+    fuzz.add_argument(
+        "--max-seconds", type=int, default=0, help="stop each target after this long (0: never)"
+    )
     fuzz.add_argument("targets", nargs="*", help="target names (default: all)")
     faults = commands.add_parser("faults", help="kill, pause and partition Redis and NATS under traffic")
     faults.add_argument("--cycles", type=int, default=10)
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         write_seeds()
         return 0
     if args.command == "fuzz":
-        return 0 if fuzz_all(args.targets, args.inputs, args.jobs) else 1
+        return 0 if fuzz_all(args.targets, args.inputs, args.jobs, args.max_seconds) else 1
     if args.command == "faults":
         unknown = set(args.scenarios) - set(FAULT_SCENARIOS)
         if unknown:

@@ -1,12 +1,13 @@
 """Soak: connections churn while publications flow; nothing the server holds grows with time.
 
-An in-process server and SOAK_CONNECTIONS WebSocket clients subscribed to one channel. Every tick
-a few clients leave and as many new ones connect and subscribe, and one publication goes out
-through the HTTP API. The resources are counted, not guessed: asyncio tasks, open file
-descriptors, scheduled timer handles (on the standard asyncio loop, whose schedule is visible),
-the hub's clients and channel subscribers, and RSS, after a warm-up and again at the end, with
-the same number of connections open. Then every client leaves and the counts fall back to where
-they were before the first connection.
+An in-process server and SOAK_CONNECTIONS WebSocket clients (in a process of their own,
+tests/helpers/crowd.py) subscribed to one channel. Every tick CHURN clients leave and as many new
+ones connect and subscribe, all at once, and one publication goes out through the HTTP API. The
+resources are counted, not guessed: asyncio tasks, open file descriptors, scheduled timer handles
+(on the standard asyncio loop, whose schedule is visible), the hub's clients and channel
+subscribers, and RSS, after a warm-up and again at the end, with the same number of connections
+open. Then every client leaves and the counts fall back to where they were before the first
+connection.
 
 The suite's run is short; the reliability kit runs it long (``ROTARY_SOAK_CONNECTIONS``,
 ``ROTARY_SOAK_TICKS``). With ``ROTARY_RELIABILITY_RESULTS=<file>`` the figures go there as JSON.
@@ -17,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
-import time
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import orjson
 from helpers.env import raise_open_files
-from helpers.server import InProcessServer, WsClient, start_in_process
+from helpers.server import InProcessServer, start_in_process
 
 from reliability.fuzz.harness import config_from
 
@@ -34,8 +34,6 @@ SOAK_CONNECTIONS = int(os.environ.get("ROTARY_SOAK_CONNECTIONS", "100"))
 SOAK_TICKS = int(os.environ.get("ROTARY_SOAK_TICKS", "60"))
 CHURN = max(1, SOAK_CONNECTIONS // 40)
 """Clients replaced per tick, all at once."""
-CONNECT_BATCH = 100
-"""Clients connecting at once while the crowd is built."""
 RSS_GROWTH = 1.2
 RSS_SLACK = 8 << 20
 
@@ -97,40 +95,60 @@ async def back_to(server: InProcessServer, baseline: Counts) -> Counts:
     return now
 
 
+class CrowdProcess:
+    """The clients, in a process of their own (tests/helpers/crowd.py): both ends of 10,000
+    connections would not fit in one process's 20,000 descriptors."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+
+    @classmethod
+    async def start(cls, server: InProcessServer) -> CrowdProcess:
+        url = str(server.http.make_url(server.config.websocket.handler_prefix))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "helpers.crowd",
+            url,
+            SECRET,
+            "soak",
+            cwd=Path(__file__).resolve().parents[1],
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    async def ask(self, command: str) -> str:
+        """Sends one command; its answer once the crowd has done it."""
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(f"{command}\n".encode())
+        await self._process.stdin.drain()
+        answer = (await self._process.stdout.readline()).decode().strip()
+        assert answer.startswith("ok"), f"the crowd failed at {command!r} (its traceback is above)"
+        return answer[2:].strip()
+
+    async def stop(self) -> None:
+        if self._process.returncode is None:
+            self._process.kill()
+        await self._process.wait()
+
+
 async def test_churn_and_publications_leak_nothing() -> None:
-    raise_open_files(2 * (SOAK_CONNECTIONS + CHURN) + 256)  # both ends of each, and the closing ones
-    rng = random.Random(7)
+    raise_open_files(SOAK_CONNECTIONS + 2 * CHURN + 256)  # the server's end of each, and the closing ones
     server = await start_in_process(
         config_from({"client": {"token": {"hmac_secret_key": SECRET}}, **SETTINGS})
     )
-    # The test client's pool holds 100 connections: the WebSockets get a pool without a limit, and
-    # the API calls a pool of their own.
-    sockets = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     api = aiohttp.ClientSession()
-
-    async def join(user: str) -> WsClient:
-        return await server.connect(user, "soak", session=sockets)
-
-    async def replace(tick: int) -> None:
-        leaving = clients.pop(rng.randrange(len(clients)))
-        await leaving.ws.close()
-        server.sockets.remove(leaving)
-        clients.append(await join(f"t{tick}"))
-
+    crowd = await CrowdProcess.start(server)
     try:
         await publish(api, server, -1)  # the API's keep-alive connection belongs to the baseline
         before = await settled(server, 0)
-        clients: list[WsClient] = []
-        for start in range(0, SOAK_CONNECTIONS, CONNECT_BATCH):
-            batch = range(start, min(start + CONNECT_BATCH, SOAK_CONNECTIONS))
-            clients.extend(await asyncio.gather(*(join(f"u{n}") for n in batch)))
+        await crowd.ask(f"join {SOAK_CONNECTIONS}")
         published = 0
         warm: Counts | None = None
         churning = 0.0
         for tick in range(SOAK_TICKS):
-            began = time.monotonic()
-            await asyncio.gather(*(replace(tick) for _ in range(CHURN)))
-            churning += time.monotonic() - began
+            churning += float(await crowd.ask(f"replace {CHURN}"))
             status, body = await publish(api, server, tick)
             assert status == 200 and "result" in body, body
             published += 1
@@ -143,14 +161,13 @@ async def test_churn_and_publications_leak_nothing() -> None:
         if warm.timers is not None and end.timers is not None:
             assert end.timers <= warm.timers + CHURN, (warm, end)
         assert end.rss_mib * 2**20 <= warm.rss_mib * 2**20 * RSS_GROWTH + RSS_SLACK, (warm, end)
-        await asyncio.gather(*(client.ws.close() for client in clients))
-        server.sockets.clear()
+        await crowd.ask("leave")
         after = await back_to(server, before)
         assert after.tasks <= before.tasks and after.fds <= before.fds, (before, after)
         if before.timers is not None and after.timers is not None:
             assert after.timers <= before.timers, (before, after)
     finally:
-        await sockets.close()
+        await crowd.stop()
         await api.close()
         await server.close()
     _record(before, warm, end, after, published, round(SOAK_TICKS * CHURN / churning, 1))
