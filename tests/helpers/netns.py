@@ -89,13 +89,25 @@ class NetworkLink:
         _run("tc", "qdisc", "del", "dev", self.host_device, "root")
 
 
+def _taken_networks() -> list[ipaddress.IPv4Network]:
+    """Every IPv4 network this namespace has an address in or a route to."""
+    addresses = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=False).stdout
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=False).stdout
+    words = addresses.split() + [line.split()[0] for line in routes.splitlines() if line.split()]
+    taken = []
+    for word in words:
+        with contextlib.suppress(ValueError):
+            taken.append(ipaddress.IPv4Interface(word).network)
+    return taken
+
+
 def _free_subnet() -> ipaddress.IPv4Network:
-    """A /30 in 10.200.0.0/13 that no interface of this namespace uses (picked at random, so that
-    parallel tests and other users of the machine do not collide)."""
-    used = subprocess.run(["ip", "-4", "-o", "addr"], capture_output=True, text=True, check=False).stdout
+    """A /30 in 10.200.0.0/13 that overlaps nothing this namespace has an address in or a route to
+    (picked at random, so that parallel tests and other users of the machine do not collide)."""
+    taken = _taken_networks()
     while True:
         subnet = ipaddress.IPv4Network((0x0AC80000 + 4 * random.randrange(1 << 17), 30))
-        if str(subnet.network_address)[:-1] not in used:
+        if not any(subnet.overlaps(network) for network in taken):
             return subnet
 
 
