@@ -8,7 +8,8 @@ SDKs' backoff brings them back. Every client ends up resubscribed with ``recover
 every publication, once and in order: the storm is absorbed and nothing is lost.
 
 The suite runs STORM_CLIENTS (40) clients, a quarter of them beyond the bucket; the reliability kit
-runs more (``ROTARY_STORM_CLIENTS``, with ``ROTARY_STORM_TURNED_AWAY`` beyond the bucket). With ``ROTARY_RELIABILITY_RESULTS=<file>`` the figures are written
+runs more (``ROTARY_STORM_CLIENTS``, with ``ROTARY_STORM_TURNED_AWAY`` beyond the bucket). With
+``ROTARY_RELIABILITY_RESULTS=<file>`` the figures are written
 there as JSON.
 """
 
