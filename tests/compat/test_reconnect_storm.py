@@ -9,8 +9,7 @@ every publication, once and in order: the storm is absorbed and nothing is lost.
 
 The suite runs STORM_CLIENTS (40) clients, a quarter of them beyond the bucket; the reliability kit
 runs more (``ROTARY_STORM_CLIENTS``, with ``ROTARY_STORM_TURNED_AWAY`` beyond the bucket). With
-``ROTARY_RELIABILITY_RESULTS=<file>`` the figures are written
-there as JSON.
+``ROTARY_RELIABILITY_RESULTS=<file>`` the figures are written there as JSON.
 """
 
 from __future__ import annotations
