@@ -15,6 +15,7 @@ runs more (``ROTARY_STORM_CLIENTS``, with ``ROTARY_STORM_TURNED_AWAY`` beyond th
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import time
@@ -40,6 +41,16 @@ CONNECT_BATCH = 50
 """Clients connecting at once while the crowd is built (before the storm)."""
 PUBLISHED_BEFORE = 5
 PUBLISHED_WHILE_DOWN = 10
+
+
+def stuck(waiting: list[tuple[Any, Any, Any]]) -> dict[str, int]:
+    """How many clients are in each (client state, subscription state, last event) triple."""
+    return dict(
+        collections.Counter(
+            f"{sdk.client.state.value}/{sub.state.value}/{events.seen[-1][0] if events.seen else '-'}"
+            for sdk, sub, events in waiting
+        )
+    )
 
 
 async def test_clients_of_a_dead_node_all_come_back_and_recover(tmp_path: Path, sdk_clients: Any) -> None:
@@ -82,9 +93,12 @@ async def test_clients_of_a_dead_node_all_come_back_and_recover(tmp_path: Path, 
                 ]
                 return not waiting
 
-            await eventually(
-                all_recovered, "every client recovered", timeout=STORM_CLIENTS + TURNED_AWAY + 30
-            )
+            try:
+                await eventually(
+                    all_recovered, "every client recovered", timeout=STORM_CLIENTS + TURNED_AWAY + 30
+                )
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; {len(waiting)} still waiting: {stuck(waiting)}") from None
             seconds = time.monotonic() - restarted
             for _, _, events in crowd:
                 assert_no_silent_loss(events.seen, accepted, set())
