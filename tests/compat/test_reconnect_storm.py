@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from centrifuge import SubscriptionState
 from helpers import redis_servers
-from helpers.cluster import connected, eventually, redis_config, rotary_nodes, subscribed
+from helpers.cluster import eventually, redis_config, rotary_nodes, token
 from helpers.env import raise_open_files
 from helpers.traffic import assert_no_silent_loss
 
@@ -37,6 +37,7 @@ TURNED_AWAY = int(os.environ.get("ROTARY_STORM_TURNED_AWAY", str(STORM_CLIENTS /
 """Clients beyond the bucket: turned away with 503, they come back by the SDK's backoff as the bucket
 regains a token a second (Centrifugo's rate), so they take about this many seconds."""
 RATE_LIMIT = max(1, STORM_CLIENTS - TURNED_AWAY)
+READY_TIMEOUT = 60.0
 CONNECT_BATCH = 50
 """Clients connecting at once while the crowd is built (before the storm)."""
 PUBLISHED_BEFORE = 5
@@ -62,8 +63,15 @@ async def test_clients_of_a_dead_node_all_come_back_and_recover(tmp_path: Path, 
         with rotary_nodes(tmp_path, config, 2) as (node_a, node_b):
 
             async def join(index: int) -> tuple[Any, Any, Any]:
-                sdk = await connected(sdk_clients, node_a, f"user{index}")
-                return (sdk, *await subscribed(sdk, channel, max_resubscribe_delay=0.5))
+                # Upper bounds for a loaded machine: a node busy with a batch of connects reads
+                # Redis late, and the SDK retries the subscribes that failed meanwhile.
+                sdk = sdk_clients(node_a, token=token(f"user{index}"))
+                await sdk.client.connect()
+                await sdk.client.ready(timeout=READY_TIMEOUT)
+                sub, events = sdk.subscription(channel, max_resubscribe_delay=0.5)
+                await sub.subscribe()
+                await sub.ready(timeout=READY_TIMEOUT)
+                return sdk, sub, events
 
             crowd = []
             for start in range(0, STORM_CLIENTS, CONNECT_BATCH):

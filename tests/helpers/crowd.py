@@ -14,8 +14,8 @@ reads one command per line and answers each with one line once it is done:
     leave       closes every client
     quit        closes every client and exits
 
-Every client speaks the JSON protocol (connect with an HS256 token, then subscribe) and reads
-what the server pushes, so no socket backs up with publications.
+Every client speaks the JSON protocol (connect with an HS256 token, then subscribe), reads what the
+server pushes, so no socket backs up with publications, and answers pings.
 """
 
 from __future__ import annotations
@@ -97,8 +97,11 @@ async def _reply(ws: aiohttp.ClientWebSocketResponse, command_id: int) -> dict[s
 
 
 async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
-    async for _ in ws:
-        pass
+    """Reads what the server pushes and answers its pings (an empty command, ``{}``), as the SDKs
+    do: a client that stays quiet is disconnected with 3012 once client.ping_interval passed."""
+    async for message in ws:
+        if message.type is aiohttp.WSMsgType.TEXT and "{}" in message.data.splitlines():
+            await ws.send_str("{}")
 
 
 async def main(url: str, secret: str, channel: str) -> None:

@@ -74,8 +74,9 @@ async def publish(api: aiohttp.ClientSession, server: InProcessServer, tick: int
 
 
 async def settled(server: InProcessServer, live: int) -> Counts:
-    """The counts once the server has caught up with the clients (every leave processed)."""
-    for _ in range(200):
+    """The counts once the server has caught up with the clients (every leave processed); an
+    upper bound of a minute, for a loaded machine."""
+    for _ in range(6000):
         now = counts(server)
         if now.clients == live and now.subscribers == live:
             return now
