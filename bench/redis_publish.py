@@ -41,6 +41,8 @@ class Silent:
 
     def handle_resubscribed(self, channels: list[str]) -> None: ...
 
+    def handle_interrupted(self, channels: list[str]) -> None: ...
+
 
 async def sequential(broker: RedisBroker, channels: list[str], data: bytes, opts: PublishOptions) -> int:
     """Publishes one after another; returns how many failed."""

@@ -1,14 +1,23 @@
 """``python -m reliability``: the reliability kit's one command.
 
     python -m reliability seed              write every target's seeds into reliability/corpus/
-    python -m reliability fuzz [--inputs N] [TARGET...]
+    python -m reliability fuzz [--inputs N] [--max-seconds S] [TARGET...]
                                             fuzz each target with atheris for N inputs (default
                                             1,000,000), keep new coverage in the corpus, record
                                             the figures in reliability/results/fuzz.json
-    python -m reliability faults [--cycles N]
-                                            kill and pause Redis N times (default 10) under
-                                            traffic, in reliability/results/faults.json
-    python -m reliability all               seed, fuzz, faults, then report
+    python -m reliability faults [--cycles N] [SCENARIO...]
+                                            kill and pause Redis and NATS, cut and slow the link
+                                            to Redis, N times each (default 10) under traffic,
+                                            in reliability/results/faults.json
+    python -m reliability soak [--connections N] [--ticks T]
+                                            N connections (default 10,000) churning N/40 at once
+                                            per round for T rounds, publications flowing, leaks
+                                            counted, in reliability/results/soak.json
+    python -m reliability storm [--clients N] [--turned-away K]
+                                            N clients (default 10,000) of a killed node come
+                                            back at once past a rate limit K short of N, in
+                                            reliability/results/storm.json
+    python -m reliability all               seed, fuzz, faults, soak, storm, then report
     python -m reliability report            regenerate docs/reliability.md from the results
 
 The suite runs the short variant of each (tests/reliability/).
@@ -19,7 +28,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reliability.faults import run_faults
+from reliability.faults import FAULT_SCENARIOS, run_faults, run_soak, run_storm
 from reliability.fuzz.campaign import fuzz_all, write_seeds
 from reliability.report import write_report
 
@@ -35,22 +44,39 @@ def main(argv: list[str] | None = None) -> int:
     fuzz = commands.add_parser("fuzz", help="fuzz the targets with atheris")
     fuzz.add_argument("--inputs", type=int, default=1_000_000, help="inputs per target")
     fuzz.add_argument("--jobs", type=int, default=1, help="targets fuzzed at once")
+    fuzz.add_argument(
+        "--max-seconds", type=int, default=0, help="stop each target after this long (0: never)"
+    )
     fuzz.add_argument("targets", nargs="*", help="target names (default: all)")
-    faults = commands.add_parser("faults", help="kill and pause Redis under traffic")
+    faults = commands.add_parser("faults", help="kill, pause and partition Redis and NATS under traffic")
     faults.add_argument("--cycles", type=int, default=10)
-    commands.add_parser("all", help="seed, fuzz, faults, then report")
+    faults.add_argument("scenarios", nargs="*", help=f"some of {sorted(FAULT_SCENARIOS)}; default: all")
+    soak = commands.add_parser("soak", help="connections churning while publications flow")
+    soak.add_argument("--connections", type=int, default=10_000)
+    soak.add_argument("--ticks", type=int, default=40)
+    storm = commands.add_parser("storm", help="a killed node's clients all coming back at once")
+    storm.add_argument("--clients", type=int, default=10_000)
+    storm.add_argument("--turned-away", type=int, default=60, help="clients beyond the rate limit")
+    commands.add_parser("all", help="seed, fuzz, faults, soak, storm, then report")
     commands.add_parser("report", help="regenerate docs/reliability.md")
     args = parser.parse_args(argv)
     if args.command == "seed":
         write_seeds()
         return 0
     if args.command == "fuzz":
-        return 0 if fuzz_all(args.targets, args.inputs, args.jobs) else 1
+        return 0 if fuzz_all(args.targets, args.inputs, args.jobs, args.max_seconds) else 1
     if args.command == "faults":
-        return 0 if run_faults(args.cycles) else 1
+        unknown = set(args.scenarios) - set(FAULT_SCENARIOS)
+        if unknown:
+            parser.error(f"unknown fault scenarios {sorted(unknown)}; known: {sorted(FAULT_SCENARIOS)}")
+        return 0 if run_faults(args.cycles, args.scenarios) else 1
+    if args.command == "soak":
+        return 0 if run_soak(args.connections, args.ticks) else 1
+    if args.command == "storm":
+        return 0 if run_storm(args.clients, args.turned_away) else 1
     if args.command == "all":
         write_seeds()
-        ok = fuzz_all([], 1_000_000) & run_faults(10)
+        ok = fuzz_all([], 1_000_000) & run_faults(10) & run_soak(10_000, 40) & run_storm(10_000, 60)
         write_report()
         return 0 if ok else 1
     write_report()

@@ -122,13 +122,14 @@ def _stat(log: str, key: str) -> int:
     return int(found[-1]) if found else 0
 
 
-def fuzz_all(names: list[str], inputs: int, jobs: int = 1) -> bool:
-    """Fuzzes ``names`` (all targets when empty); records figures in reliability/results/fuzz.json."""
+def fuzz_all(names: list[str], inputs: int, jobs: int = 1, max_seconds: int = 0) -> bool:
+    """Fuzzes ``names`` (all targets when empty) for ``inputs`` inputs each, or ``max_seconds`` when
+    that comes first (the figures then say how many ran); records them in reliability/results/fuzz.json."""
     from reliability.fuzz.targets import TARGETS
 
     chosen = names or list(TARGETS)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(lambda name: fuzz_target(name, inputs), chosen))
+        results = list(pool.map(lambda name: fuzz_target(name, inputs, max_seconds), chosen))
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "fuzz.json"
     recorded = json.loads(path.read_text()) if path.exists() else {}

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -63,6 +63,8 @@ class RecordingHandler:
     """A BrokerEventHandler that keeps every event, in arrival order, and lets a test await them."""
 
     events: list[Event] = field(default_factory=list)
+    interrupted: list[list[str]] = field(default_factory=list)
+    """The channels of every ``handle_interrupted`` call, in order."""
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def handle_publication(
@@ -83,6 +85,9 @@ class RecordingHandler:
 
     def handle_leave(self, channel: str, info: pb.ClientInfo) -> None:
         self._record(LeaveEvent(channel, info))
+
+    def handle_interrupted(self, channels: Sequence[str]) -> None:
+        self.interrupted.append(sorted(channels))
 
     @property
     def publications(self) -> list[PublicationEvent]:

@@ -246,6 +246,28 @@ async def test_commands_fail_fast_while_disconnected_and_resume_after_restart(
     ]
 
 
+async def test_a_broken_connection_names_every_subscribed_channel_before_anything_arrives_again(
+    server: NatsServer, start_broker: BrokerFactory
+) -> None:
+    """NATS keeps nothing for an absent subscriber: the node learns which channels may have lost
+    publications as soon as the connection breaks, so their subscribers can be told."""
+    sender, _ = await start_broker(**FAST_RECONNECT)
+    receiver, handler = await start_broker(**FAST_RECONNECT)
+    await receiver.subscribe(["a", "b"])
+    await receiver.unsubscribe(["b"])
+    await receiver.subscribe(["c"])
+    assert handler.interrupted == []
+
+    server.kill()
+    await wait_until(lambda: bool(handler.interrupted))
+    assert handler.interrupted == [["a", "c"]]
+    server.start()
+    await wait_until(lambda: sender.connected and receiver.connected)
+    await sender.publish("a", b'"after"', PLAIN)
+    await handler.wait_for(1)
+    assert handler.interrupted == [["a", "c"]]
+
+
 async def test_start_fails_within_the_dial_timeout_when_nats_is_down(server: NatsServer) -> None:
     url = server.url
     server.kill()

@@ -478,6 +478,20 @@ async def test_presence_entries_lapse_unless_refreshed(own_server: RedisProcess)
     assert list(entries) == ["stays"]
 
 
+async def test_many_first_uses_at_once_share_one_connection_attempt(own_server: RedisProcess) -> None:
+    """A node's first burst of subscribes (a reconnect storm after a restart) reaches a presence
+    manager that connects on first use: every caller waits for the one attempt. Every caller but
+    the first used to fail with AttributeError once the attempt was done, and its client got error 100."""
+    presence = RedisPresenceManager(RedisPresenceOptions(standalone_options(own_server), presence_ttl=60.0))
+    clients = [f"c{n}" for n in range(20)]
+    await asyncio.gather(
+        *(presence.add_presence("room", c, pb.ClientInfo(user=c, client=c)) for c in clients)
+    )
+    stats = await presence.presence_stats("room")
+    await presence.close()
+    assert stats.num_clients == len(clients)
+
+
 # Sharding and Cluster
 
 

@@ -74,6 +74,16 @@ def redis_config(address: str, prefix: str) -> dict[str, Any]:
     }
 
 
+def nats_config(url: str) -> dict[str, Any]:
+    """A server config on the NATS broker at ``url`` (presence in each node's memory). NATS keeps
+    no history, so the ``chat`` namespace has no history or recovery on it
+    (https://centrifugal.dev/docs/server/engines#nats-broker)."""
+    config = memory_config()
+    without_history = ("history_size", "history_ttl", "force_recovery")
+    config["channel"]["namespaces"] = [{k: v for k, v in CHAT_NAMESPACE.items() if k not in without_history}]
+    return {**config, "broker": {"enabled": True, "type": "nats", "nats": {"url": url}}}
+
+
 def token(user: str, **claims: Any) -> str:
     """A connection JWT for ``user``, signed like an application backend signs it."""
     return jwt.encode({"sub": user, **claims}, SECRET, algorithm="HS256")

@@ -7,6 +7,7 @@ with the reason printed; under CI=true it fails instead, because CI installs all
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import socket
 
@@ -31,3 +32,18 @@ def require_binary(name: str) -> str:
             pytest.fail(message + " (CI must install it)")
         pytest.skip(message)
     return path
+
+
+def raise_open_files(wanted: int) -> None:
+    """Raises this process's open-files limit to ``wanted`` (child processes inherit it), the hard
+    limit too where allowed (root); skips the test when it cannot, as bench/system.py warns."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return
+    if hard == resource.RLIM_INFINITY or hard >= wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+    except (ValueError, OSError):
+        pytest.skip(f"this test needs {wanted} open files; the hard limit is {hard}")

@@ -8,7 +8,9 @@ Restarting on the same port is what lets a test watch a client reconnect and res
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import signal
 import subprocess
 import tempfile
 import time
@@ -55,6 +57,17 @@ class NatsServer:
             self.kill()
             raise
 
+    def pause(self) -> None:
+        """Stops the process (SIGSTOP): connections stay open and nothing is answered, as a hung
+        server or a frozen VM would behave."""
+        assert self._process is not None, "nats-server is not running"
+        os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Lets a paused server run again (SIGCONT)."""
+        assert self._process is not None, "nats-server is not running"
+        os.kill(self._process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
         """Shuts the server down gracefully (SIGTERM): clients see their connection close."""
         self._end(subprocess.Popen.terminate)
@@ -69,6 +82,7 @@ class NatsServer:
             return
         if process.poll() is None:
             send_signal(process)
+            os.kill(process.pid, signal.SIGCONT)  # a paused server handles SIGTERM only once resumed
         process.wait(timeout=_START_TIMEOUT)
 
     def _wait_until_ready(self, log: Path) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.env import free_port, require_binary
+from helpers.netns import NetworkLink
 from rotary.engines.redis import RedisOptions
 
 HOST = "127.0.0.1"
@@ -38,9 +39,9 @@ def _resp_command(*args: str) -> bytes:
     return b"".join(parts)
 
 
-def ask(port: int, *command: str, timeout: float = 1.0) -> bytes:
+def ask(port: int, *command: str, timeout: float = 1.0, host: str = HOST) -> bytes:
     """Sends one command and returns the raw reply (enough to check readiness and cluster state)."""
-    with socket.create_connection((HOST, port), timeout=timeout) as conn:
+    with socket.create_connection((host, port), timeout=timeout) as conn:
         conn.sendall(_resp_command(*command))
         time.sleep(0.01)
         return conn.recv(65536)
@@ -64,6 +65,7 @@ class RedisProcess:
     port: int
     workdir: Path
     process: subprocess.Popen[bytes] | None = None
+    host: str = HOST
 
     @classmethod
     def create(cls, *extra: str, sentinel_config: str = "") -> RedisProcess:
@@ -88,14 +90,25 @@ class RedisProcess:
         ]
         return cls(args + list(extra), port, workdir)
 
+    @classmethod
+    def behind(cls, link: NetworkLink) -> RedisProcess:
+        """A redis-server inside ``link``'s namespace, reached at its inner address only."""
+        server = cls.create("--protected-mode", "no")
+        args = [link.inner_address if arg == HOST else arg for arg in server.args]
+        return cls(link.command(*args), server.port, server.workdir, host=link.inner_address)
+
     @property
     def address(self) -> str:
-        return f"{HOST}:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self) -> None:
         with (self.workdir / "server.log").open("ab") as log:
             self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
-        _wait_until(lambda: ask(self.port, "PING").startswith(b"+PONG"), f"redis on {self.port}")
+
+        def ready() -> bool:
+            return ask(self.port, "PING", host=self.host).startswith(b"+PONG")
+
+        _wait_until(ready, f"redis on {self.address}")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -103,9 +103,16 @@ class InProcessServer:
     def node(self) -> Node:
         return self.server.node
 
-    async def connect(self, user: str, *channels: str) -> WsClient:
-        """A client connected as ``user`` and subscribed (client-side) to ``channels``."""
-        ws = await self.http.ws_connect(self.config.websocket.handler_prefix, protocols=("centrifuge-json",))
+    async def connect(
+        self, user: str, *channels: str, session: aiohttp.ClientSession | None = None
+    ) -> WsClient:
+        """A client connected as ``user`` and subscribed (client-side) to ``channels``; through
+        ``session`` when given (the test client's own pool holds 100 connections)."""
+        prefix = self.config.websocket.handler_prefix
+        if session is None:
+            ws = await self.http.ws_connect(prefix, protocols=("centrifuge-json",))
+        else:
+            ws = await session.ws_connect(self.http.make_url(prefix), protocols=("centrifuge-json",))
         client = WsClient(ws)
         self.sockets.append(client)
         token = jwt.encode({"sub": user}, self.config.client.token.hmac_secret_key, algorithm="HS256")

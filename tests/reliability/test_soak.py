@@ -1,12 +1,13 @@
 """Soak: connections churn while publications flow; nothing the server holds grows with time.
 
-An in-process server and SOAK_CONNECTIONS WebSocket clients subscribed to one channel. Every tick
-a few clients leave and as many new ones connect and subscribe, and one publication goes out
-through the HTTP API. The resources are counted, not guessed: asyncio tasks, open file
-descriptors, scheduled timer handles (on the standard asyncio loop, whose schedule is visible),
-the hub's clients and channel subscribers, and RSS, after a warm-up and again at the end, with
-the same number of connections open. Then every client leaves and the counts fall back to where
-they were before the first connection.
+An in-process server and SOAK_CONNECTIONS WebSocket clients (in a process of their own,
+tests/helpers/crowd.py) subscribed to one channel. Every tick CHURN clients leave and as many new
+ones connect and subscribe, all at once, and one publication goes out through the HTTP API. The
+resources are counted, not guessed: asyncio tasks, open file descriptors, scheduled timer handles
+(on the standard asyncio loop, whose schedule is visible), the hub's clients and channel
+subscribers, and RSS, after a warm-up and again at the end, with the same number of connections
+open. Then every client leaves and the counts fall back to where they were before the first
+connection.
 
 The suite's run is short; the reliability kit runs it long (``ROTARY_SOAK_CONNECTIONS``,
 ``ROTARY_SOAK_TICKS``). With ``ROTARY_RELIABILITY_RESULTS=<file>`` the figures go there as JSON.
@@ -17,21 +18,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
-from helpers.server import InProcessServer, WsClient, start_in_process
+from helpers.env import raise_open_files
+from helpers.server import InProcessServer, start_in_process
 
 from reliability.fuzz.harness import config_from
 
 SOAK_CONNECTIONS = int(os.environ.get("ROTARY_SOAK_CONNECTIONS", "100"))
 SOAK_TICKS = int(os.environ.get("ROTARY_SOAK_TICKS", "60"))
 CHURN = max(1, SOAK_CONNECTIONS // 40)
-"""Clients replaced per tick."""
+"""Clients replaced per tick, all at once."""
 RSS_GROWTH = 1.2
 RSS_SLACK = 8 << 20
 
@@ -72,8 +74,9 @@ async def publish(api: aiohttp.ClientSession, server: InProcessServer, tick: int
 
 
 async def settled(server: InProcessServer, live: int) -> Counts:
-    """The counts once the server has caught up with the clients (every leave processed)."""
-    for _ in range(200):
+    """The counts once the server has caught up with the clients (every leave processed); an
+    upper bound of a minute, for a loaded machine."""
+    for _ in range(6000):
         now = counts(server)
         if now.clients == live and now.subscribers == live:
             return now
@@ -93,26 +96,60 @@ async def back_to(server: InProcessServer, baseline: Counts) -> Counts:
     return now
 
 
+class CrowdProcess:
+    """The clients, in a process of their own (tests/helpers/crowd.py): both ends of 10,000
+    connections would not fit in one process's 20,000 descriptors."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+
+    @classmethod
+    async def start(cls, server: InProcessServer) -> CrowdProcess:
+        url = str(server.http.make_url(server.config.websocket.handler_prefix))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "helpers.crowd",
+            url,
+            SECRET,
+            "soak",
+            cwd=Path(__file__).resolve().parents[1],
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(process)
+
+    async def ask(self, command: str) -> str:
+        """Sends one command; its answer once the crowd has done it."""
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(f"{command}\n".encode())
+        await self._process.stdin.drain()
+        answer = (await self._process.stdout.readline()).decode().strip()
+        assert answer.startswith("ok"), f"the crowd failed at {command!r} (its traceback is above)"
+        return answer[2:].strip()
+
+    async def stop(self) -> None:
+        if self._process.returncode is None:
+            self._process.kill()
+        await self._process.wait()
+
+
 async def test_churn_and_publications_leak_nothing() -> None:
-    rng = random.Random(7)
+    raise_open_files(SOAK_CONNECTIONS + 2 * CHURN + 256)  # the server's end of each, and the closing ones
     server = await start_in_process(
         config_from({"client": {"token": {"hmac_secret_key": SECRET}}, **SETTINGS})
     )
-    # The test client's pool holds 100 connections, all taken by the WebSockets: the API calls
-    # need a pool of their own.
     api = aiohttp.ClientSession()
+    crowd = await CrowdProcess.start(server)
     try:
         await publish(api, server, -1)  # the API's keep-alive connection belongs to the baseline
         before = await settled(server, 0)
-        clients: list[WsClient] = [await server.connect(f"u{n}", "soak") for n in range(SOAK_CONNECTIONS)]
+        await crowd.ask(f"join {SOAK_CONNECTIONS}")
         published = 0
         warm: Counts | None = None
+        churning = 0.0
         for tick in range(SOAK_TICKS):
-            for _ in range(CHURN):
-                leaving = clients.pop(rng.randrange(len(clients)))
-                await leaving.ws.close()
-                server.sockets.remove(leaving)
-                clients.append(await server.connect(f"t{tick}", "soak"))
+            churning += float(await crowd.ask(f"replace {CHURN}"))
             status, body = await publish(api, server, tick)
             assert status == 200 and "result" in body, body
             published += 1
@@ -125,17 +162,16 @@ async def test_churn_and_publications_leak_nothing() -> None:
         if warm.timers is not None and end.timers is not None:
             assert end.timers <= warm.timers + CHURN, (warm, end)
         assert end.rss_mib * 2**20 <= warm.rss_mib * 2**20 * RSS_GROWTH + RSS_SLACK, (warm, end)
-        for client in clients:
-            await client.ws.close()
-        server.sockets.clear()
+        await crowd.ask("leave")
         after = await back_to(server, before)
         assert after.tasks <= before.tasks and after.fds <= before.fds, (before, after)
         if before.timers is not None and after.timers is not None:
             assert after.timers <= before.timers, (before, after)
     finally:
+        await crowd.stop()
         await api.close()
         await server.close()
-    _record(before, warm, end, after, published)
+    _record(before, warm, end, after, published, round(SOAK_TICKS * CHURN / churning, 1))
 
 
 SECRET = "soak-secret-of-at-least-thirty-two-bytes"
@@ -145,13 +181,16 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-def _record(before: Counts, warm: Counts, end: Counts, after: Counts, published: int) -> None:
+def _record(
+    before: Counts, warm: Counts, end: Counts, after: Counts, published: int, churn_rate: float
+) -> None:
     results = os.environ.get("ROTARY_RELIABILITY_RESULTS")
     if results:
         figures = {
             "connections": SOAK_CONNECTIONS,
             "ticks": SOAK_TICKS,
             "replaced": SOAK_TICKS * CHURN,
+            "replaced_per_second": churn_rate,
             "published": published,
             "counts": {
                 name: asdict(c)

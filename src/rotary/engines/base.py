@@ -128,6 +128,14 @@ class BrokerEventHandler(Protocol):
         """
         ...
 
+    def handle_interrupted(self, channels: Sequence[str]) -> None:
+        """The broker's connection broke: publications to these channels may be lost, from now
+        until each is subscribed again, and no stream position will tell which (a broker without
+        history, NATS). Called as soon as the loss is noticed, before anything arrives again, so a
+        subscriber told now has missed nothing it was not told about.
+        """
+        ...
+
 
 class HistoryStore(Protocol):
     async def history(self, channel: str, query: HistoryQuery) -> HistoryResult:

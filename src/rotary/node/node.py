@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,6 +219,13 @@ class Node:
         as a gap in the offsets would: `unsubscribe` 2500 so the client recovers, or 3010 for a
         server-side subscription. Without this they would learn it only from the next publication."""
         upkeep.report_positions(self, positions)
+
+    def handle_interrupted(self, channels: Sequence[str]) -> None:
+        """Ends the subscriptions to ``channels`` that no position can vouch for: `unsubscribe`
+        2500, or 3010 for a server-side subscription. Centrifugo's NATS broker drops publications
+        silently while NATS is away; here each subscriber learns it may have missed some and
+        resubscribes (its SDK retries until the broker is back), which is its cue to reload state."""
+        upkeep.report_interruption(self, channels)
 
     # -- engine subscription of channels -------------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from rotary.engines.base import EngineError, HistoryQuery, StreamPosition
@@ -45,6 +45,14 @@ def report_positions(node: Node, positions: Mapping[str, StreamPosition]) -> Non
     """Ends the subscriptions that missed publications while the broker was cut off."""
     for channel, position in positions.items():
         for client in [c for c, state in _subscribers(node, channel) if missed(state, position)]:
+            client.insufficient_state(channel)
+
+
+def report_interruption(node: Node, channels: Iterable[str]) -> None:
+    """Ends the unpositioned subscriptions to ``channels``: they may have missed publications
+    that nothing else would reveal (positioned ones are checked against positions instead)."""
+    for channel in channels:
+        for client in [c for c, state in _subscribers(node, channel) if not state.positioned]:
             client.insufficient_state(channel)
 
 

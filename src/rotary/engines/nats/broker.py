@@ -89,15 +89,16 @@ class NatsBroker:
 
     nats-py hands each subscription's messages, in arrival order, to one task per subscription,
     which calls the handler's sync methods. After a reconnect nats-py subscribes again by itself;
-    what was published while disconnected is lost, as NATS promises nothing more. Idempotency
-    keys are remembered by this node only.
+    what was published while disconnected is lost, as NATS promises nothing more, and the
+    handler is told which channels that concerns (``handle_interrupted``) as soon as the loss is
+    noticed. Idempotency keys are remembered by this node only.
     """
 
     supports_history = False
 
     def __init__(self, options: NatsOptions | None = None) -> None:
         self._options = options or NatsOptions()
-        self._connection = Connection(self._options, "broker")
+        self._connection = Connection(self._options, "broker", on_lost=self._interrupted)
         self._subscriptions: dict[str, Subscription] = {}
         self._handler: BrokerEventHandler | None = None
         self._idempotency = _IdempotencyKeys()
@@ -177,6 +178,12 @@ class NatsBroker:
         await self._connection.round_trip()
         while any(subscription.pending_msgs for subscription in self._subscriptions.values()):
             await asyncio.sleep(0)
+
+    def _interrupted(self) -> None:
+        """NATS keeps nothing for a subscriber that is away: whatever was published to a channel
+        from the moment the connection broke until it is subscribed again is gone, unseen."""
+        if self._handler is not None and self._subscriptions:
+            self._handler.handle_interrupted(list(self._subscriptions))
 
     async def _subscribe_one(self, channel: str) -> bool:
         """Subscribes unless a concurrent call got there first; says whether this call did."""

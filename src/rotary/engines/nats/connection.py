@@ -10,7 +10,7 @@ import logging
 import random
 import re
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -130,10 +130,12 @@ class Connection:
     prefer an immediate EngineError, as Centrifugo's NATS broker gets by disabling that buffer.
     """
 
-    def __init__(self, options: NatsOptions, role: str) -> None:
+    def __init__(self, options: NatsOptions, role: str, on_lost: Callable[[], None] | None = None) -> None:
         self._options = options
         self._role = role
         self._client: Client | None = None
+        self._on_lost = on_lost
+        """Called when an established connection breaks, before nats-py tries to reconnect."""
 
     @property
     def connected(self) -> bool:
@@ -211,6 +213,8 @@ class Connection:
     async def _on_disconnected(self) -> None:
         if self._client is not None and not self._client.is_closed:
             log.warning("nats %s: disconnected from %s, reconnecting", self._role, self._options.url)
+            if self._on_lost is not None:
+                self._on_lost()
 
     async def _on_reconnected(self) -> None:
         log.info("nats %s: reconnected to %s", self._role, self._options.url)

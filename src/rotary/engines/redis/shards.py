@@ -441,12 +441,15 @@ class ShardSet:
     async def connect(self) -> list[RedisShard]:
         if self.shards:
             return self.shards
-        if self._connecting is None:
-            self._connecting = asyncio.ensure_future(connect_shards(self._options))
+        connecting = self._connecting
+        if connecting is None:
+            connecting = self._connecting = asyncio.ensure_future(connect_shards(self._options))
         try:
-            self.shards = await asyncio.shield(self._connecting)
+            self.shards = await asyncio.shield(connecting)
         finally:
-            if self._connecting.done():
+            # Every waiter of one attempt gets here; the first to find it done lets the next call
+            # try again (after a failure), the others find it cleared already.
+            if connecting.done() and self._connecting is connecting:
                 self._connecting = None
         return self.shards
 
