@@ -113,6 +113,7 @@ async def connect_subscribers(
     concurrency: int = 64,
     timeout: float = 60.0,
     deflate: bool = False,
+    handshake_timeout: float = 5.0,
 ) -> list[WSTransport]:
     """Opens ``count`` connections (subscribed to ``channel`` if given), ``concurrency`` at a time;
     with ``deflate`` they offer permessage-deflate."""
@@ -128,6 +129,7 @@ async def connect_subscribers(
                 url,
                 enable_auto_pong=True,
                 extra_headers=headers,
+                websocket_handshake_timeout=handshake_timeout,
             )
             await ready
             return transport

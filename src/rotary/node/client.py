@@ -71,7 +71,8 @@ class Client:
         self._loop = asyncio.get_running_loop()
         limits = node.session_limits(transport.unidirectional)
         self.session = Session(codec_for(transport.protocol), limits, self._loop.time())
-        self._timer: asyncio.TimerHandle | None = None
+        self._tick: int | None = None
+        """The tick of node.deadlines this connection waits in, if any."""
         self._refreshes: set[asyncio.Task[None]] = set()
         """Server-side refreshes in flight (connection or subscriptions), cancelled at close."""
         self.closed = False
@@ -235,17 +236,19 @@ class Client:
 
     def _arm_timer(self) -> None:
         deadline = self.session.next_deadline()
-        timer = self._timer
-        if timer is not None:
-            if deadline is not None and timer.when() == deadline:
-                return
-            timer.cancel()
-            self._timer = None
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        deadlines = self.node.deadlines
+        tick = None if deadline is None else deadlines.tick_of(deadline)
+        if tick == self._tick:
+            return
+        if self._tick is not None:
+            deadlines.remove(self, self._tick)
+        self._tick = tick
+        if tick is not None:
+            deadlines.add(self, tick)
 
-    def _on_timer(self) -> None:
-        self._timer = None
+    def deadline_due(self) -> None:
+        """node.deadlines calls this at the tick of the session's next deadline."""
+        self._tick = None
         if self.closed:
             return
         disconnect = self.session.timer_fired(self._loop.time(), time.time())
@@ -354,9 +357,9 @@ class Client:
         )
         dropped = self.session.dropped
         ended = self.session.close()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self._tick is not None:
+            self.node.deadlines.remove(self, self._tick)
+            self._tick = None
         for task in self._refreshes:
             task.cancel()
         if dropped:
