@@ -65,7 +65,10 @@ def start_rotary_variant(name: str, keys: Keys, cpus: set[int] | None, workdir: 
         token = {"rsa_public_key": keys.public_pem}
     if name == "rotary-anon":
         client["allow_anonymous_connect_without_token"] = True
-    path = server_config(workdir, name, port, client={**client, "token": token})
+    channel = {
+        "without_namespace": {"allow_subscribe_for_client": True, "allow_subscribe_for_anonymous": True}
+    }
+    path = server_config(workdir, name, port, client={**client, "token": token}, channel=channel)
     command = [str(Path(sys.executable).parent / "rotary"), "-c", str(path)]
     env = dict(os.environ)
     if os.environ.get("BENCH_ROTARY_SRC"):

@@ -282,7 +282,7 @@ STARTERS: dict[str, Starter] = {
     "rotary-deflate": start_rotary_deflate,
     "rotary-alt": start_rotary_alt,
 }
-FULL_SERVERS = ("rotary", "centrifugo")
+FULL_SERVERS = ("rotary", "centrifugo", "rotary-alt")
 """Servers that verify JWTs and serve the whole API: the connect, memory and API rows are theirs."""
 
 
@@ -492,7 +492,7 @@ async def open_subscribers(
     if target.transport == "websocket":
         deflate = target.name.endswith("-deflate")
         transports = await connect_subscribers(
-            target.ws_url, subscribers, token, CHANNEL, stats, deflate=deflate
+            target.ws_url, subscribers, token, CHANNEL, stats, deflate=deflate, timeout=300
         )
         return lambda: close_subscribers(transports)
     base_url = target.api_url.removesuffix("/api")

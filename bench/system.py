@@ -94,7 +94,7 @@ def free_port() -> int:
         return port
 
 
-def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+def wait_listening(port: int, process: subprocess.Popen[bytes], timeout: float = 90.0) -> None:
     """Blocks until something accepts on ``port``; fails early if ``process`` died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
