@@ -167,7 +167,7 @@ async def measure(args: argparse.Namespace, trace: bool) -> dict[str, Any]:
             process.wait(60)
 
 
-def report(args: argparse.Namespace, plain: dict[str, Any], traced: dict[str, Any]) -> str:
+def report(args: argparse.Namespace, plain: dict[str, Any], traced: dict[str, Any] | None) -> str:
     n = args.connections
     lines = [f"connections: {n}, idle wait {args.idle:.0f}s, load average {os.getloadavg()[0]:.1f}"]
     for label, key in (("connected", "connected"), ("after idle", "idle")):
@@ -180,6 +180,8 @@ def report(args: argparse.Namespace, plain: dict[str, Any], traced: dict[str, An
             f"tasks {c['tasks']}, deadline timers {c['client_deadline_timers']}, "
             f"loop _scheduled {c['loop_scheduled']}"
         )
+    if traced is None:
+        return "\n".join(lines)
     traced_bytes = traced["traced"]
     n = traced["count"]
     lines.append(f"tracemalloc run: {n} connections")
@@ -210,7 +212,7 @@ def report(args: argparse.Namespace, plain: dict[str, Any], traced: dict[str, An
 async def main_async(args: argparse.Namespace) -> None:
     raise_nofile(2 * args.connections + 1024)
     plain = await measure(args, trace=False)
-    traced = await measure(args, trace=True)
+    traced = None if args.no_trace else await measure(args, trace=True)
     text = report(args, plain, traced)
     print(text)
     if args.out:
@@ -229,6 +231,7 @@ def main() -> int:
     )
     parser.add_argument("--idle", type=float, default=30.0, help="seconds idle before the last snapshot")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--no-trace", action="store_true", help="RSS, objects and timers only")
     args = parser.parse_args()
     asyncio.run(main_async(args))
     return 0
