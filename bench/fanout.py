@@ -210,6 +210,19 @@ def start_rotary_asgi(cpus: set[int] | None, workdir: Path) -> Target:
     return Target("rotary-asgi", process, ws_url, f"http://127.0.0.1:{port}/api")
 
 
+def start_rotary_alt(cpus: set[int] | None, workdir: Path) -> Target:
+    """rotary imported from the source tree BENCH_ALT_SRC (another checkout's ``src``), beside this
+    one's in the same run: a before/after comparison with interleaved rounds."""
+    port = free_port()
+    path = server_config(workdir, "rotary-alt", port)
+    command = [str(Path(sys.executable).parent / "rotary"), "-c", str(path)]
+    env = {**os.environ, "PYTHONPATH": os.environ["BENCH_ALT_SRC"]}
+    process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir, env=env)
+    wait_listening(port, process)
+    ws_url, api_url = f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
+    return Target("rotary-alt", process, ws_url, api_url)
+
+
 def start_rotary_metrics(cpus: set[int] | None, workdir: Path) -> Target:
     """rotary with ``prometheus.enabled``: its fan-out rows beside plain rotary's price the counting."""
     return start_rotary(cpus, workdir, metrics=True)
@@ -281,8 +294,9 @@ STARTERS: dict[str, Starter] = {
     **{f"rotary-{transport}": rotary_over(transport) for transport in TRANSPORTS},
     "rotary-deflate": start_rotary_deflate,
     "rotary-asgi": start_rotary_asgi,
+    "rotary-alt": start_rotary_alt,
 }
-FULL_SERVERS = ("rotary", "centrifugo")
+FULL_SERVERS = ("rotary", "centrifugo", "rotary-alt")
 """Servers that verify JWTs and serve the whole API: the connect, memory and API rows are theirs."""
 
 

@@ -118,6 +118,7 @@ async def connect_subscribers(
     concurrency: int = 64,
     timeout: float = 60.0,
     deflate: bool = False,
+    handshake_timeout: float = HANDSHAKE_TIMEOUT,
 ) -> list[WSTransport]:
     """Opens ``count`` connections (subscribed to ``channel`` if given), ``concurrency`` at a time;
     with ``deflate`` they offer permessage-deflate."""
@@ -133,7 +134,7 @@ async def connect_subscribers(
                 url,
                 enable_auto_pong=True,
                 extra_headers=headers,
-                websocket_handshake_timeout=HANDSHAKE_TIMEOUT,
+                websocket_handshake_timeout=handshake_timeout,
             )
             await ready
             return transport

@@ -76,9 +76,11 @@ class Client:
         self.session = Session(codec_for(transport.protocol), limits, self._loop.time())
         if node.metrics is not None:
             self.session.on_push = partial(node.metrics.message_sent, transport.name)
-        self._timer: asyncio.TimerHandle | None = None
-        self._refreshes: set[asyncio.Task[None]] = set()
-        """Server-side refreshes in flight (connection or subscriptions), cancelled at close."""
+        self._tick: int | None = None
+        """The tick of node.deadlines this connection waits in, if any."""
+        self._refreshes: set[asyncio.Task[None]] | None = None
+        """Server-side refreshes in flight (connection or subscriptions), cancelled at close; made
+        by the first one (most connections never have one, and an empty set is 216 bytes)."""
         self.closed = False
         self._arm_timer()
         node.client_opened(self)
@@ -242,17 +244,19 @@ class Client:
 
     def _arm_timer(self) -> None:
         deadline = self.session.next_deadline()
-        timer = self._timer
-        if timer is not None:
-            if deadline is not None and timer.when() == deadline:
-                return
-            timer.cancel()
-            self._timer = None
-        if deadline is not None:
-            self._timer = self._loop.call_at(deadline, self._on_timer)
+        deadlines = self.node.deadlines
+        tick = None if deadline is None else deadlines.tick_of(deadline)
+        if tick == self._tick:
+            return
+        if self._tick is not None:
+            deadlines.remove(self, self._tick)
+        self._tick = tick
+        if tick is not None:
+            deadlines.add(self, tick)
 
-    def _on_timer(self) -> None:
-        self._timer = None
+    def deadline_due(self) -> None:
+        """node.deadlines calls this at the tick of the session's next deadline."""
+        self._tick = None
         if self.closed:
             return
         disconnect = self.session.timer_fired(self._loop.time(), time.time())
@@ -290,6 +294,8 @@ class Client:
 
     def _start_refresh(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(work)
+        if self._refreshes is None:
+            self._refreshes = set()
         self._refreshes.add(task)
         task.add_done_callback(self._refreshes.discard)
 
@@ -361,10 +367,10 @@ class Client:
         )
         dropped = self.session.dropped
         ended = self.session.close()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        for task in self._refreshes:
+        if self._tick is not None:
+            self.node.deadlines.remove(self, self._tick)
+            self._tick = None
+        for task in self._refreshes or ():
             task.cancel()
         if dropped:
             self.transport.abort()

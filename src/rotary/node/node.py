@@ -30,6 +30,7 @@ from rotary.engines.base import (
 from rotary.node import cluster, upkeep
 from rotary.node.client import Client
 from rotary.node.control import ControlPlane
+from rotary.node.deadlines import Deadlines
 from rotary.node.hooks import Hooks, SubscribeOptions
 from rotary.node.hub import Hub
 from rotary.node.metrics import Metrics
@@ -103,6 +104,8 @@ class Node:
         """Prometheus counts (``rotary.node.metrics``); None counts nothing."""
         self.hub = Hub(self.config.queue_max_size, self._call_soon, metrics)
         self._connections: set[Client] = set()
+        self.deadlines = Deadlines()
+        """Every connection's next deadline, on shared loop timers (node/deadlines.py)."""
         """Every open connection, including those that have not connected yet (not in the hub)."""
         self._started_at = time.time()
         self._tasks: set[asyncio.Task[Any]] = set()

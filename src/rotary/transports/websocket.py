@@ -195,7 +195,11 @@ def read_limits(message_size_limit: int, decompressed_message_size_limit: int) -
 def _protocol_of(request: web.Request, ws: web.WebSocketResponse) -> ProtocolType:
     if ws.ws_protocol == SUBPROTOCOL_PROTOBUF:
         return ProtocolType.PROTOBUF
-    if "protobuf" in (request.query.get("cf_protocol"), request.query.get("format")):
+    # The query is parsed (and kept by the request) only when it can name protobuf.
+    if "protobuf" in request.query_string and "protobuf" in (
+        request.query.get("cf_protocol"),
+        request.query.get("format"),
+    ):
         return ProtocolType.PROTOBUF
     return ProtocolType.JSON
 
