@@ -331,6 +331,40 @@ async def test_a_publication_lost_in_a_blip_ends_only_the_subscriptions_behind(
     assert transport.closed_with is None and client.is_subscribed("calm")
 
 
+class PositionedOnlyChatHooks(AllowAllHooks):
+    """``chat`` keeps a position; ``plain`` is a channel without history."""
+
+    async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions:
+        kept = request.channel == "chat"
+        return SubscribeOptions(positioned=kept, recoverable=kept)
+
+
+async def test_a_pubsub_blip_ends_the_subscriptions_to_channels_without_history(
+    own_server: RedisProcess,
+) -> None:
+    broker = RedisBroker(RedisBrokerOptions(standalone_options(own_server)))
+    node = Node(
+        NodeConfig(ping_interval=0, presence_update_interval=0),
+        hooks=PositionedOnlyChatHooks(),
+        broker=broker,
+    )
+    await node.start()
+    try:
+        await node.publish("chat", b"{}", KEPT)
+        transport = RecordingTransport()
+        client = await connected(node, transport, "plain")
+        await client.handle_frame(b'{"id":9,"subscribe":{"channel":"chat"}}')
+        await eventually(lambda: client.is_subscribed("chat"))
+
+        await drop_pubsub_connections(own_server)
+        await eventually(lambda: "plain" in unsubscribe_codes(transport))
+
+        assert unsubscribe_codes(transport) == {"plain": codes.UNSUBSCRIBE_INSUFFICIENT_STATE.code}
+        assert transport.closed_with is None and client.is_subscribed("chat"), "chat missed nothing"
+    finally:
+        await node.shutdown(timeout=1)
+
+
 # Several nodes on one Redis
 
 

@@ -9,10 +9,12 @@ goes through its shard's automatic pipeline, so concurrent publishes share round
 See https://centrifugal.dev/docs/server/engines#redis-engine and
 https://centrifugal.dev/docs/server/history_and_recovery.
 
-When a PUB/SUB connection comes back after an outage, whatever was published meanwhile never
-arrived, and a restarted Redis may have lost the streams. The broker then reads the positions of the
-channels it subscribed to again and hands them to ``handle_resubscribed``, so subscribers that
-missed something learn it at once rather than from the next publication.
+When a PUB/SUB connection breaks, whatever is published until it is back never arrives, and a
+restarted Redis may have lost the streams. The broker names that connection's channels to
+``handle_interrupted`` at once (on a channel without history nothing else could reveal the loss;
+Centrifugo says nothing there), then, once they are subscribed again, reads their positions and hands
+them to ``handle_resubscribed``, so positioned subscribers that missed something learn it at once
+rather than from the next publication.
 
 PUB/SUB messages share the channel's PUB/SUB name, told apart by their first byte:
 
@@ -258,9 +260,15 @@ class RedisBroker:
         if subscriber is None:
             subscriber = Subscriber(self._shards.shards[number], route, self._deliver)
             subscriber.on_reconnect = functools.partial(self._resubscribed, subscriber)
+            subscriber.on_interrupted = self._interrupted
             self._subscribers[(number, route)] = subscriber
             subscriber.start()
         return subscriber
+
+    def _interrupted(self, names: list[bytes]) -> None:
+        channels = [self._channels[name] for name in names if name in self._channels]
+        if channels and self._handler is not None:
+            self._handler.handle_interrupted(channels)
 
     def _resubscribed(self, subscriber: Subscriber, names: list[bytes]) -> None:
         channels = [self._channels[name] for name in names if name in self._channels]

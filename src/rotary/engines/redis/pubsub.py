@@ -4,8 +4,9 @@ The reading task hands every message to a synchronous callback in arrival order,
 keeps one channel's publications in offset order on every node. Subscribing and unsubscribing only
 change a local set at once; the commands go out in one write per event-loop pass, so a burst of
 subscriptions costs one round trip. A lost connection is reopened with backoff and every channel
-held is subscribed again; ``on_reconnect`` then names those channels to the owner, since whatever
-was published to them in between never arrived.
+held is subscribed again. ``on_interrupted`` names the channels held to the owner as soon as the
+connection is lost, and ``on_reconnect`` once they are subscribed again: whatever was published to
+them in between never arrived.
 See https://centrifugal.dev/docs/server/engines#redis-engine.
 
 The connection is a plain RESP2 connection (``resp.py``) rather than redis-py's PubSub, so that the
@@ -28,7 +29,7 @@ from rotary.engines.base import EngineError
 from rotary.engines.redis.resp import RespConnection, encode_command
 from rotary.engines.redis.shards import RedisShard
 
-__all__ = ["Deliver", "Reconnected", "Subscriber"]
+__all__ = ["Deliver", "Interrupted", "Reconnected", "Subscriber"]
 
 log = logging.getLogger("rotary.engines.redis")
 
@@ -37,6 +38,9 @@ Deliver = Callable[[bytes, bytes], None]
 
 Reconnected = Callable[[list[bytes]], None]
 """Called with the channels subscribed again on a new connection, once their commands are sent."""
+
+Interrupted = Callable[[list[bytes]], None]
+"""Called with the channels held when the connection is lost, before any reconnect attempt."""
 
 CHANNELS_PER_COMMAND = 512
 BACKOFF_MIN, BACKOFF_MAX = 0.05, 5.0
@@ -69,6 +73,7 @@ class Subscriber:
         self._pings: deque[asyncio.Future[None]] = deque()
         self._served = False
         self.on_reconnect: Reconnected | None = None
+        self.on_interrupted: Interrupted | None = None
 
     @property
     def holds(self) -> bool:
@@ -212,6 +217,9 @@ class Subscriber:
                 exc,
                 len(self._held),
             )
+            self._conn = None
+            if self._held and self.on_interrupted is not None:
+                self.on_interrupted(sorted(self._held))
         finally:
             self._conn = None
             conn.close()
