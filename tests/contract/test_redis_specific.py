@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+import hiredis
 import pytest
 from helpers import redis_servers
 from helpers.recording import RecordingTransport, connected, json_messages
@@ -34,6 +35,7 @@ from rotary.engines.redis import (
 from rotary.engines.redis.addresses import Address, parse_address
 from rotary.engines.redis.history import select_range
 from rotary.engines.redis.keys import KeySpace
+from rotary.engines.redis.resp import encode_command
 from rotary.engines.redis.shards import jump_hash, shard_index, with_url_options
 from rotary.node.default_hooks import AllowAllHooks
 from rotary.node.hooks import ClientView, SubscribeOptions
@@ -329,6 +331,90 @@ async def test_a_publication_lost_in_a_blip_ends_only_the_subscriptions_behind(
 
     assert unsubscribe_codes(transport) == {"chat": codes.UNSUBSCRIBE_INSUFFICIENT_STATE.code}
     assert transport.closed_with is None and client.is_subscribed("calm")
+
+
+class ChannelCommandRelay:
+    """A real TCP hop to Redis that holds back (UN)SUBSCRIBE commands until the test releases them,
+    in order, while everything else (PING included) passes: a PUB/SUB link whose channel commands
+    reach Redis late, as on a loaded or slow link."""
+
+    def __init__(self, server: RedisProcess) -> None:
+        self._upstream = server.port
+        self.held: list[list[bytes]] = []
+        self._writers: list[asyncio.StreamWriter] = []
+        """Toward Redis, one per connection relayed."""
+        self._opened: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def close(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._opened:
+            writer.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._server.wait_closed()
+
+    def release(self, count: int) -> None:
+        released, self.held = self.held[:count], self.held[count:]
+        for command in released:
+            self._writers[-1].write(encode_command(*command))
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._upstream)
+        self._writers.append(up_writer)
+        self._opened += [writer, up_writer]
+        back = asyncio.create_task(self._copy(up_reader, writer))
+        self._tasks.add(back)
+        parser = hiredis.Reader()
+        while data := await reader.read(65536):
+            parser.feed(data)
+            while (command := parser.gets()) is not False:
+                if command[0].upper() in (b"SUBSCRIBE", b"UNSUBSCRIBE") and self._writers[-1] is up_writer:
+                    self.held.append(command)
+                else:
+                    up_writer.write(encode_command(*command))
+
+    @staticmethod
+    async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            writer.write(data)
+
+
+async def test_a_late_confirmation_of_an_abandoned_subscribe_does_not_confirm_the_next_one(
+    own_server: RedisProcess,
+) -> None:
+    relay = ChannelCommandRelay(own_server)
+    address = await relay.start()
+    handler = RecordingHandler()
+    broker = await started(RedisBrokerOptions(standalone_options(own_server, addresses=(address,))), handler)
+    try:
+        with pytest.raises(EngineError, match="not confirmed"):
+            await broker.subscribe(["news"])  # its SUBSCRIBE is held past the I/O timeout
+        second = asyncio.create_task(broker.subscribe(["news"]))
+        async with asyncio.timeout(10):
+            while len(relay.held) < 3:  # SUBSCRIBE, the UNSUBSCRIBE of the timeout, SUBSCRIBE
+                await asyncio.sleep(0.01)
+
+        relay.release(2)  # Redis subscribes, answers, then unsubscribes: "news" is not live
+        await broker.sync()  # the answers to both reached the subscriber
+        await asyncio.wait([second], timeout=0.2)
+        assert not second.done(), "confirmed by the answer to the abandoned SUBSCRIBE"
+
+        relay.release(1)
+        await second
+        await broker.publish("news", b"{}", KEPT)
+        await broker.sync()
+        assert [event.channel for event in handler.publications] == ["news"]
+    finally:
+        await broker.close()
+        await relay.close()
 
 
 class PositionedOnlyChatHooks(AllowAllHooks):

@@ -59,6 +59,10 @@ class Subscriber:
         self._held: set[bytes] = set()
         self._confirmed: set[bytes] = set()
         self._pending: set[bytes] = set()
+        self._in_flight: dict[bytes, int] = {}
+        """SUBSCRIBE commands sent on this connection and not answered yet, per name: only the
+        answer to the last one confirms, as an earlier one may have been undone by an UNSUBSCRIBE
+        sent after it (a subscribe abandoned at the I/O timeout)."""
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
         self._conn: RespConnection | None = None
         self._flush_scheduled = False
@@ -169,6 +173,8 @@ class Subscriber:
         pending, self._pending = self._pending, set()
         wanted = [name for name in pending if name in self._held]
         dropped = [name for name in pending if name not in self._held]
+        for name in wanted:
+            self._in_flight[name] = self._in_flight.get(name, 0) + 1
         self._conn.send(
             [*self._commands(self._subscribe_verb, wanted), *self._commands(self._unsubscribe_verb, dropped)]
         )
@@ -202,6 +208,7 @@ class Subscriber:
         self._confirmed.clear()
         self._pending.clear()
         names = sorted(self._held)
+        self._in_flight = dict.fromkeys(names, 1)
         conn.send(self._commands(self._subscribe_verb, names))
         if self._served and names and self.on_reconnect is not None:
             self.on_reconnect(names)
@@ -254,6 +261,11 @@ class Subscriber:
 
     def _on_subscribed(self, reply: list[Any]) -> None:
         name = reply[1]
+        left = self._in_flight.get(name, 1) - 1
+        if left > 0:
+            self._in_flight[name] = left
+            return
+        self._in_flight.pop(name, None)
         if name in self._held:
             self._confirmed.add(name)
-        self._settle_waiters(name)
+            self._settle_waiters(name)
