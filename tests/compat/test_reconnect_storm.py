@@ -45,13 +45,28 @@ PUBLISHED_WHILE_DOWN = 10
 
 
 def stuck(waiting: list[tuple[Any, Any, Any]]) -> dict[str, int]:
-    """How many clients are in each (client state, subscription state, last event) triple."""
+    """How many clients are in each (client state, subscription state, last event, how the last
+    subscribe went, newest seq received) combination: a client subscribed again without the last
+    publication was either told (``recovered=False``) or lost it silently."""
     return dict(
         collections.Counter(
             f"{sdk.client.state.value}/{sub.state.value}/{events.seen[-1][0] if events.seen else '-'}"
+            f"/{last_subscribe(events.seen)}/seq {newest_seq(events.seen)}"
             for sdk, sub, events in waiting
         )
     )
+
+
+def last_subscribe(seen: list[tuple[str, Any]]) -> str:
+    subscribed = [ctx for name, ctx in seen if name == "on_subscribed"]
+    if not subscribed:
+        return "never subscribed"
+    ctx = subscribed[-1]
+    return f"was_recovering={ctx.was_recovering} recovered={ctx.recovered}"
+
+
+def newest_seq(seen: list[tuple[str, Any]]) -> Any:
+    return max((ctx.pub.data["seq"] for name, ctx in seen if name == "on_publication"), default="-")
 
 
 async def test_clients_of_a_dead_node_all_come_back_and_recover(tmp_path: Path, sdk_clients: Any) -> None:
