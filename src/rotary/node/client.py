@@ -17,6 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from rotary.engines.base import EngineError
+from rotary.engines.outage import report_engine_error
 from rotary.node import subscription
 from rotary.node.errors import ClientError, DisconnectError
 from rotary.node.hooks import ChannelFeed
@@ -198,8 +199,8 @@ class Client:
             return
         except ClientError as exc:
             error = exc
-        except EngineError:
-            log.exception("engine error in %s of client %s", method, self.id)
+        except EngineError as exc:
+            report_engine_error(f"{method} of client {self.id}", exc)
             error = codes.ERROR_INTERNAL
         except Exception:
             log.exception(

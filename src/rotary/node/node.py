@@ -19,6 +19,7 @@ from rotary._version import __version__
 from rotary.engines.base import (
     Broker,
     Controller,
+    EngineError,
     HistoryQuery,
     HistoryResult,
     PresenceManager,
@@ -27,6 +28,7 @@ from rotary.engines.base import (
     PublishResult,
     StreamPosition,
 )
+from rotary.engines.outage import report_engine_error
 from rotary.node import cluster, upkeep
 from rotary.node.client import Client
 from rotary.node.control import ControlPlane
@@ -166,14 +168,17 @@ class Node:
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Runs background work whose failure must be logged, never lost."""
-        task = asyncio.get_running_loop().create_task(coro)
+        task = asyncio.get_running_loop().create_task(coro, name=getattr(coro, "__qualname__", None))
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task failed", exc_info=task.exception())
+        error = None if task.cancelled() else task.exception()
+        if isinstance(error, EngineError):
+            report_engine_error(f"background task {task.get_name()}", error)
+        elif error is not None:
+            log.error("background task failed", exc_info=error)
 
     def _call_soon(self, callback: Any) -> None:
         asyncio.get_running_loop().call_soon(callback)

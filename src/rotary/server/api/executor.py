@@ -17,8 +17,9 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from typing import Any, Concatenate, Final, NoReturn, ParamSpec, TypeVar
 
-from rotary.engines.base import HistoryQuery, PublishOptions, UnrecoverablePositionError
+from rotary.engines.base import EngineError, HistoryQuery, PublishOptions, UnrecoverablePositionError
 from rotary.engines.base import StreamPosition as EnginePosition
+from rotary.engines.outage import report_engine_error
 from rotary.node.errors import ClientError
 from rotary.node.node import Node
 from rotary.protocol import codes, pb
@@ -112,6 +113,9 @@ def guarded(
             return await method(self, *args, **kwargs)
         except ApiError:
             raise
+        except EngineError as exc:
+            report_engine_error(f"server API {method.__name__}", exc)
+            raise ApiError(INTERNAL) from None
         except Exception:
             log.exception("server API %s failed", method.__name__)
             raise ApiError(INTERNAL) from None
