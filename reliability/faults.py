@@ -1,11 +1,12 @@
 """The long runs of the suite's fault, storm and soak tests, with their figures recorded.
 
 Each scenario is a test of the suite (its checks are the test's assertions) run larger through
-environment variables: tests/compat/test_fault_cycles.py with ``ROTARY_FAULT_CYCLES`` cycles,
-tests/compat/test_reconnect_storm.py with ``ROTARY_STORM_CLIENTS`` clients, and
-tests/reliability/test_soak.py with ``ROTARY_SOAK_CONNECTIONS`` connections for ``ROTARY_SOAK_TICKS``
-rounds. What a test measured comes back through ``ROTARY_RELIABILITY_RESULTS`` and is kept, with the
-commit and the date, in reliability/results/<kind>.json for the report.
+environment variables: tests/compat/test_fault_cycles.py with ``RELIABILITY_FAULT_CYCLES`` cycles,
+tests/compat/test_reconnect_storm.py with ``RELIABILITY_STORM_CLIENTS`` clients, and
+tests/reliability/test_soak.py with ``RELIABILITY_SOAK_CONNECTIONS`` connections for
+``RELIABILITY_SOAK_TICKS`` rounds. What a test measured comes back through ``RELIABILITY_RESULTS``
+and is kept, with the commit and the date, in reliability/results/<kind>.json for the report. The
+names are not ROTARY_ ones: the rotary processes the tests start would warn about them.
 """
 
 from __future__ import annotations
@@ -33,18 +34,18 @@ SOAK = "tests/reliability/test_soak.py::test_churn_and_publications_leak_nothing
 def run_faults(cycles: int, names: list[str] | None = None) -> bool:
     """Runs the fault scenarios ``names`` (all when empty) with ``cycles`` cycles; True when all held."""
     chosen = {name: test for name, test in FAULT_SCENARIOS.items() if not names or name in names}
-    return run_recorded("faults", chosen, {"ROTARY_FAULT_CYCLES": str(cycles)})
+    return run_recorded("faults", chosen, {"RELIABILITY_FAULT_CYCLES": str(cycles)})
 
 
 def run_storm(clients: int, turned_away: int) -> bool:
     """The reconnect storm with ``clients`` clients, ``turned_away`` of them beyond the rate limit."""
-    env = {"ROTARY_STORM_CLIENTS": str(clients), "ROTARY_STORM_TURNED_AWAY": str(turned_away)}
+    env = {"RELIABILITY_STORM_CLIENTS": str(clients), "RELIABILITY_STORM_TURNED_AWAY": str(turned_away)}
     return run_recorded("storm", {f"{clients} clients": STORM}, env)
 
 
 def run_soak(connections: int, ticks: int) -> bool:
     """The soak with ``connections`` connections for ``ticks`` rounds of churn and publication."""
-    env = {"ROTARY_SOAK_CONNECTIONS": str(connections), "ROTARY_SOAK_TICKS": str(ticks)}
+    env = {"RELIABILITY_SOAK_CONNECTIONS": str(connections), "RELIABILITY_SOAK_TICKS": str(ticks)}
     return run_recorded("soak", {f"{connections} connections": SOAK}, env)
 
 
@@ -60,7 +61,7 @@ def run_recorded(kind: str, scenarios: dict[str, str], env: dict[str, str]) -> b
     ok = True
     for name, test in scenarios.items():
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            child = {**os.environ, **env, "ROTARY_RELIABILITY_RESULTS": out.name}
+            child = {**os.environ, **env, "RELIABILITY_RESULTS": out.name}
             done = subprocess.run(
                 [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", test],
                 cwd=ROOT,

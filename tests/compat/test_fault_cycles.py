@@ -18,7 +18,7 @@ have missed some:
   that resubscription is the word.
 
 The suite runs FAULT_CYCLES (3) cycles; the reliability kit runs 10
-(``ROTARY_FAULT_CYCLES=10``, see reliability/). With ``ROTARY_RELIABILITY_RESULTS=<file>`` the
+(``RELIABILITY_FAULT_CYCLES=10``, see reliability/). With ``RELIABILITY_RESULTS=<file>`` the
 figures are written there as JSON for docs/reliability.md.
 """
 
@@ -54,7 +54,7 @@ from helpers.traffic import Traffic, assert_no_silent_loss, insufficient_state, 
 
 pytestmark = pytest.mark.compat
 
-FAULT_CYCLES = int(os.environ.get("ROTARY_FAULT_CYCLES", "3"))
+FAULT_CYCLES = int(os.environ.get("RELIABILITY_FAULT_CYCLES", "3"))
 MEMORY_GROWTH = 1.25
 """Largest RSS at the end over RSS after the first cycle (Python's allocator keeps some pages)."""
 MEMORY_SLACK = 8 << 20
@@ -225,7 +225,7 @@ async def cycle_faults(
     for first, end in zip(memory_after_first, memory_at_end, strict=True):
         assert end <= first * MEMORY_GROWTH + MEMORY_SLACK, (memory_after_first, memory_at_end)
     told = sum(1 for _, events in subscriptions for name, ctx in events.seen if told_by(name, ctx))
-    results = os.environ.get("ROTARY_RELIABILITY_RESULTS")
+    results = os.environ.get("RELIABILITY_RESULTS")
     if results:
         Path(results).write_text(
             json.dumps(

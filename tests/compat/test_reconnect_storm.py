@@ -8,8 +8,8 @@ SDKs' backoff brings them back. Every client ends up resubscribed with ``recover
 every publication, once and in order: the storm is absorbed and nothing is lost.
 
 The suite runs STORM_CLIENTS (40) clients, a quarter of them beyond the bucket; the reliability kit
-runs more (``ROTARY_STORM_CLIENTS``, with ``ROTARY_STORM_TURNED_AWAY`` beyond the bucket). With
-``ROTARY_RELIABILITY_RESULTS=<file>`` the figures are written there as JSON.
+runs more (``RELIABILITY_STORM_CLIENTS``, with ``RELIABILITY_STORM_TURNED_AWAY`` beyond the bucket). With
+``RELIABILITY_RESULTS=<file>`` the figures are written there as JSON.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from helpers.traffic import assert_no_silent_loss
 
 pytestmark = pytest.mark.compat
 
-STORM_CLIENTS = int(os.environ.get("ROTARY_STORM_CLIENTS", "40"))
-TURNED_AWAY = int(os.environ.get("ROTARY_STORM_TURNED_AWAY", str(STORM_CLIENTS // 4)))
+STORM_CLIENTS = int(os.environ.get("RELIABILITY_STORM_CLIENTS", "40"))
+TURNED_AWAY = int(os.environ.get("RELIABILITY_STORM_TURNED_AWAY", str(STORM_CLIENTS // 4)))
 """Clients beyond the bucket: turned away with 503, they come back by the SDK's backoff as the bucket
 regains a token a second (Centrifugo's rate), so they take about this many seconds."""
 RATE_LIMIT = max(1, STORM_CLIENTS - TURNED_AWAY)
@@ -132,7 +132,7 @@ async def test_clients_of_a_dead_node_all_come_back_and_recover(tmp_path: Path, 
             assert node_a.alive and node_b.alive
     finally:
         setup.stop()
-    results = os.environ.get("ROTARY_RELIABILITY_RESULTS")
+    results = os.environ.get("RELIABILITY_RESULTS")
     if results:
         Path(results).write_text(
             json.dumps(

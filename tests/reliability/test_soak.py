@@ -9,8 +9,8 @@ subscribers, and RSS, after a warm-up and again at the end, with the same number
 open. Then every client leaves and the counts fall back to where they were before the first
 connection.
 
-The suite's run is short; the reliability kit runs it long (``ROTARY_SOAK_CONNECTIONS``,
-``ROTARY_SOAK_TICKS``). With ``ROTARY_RELIABILITY_RESULTS=<file>`` the figures go there as JSON.
+The suite's run is short; the reliability kit runs it long (``RELIABILITY_SOAK_CONNECTIONS``,
+``RELIABILITY_SOAK_TICKS``). With ``RELIABILITY_RESULTS=<file>`` the figures go there as JSON.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from helpers.server import InProcessServer, start_in_process
 
 from reliability.fuzz.harness import config_from
 
-SOAK_CONNECTIONS = int(os.environ.get("ROTARY_SOAK_CONNECTIONS", "100"))
-SOAK_TICKS = int(os.environ.get("ROTARY_SOAK_TICKS", "60"))
+SOAK_CONNECTIONS = int(os.environ.get("RELIABILITY_SOAK_CONNECTIONS", "100"))
+SOAK_TICKS = int(os.environ.get("RELIABILITY_SOAK_TICKS", "60"))
 CHURN = max(1, SOAK_CONNECTIONS // 40)
 """Clients replaced per tick, all at once."""
 RSS_GROWTH = 1.2
@@ -184,7 +184,7 @@ SETTINGS: dict[str, Any] = {
 def _record(
     before: Counts, warm: Counts, end: Counts, after: Counts, published: int, churn_rate: float
 ) -> None:
-    results = os.environ.get("ROTARY_RELIABILITY_RESULTS")
+    results = os.environ.get("RELIABILITY_RESULTS")
     if results:
         figures = {
             "connections": SOAK_CONNECTIONS,

@@ -8,10 +8,11 @@ the two others are kept by this module:
 
 - a connection's first request must have all its headers within ``read_header`` seconds: the timer
   starts when the connection is accepted and stops when the request reaches the application;
-- a request's body must have arrived within ``read`` seconds of its headers.
+- a request's body must have arrived within ``read`` seconds of its headers: the timer runs only
+  while the body is still arriving, and stops as soon as it is complete, not when the handler returns.
 
 An upgraded WebSocket is a request whose headers came in time and which has no body, so neither
-deadline ever closes it.
+deadline ever closes it, and an open WebSocket (or a long stream) holds no deadline timer.
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ class ReadDeadlines:
         timer = self._header_timers.pop(request.protocol, None)
         if timer is not None:
             timer.cancel()
+        if request.content.is_eof():  # no body (an upgrade, a GET), or all of it came with the headers
+            return await handler(request)
         body_timer = asyncio.get_running_loop().call_later(self.timeouts.read, _close_if_unread, request)
+        request.content.on_eof(body_timer.cancel)
         try:
             return await handler(request)
         finally:

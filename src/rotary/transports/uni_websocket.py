@@ -5,7 +5,9 @@ one closes with 3501); after it every message from the client is ignored. The se
 `connect` push, then publications, joins, leaves, `{}` pings, and a `disconnect` push before the close
 frame; it also sends WebSocket ping frames and drops a peer that does not answer one within
 `client.pong_timeout`, as Centrifugo does. Each push is its own text frame unless
-`uni_websocket.join_push_messages` joins a batch with newlines.
+`uni_websocket.join_push_messages` joins a batch with newlines. The ping frame and pong deadlines wait
+on the node's shared deadline ticks (rotary.node.deadlines), so an idle connection holds no loop timer
+of its own.
 See https://centrifugal.dev/docs/transports/uni_websocket.
 """
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from aiohttp import WSMsgType, web
 
 from rotary.node.client import Client
+from rotary.node.deadlines import Deadlines
 from rotary.node.node import Node
 from rotary.protocol import codes, pb
 from rotary.protocol.codec import ProtocolType
@@ -70,7 +73,13 @@ class UniWebSocketTransport(WebSocketTransport):
     name = "uni_websocket"
     unidirectional = True
 
-    def __init__(self, ws: web.WebSocketResponse, sock: asyncio.WriteTransport, options: UniWebSocketOptions):
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        sock: asyncio.WriteTransport,
+        options: UniWebSocketOptions,
+        deadlines: Deadlines,
+    ):
         deflater = options.compression if ws.compress else None
         super().__init__(ws, sock, ProtocolType.JSON, options.write_timeout, deflater)
         self.framing = "ws-text" if options.join_push_messages else "ws-text-per-push"
@@ -82,9 +91,13 @@ class UniWebSocketTransport(WebSocketTransport):
         self._loop = asyncio.get_running_loop()
         self._ended = False
         """Closed without a closing handshake (`disable_closing_handshake`)."""
-        self._ping_timer: asyncio.TimerHandle | None = None
-        self._pong_deadline: asyncio.TimerHandle | None = None
-        self._schedule_ping()
+        self._deadlines = deadlines
+        self._tick: int | None = None
+        """The tick of the node's deadlines this connection waits in, if any."""
+        self._next_ping = self._loop.time() + options.ping_interval
+        self._pong_by: float | None = None
+        """When the peer must have answered the last ping frame; None when no answer is awaited."""
+        self._arm()
 
     def frame(self, payload: bytes) -> bytes:
         """One text frame per push, as Centrifugo sends them unless `join_push_messages`, all in one
@@ -101,7 +114,7 @@ class UniWebSocketTransport(WebSocketTransport):
     def close(self, disconnect: codes.Disconnect) -> int:
         if self._closing is not None or self._ended:
             return 0
-        self._stop_timers()
+        self._leave_tick()
         pushed = b""
         if self.push_disconnect and sends_disconnect_push(disconnect):
             pushed = disconnect_push(disconnect)
@@ -116,40 +129,49 @@ class UniWebSocketTransport(WebSocketTransport):
 
     def abort(self) -> None:
         """Ends the connection with no goodbye (no disconnect push, no close frame)."""
-        self._stop_timers()
+        self._leave_tick()
         self._sock.abort()
 
     def pong_received(self) -> None:
-        if self._pong_deadline is not None:
-            self._pong_deadline.cancel()
-            self._pong_deadline = None
+        if self._pong_by is not None:
+            self._pong_by = None
+            if self._tick is not None:  # not once the connection is closing
+                self._arm()
 
-    def _schedule_ping(self) -> None:
-        self._ping_timer = self._loop.call_later(self._options.ping_interval, self._ping)
-
-    def _ping(self) -> None:
-        self._ping_timer = None
+    def deadline_due(self) -> None:
+        """The node's deadlines call this at the tick of the next ping frame or pong deadline."""
+        self._tick = None
         if self._closing is not None or self._ended or self._sock.is_closing():
             return
-        self._sock.write(ws_ping_frame())
-        if self._pong_deadline is None:
-            self._pong_deadline = self._loop.call_later(self._options.pong_timeout, self._no_pong)
-        self._schedule_ping()
+        now = self._loop.time()
+        if self._pong_by is not None and now >= self._pong_by:
+            # No pong in time: the peer is gone; dropping the socket ends the handler's read loop.
+            self._sock.abort()
+            return
+        if now >= self._next_ping:
+            self._sock.write(ws_ping_frame())
+            if self._pong_by is None:
+                self._pong_by = now + self._options.pong_timeout
+            self._next_ping = now + self._options.ping_interval
+        self._arm()
 
-    def _no_pong(self) -> None:
-        """No pong in time: the peer is gone; dropping the socket ends the handler's read loop."""
-        self._pong_deadline = None
-        self._stop_timers()
-        self._sock.abort()
+    def _arm(self) -> None:
+        """Waits in the tick of the earlier of the next ping frame and the pong deadline."""
+        due = self._next_ping if self._pong_by is None else min(self._next_ping, self._pong_by)
+        tick = self._deadlines.tick_of(due)
+        if tick == self._tick:
+            return
+        self._leave_tick()
+        self._tick = tick
+        self._deadlines.add(self, tick)
 
-    def _stop_timers(self) -> None:
-        for timer in (self._ping_timer, self._pong_deadline):
-            if timer is not None:
-                timer.cancel()
-        self._ping_timer = self._pong_deadline = None
+    def _leave_tick(self) -> None:
+        if self._tick is not None:
+            self._deadlines.remove(self, self._tick)
+            self._tick = None
 
     async def wait_closed(self) -> None:
-        self._stop_timers()
+        self._leave_tick()
         await super().wait_closed()
 
 
@@ -179,7 +201,7 @@ def uni_websocket_handler(
         sock = request.transport
         if sock is None:
             return ws
-        transport = UniWebSocketTransport(ws, sock, options)
+        transport = UniWebSocketTransport(ws, sock, options, node.deadlines)
         headers = {k.lower(): v for k, v in request.headers.items()}
         client = Client(node, transport, headers, request.remote or "")
         try:

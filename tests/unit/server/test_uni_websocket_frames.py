@@ -9,6 +9,7 @@ import socket
 import pytest
 from aiohttp import web
 
+from rotary.node.deadlines import Deadlines
 from rotary.transports.uni_websocket import UniWebSocketOptions, UniWebSocketTransport
 
 
@@ -17,10 +18,10 @@ async def frames_written(join: bool, batch: bytes) -> list[bytes]:
     ours, theirs = socket.socketpair()
     sock, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
     transport = UniWebSocketTransport(
-        web.WebSocketResponse(), sock, UniWebSocketOptions(join_push_messages=join)
+        web.WebSocketResponse(), sock, UniWebSocketOptions(join_push_messages=join), Deadlines()
     )
     transport.write(batch)
-    await transport.wait_closed()  # stops its ping timer
+    await transport.wait_closed()  # leaves its ping tick
     sock.close()
     theirs.settimeout(5)
     data = b""

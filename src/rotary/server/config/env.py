@@ -157,8 +157,13 @@ WORKER_METRICS_VARIABLE = "ROTARY_WORKER_METRICS_DIR"
 """Set by the supervisor too: the directory where its workers answer each other's metrics scrapes."""
 
 
+PACKAGING_VARIABLE = "ROTARY_OPTS"
+"""Extra command-line flags in /etc/default/rotary (packaging/deb): the systemd unit reads the file as
+its environment, so rotary sees the variable too."""
+
+
 def _ignored(name: str) -> bool:
-    if name in (WORKER_VARIABLE, WORKER_METRICS_VARIABLE):
+    if name in (WORKER_VARIABLE, WORKER_METRICS_VARIABLE, PACKAGING_VARIABLE):
         return True
     return any(
         re.match(rf"^{prefix}(?:_[A-Z0-9_]+)?_(PORT|SERVICE_)", name) or name.startswith(f"{prefix}_VAR_")

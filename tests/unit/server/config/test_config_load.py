@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,7 @@ import yaml
 
 from rotary.server.config import ConfigError
 from rotary.server.config.dump import env_lines, render, to_tree
+from rotary.server.config.env import EnvReader
 from rotary.server.config.load import load_config, parse_config
 from rotary.server.config.schema import Config
 
@@ -235,3 +237,25 @@ def test_string_maps_take_centrifugo_var_references(tmp_path: Path) -> None:
 def test_the_worker_marker_is_no_unknown_variable() -> None:
     warnings = load_config(None, {"ROTARY_WORKER": "1"}).warnings
     assert not [w for w in warnings if "ROTARY_WORKER" in w]
+
+
+def test_the_packaging_flags_are_no_unknown_variable() -> None:
+    warnings = load_config(None, {"ROTARY_OPTS": "--workers 0"}).warnings
+    assert not [w for w in warnings if "ROTARY_OPTS" in w]
+
+
+def test_no_test_or_kit_knob_is_named_as_if_rotary_read_it() -> None:
+    """Knobs of the suite, the benchmarks and the reliability kit reach the rotary processes they
+    start, where a ``ROTARY_`` name rotary does not read is warned as unknown: they use other
+    prefixes (RELIABILITY_, BENCH_). Knobs passed only to node scripts are no concern here."""
+    root = Path(__file__).parents[4]
+    read = re.compile(r"environ(?:\.get\(|\[)\s*\"(ROTARY_[A-Z0-9_]+)\"")
+    names = {
+        name
+        for folder in ("tests", "bench", "reliability")
+        for path in (root / folder).rglob("*.py")
+        for name in read.findall(path.read_text())
+    }
+    reader = EnvReader(dict.fromkeys(names, ""))  # empty values: names only, nothing applied
+    reader.apply({})
+    assert reader.unknown() == []
