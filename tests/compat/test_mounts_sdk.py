@@ -33,10 +33,10 @@ from helpers.mount_hosts import (
     Relay,
     aiohttp_host,
     scope_user,
-    serving_aiohttp,
     serving_uvicorn,
     starlette_host,
 )
+from helpers.sites import serving_aiohttp
 from test_bad_input import EVIL, JSON_BODY, TOO_LARGE, UPGRADE
 from test_slow_client import RawWebSocket
 

@@ -156,17 +156,6 @@ async def serving_uvicorn(app: Any, port: int) -> AsyncIterator[None]:
         await task
 
 
-@contextlib.asynccontextmanager
-async def serving_aiohttp(app: web.Application, port: int) -> AsyncIterator[None]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield
-    finally:
-        await runner.cleanup()
-
-
 class Relay:
     """Forwards TCP connections from its own port to ``target``; ``cut`` drops them all at once."""
 

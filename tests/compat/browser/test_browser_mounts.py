@@ -25,10 +25,10 @@ from helpers.mount_hosts import (
     Relay,
     aiohttp_host,
     scope_user,
-    serving_aiohttp,
     serving_uvicorn,
     starlette_host,
 )
+from helpers.sites import serving_aiohttp
 from test_browser_quickstart import browser_ready, open_page
 
 from rotary.node.node import Node

@@ -25,6 +25,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from helpers.env import IN_CI, free_port, require_binary
+from helpers.sites import serving_aiohttp
 
 pytestmark = [pytest.mark.compat, pytest.mark.browser]
 
@@ -133,13 +134,8 @@ async def static_site(port: int, index_html: str) -> AsyncIterator[None]:
     app = web.Application()
     app.router.add_get("/", index)
     app.router.add_get("/centrifuge.js", script)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with serving_aiohttp(app, port):
         yield
-    finally:
-        await runner.cleanup()
 
 
 def index_html(quickstart: Quickstart, server_port: int) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from helpers.sites import serving_aiohttp
 from test_browser_quickstart import (
     CENTRIFUGE_JS,
     HERE,
@@ -70,13 +71,8 @@ async def static_site(port: int, index_html: str) -> AsyncIterator[None]:
     app.router.add_get("/", index)
     app.router.add_get("/centrifuge.js", centrifuge)
     app.router.add_get("/sockjs.js", sockjs)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with serving_aiohttp(app, port):
         yield
-    finally:
-        await runner.cleanup()
 
 
 async def disconnect_user(server_port: int, api_key: str, user: str) -> None:

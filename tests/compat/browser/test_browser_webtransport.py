@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 from helpers.certs import self_signed
 from helpers.env import free_port
+from helpers.sites import serving_aiohttp
 from helpers.webtransport import SECRET, webtransport_config, webtransport_server
 from test_browser_quickstart import CENTRIFUGE_JS, browser_ready, open_page
 
@@ -48,13 +49,8 @@ async def page_site(port: int, script: Path) -> AsyncIterator[None]:
     app = web.Application()
     app.router.add_get("/", index)
     app.router.add_get("/centrifuge.js", centrifuge)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
+    async with serving_aiohttp(app, port):
         yield
-    finally:
-        await runner.cleanup()
 
 
 @pytest.mark.usefixtures("browser_ready")
