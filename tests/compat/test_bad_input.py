@@ -375,3 +375,43 @@ async def test_every_transport_answers_junk_with_a_4xx(start_rotary: Any, assert
             ) as response:
                 assert response.status == status, (method, path, response.status, await response.text())
     await assert_sdk_served(server)
+
+
+BODY_ENDPOINTS = [
+    "/connection/uni_sse",
+    "/connection/uni_http_stream",
+    "/connection/http_stream",
+    "/connection/sse",
+    "/emulation",
+    "/connection/sockjs/000/nope/xhr_send",
+]
+"""Every endpoint that reads a request body."""
+
+
+async def answer_to_broken_chunked_post(port: int, path: str) -> bytes:
+    """What rotary answers to a POST whose chunked body breaks its framing (a chunk size that is not
+    hex) once the handler reads it, sent on a raw socket since an HTTP client cannot send it."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+        writer.write(f"{head}Content-Type: application/json\r\n\r\n2\r\n{{}}\r\n".encode())
+        await writer.drain()
+        await asyncio.sleep(0.2)  # not a timing margin: the outcome is the same if the handler waits
+        writer.write(b"zz\r\n")
+        return await asyncio.wait_for(reader.read(), 60)  # aiohttp lingers up to 10 s on a body
+    finally:
+        writer.close()
+
+
+async def test_every_body_endpoint_drops_a_broken_body_quietly(
+    start_rotary: Any, assert_sdk_served: Served
+) -> None:
+    """A body whose chunked framing breaks ends its connection (aiohttp drops it, as Go's server
+    gives up on the body) on every endpoint that reads a body: never a 5xx, and no handler lets the
+    unreadable body escape as a logged traceback."""
+    server = start_rotary(EVERY_TRANSPORT)
+    answers = await asyncio.gather(*(answer_to_broken_chunked_post(server.port, p) for p in BODY_ENDPOINTS))
+    for path, answer in zip(BODY_ENDPOINTS, answers, strict=True):
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 4"), (path, answer)
+    assert "Traceback" not in server.log()  # every handler ended before its connection closed
+    await assert_sdk_served(server)

@@ -43,8 +43,8 @@ from rotary.protocol.codec import ProtocolType
 from rotary.protocol.framing import ws_frame
 from rotary.protocol.streaming import http_chunk
 from rotary.transports import sockjs_frames as frames
+from rotary.transports.body import BodyError, read_body
 from rotary.transports.stalled import drop_if_stalled
-from rotary.transports.stream import BodyError, read_body_or_fail
 from rotary.transports.websocket import DEFAULT_MESSAGE_SIZE_LIMIT
 
 log = logging.getLogger("rotary.transports.sockjs")
@@ -548,7 +548,7 @@ class SockJSEndpoint:
         if live is None:
             return web.Response(status=404, text="Not Found")
         try:
-            body = await read_body_or_fail(request, self._limit)
+            body = await read_body(request, self._limit)
         except BodyError:
             return web.Response(status=400, text="unreadable request body")
         if body is None:

@@ -12,13 +12,13 @@ from aiohttp import web
 from rotary.node.node import Node
 from rotary.protocol.codec import ProtocolType
 from rotary.protocol.streaming import SSE_PREAMBLE, sse_event
+from rotary.transports.body import BodyError, read_body
 from rotary.transports.stream import (
-    BodyError,
+    DEFAULT_MAX_BODY,
     Handler,
     OriginCheck,
     PeerWatch,
     plain,
-    read_body_or_fail,
     serve_stream,
 )
 
@@ -43,7 +43,7 @@ def sse_handler(
                 return plain(request, check_origin, 400, f"no {CONNECT_PARAM} query parameter")
         elif request.method == "POST":
             try:
-                first = await read_body_or_fail(request, max_request_body_size)
+                first = await read_body(request, max_request_body_size or DEFAULT_MAX_BODY)
             except BodyError:
                 return plain(request, check_origin, 400, "unreadable request body")
             if first is None:

@@ -23,13 +23,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 
 from rotary.node.client import Client
 from rotary.node.node import Node
 from rotary.protocol import codes, pb
 from rotary.protocol.codec import ProtocolError, ProtocolType, codec_for
 from rotary.protocol.streaming import emulation_frame, http_chunk
+from rotary.transports.body import BodyError, read_body
 from rotary.transports.stalled import ByteSink, drop_if_stalled
 
 log = logging.getLogger("rotary.transports.stream")
@@ -218,25 +218,6 @@ def plain(request: web.Request, check_origin: OriginCheck, status: int, text: st
     return response
 
 
-async def read_body(request: web.Request, limit: int) -> bytes | None:
-    """The whole request body, or None when it is larger than ``limit`` bytes (0: the default)."""
-    limit = limit or DEFAULT_MAX_BODY
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    parts: list[bytes] = []
-    size = 0
-    async for part in request.content.iter_any():
-        size += len(part)
-        if size > limit:
-            return None
-        parts.append(part)
-    return b"".join(parts)
-
-
-class BodyError(Exception):
-    """The request body could not be read to its end: the peer went away or broke the framing."""
-
-
 async def post_body(
     request: web.Request, check_origin: OriginCheck, limit: int
 ) -> bytes | web.StreamResponse:
@@ -247,19 +228,12 @@ async def post_body(
     if request.method != "POST":
         return plain(request, check_origin, 405, "method not allowed")
     try:
-        body = await read_body_or_fail(request, limit)
+        body = await read_body(request, limit or DEFAULT_MAX_BODY)
     except BodyError:
         return plain(request, check_origin, 400, "unreadable request body")
     if body is None:
         return plain(request, check_origin, 413, "request body too large")
     return body
-
-
-async def read_body_or_fail(request: web.Request, limit: int) -> bytes | None:
-    try:
-        return await read_body(request, limit)
-    except (ConnectionError, HttpProcessingError) as exc:
-        raise BodyError(str(exc)) from exc
 
 
 async def serve_stream(

@@ -23,6 +23,7 @@ from rotary.node.node import Node
 from rotary.protocol import codes, pb
 from rotary.protocol.codec import ProtocolType
 from rotary.protocol.uni_framing import http_chunk
+from rotary.transports.body import BodyError, read_body
 from rotary.transports.stalled import drop_if_stalled
 from rotary.transports.uni_connect import (
     BadConnectRequest,
@@ -263,25 +264,13 @@ async def _finish(response: web.StreamResponse, transport: UniStreamTransport) -
         pass
 
 
-async def read_body(request: web.Request, limit: int) -> bytes | None:
-    """The request body, or None when it is longer than ``limit`` bytes (the caller answers 413).
-
-    Reads at most one byte past the limit, whatever Content-Length claims.
-    """
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    body = bytearray()
-    while len(body) <= limit:
-        chunk = await request.content.read(limit + 1 - len(body))
-        if not chunk:
-            break
-        body += chunk
-    return None if len(body) > limit else bytes(body)
-
-
 async def connect_request_from_body(request: web.Request, limit: int) -> pb.ConnectRequest | web.Response:
-    """A POSTed JSON connect request; 413 past ``limit`` bytes, 400 when it is not a connect request."""
-    body = await read_body(request, limit)
+    """A POSTed JSON connect request; 413 past ``limit`` bytes, 400 when it is not a connect request
+    or cannot be read to its end."""
+    try:
+        body = await read_body(request, limit)
+    except BodyError:
+        return web.Response(status=400, text="unreadable request body\n")
     if body is None:
         return web.Response(status=413, text=f"request body larger than {limit} bytes\n")
     try:
