@@ -43,6 +43,7 @@ from rotary.server.not_found import unrouted_paths
 from rotary.server.pem import read_pem
 from rotary.server.proxy.registry import Proxies
 from rotary.server.reload import LoadConfig, reload_config
+from rotary.server.server_header import send_no_server_header
 from rotary.server.tls.listeners import TlsSetupError, listener_tls
 from rotary.server.tokens import TokenVerifier
 from rotary.server.tracing import Tracing
@@ -191,6 +192,7 @@ def build_server(
         client_max_size=max(config.websocket.message_size_limit, 1 << 20), middlewares=middlewares
     )
     internal = web.Application(middlewares=middlewares) if config.http_server.internal_port else None
+    send_no_server_header(external, internal)
     external.on_cleanup.append(lambda _: proxies.close())  # backends open lazily, close with the app
     origin_allowed = origin_value_checker(config.client.allowed_origins)
     check_origin = for_requests(origin_allowed)

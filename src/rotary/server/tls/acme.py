@@ -39,6 +39,7 @@ from josepy.jwa import ES256
 from josepy.jwk import JWKEC
 
 from rotary.server.config.schema_transports import TLSAutocertConfig
+from rotary.server.server_header import send_no_server_header
 from rotary.server.tls.context import HTTP_ALPN, load_key_pair
 from rotary.server.tls.listeners import split_http_addr
 
@@ -337,6 +338,7 @@ def challenge_app(answers: dict[str, str]) -> web.Application:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
+    send_no_server_header(app)
     return app
 
 
