@@ -444,3 +444,28 @@ async def test_tls_without_verification_towards_the_backend(
                 assert server.requests("connect")
             else:
                 assert answer[0] == "reply" and answer[1]["code"] == 100, answer
+
+
+async def test_killed_rotary_leaves_no_relay_socket_on_disk(
+    start_rotary: Start, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay of grpc.tls.insecure_skip_verify listens where nothing outlives a SIGKILLed rotary
+    (no socket file, no directory in the temporary folder), and refuses a process other than
+    rotary that finds its name."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    async with running_backend(tls=TestCA().issue("localhost")) as server:
+        server.answers["connect"] = lambda req: {"result": {"user": "tls"}}
+        tls = {"enabled": True, "insecure_skip_verify": True}
+        rotary = start_rotary({"client": {"proxy": {"connect": tls_connect_proxy(server, "grpc", tls)}}})
+        answer = await first_answer(rotary.ws_url, {"id": 1, "connect": {}})
+        assert answer[0] == "reply" and "client" in answer[1], answer
+        relays = [line.split()[-1] for line in Path("/proc/net/unix").read_text().splitlines()]
+        name = next(path for path in relays if path.startswith("@rotary-grpc-tls-"))
+        stranger = await asyncio.open_unix_connection("\0" + name[1:])
+        assert await asyncio.wait_for(stranger[0].read(), 10) == b""  # closed: not rotary's own pid
+        stranger[1].close()
+        rotary.process.process.kill()
+        rotary.process.process.wait()
+    assert list(temporary.iterdir()) == []

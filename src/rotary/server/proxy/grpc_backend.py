@@ -60,7 +60,7 @@ class GrpcBackend:
             if tls.enabled and tls.insecure_skip_verify:
                 self._relay = TlsRelay(self._target, client_tls(tls), tls.server_name)
                 authority = [("grpc.default_authority", self._target)]
-                self._channel = grpc.aio.insecure_channel(f"unix:{self._relay.path}", authority)
+                self._channel = grpc.aio.insecure_channel(self._relay.target, authority)
             elif tls.enabled:
                 self._channel = grpc.aio.secure_channel(
                     self._target, _grpc_credentials(tls), _grpc_options(tls)
