@@ -43,6 +43,7 @@ def refresh_config(backend: ProxyBackend, over: str) -> dict[str, Any]:
                 "refresh": {**proxy("refresh"), "include_connection_meta": True},
             },
             "expired_sub_close_delay": "1s",
+            "presence_update_interval": "1s",  # subscription expiry is checked on this tick
         },
         "channel": {
             "proxy": {

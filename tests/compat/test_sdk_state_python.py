@@ -39,8 +39,9 @@ announces (whole seconds too) may point up to a second past ``exp``, and the SDK
 TOKEN_LIFETIME = 2
 """Seconds a connection or subscription token of the expiry tests is valid."""
 
-OUTLIVE = TOKEN_LIFETIME + GRACE + 1.0
-"""Long enough for an unrefreshed connection or subscription to have been ended."""
+OUTLIVE = TOKEN_LIFETIME + GRACE + 2.5
+"""Long enough for an unrefreshed connection or subscription to have been ended: a subscription ends
+at the first presence tick (every 500 ms) whose Unix second is past ``exp`` plus the grace delay."""
 
 MARGIN = 0.5
 """Seconds a test waits beyond the moment the server would have ended an unrefreshed connection."""
@@ -61,6 +62,7 @@ STATE_CONFIG: dict[str, Any] = {
     "client": {
         "expired_close_delay": f"{GRACE * 1000:.0f}ms",
         "expired_sub_close_delay": f"{GRACE * 1000:.0f}ms",
+        "presence_update_interval": "500ms",  # subscription expiry is checked on this tick
     },
     "channel": {"namespaces": [*DEFAULT_CONFIG["channel"]["namespaces"], CACHE_NAMESPACE]},
 }

@@ -191,6 +191,7 @@ class Node:
             pong_timeout=c.pong_timeout,
             expired_close_delay=c.expired_close_delay,
             expired_sub_close_delay=c.expired_sub_close_delay,
+            presence_update_interval=c.presence_update_interval,
             unidirectional=unidirectional,
         )
 

@@ -10,6 +10,7 @@ answers exactly one ping; anything else ends the connection with 3501.
 from __future__ import annotations
 
 import enum
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,6 +56,10 @@ class SessionLimits:
     pong_timeout: float = 8.0
     expired_close_delay: float = 25.0
     expired_sub_close_delay: float = 25.0
+    presence_update_interval: float = 25.0
+    """Subscription expiry is checked on this periodic tick of the connection, as centrifuge checks it
+    with the presence update, so an expired subscription ends (or is refreshed) at the first tick past
+    its grace delay, not at its end."""
     unidirectional: bool = False
     unusable_drop_delay: float = 5.0
     """After a failed connect, frames are ignored for this long, then the socket is dropped without a
@@ -127,6 +132,9 @@ class Session:
         self.dropped = False
         """The connection ended without a goodbye (no close frame or disconnect push)."""
         self._sub_deadlines: dict[str, float] = {}
+        self._first_check: float | None = None
+        """Loop time of the connection's first subscription expiry check; later ones follow it at
+        ``presence_update_interval``."""
         self.expired_channels: list[str] = []
         """Subscriptions whose expiry passed without a refresh; the driver ends them."""
 
@@ -174,6 +182,9 @@ class Session:
         interval = self.limits.ping_interval
         if interval > 0:
             self._ping_at = now + random.uniform(interval / 2, interval)
+        check = self.limits.presence_update_interval
+        if check > 0:  # centrifuge spreads the first presence update as it spreads the first ping
+            self._first_check = now + random.uniform(check / 2, check)
         self.set_expiry(expire_at, now, wall_now)
 
     def set_expiry(self, expire_at: int, now: float, wall_now: float) -> None:
@@ -186,12 +197,21 @@ class Session:
         self._expire_deadline = now + max(expire_at - wall_now, 0) + delay
 
     def set_subscription_expiry(self, channel: str, expire_at: int, now: float, wall_now: float) -> None:
-        """The subscription expires at ``expire_at`` (0 never); it ends after the grace delay unrefreshed."""
+        """The subscription expires at ``expire_at`` (0 never); unrefreshed, it ends at the first check
+        of the connection where the Unix second is past ``expire_at`` plus the grace delay in whole
+        seconds (centrifuge's ``checkSubscriptionExpiration``)."""
         if expire_at <= 0:
             self._sub_deadlines.pop(channel, None)
             return
-        delay = self.limits.expired_sub_close_delay
-        self._sub_deadlines[channel] = now + max(expire_at - wall_now, 0) + delay
+        past = expire_at + int(self.limits.expired_sub_close_delay) + 1
+        self._sub_deadlines[channel] = self._check_at_or_after(now + max(past - wall_now, 0))
+
+    def _check_at_or_after(self, moment: float) -> float:
+        """The connection's first periodic check at or after ``moment`` (loop time)."""
+        first, interval = self._first_check, self.limits.presence_update_interval
+        if first is None or interval <= 0:
+            return moment
+        return first + max(math.ceil((moment - first) / interval), 0) * interval
 
     # -- subscriptions (their moves are ChannelState's table; this keeps them per connection) --
 

@@ -54,7 +54,11 @@ async def test_expired_subscription_token_unsubscribes_with_2501(tmp_path: Path)
     server = server_for(
         tmp_path,
         {
-            "client": {"token": {"hmac_secret_key": SECRET}, "expired_sub_close_delay": "100ms"},
+            "client": {
+                "token": {"hmac_secret_key": SECRET},
+                "expired_sub_close_delay": "100ms",
+                "presence_update_interval": "100ms",  # the tick that checks subscription expiry
+            },
             "channel": {"without_namespace": {}},
         },
     )
@@ -67,7 +71,7 @@ async def test_expired_subscription_token_unsubscribes_with_2501(tmp_path: Path)
     await send(client, pb.Command(id=2, subscribe=pb.SubscribeRequest(channel="$secret", token=sub_token)))
     reply = json_messages(t)[1]
     assert reply["subscribe"]["expires"] is True  # type: ignore[index]
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(2.5)  # ended once the Unix second is past exp (up to 2 s from now), on a tick
     unsubscribe = json_messages(t)[-1]
     assert unsubscribe == {
         "push": {"channel": "$secret", "unsubscribe": {"code": 2501, "reason": "subscription expired"}}

@@ -3,6 +3,8 @@ what the timers do."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from rotary.protocol import codes, pb
@@ -142,16 +144,29 @@ def test_closed_session_ignores_input_and_has_no_deadline() -> None:
     assert s.next_deadline() is None
 
 
-def test_subscription_expiry_reports_channel_after_grace_delay() -> None:
+def test_subscription_expiry_is_checked_on_the_connection_tick_past_the_grace_delay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As centrifuge's checkSubscriptionExpiration: on the connection's periodic presence tick (the
+    first one spread, here at its latest: 27 s after connect), once the Unix second is past expiry
+    plus the whole grace delay; never at expiry plus the delay itself."""
     from rotary.session.channels import ChannelState
 
-    s = session(ping_interval=0, expired_sub_close_delay=5)
-    s.connected(0.0, 0, 0.0)
-    s.channels["a"] = ChannelState("a", expire_at=1010)
-    s.set_subscription_expiry("a", 1010, now=0.0, wall_now=1000)
-    assert s.next_deadline() == 15
-    assert s.timer_fired(15, wall_now=1015) is None
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
+    s = session(ping_interval=0, expired_sub_close_delay=5, presence_update_interval=27)
+    s.connected(0.0, 0, 1000.0)
+    s.channels["a"] = ChannelState("a", expire_at=1021)
+    s.set_subscription_expiry("a", 1021, now=0.0, wall_now=1000)  # past at 1027: the first tick
+    s.channels["b"] = ChannelState("b", expire_at=1022)
+    s.set_subscription_expiry("b", 1022, now=0.0, wall_now=1000)  # 1027 is not past 1027: next tick
+    assert s.next_deadline() == 27
+    assert s.timer_fired(26, wall_now=1026) is None
+    assert s.expired_channels == []
+    assert s.timer_fired(27, wall_now=1027) is None
     assert s.expired_channels == ["a"]
+    assert s.next_deadline() == 54
+    assert s.timer_fired(54, wall_now=1054) is None
+    assert s.expired_channels == ["a", "b"]
 
 
 def test_refreshed_subscription_is_not_reported() -> None:
