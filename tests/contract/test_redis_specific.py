@@ -755,3 +755,25 @@ async def test_resp2_is_spoken_when_forced(own_server: RedisProcess) -> None:
     await broker.close()
 
     assert [p.offset for p in history.publications] == [result.position.offset] == [1]
+
+
+@pytest.mark.parametrize("kind", ["cluster", "sentinel"])
+async def test_comma_separated_seeds_make_one_shard(kind: str) -> None:
+    """One cluster_address or sentinel_address entry lists the seeds of one shard, comma-separated,
+    as Centrifugo reads it; the section's db applies to a sentinel's master (no URL carries it)."""
+    setup = redis_servers.shared(kind)
+    seeds = ",".join(["127.0.0.1:1", *setup.addresses])  # a dead seed first: the others are tried
+    key = {"cluster": "cluster_addresses", "sentinel": "sentinel_addresses"}[kind]
+    db = {"cluster": 0, "sentinel": 3}[kind]
+    options = redis_servers.options_for(setup, redis_servers.unique_prefix(), db=db, **{key: (seeds,)})
+    handler = PositionsHandler()
+    broker = await started(RedisBrokerOptions(options), handler)
+    await broker.subscribe(["seeded"])
+    await broker.publish("seeded", b"{}", KEPT)
+    await handler.wait_for(1)
+    await broker.close()
+    assert [e.channel for e in handler.publications] == ["seeded"]
+    if kind == "sentinel":
+        host, port = redis_servers.split_address(setup.masters[0])
+        async with Redis(host=host, port=port, db=db) as client:
+            assert await client.keys(f"{options.prefix}.history.*")

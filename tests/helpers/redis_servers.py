@@ -303,10 +303,10 @@ def options_for(setup: RedisSetup, prefix: str, **overrides: Any) -> RedisOption
     by_kind: dict[str, dict[str, Any]] = {
         "standalone": {"addresses": setup.addresses},
         "sharded": {"addresses": setup.addresses},
-        "cluster": {"addresses": (), "cluster_addresses": setup.addresses},
+        "cluster": {"addresses": (), "cluster_addresses": (",".join(setup.addresses),)},  # one shard
         "sentinel": {
             "addresses": (),
-            "sentinel_addresses": setup.addresses,
+            "sentinel_addresses": (",".join(setup.addresses),),
             "sentinel_master_name": SENTINEL_MASTER_NAME,
         },
     }

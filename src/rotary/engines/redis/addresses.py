@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from rotary.protocol.go_duration import parse_duration
 
-__all__ = ["DEFAULT_PORT", "DEFAULT_SENTINEL_PORT", "Address", "host_port", "parse_address"]
+__all__ = ["DEFAULT_PORT", "DEFAULT_SENTINEL_PORT", "Address", "host_port", "parse_address", "seed_nodes"]
 
 DEFAULT_PORT = 6379
 DEFAULT_SENTINEL_PORT = 26379
@@ -74,6 +74,24 @@ def parse_address(address: str) -> Address:
         sentinel_user=_text(query, "sentinel_user"),
         sentinel_password=_text(query, "sentinel_password"),
     )
+
+
+def seed_nodes(entry: str) -> tuple[tuple[str, int], ...]:
+    """The nodes of one ``cluster_address`` or ``sentinel_address`` entry: one shard, its seeds
+    separated by commas, each ``host:port`` as Go's ``net.SplitHostPort`` reads it. Centrifugo takes
+    no URL there (``db``, TLS, credentials and timeouts come from the section's keys) and refuses one
+    as malformed; so does rotary, rather than drop its options. Raises ValueError."""
+    nodes = []
+    for seed in entry.split(","):
+        host, sep, port = seed.rpartition(":")
+        bracketed = host.startswith("[") and host.endswith("]")
+        if not sep or not port.isdigit() or (":" in host and not bracketed):
+            raise ValueError(
+                f"malformed address {seed!r}: host:port expected, comma-separated; a URL and its "
+                "options are read only in redis.address (the section's keys apply here)"
+            )
+        nodes.append((host.strip("[]"), int(port)))
+    return tuple(nodes)
 
 
 def host_port(text: str, default_port: int) -> tuple[str, int]:

@@ -28,7 +28,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from rotary.engines.base import EngineError
-from rotary.engines.redis.addresses import DEFAULT_PORT, Address, host_port, parse_address
+from rotary.engines.redis.addresses import DEFAULT_PORT, Address, host_port, parse_address, seed_nodes
 from rotary.engines.redis.exchange import ClusterExchange, ConnectionExchange, Exchange
 from rotary.engines.redis.pipeline import AutoPipeline
 
@@ -363,6 +363,7 @@ async def _sentinel(options: RedisOptions, address: Address, name: str) -> Redis
         "password": options.sentinel_password or None,
         "socket_timeout": options.io_timeout,
         "socket_connect_timeout": options.connect_timeout,
+        "retry": Retry(NoBackoff(), 0),  # a sentinel that is down: ask the next one at once
     }
     sentinel = Sentinel(list(address.nodes), sentinel_kwargs=sentinel_kwargs, **kwargs)  # type: ignore[no-untyped-call]
     sentinel_tls = options.sentinel_tls or (RedisTls() if address.sentinel_tls else None)
@@ -397,12 +398,10 @@ async def _sentinel(options: RedisOptions, address: Address, name: str) -> Redis
 
 async def connect_shards(options: RedisOptions) -> list[RedisShard]:
     """Connects every shard the options name; closes what it opened if any of them fails."""
-    if options.cluster_addresses:
-        seeds = tuple(parse_address(a).nodes[0] for a in options.cluster_addresses)
-        plans = [(_cluster, Address(seeds))]
+    if options.cluster_addresses:  # one shard per entry, as Centrifugo shards across clusters
+        plans = [(_cluster, Address(seed_nodes(entry))) for entry in options.cluster_addresses]
     elif options.sentinel_addresses:
-        seeds = tuple(parse_address(a).nodes[0] for a in options.sentinel_addresses)
-        plans = [(_sentinel, Address(seeds))]
+        plans = [(_sentinel, Address(seed_nodes(entry))) for entry in options.sentinel_addresses]
     else:
         plans = [(_builder(parsed), parsed) for parsed in map(parse_address, options.addresses)]
     shards: list[RedisShard] = []

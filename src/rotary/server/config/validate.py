@@ -366,17 +366,22 @@ def client_tls_sections(config: Config) -> list[str]:
 
 def check_redis_addresses(config: Config, report: Report) -> None:
     """Redis addresses of the engines in use that cannot be parsed (a port that is not a number, a
-    URL flag that is not a boolean) refuse the start instead of failing inside the engine."""
+    URL flag that is not a boolean, a URL in a cluster or sentinel entry, whose options Centrifugo
+    does not read either) refuse the start instead of failing inside the engine."""
     if not installed("redis"):
         return  # the package needs the redis extra; check_extras refuses the config already
-    from rotary.engines.redis.addresses import parse_address
+    from rotary.engines.redis.addresses import parse_address, seed_nodes
 
     for section in _redis_sections_in_use(config):
         redis = _section(config, f"{section}.redis")
-        for key in ("address", "cluster_address", "sentinel_address"):
+        for key, parse in (
+            ("address", parse_address),
+            ("cluster_address", seed_nodes),
+            ("sentinel_address", seed_nodes),
+        ):
             for index, address in enumerate(getattr(redis, key)):
                 try:
-                    parse_address(address)
+                    parse(address)
                 except ValueError as exc:
                     report(f"{section}.redis.{key}[{index}]: {exc}")
 

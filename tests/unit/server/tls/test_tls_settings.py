@@ -154,3 +154,22 @@ def test_acme_directory_variable_is_known() -> None:
     environ = {"ROTARY_ACME_DIRECTORY_URL": "https://127.0.0.1:14000/dir", "ROTARY_NO_SUCH_KEY": "1"}
     warnings = parse_config("", environ).warnings
     assert warnings == ["unknown environment variable: ROTARY_NO_SUCH_KEY"]
+
+
+def test_redis_cluster_and_sentinel_entries_take_no_url() -> None:
+    """A cluster_address or sentinel_address entry is one shard, comma-separated ``host:port``
+    seeds; Centrifugo refuses a URL there (its ``?db=``, TLS, credentials and timeouts would be
+    dropped), and so does rotary, naming the entry."""
+    config = Config()
+    redis = replace(
+        config.engine.redis,
+        cluster_address=("127.0.0.1:7000,[::1]:7001", "redis://127.0.0.1:7000?db=1"),
+        sentinel_address=("127.0.0.1:26379", "rediss://127.0.0.1:26379", "sentinel"),
+        sentinel_master_name="m",
+    )
+    problems = validate(replace(config, engine=replace(config.engine, type="redis", redis=redis)))
+    assert [problem.split(": malformed address")[0] for problem in problems] == [
+        "engine.redis.cluster_address[1]",
+        "engine.redis.sentinel_address[1]",
+        "engine.redis.sentinel_address[2]",
+    ]
