@@ -267,11 +267,7 @@ class ResponseReader:
                 if self._head(head):
                     return True
             elif state == "length":
-                piece = bytes(buffer[: self._left])
-                del buffer[: len(piece)]
-                body.append(piece)
-                self._left -= len(piece)
-                if not self._left:
+                if self._take(body):
                     return True
             elif state == "until-close":
                 body.append(bytes(buffer))
@@ -285,11 +281,7 @@ class ResponseReader:
                 self._left = size
                 self._state = "chunk" if size else "trailer"
             elif state == "chunk":
-                piece = bytes(buffer[: self._left])
-                del buffer[: len(piece)]
-                body.append(piece)
-                self._left -= len(piece)
-                if not self._left:
+                if self._take(body):
                     self._state = "chunk-end"
             elif state == "chunk-end":
                 if len(buffer) < 2:
@@ -299,6 +291,14 @@ class ResponseReader:
             else:  # "trailer": aiohttp writes none, so the empty line ends the response
                 return True
         return self._state == "trailer"
+
+    def _take(self, body: list[bytes]) -> bool:
+        """Moves up to ``_left`` body bytes from the buffer to ``body``; True once none are left."""
+        piece = bytes(self._buffer[: self._left])
+        del self._buffer[: len(piece)]
+        body.append(piece)
+        self._left -= len(piece)
+        return not self._left
 
     def _head(self, head: bytes) -> bool:
         """Sends the status and headers; True when the response has no body."""
