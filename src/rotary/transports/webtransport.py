@@ -23,13 +23,14 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.buffer import encode_uint_var
 from aioquic.h3.connection import FrameUnexpected, H3Connection
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived, WebTransportStreamDataReceived
+from aioquic.quic.connection import NetworkAddress
 from aioquic.quic.events import ConnectionTerminated, QuicEvent, StopSendingReceived, StreamReset
 
 from rotary.node.client import Client
@@ -128,6 +129,14 @@ class H3Protocol(QuicConnectionProtocol):
         self._sessions: dict[int, WebTransportSession] = {}
         self._data_streams: dict[int, WebTransportSession] = {}
         self._requests: dict[int, RequestStream] = {}
+
+    def datagram_received(self, data: bytes | str, addr: NetworkAddress) -> None:
+        """As aioquic's, but the datagrams this one calls for (ACKs, replies) leave at the end of the
+        loop pass, in one transmit with the rest of the connection's, instead of one transmit per
+        datagram received: a pass that reads a burst of ACKs builds packets once."""
+        self._quic.receive_datagram(cast(bytes, data), addr, now=self._loop.time())
+        self._process_events()
+        self.transmit_soon()
 
     def quic_event_received(self, event: QuicEvent) -> None:
         if isinstance(event, ConnectionTerminated):
