@@ -10,6 +10,7 @@ upgrade never carries it. Checked against Centrifugo v6.9.1 with curl.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -118,9 +119,12 @@ async def test_a_stopped_request_stream_leaves_the_server_serving(tmp_path: Path
 
 
 @pytest.mark.parametrize("webtransport", [False, True])
-async def test_serve_over_http3_and_alt_svc_on_tcp(tmp_path: Path, webtransport: bool) -> None:
+async def test_serve_over_http3_and_alt_svc_on_tcp(
+    tmp_path: Path, webtransport: bool, caplog: pytest.LogCaptureFixture
+) -> None:
     """The whole ``serve`` with TLS: the routes answer over HTTP/3, and TCP responses advertise it
-    exactly when Centrifugo does (not with WebTransport on, never on a WebSocket upgrade)."""
+    exactly when Centrifugo does (not with WebTransport on, never on a WebSocket upgrade). An SSE
+    stream open over HTTP/3 at shutdown gets its 3001 and ends, with nothing logged as an error."""
     port = free_port()
     raw = _config(port, webtransport=webtransport)
     config = parse_webtransport_config(tmp_path, raw)
@@ -151,7 +155,15 @@ async def test_serve_over_http3_and_alt_svc_on_tcp(tmp_path: Path, webtransport:
             async with http.ws_connect(f"wss://127.0.0.1:{port}/connection/websocket") as ws:
                 assert ws._response.headers.getall("Alt-Svc", []) == []
         assert alt_svc == ([] if webtransport else [f'h3=":{port}"; ma=2592000'])
+        async with wt_connect(port) as connection:
+            token = jwt.encode({"sub": "dave"}, SECRET, algorithm="HS256")
+            connect = orjson.dumps({"id": 1, "connect": {"token": token}}).decode()
+            stream = await connection.fetch("GET", "/connection/sse?cf_connect=" + quote(connect))
+            await stream.until(b"\n\n")
+            stop.set()
+            assert b'"code":3001' in await stream.read()
     finally:
         stop.set()
         async with asyncio.timeout(10):
             await running
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
