@@ -195,7 +195,7 @@ def start_rotary_webtransport(cpus: set[int] | None, workdir: Path) -> Target:
     process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir)
     wait_listening(port, process)
     ws_url = f"ws://127.0.0.1:{port}/connection/websocket"
-    return Target("rotary-webtransport", process, ws_url, f"http://127.0.0.1:{port}/api", port)
+    return Target("rotary-webtransport", process, ws_url, f"https://127.0.0.1:{port}/api", port)
 
 
 def start_rotary_asgi(cpus: set[int] | None, workdir: Path) -> Target:

@@ -1,10 +1,8 @@
 """rotary for the benchmark's WebTransport target: the ``rotary`` server with HTTP/3 and WebTransport
 on, TLS from a self-signed ECDSA certificate made at start.
 
-Usage: ``webtransport_rotary.py <config.json>``. The config is checked with the HTTP/3 rules alone
-and served over TCP in clear: until TLS on the TCP server is built, ``rotary -c`` refuses the
-``http_server.tls`` HTTP/3 needs. Once it is, this launcher can give way to ``rotary -c`` with the
-same config (and an https publisher).
+Usage: ``webtransport_rotary.py <config.json>``. The TCP port serves TLS with the same certificate,
+so the benchmark publishes over https (without verification).
 """
 
 from __future__ import annotations

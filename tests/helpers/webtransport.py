@@ -37,6 +37,7 @@ from rotary.server.config.load import parse_config
 from rotary.server.config.schema import Config
 from rotary.server.config.validate import check_http3
 from rotary.server.http3 import start_http3
+from rotary.transports.h3_requests import H3Requests
 
 SECRET = "webtransport-test-secret-" + "x" * 16
 API_KEY = "webtransport-api-key"
@@ -244,6 +245,44 @@ def _reply_dict(reply: pb.Reply) -> dict[str, Any]:
     return out
 
 
+class H3Response:
+    """The response to an ordinary HTTP/3 request: status and headers, the body as it arrives."""
+
+    def __init__(self, client: _H3Client, stream_id: int, headers: dict[bytes, bytes]) -> None:
+        self.client = client
+        self.stream_id = stream_id
+        self.status = int(headers[b":status"])
+        self.headers = {key.decode(): value.decode() for key, value in headers.items()}
+
+    @property
+    def received(self) -> bytes:
+        return bytes(self.client.connect_data.get(self.stream_id, b""))
+
+    @property
+    def ended(self) -> bool:
+        return self.stream_id in self.client.stream_ended
+
+    async def read(self) -> bytes:
+        """The whole body, once the server ended the stream."""
+        async with asyncio.timeout(WAIT):
+            while not self.ended:
+                if self.client.terminated:
+                    raise ConnectionError("connection closed before the response ended")
+                self.client.changed.clear()
+                await self.client.changed.wait()
+        return self.received
+
+    async def until(self, text: bytes) -> bytes:
+        """The body received so far, once it contains ``text``."""
+        async with asyncio.timeout(WAIT):
+            while text not in self.received:
+                if self.ended or self.client.terminated:
+                    raise ConnectionError(f"stream ended before {text!r}: {self.received!r}")
+                self.client.changed.clear()
+                await self.client.changed.wait()
+        return self.received
+
+
 class WtConnection:
     """A QUIC connection to the server's HTTP/3 port, opening WebTransport sessions."""
 
@@ -278,6 +317,27 @@ class WtConnection:
             response = await future
         return int(response[b":status"]), stream_id
 
+    async def fetch(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> H3Response:
+        """An ordinary HTTP/3 request; the response once its headers came (``read`` its body)."""
+        stream_id = self.client.quic.get_next_available_stream_id()
+        fields = [
+            (b":method", method.encode()),
+            (b":scheme", b"https"),
+            (b":authority", f"127.0.0.1:{self.port}".encode()),
+            (b":path", path.encode()),
+        ]
+        fields += [(key.lower().encode(), value.encode()) for key, value in (headers or {}).items()]
+        self.client.h3.send_headers(stream_id, fields, end_stream=not body)
+        if body:
+            self.client.h3.send_data(stream_id, body, end_stream=True)
+        self.client.transmit()
+        future = self.client.headers.setdefault(stream_id, asyncio.get_running_loop().create_future())
+        async with asyncio.timeout(WAIT):
+            response = await future
+        return H3Response(self.client, stream_id, response)
+
     async def session(self, path: str = "/connection/webtransport", **options: Any) -> WtSession:
         protobuf = "cf_protocol=protobuf" in path
         status, stream_id = await self.request(path, **options)
@@ -303,8 +363,8 @@ class WebTransportServer:
 
     async def close(self) -> None:
         await self.rotary.close()
-        if self.rotary.server.webtransport is not None:
-            await self.rotary.server.webtransport.drain(3.0)
+        if self.rotary.server.http3 is not None:
+            await self.rotary.server.http3.drain(3.0)
         self.quic.close()
 
 
@@ -351,8 +411,11 @@ async def webtransport_server(
     """The in-process server for ``raw`` plus its HTTP/3 listener on UDP ``port``."""
     config = parse_webtransport_config(tmp_path, raw)
     rotary = await start_in_process(config)
-    assert rotary.server.webtransport is not None
-    quic = await start_http3(rotary.server.webtransport, config)
+    assert rotary.server.http3 is not None
+    assert rotary.http.server.runner is not None and rotary.http.server.runner.server is not None
+    web_server = rotary.http.server.runner.server  # the TCP routes, over HTTP/3 too, as ``serve`` does
+    rotary.server.http3.requests = H3Requests(rotary.server.deadlines.protocol_factory(web_server))
+    quic = await start_http3(rotary.server.http3, config)
     server = WebTransportServer(rotary, quic, port)
     try:
         yield server

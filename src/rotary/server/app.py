@@ -49,6 +49,7 @@ from rotary.server.tokens import TokenVerifier
 from rotary.server.tracing import Tracing
 from rotary.server.workers import announce_serving
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admits, admitted
+from rotary.transports.h3_requests import H3Requests
 from rotary.transports.origins import for_requests, origin_value_checker
 from rotary.transports.routes import (
     BodyRoute,
@@ -138,8 +139,9 @@ class Server:
     (``client.connection_limit``) come from here; the rest of the server keeps ``config``."""
     autocert: Autocert | None = None
     """Certificates from ACME when ``http_server.tls_autocert`` is on."""
-    webtransport: Endpoint | None = None
-    """The WebTransport endpoint, served over HTTP/3 (http3.py) when ``webtransport.enabled``."""
+    http3: Endpoint | None = None
+    """The HTTP/3 endpoint (http3.py) when ``http_server.http3.enabled``: WebTransport when
+    ``webtransport.enabled``, and the external listener's routes once ``serve`` runs them."""
     tracing: Tracing | None = None
     """OpenTelemetry's provider when ``opentelemetry.enabled``; flushed at shutdown."""
     proxies: Proxies | None = None
@@ -211,17 +213,22 @@ def build_server(
         register_api(external if config.http_api.external else internal_app, executor, node, config)
     if config.health.enabled:
         internal_app.router.add_route("*", config.health.handler_prefix, _health)
-    webtransport = None
-    if config.webtransport.enabled:
+    http3 = None
+    if config.http_server.http3.enabled:
+        from rotary.server.alt_svc import advertise_http3
         from rotary.transports.webtransport import Endpoint, WebTransportOptions
 
-        options = WebTransportOptions(
-            path=route_path(config.webtransport.handler_prefix),
-            message_size_limit=config.webtransport.message_size_limit or 65536,
-            admit=lambda: admits(node, limiter, connection_limit),
-            check_origin=origin_allowed,
-        )
-        webtransport = Endpoint(node, options)
+        options = None
+        if config.webtransport.enabled:
+            options = WebTransportOptions(
+                path=route_path(config.webtransport.handler_prefix),
+                message_size_limit=config.webtransport.message_size_limit or 65536,
+                admit=lambda: admits(node, limiter, connection_limit),
+                check_origin=origin_allowed,
+            )
+        else:  # as Centrifugo, whose WebTransport server leaves its HTTP/3 server without Alt-Svc
+            advertise_http3(external, config.http_server.port)
+        http3 = Endpoint(node, options)
     if metrics is not None:
         from rotary.server.metrics.endpoint import add_metrics
 
@@ -243,7 +250,7 @@ def build_server(
         executor,
         config,
         autocert,
-        webtransport,
+        http3,
         tracing,
         proxies,
     )
@@ -458,8 +465,11 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
             await runner.setup()
             runners.append(runner)
             sockets.append(await _listen(server, runner, address, port, key, reuse_port, context))
-        if server.webtransport is not None:
-            http3 = await _listen_http3(server.webtransport, config, reuse_port)
+        if server.http3 is not None:
+            external = runners[0].server  # HTTP/3 serves the external listener's routes, as Centrifugo
+            assert external is not None
+            server.http3.requests = H3Requests(server.deadlines.protocol_factory(external))
+            http3 = await _listen_http3(server.http3, config, reuse_port)
         announce_serving()
         await stop.wait()
     finally:
@@ -471,8 +481,8 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
         await server.node.shutdown(config.shutdown.timeout)
         if server.autocert is not None:
             await server.autocert.close()
-        if http3 is not None and server.webtransport is not None:
-            await server.webtransport.drain(WEBTRANSPORT_GRACE)  # each session's 3001 takes a write timeout
+        if http3 is not None and server.http3 is not None:
+            await server.http3.drain(WEBTRANSPORT_GRACE)  # each session's 3001 takes a write timeout
             http3.close()
         if uni_grpc is not None:  # its streams ended with the node's 3001; let them flush
             await uni_grpc.stop(UNI_GRPC_GRACE)

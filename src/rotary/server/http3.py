@@ -1,9 +1,7 @@
 """The HTTP/3 listener (``http_server.http3``, experimental): QUIC on the UDP port with the HTTP
-server's port number and certificate, serving the WebTransport endpoint (``webtransport``).
-
-Centrifugo also serves its other endpoints over HTTP/3 and advertises them with ``Alt-Svc``; rotary
-carries only WebTransport there and sends no ``Alt-Svc``, so browsers keep every other request on
-TCP (see https://centrifugal.dev/docs/transports/webtransport and
+server's port number and certificate, serving every route of the HTTP port, as Centrifugo does, and
+the WebTransport endpoint when ``webtransport`` is on; ``Alt-Svc`` on the TCP responses is
+``server/alt_svc.py``'s (see https://centrifugal.dev/docs/transports/webtransport and
 https://centrifugal.dev/docs/server/configuration#http_serverhttp3).
 """
 
@@ -82,9 +80,5 @@ async def start_http3(endpoint: Endpoint, config: Config, reuse_port: bool = Fal
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE or index == len(hosts) - 1:
                 raise
-    log.info(
-        "serving webtransport on udp %s:%d with HTTP/3 (experimental; no other endpoint over HTTP/3)",
-        http.address or "[::]",
-        http.port,
-    )
+    log.info("serving HTTP/3 (experimental) on udp %s:%d", http.address or "[::]", http.port)
     return server

@@ -11,6 +11,9 @@ The CONNECT passes the same checks as a WebSocket upgrade, in Centrifugo's order
 admission (503: rate, connection limit, shutdown), then the method, protocol and Origin (400).
 Frames are written straight to the QUIC stream, so one prepared frame serves every subscriber of the
 same framing; the datagrams of all connections written in one loop pass leave in one callback.
+
+Every other request on the HTTP/3 listener goes to the routes of the TCP listener
+(``transports/h3_requests.py``), as Centrifugo serves its whole mux over HTTP/3.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.buffer import encode_uint_var
 from aioquic.h3.connection import FrameUnexpected, H3Connection
 from aioquic.h3.events import DataReceived, H3Event, HeadersReceived, WebTransportStreamDataReceived
+from aioquic.quic.connection import NetworkAddress
 from aioquic.quic.events import ConnectionTerminated, QuicEvent, StopSendingReceived, StreamReset
 
 from rotary.node.client import Client
@@ -35,6 +39,7 @@ from rotary.protocol import codes, pb
 from rotary.protocol.codec import ProtocolError, ProtocolType, codec_for
 from rotary.protocol.stream_decoder import MessageTooLarge, StreamDecoder
 from rotary.protocol.streaming import http_stream_body
+from rotary.transports.h3_requests import H3Headers, H3Requests, RequestStream
 
 log = logging.getLogger("rotary.transports.webtransport")
 
@@ -49,6 +54,8 @@ STREAM_ACCEPT_TIMEOUT = 10.0
 MAX_PENDING_BYTES = 1 << 20
 """Inbound command bytes of one connection waiting to run; beyond this the client floods and is closed."""
 REASON_LIMIT = 1024
+H3_REQUEST_CANCELLED = 0x10C
+"""The HTTP/3 error code of a request stream the server gives up (RFC 9114 8.1)."""
 ACCEPTED = [(b":status", b"200"), (b"sec-webtransport-http3-draft", b"draft02")]
 
 
@@ -64,11 +71,14 @@ class WebTransportOptions:
 
 
 class Endpoint:
-    """The WebTransport endpoint of one HTTP/3 listener: every QUIC connection's protocol comes from here."""
+    """The HTTP/3 endpoint of one listener: every QUIC connection's protocol comes from here. It
+    serves WebTransport sessions when ``options`` is given, and every other request through
+    ``requests`` (the TCP listener's routes) once the server has set it."""
 
-    def __init__(self, node: Node, options: WebTransportOptions) -> None:
+    def __init__(self, node: Node, options: WebTransportOptions | None) -> None:
         self.node = node
         self.options = options
+        self.requests: H3Requests | None = None
         self.sessions: set[WebTransportSession] = set()
         self._dirty: set[H3Protocol] = set()
         self._flush: asyncio.Handle | None = None
@@ -110,7 +120,7 @@ class Endpoint:
 
 
 class H3Protocol(QuicConnectionProtocol):
-    """One QUIC connection: HTTP/3 requests on it, of which only WebTransport CONNECTs are served."""
+    """One QUIC connection: HTTP/3 requests on it, WebTransport CONNECTs and ordinary requests."""
 
     def __init__(self, endpoint: Endpoint, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -118,14 +128,29 @@ class H3Protocol(QuicConnectionProtocol):
         self._h3 = H3Connection(self._quic, enable_webtransport=True)
         self._sessions: dict[int, WebTransportSession] = {}
         self._data_streams: dict[int, WebTransportSession] = {}
+        self._requests: dict[int, RequestStream] = {}
+
+    def datagram_received(self, data: bytes | str, addr: NetworkAddress) -> None:
+        """As aioquic's, but the datagrams this one calls for (ACKs, replies) leave at the end of the
+        loop pass, in one transmit with the rest of the connection's, instead of one transmit per
+        datagram received: a pass that reads a burst of ACKs builds packets once."""
+        self._quic.receive_datagram(cast(bytes, data), addr, now=self._loop.time())
+        self._process_events()
+        self.transmit_soon()
 
     def quic_event_received(self, event: QuicEvent) -> None:
         if isinstance(event, ConnectionTerminated):
             for session in list(self._sessions.values()):
                 session.peer_gone()
+            for request in list(self._requests.values()):
+                request.peer_gone()
             return
         if isinstance(event, StreamReset | StopSendingReceived):
-            ended = self._data_streams.get(event.stream_id) or self._sessions.get(event.stream_id)
+            ended = (
+                self._data_streams.get(event.stream_id)
+                or self._sessions.get(event.stream_id)
+                or self._requests.get(event.stream_id)
+            )
             if ended is not None:
                 ended.peer_gone()
         for h3_event in self._h3.handle_event(event):
@@ -137,13 +162,17 @@ class H3Protocol(QuicConnectionProtocol):
             if session is not None:
                 session.stream_data(event.stream_id, event.data, event.stream_ended)
         elif isinstance(event, HeadersReceived):
-            if event.stream_id in self._sessions:
-                return
+            if event.stream_id in self._sessions or event.stream_id in self._requests:
+                return  # trailers
             try:
                 self._request(event)
             except (FrameUnexpected, RuntimeError, ValueError) as exc:  # e.g. trailers after our answer
                 log.info("unanswerable HTTP/3 request on stream %d: %s", event.stream_id, exc)
         elif isinstance(event, DataReceived):
+            request = self._requests.get(event.stream_id)
+            if request is not None:
+                request.receive(event.data, event.stream_ended)
+                return
             session = self._sessions.get(event.stream_id)
             if session is not None and (event.stream_ended or _closes_session(event.data)):
                 session.peer_gone()
@@ -154,8 +183,8 @@ class H3Protocol(QuicConnectionProtocol):
             headers.setdefault(key, value)
         path, _, query = headers.get(b":path", b"").decode(errors="replace").partition("?")
         options = self._endpoint.options
-        if path != options.path:
-            self._respond(event.stream_id, 404, "404 page not found")
+        if options is None or path != options.path:
+            self._ordinary_request(event, headers)
             return
         if not options.admit():
             self._respond(event.stream_id, 503, "Service Unavailable")
@@ -176,9 +205,20 @@ class H3Protocol(QuicConnectionProtocol):
             for key, value in headers.items()
             if not key.startswith(b":")
         }
-        session = WebTransportSession(self, event.stream_id, protocol, plain)
+        session = WebTransportSession(self, options, event.stream_id, protocol, plain)
         self._sessions[event.stream_id] = session
         self._endpoint.sessions.add(session)
+        self.transmit_soon()
+
+    def _ordinary_request(self, event: HeadersReceived, headers: dict[bytes, bytes]) -> None:
+        """Any request but a WebTransport CONNECT: served by the TCP listener's routes."""
+        requests = self._endpoint.requests
+        if requests is None or headers.get(b":method") == b"CONNECT":
+            self._respond(event.stream_id, 404, "404 page not found\n")
+            return
+        request = requests.open(self, event.stream_id, event.headers, event.stream_ended)
+        if request is not None and not request.is_closing():
+            self._requests[event.stream_id] = request
         self.transmit_soon()
 
     def _respond(self, stream_id: int, status: int, text: str) -> None:
@@ -217,6 +257,29 @@ class H3Protocol(QuicConnectionProtocol):
             return
         self.transmit_soon()
 
+    def send_headers(self, stream_id: int, headers: H3Headers, end: bool) -> None:
+        try:
+            self._h3.send_headers(stream_id, headers, end_stream=end)
+        except (FrameUnexpected, RuntimeError, ValueError):  # the peer reset the stream meanwhile
+            return
+        self.transmit_soon()
+
+    def send_body(self, stream_id: int, data: bytes, end: bool) -> None:
+        try:
+            self._h3.send_data(stream_id, data, end_stream=end)
+        except (FrameUnexpected, RuntimeError, ValueError):
+            return
+        self.transmit_soon()
+
+    def abort_stream(self, stream_id: int) -> None:
+        stream = self._quic._streams.get(stream_id)
+        if stream is not None and not stream.sender.is_finished:
+            self._quic.reset_stream(stream_id, H3_REQUEST_CANCELLED)
+            self.transmit_soon()
+
+    def request_done(self, stream_id: int) -> None:
+        self._requests.pop(stream_id, None)
+
     def unacked(self, stream_id: int) -> int:
         """Bytes written to the stream and not yet acknowledged by the peer (sent or waiting to be)."""
         stream = self._quic._streams.get(stream_id)
@@ -241,7 +304,7 @@ class H3Protocol(QuicConnectionProtocol):
             log.debug("cannot send the session close of stream %d", session.connect_stream_id)
         self.transmit_soon()
         if not self._sessions:
-            asyncio.get_running_loop().call_later(self._endpoint.options.write_timeout, self._close_if_idle)
+            asyncio.get_running_loop().call_later(session.options.write_timeout, self._close_if_idle)
 
     def _close_if_idle(self) -> None:
         if not self._sessions:
@@ -264,8 +327,14 @@ class WebTransportSession:
     unidirectional = False
 
     def __init__(
-        self, connection: H3Protocol, connect_stream_id: int, protocol: ProtocolType, headers: dict[str, str]
+        self,
+        connection: H3Protocol,
+        options: WebTransportOptions,
+        connect_stream_id: int,
+        protocol: ProtocolType,
+        headers: dict[str, str],
     ) -> None:
+        self.options = options
         self.protocol = protocol
         self.framing = f"webtransport-{protocol.value}"
         self.connect_stream_id = connect_stream_id
@@ -274,7 +343,7 @@ class WebTransportSession:
         self._connection = connection
         self._endpoint = connection.endpoint
         self._headers = headers
-        self._decoder = StreamDecoder(protocol, self._endpoint.options.message_size_limit)
+        self._decoder = StreamDecoder(protocol, self.options.message_size_limit)
         self._inbox: deque[bytes] = deque()
         self._pending = 0
         self._wakeup: asyncio.Future[None] | None = None
@@ -283,7 +352,7 @@ class WebTransportSession:
         self._ended = False
         loop = asyncio.get_running_loop()
         self._accept_timer: asyncio.TimerHandle | None = loop.call_later(
-            self._endpoint.options.accept_timeout, self._not_accepted
+            self.options.accept_timeout, self._not_accepted
         )
 
     # -- Transport -----------------------------------------------------------------------------
@@ -316,7 +385,7 @@ class WebTransportSession:
         self._wake()
         self._connection.send(self.stream_id, b"", end=True)
         loop = asyncio.get_running_loop()
-        loop.call_later(self._endpoint.options.write_timeout, self.end, disconnect)
+        loop.call_later(self.options.write_timeout, self.end, disconnect)
         return len(pushed)
 
     def abort(self) -> None:
@@ -352,7 +421,7 @@ class WebTransportSession:
     def _not_accepted(self) -> None:
         self._accept_timer = None
         if self.stream_id is None:
-            log.info("webtransport session opened no stream in %.0fs", self._endpoint.options.accept_timeout)
+            log.info("webtransport session opened no stream in %.0fs", self.options.accept_timeout)
             self.end(codes.DISCONNECT_CONNECTION_CLOSED)
 
     # -- the inbound half ----------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // Opens one page in headless Debian Chromium and answers the test's requests about it.
 //
-// Usage: node drive_page.mjs <url> <empty user data dir> [quic]
-// QUIC stays off (every other test's traffic is TCP) unless "quic" is given, for WebTransport.
+// Usage: node drive_page.mjs <url> <empty user data dir> [quic [chromium flag...]]
+// QUIC stays off (every other test's traffic is TCP) unless "quic" is given, for WebTransport and
+// HTTP/3; flags after it go to Chromium as they are (to force QUIC on an origin, for instance).
 // Protocol: one JSON object per line. After the page has loaded the script prints {"ok": true};
 // then it reads requests from stdin and answers each with one line on stdout:
 //   {"wait_event": [source, name], "timeout": ms}  until the page has recorded that event
@@ -19,7 +20,7 @@
 import { createInterface } from 'node:readline';
 import { chromium } from 'playwright-core';
 
-const [url, userDataDir, quic] = process.argv.slice(2);
+const [url, userDataDir, quic, ...flags] = process.argv.slice(2);
 
 const context = await chromium.launchPersistentContext(userDataDir, {
   executablePath: '/usr/bin/chromium',
@@ -27,7 +28,7 @@ const context = await chromium.launchPersistentContext(userDataDir, {
   args: [
     '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ...(quic === 'quic' ? [] : ['--disable-quic']),
+    ...(quic === 'quic' ? flags : ['--disable-quic']),
   ],
 });
 const page = context.pages()[0] ?? await context.newPage();

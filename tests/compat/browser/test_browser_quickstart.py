@@ -169,15 +169,18 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def open_page(url: str, profile: Path, quic: bool = False) -> AsyncIterator[Page]:
-    """``quic`` lets Chromium speak QUIC (WebTransport); other tests keep it off."""
+async def open_page(
+    url: str, profile: Path, quic: bool = False, flags: tuple[str, ...] = ()
+) -> AsyncIterator[Page]:
+    """``quic`` lets Chromium speak QUIC (WebTransport, HTTP/3), with Chromium ``flags``; other
+    tests keep it off."""
     profile.mkdir()
     process = await asyncio.create_subprocess_exec(
         require_binary("node"),
         str(HERE / "drive_page.mjs"),
         url,
         str(profile),
-        *(["quic"] if quic else []),
+        *(["quic", *flags] if quic else []),
         cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -148,7 +148,7 @@ async def test_a_client_that_never_reads_is_dropped_as_slow(tmp_path: Path) -> N
             await healthy.connect("healthy")
             await healthy.command(subscribe={"channel": "firehose"})
             frozen_connection.client.datagram_received = lambda data, addr: None  # type: ignore[method-assign]
-            endpoint = server.rotary.server.webtransport
+            endpoint = server.rotary.server.http3
             assert endpoint is not None
             for n in range(40):
                 await _publish(server, "firehose", {"n": n, "blob": "x" * 10_000})
@@ -162,7 +162,7 @@ async def test_a_client_that_never_reads_is_dropped_as_slow(tmp_path: Path) -> N
 async def test_a_session_without_a_stream_is_ended(tmp_path: Path) -> None:
     port = free_port()
     async with webtransport_server(tmp_path, port, webtransport_config(port, self_signed())) as server:
-        endpoint = server.rotary.server.webtransport
+        endpoint = server.rotary.server.http3
         assert endpoint is not None
         async with wt_connect(port) as connection:
             session = await connection.session()
@@ -254,7 +254,7 @@ async def test_a_lost_connection_ends_its_sessions_quietly(
 ) -> None:
     port = free_port()
     async with webtransport_server(tmp_path, port, webtransport_config(port, self_signed())) as server:
-        endpoint = server.rotary.server.webtransport
+        endpoint = server.rotary.server.http3
         assert endpoint is not None
         async with wt_connect(port) as connection:
             session = await connection.session()

@@ -485,9 +485,8 @@ def check_admin(config: Config, report: Report) -> None:
 
 
 def check_http3(config: Config, report: Report) -> None:
-    """HTTP/3 and WebTransport, with the refusals Centrifugo makes at start (its wording) and those
-    for what rotary does not carry over HTTP/3: the endpoints other than WebTransport and client
-    certificates (aioquic verifies none)."""
+    """HTTP/3 and WebTransport, with the refusals Centrifugo makes at start (its wording) and the one
+    for what rotary does not carry over HTTP/3: client certificates (aioquic verifies none)."""
     http = config.http_server
     if config.webtransport.enabled and not http.http3.enabled:
         report(
@@ -500,14 +499,9 @@ def check_http3(config: Config, report: Report) -> None:
         report("http_server.http3.enabled: HTTP/3 requires TLS configured (http_server.tls)")
     if http.tls_autocert.enabled:
         report("http_server.http3.enabled: can not use HTTP/3 with autocert")
-    if not config.webtransport.enabled:
-        report(
-            "http_server.http3.enabled: rotary serves only the WebTransport endpoint over HTTP/3 "
-            "(webtransport.enabled), not the other endpoints; enable webtransport or turn HTTP/3 off"
-        )
     if http.tls.enabled and http.tls.client_ca_pem:
         report("http_server.tls.client_ca_pem: client certificates are not verified over HTTP/3 by rotary")
-    if http.tls.enabled and config.webtransport.enabled and installed("aioquic"):  # else: the extra
+    if http.tls.enabled and installed("aioquic"):  # else: the extra
         from rotary.server.http3 import unusable_certificate
         from rotary.server.tls.context import server_context
 
