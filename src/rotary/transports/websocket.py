@@ -174,12 +174,19 @@ class CompressingWebSocketResponse(web.WebSocketResponse):
         request.protocol.keep_alive(False)  # as aiohttp: no HTTP keep-alive after an upgrade
 
     def _handshake(self, request: web.BaseRequest) -> tuple[CIMultiDict[str], str | None, int, bool]:
-        headers, protocol, _, _ = super()._handshake(request)
-        headers.popall(hdrs.SEC_WEBSOCKET_EXTENSIONS, None)
-        if not deflate.offered(request.headers.getall(hdrs.SEC_WEBSOCKET_EXTENSIONS, ())):
-            return headers, protocol, 0, False
-        headers[hdrs.SEC_WEBSOCKET_EXTENSIONS] = deflate.RESPONSE
-        return headers, protocol, 15, True
+        return negotiate_deflate(request, *super()._handshake(request))
+
+
+def negotiate_deflate(
+    request: web.BaseRequest, headers: CIMultiDict[str], protocol: str | None, *_: object
+) -> tuple[CIMultiDict[str], str | None, int, bool]:
+    """aiohttp's handshake answer with Centrifugo's permessage-deflate negotiation in place of its own:
+    the same fixed answer to any offer of the extension, nothing without one."""
+    headers.popall(hdrs.SEC_WEBSOCKET_EXTENSIONS, None)
+    if not deflate.offered(request.headers.getall(hdrs.SEC_WEBSOCKET_EXTENSIONS, ())):
+        return headers, protocol, 0, False
+    headers[hdrs.SEC_WEBSOCKET_EXTENSIONS] = deflate.RESPONSE
+    return headers, protocol, 15, True
 
 
 def read_limits(message_size_limit: int, decompressed_message_size_limit: int) -> tuple[int, int]:
@@ -192,7 +199,7 @@ def read_limits(message_size_limit: int, decompressed_message_size_limit: int) -
     return max(wire, 0), max(inflated, 0)
 
 
-def _protocol_of(request: web.Request, ws: web.WebSocketResponse) -> ProtocolType:
+def protocol_of(request: web.Request, ws: web.WebSocketResponse) -> ProtocolType:
     if ws.ws_protocol == SUBPROTOCOL_PROTOBUF:
         return ProtocolType.PROTOBUF
     # The query is parsed (and kept by the request) only when it can name protobuf.
@@ -233,7 +240,7 @@ def websocket_handler(
         if sock is None:
             return ws
         deflater = compression if ws.compress else None
-        transport = WebSocketTransport(ws, sock, _protocol_of(request, ws), write_timeout, deflater)
+        transport = WebSocketTransport(ws, sock, protocol_of(request, ws), write_timeout, deflater)
         headers = {k.lower(): v for k, v in request.headers.items()}
         client = Client(node, transport, headers, request.remote or "")
         if host_request:
