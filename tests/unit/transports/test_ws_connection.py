@@ -72,9 +72,10 @@ async def subscribed(session: aiohttp.ClientSession, served: Served) -> aiohttp.
 
 
 async def settle(condition: Callable[[], bool]) -> None:
-    """Yields to the loop until ``condition()`` holds (the test's own timeout bounds it)."""
-    while not condition():
-        await asyncio.sleep(0.01)
+    """Yields to the loop until ``condition()`` holds; the bound only stops a broken run hanging."""
+    async with asyncio.timeout(60):
+        while not condition():
+            await asyncio.sleep(0.01)
 
 
 async def test_idle_connections_hold_no_task_and_nothing_of_aiohttp(served: Served) -> None:
