@@ -82,7 +82,7 @@ UNI_GRPC_GRACE = 1.0
 WEBTRANSPORT_GRACE = 3.0
 """Seconds WebTransport sessions get at shutdown to end after the node's 3001 (a write timeout each)."""
 WEBSOCKET_SERVER_VARIABLE = "ROTARY_WEBSOCKET_SERVER"
-"""``own`` or ``aiohttp``: what serves a bidirectional WebSocket after its upgrade."""
+"""``own`` (the default) or ``aiohttp``: what serves a bidirectional WebSocket after its upgrade."""
 
 
 def node_config(config: Config) -> NodeConfig:
@@ -353,7 +353,7 @@ def _deflater(options: WebSocketOptions, section: str) -> MessageDeflater | None
 def own_websocket_protocol() -> bool:
     """Whether ``/connection/websocket`` leaves aiohttp after the upgrade (decision 27): not a
     Centrifugo setting but a private switch, so benchmarks and tests can compare both paths."""
-    return os.environ.get(WEBSOCKET_SERVER_VARIABLE, "aiohttp") == "own"
+    return os.environ.get(WEBSOCKET_SERVER_VARIABLE, "own") != "aiohttp"
 
 
 def connection_routes(config: Config) -> ConnectionRoutes:

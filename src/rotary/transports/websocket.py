@@ -8,6 +8,9 @@ connection that negotiated it (see rotary.protocol.deflate); aiohttp inflates cl
 by the decompressed size limit.
 Protobuf is chosen by the `centrifuge-protobuf` subprotocol or `?cf_protocol=protobuf`
 (https://centrifugal.dev/docs/transports/websocket).
+This handler serves the aiohttp mount, and the standalone server with
+``ROTARY_WEBSOCKET_SERVER=aiohttp``; by default the standalone server hands the upgraded socket to
+rotary's own protocol (transports/ws_connection.py), which shares the negotiation and limits below.
 """
 
 from __future__ import annotations
@@ -200,6 +203,7 @@ def read_limits(message_size_limit: int, decompressed_message_size_limit: int) -
 
 
 def protocol_of(request: web.Request, ws: web.WebSocketResponse) -> ProtocolType:
+    """The client protocol an upgrade asked for: the negotiated subprotocol, else the query."""
     if ws.ws_protocol == SUBPROTOCOL_PROTOBUF:
         return ProtocolType.PROTOBUF
     # The query is parsed (and kept by the request) only when it can name protobuf.

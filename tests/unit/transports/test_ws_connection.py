@@ -19,6 +19,8 @@ from aiohttp.web_protocol import RequestHandler
 from rotary.engines.base import PublishOptions
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
+from rotary.server.app import WEBSOCKET_SERVER_VARIABLE, connection_routes
+from rotary.server.config.load import load_config
 from rotary.transports.ws_connection import (
     WebSocketConnection,
     WebSocketEndpoint,
@@ -168,3 +170,15 @@ async def test_the_applications_shutdown_closes_what_is_left_with_3001(served: S
         msg = await ws.receive()
         assert (msg.type, msg.data) == (WSMsgType.CLOSE, 3001)
     assert not served.endpoint.live and not served.node.hub.clients
+
+
+@pytest.mark.parametrize(("value", "own"), [(None, True), ("own", True), ("aiohttp", False)])
+def test_the_private_switch_picks_the_server(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, own: bool
+) -> None:
+    if value is None:
+        monkeypatch.delenv(WEBSOCKET_SERVER_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(WEBSOCKET_SERVER_VARIABLE, value)
+    routes = connection_routes(load_config(None, {}, {}).config)
+    assert routes.websocket is not None and routes.websocket.own_protocol is own
