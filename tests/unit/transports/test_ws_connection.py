@@ -20,7 +20,7 @@ from rotary.engines.base import PublishOptions
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
 from rotary.server.app import WEBSOCKET_SERVER_VARIABLE, connection_routes
-from rotary.server.config.load import load_config
+from rotary.server.config.load import load_config, parse_config
 from rotary.transports.ws_connection import (
     WebSocketConnection,
     WebSocketEndpoint,
@@ -182,3 +182,8 @@ def test_the_private_switch_picks_the_server(
         monkeypatch.setenv(WEBSOCKET_SERVER_VARIABLE, value)
     routes = connection_routes(load_config(None, {}, {}).config)
     assert routes.websocket is not None and routes.websocket.own_protocol is own
+
+
+def test_the_switch_is_no_config_key_and_draws_no_warning() -> None:
+    environ = {WEBSOCKET_SERVER_VARIABLE: "aiohttp", "CENTRIFUGO_WEBSOCKET_SERVER": "own"}
+    assert parse_config("", environ).warnings == ["unknown environment variable: CENTRIFUGO_WEBSOCKET_SERVER"]
