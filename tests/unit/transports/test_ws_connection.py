@@ -127,6 +127,25 @@ async def test_frames_sent_with_the_upgrade_request_are_served(served: Served) -
     await settle(lambda: not served.endpoint.live)
 
 
+async def test_messages_read_while_a_command_runs_wait_their_turn(served: Served) -> None:
+    """Frames of one read are served one message at a time, in order; reading resumes after."""
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(served.server.make_url("/ws"))
+        commands = ['{"id":1,"connect":{}}'] + [
+            f'{{"id":{i},"subscribe":{{"channel":"c{i}"}}}}' for i in range(2, 7)
+        ]
+        for command in commands:  # aiohttp's client writes each frame at once: one read, likely
+            await ws.send_str(command)
+        ids = []
+        while len(ids) < len(commands):
+            ids += [int(line.split(",")[0].split(":")[1]) for line in (await ws.receive_str()).splitlines()]
+        assert ids == list(range(1, 7))
+        await ws.send_str('{"id":7,"subscribe":{"channel":"after"}}')
+        assert (await ws.receive_str()).startswith('{"id":7,')
+        await ws.close()
+    await settle(lambda: not served.endpoint.live)
+
+
 async def test_a_server_disconnect_is_a_close_frame_with_centrifugos_code(served: Served) -> None:
     async with aiohttp.ClientSession() as session:
         ws = await subscribed(session, served)
