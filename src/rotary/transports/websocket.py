@@ -51,6 +51,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OriginCheck = Callable[[web.Request], bool]
 
 
+def data_frame(payload: bytes, binary: bool, deflater: MessageDeflater | None) -> bytes:
+    """A server data frame, compressed when the connection negotiated it and the message is long
+    enough; every connection with the same settings gets the same bytes."""
+    if deflater is not None and deflater.compresses(len(payload)):
+        return ws_compressed_frame(deflater.deflate(payload), binary)
+    return ws_frame(payload, binary)
+
+
 class WebSocketTransport:
     """Writes to one upgraded connection; the read side stays in the request handler."""
 
@@ -77,10 +85,7 @@ class WebSocketTransport:
         self._closing: asyncio.Task[bool] | None = None
 
     def frame(self, payload: bytes) -> bytes:
-        deflater = self._deflater
-        if deflater is not None and deflater.compresses(len(payload)):
-            return ws_compressed_frame(deflater.deflate(payload), self._binary)
-        return ws_frame(payload, self._binary)
+        return data_frame(payload, self._binary, self._deflater)
 
     def write(self, payload: bytes) -> None:
         if self._closing is None and not self._sock.is_closing():

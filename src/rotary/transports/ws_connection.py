@@ -36,8 +36,6 @@ from rotary.protocol.framing import (
     OPCODE_CLOSE,
     OPCODE_PING,
     ws_close_frame,
-    ws_compressed_frame,
-    ws_frame,
     ws_pong_frame,
 )
 from rotary.protocol.ws_reader import CLOSE_NO_STATUS, FrameError, MessageReader, ReadLimits, close_code_of
@@ -47,6 +45,7 @@ from rotary.transports.websocket import (
     SUBPROTOCOL_PROTOBUF,
     Handler,
     OriginCheck,
+    data_frame,
     negotiate_deflate,
     protocol_of,
     read_limits,
@@ -139,10 +138,7 @@ class WebSocketConnection(asyncio.Protocol):
     # -- the node's Transport ------------------------------------------------------------------
 
     def frame(self, payload: bytes) -> bytes:
-        deflater = self._deflater
-        if deflater is not None and deflater.compresses(len(payload)):
-            return ws_compressed_frame(deflater.deflate(payload), self._binary)
-        return ws_frame(payload, self._binary)
+        return data_frame(payload, self._binary, self._deflater)
 
     def write(self, payload: bytes) -> None:
         if self._state == _OPEN and not self._sock.is_closing():
