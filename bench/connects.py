@@ -40,7 +40,10 @@ from report import save
 from system import free_port, pinned_command, wait_listening
 
 CHANNEL = "bench"
-TARGETS = ("floor", "rotary-anon", "rotary-hs256", "rotary-rs256")
+ROTARY_TARGETS = ("rotary-anon", "rotary-hs256", "rotary-rs256")
+TARGETS = ("floor", *ROTARY_TARGETS, *(f"{name}@aiohttp" for name in ROTARY_TARGETS))
+"""``@aiohttp``: the same server with ``ROTARY_WEBSOCKET_SERVER=aiohttp`` (aiohttp's WebSocket handler
+after the upgrade instead of rotary's own protocol, ARCHITECTURE.md decision 27)."""
 RATE_TARGETS = {"rotary-hs256": 0.7, "rotary-rs256": 0.5}
 """Issue 15: connect + subscribe rate with each kind of JWT, as a share of the floor's."""
 
@@ -57,7 +60,8 @@ class Keys:
         )
 
 
-def start_rotary_variant(name: str, keys: Keys, cpus: set[int] | None, workdir: Path) -> Target:
+def start_rotary_variant(target: str, keys: Keys, cpus: set[int] | None, workdir: Path) -> Target:
+    name, _, websocket_server = target.partition("@")
     port = free_port()
     token: dict[str, Any] = {"hmac_secret_key": SECRET}
     client: dict[str, Any] = {"allowed_origins": ["*"]}
@@ -71,17 +75,20 @@ def start_rotary_variant(name: str, keys: Keys, cpus: set[int] | None, workdir: 
     path = server_config(workdir, name, port, client={**client, "token": token}, channel=channel)
     command = [str(Path(sys.executable).parent / "rotary"), "-c", str(path)]
     env = dict(os.environ)
+    if websocket_server:
+        env["ROTARY_WEBSOCKET_SERVER"] = websocket_server
     if os.environ.get("BENCH_ROTARY_SRC"):
         env["PYTHONPATH"] = os.environ["BENCH_ROTARY_SRC"]
     process = __import__("subprocess").Popen(pinned_command(command, cpus), cwd=workdir, env=env)
     wait_listening(port, process)
     return Target(
-        name, process, f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
+        target, process, f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
     )
 
 
 def tokens_for(name: str, keys: Keys, count: int, same: bool) -> list[str]:
     """One token per client (or one for all with ``same``), signed as the target expects."""
+    name = name.partition("@")[0]
     if name in ("floor", "rotary-anon"):
         return [""] * count
     exp = int(time.time()) + 3600
@@ -147,14 +154,15 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
         for name, group in by_target.items()
     }
     floor = med.get("floor")
-    lines = ["target          connects/s  srv us each  gen CPU  other CPU  rate/floor  CPU/floor  target"]
+    header = "target                  connects/s  srv us each  gen CPU  other CPU  rate/floor  CPU/floor"
+    lines = [header + "  target"]
     summary = []
     for name, m in med.items():
         rate = m["per_s"] / floor["per_s"] if floor else float("nan")
         cpu = m["us"] / floor["us"] if floor else float("nan")
-        goal = RATE_TARGETS.get(name)
+        goal = RATE_TARGETS.get(name)  # rotary's default server only
         lines.append(
-            f"{name:15} {m['per_s']:10.0f} {m['us']:12.0f} {m['gen']:8.0%} {m['other']:10.0%}"
+            f"{name:23} {m['per_s']:10.0f} {m['us']:12.0f} {m['gen']:8.0%} {m['other']:10.0%}"
             f" {rate:10.2f}x {cpu:9.2f}x  {'' if goal is None else f'>= {goal}x'}"
         )
         summary.append({"server": name, **m, "rate_ratio": rate, "cpu_ratio": cpu, "rate_target": goal})

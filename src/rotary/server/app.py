@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -82,6 +83,8 @@ UNI_GRPC_GRACE = 1.0
 """Seconds uni_grpc streams get at shutdown to send what the node's 3001 left them."""
 WEBTRANSPORT_GRACE = 3.0
 """Seconds WebTransport sessions get at shutdown to end after the node's 3001 (a write timeout each)."""
+WEBSOCKET_SERVER_VARIABLE = "ROTARY_WEBSOCKET_SERVER"
+"""``own`` (the default) or ``aiohttp``: what serves a bidirectional WebSocket after its upgrade."""
 
 
 def node_config(config: Config) -> NodeConfig:
@@ -356,6 +359,12 @@ def _deflater(options: WebSocketOptions, section: str) -> MessageDeflater | None
     return MessageDeflater(options.compression_level, options.compression_min_size)
 
 
+def own_websocket_protocol() -> bool:
+    """Whether ``/connection/websocket`` leaves aiohttp after the upgrade (decision 27): not a
+    Centrifugo setting but a private switch, so benchmarks and tests can compare both paths."""
+    return os.environ.get(WEBSOCKET_SERVER_VARIABLE, "own") != "aiohttp"
+
+
 def connection_routes(config: Config) -> ConnectionRoutes:
     """The connection endpoints ``config`` turns on, where it puts them."""
     websocket = config.websocket
@@ -370,6 +379,7 @@ def connection_routes(config: Config) -> ConnectionRoutes:
             websocket.write_timeout,
             _deflater(websocket, "websocket"),
             websocket.decompressed_message_size_limit,
+            own_websocket_protocol(),
         ),
         http_stream=BodyRoute(route_path(http_stream.handler_prefix), http_stream.max_request_body_size)
         if http_stream.enabled

@@ -26,6 +26,7 @@ from rotary.transports.uni_http_stream import uni_http_stream_handler
 from rotary.transports.uni_sse import uni_sse_handler
 from rotary.transports.uni_websocket import UniWebSocketOptions, uni_websocket_handler
 from rotary.transports.websocket import DEFAULT_MESSAGE_SIZE_LIMIT, DEFAULT_WRITE_TIMEOUT, websocket_handler
+from rotary.transports.ws_connection import own_websocket_handler, websocket_endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,9 @@ class WebSocketRoute:
     write_timeout: float = DEFAULT_WRITE_TIMEOUT
     compression: MessageDeflater | None = None
     decompressed_message_size_limit: int = 0
+    own_protocol: bool = False
+    """Served by rotary's own protocol after the upgrade (transports/ws_connection.py), not by
+    aiohttp's handler; never for a mount, whose hooks see the host's request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,15 @@ def add_connection_routes(
     app: web.Application, node: Node, routes: ConnectionRoutes, check_origin: OriginCheck, gate: Gate
 ) -> None:
     """Adds the endpoints ``routes`` names to ``app``."""
-    if routes.websocket is not None:
+    if routes.websocket is not None and routes.websocket.own_protocol and not routes.host_request:
+        ws = routes.websocket
+        endpoint = websocket_endpoint(
+            node, ws.message_size_limit, ws.decompressed_message_size_limit, ws.write_timeout
+        )
+        app.on_shutdown.append(endpoint.shutdown)
+        own = own_websocket_handler(node, endpoint, check_origin=check_origin, compression=ws.compression)
+        app.router.add_get(ws.path, gate(own))
+    elif routes.websocket is not None:
         ws = routes.websocket
         handler = websocket_handler(
             node,

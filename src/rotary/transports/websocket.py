@@ -8,6 +8,9 @@ connection that negotiated it (see rotary.protocol.deflate); aiohttp inflates cl
 by the decompressed size limit.
 Protobuf is chosen by the `centrifuge-protobuf` subprotocol or `?cf_protocol=protobuf`
 (https://centrifugal.dev/docs/transports/websocket).
+This handler serves the aiohttp mount, and the standalone server with
+``ROTARY_WEBSOCKET_SERVER=aiohttp``; by default the standalone server hands the upgraded socket to
+rotary's own protocol (transports/ws_connection.py), which shares the negotiation and limits below.
 """
 
 from __future__ import annotations
@@ -48,6 +51,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OriginCheck = Callable[[web.Request], bool]
 
 
+def data_frame(payload: bytes, binary: bool, deflater: MessageDeflater | None) -> bytes:
+    """A server data frame, compressed when the connection negotiated it and the message is long
+    enough; every connection with the same settings gets the same bytes."""
+    if deflater is not None and deflater.compresses(len(payload)):
+        return ws_compressed_frame(deflater.deflate(payload), binary)
+    return ws_frame(payload, binary)
+
+
 class WebSocketTransport:
     """Writes to one upgraded connection; the read side stays in the request handler."""
 
@@ -74,10 +85,7 @@ class WebSocketTransport:
         self._closing: asyncio.Task[bool] | None = None
 
     def frame(self, payload: bytes) -> bytes:
-        deflater = self._deflater
-        if deflater is not None and deflater.compresses(len(payload)):
-            return ws_compressed_frame(deflater.deflate(payload), self._binary)
-        return ws_frame(payload, self._binary)
+        return data_frame(payload, self._binary, self._deflater)
 
     def write(self, payload: bytes) -> None:
         if self._closing is None and not self._sock.is_closing():
@@ -174,12 +182,19 @@ class CompressingWebSocketResponse(web.WebSocketResponse):
         request.protocol.keep_alive(False)  # as aiohttp: no HTTP keep-alive after an upgrade
 
     def _handshake(self, request: web.BaseRequest) -> tuple[CIMultiDict[str], str | None, int, bool]:
-        headers, protocol, _, _ = super()._handshake(request)
-        headers.popall(hdrs.SEC_WEBSOCKET_EXTENSIONS, None)
-        if not deflate.offered(request.headers.getall(hdrs.SEC_WEBSOCKET_EXTENSIONS, ())):
-            return headers, protocol, 0, False
-        headers[hdrs.SEC_WEBSOCKET_EXTENSIONS] = deflate.RESPONSE
-        return headers, protocol, 15, True
+        return negotiate_deflate(request, *super()._handshake(request))
+
+
+def negotiate_deflate(
+    request: web.BaseRequest, headers: CIMultiDict[str], protocol: str | None, *_: object
+) -> tuple[CIMultiDict[str], str | None, int, bool]:
+    """aiohttp's handshake answer with Centrifugo's permessage-deflate negotiation in place of its own:
+    the same fixed answer to any offer of the extension, nothing without one."""
+    headers.popall(hdrs.SEC_WEBSOCKET_EXTENSIONS, None)
+    if not deflate.offered(request.headers.getall(hdrs.SEC_WEBSOCKET_EXTENSIONS, ())):
+        return headers, protocol, 0, False
+    headers[hdrs.SEC_WEBSOCKET_EXTENSIONS] = deflate.RESPONSE
+    return headers, protocol, 15, True
 
 
 def read_limits(message_size_limit: int, decompressed_message_size_limit: int) -> tuple[int, int]:
@@ -192,7 +207,8 @@ def read_limits(message_size_limit: int, decompressed_message_size_limit: int) -
     return max(wire, 0), max(inflated, 0)
 
 
-def _protocol_of(request: web.Request, ws: web.WebSocketResponse) -> ProtocolType:
+def protocol_of(request: web.Request, ws: web.WebSocketResponse) -> ProtocolType:
+    """The client protocol an upgrade asked for: the negotiated subprotocol, else the query."""
     if ws.ws_protocol == SUBPROTOCOL_PROTOBUF:
         return ProtocolType.PROTOBUF
     # The query is parsed (and kept by the request) only when it can name protobuf.
@@ -233,7 +249,7 @@ def websocket_handler(
         if sock is None:
             return ws
         deflater = compression if ws.compress else None
-        transport = WebSocketTransport(ws, sock, _protocol_of(request, ws), write_timeout, deflater)
+        transport = WebSocketTransport(ws, sock, protocol_of(request, ws), write_timeout, deflater)
         headers = {k.lower(): v for k, v in request.headers.items()}
         client = Client(node, transport, headers, request.remote or "")
         if host_request:

@@ -21,6 +21,7 @@ from rotary.protocol import deflate
 from rotary.protocol.deflate import MessageDeflater
 from rotary.transports.uni_websocket import UniWebSocketOptions, uni_websocket_handler
 from rotary.transports.websocket import websocket_handler
+from rotary.transports.ws_connection import own_websocket_handler, websocket_endpoint
 
 LARGE = orjson.dumps({"text": "a publication worth compressing " * 40})
 
@@ -59,21 +60,31 @@ class Endpoint:
         return reader, writer, head
 
 
-async def start(deflater: CountingDeflater, message_size_limit: int = 65536) -> Endpoint:
+async def start(deflater: CountingDeflater, server: str, message_size_limit: int = 65536) -> Endpoint:
+    """The endpoint served by aiohttp's handler or, after the upgrade, by rotary's own protocol."""
     node = Node(NodeConfig(ping_interval=0))
     await node.start()
     app = web.Application()
-    app.router.add_get(
-        "/ws", websocket_handler(node, message_size_limit=message_size_limit, compression=deflater)
-    )
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    return Endpoint(node, server, deflater)
+    if server == "own":
+        shared = websocket_endpoint(node, message_size_limit, 0, 0)
+        app.on_shutdown.append(shared.shutdown)
+        handler = own_websocket_handler(node, shared, compression=deflater)
+    else:
+        handler = websocket_handler(node, message_size_limit=message_size_limit, compression=deflater)
+    app.router.add_get("/ws", handler)
+    test_server = TestServer(app, host="127.0.0.1")
+    await test_server.start_server()
+    return Endpoint(node, test_server, deflater)
+
+
+@pytest.fixture(params=["aiohttp", "own"])
+def server(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
-async def endpoint() -> AsyncIterator[Endpoint]:
-    found = await start(CountingDeflater())
+async def endpoint(server: str) -> AsyncIterator[Endpoint]:
+    found = await start(CountingDeflater(), server)
     yield found
     await found.server.close()
     await found.node.shutdown()
@@ -134,8 +145,8 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return first, await reader.readexactly(size)
 
 
-async def test_messages_up_to_min_size_go_uncompressed() -> None:
-    endpoint = await start(CountingDeflater(min_size=200))
+async def test_messages_up_to_min_size_go_uncompressed(server: str) -> None:
+    endpoint = await start(CountingDeflater(min_size=200), server)
     reader, writer, _ = await endpoint.raw("permessage-deflate")
     connect = zlib.compressobj(1, zlib.DEFLATED, -15)
     body = connect.compress(b'{"id":1,"connect":{}}\n{"id":2,"subscribe":{"channel":"news"}}')
