@@ -198,16 +198,24 @@ def start_rotary_webtransport(cpus: set[int] | None, workdir: Path) -> Target:
     return Target("rotary-webtransport", process, ws_url, f"https://127.0.0.1:{port}/api", port)
 
 
-def start_rotary_asgi(cpus: set[int] | None, workdir: Path) -> Target:
+def asgi_under(name: str, uvicorn_settings: str, alt: bool = False) -> Starter:
     """rotary's node behind the ASGI mount under uvicorn (see asgi_rotary.py): the subscribers connect
-    to uvicorn, publications go through the standalone server's HTTP API in the same process."""
-    port, asgi_port = free_port(), free_port()
-    config = server_config(workdir, "rotary-asgi", port)
-    command = [sys.executable, str(BENCH / "asgi_rotary.py"), str(config), str(asgi_port)]
-    process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir)
-    wait_listening(asgi_port, process)
-    ws_url = f"ws://127.0.0.1:{asgi_port}/connection/websocket"
-    return Target("rotary-asgi", process, ws_url, f"http://127.0.0.1:{port}/api")
+    to uvicorn, publications go through the standalone server's HTTP API in the same process.
+    ``uvicorn_settings`` is ``recommended`` (docs/fastapi.md) or ``defaults`` (uvicorn's own);
+    ``alt`` imports rotary from BENCH_ALT_SRC, as ``rotary-alt`` does, for a before/after run."""
+
+    def start(cpus: set[int] | None, workdir: Path) -> Target:
+        port, asgi_port = free_port(), free_port()
+        config = server_config(workdir, name, port)
+        script = str(BENCH / "asgi_rotary.py")
+        command = [sys.executable, script, str(config), str(asgi_port), uvicorn_settings]
+        env = {**os.environ, "PYTHONPATH": os.environ["BENCH_ALT_SRC"]} if alt else None
+        process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir, env=env)
+        wait_listening(asgi_port, process)
+        ws_url = f"ws://127.0.0.1:{asgi_port}/connection/websocket"
+        return Target(name, process, ws_url, f"http://127.0.0.1:{port}/api")
+
+    return start
 
 
 def start_rotary_alt(cpus: set[int] | None, workdir: Path) -> Target:
@@ -293,7 +301,9 @@ STARTERS: dict[str, Starter] = {
     "rotary-webtransport": start_rotary_webtransport,
     **{f"rotary-{transport}": rotary_over(transport) for transport in TRANSPORTS},
     "rotary-deflate": start_rotary_deflate,
-    "rotary-asgi": start_rotary_asgi,
+    "rotary-asgi": asgi_under("rotary-asgi", "recommended"),
+    "rotary-asgi-defaults": asgi_under("rotary-asgi-defaults", "defaults"),
+    "rotary-asgi-alt": asgi_under("rotary-asgi-alt", "recommended", alt=True),
     "rotary-alt": start_rotary_alt,
 }
 FULL_SERVERS = ("rotary", "centrifugo", "rotary-alt")

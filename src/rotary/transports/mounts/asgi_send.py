@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Generator, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator, MutableMapping
 from typing import Any, cast
 
 log = logging.getLogger("rotary.transports.mounts")
+
+_DONE = object()
+"""What ``next`` returns for a send that finished without suspending."""
 
 Message = MutableMapping[str, Any]
 Send = Callable[[Message], Awaitable[None]]
@@ -112,19 +115,18 @@ class AsgiSender:
     # -- running sends ---------------------------------------------------------------------------
 
     def _start(self, message: Message, size: int) -> None:
-        coro = self._send(message)
-        step = getattr(coro, "send", None)  # not isinstance(..., Coroutine): an ABC check per write
-        if step is None:  # an awaitable that is not a coroutine: await it in a task
-            self._wait_in_task(_awaited(coro), size)
-            return
+        # Stepped with ``next(..., _DONE)`` on the iterator of ``__await__`` rather than
+        # ``send(None)``: a send that returns then ends without a StopIteration to raise and catch,
+        # and ``__await__`` is what every awaitable has, coroutine or not (no ABC check).
+        steps = self._send(message).__await__()
         try:
-            yielded = step(None)
-        except StopIteration:
-            return
+            yielded = next(steps, _DONE)
         except Exception as exc:  # noqa: BLE001 - any refusal of the server's means the peer has gone
             self._lost(exc)
             return
-        self._wait_in_task(_awaited(_Resumed(cast(Coroutine[Any, Any, None], coro), yielded)), size)
+        if yielded is _DONE:
+            return
+        self._wait_in_task(_awaited(_Resumed(steps, yielded)), size)
 
     def _wait_in_task(self, resumed: Coroutine[Any, Any, None], size: int) -> None:
         self._waiting_size = size
@@ -163,28 +165,28 @@ async def _awaited(awaitable: Awaitable[None]) -> None:
 
 
 class _Resumed:
-    """A send coroutine that suspended outside a task, to be awaited to its end inside one.
+    """A send that suspended outside a task, to be awaited to its end inside one.
 
-    ``yield from`` cannot take over a coroutine that has already started, so this passes what it
+    ``yield from`` cannot take over an iterator that has already yielded, so this passes what it
     yields to the task, and what the task sends or throws back to it, until it returns.
     """
 
-    def __init__(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
-        self._coro = coro
+    def __init__(self, steps: Iterator[Any], yielded: Any) -> None:
+        self._steps = cast(Generator[Any, Any, None], steps)
         self._yielded = yielded
 
     def __await__(self) -> Generator[Any, Any, None]:
-        coro, yielded = self._coro, self._yielded
+        steps, yielded = self._steps, self._yielded
         while True:
             try:
                 sent = yield yielded
             except BaseException as exc:  # noqa: BLE001 - cancellation included: the send must see it
                 try:
-                    yielded = coro.throw(exc)
+                    yielded = steps.throw(exc)
                 except StopIteration:
                     return
                 continue
             try:
-                yielded = coro.send(sent)
+                yielded = steps.send(sent)
             except StopIteration:
                 return
