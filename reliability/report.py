@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from reliability.attacks import ATTACKS
-from reliability.fuzz.targets import TARGETS
+from reliability.fuzz.catalog import TARGETS
 
 KIT = Path(__file__).resolve().parent
 REPORT = KIT.parent / "docs" / "reliability.md"
