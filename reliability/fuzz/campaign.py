@@ -94,7 +94,9 @@ def fuzz_target(name: str, inputs: int, max_seconds: int = 0, keep: bool = True)
         executed = _stat(log, "number_of_executed_units")
         # libFuzzer's artifacts: crash-, leak-, oom- and timeout- (a hang); a slow-unit is only slow.
         fresh = [p for p in FINDINGS.glob(f"{name}-*") if p.stat().st_mtime >= time.time() - seconds - 1]
-        findings = sorted(str(p) for p in fresh if "slow-unit-" not in p.name)
+        findings = sorted(str(p) for p in fresh if "slow-unit-" not in p.name and p.suffix != ".log")
+        for finding in findings:  # what the input broke, next to it (the run's log is not kept)
+            Path(finding + ".log").write_text(log[-6000:])
         hangs = len([f for f in findings if "timeout-" in f])
         crashes = len(findings) - hangs
         if done.returncode != 0 and not findings:

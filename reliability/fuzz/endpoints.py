@@ -96,7 +96,7 @@ def check_http(status: int, body: bytes, where: str, request: bytes = b"") -> No
 def _refused_pattern(request: bytes) -> bool:
     """Whether a request holds a ``pattern`` that Centrifugo's glob compiler refuses: the
     ``channels`` method then answers error 100 in Centrifugo, and in rotary as there."""
-    if b"pattern" not in request:
+    if b"pattern" not in request.lower():
         return False
     for line in request.splitlines() or [request]:
         try:
@@ -106,12 +106,10 @@ def _refused_pattern(request: bytes) -> bool:
         while stack:
             item = stack.pop()
             if isinstance(item, dict):
-                pattern = item.get("pattern")
-                if isinstance(pattern, str):
-                    try:
-                        compile_pattern(pattern)
-                    except InvalidPattern:
-                        return True
+                # Keys match case-insensitively, as in the Go JSON decoder Centrifugo uses.
+                patterns = [v for k, v in item.items() if k.lower() == "pattern" and isinstance(v, str)]
+                if any(refused_pattern(pattern) for pattern in patterns):
+                    return True
                 stack.extend(item.values())
             elif isinstance(item, list):
                 stack.extend(item)
@@ -130,6 +128,14 @@ def _has_internal_error(value: Any) -> bool:
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
+    return False
+
+
+def refused_pattern(pattern: str) -> bool:
+    try:
+        compile_pattern(pattern)
+    except InvalidPattern:
+        return True
     return False
 
 
@@ -197,6 +203,19 @@ class GrpcAborted(Exception):
         return None
 
 
+def internal_expected(message: Message) -> bool:
+    """Error 100 where Centrifugo answers it too: ``Channels`` with a pattern its glob compiler
+    refuses (as a request of its own or inside a batch)."""
+    if isinstance(message, api_pb2.ChannelsRequest):
+        return refused_pattern(message.pattern)
+    if isinstance(message, api_pb2.BatchRequest):
+        return any(
+            command.HasField("channels") and refused_pattern(command.channels.pattern)
+            for command in message.commands
+        )
+    return False
+
+
 ALLOWED_ABORTS = frozenset({grpc.StatusCode.UNIMPLEMENTED})
 """Statuses a call may end with without a Centrifugo error: the PRO methods rotary does not serve."""
 
@@ -227,12 +246,12 @@ class GrpcApiBodies(InProcessTarget):
             if aborted.code in ALLOWED_ABORTS:
                 return
             code = aborted.error_code()
-            if code is None or code == codes.ERROR_INTERNAL.code:
+            if code is None or (code == codes.ERROR_INTERNAL.code and not internal_expected(message)):
                 raise ContractBroken(f"{rpc} ended with {aborted}") from None
             return
         handler.response_serializer(response)
         error = getattr(response, "error", None)
-        if error is not None and error.code == codes.ERROR_INTERNAL.code:
+        if error is not None and error.code == codes.ERROR_INTERNAL.code and not internal_expected(message):
             raise ContractBroken(f"{rpc} answered error 100: {error.message}")
 
     def seeds(self) -> list[bytes]:
