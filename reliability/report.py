@@ -23,13 +23,23 @@ tests/compat/test_reconnect_storm.py).
 
 ## Fuzzing
 
-Each target feeds one input to the real component (the Client, hooks and node for client frames;
-the aiohttp server on a loopback port for HTTP bodies; the token verifier; the config loader) and
-checks its contract: accepted, or refused with a Centrifugo error or disconnect code or an HTTP 4xx
-with a message. A crash is any exception that escapes, a 5xx, error 100 or disconnect 3004 for an
-input, an error logged by rotary, or a task left behind; a hang is an input that takes longer than
-20 s. Coverage guidance comes from atheris' instrumentation of rotary's own modules. Inputs that
-added coverage are kept in reliability/corpus/ and replayed by the suite.
+Each target feeds one input to the real component and checks its contract: accepted, or refused
+with a Centrifugo error or disconnect code or an HTTP 4xx with a message. A crash is any exception
+that escapes, a 5xx, error 100 or disconnect 3004 for an input (except where Centrifugo answers
+100 itself: `channels` with a pattern its glob compiler refuses), an error logged by rotary, or a
+task left behind; a hang is an input that takes longer than 20 s (a per-input deadline, and
+libFuzzer's `-timeout`). Coverage guidance comes from atheris' instrumentation of rotary's own
+modules. Inputs that added coverage are kept in reliability/corpus/ and replayed by the suite.
+
+The server's endpoints are fuzzed in-process for the long run (reliability/fuzz/endpoints.py): a
+real Node on the memory engine in the same process, and per input the code the route runs on a
+body (the API method's decode, executor and encoding; the GRPC servicer's handler after its
+request deserializer; `emulate` and a live emulated session's client; the streaming connect
+through its parser and the Client's connect). The `*_socket` targets send the same bodies through
+aiohttp on a loopback port, which also checks the route, the method and key checks, 413 and the
+answer's framing; at about a hundred inputs a second they run in the suite's short run only (their
+rows are their last long runs). The client-frame targets run the real Client, hooks and node; the
+config targets load and validate as at start.
 """
 
 
@@ -47,6 +57,8 @@ def fuzz_table(results: dict[str, dict[str, object]]) -> str:
         inputs = int(row["inputs"])  # type: ignore[call-overload]
         seconds = float(row["seconds"])  # type: ignore[arg-type]
         rate = f"{inputs / seconds:,.0f}" if seconds else "-"
+        if not target.long_run:
+            doc += " Short run only."
         lines.append(
             f"| `{name}` ({doc}) | {inputs:,} | {rate} | {row['crashes']} | {row['hangs']} | "
             f"{row['corpus']} | {row['commit']} | {row['measured']} |"

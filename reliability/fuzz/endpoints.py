@@ -102,7 +102,7 @@ def _refused_pattern(request: bytes) -> bool:
     ``channels`` method then answers error 100 in Centrifugo, and in rotary as there."""
     if b"pattern" not in request.lower():
         return False
-    for line in request.splitlines() or [request]:
+    for line in [request, *request.splitlines()]:  # one JSON body, or the legacy API's lines
         try:
             stack = [orjson.loads(line)]
         except orjson.JSONDecodeError:
