@@ -90,11 +90,14 @@ class Progress:
 
     def figures(self, crowd: list[tuple[Any, Any, Any]]) -> dict[str, Any]:
         failures: collections.Counter[str] = collections.Counter()
+        drops: collections.Counter[str] = collections.Counter()
         for sdk, _, events in crowd:
             client_seen, _ = self.since_restart(sdk, events)
             for name, ctx in client_seen:
                 if name == "on_error":
                     failures[f"{type(ctx.error).__name__}: {str(ctx.error)[:60]}"] += 1
+                elif name in ("on_connecting", "on_disconnected"):
+                    drops[f"{name} {ctx.code} {ctx.reason}"] += 1
         connected = sorted(self.connected.values())
 
         def share(at: float) -> int:
@@ -110,6 +113,7 @@ class Progress:
             else [],
             "failed_connect_attempts": sum(failures.values()),
             "failed_connect_attempts_by_error": dict(failures.most_common(6)),
+            "connection_ends_by_code": dict(drops.most_common(6)),
             "told": sum(1 for _, _, events in crowd if told(events.seen)),
         }
 
