@@ -19,6 +19,7 @@ no input takes longer than ``INPUT_DEADLINE`` seconds.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -104,30 +105,38 @@ def _refused_pattern(request: bytes) -> bool:
         return False
     for line in [request, *request.splitlines()]:  # one JSON body, or the legacy API's lines
         try:
-            stack = [orjson.loads(line)]
+            parsed = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        while stack:
-            item = stack.pop()
-            if isinstance(item, dict):
-                # Keys match case-insensitively, as in the Go JSON decoder Centrifugo uses.
-                patterns = [v for k, v in item.items() if k.lower() == "pattern" and isinstance(v, str)]
-                if any(refused_pattern(pattern) for pattern in patterns):
-                    return True
-                stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
+        if any_object(parsed, _has_refused_pattern):
+            return True
     return False
+
+
+def _has_refused_pattern(item: dict[str, Any]) -> bool:
+    # Keys match case-insensitively, as in the Go JSON decoder Centrifugo uses.
+    patterns = [v for k, v in item.items() if k.lower() == "pattern" and isinstance(v, str)]
+    return any(refused_pattern(pattern) for pattern in patterns)
 
 
 def _has_internal_error(value: Any) -> bool:
     """Whether a JSON answer holds ``{"error": {"code": 100}}`` at any depth (batch replies nest)."""
+
+    def internal(item: dict[str, Any]) -> bool:
+        error = item.get("error")
+        return isinstance(error, dict) and error.get("code") == codes.ERROR_INTERNAL.code
+
+    return any_object(value, internal)
+
+
+def any_object(value: Any, predicate: Callable[[dict[str, Any]], bool]) -> bool:
+    """Whether ``predicate`` holds for an object at any depth of a parsed JSON value (iteratively:
+    fuzzed JSON nests deeper than Python's recursion limit)."""
     stack = [value]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            error = item.get("error")
-            if isinstance(error, dict) and error.get("code") == codes.ERROR_INTERNAL.code:
+            if predicate(item):
                 return True
             stack.extend(item.values())
         elif isinstance(item, list):
