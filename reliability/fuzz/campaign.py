@@ -52,13 +52,13 @@ def seed_name(data: bytes) -> str:
 
 def write_seeds() -> None:
     """Writes the seeds of every target into its corpus directory (existing files are kept)."""
-    from reliability.fuzz.targets import TARGETS
+    from reliability.fuzz.catalog import TARGETS
 
     harness = Harness()
-    for name, factory in TARGETS.items():
+    for factory in TARGETS.values():
         target = factory(harness)
         target.setup()
-        directory = CORPUS / name
+        directory = CORPUS / target.corpus_name()
         directory.mkdir(parents=True, exist_ok=True)
         for data in target.seeds():
             (directory / seed_name(data)).write_bytes(data)
@@ -67,6 +67,9 @@ def write_seeds() -> None:
 
 def fuzz_target(name: str, inputs: int, max_seconds: int = 0, keep: bool = True) -> FuzzResult:
     """Fuzzes one target in a child process for ``inputs`` inputs (or ``max_seconds``)."""
+    from reliability.fuzz.catalog import TARGETS
+
+    corpus_dir = CORPUS / TARGETS[name].corpus_name()
     FINDINGS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"rotary-fuzz-{name}-") as scratch:
         flags = [
@@ -91,15 +94,17 @@ def fuzz_target(name: str, inputs: int, max_seconds: int = 0, keep: bool = True)
         executed = _stat(log, "number_of_executed_units")
         # libFuzzer's artifacts: crash-, leak-, oom- and timeout- (a hang); a slow-unit is only slow.
         fresh = [p for p in FINDINGS.glob(f"{name}-*") if p.stat().st_mtime >= time.time() - seconds - 1]
-        findings = sorted(str(p) for p in fresh if "slow-unit-" not in p.name)
+        findings = sorted(str(p) for p in fresh if "slow-unit-" not in p.name and p.suffix != ".log")
+        for finding in findings:  # what the input broke, next to it (the run's log is not kept)
+            Path(finding + ".log").write_text(log[-6000:])
         hangs = len([f for f in findings if "timeout-" in f])
         crashes = len(findings) - hangs
         if done.returncode != 0 and not findings:
             crashes = 1
             findings = [f"exit {done.returncode}: {log[-3000:]}"]
         if keep and done.returncode == 0:
-            _keep_new_coverage(Path(scratch), CORPUS / name)
-    corpus = len(list((CORPUS / name).iterdir())) if (CORPUS / name).is_dir() else 0
+            _keep_new_coverage(Path(scratch), corpus_dir)
+    corpus = len(list(corpus_dir.iterdir())) if corpus_dir.is_dir() else 0
     return FuzzResult(name, executed, round(seconds, 1), crashes, hangs, corpus, findings)
 
 
@@ -123,11 +128,12 @@ def _stat(log: str, key: str) -> int:
 
 
 def fuzz_all(names: list[str], inputs: int, jobs: int = 1, max_seconds: int = 0) -> bool:
-    """Fuzzes ``names`` (all targets when empty) for ``inputs`` inputs each, or ``max_seconds`` when
-    that comes first (the figures then say how many ran); records them in reliability/results/fuzz.json."""
-    from reliability.fuzz.targets import TARGETS
+    """Fuzzes ``names`` (the long-run targets when empty) for ``inputs`` inputs each, or
+    ``max_seconds`` when that comes first (the figures then say how many ran); records them in
+    reliability/results/fuzz.json."""
+    from reliability.fuzz.catalog import TARGETS
 
-    chosen = names or list(TARGETS)
+    chosen = names or [name for name, target in TARGETS.items() if target.long_run]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(lambda name: fuzz_target(name, inputs, max_seconds), chosen))
     RESULTS.mkdir(exist_ok=True)

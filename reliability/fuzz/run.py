@@ -18,15 +18,15 @@ def main() -> None:
     import atheris  # type: ignore[import-untyped]
 
     with atheris.instrument_imports(include=["rotary"]):
+        from reliability.fuzz.catalog import TARGETS
         from reliability.fuzz.harness import Harness
-        from reliability.fuzz.targets import TARGETS
 
     name, flags = sys.argv[1], sys.argv[2:]
     target = TARGETS[name](Harness())
     target.setup()
     directories = [flag for flag in flags if not flag.startswith("-")]
     options = [flag for flag in flags if flag.startswith("-")]
-    seed_directory = CORPUS / name
+    seed_directory = CORPUS / target.corpus_name()
     atheris.Setup([sys.argv[0], *options, *directories, str(seed_directory)], target.feed)
     atheris.Fuzz()
 

@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import os
 import tempfile
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import orjson
@@ -90,6 +89,14 @@ class Target:
     """One fuzz target: ``setup`` once, then ``feed`` per input; ``feed`` raises only ContractBroken."""
 
     name: ClassVar[str]
+    corpus: ClassVar[str] = ""
+    """The corpus directory it shares with another target (reliability/corpus/<corpus>), else its name."""
+    long_run: ClassVar[bool] = True
+    """False for a target too slow for the long run, fuzzed only by the suite's short run."""
+
+    @classmethod
+    def corpus_name(cls) -> str:
+        return cls.corpus or cls.name
 
     def __init__(self, harness: Harness) -> None:
         self.harness = harness
@@ -190,6 +197,10 @@ class ClientFrames(ServerTarget):
             await asyncio.sleep(0)
         client.close(codes.DISCONNECT_CONNECTION_CLOSED)
         await self.harness.settle(baseline)
+        self.check_replies(transport)
+
+    def check_replies(self, transport: RecordingTransport) -> None:
+        """No 3004 and no error 100 (those mean rotary failed, not the input); nothing left in the hub."""
         if (
             transport.closed_with is not None
             and transport.closed_with.code == codes.DISCONNECT_SERVER_ERROR.code
@@ -219,8 +230,13 @@ class ClientProtobuf(ClientFrames):
 class HttpTarget(ServerTarget):
     """Requests to the real aiohttp server on a loopback port.
 
-    Contract: never a 5xx; a 4xx carries a message; nothing logged at ERROR.
+    Contract: never a 5xx; a 4xx carries a message; nothing logged at ERROR. These check what the
+    in-process targets of the same bodies (endpoints.py) cannot: the route, the HTTP method and key
+    checks, the body limit (413) and the framing of the answer. At a hundred inputs a second they
+    are fuzzed by the suite's short run only.
     """
+
+    long_run = False
 
     def setup(self) -> None:
         super().setup()
@@ -264,10 +280,11 @@ API_PATHS = ["", *METHODS]
 """The legacy ``/api`` endpoint, then one per method, picked by an input's first byte."""
 
 
-class HttpApi(HttpTarget):
+class HttpApiSocket(HttpTarget):
     """``POST /api/<method>`` and the legacy ``POST /api``: the first byte picks the path."""
 
-    name = "http_api"
+    name = "http_api_socket"
+    corpus = "http_api"
 
     def request(self, data: bytes) -> tuple[str, str, dict[str, str], bytes]:
         name = API_PATHS[data[0] % len(API_PATHS)] if data else ""
@@ -302,11 +319,12 @@ NODE_PLACEHOLDER = b"@NODE@"
 """Stands for this process's node id in emulation inputs, so kept inputs reach the live node."""
 
 
-class Emulation(HttpTarget):
+class EmulationSocket(HttpTarget):
     """``POST /emulation`` bodies (``{"node", "session", "data"}``), to no live session or to a
     live one's node: 204, 400, 404 or 413, never a 5xx."""
 
-    name = "emulation"
+    name = "emulation_socket"
+    corpus = "emulation"
 
     def request(self, data: bytes) -> tuple[str, str, dict[str, str], bytes]:
         body = data.replace(NODE_PLACEHOLDER, self.server.node.id.encode())
@@ -325,11 +343,12 @@ class Emulation(HttpTarget):
 UNI_PATHS = ["/connection/uni_http_stream", "/connection/http_stream"]
 
 
-class StreamConnect(HttpTarget):
+class StreamConnectSocket(HttpTarget):
     """The connect request of streaming endpoints in a POST body (unidirectional HTTP-streaming and
     bidirectional HTTP-streaming): a refusal is a 4xx or a disconnect in the stream, never a 5xx."""
 
-    name = "stream_connect"
+    name = "stream_connect_socket"
+    corpus = "stream_connect"
 
     def request(self, data: bytes) -> tuple[str, str, dict[str, str], bytes]:
         path = UNI_PATHS[data[0] % len(UNI_PATHS)] if data else UNI_PATHS[0]
@@ -487,20 +506,3 @@ class ConfigEnv(Target):
             b"CENTRIFUGO_CLIENT_PING_INTERVAL=1s\nCENTRIFUGO_CLIENT_ALLOWED_ORIGINS=a b",
             b"CENTRIFUGO_HTTP_SERVER_PORT=99999\nCENTRIFUGO_LOG_LEVEL=debug",
         ]
-
-
-TARGETS: dict[str, Callable[[Harness], Target]] = {
-    cls.name: cls
-    for cls in (
-        ClientJson,
-        ClientProtobuf,
-        HttpApi,
-        Emulation,
-        StreamConnect,
-        UniConnectRequest,
-        Jwt,
-        TagsFilter,
-        ConfigFile,
-        ConfigEnv,
-    )
-}

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from reliability.fuzz.campaign import CORPUS, fuzz_target
+from reliability.fuzz.catalog import TARGETS
 from reliability.fuzz.harness import Harness
-from reliability.fuzz.targets import TARGETS, Target
+from reliability.fuzz.targets import Target
 
 SHORT_INPUTS = 1000
 SHORT_SECONDS = 8
@@ -32,14 +33,15 @@ def target(request: pytest.FixtureRequest, harness: Harness) -> Iterator[Target]
 
 
 def test_every_target_has_a_kept_corpus() -> None:
-    for name in TARGETS:
-        assert any((CORPUS / name).glob("*")), (
-            f"reliability/corpus/{name} is empty: run python -m reliability seed"
+    for target in TARGETS.values():
+        corpus = target.corpus_name()
+        assert any((CORPUS / corpus).glob("*")), (
+            f"reliability/corpus/{corpus} is empty: run python -m reliability seed"
         )
 
 
 def test_kept_inputs_replay_cleanly(target: Target) -> None:
-    inputs = sorted((CORPUS / target.name).iterdir())
+    inputs = sorted((CORPUS / target.corpus_name()).iterdir())
     for path in inputs:
         try:
             target.feed(path.read_bytes())

@@ -122,28 +122,35 @@ def _error_response(error: ApiError, transport_mode: bool) -> web.Response:
 
 
 def _method_handler(executor: ApiExecutor, name: str, settings: HttpAPIConfig) -> Handler:
-    spec = METHODS[name]
-
     async def handle(request: web.Request) -> web.Response:
         refusal = _refusal(request, settings)
         if refusal is not None:
             return refusal
         body = await request.read()
-        large = len(body) >= LARGE_BODY
-        try:
-            call = await _in_worker(large, _decode_body, spec.request, body)
-        except MalformedRequest as exc:
-            return _bad_request(exc)
-        try:
-            result = await executor.execute(name, call)
-        except ApiError as error:
-            return _error_response(error, _transport_mode(request, settings))
-        try:
-            return _json(await _in_worker(large, _encode_result, result, spec.enveloped))
-        except UnencodableResult as exc:
-            return _internal_error(exc)
+        return await method_response(executor, name, body, _transport_mode(request, settings))
 
     return handle
+
+
+async def method_response(
+    executor: ApiExecutor, name: str, body: bytes, transport_mode: bool
+) -> web.Response:
+    """The answer to an authorized ``POST`` of ``body`` to the method ``name`` (the reliability
+    kit's fuzzer calls this in-process, on the same path as the route)."""
+    spec = METHODS[name]
+    large = len(body) >= LARGE_BODY
+    try:
+        call = await _in_worker(large, _decode_body, spec.request, body)
+    except MalformedRequest as exc:
+        return _bad_request(exc)
+    try:
+        result = await executor.execute(name, call)
+    except ApiError as error:
+        return _error_response(error, transport_mode)
+    try:
+        return _json(await _in_worker(large, _encode_result, result, spec.enveloped))
+    except UnencodableResult as exc:
+        return _internal_error(exc)
 
 
 def _decode_body(request_type: type[Any], body: bytes) -> Any:
@@ -171,12 +178,17 @@ def _legacy_handler(executor: ApiExecutor, node: Node, settings: HttpAPIConfig) 
 
 async def legacy_response(executor: ApiExecutor, node: Node, request: web.Request) -> web.Response:
     """The legacy route's answer to an authorized POST; the admin API answers with it too."""
+    return await legacy_body_response(executor, node, await request.read())
+
+
+async def legacy_body_response(executor: ApiExecutor, node: Node, body: bytes) -> web.Response:
+    """The legacy route's answer to an authorized ``POST`` of ``body`` (newline-separated commands)."""
     if node.closing:
         return web.Response(status=503)
     try:
-        body = await run_commands(executor, await request.read())
+        answer = await run_commands(executor, body)
     except MalformedRequest as exc:
         return _bad_request(exc)
     except UnencodableResult as exc:
         return _internal_error(exc)
-    return web.Response(body=body, content_type="application/json")
+    return web.Response(body=answer, content_type="application/json")

@@ -11,6 +11,7 @@ See https://centrifugal.dev/docs/server/configuration#os-environment-variables
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping, MutableMapping
@@ -75,6 +76,18 @@ def leaves(cls: type, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str,
             yield path, tp, kind_of(f)
 
 
+@functools.cache
+def settable(cls: type) -> tuple[tuple[tuple[str, ...], Any, Kind, str], ...]:
+    """The leaves of a schema class with their env suffix, walked once: the schema never changes,
+    and walking it took most of the time of every config load."""
+    return tuple((path, tp, kind, env_suffix(path)) for path, tp, kind in leaves(cls))
+
+
+@functools.cache
+def settable_suffixes(cls: type) -> frozenset[str]:
+    return frozenset(suffix for _, _, _, suffix in settable(cls))
+
+
 def parse_env_value(text: str, tp: Any, kind: Kind) -> Any:
     """The raw tree value of an env string; scalars stay strings for the converter to decode."""
     element = item_type(tp)
@@ -106,11 +119,12 @@ class EnvReader:
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
-        self.known: set[str] = set()
+        self.applied: list[tuple[type, str, bool]] = []
+        """(schema class, infix, name skipped) of every schema applied: the names they know."""
         self.problems: list[str] = []
 
     def apply(self, raw: MutableMapping[str, Any]) -> None:
-        self._apply_schema(Config, raw, (), "")
+        self._apply_schema(Config, raw, "")
         for path, item_cls in NAMED_LISTS.items():
             items = get_path(raw, path)
             if not isinstance(items, list):
@@ -118,21 +132,20 @@ class EnvReader:
             for item in items:
                 if isinstance(item, MutableMapping) and isinstance(item.get("name"), str):
                     infix = f"{env_suffix(path)}_{item_env_name(item['name'])}_"
-                    self._apply_schema(item_cls, item, (), infix, skip_name=True)
+                    self._apply_schema(item_cls, item, infix, skip_name=True)
 
     def _apply_schema(
         self,
         cls: type,
         raw: MutableMapping[str, Any],
-        base: tuple[str, ...],
         infix: str,
         skip_name: bool = False,
     ) -> None:
-        for path, tp, kind in leaves(cls, base):
+        self.applied.append((cls, infix, skip_name))
+        for path, tp, kind, leaf_suffix in settable(cls):
             if skip_name and path == ("name",):
                 continue
-            suffix = infix + env_suffix(path)
-            self.known.update(f"{prefix}_{suffix}" for prefix in PREFIXES)
+            suffix = infix + leaf_suffix
             found = lookup(self.environ, suffix)
             if found is None:
                 continue
@@ -146,8 +159,21 @@ class EnvReader:
         """Prefixed variables that match no key, except Kubernetes service vars and ``*_VAR_*``."""
         prefixes = tuple(f"{p}_" for p in PREFIXES)
         candidates = (name for name in self.environ if name.startswith(prefixes))
-        known = self.known | ROTARY_ONLY_VARIABLES
-        return sorted(name for name in candidates if name not in known and not _ignored(name))
+        return sorted(
+            name
+            for name in candidates
+            if name not in ROTARY_ONLY_VARIABLES and not self._known(name) and not _ignored(name)
+        )
+
+    def _known(self, name: str) -> bool:
+        """Whether ``name`` (prefixed) sets a leaf of one of the schemas applied."""
+        rest = name.partition("_")[2]
+        for cls, infix, skip_name in self.applied:
+            if rest.startswith(infix):
+                suffix = rest[len(infix) :]
+                if suffix in settable_suffixes(cls) and not (skip_name and suffix == "NAME"):
+                    return True
+        return False
 
 
 WORKER_VARIABLE = "ROTARY_WORKER"
