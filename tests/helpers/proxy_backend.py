@@ -190,7 +190,9 @@ class ProxyBackend:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/{kind}", self._http)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A request still hanging (``Hang``) when the backend stops is cancelled with its aborted
+        # connection; without it the runner's cleanup waits 60 s for the request to finish.
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         self.http_port = free_port()
         await web.TCPSite(self._runner, "127.0.0.1", self.http_port, ssl_context=self._ssl()).start()
