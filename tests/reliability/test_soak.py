@@ -43,6 +43,11 @@ class Counts:
     tasks: int
     fds: int
     timers: int | None
+    """Loop timers other than the node's deadline groups. Those are one timer per 0.1 s tick that
+    holds a deadline, so their number follows when connections arrived, not what leaked; what they
+    hold is ``deadlines``."""
+    deadlines: int
+    """Connections waiting on a deadline (ping, pong, expiry) in the node's shared ticks."""
     clients: int
     subscribers: int
     rss_mib: float
@@ -51,7 +56,12 @@ class Counts:
 def counts(server: InProcessServer) -> Counts:
     loop = asyncio.get_running_loop()
     scheduled = getattr(loop, "_scheduled", None)
-    timers = None if scheduled is None else sum(1 for handle in scheduled if not handle.cancelled())
+    deadlines = server.node.deadlines
+    timers = (
+        None
+        if scheduled is None
+        else sum(1 for handle in scheduled if not handle.cancelled()) - deadlines.timers
+    )
     rss = 0
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -60,6 +70,7 @@ def counts(server: InProcessServer) -> Counts:
         tasks=len(asyncio.all_tasks()),
         fds=len(os.listdir("/proc/self/fd")),
         timers=timers,
+        deadlines=deadlines.pending,
         clients=len(server.node.hub.clients),
         subscribers=server.node.hub.channels().get("soak", 0),
         rss_mib=round(rss / 2**20, 1),
@@ -161,12 +172,14 @@ async def test_churn_and_publications_leak_nothing() -> None:
         assert end.fds <= warm.fds, (warm, end)
         if warm.timers is not None and end.timers is not None:
             assert end.timers <= warm.timers + CHURN, (warm, end)
+        assert end.deadlines <= warm.deadlines + CHURN, (warm, end)
         assert end.rss_mib * 2**20 <= warm.rss_mib * 2**20 * RSS_GROWTH + RSS_SLACK, (warm, end)
         await crowd.ask("leave")
         after = await back_to(server, before)
         assert after.tasks <= before.tasks and after.fds <= before.fds, (before, after)
         if before.timers is not None and after.timers is not None:
             assert after.timers <= before.timers, (before, after)
+        assert after.deadlines <= before.deadlines, (before, after)
     finally:
         await crowd.stop()
         await api.close()

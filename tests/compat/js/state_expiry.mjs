@@ -6,7 +6,9 @@ import { nth, recorder } from './state_events.mjs';
 
 const lifetime = Number(process.env.ROTARY_TOKEN_LIFETIME);
 const grace = Number(process.env.ROTARY_EXPIRY_GRACE);
-const wait = (lifetime + grace + 1) * 1000;
+// The server checks a subscription's expiry on the connection's presence tick (500 ms here) once
+// the Unix second is past exp plus the grace delay, as Centrifugo does: up to 2.5 s after exp + grace.
+const wait = (lifetime + grace + 2.5) * 1000;
 const exp = now() + lifetime;
 const early = () => exp + grace - Date.now() / 1000;
 
