@@ -50,7 +50,13 @@ from helpers.cluster import (
 from helpers.nats_server import NatsServer, nats_server
 from helpers.netns import NetworkLink, isolated_link
 from helpers.redis_servers import RedisProcess
-from helpers.traffic import Traffic, assert_no_silent_loss, insufficient_state, recovered_false
+from helpers.traffic import (
+    Traffic,
+    assert_no_silent_loss,
+    insufficient_state,
+    last_events,
+    recovered_false,
+)
 
 pytestmark = pytest.mark.compat
 
@@ -219,7 +225,12 @@ async def cycle_faults(
             arrived = [ctx.pub.data for name, ctx in events.seen if name == "on_publication"]
             return sub.state is SubscriptionState.SUBSCRIBED and all(last in arrived for last in lasts)
 
-        await eventually(settled, "the last publications reached every subscriber", timeout=20)
+        try:
+            await eventually(settled, "the last publications reached every subscriber", timeout=20)
+        except AssertionError as timed_out:  # say which subscriber, and what it saw last
+            raise AssertionError(
+                f"{timed_out}: waiting for {lasts} in state {sub.state}, after {last_events(events.seen)}"
+            ) from None
         assert_no_silent_loss(events.seen, accepted, traffic.refused, told_by, publishers)
     memory_at_end = [rss(node) for node in nodes]
     for first, end in zip(memory_after_first, memory_at_end, strict=True):

@@ -131,6 +131,11 @@ def _assert_in_order(
     assert last == len(accepted) - 1, f"the last publications never arrived: {accepted[last + 1 :]}"
 
 
+def last_events(records: list[tuple[str, Any]], count: int = 12) -> list[str]:
+    """A subscriber's last events, for the message of a check that timed out waiting for it."""
+    return _summary(records[-count:])
+
+
 def _summary(records: list[tuple[str, Any]]) -> list[str]:
     """The events before a silent loss, short enough to read in an assertion message."""
     return [f"{name}({ctx.pub.data if name == 'on_publication' else ctx})" for name, ctx in records]

@@ -19,7 +19,8 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 
-from rotary.engines.base import Controller
+from rotary.engines.base import Controller, EngineError
+from rotary.engines.outage import report_engine_error
 from rotary.node.metrics import Metrics
 from rotary.protocol._pb import control_pb2 as cpb
 
@@ -127,6 +128,8 @@ class ControlPlane:
             await asyncio.sleep(self._interval)
             try:
                 await self._announce()
+            except EngineError as error:  # the broker is away: a rate-limited warning, not a bug
+                report_engine_error("node info announcement", error)
             except Exception:
                 log.exception("could not announce node info")
 
