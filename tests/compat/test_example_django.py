@@ -16,7 +16,7 @@ import aiohttp
 import centrifuge
 import pytest
 from conftest import EventLog
-from helpers.env import free_port
+from helpers.env import START_LIMIT, free_port
 from test_mounts_sdk import clients
 
 __all__ = ["clients"]  # the fixture, shared with the mounts' tests
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.compat
 REPO = Path(__file__).resolve().parents[2]
 RUN = REPO / "examples" / "django_chat" / "run.py"
 LOGIN_REQUIRED = 4503
-STARTUP_TIMEOUT = 30.0
+STARTUP_TIMEOUT = START_LIMIT
 
 
 @pytest.fixture

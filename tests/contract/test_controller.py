@@ -37,7 +37,7 @@ class Inbox:
         self.messages.append(data)
         self._arrived.set()
 
-    async def wait_for(self, count: int, timeout: float = 5.0) -> list[bytes]:
+    async def wait_for(self, count: int, timeout: float = 30.0) -> list[bytes]:
         async with asyncio.timeout(timeout):
             while len(self.messages) < count:
                 self._arrived.clear()

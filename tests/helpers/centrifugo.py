@@ -32,11 +32,11 @@ from typing import Any
 
 import pytest
 
-from helpers.env import IN_CI, free_port
+from helpers.env import IN_CI, START_LIMIT, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 GO_DEPS = REPO / "tests" / "tools" / "go-deps"
-START_TIMEOUT = 30.0
+START_TIMEOUT = START_LIMIT
 
 
 @functools.cache

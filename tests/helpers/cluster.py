@@ -27,13 +27,13 @@ from typing import Any
 import aiohttp
 import jwt
 
-from helpers.env import free_port
+from helpers.env import START_LIMIT, free_port
 
 ROTARY = Path(sys.executable).with_name("rotary")
 SECRET = "multinode-tests-hmac-secret-key-of-32-bytes-or-more"
 API_KEY = "multinode-tests-api-key"
 READY_LINE = "serving on"
-START_TIMEOUT = 60.0
+START_TIMEOUT = START_LIMIT
 """An upper bound, not a margin: a start returns as soon as the server serves; on a loaded
 2-core machine several workers importing everything have taken more than 15 s."""
 STOP_TIMEOUT = 10.0

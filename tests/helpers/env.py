@@ -15,6 +15,11 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+START_LIMIT = 60.0
+"""Seconds a process a test starts (rotary, Centrifugo, redis-server, nats-server, pebble, an example)
+gets to be ready. An upper bound, never a margin: a quiet machine is ready in well under a second,
+and the suite must pass while other work keeps both cores busy, where starts took over 15 s."""
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""

@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from helpers.env import require_binary
+from helpers.env import START_LIMIT, require_binary
 
 _READY = "Server is ready"
 _LISTENING = re.compile(r"Listening for client connections on [^\s:]+:(\d+)")
-_START_TIMEOUT = 10.0
+_START_TIMEOUT = START_LIMIT
 
 
 class NatsServer:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.certs import TestCA
-from helpers.env import free_port, require_binary
+from helpers.env import START_LIMIT, free_port, require_binary
 
-START_TIMEOUT = 15.0
+START_TIMEOUT = START_LIMIT
 
 
 @dataclass(frozen=True)

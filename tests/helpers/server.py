@@ -29,7 +29,7 @@ import jwt
 import orjson
 from aiohttp.test_utils import TestClient, TestServer
 
-from helpers.env import free_port
+from helpers.env import START_LIMIT, free_port
 from rotary.node.node import Node
 from rotary.server.app import Server, build_server
 from rotary.server.config.schema import Config
@@ -154,7 +154,7 @@ async def start_in_process(config: Config, **build_options: Any) -> InProcessSer
 
 ROTARY = Path(sys.executable).with_name("rotary")
 READY_LINE = "serving on"
-START_TIMEOUT = 60.0
+START_TIMEOUT = START_LIMIT
 """An upper bound, not a margin: a start returns as soon as the server serves; on a loaded
 2-core machine several workers importing everything have taken more than 15 s."""
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.env import IN_CI, free_port, require_binary
+from helpers.env import IN_CI, START_LIMIT, free_port, require_binary
 
 from rotary import __version__
 
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.packaging
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = Path(sys.executable)
 BUILD_TIMEOUT = 1200
-START_TIMEOUT = 30.0
+START_TIMEOUT = START_LIMIT
 DEB_USER = "rotary"
 
 
