@@ -27,6 +27,7 @@ from differential.runner import (
 )
 
 LONG = "chat:" + "x" * 80
+LEGACY_FOLDED = '{"METHOD": "broadcast", "Params": {"channel\u017f": ["plain:kf5"], "data": {}}}'.encode()
 
 
 def anonymous(conn: str = "a") -> list[Step]:
@@ -188,6 +189,21 @@ SCENARIOS = [
     Scenario("broadcast-no-data", [Api("broadcast", {"channels": ["plain:b2"]})]),
     Scenario(
         "broadcast-bad-channel", [Api("broadcast", {"channels": ["plain:b3", "nope:b3", ""], "data": {}})]
+    ),
+    # Keys match field names case-insensitively by Go's Unicode folding: the long s (U+017F) is an
+    # "s" and the Kelvin sign a "k"; a dotted capital I is no "i".
+    Scenario(
+        "keys-folded",
+        [
+            Api("publish", {"CHANNEL": "plain:kf1", "Data": {}, "idempotency_\u212aey": "kf1"}),
+            Api("broadcast", {"channel\u017f": ["plain:kf2"], "data": {}}),
+            Api("publish", {"chann\u0130l": "plain:kf3", "data": {}}),
+            Api(
+                "batch",
+                {"commands": [{"PUBLISH": {"channel": "plain:kf4", "data": {}}}, {"Broadca\u017ft": {}}]},
+            ),
+            Api("", raw=LEGACY_FOLDED),
+        ],
     ),
     # subscribe / unsubscribe / disconnect / refresh of users not connected
     Scenario("subscribe-nobody", [Api("subscribe", {"user": "nobody", "channel": "chat:s1"})]),

@@ -24,6 +24,7 @@ from rotary.server.api.codec import (
     decode,
     encode,
     encode_error,
+    fold_key,
     parse_number,
     reject_constant,
 )
@@ -108,7 +109,7 @@ def _command(value: Any) -> LegacyCommand:
         value = {}
     if not isinstance(value, dict):
         raise MalformedRequest("a command must be a JSON object")
-    fields = {key.lower(): item for key, item in value.items()}
+    fields = {fold_key(key): item for key, item in value.items()}
     return LegacyCommand(
         id=_command_id(fields.get("id")),
         method=_method(fields["method"]) if "method" in fields else "publish",
