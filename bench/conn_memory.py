@@ -193,14 +193,14 @@ def report(args: argparse.Namespace, plain: dict[str, Any], traced: dict[str, An
     for name, size in sorted(traced["sites"].items(), key=lambda kv: -kv[1]):
         if size / n >= 16:
             lines.append(f"  {size / n:8.0f}  {name}")
-    growth = {k: v for k, v in traced["idle_sites"].items() if abs(v) / n >= 8}
+    growth = {k: round(v / n, 1) for k, v in traced["idle_sites"].items() if abs(v) / n >= 8}
     lines.append(f"growth while idle (bytes per connection, >= 8): {growth or 'none'}")
-    before, after = plain["connected"], plain["base"]
+    connected, base = plain["connected"], plain["base"]
     n = plain["count"]
     kinds = {
-        k: (before.get(k, 0) - after.get(k, 0)) / n
-        for k in before
-        if k.startswith("type:") and (before.get(k, 0) - after.get(k, 0)) / n >= 0.5
+        k: (connected.get(k, 0) - base.get(k, 0)) / n
+        for k in connected
+        if k.startswith("type:") and (connected.get(k, 0) - base.get(k, 0)) / n >= 0.5
     }
     lines.append(
         "gc-tracked objects per connection by type: "
