@@ -7,18 +7,15 @@ See https://centrifugal.dev/docs/transports/websocket.
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import os
-import zlib
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
-import yarl
 
 from differential.conftest import CONFIG, Pair
+from differential.raw_websocket import RawSocket
 from differential.runner import API_KEY, Target, token
 
 MIN_SIZE = 300
@@ -30,64 +27,6 @@ def config() -> dict[str, Any]:
     return CONFIG | {
         "websocket": {"compression": True, "compression_min_size": MIN_SIZE, "message_size_limit": LIMIT}
     }
-
-
-class RawSocket:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.head = head
-
-    @classmethod
-    async def upgrade(cls, target: Target, offer: str | None) -> RawSocket:
-        url = yarl.URL(target.ws_url)
-        reader, writer = await asyncio.open_connection(url.host, url.port)
-        key = base64.b64encode(b"0123456789abcdef").decode()
-        extension = f"Sec-WebSocket-Extensions: {offer}\r\n" if offer is not None else ""
-        writer.write(
-            (
-                f"GET {url.path} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                f"{extension}\r\n"
-            ).encode()
-        )
-        return cls(reader, writer, await reader.readuntil(b"\r\n\r\n"))
-
-    def extensions(self) -> list[str]:
-        lines = self.head.decode().split("\r\n")
-        return [
-            line.split(":", 1)[1].strip()
-            for line in lines
-            if line.lower().startswith("sec-websocket-extensions:")
-        ]
-
-    def send(self, payload: bytes, compress: bool) -> None:
-        first = 0x81
-        if compress:
-            deflater = zlib.compressobj(9, zlib.DEFLATED, -15)
-            payload = (deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH))[:-4]
-            first |= 0x40
-        size = len(payload)
-        header = bytes([first, 0x80 | (size if size < 126 else 126)])
-        if size >= 126:
-            header += size.to_bytes(2)
-        self.writer.write(header + b"\x00\x00\x00\x00" + payload)
-
-    async def frame(self) -> tuple[int, bytes]:
-        """The first byte (FIN, RSV1, opcode) and the payload, inflated when RSV1 is set."""
-        first, second = await asyncio.wait_for(self.reader.readexactly(2), 10)
-        size = second & 0x7F
-        if size == 126:
-            size = int.from_bytes(await self.reader.readexactly(2))
-        elif size == 127:
-            size = int.from_bytes(await self.reader.readexactly(8))
-        payload = await self.reader.readexactly(size)
-        if first & 0x40:
-            payload = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
-        return first, payload
-
-    def close(self) -> None:
-        self.writer.close()
 
 
 OFFERS = [
@@ -164,10 +103,10 @@ async def test_same_close_for_a_decompression_bomb(pair: Pair) -> None:
     for target in (pair.centrifugo, pair.rotary):
         socket = await RawSocket.upgrade(target, "permessage-deflate")
         socket.send(b"\x00" * (LIMIT * 10 + 1000), compress=True)
-        first, payload = await socket.frame()
-        codes.append((first, int.from_bytes(payload[:2])))
+        codes.append(await socket.ending())
         socket.close()
-    assert codes[0] == codes[1] == (0x88, 1009)
+    assert codes[0] == codes[1], codes
+    assert codes[0][:1] == (0x88,) and codes[0][1][:2] == (1009).to_bytes(2), codes
 
 
 async def test_same_close_for_a_compressed_frame_over_the_limit(pair: Pair) -> None:
@@ -179,10 +118,10 @@ async def test_same_close_for_a_compressed_frame_over_the_limit(pair: Pair) -> N
     for target in (pair.centrifugo, pair.rotary):
         socket = await RawSocket.upgrade(target, "permessage-deflate")
         socket.send(payload, compress=True)
-        first, data = await socket.frame()
-        codes.append((first, int.from_bytes(data[:2])))
+        codes.append(await socket.ending())
         socket.close()
-    assert codes[0] == codes[1] == (0x88, 1009)
+    assert codes[0] == codes[1], codes
+    assert codes[0][:1] == (0x88,) and codes[0][1][:2] == (1009).to_bytes(2), codes
 
 
 async def test_an_uncompressed_frame_on_a_compressing_connection_has_the_same_limit(pair: Pair) -> None:
@@ -190,7 +129,7 @@ async def test_an_uncompressed_frame_on_a_compressing_connection_has_the_same_li
     for target in (pair.centrifugo, pair.rotary):
         socket = await RawSocket.upgrade(target, "permessage-deflate")
         socket.send(b"x" * (LIMIT + 100), compress=False)
-        first, data = await socket.frame()
-        codes.append((first, int.from_bytes(data[:2])))
+        codes.append(await socket.ending())
         socket.close()
-    assert codes[0] == codes[1] == (0x88, 1009)
+    assert codes[0] == codes[1], codes
+    assert codes[0][:1] == (0x88,) and codes[0][1][:2] == (1009).to_bytes(2), codes

@@ -38,7 +38,14 @@ from rotary.protocol.framing import (
     ws_close_frame,
     ws_pong_frame,
 )
-from rotary.protocol.ws_reader import CLOSE_NO_STATUS, FrameError, MessageReader, ReadLimits, close_code_of
+from rotary.protocol.ws_reader import (
+    CLOSE_NO_STATUS,
+    FrameError,
+    MessageReader,
+    ReadLimits,
+    UnreadableMessage,
+    close_code_of,
+)
 from rotary.transports.websocket import (
     DEFAULT_WRITE_TIMEOUT,
     SUBPROTOCOL_JSON,
@@ -130,8 +137,9 @@ class WebSocketConnection(asyncio.Protocol):
         self._reader = MessageReader(endpoint.limits, deflater is not None)
         self._state = _OPEN
         self._task: asyncio.Task[None] | None = None
-        self._pending: deque[bytes] | None = None
-        """Messages read while a command awaits; reading is paused until they are served."""
+        self._pending: deque[bytes | FrameError] | None = None
+        """Messages read while a command awaits, perhaps ending with why reading stopped; reading is
+        paused until they are served."""
         self._close_timer: asyncio.TimerHandle | None = None
         self.client: Client
 
@@ -166,14 +174,7 @@ class WebSocketConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._state >= _FAILED:
             return
-        try:
-            events = self._reader.feed(data)
-        except FrameError as exc:
-            self._send_close(exc.code, exc.reason)
-            self._state = _FAILED
-            self.client.close(codes.DISCONNECT_CONNECTION_CLOSED)
-            return
-        for opcode, payload in events:
+        for opcode, payload in self._reader.feed(data):
             if opcode <= OPCODE_BINARY:
                 self._message(payload)
             elif opcode == OPCODE_CLOSE:
@@ -181,6 +182,10 @@ class WebSocketConnection(asyncio.Protocol):
                 return
             elif opcode == OPCODE_PING and self._state == _OPEN:
                 self._sock.write(ws_pong_frame(payload))
+        error = self._reader.error
+        if error is not None:
+            self._reader.error = None
+            self._message(error)  # after the messages before it, as they are served in order
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes; connection_lost follows
@@ -196,11 +201,14 @@ class WebSocketConnection(asyncio.Protocol):
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _message(self, message: bytes) -> None:
+    def _message(self, message: bytes | FrameError) -> None:
         if self._state != _OPEN:
             return
         if self._task is None:
-            self._task = _start(self._serve(message))
+            if isinstance(message, FrameError):
+                self._failed(message)
+            else:
+                self._task = _start(self._serve(message))
             return
         if self._pending is None:
             self._pending = deque()
@@ -216,7 +224,11 @@ class WebSocketConnection(asyncio.Protocol):
                 pending = self._pending
                 if client.closed or not pending:
                     return
-                message = pending.popleft()
+                following = pending.popleft()
+                if isinstance(following, FrameError):
+                    self._failed(following)
+                    return
+                message = following
         except Exception:
             log.exception("error serving client %s", client.id, extra={"client": client.id})
             client.close(codes.DISCONNECT_SERVER_ERROR)
@@ -227,6 +239,15 @@ class WebSocketConnection(asyncio.Protocol):
             elif self._pending is not None:
                 self._pending = None
                 self._sock.resume_reading()
+
+    def _failed(self, error: FrameError) -> None:
+        """The client broke the protocol or a limit: its close frame, and nothing more is read."""
+        if isinstance(error, UnreadableMessage):
+            self.client.close(codes.DISCONNECT_BAD_REQUEST)
+        else:
+            self._send_close(error.code, error.reason)
+            self.client.close(codes.DISCONNECT_CONNECTION_CLOSED)
+        self._state = max(self._state, _FAILED)
 
     def _peer_closed(self, payload: bytes) -> None:
         """Answers the peer's close frame with its code (as Go's WebSocket library does), then ends

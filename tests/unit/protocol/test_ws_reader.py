@@ -10,12 +10,12 @@ import pytest
 
 from rotary.protocol.framing import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT
 from rotary.protocol.ws_reader import (
-    CLOSE_INVALID_DATA,
     CLOSE_MESSAGE_TOO_BIG,
     CLOSE_PROTOCOL_ERROR,
     FrameError,
     MessageReader,
     ReadLimits,
+    UnreadableMessage,
     unmask,
 )
 
@@ -90,44 +90,99 @@ def test_fragments_are_joined_with_control_frames_between_them() -> None:
     ]
 
 
+def close_frame(code: int) -> bytes:
+    return client_frame(OPCODE_CLOSE, code.to_bytes(2, "big"))
+
+
+def stopped_by(reader: MessageReader, wire: bytes) -> FrameError:
+    """What stopped ``reader`` at ``wire``; it reads nothing after that."""
+    reader.feed(wire)
+    error = reader.error
+    assert error is not None
+    assert reader.feed(client_frame(OPCODE_TEXT, b"{}")) == []
+    return error
+
+
 @pytest.mark.parametrize(
-    "wire",
+    ("wire", "reason"),
     [
-        pytest.param(client_frame(OPCODE_TEXT, b"{}", mask=False), id="unmasked"),
-        pytest.param(client_frame(0, b"x"), id="continuation-first"),
+        pytest.param(client_frame(OPCODE_TEXT, b"{}", mask=False), "bad MASK", id="unmasked"),
+        pytest.param(client_frame(0, b"x"), "continuation after FIN", id="continuation-first"),
         pytest.param(
-            client_frame(OPCODE_TEXT, b"a", fin=False) + client_frame(OPCODE_TEXT, b"b"), id="interleaved"
+            client_frame(OPCODE_TEXT, b"a", fin=False) + client_frame(OPCODE_TEXT, b"b"),
+            "data before FIN",
+            id="interleaved",
         ),
-        pytest.param(client_frame(OPCODE_PING, b"", fin=False), id="fragmented-control"),
-        pytest.param(client_frame(OPCODE_PING, b"x" * 126), id="long-control"),
-        pytest.param(client_frame(OPCODE_TEXT, b"{}", rsv1=True), id="rsv1-not-negotiated"),
-        pytest.param(bytes([0x80 | 0x20 | 1, 0x80]) + b"\0\0\0\0", id="rsv2"),
-        pytest.param(client_frame(0x3, b""), id="reserved-opcode"),
-        pytest.param(client_frame(OPCODE_CLOSE, b"\x03"), id="one-byte-close"),
-        pytest.param(client_frame(OPCODE_CLOSE, (1005).to_bytes(2, "big")), id="close-1005"),
-        pytest.param(client_frame(OPCODE_CLOSE, (999).to_bytes(2, "big")), id="close-999"),
+        pytest.param(
+            client_frame(OPCODE_PING, b"", fin=False), "FIN not set on control", id="fragmented-control"
+        ),
+        pytest.param(client_frame(OPCODE_PING, b"x" * 126), "len > 125 for control", id="long-control"),
+        pytest.param(client_frame(OPCODE_TEXT, b"{}", rsv1=True), "RSV1 set", id="rsv1-not-negotiated"),
+        pytest.param(bytes([0x80 | 0x20 | 1, 0x80]) + b"\0\0\0\0", "RSV2 set", id="rsv2"),
+        pytest.param(bytes([0x80 | 0x10 | 1, 0x80]) + b"\0\0\0\0", "RSV3 set", id="rsv3"),
+        pytest.param(bytes([0x80 | 0x20 | 1, 0]), "RSV2 set, bad MASK", id="two-at-once"),
+        pytest.param(
+            bytes([0x40 | 0x20 | OPCODE_PING, 126]),
+            "RSV1 set, RSV2 set, len > 125 for control, FIN not set on control, bad MASK",
+            id="all-of-a-control-header",
+        ),
+        pytest.param(client_frame(0x3, b""), "bad opcode 3", id="reserved-opcode"),
+        pytest.param(
+            client_frame(OPCODE_CLOSE, (1005).to_bytes(2, "big")), "bad close code 1005", id="close-1005"
+        ),
+        pytest.param(
+            client_frame(OPCODE_CLOSE, (1014).to_bytes(2, "big")), "bad close code 1014", id="close-1014"
+        ),
+        pytest.param(
+            client_frame(OPCODE_CLOSE, (999).to_bytes(2, "big")), "bad close code 999", id="close-999"
+        ),
+        pytest.param(
+            client_frame(OPCODE_CLOSE, (1000).to_bytes(2, "big") + b"\xff\xfe"),
+            "invalid utf8 payload in close frame",
+            id="close-reason-not-utf8",
+        ),
     ],
 )
-def test_protocol_violations_end_with_1002(wire: bytes) -> None:
-    with pytest.raises(FrameError) as caught:
-        MessageReader(LIMITS, deflate=False).feed(wire)
-    assert caught.value.code == CLOSE_PROTOCOL_ERROR
+def test_protocol_violations_end_with_1002_and_the_go_readers_words(wire: bytes, reason: str) -> None:
+    error = stopped_by(MessageReader(LIMITS, deflate=False), wire)
+    assert (error.code, error.reason) == (CLOSE_PROTOCOL_ERROR, reason)
 
 
 def test_a_long_control_frame_is_refused_from_its_header() -> None:
     """The header alone is enough: a 2**40-byte ping is not waited for."""
     header = bytes([0x80 | OPCODE_PING, 0x80 | 127]) + (1 << 40).to_bytes(8, "big")
-    with pytest.raises(FrameError):
-        MessageReader(LIMITS, deflate=False).feed(header)
+    assert stopped_by(MessageReader(LIMITS, deflate=False), header).code == CLOSE_PROTOCOL_ERROR
 
 
-def test_invalid_utf8_ends_with_1007_in_text_and_close_reason_but_binary_passes() -> None:
+def test_what_came_before_a_violation_comes_out_first() -> None:
+    reader = MessageReader(LIMITS, deflate=False)
+    wire = client_frame(OPCODE_TEXT, b"1") + client_frame(OPCODE_PING, b"p") + client_frame(0x3, b"")
+    assert reader.feed(wire) == [(OPCODE_TEXT, b"1"), (OPCODE_PING, b"p")]
+    assert reader.error is not None and reader.error.reason == "bad opcode 3"
+
+
+def test_text_is_not_checked_for_utf8() -> None:
+    """Go's reader hands text messages on as bytes; the command decoder judges them."""
     bad = b"\xff\xfe"
-    assert MessageReader(LIMITS, False).feed(client_frame(OPCODE_BINARY, bad)) == [(OPCODE_BINARY, bad)]
-    for wire in (client_frame(OPCODE_TEXT, bad), client_frame(OPCODE_CLOSE, (1000).to_bytes(2, "big") + bad)):
-        with pytest.raises(FrameError) as caught:
-            MessageReader(LIMITS, False).feed(wire)
-        assert caught.value.code == CLOSE_INVALID_DATA
+    for opcode in (OPCODE_TEXT, OPCODE_BINARY):
+        assert MessageReader(LIMITS, False).feed(client_frame(opcode, bad)) == [(opcode, bad)]
+
+
+def test_a_close_frame_of_one_byte_has_no_code() -> None:
+    reader = MessageReader(LIMITS, False)
+    assert reader.feed(client_frame(OPCODE_CLOSE, b"\x03")) == [(OPCODE_CLOSE, b"\x03")]
+    assert reader.error is None
+
+
+def test_rsv1_on_a_continuation_or_control_frame_is_ignored_once_deflate_was_negotiated() -> None:
+    reader = MessageReader(LIMITS, deflate=True)
+    wire = (
+        client_frame(OPCODE_TEXT, b'{"a":', fin=False)
+        + client_frame(OPCODE_PING, b"p", rsv1=True)
+        + client_frame(0, b"1}", rsv1=True)
+    )
+    assert reader.feed(wire) == [(OPCODE_PING, b"p"), (OPCODE_TEXT, b'{"a":1}')]
+    assert reader.error is None
 
 
 def test_a_valid_close_frame_comes_out_as_is() -> None:
@@ -140,9 +195,9 @@ def test_a_valid_close_frame_comes_out_as_is() -> None:
 def test_the_wire_limit_counts_every_fragment_and_is_checked_from_the_header() -> None:
     reader = MessageReader(LIMITS, deflate=False)
     assert reader.feed(client_frame(OPCODE_TEXT, b"a" * 1000)) == [(OPCODE_TEXT, b"a" * 1000)]
-    with pytest.raises(FrameError) as caught:
-        reader.feed(client_frame(OPCODE_TEXT, b"a" * 600, fin=False) + client_frame(0, b"a" * 401)[:4])
-    assert caught.value.code == CLOSE_MESSAGE_TOO_BIG and caught.value.reason == ""
+    wire = client_frame(OPCODE_TEXT, b"a" * 600, fin=False) + client_frame(0, b"a" * 401)[:4]
+    error = stopped_by(reader, wire)
+    assert (error.code, error.reason) == (CLOSE_MESSAGE_TOO_BIG, "")
 
 
 def test_compressed_messages_are_inflated_whole_and_fragmented() -> None:
@@ -159,12 +214,12 @@ def test_compressed_messages_are_inflated_whole_and_fragmented() -> None:
 def test_a_compressed_message_past_the_inflated_limit_is_1009() -> None:
     bomb = deflated(b"\0" * 10_001)
     assert len(bomb) < LIMITS.wire
-    with pytest.raises(FrameError) as caught:
-        MessageReader(LIMITS, deflate=True).feed(client_frame(OPCODE_BINARY, bomb, rsv1=True))
-    assert caught.value.code == CLOSE_MESSAGE_TOO_BIG
+    error = stopped_by(MessageReader(LIMITS, deflate=True), client_frame(OPCODE_BINARY, bomb, rsv1=True))
+    assert (error.code, error.reason) == (CLOSE_MESSAGE_TOO_BIG, "message too big after decompression")
 
 
-def test_compressed_garbage_is_1007() -> None:
-    with pytest.raises(FrameError) as caught:
-        MessageReader(LIMITS, deflate=True).feed(client_frame(OPCODE_BINARY, b"\xff\xff\xff", rsv1=True))
-    assert caught.value.code == CLOSE_INVALID_DATA
+def test_compressed_garbage_is_an_unreadable_message() -> None:
+    """Not a framing error: the connection answers it as a bad request (3501)."""
+    wire = client_frame(OPCODE_BINARY, b"\xff\xff\xff", rsv1=True)
+    error = stopped_by(MessageReader(LIMITS, deflate=True), wire)
+    assert isinstance(error, UnreadableMessage) and (error.code, error.reason) == (3501, "bad request")
