@@ -20,8 +20,10 @@ class RawSocket:
         self.head = head
 
     @classmethod
-    async def upgrade(cls, target: Target, offer: str | None) -> RawSocket:
-        url = yarl.URL(target.ws_url)
+    async def upgrade(
+        cls, target: Target, offer: str | None, path: str = "/connection/websocket"
+    ) -> RawSocket:
+        url = yarl.URL(target.ws_base + path)
         reader, writer = await asyncio.open_connection(url.host, url.port)
         key = base64.b64encode(b"0123456789abcdef").decode()
         extension = f"Sec-WebSocket-Extensions: {offer}\r\n" if offer is not None else ""

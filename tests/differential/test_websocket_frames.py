@@ -18,7 +18,7 @@ DEFLATE = "permessage-deflate"
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    return CONFIG | {"websocket": {"compression": True}}
+    return CONFIG | {"websocket": {"compression": True}, "uni_websocket": {"enabled": True}}
 
 
 @dataclass(frozen=True)
@@ -46,11 +46,23 @@ BAD_FRAMES = [
 ]
 
 
+UNI_WEBSOCKET_READS_WITH_AIOHTTP = pytest.mark.xfail(
+    strict=True,
+    reason="uni_websocket still reads frames through aiohttp's reader: 1002 with no reason, 1007 for "
+    "UTF-8, an unmasked frame accepted; it should move to rotary's own reader as /connection/websocket did",
+)
+PATHS = [
+    "/connection/websocket",
+    pytest.param("/connection/uni_websocket", marks=UNI_WEBSOCKET_READS_WITH_AIOHTTP),
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("bad", BAD_FRAMES, ids=lambda bad: bad.name)
-async def test_same_end_for_a_bad_frame(pair: Pair, bad: BadFrame) -> None:
+async def test_same_end_for_a_bad_frame(pair: Pair, bad: BadFrame, path: str) -> None:
     endings = []
     for target in (pair.centrifugo, pair.rotary):
-        socket = await RawSocket.upgrade(target, bad.offer)
+        socket = await RawSocket.upgrade(target, bad.offer, path)
         socket.send_frame(bad.first, bad.payload, bad.masked)
         endings.append(await socket.ending())
         socket.close()
