@@ -94,6 +94,25 @@ SCENARIOS = [
         "bad-json-frame-after-connect", [*ws(Send("{not json"), Closed(), user="u15")], protocols=("json",)
     ),
     Scenario("json-array-frame", [Open(), Send("[]"), Closed()], protocols=("json",)),
+    # Keys fold as segmentio/encoding/json folds them: ASCII case is ignored; in a key with a
+    # non-ASCII rune the long s is an "s" and the Kelvin sign a "k", but a plain "s" or "k" is not.
+    Scenario(
+        "json-key-case-method", [Open(), Cmd({"CONNECT": {"token": token("u40")}})], protocols=("json",)
+    ),
+    Scenario("json-key-case-field", [Open(), Cmd({"connect": {"Token": token("u41")}})], protocols=("json",)),
+    Scenario(
+        "json-key-kelvin", [Open(), Cmd({"connect": {"to\u212aen": token("u42")}})], protocols=("json",)
+    ),
+    Scenario(
+        "json-key-long-s-everywhere",
+        [*ws(Cmd({"\u017fub\u017fcribe": {"channel": "chat:f1"}}), user="u43")],
+        protocols=("json",),
+    ),
+    Scenario(
+        "json-key-long-s-and-plain-s",
+        [*ws(Cmd({"\u017fubscribe": {"channel": "chat:f2"}}), Closed(), user="u44")],
+        protocols=("json",),
+    ),
     Scenario(
         "json-wrong-type",
         [*ws(Send('{"id": 5, "subscribe": {"channel": 1}}'), Closed(), user="u16")],

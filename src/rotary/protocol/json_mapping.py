@@ -24,6 +24,7 @@ from google.protobuf.message import Message
 
 from rotary.protocol import json_depth, pb
 from rotary.protocol.codec import ProtocolError
+from rotary.protocol.go_json_keys import fold_segmentio
 
 Jsonable = Any
 Converter = Callable[[Any], Jsonable]
@@ -146,6 +147,8 @@ def fill(message: Message, obj: Any, depth: int = 1) -> None:
     setters = _setters(message.DESCRIPTOR)
     for key, value in obj.items():
         setter = setters.get(key)
+        if setter is None:
+            setter = setters.get(fold_segmentio(key))  # "CONNECT" is a connect, as in Centrifugo
         if setter is not None and value is not None:
             setter(message, value, depth)
 

@@ -20,6 +20,7 @@ from typing import Any, Final
 import orjson
 
 from rotary.protocol import json_depth
+from rotary.protocol.go_json_keys import fold_encoding_json
 from rotary.server.api.schema import BATCH_METHODS, METHODS, ApiError, BatchReply, Command, Outcome
 
 LARGE_BODY: Final = 1 << 16
@@ -103,15 +104,6 @@ def parse_json(body: bytes) -> Any:
         raise MalformedRequest(f"invalid JSON: {exc}") from None
 
 
-def fold_key(key: str) -> str:
-    """A JSON object key as Go's encoding/json matches it against a field name when the exact name
-    is not there: case-insensitively, by Unicode simple folding. For rotary's field names (lower-case
-    ASCII) that is ``str.lower`` plus one rune lower() leaves alone: the long s (U+017F) folds with
-    ``s`` in Go, so ``"channel\u017f"`` fills ``channels`` in Centrifugo. (The Kelvin sign, Go's
-    other non-ASCII rune in an ASCII letter's fold, already lower-cases to ``k``.)"""
-    return key.lower().replace("\u017f", "s")
-
-
 def decode(cls: type[Any], value: Any, path: str = "") -> Any:
     """An instance of the request dataclass ``cls`` from a parsed JSON value."""
     if value is None:
@@ -121,7 +113,7 @@ def decode(cls: type[Any], value: Any, path: str = "") -> Any:
     fields = _fields(cls)
     values: dict[str, Any] = {}
     for key, item in value.items():
-        spec = fields.get(key) or fields.get(fold_key(key))
+        spec = fields.get(key) or fields.get(fold_encoding_json(key))
         if spec is None or (item is None and spec.hint is not bytes):
             continue
         values[spec.name] = _convert(spec, item, f"{path}{spec.name}")
@@ -231,7 +223,7 @@ def decode_command(value: Any, path: str) -> Command | None:
         raise MalformedRequest(f"{path}: expected an object, got {_kind(value)}")
     found: dict[str, Any] = {}
     for key, item in value.items():
-        name = fold_key(key)
+        name = fold_encoding_json(key)
         if name in BATCH_METHODS and item is not None:
             found[name] = decode(METHODS[name].request, item, f"{path}.{name}.")
     for name in BATCH_METHODS:

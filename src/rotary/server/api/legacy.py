@@ -18,13 +18,13 @@ from typing import Any, Final
 import orjson
 
 from rotary.protocol import json_depth
+from rotary.protocol.go_json_keys import fold_encoding_json
 from rotary.server.api.codec import (
     LARGE_BODY,
     MalformedRequest,
     decode,
     encode,
     encode_error,
-    fold_key,
     parse_number,
     reject_constant,
 )
@@ -109,7 +109,7 @@ def _command(value: Any) -> LegacyCommand:
         value = {}
     if not isinstance(value, dict):
         raise MalformedRequest("a command must be a JSON object")
-    fields = {fold_key(key): item for key, item in value.items()}
+    fields = {fold_encoding_json(key): item for key, item in value.items()}
     return LegacyCommand(
         id=_command_id(fields.get("id")),
         method=_method(fields["method"]) if "method" in fields else "publish",
