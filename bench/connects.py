@@ -12,7 +12,10 @@ connect, ``client.allow_anonymous_connect_without_token``), ``rotary-hs256`` and
 The report gives connects per second and server CPU per connect + subscribe, medians over the rounds,
 and each target's ratio to the floor's rate and CPU. Targets (issue 15): HS256 at least 0.7x the
 floor's rate, RS256 at least 0.5x. See https://centrifugal.dev/docs/server/authentication.
-Run from the repository root: ``.venv/bin/python bench/connects.py --rounds 3``.
+Run from the repository root: ``.venv/bin/python bench/connects.py --rounds 3``. With
+BENCH_PYSPY=<py-spy binary>, py-spy samples the server during the connects (as in fanout.py); read
+the stacks with bench/stacks.py. With BENCH_PROFILE=<dir>, rotary runs under cProfile
+(profiled_rotary.py); the stats include its start and stop.
 """
 
 from __future__ import annotations
@@ -34,16 +37,32 @@ from picows import ws_connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fanout import SECRET, Meter, Target, prepare_host, server_config, start_floor
+from fanout import (
+    SECRET,
+    Meter,
+    Target,
+    prepare_host,
+    server_config,
+    start_floor,
+    start_sampler,
+    stop_sampler,
+)
 from loadgen import Stats, Subscriber, close_subscribers
 from report import save
 from system import free_port, pinned_command, wait_listening
 
 CHANNEL = "bench"
 ROTARY_TARGETS = ("rotary-anon", "rotary-hs256", "rotary-rs256")
-TARGETS = ("floor", *ROTARY_TARGETS, *(f"{name}@aiohttp" for name in ROTARY_TARGETS))
+TARGETS = (
+    "floor",
+    *ROTARY_TARGETS,
+    *(f"{name}@aiohttp" for name in ROTARY_TARGETS),
+    *(f"{name}-alt" for name in ROTARY_TARGETS),
+)
 """``@aiohttp``: the same server with ``ROTARY_WEBSOCKET_SERVER=aiohttp`` (aiohttp's WebSocket handler
-after the upgrade instead of rotary's own protocol, ARCHITECTURE.md decision 27)."""
+after the upgrade instead of rotary's own protocol, ARCHITECTURE.md decision 27). ``-alt``: rotary
+imported from the source tree BENCH_ALT_SRC (another checkout's ``src``), beside this one's in the
+same run, for a before/after comparison with interleaved rounds."""
 RATE_TARGETS = {"rotary-hs256": 0.7, "rotary-rs256": 0.5}
 """Issue 15: connect + subscribe rate with each kind of JWT, as a share of the floor's."""
 
@@ -62,6 +81,8 @@ class Keys:
 
 def start_rotary_variant(target: str, keys: Keys, cpus: set[int] | None, workdir: Path) -> Target:
     name, _, websocket_server = target.partition("@")
+    alt = name.endswith("-alt")
+    name = name.removesuffix("-alt")
     port = free_port()
     token: dict[str, Any] = {"hmac_secret_key": SECRET}
     client: dict[str, Any] = {"allowed_origins": ["*"]}
@@ -74,11 +95,16 @@ def start_rotary_variant(target: str, keys: Keys, cpus: set[int] | None, workdir
     }
     path = server_config(workdir, name, port, client={**client, "token": token}, channel=channel)
     command = [str(Path(sys.executable).parent / "rotary"), "-c", str(path)]
+    if os.environ.get("BENCH_PROFILE"):
+        profiled = str(Path(__file__).resolve().parent / "profiled_rotary.py")
+        command = [sys.executable, profiled, "-c", str(path)]
     env = dict(os.environ)
     if websocket_server:
         env["ROTARY_WEBSOCKET_SERVER"] = websocket_server
     if os.environ.get("BENCH_ROTARY_SRC"):
         env["PYTHONPATH"] = os.environ["BENCH_ROTARY_SRC"]
+    if alt:
+        env["PYTHONPATH"] = os.environ["BENCH_ALT_SRC"]
     process = __import__("subprocess").Popen(pinned_command(command, cpus), cwd=workdir, env=env)
     wait_listening(port, process)
     return Target(
@@ -88,7 +114,7 @@ def start_rotary_variant(target: str, keys: Keys, cpus: set[int] | None, workdir
 
 def tokens_for(name: str, keys: Keys, count: int, same: bool) -> list[str]:
     """One token per client (or one for all with ``same``), signed as the target expects."""
-    name = name.partition("@")[0]
+    name = name.partition("@")[0].removesuffix("-alt")
     if name in ("floor", "rotary-anon"):
         return [""] * count
     exp = int(time.time()) + 3600
@@ -131,9 +157,11 @@ async def measure(
         target = start_rotary_variant(name, keys, cpus, workdir)
     try:
         await asyncio.sleep(0.5)
+        sampler = start_sampler(target, args.clients)
         meter = Meter(target.process.pid)
         transports = await connect_all(target.ws_url, tokens, args.in_flight)
         row = meter.row(name, args.clients, "connect+subscribe", args.clients)
+        stop_sampler(sampler)
         await close_subscribers(transports)
         return row
     finally:
