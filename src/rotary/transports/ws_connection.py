@@ -210,7 +210,9 @@ class WebSocketConnection(asyncio.Protocol):
             if isinstance(message, FrameError):
                 self._failed(message)
             else:
-                self._task = _start(self._serve(message))
+                task = _start(self._serve(message))
+                if not task.done():  # an eager task (3.12+) may have served it all already
+                    self._task = task
             return
         if self._pending is None:
             self._pending = deque()
