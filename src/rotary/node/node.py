@@ -106,9 +106,15 @@ class Node:
         """Prometheus counts (``rotary.node.metrics``); None counts nothing."""
         self.hub = Hub(self.config.queue_max_size, self._call_soon, metrics)
         self._connections: set[Client] = set()
+        """Every open connection, including those that have not connected yet (not in the hub)."""
         self.deadlines = Deadlines()
         """Every connection's next deadline, on shared loop timers (node/deadlines.py)."""
-        """Every open connection, including those that have not connected yet (not in the hub)."""
+        self._session_limits: tuple[NodeConfig | None, SessionLimits, SessionLimits] = (
+            None,
+            SessionLimits(),
+            SessionLimits(),
+        )
+        """The config the limits of bidirectional and unidirectional connections were made from."""
         self._started_at = time.time()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._channel_locks: dict[str, asyncio.Lock] = {}
@@ -184,6 +190,14 @@ class Node:
         asyncio.get_running_loop().call_soon(callback)
 
     def session_limits(self, unidirectional: bool) -> SessionLimits:
+        """The timing of a new connection, made once per config (frozen) and kind of transport."""
+        made_from, bidirectional, uni = self._session_limits
+        if made_from is not self.config:
+            bidirectional, uni = self._make_session_limits(False), self._make_session_limits(True)
+            self._session_limits = (self.config, bidirectional, uni)
+        return uni if unidirectional else bidirectional
+
+    def _make_session_limits(self, unidirectional: bool) -> SessionLimits:
         c = self.config
         return SessionLimits(
             stale_close_delay=c.stale_close_delay,

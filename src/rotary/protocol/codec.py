@@ -69,9 +69,13 @@ class Codec(Protocol):
 
 def codec_for(protocol_type: ProtocolType) -> Codec:
     """The shared, stateless codec of ``protocol_type``."""
-    # Imported here because both codec modules import ProtocolError and ProtocolType from this one.
-    from rotary.protocol.json_codec import JSON_CODEC
-    from rotary.protocol.protobuf_codec import PROTOBUF_CODEC
+    if not _CODECS:  # filled on first use: both codec modules import ProtocolError and ProtocolType from here
+        from rotary.protocol.json_codec import JSON_CODEC
+        from rotary.protocol.protobuf_codec import PROTOBUF_CODEC
 
-    codecs: dict[ProtocolType, Codec] = {ProtocolType.JSON: JSON_CODEC, ProtocolType.PROTOBUF: PROTOBUF_CODEC}
-    return codecs[protocol_type]
+        _CODECS.update({ProtocolType.JSON: JSON_CODEC, ProtocolType.PROTOBUF: PROTOBUF_CODEC})
+    return _CODECS[protocol_type]
+
+
+_CODECS: dict[ProtocolType, Codec] = {}
+"""Every connection asks for its codec; the imports and the table are made once."""

@@ -55,10 +55,29 @@ _INEXACT: Final = re.compile(rb"[0-9][.eE]|[0-9]{19}")
 one pay for the exact reading, so payload numbers reach subscribers as their publisher wrote them."""
 
 
+def _has_float(value: object) -> bool:
+    """Whether a number was read as a float, so that it may be spelled differently from the line.
+
+    The pattern above also matches digits in strings (a JWT's ``9.eyJ``), and an integer is read
+    exactly either way, so a line whose value holds no float needs no second, exact reading; nor
+    does one without ``-0`` (which ``loads`` reads as 0). Iterative: any depth."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def _decode_line(line: bytes, message_type: type[M]) -> M:
-    read = json_depth.loads_exact if _INEXACT.search(line) else json_depth.loads
     try:
-        obj = read(line)  # also rejects invalid UTF-8 and lone surrogates; any depth
+        obj = json_depth.loads(line)  # also rejects invalid UTF-8 and lone surrogates; any depth
+        if _INEXACT.search(line) and (b"-0" in line or _has_float(obj)):
+            obj = json_depth.loads_exact(line)
     except json_depth.InvalidJson as exc:
         raise ProtocolError(f"invalid JSON: {exc}") from exc
     message = message_type()

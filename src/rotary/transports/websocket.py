@@ -207,9 +207,9 @@ def read_limits(message_size_limit: int, decompressed_message_size_limit: int) -
     return max(wire, 0), max(inflated, 0)
 
 
-def protocol_of(request: web.Request, ws: web.WebSocketResponse) -> ProtocolType:
+def protocol_of(request: web.Request, subprotocol: str | None) -> ProtocolType:
     """The client protocol an upgrade asked for: the negotiated subprotocol, else the query."""
-    if ws.ws_protocol == SUBPROTOCOL_PROTOBUF:
+    if subprotocol == SUBPROTOCOL_PROTOBUF:
         return ProtocolType.PROTOBUF
     # The query is parsed (and kept by the request) only when it can name protobuf.
     if "protobuf" in request.query_string and "protobuf" in (
@@ -249,7 +249,8 @@ def websocket_handler(
         if sock is None:
             return ws
         deflater = compression if ws.compress else None
-        transport = WebSocketTransport(ws, sock, protocol_of(request, ws), write_timeout, deflater)
+        protocol = protocol_of(request, ws.ws_protocol)
+        transport = WebSocketTransport(ws, sock, protocol, write_timeout, deflater)
         headers = {k.lower(): v for k, v in request.headers.items()}
         client = Client(node, transport, headers, request.remote or "")
         if host_request:

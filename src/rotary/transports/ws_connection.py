@@ -2,7 +2,9 @@
 
 aiohttp still receives the upgrade request, so routing and every middleware (admission and
 ``connection_rate_limit``, the HTTP read deadlines, the metrics of HTTP handlers) and the origin
-check apply as to any request, and it writes the 101 answer. Then the socket leaves aiohttp:
+check apply as to any request. The 101 answer to a well-formed upgrade is written by
+transports/ws_handshake.py (aiohttp's response machinery cost a tenth of a connect + subscribe);
+aiohttp's handshake still answers any other. Then the socket leaves aiohttp:
 :func:`hand_over` points the asyncio transport at a :class:`WebSocketConnection` and makes aiohttp
 forget the connection, so the request, its handler task, the WebSocketResponse and aiohttp's
 per-connection protocol are all released. An idle connection is then one protocol object, its frame
@@ -21,7 +23,6 @@ from collections import deque
 from typing import Any
 
 from aiohttp import web
-from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http_websocket import WebSocketWriter
 from aiohttp.web_protocol import RequestHandler
 from multidict import CIMultiDict
@@ -57,6 +58,7 @@ from rotary.transports.websocket import (
     protocol_of,
     read_limits,
 )
+from rotary.transports.ws_handshake import HandedOver, answer, switching_protocols
 
 log = logging.getLogger("rotary.transports.websocket")
 
@@ -208,7 +210,9 @@ class WebSocketConnection(asyncio.Protocol):
             if isinstance(message, FrameError):
                 self._failed(message)
             else:
-                self._task = _start(self._serve(message))
+                task = _start(self._serve(message))
+                if not task.done():  # an eager task (3.12+) may have served it all already
+                    self._task = task
             return
         if self._pending is None:
             self._pending = deque()
@@ -308,20 +312,6 @@ class _HandOverResponse(web.WebSocketResponse):
         self._ws_protocol = protocol
 
 
-class _HandedOver(web.StreamResponse):
-    """What the handler returns once the socket is rotary's: 101 for the metrics of HTTP handlers,
-    and nothing left for aiohttp to write."""
-
-    def __init__(self) -> None:
-        super().__init__(status=101)
-
-    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
-        return None
-
-    async def write_eof(self, data: bytes = b"") -> None:
-        return None
-
-
 def hand_over(handler: RequestHandler, sock: asyncio.Transport, connection: asyncio.Protocol) -> bytes:
     """Points ``sock`` at ``connection`` and makes aiohttp's ``handler`` forget it; returns the
     bytes aiohttp read past the upgrade request (the client's first frames, if any).
@@ -355,20 +345,28 @@ def own_websocket_handler(
     async def handle(request: web.Request) -> web.StreamResponse:
         if check_origin is not None and not check_origin(request):
             return web.Response(status=403, text="Forbidden")
-        ws = _HandOverResponse(compression is not None, protocols=protocols, compress=compression is not None)
-        await ws.prepare(request)
+        upgrade = switching_protocols(request, protocols, compression is not None)
+        if upgrade is not None:
+            await answer(request, upgrade)
+            response, subprotocol, deflated = upgrade.response, upgrade.subprotocol, upgrade.deflate
+        else:  # aiohttp answers what is not a well-formed upgrade (its 400s) and logs what it logs
+            deflate = compression is not None
+            ws = _HandOverResponse(deflate, protocols=protocols, compress=deflate)
+            await ws.prepare(request)
+            response, subprotocol, deflated = HandedOver(), ws.ws_protocol, bool(ws.compress)
         sock = request.transport
         if sock is None or sock.is_closing():
-            return _HandedOver()
-        deflater = compression if ws.compress else None
-        connection = WebSocketConnection(endpoint, sock, protocol_of(request, ws), deflater)
+            return response
+        connection = WebSocketConnection(
+            endpoint, sock, protocol_of(request, subprotocol), compression if deflated else None
+        )
         headers = {k.lower(): v for k, v in request.headers.items()}
         connection.client = Client(node, connection, headers, request.remote or "")
         endpoint.live.add(connection)
         tail = hand_over(request.protocol, sock, connection)
         if tail:
             connection.data_received(tail)
-        return _HandedOver()
+        return response
 
     return handle
 

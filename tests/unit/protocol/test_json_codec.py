@@ -263,6 +263,26 @@ def test_payload_numbers_keep_their_spelling() -> None:
 
 
 @pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b'{"n":-0,"big":[1,[2,[3e0]]]}', b'{"n":-0,"big":[1,[2,[3e0]]]}'),
+        (b'{"n":-0}', b'{"n":-0}'),  # read as 0 without a float: "-0" takes the exact reading too
+        (b'{"n":[1,{"deep":-0}]}', b'{"n":[1,{"deep":-0}]}'),
+        (b'{"n":[1,{"deep":10}], "s":"1.5"}', b'{"n":[1,{"deep":10}],"s":"1.5"}'),
+        (b'[[[[{"x":12345678901234567890}]]]]', b'[[[[{"x":12345678901234567890}]]]]'),
+    ],
+)
+def test_digits_in_strings_cost_no_second_reading_and_change_nothing(data: bytes, expected: bytes) -> None:
+    """A JWT's ``9.eyJ`` matches the pattern that picks the exact reading; without a float in the
+    value the plain reading gives the same numbers, so it stands."""
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc9.e1E5"
+    line = b'{"id":1,"connect":{"token":"' + token.encode() + b'","data":' + data + b"}}"
+    (command,) = codec_for(ProtocolType.JSON).decode_commands(line)
+    assert command.connect.token == token
+    assert command.connect.data == expected
+
+
+@pytest.mark.parametrize(
     ("reply", "expected"),
     [
         (

@@ -129,6 +129,22 @@ async def test_frames_sent_with_the_upgrade_request_are_served(served: Served) -
     await settle(lambda: not served.endpoint.live)
 
 
+async def test_each_message_is_served_after_the_last_command_ended(served: Served) -> None:
+    """Commands that never wait end within their task's first step, which on Python 3.12+ runs
+    eagerly: the connection must not take that finished task for one still running (it then held
+    every later message back, and the subscribe below was never answered)."""
+    async with aiohttp.ClientSession() as session:
+        ws = await session.ws_connect(served.server.make_url("/ws"))
+        await ws.send_str('{"id":1,"connect":{}}')
+        assert '"id":1' in await ws.receive_str()
+        for n in range(2, 5):
+            await ws.send_str(f'{{"id":{n},"subscribe":{{"channel":"c{n}"}}}}')
+            async with asyncio.timeout(60):  # only stops a broken run hanging
+                assert await ws.receive_str() == f'{{"id":{n},"subscribe":{{}}}}'
+        await ws.close()
+    await settle(lambda: not served.endpoint.live)
+
+
 async def test_messages_read_while_a_command_runs_wait_their_turn(served: Served) -> None:
     """Frames of one read are served one message at a time, in order; reading resumes after."""
     async with aiohttp.ClientSession() as session:

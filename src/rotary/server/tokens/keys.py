@@ -2,11 +2,13 @@
 
 Each configured key enables only its own algorithms, so ``alg: none`` and any algorithm with no key
 are refused (https://centrifugal.dev/docs/server/authentication). The signature itself is checked by
-PyJWT's algorithm objects on cryptography keys prepared once at startup.
+PyJWT's algorithm objects on cryptography keys prepared once at startup; HMAC ones by the standard
+library's one-shot ``hmac.digest``, the same check at a fraction of the cost on every connect.
 """
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,16 +76,27 @@ def _prepared(names: tuple[str, ...], key: Any) -> dict[str, _Verifier]:
     return verifiers
 
 
-def _hmac(secret: str) -> dict[str, _Verifier]:
+@dataclass(frozen=True, slots=True)
+class _HmacVerifier:
+    digest: str
+    key: bytes
+
+    def verify(self, token: SignedToken) -> bool:
+        expected = hmac.digest(self.key, token.signing_input, self.digest)
+        return hmac.compare_digest(expected, token.signature)
+
+
+def _hmac(secret: str) -> dict[str, _Verifier | _HmacVerifier]:
     # HMAC secrets are used as given: PyJWT's prepare_key would refuse a secret that looks like PEM.
-    return {name: _Verifier(_ALGORITHMS[name], secret.encode()) for name in HMAC_ALGORITHMS}
+    key = secret.encode()
+    return {name: _HmacVerifier(f"sha{name[2:]}", key) for name in HMAC_ALGORITHMS}
 
 
 class Keyring:
     """Verifiers by algorithm name, built from one token config's static keys."""
 
     def __init__(self, hmac_secret: str = "", rsa_public_key: str = "", ecdsa_public_key: str = "") -> None:
-        self._verifiers: dict[str, _Verifier] = {}
+        self._verifiers: dict[str, _Verifier | _HmacVerifier] = {}
         if hmac_secret:
             self._verifiers.update(_hmac(hmac_secret))
         if rsa_public_key:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +32,7 @@ def parse_token(token: str) -> SignedToken:
     parts = token.split(".")
     if len(parts) != 3:
         raise TokenError("invalid token: not three segments")
-    header = _header(_base64url(parts[0], "header"))
-    alg, kid = header.get("alg", ""), header.get("kid", "")
-    if not isinstance(alg, str) or not isinstance(kid, str):
-        raise TokenError("invalid token: header 'alg' and 'kid' must be strings")
+    alg, kid = _alg_and_kid(parts[0])
     claims = Claims(_base64url(parts[1], "payload"))
     claims.check_registered()
     return SignedToken(
@@ -44,6 +42,29 @@ def parse_token(token: str) -> SignedToken:
         signature=_base64url(parts[2], "signature"),
         claims=claims,
     )
+
+
+def _alg_and_kid(segment: str) -> tuple[str, str]:
+    """The header's ``alg`` and ``kid``. An issuer signs every token with the same header, so its
+    few distinct segments are decoded once (failures are not kept: they raise every time); a
+    header longer than any real one is read each time rather than kept."""
+    if len(segment) > _CACHED_HEADER_SIZE:
+        return _read_alg_and_kid(segment)
+    return _cached_alg_and_kid(segment)
+
+
+_CACHED_HEADER_SIZE = 512
+
+
+def _read_alg_and_kid(segment: str) -> tuple[str, str]:
+    header = _header(_base64url(segment, "header"))
+    alg, kid = header.get("alg", ""), header.get("kid", "")
+    if not isinstance(alg, str) or not isinstance(kid, str):
+        raise TokenError("invalid token: header 'alg' and 'kid' must be strings")
+    return alg, kid
+
+
+_cached_alg_and_kid = functools.lru_cache(maxsize=64)(_read_alg_and_kid)
 
 
 def _base64url(segment: str, name: str) -> bytes:

@@ -1,0 +1,111 @@
+"""The 101 answer to a well-formed WebSocket upgrade, built without aiohttp's WebSocketResponse.
+
+aiohttp's way to answer an upgrade (a WebSocketResponse, its writer, StreamResponse.prepare and the
+HTTP writer) was about a tenth of the server's CPU for a connect + subscribe (issue 15), for an
+answer of four or five fixed headers. :func:`switching_protocols` builds the same answer directly:
+the same checks as aiohttp's handshake, the same headers in the same order (Centrifugo's
+permessage-deflate answer as :func:`rotary.transports.websocket.negotiate_deflate` gives it), and
+the app's ``on_response_prepare`` signals still see the response (they drop ``Server``). Anything
+it is not sure of, it leaves to aiohttp: a request aiohttp would refuse, or one whose subprotocols
+all miss (aiohttp logs that), returns None, and aiohttp's own handshake answers it as before.
+See https://centrifugal.dev/docs/transports/websocket
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from aiohttp import hdrs, web
+from aiohttp.helpers import rfc822_formatted_time
+from aiohttp.http import SERVER_SOFTWARE
+from aiohttp.http_websocket import WS_KEY
+
+from rotary.protocol import deflate
+
+_VERSIONS = ("13", "8", "7")
+"""The Sec-WebSocket-Version values aiohttp accepts."""
+
+
+@dataclass(slots=True)
+class Upgrade:
+    """A well-formed upgrade's answer and what it negotiated."""
+
+    response: web.StreamResponse
+    """Status 101 with the answer's headers; the handler returns it (aiohttp writes nothing more)."""
+    subprotocol: str | None
+    deflate: bool
+
+
+def switching_protocols(
+    request: web.BaseRequest, protocols: tuple[str, ...], compression: bool
+) -> Upgrade | None:
+    """The answer aiohttp's handshake would give ``request``, or None for aiohttp to answer it."""
+    headers = request.headers
+    if headers.get(hdrs.UPGRADE, "").lower().strip() != "websocket" or not request._message.upgrade:
+        return None
+    subprotocol = None
+    offered = headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL)
+    if offered is not None:
+        for name in offered.split(","):
+            if name.strip() in protocols:
+                subprotocol = name.strip()
+                break
+        else:
+            return None
+    if headers.get(hdrs.SEC_WEBSOCKET_VERSION, "") not in _VERSIONS:
+        return None
+    key = headers.get(hdrs.SEC_WEBSOCKET_KEY)
+    try:
+        if not key or len(base64.b64decode(key)) != 16:
+            return None
+    except ValueError:  # binascii.Error, or a key that is not ASCII
+        return None
+    answer: dict[str, str] = {
+        hdrs.UPGRADE: "websocket",
+        hdrs.CONNECTION: "upgrade",
+        hdrs.SEC_WEBSOCKET_ACCEPT: base64.b64encode(hashlib.sha1(key.encode() + WS_KEY).digest()).decode(),
+    }
+    if subprotocol:
+        answer[hdrs.SEC_WEBSOCKET_PROTOCOL] = subprotocol
+    deflated = compression and deflate.offered(headers.getall(hdrs.SEC_WEBSOCKET_EXTENSIONS, ()))
+    if deflated:
+        answer[hdrs.SEC_WEBSOCKET_EXTENSIONS] = deflate.RESPONSE
+    answer[hdrs.DATE] = rfc822_formatted_time()
+    answer[hdrs.SERVER] = SERVER_SOFTWARE
+    return Upgrade(HandedOver(answer), subprotocol, deflated)
+
+
+def head(request: web.BaseRequest, response: web.StreamResponse) -> bytes:
+    """The status line and headers of ``response``, as aiohttp would write them."""
+    version = request.version
+    lines = [f"HTTP/{version.major}.{version.minor} 101 Switching Protocols"]
+    lines.extend(f"{name}: {value}" for name, value in response.headers.items())
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode()
+
+
+class HandedOver(web.StreamResponse):
+    """What the handler returns once the socket is rotary's: 101 for the metrics of HTTP handlers,
+    and nothing left for aiohttp to write."""
+
+    def __init__(self, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status=101, headers=headers)
+
+    async def prepare(self, request: web.BaseRequest) -> None:
+        return None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        return None
+
+
+async def answer(request: web.BaseRequest, upgrade: Upgrade) -> None:
+    """Writes the 101 once the app's ``on_response_prepare`` signals have seen it, as aiohttp does.
+
+    Raises ConnectionResetError when the socket is gone, as aiohttp's writer does."""
+    await request._prepare_hook(upgrade.response)
+    sock = request.transport
+    if sock is None or sock.is_closing():
+        raise ConnectionResetError("Connection lost")
+    sock.write(head(request, upgrade.response))
