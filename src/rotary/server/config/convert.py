@@ -11,6 +11,8 @@ See https://centrifugal.dev/docs/server/configuration
 
 from __future__ import annotations
 
+import enum
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from typing import Any
 
 from rotary.server.config.durations import parse_duration
 from rotary.server.config.fields import (
+    Check,
     Kind,
     check_of,
     is_mapping,
@@ -52,48 +55,95 @@ def join(parent: str, key: str) -> str:
     return f"{parent}.{key}" if parent else key
 
 
+class Shape(enum.Enum):
+    """How a field's raw value becomes its Python value (what its kind and annotation say)."""
+
+    DURATION = "duration"
+    PASSTHROUGH = "passthrough"
+    SECTION = "section"
+    OPTIONAL_SECTION = "optional section"
+    STRING_MAP = "string map"
+    TUPLE = "tuple"
+    SCALAR = "scalar"
+
+
+@dataclass(frozen=True)
+class FieldPlan:
+    """One field of a schema class, read once: its name, shape, the type its shape works on (the
+    section, the tuple's element or the scalar) and its check."""
+
+    name: str
+    shape: Shape
+    tp: Any
+    check: Check | None
+
+
+@functools.cache
+def field_plans(cls: type) -> tuple[tuple[FieldPlan, ...], frozenset[str]]:
+    """The plans of a schema class's fields and their names, made once per class: the schema never
+    changes, and reading annotations again for every key of every load was most of its time."""
+    plans = tuple(_plan(f.name, tp, kind_of(f), check_of(f)) for f, tp in schema_fields(cls))
+    return plans, frozenset(plan.name for plan in plans)
+
+
+def _plan(name: str, tp: Any, kind: Kind, check: Check | None) -> FieldPlan:
+    if kind is Kind.DURATION:
+        return FieldPlan(name, Shape.DURATION, tp, check)
+    if kind is Kind.PASSTHROUGH:
+        return FieldPlan(name, Shape.PASSTHROUGH, tp, check)
+    if is_section(tp):
+        return FieldPlan(name, Shape.SECTION, tp, check)
+    inner = optional_of(tp)
+    if inner is not None:
+        return FieldPlan(name, Shape.OPTIONAL_SECTION, inner, check)
+    if is_mapping(tp):
+        return FieldPlan(name, Shape.STRING_MAP, tp, check)
+    element = item_type(tp)
+    if element is not None:
+        return FieldPlan(name, Shape.TUPLE, element, check)
+    return FieldPlan(name, Shape.SCALAR, tp, check)
+
+
 def build(cls: type, raw: Any, path: str, report: Report) -> Any:
     """An instance of schema dataclass ``cls`` from ``raw``; defaults fill what raw lacks."""
     if not isinstance(raw, Mapping):
         report.problems.append(f"{path or 'config'}: must be an object, got {_kind(raw)}")
         return cls()
-    known = {f.name for f, _ in schema_fields(cls)}
+    plans, known = field_plans(cls)
     report.unknown_keys.extend(join(path, str(k)) for k in raw if k not in known)
     values: dict[str, Any] = {}
-    for f, tp in schema_fields(cls):
-        if f.name not in raw:
+    for plan in plans:
+        if plan.name not in raw:
             continue
-        key_path = join(path, f.name)
+        key_path = join(path, plan.name)
         try:
-            value = _coerce(raw[f.name], tp, kind_of(f), key_path, report)
+            value = _coerce(raw[plan.name], plan, key_path, report)
         except Invalid as exc:
             report.problems.append(f"{key_path}: {exc}")
             continue
-        check = check_of(f)
-        problem = check(value) if check else None
+        problem = plan.check(value) if plan.check else None
         if problem:
             report.problems.append(f"{key_path}: {problem} (got {value!r})")
             continue
-        values[f.name] = value
+        values[plan.name] = value
     return cls(**values)
 
 
-def _coerce(value: Any, tp: Any, kind: Kind, path: str, report: Report) -> Any:
-    if kind is Kind.DURATION:
+def _coerce(value: Any, plan: FieldPlan, path: str, report: Report) -> Any:
+    shape = plan.shape
+    if shape is Shape.SCALAR:
+        return SCALARS[plan.tp](value)
+    if shape is Shape.DURATION:
         return to_duration(value)
-    if kind is Kind.PASSTHROUGH:
-        return dict(_object(value))
-    if is_section(tp):
-        return build(tp, value, path, report)
-    inner = optional_of(tp)
-    if inner is not None:
-        return None if value is None else build(inner, value, path, report)
-    if is_mapping(tp):
+    if shape is Shape.SECTION:
+        return build(plan.tp, value, path, report)
+    if shape is Shape.TUPLE:
+        return _tuple(value, plan.tp, path, report)
+    if shape is Shape.OPTIONAL_SECTION:
+        return None if value is None else build(plan.tp, value, path, report)
+    if shape is Shape.STRING_MAP:
         return expand_variables(to_string_map(value), report.environ)
-    element = item_type(tp)
-    if element is not None:
-        return _tuple(value, element, path, report)
-    return SCALARS[tp](value)
+    return dict(_object(value))
 
 
 def _tuple(value: Any, element: Any, path: str, report: Report) -> tuple[Any, ...]:

@@ -84,8 +84,9 @@ def settable(cls: type) -> tuple[tuple[tuple[str, ...], Any, Kind, str], ...]:
 
 
 @functools.cache
-def settable_suffixes(cls: type) -> frozenset[str]:
-    return frozenset(suffix for _, _, _, suffix in settable(cls))
+def settable_suffixes(cls: type) -> dict[str, int]:
+    """Each env suffix of a schema class with the index of its leaf in ``settable``."""
+    return {suffix: index for index, (_, _, _, suffix) in enumerate(settable(cls))}
 
 
 def parse_env_value(text: str, tp: Any, kind: Kind) -> Any:
@@ -122,6 +123,7 @@ class EnvReader:
         self.applied: list[tuple[type, str, bool]] = []
         """(schema class, infix, name skipped) of every schema applied: the names they know."""
         self.problems: list[str] = []
+        self._prefixed: list[str] | None = None
 
     def apply(self, raw: MutableMapping[str, Any]) -> None:
         self._apply_schema(Config, raw, "")
@@ -142,11 +144,12 @@ class EnvReader:
         skip_name: bool = False,
     ) -> None:
         self.applied.append((cls, infix, skip_name))
-        for path, tp, kind, leaf_suffix in settable(cls):
+        leaves = settable(cls)
+        for index in self._set_leaves(cls, infix):
+            path, tp, kind, leaf_suffix = leaves[index]
             if skip_name and path == ("name",):
                 continue
-            suffix = infix + leaf_suffix
-            found = lookup(self.environ, suffix)
+            found = lookup(self.environ, infix + leaf_suffix)
             if found is None:
                 continue
             name, text = found
@@ -154,6 +157,30 @@ class EnvReader:
                 set_path(raw, path, parse_env_value(text, tp, kind))
             except EnvValueError as exc:
                 self.problems.append(f"{'.'.join(path)} (from {name}): {exc}")
+
+    def _set_leaves(self, cls: type, infix: str) -> list[int]:
+        """Indexes in ``settable(cls)`` of the leaves a variable of the environment names, in schema
+        order. The environment is walked instead of the schema: it holds a few dozen variables, the
+        schema hundreds of leaves, and this runs once per named list item too."""
+        suffixes = settable_suffixes(cls)
+        indexes = set()
+        for rest in self._suffixes():
+            if rest.startswith(infix):
+                index = suffixes.get(rest[len(infix) :])
+                if index is not None:
+                    indexes.add(index)
+        return sorted(indexes)
+
+    def _suffixes(self) -> list[str]:
+        """What follows the prefix in each prefixed variable of the environment."""
+        if self._prefixed is None:
+            self._prefixed = [
+                name[len(prefix) + 1 :]
+                for name in self.environ
+                for prefix in PREFIXES
+                if name.startswith(f"{prefix}_")
+            ]
+        return self._prefixed
 
     def unknown(self) -> list[str]:
         """Prefixed variables that match no key, except Kubernetes service vars and ``*_VAR_*``."""

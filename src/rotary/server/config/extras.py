@@ -92,8 +92,10 @@ def missing_extras(config: Config, available: Callable[[str], bool] = installed)
     problems = []
     for extra in EXTRAS:
         key = extra.key_in_use(config)
+        if not key:
+            continue  # a module lookup reads the disk: only for the features in use
         absent = [module for module in extra.modules if not available(module)]
-        if key and absent:
+        if absent:
             problems.append(
                 f"{key}: needs the optional dependencies of rotary[{extra.extra}] "
                 f"(missing module {', '.join(absent)}); install them with pip install 'rotary[{extra.extra}]'"

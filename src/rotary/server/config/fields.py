@@ -12,7 +12,7 @@ import enum
 import functools
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from rotary.server.config.durations import parse_duration
@@ -81,11 +81,16 @@ def field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def schema_fields(cls: type) -> Iterator[tuple[dataclasses.Field[Any], Any]]:
+def schema_fields(cls: type) -> tuple[tuple[dataclasses.Field[Any], Any], ...]:
     """Each field of a schema dataclass with its resolved type."""
+    return _typed_fields(cls)
+
+
+@functools.cache
+def _typed_fields(cls: type) -> tuple[tuple[dataclasses.Field[Any], Any], ...]:
+    """Found once per class: the schema never changes, and every config load walks it."""
     types = field_types(cls)
-    for field in dataclasses.fields(cls):
-        yield field, types[field.name]
+    return tuple((field, types[field.name]) for field in dataclasses.fields(cls))
 
 
 def is_section(tp: Any) -> bool:

@@ -12,7 +12,9 @@ See https://centrifugal.dev/docs/server/configuration
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import functools
+import operator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +91,10 @@ def unbuilt_problems(config: Any) -> list[str]:
     """One problem per key of ``UNBUILT`` that ``config`` sets, each naming the key and its default."""
     problems: list[str] = []
     for entry in UNBUILT:
-        for path, value, field in _values(config, entry.path.split(".")):
+        for path, section, name in _places(entry.path)(config):
+            value = getattr(section, name)
+            schema: type = type(section)
+            field = _field(schema, name)
             default = _default(field)
             if value != default and value not in entry.honoured:
                 problems.append(
@@ -103,25 +108,41 @@ def unbuilt_paths() -> frozenset[str]:
     return frozenset(entry.path for entry in UNBUILT)
 
 
-def _values(
-    obj: Any, steps: list[str], prefix: str = ""
-) -> Iterator[tuple[str, Any, dataclasses.Field[Any]]]:
-    """(concrete path, value, schema field) of every place a table path reaches in ``obj``."""
-    step, rest = steps[0], steps[1:]
-    name = step.removesuffix(LIST_STEP)
-    field = next(f for f in dataclasses.fields(obj) if f.name == name)
-    value = getattr(obj, name)
-    path = f"{prefix}.{name}" if prefix else name
-    if not rest:
-        yield path, value, field
-    elif step.endswith(LIST_STEP):
-        for index, item in enumerate(value):
-            yield from _values(item, rest, f"{path}[{index}]")
-    else:
-        yield from _values(value, rest, path)
+Places = Callable[[Any], Iterable[tuple[str, Any, str]]]
+"""(concrete path, section, key) of every place a table path reaches in a config."""
 
 
+@functools.cache
+def _places(table_path: str) -> Places:
+    """How to reach the places of a table path, built once per path: the table is walked at every
+    start, ``checkconfig`` and reload, and most paths go through no list, so one C getter finds them."""
+    head, listed, rest = table_path.partition(LIST_STEP + ".")
+    if not listed:
+        path = table_path.removesuffix(LIST_STEP)  # a list as a whole
+        parent, _, name = path.rpartition(".")
+        if not parent:
+            return lambda config: ((name, config, name),)
+        section = operator.attrgetter(parent)
+        return lambda config: ((path, section(config), name),)
+    items = operator.attrgetter(head)
+    inner = _places(rest)
+
+    def each_item(config: Any) -> Iterator[tuple[str, Any, str]]:
+        for index, item in enumerate(items(config)):
+            for path, section, name in inner(item):
+                yield f"{head}[{index}].{path}", section, name
+
+    return each_item
+
+
+@functools.cache
+def _field(cls: type, name: str) -> dataclasses.Field[Any]:
+    return next(f for f in dataclasses.fields(cls) if f.name == name)
+
+
+@functools.cache
 def _default(field: dataclasses.Field[Any]) -> Any:
+    """A field's default, built once (it is only compared and spelled, never changed)."""
     if field.default_factory is not dataclasses.MISSING:
         return field.default_factory()
     return field.default

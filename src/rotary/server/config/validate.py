@@ -368,11 +368,12 @@ def check_redis_addresses(config: Config, report: Report) -> None:
     """Redis addresses of the engines in use that cannot be parsed (a port that is not a number, a
     URL flag that is not a boolean, a URL in a cluster or sentinel entry, whose options Centrifugo
     does not read either) refuse the start instead of failing inside the engine."""
-    if not installed("redis"):
-        return  # the package needs the redis extra; check_extras refuses the config already
+    sections = _redis_sections_in_use(config)
+    if not sections or not installed("redis"):
+        return  # without the redis extra, check_extras refuses the config already
     from rotary.engines.redis.addresses import parse_address, seed_nodes
 
-    for section in _redis_sections_in_use(config):
+    for section in sections:
         redis = _section(config, f"{section}.redis")
         for key, parse in (
             ("address", parse_address),

@@ -30,6 +30,20 @@ def test_the_default_config_needs_no_extra() -> None:
     assert missing_extras(Config(), nothing_installed) == []
 
 
+def test_only_the_modules_of_features_in_use_are_looked_up() -> None:
+    """A module lookup reads the disk, and every start, checkconfig and reload validates."""
+    looked_up: list[str] = []
+
+    def recording(module: str) -> bool:
+        looked_up.append(module)
+        return True
+
+    assert missing_extras(Config(), recording) == []
+    assert looked_up == []
+    missing_extras(with_types(broker="nats"), recording)
+    assert looked_up == ["nats"]
+
+
 def test_each_engine_is_refused_by_its_key_without_its_extra() -> None:
     assert missing_extras(with_types(engine="redis"), nothing_installed) == [
         "engine.type: needs the optional dependencies of rotary[redis] (missing module redis, hiredis); "

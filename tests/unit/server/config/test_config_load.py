@@ -124,6 +124,36 @@ def test_rotary_prefix_wins() -> None:
     assert config.log.level == "warn"
 
 
+def test_env_problems_follow_the_schema_whatever_the_order_of_the_environment() -> None:
+    env = {
+        "CENTRIFUGO_CHANNEL_NAMESPACES_AB_ALLOWED_DELTA_TYPES": "x",
+        "CENTRIFUGO_CHANNEL_NAMESPACES": "ab",
+        "ROTARY_CHANNEL_NAMESPACES_AB_PRESENCE": "maybe",
+        "CENTRIFUGO_CHANNEL_NAMESPACES_AB_PRESENCE": "true",
+        "CENTRIFUGO_CLIENT_ALLOWED_ORIGINS": "",
+        "CENTRIFUGO_HTTP_SERVER_PORT": "x",
+        "CENTRIFUGO_CLIENT_TOKEN_JWKS_PUBLIC_ENDPOINT": "",
+        "CENTRIFUGO_CLIENT_PING_INTERVAL": "soon",
+        "CENTRIFUGO_LOG_LEVEL": "debug",
+        "CENTRIFUGO_CONSUMERS": "[{",
+        "CENTRIFUGO_PROXIES": "[{",
+    }
+    reversed_env = dict(reversed(env.items()))
+    problems = []
+    for environ in (env, reversed_env):
+        with pytest.raises(ConfigError) as caught:
+            parse_config("", environ)
+        problems.append(caught.value.problems)
+    assert problems[0] == problems[1]
+    assert [problem.split(":")[0] for problem in problems[0]] == [
+        "proxies (from CENTRIFUGO_PROXIES)",
+        "consumers (from CENTRIFUGO_CONSUMERS)",
+        "http_server.port",
+        "client.ping_interval",
+        "channel.namespaces[0].presence",
+    ]
+
+
 def test_unknown_keys_and_env_warned(tmp_path: Path) -> None:
     raw = {"nope": 1, "client": {"bogus": True}, "channel": {"namespaces": [{"name": "ab", "x": 1}]}}
     path = write(tmp_path, "c.json", json.dumps(raw))
