@@ -169,6 +169,14 @@ class UniWebSocketConnection(OwnWebSocket):
             self._send_close(disconnect.code, disconnect.reason)
         return len(pushed)
 
+    def _send_close(self, code: int, reason: str) -> None:
+        """Counted as Centrifugo's uni_websocket handler counts the first close frame it sends:
+        the disconnect's, 3501 for a malformed connect request, or a frame error's (1002, 1009)."""
+        metrics = self._endpoint.node.metrics
+        if self._state == OPEN and metrics is not None:
+            metrics.outgoing_close(self.name, code)
+        super()._send_close(code, reason)
+
     def abort(self) -> None:
         """Ends the connection with no goodbye (no disconnect push, no close frame)."""
         self._leave_tick()

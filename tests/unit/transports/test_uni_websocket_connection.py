@@ -18,6 +18,7 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 from aiohttp.web_protocol import RequestHandler
 
+from rotary.node.metrics import Metrics
 from rotary.node.node import Node, NodeConfig
 from rotary.transports.uni_websocket import (
     UniWebSocketConnection,
@@ -127,3 +128,35 @@ async def test_shutdown_pushes_3001_before_the_close_frame(served: Served) -> No
         msg = await ws.receive()
         assert msg.type is WSMsgType.CLOSE and msg.data == 3001
     assert not served.endpoint.live
+
+
+@pytest.mark.parametrize(
+    ("sent", "code"),
+    [(b"not json", 3501), (b"\x81\x02{}", 1002)],  # a malformed connect request; a frame unmasked
+    ids=["bad-request", "frame-error"],
+)
+async def test_close_frames_sent_are_counted_as_outgoing_closes(sent: bytes, code: int) -> None:
+    """Centrifugo's uni_websocket handler counts the close code of the first close frame it sends
+    (centrifugo_transport_outgoing_close_count, transport="uni_websocket")."""
+    metrics = Metrics()
+    node = Node(NodeConfig(ping_interval=0), metrics=metrics)
+    await node.start()
+    options = UniWebSocketOptions()
+    app = web.Application()
+    app.router.add_get("/uni", uni_websocket_handler(uni_websocket_endpoint(node, options), options))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(server.make_url("/uni"))
+            if sent.startswith(b"\x81"):
+                assert ws._writer is not None
+                ws._writer.transport.write(sent)  # raw bytes: aiohttp's writer would mask them
+            else:
+                await ws.send_bytes(sent)
+            msg = await ws.receive()
+            assert msg.type is WSMsgType.CLOSE and msg.data == code
+        assert metrics.outgoing_closes == {("uni_websocket", str(code)): 1}
+    finally:
+        await server.close()
+        await node.shutdown()
