@@ -46,15 +46,8 @@ BAD_FRAMES = [
 ]
 
 
-UNI_WEBSOCKET_READS_WITH_AIOHTTP = pytest.mark.xfail(
-    strict=True,
-    reason="uni_websocket still reads frames through aiohttp's reader: 1002 with no reason, 1007 for "
-    "UTF-8, an unmasked frame accepted; it should move to rotary's own reader as /connection/websocket did",
-)
-PATHS = [
-    "/connection/websocket",
-    pytest.param("/connection/uni_websocket", marks=UNI_WEBSOCKET_READS_WITH_AIOHTTP),
-]
+PATHS = ["/connection/websocket", "/connection/uni_websocket"]
+"""Centrifugo reads both with the same Go reader, and rotary both with its own (protocol/ws_reader.py)."""
 
 
 @pytest.mark.parametrize("path", PATHS)

@@ -208,12 +208,17 @@ class Metrics:
     def server_disconnect(self, transport: str, code: int) -> None:
         """The server ended a connection with ``code`` (a close frame or its push equivalent).
 
-        Only the bidirectional WebSocket's close frames count as outgoing closes: Centrifugo counts
-        them in its WebSocket handler, not for SockJS, uni_websocket or the streams.
+        The bidirectional WebSocket's close frames count as outgoing closes here: Centrifugo counts
+        them in its WebSocket handlers, not for SockJS or the streams; uni_websocket counts its own
+        (:meth:`outgoing_close`), since it sends no close frame with `disable_closing_handshake`.
         """
         self.server_disconnects.add((str(code),))
         if transport == "websocket":
             self.outgoing_closes.add((transport, str(code)))
+
+    def outgoing_close(self, transport: str, code: int) -> None:
+        """A close frame with ``code`` went to a client that had not sent its own first."""
+        self.outgoing_closes.add((transport, str(code)))
 
     def server_unsubscribe(self, code: int) -> None:
         self.server_unsubscribes.add((str(code),))

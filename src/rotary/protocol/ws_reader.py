@@ -1,7 +1,8 @@
 """WebSocket frames from client to server, parsed into whole messages (RFC 6455, RFC 7692).
 
-The server side of rotary's own WebSocket connection (transports/ws_connection.py) feeds the bytes
-it reads here and gets back whole messages and control frames. Client frames must be masked;
+The server side of rotary's own WebSocket connections (transports/ws_protocol.py, for both
+/connection/websocket and /connection/uni_websocket) feeds the bytes it reads here and gets back
+whole messages and control frames. Client frames must be masked;
 fragments are joined, control frames may come between them; permessage-deflate is inflated per
 message with no context taken over, which is what rotary negotiates
 (``client_no_context_takeover``, see rotary.protocol.deflate).

@@ -24,7 +24,7 @@ from rotary.transports.stream import OriginCheck
 from rotary.transports.uni_connect import CodeToHTTPResponse
 from rotary.transports.uni_http_stream import uni_http_stream_handler
 from rotary.transports.uni_sse import uni_sse_handler
-from rotary.transports.uni_websocket import UniWebSocketOptions, uni_websocket_handler
+from rotary.transports.uni_websocket import UniWebSocketOptions, uni_websocket_endpoint, uni_websocket_handler
 from rotary.transports.websocket import DEFAULT_MESSAGE_SIZE_LIMIT, DEFAULT_WRITE_TIMEOUT, websocket_handler
 from rotary.transports.ws_connection import own_websocket_handler, websocket_endpoint
 
@@ -162,7 +162,10 @@ def _add_unidirectional(
 ) -> None:
     """Routes of the enabled unidirectional transports."""
     if routes.uni_websocket is not None:
-        handler = uni_websocket_handler(node, routes.uni_websocket.options, check_origin=check_origin)
+        options = routes.uni_websocket.options
+        endpoint = uni_websocket_endpoint(node, options)
+        app.on_shutdown.append(endpoint.shutdown)
+        handler = uni_websocket_handler(endpoint, options, check_origin=check_origin)
         app.router.add_get(routes.uni_websocket.path, gate(handler))
     if routes.uni_sse is not None:
         sse = routes.uni_sse

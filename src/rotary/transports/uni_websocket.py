@@ -7,7 +7,10 @@ frame; it also sends WebSocket ping frames and drops a peer that does not answer
 `client.pong_timeout`, as Centrifugo does. Each push is its own text frame unless
 `uni_websocket.join_push_messages` joins a batch with newlines. The ping frame and pong deadlines wait
 on the node's shared deadline ticks (rotary.node.deadlines), so an idle connection holds no loop timer
-of its own.
+of its own. After its upgrade the socket leaves aiohttp, as the bidirectional endpoint's does
+(transports/ws_protocol.py): its frames are read by rotary's reader, so a broken frame ends the
+connection with the close code and reason Centrifugo's Go reader gives it (the same reader serves
+Centrifugo's two WebSocket endpoints), and an idle connection holds no task.
 See https://centrifugal.dev/docs/transports/uni_websocket.
 """
 
@@ -17,16 +20,16 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from rotary.node.client import Client
-from rotary.node.deadlines import Deadlines
 from rotary.node.node import Node
 from rotary.protocol import codes, pb
 from rotary.protocol.codec import ProtocolType
 from rotary.protocol.deflate import MessageDeflater
 from rotary.protocol.framing import ws_frame, ws_ping_frame
 from rotary.protocol.uni_framing import messages_of
+from rotary.protocol.ws_reader import FrameError, ReadLimits, UnreadableMessage
 from rotary.transports.stalled import drop_if_stalled
 from rotary.transports.uni_connect import (
     CONNECT_PARAM,
@@ -39,9 +42,17 @@ from rotary.transports.websocket import (
     DEFAULT_WRITE_TIMEOUT,
     Handler,
     OriginCheck,
-    WebSocketTransport,
+    data_frame,
     read_limits,
-    websocket_response,
+)
+from rotary.transports.ws_protocol import (
+    FAILED,
+    OPEN,
+    OwnWebSocket,
+    WebSocketEndpoint,
+    adopt,
+    start_task,
+    upgrade,
 )
 
 log = logging.getLogger("rotary.transports.uni_websocket")
@@ -67,31 +78,45 @@ class UniWebSocketOptions:
     decompressed_message_size_limit: int = 0
 
 
-class UniWebSocketTransport(WebSocketTransport):
-    """The bidirectional WebSocket writer, with one frame per push and a closing disconnect push."""
+class UniWebSocketConnection(OwnWebSocket):
+    """One upgraded unidirectional connection: the asyncio protocol reading it (only its connect
+    request, pings and pongs matter) and the node's Transport writing it, one frame per push and a
+    disconnect push before the close frame."""
 
     name = "uni_websocket"
     unidirectional = True
+    protocol = ProtocolType.JSON
+    __slots__ = (
+        "_awaiting_request",
+        "_deflater",
+        "_loop",
+        "_next_ping",
+        "_options",
+        "_pong_by",
+        "_tick",
+        "framing",
+        "push_disconnect",
+    )
 
     def __init__(
         self,
-        ws: web.WebSocketResponse,
-        sock: asyncio.WriteTransport,
+        endpoint: WebSocketEndpoint,
+        sock: asyncio.Transport,
         options: UniWebSocketOptions,
-        deadlines: Deadlines,
-    ):
-        deflater = options.compression if ws.compress else None
-        super().__init__(ws, sock, ProtocolType.JSON, options.write_timeout, deflater)
+        deflater: MessageDeflater | None,
+        awaiting_request: bool,
+    ) -> None:
+        super().__init__(endpoint, sock, deflater is not None)
+        self._deflater = deflater
         self.framing = "ws-text" if options.join_push_messages else "ws-text-per-push"
         if deflater is not None:
             self.framing += "-" + deflater.framing_suffix
         self._options = options
+        self._awaiting_request = awaiting_request
+        """The connect request is to come as the first message (no `cf_connect`)."""
         self.push_disconnect = not options.disable_disconnect_push
         """Cleared for a connection refused before it connected, which gets only the close frame."""
         self._loop = asyncio.get_running_loop()
-        self._ended = False
-        """Closed without a closing handshake (`disable_closing_handshake`)."""
-        self._deadlines = deadlines
         self._tick: int | None = None
         """The tick of the node's deadlines this connection waits in, if any."""
         self._next_ping = self._loop.time() + options.ping_interval
@@ -99,40 +124,94 @@ class UniWebSocketTransport(WebSocketTransport):
         """When the peer must have answered the last ping frame; None when no answer is awaited."""
         self._arm()
 
+    def connect(self, request: pb.ConnectRequest) -> None:
+        """Runs the client's connect; its result goes out as a `connect` push or a disconnect."""
+        self._task = start_task(self._connect(request))
+
+    async def _connect(self, request: pb.ConnectRequest) -> None:
+        client = self.client
+        try:
+            failure = await client.connect_unidirectional(request)
+            if failure is not None:
+                client.close(client.unidirectional_disconnect(failure))
+        finally:
+            self._task_ended()
+
+    # -- the node's Transport ------------------------------------------------------------------
+
     def frame(self, payload: bytes) -> bytes:
         """One text frame per push, as Centrifugo sends them unless `join_push_messages`, all in one
         write: the fan-out joins a pass's publications into one batch, which must not reach the client
-        as one message."""
-        frame = super().frame  # compresses each message when the connection negotiated it
+        as one message. Each message is compressed when the connection negotiated it."""
         if self._options.join_push_messages:
-            return frame(payload)
-        return b"".join([frame(message) for message in messages_of(payload)])
+            return data_frame(payload, False, self._deflater)
+        return b"".join([data_frame(message, False, self._deflater) for message in messages_of(payload)])
 
     def write(self, payload: bytes) -> None:
         self.write_prepared(self.frame(payload))
 
     def close(self, disconnect: codes.Disconnect) -> int:
-        if self._closing is not None or self._ended:
+        """The disconnect push (unless disabled or pointless), then the close frame; with
+        `disable_closing_handshake`, or when the peer went away (3000), the socket just ends, as
+        Centrifugo ends it."""
+        if self._state != OPEN:
             return 0
         self._leave_tick()
         pushed = b""
         if self.push_disconnect and sends_disconnect_push(disconnect):
             pushed = disconnect_push(disconnect)
             self.write_prepared(ws_frame(pushed, False))
-        if self._options.disable_closing_handshake:
-            self._ended = True
+        if self._options.disable_closing_handshake or disconnect == codes.DISCONNECT_CONNECTION_CLOSED:
+            self._state = FAILED  # nothing more is read
             self._sock.close()  # flushes what is buffered, then closes without a close frame
             drop_if_stalled(self._sock, self._options.write_timeout)
-            return len(pushed)
-        super().close(disconnect)
+        else:
+            self._send_close(disconnect.code, disconnect.reason)
         return len(pushed)
+
+    def _send_close(self, code: int, reason: str) -> None:
+        """Counted as Centrifugo's uni_websocket handler counts the first close frame it sends:
+        the disconnect's, 3501 for a malformed connect request, or a frame error's (1002, 1009)."""
+        metrics = self._endpoint.node.metrics
+        if self._state == OPEN and metrics is not None:
+            metrics.outgoing_close(self.name, code)
+        super()._send_close(code, reason)
 
     def abort(self) -> None:
         """Ends the connection with no goodbye (no disconnect push, no close frame)."""
         self._leave_tick()
-        self._sock.abort()
+        super().abort()
 
-    def pong_received(self) -> None:
+    # -- reading -------------------------------------------------------------------------------
+
+    def _message(self, message: bytes | FrameError) -> None:
+        """The first message is the connect request unless `cf_connect` brought it; every later
+        one is ignored."""
+        if self._state != OPEN:
+            return
+        if isinstance(message, UnreadableMessage):
+            # Centrifugo's handler gets a read error with no close frame written, and ends the socket.
+            self.client.close(codes.DISCONNECT_CONNECTION_CLOSED)
+        elif isinstance(message, FrameError):
+            self._failed(message)
+        elif self._awaiting_request:
+            self._awaiting_request = False
+            try:
+                request = parse_connect_request(message)
+            except BadConnectRequest as exc:
+                log.info("error unmarshalling connect request: %s", exc)
+                self.push_disconnect = False
+                self.client.close(codes.DISCONNECT_BAD_REQUEST)
+                return
+            self.connect(request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._leave_tick()
+        super().connection_lost(exc)
+
+    # -- ping frames and the pong deadline -----------------------------------------------------
+
+    def _pong(self) -> None:
         if self._pong_by is not None:
             self._pong_by = None
             if self._tick is not None:  # not once the connection is closing
@@ -141,12 +220,11 @@ class UniWebSocketTransport(WebSocketTransport):
     def deadline_due(self) -> None:
         """The node's deadlines call this at the tick of the next ping frame or pong deadline."""
         self._tick = None
-        if self._closing is not None or self._ended or self._sock.is_closing():
+        if self._state != OPEN or self._sock.is_closing():
             return
         now = self._loop.time()
         if self._pong_by is not None and now >= self._pong_by:
-            # No pong in time: the peer is gone; dropping the socket ends the handler's read loop.
-            self._sock.abort()
+            self._sock.abort()  # no pong in time: the peer is gone
             return
         if now >= self._next_ping:
             self._sock.write(ws_ping_frame())
@@ -158,33 +236,34 @@ class UniWebSocketTransport(WebSocketTransport):
     def _arm(self) -> None:
         """Waits in the tick of the earlier of the next ping frame and the pong deadline."""
         due = self._next_ping if self._pong_by is None else min(self._next_ping, self._pong_by)
-        tick = self._deadlines.tick_of(due)
+        deadlines = self._endpoint.node.deadlines
+        tick = deadlines.tick_of(due)
         if tick == self._tick:
             return
         self._leave_tick()
         self._tick = tick
-        self._deadlines.add(self, tick)
+        deadlines.add(self, tick)
 
     def _leave_tick(self) -> None:
         if self._tick is not None:
-            self._deadlines.remove(self, self._tick)
+            self._endpoint.node.deadlines.remove(self, self._tick)
             self._tick = None
 
-    async def wait_closed(self) -> None:
-        self._leave_tick()
-        await super().wait_closed()
+
+def uni_websocket_endpoint(node: Node, options: UniWebSocketOptions) -> WebSocketEndpoint:
+    """The endpoint of the `uni_websocket` settings: its read limits and write timeout."""
+    wire, inflated = read_limits(options.message_size_limit, options.decompressed_message_size_limit)
+    return WebSocketEndpoint(node, ReadLimits(wire, inflated), options.write_timeout or DEFAULT_WRITE_TIMEOUT)
 
 
 def uni_websocket_handler(
-    node: Node,
+    endpoint: WebSocketEndpoint,
     options: UniWebSocketOptions,
     *,
     check_origin: OriginCheck | None = None,
 ) -> Handler:
-    """An aiohttp handler serving unidirectional WebSocket connections for ``node``."""
-    wire_limit, inflated_limit = read_limits(
-        options.message_size_limit, options.decompressed_message_size_limit
-    )
+    """An aiohttp handler that upgrades unidirectional WebSocket connections and hands each socket to
+    a :class:`UniWebSocketConnection` of ``endpoint``."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if check_origin is not None and not check_origin(request):
@@ -196,71 +275,18 @@ def uni_websocket_handler(
             except BadConnectRequest as exc:
                 log.info("error unmarshalling connect request: %s", exc)
                 return web.Response(status=400, text="invalid connect request\n")
-        ws = websocket_response(options.compression, wire_limit, inflated_limit, (), False)
-        await ws.prepare(request)
+        response, _, deflated = await upgrade(request, (), options.compression is not None)
         sock = request.transport
-        if sock is None:
-            return ws
-        transport = UniWebSocketTransport(ws, sock, options, node.deadlines)
+        if sock is None or sock.is_closing():
+            return response
+        deflater = options.compression if deflated else None
+        connection = UniWebSocketConnection(endpoint, sock, options, deflater, connect_request is None)
         headers = {k.lower(): v for k, v in request.headers.items()}
-        client = Client(node, transport, headers, request.remote or "")
-        try:
-            if connect_request is None:
-                connect_request = await _first_message(ws, transport, client)
-            if connect_request is not None:
-                failure = await client.connect_unidirectional(connect_request)
-                if failure is not None:
-                    client.close(client.unidirectional_disconnect(failure))
-                await _read_until_closed(ws, transport, client)
-        finally:
-            client.close(codes.DISCONNECT_CONNECTION_CLOSED)
-            await transport.wait_closed()
-        return ws
+        client = Client(endpoint.node, connection, headers, request.remote or "")
+        connection.client = client
+        adopt(request, endpoint, connection)
+        if connect_request is not None and not client.closed:
+            connection.connect(connect_request)
+        return response
 
     return handle
-
-
-async def _first_message(
-    ws: web.WebSocketResponse, transport: UniWebSocketTransport, client: Client
-) -> pb.ConnectRequest | None:
-    """The connect request sent as the first message; None when the connection ended first."""
-    async for msg in ws:
-        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-            try:
-                return parse_connect_request(msg.data)
-            except BadConnectRequest as exc:
-                log.info("error unmarshalling connect request: %s", exc)
-                transport.push_disconnect = False
-                client.close(codes.DISCONNECT_BAD_REQUEST)
-                return None
-        if not await _control(ws, transport, msg.type, msg.data):
-            return None
-        if client.closed:
-            return None
-    return None
-
-
-async def _read_until_closed(
-    ws: web.WebSocketResponse, transport: UniWebSocketTransport, client: Client
-) -> None:
-    """Answers pings, notes pongs and ignores data until the peer or the server ends the connection."""
-    async for msg in ws:
-        if client.closed:
-            return
-        if msg.type in (WSMsgType.TEXT, WSMsgType.BINARY):
-            continue
-        if not await _control(ws, transport, msg.type, msg.data):
-            return
-
-
-async def _control(
-    ws: web.WebSocketResponse, transport: UniWebSocketTransport, kind: WSMsgType, data: object
-) -> bool:
-    """Handles a ping or pong; False for anything that ends the connection."""
-    if kind is WSMsgType.PING:
-        await ws.pong(data if isinstance(data, bytes) else b"")
-        return True
-    if kind is WSMsgType.PONG:
-        transport.pong_received()
-        return True
-    return False

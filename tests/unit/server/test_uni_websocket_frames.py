@@ -7,22 +7,25 @@ import asyncio
 import socket
 
 import pytest
-from aiohttp import web
 
-from rotary.node.deadlines import Deadlines
-from rotary.transports.uni_websocket import UniWebSocketOptions, UniWebSocketTransport
+from rotary.node.node import Node, NodeConfig
+from rotary.protocol import codes
+from rotary.transports.uni_websocket import (
+    UniWebSocketConnection,
+    UniWebSocketOptions,
+    uni_websocket_endpoint,
+)
 
 
 async def frames_written(join: bool, batch: bytes) -> list[bytes]:
     loop = asyncio.get_running_loop()
     ours, theirs = socket.socketpair()
     sock, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
-    transport = UniWebSocketTransport(
-        web.WebSocketResponse(), sock, UniWebSocketOptions(join_push_messages=join), Deadlines()
-    )
-    transport.write(batch)
-    await transport.wait_closed()  # leaves its ping tick
-    sock.close()
+    options = UniWebSocketOptions(join_push_messages=join)
+    endpoint = uni_websocket_endpoint(Node(NodeConfig()), options)
+    connection = UniWebSocketConnection(endpoint, sock, options, None, awaiting_request=True)
+    connection.write(batch)
+    connection.close(codes.DISCONNECT_CONNECTION_CLOSED)  # the peer's end: no push, no close frame
     theirs.settimeout(5)
     data = b""
     while chunk := await loop.run_in_executor(None, theirs.recv, 65536):

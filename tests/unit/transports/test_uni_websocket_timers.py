@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from rotary.node.deadlines import RESOLUTION, Deadlines
 from rotary.node.node import Node, NodeConfig
-from rotary.transports.uni_websocket import UniWebSocketOptions, uni_websocket_handler
+from rotary.transports.uni_websocket import UniWebSocketOptions, uni_websocket_endpoint, uni_websocket_handler
 
 IDLE_CONNECTIONS = 200
 WAIT = 10.0
@@ -54,7 +54,9 @@ async def serving(options: UniWebSocketOptions) -> AsyncIterator[tuple[Node, Tes
     node = Node(NodeConfig(ping_interval=0))  # only the transport's ping frames wait
     await node.start()
     app = web.Application()
-    app.router.add_get("/uni", uni_websocket_handler(node, options))
+    endpoint = uni_websocket_endpoint(node, options)
+    app.on_shutdown.append(endpoint.shutdown)
+    app.router.add_get("/uni", uni_websocket_handler(endpoint, options))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:

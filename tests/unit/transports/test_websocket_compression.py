@@ -19,7 +19,7 @@ from rotary.engines.base import PublishOptions
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import deflate
 from rotary.protocol.deflate import MessageDeflater
-from rotary.transports.uni_websocket import UniWebSocketOptions, uni_websocket_handler
+from rotary.transports.uni_websocket import UniWebSocketOptions, uni_websocket_endpoint, uni_websocket_handler
 from rotary.transports.websocket import websocket_handler
 from rotary.transports.ws_connection import own_websocket_handler, websocket_endpoint
 
@@ -189,7 +189,8 @@ async def test_uni_websocket_compresses_pushes_once_for_every_subscriber() -> No
     await node.start()
     deflater = CountingDeflater()
     app = web.Application()
-    app.router.add_get("/uni", uni_websocket_handler(node, UniWebSocketOptions(compression=deflater)))
+    options = UniWebSocketOptions(compression=deflater)
+    app.router.add_get("/uni", uni_websocket_handler(uni_websocket_endpoint(node, options), options))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
