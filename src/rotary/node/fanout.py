@@ -114,9 +114,7 @@ def _filtered(state: ChannelState, item: Item) -> bool:
 
 
 def _write(sub: Subscriber, frame: bytes, limit: int, troubles: Troubles) -> None:
-    transport = sub.transport
-    transport.write_prepared(frame)
-    if limit and transport.buffered_bytes() > limit:
+    if sub.transport.write_prepared(frame) > limit and limit:
         troubles.append(_slow(sub.client))
 
 
@@ -166,9 +164,7 @@ def _fan_out_one(
             if frame is None:
                 payload = prepared.publication_push(channel, item.pub, key[0], key[1])
                 frame = sub.transport.frame(payload)
-            transport = sub.transport
-            transport.write_prepared(frame)
-            if limit and transport.buffered_bytes() > limit:
+            if sub.transport.write_prepared(frame) > limit and limit:
                 troubles.append(_slow(sub.client))
         except Exception:  # noqa: BLE001 - isolation: _failed logs it and tells the subscriber
             skipped += 1

@@ -154,12 +154,11 @@ class WebSocketConnection(asyncio.Protocol):
         if self._state == _OPEN and not self._sock.is_closing():
             self._sock.write(self.frame(payload))
 
-    def write_prepared(self, frame: bytes) -> None:
-        if self._state == _OPEN and not self._sock.is_closing():
-            self._sock.write(frame)
-
-    def buffered_bytes(self) -> int:
-        return self._sock.get_write_buffer_size()
+    def write_prepared(self, frame: bytes) -> int:
+        sock = self._sock
+        if self._state == _OPEN and not sock.is_closing():  # uvloop raises on a closed socket
+            sock.write(frame)
+        return sock.get_write_buffer_size()
 
     def close(self, disconnect: codes.Disconnect) -> int:
         """Says goodbye with a close frame, never a disconnect push (returns 0)."""
