@@ -84,14 +84,20 @@ class Keys:
 
 
 def start_rotary_variant(
-    target: str, keys: Keys, cpus: set[int] | None, workdir: Path, callgrind: Path | None = None
+    target: str,
+    keys: Keys,
+    cpus: set[int] | None,
+    workdir: Path,
+    callgrind: Path | None = None,
+    client_settings: dict[str, Any] | None = None,
 ) -> Target:
+    """Starts rotary for ``target``; ``client_settings`` go into the config's ``client`` section."""
     name, _, websocket_server = target.partition("@")
     alt = name.endswith("-alt")
     name = name.removesuffix("-alt")
     port = free_port()
     token: dict[str, Any] = {"hmac_secret_key": SECRET}
-    client: dict[str, Any] = {"allowed_origins": ["*"]}
+    client: dict[str, Any] = {"allowed_origins": ["*"], **(client_settings or {})}
     if name == "rotary-rs256":
         token = {"rsa_public_key": keys.public_pem}
     if name == "rotary-anon":

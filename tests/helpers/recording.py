@@ -34,10 +34,8 @@ class RecordingTransport:
     def write(self, payload: bytes) -> None:
         self.frames.append(self.frame(payload))
 
-    def write_prepared(self, frame: bytes) -> None:
+    def write_prepared(self, frame: bytes) -> int:
         self.frames.append(frame)
-
-    def buffered_bytes(self) -> int:
         return self._buffered
 
     def close(self, disconnect: codes.Disconnect) -> int:

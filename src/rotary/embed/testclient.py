@@ -97,10 +97,8 @@ class _MemoryTransport:
     def write(self, payload: bytes) -> None:
         self._owner._received(payload)
 
-    def write_prepared(self, frame: bytes) -> None:
+    def write_prepared(self, frame: bytes) -> int:
         self._owner._received(frame)
-
-    def buffered_bytes(self) -> int:
         return 0
 
     def close(self, disconnect: codes.Disconnect) -> int:

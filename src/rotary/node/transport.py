@@ -28,12 +28,10 @@ class Transport(Protocol):
         """Frames and writes one encoded message or batch; never blocks."""
         ...
 
-    def write_prepared(self, frame: bytes) -> None:
-        """Writes bytes that `frame` (of any transport with the same key) already produced."""
-        ...
-
-    def buffered_bytes(self) -> int:
-        """Bytes accepted by write but not yet sent to the peer."""
+    def write_prepared(self, frame: bytes) -> int:
+        """Writes bytes that `frame` (of any transport with the same key) already produced; returns
+        the bytes accepted by writes but not yet sent to the peer, so that the fan-out checks the
+        slow-client limit without a second call per delivery."""
         ...
 
     def close(self, disconnect: Disconnect) -> int:

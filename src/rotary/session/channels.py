@@ -45,6 +45,16 @@ class Verdict(enum.Enum):
     """A publication is missing before this one: the subscriber's state is insufficient."""
 
 
+# Members bound once for accept(), which runs per subscriber and publication: on Python 3.11 an
+# Enum class attribute goes through EnumType.__getattr__ (about 850 instructions each).
+_SUBSCRIBING = SubscriptionStatus.SUBSCRIBING
+_SUBSCRIBED = SubscriptionStatus.SUBSCRIBED
+_DELIVER = Verdict.DELIVER
+_BUFFER = Verdict.BUFFER
+_SKIP = Verdict.SKIP
+_GAP = Verdict.GAP
+
+
 @dataclass(slots=True)
 class ChannelState:
     """Per-connection facts about one channel the connection is subscribed to."""
@@ -131,17 +141,18 @@ class ChannelState:
         and it must resubscribe, where recovery tells it the truth. A subscriber that got no epoch
         (the stream did not exist yet) adopts the first one it sees.
         """
-        if self.status is not SubscriptionStatus.SUBSCRIBED:
-            return Verdict.BUFFER if self.status is SubscriptionStatus.SUBSCRIBING else Verdict.SKIP
+        status = self.status
+        if status is not _SUBSCRIBED:
+            return _BUFFER if status is _SUBSCRIBING else _SKIP
         if not self.positioned or offset == 0:
-            return Verdict.DELIVER
+            return _DELIVER
         if epoch and epoch != self.epoch:
             if self.epoch:
-                return Verdict.GAP
+                return _GAP
             self.epoch = epoch
         if offset <= self.offset:
-            return Verdict.SKIP
+            return _SKIP
         if offset != self.offset + 1:
-            return Verdict.GAP
+            return _GAP
         self.offset = offset
-        return Verdict.DELIVER
+        return _DELIVER

@@ -133,7 +133,12 @@ class SockJSSession:
     def write(self, payload: bytes) -> None:
         self.write_prepared(self.frame(payload))
 
-    def write_prepared(self, frame: bytes) -> None:
+    def write_prepared(self, frame: bytes) -> int:
+        self._put(frame)
+        sock = self._sock
+        return self._pending_size + (sock.get_write_buffer_size() if sock is not None else 0)
+
+    def _put(self, frame: bytes) -> None:
         if self.closed_frame is not None:
             return
         sock = self._sock
@@ -151,10 +156,6 @@ class SockJSSession:
             self._sent += len(frame)
             if self._sent > RESPONSE_LIMIT:
                 self._end_stream()
-
-    def buffered_bytes(self) -> int:
-        sock = self._sock
-        return self._pending_size + (sock.get_write_buffer_size() if sock is not None else 0)
 
     def close(self, disconnect: codes.Disconnect) -> int:
         if self.closed_frame is not None:

@@ -88,12 +88,11 @@ class StreamTransport:
     def write(self, payload: bytes) -> None:
         self.write_prepared(self.frame(payload))
 
-    def write_prepared(self, frame: bytes) -> None:
-        if not self.closed and not self._sock.is_closing():
-            self._sock.write(frame)
-
-    def buffered_bytes(self) -> int:
-        return self._sock.get_write_buffer_size()
+    def write_prepared(self, frame: bytes) -> int:
+        sock = self._sock
+        if not self.closed and not sock.is_closing():
+            sock.write(frame)
+        return sock.get_write_buffer_size()
 
     def close(self, disconnect: codes.Disconnect) -> int:
         if self.closed:

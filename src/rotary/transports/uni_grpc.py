@@ -59,14 +59,11 @@ class UniGrpcTransport:
         for message in undelimited(payload):
             self.write_prepared(message)
 
-    def write_prepared(self, frame: bytes) -> None:
-        if self._ended:
-            return
-        self._queue.append(frame)
-        self._queued_bytes += len(frame)
-        self._ready.set()
-
-    def buffered_bytes(self) -> int:
+    def write_prepared(self, frame: bytes) -> int:
+        if not self._ended:
+            self._queue.append(frame)
+            self._queued_bytes += len(frame)
+            self._ready.set()
         return self._queued_bytes
 
     def close(self, disconnect: codes.Disconnect) -> int:

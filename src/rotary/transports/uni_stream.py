@@ -84,9 +84,10 @@ class UniStreamTransport:
         if not self.ended.is_set():
             self._send(self.frame(payload))
 
-    def write_prepared(self, frame: bytes) -> None:
+    def write_prepared(self, frame: bytes) -> int:
         if not self.ended.is_set():
             self._send(frame)
+        return self._pending_size if self._sock is None else self._sock.get_write_buffer_size()
 
     def _send(self, data: bytes) -> None:
         sock = self._sock
@@ -95,9 +96,6 @@ class UniStreamTransport:
             self._pending_size += len(data)
         elif not sock.is_closing():  # uvloop raises on writes to a closed socket
             sock.write(data)
-
-    def buffered_bytes(self) -> int:
-        return self._pending_size if self._sock is None else self._sock.get_write_buffer_size()
 
     def start(self, sock: asyncio.WriteTransport, preamble: bytes) -> None:
         """The headers are out: writes the preamble and what was buffered, then writes directly."""

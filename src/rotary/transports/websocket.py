@@ -91,14 +91,13 @@ class WebSocketTransport:
         if self._closing is None and not self._sock.is_closing():
             self._sock.write(self.frame(payload))
 
-    def write_prepared(self, frame: bytes) -> None:
+    def write_prepared(self, frame: bytes) -> int:
         # A peer may be gone before its read loop notices; uvloop raises on writes to a closed
         # socket, which would abort the fan-out loop for every later subscriber.
-        if self._closing is None and not self._sock.is_closing():
-            self._sock.write(frame)
-
-    def buffered_bytes(self) -> int:
-        return self._sock.get_write_buffer_size()
+        sock = self._sock
+        if self._closing is None and not sock.is_closing():
+            sock.write(frame)
+        return sock.get_write_buffer_size()
 
     def close(self, disconnect: codes.Disconnect) -> int:
         """Says goodbye with a close frame, never a disconnect push (returns 0)."""

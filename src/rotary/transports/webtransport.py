@@ -363,12 +363,12 @@ class WebTransportSession:
     def write(self, payload: bytes) -> None:
         self.write_prepared(http_stream_body(payload, self.protocol))
 
-    def write_prepared(self, frame: bytes) -> None:
-        if not self._closing and self.stream_id is not None:
+    def write_prepared(self, frame: bytes) -> int:
+        if self.stream_id is None:
+            return 0
+        if not self._closing:
             self._connection.send(self.stream_id, frame)
-
-    def buffered_bytes(self) -> int:
-        return self._connection.unacked(self.stream_id) if self.stream_id is not None else 0
+        return self._connection.unacked(self.stream_id)
 
     def close(self, disconnect: codes.Disconnect) -> int:
         if self._closing:

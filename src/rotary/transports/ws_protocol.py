@@ -96,12 +96,11 @@ class OwnWebSocket(asyncio.Protocol):
 
     # -- the node's Transport (the rest is the subclass's) -------------------------------------
 
-    def write_prepared(self, frame: bytes) -> None:
-        if self._state == OPEN and not self._sock.is_closing():
-            self._sock.write(frame)
-
-    def buffered_bytes(self) -> int:
-        return self._sock.get_write_buffer_size()
+    def write_prepared(self, frame: bytes) -> int:
+        sock = self._sock
+        if self._state == OPEN and not sock.is_closing():  # uvloop raises on a closed socket
+            sock.write(frame)
+        return sock.get_write_buffer_size()
 
     def abort(self) -> None:
         if self._state == OPEN:

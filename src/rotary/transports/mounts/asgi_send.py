@@ -7,7 +7,7 @@ transport and returns), so :class:`AsgiSender` runs each send coroutine on the s
 task, until it finishes or suspends. Only a send that has to wait (the peer reads slower than
 rotary writes) becomes a task, and what is written meanwhile is queued and joined into one message
 once it is done (a valid batch of Centrifugo's protocol: JSON lines, length-prefixed Protobuf, or
-consecutive body bytes). The queued bytes are what ``buffered_bytes`` reports, so a slow client
+consecutive body bytes). The queued bytes are what ``write_prepared`` reports, so a slow client
 is disconnected with 3008 as on every other transport. No task per connection, no task per write.
 """
 
@@ -66,6 +66,11 @@ class AsgiSender:
             self._pending_size += len(data)
             return
         self._start(self._message_of(data), len(data))
+
+    def write_counted(self, data: bytes) -> int:
+        """:meth:`write`, then the bytes still unsent: the fan-out's one call per subscriber."""
+        self.write(data)
+        return self._pending_size + self._waiting_size
 
     def get_write_buffer_size(self) -> int:
         return self._pending_size + self._waiting_size

@@ -74,8 +74,7 @@ class AsgiWebSocketTransport:
     name = "websocket"
     unidirectional = False
     write: Callable[[bytes], None]
-    write_prepared: Callable[[bytes], None]
-    buffered_bytes: Callable[[], int]
+    write_prepared: Callable[[bytes], int]
 
     def __init__(
         self,
@@ -92,8 +91,8 @@ class AsgiWebSocketTransport:
         self.sender = AsgiSender(send, message_of, codec_for(protocol).join)
         # The fan-out calls these once per subscriber: the sender's own methods, with no call of
         # this class's in between (frame is the identity, so a prepared frame is the payload).
-        self.write = self.write_prepared = self.sender.write
-        self.buffered_bytes = self.sender.get_write_buffer_size
+        self.write = self.sender.write
+        self.write_prepared = self.sender.write_counted
 
     def frame(self, payload: bytes) -> bytes:
         return payload
