@@ -133,12 +133,17 @@ class WebSocketConnection(OwnWebSocket):
 
     def _failed(self, error: FrameError) -> None:
         """A message that does not inflate is a bad request (3501), as Centrifugo's command decoder
-        answers it; any other error closes with its own code."""
+        answers it; any other error closes with its own code, counted as an outgoing close."""
         if isinstance(error, UnreadableMessage):
             self.client.close(codes.DISCONNECT_BAD_REQUEST)
             self._state = max(self._state, FAILED)
-        else:
-            super()._failed(error)
+            return
+        # The client's close is not the server's disconnect, so server_disconnect does not count
+        # this close frame; Centrifugo's WebSocket handler counts its reader's close frames too.
+        metrics = self._endpoint.node.metrics
+        if metrics is not None and self._state == OPEN:
+            metrics.outgoing_close(self.name, error.code)
+        super()._failed(error)
 
 
 def own_websocket_handler(

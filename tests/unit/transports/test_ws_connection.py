@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestServer
 from aiohttp.web_protocol import RequestHandler
 
 from rotary.engines.base import PublishOptions
+from rotary.node.metrics import Metrics
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
 from rotary.server.app import WEBSOCKET_SERVER_VARIABLE, connection_routes
@@ -224,3 +225,26 @@ def test_the_private_switch_picks_the_server(
 def test_the_switch_is_no_config_key_and_draws_no_warning() -> None:
     environ = {WEBSOCKET_SERVER_VARIABLE: "aiohttp", "CENTRIFUGO_WEBSOCKET_SERVER": "own"}
     assert parse_config("", environ).warnings == ["unknown environment variable: CENTRIFUGO_WEBSOCKET_SERVER"]
+
+
+async def test_a_frame_error_close_is_counted_as_an_outgoing_close() -> None:
+    """centrifugo_transport_outgoing_close_count counts the reader's 1002 as Centrifugo's does."""
+    metrics = Metrics()
+    node = Node(NodeConfig(ping_interval=0), metrics=metrics)
+    await node.start()
+    endpoint = websocket_endpoint(node, 1000, 0, 0.5)
+    app = web.Application()
+    app.router.add_get("/ws", own_websocket_handler(node, endpoint))
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(server.make_url("/ws"))
+            assert ws._writer is not None
+            ws._writer.transport.write(b"\x81\x02{}")  # unmasked: aiohttp's writer would mask it
+            msg = await ws.receive()
+            assert msg.type is WSMsgType.CLOSE and msg.data == 1002
+        assert metrics.outgoing_closes == {("websocket", "1002"): 1}
+    finally:
+        await server.close()
+        await node.shutdown()
