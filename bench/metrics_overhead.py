@@ -42,10 +42,7 @@ class NullTransport:
     def write(self, payload: bytes) -> None:
         pass
 
-    def write_prepared(self, frame: bytes) -> None:
-        pass
-
-    def buffered_bytes(self) -> int:
+    def write_prepared(self, frame: bytes) -> int:
         return 0
 
     def close(self, disconnect: codes.Disconnect) -> int:

@@ -110,10 +110,8 @@ class RecordingTransport:
     def write(self, payload: bytes) -> None:
         self.payloads.append(payload)
 
-    def write_prepared(self, frame: bytes) -> None:
+    def write_prepared(self, frame: bytes) -> int:
         self.prepared += 1
-
-    def buffered_bytes(self) -> int:
         return 0
 
     def close(self, disconnect: codes.Disconnect) -> None:
