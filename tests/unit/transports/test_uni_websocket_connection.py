@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import aiohttp
 import orjson
@@ -17,6 +16,7 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 from aiohttp.web_protocol import RequestHandler
+from helpers.ws_served import Served, live, serving, settle
 
 from rotary.node.metrics import Metrics
 from rotary.node.node import Node, NodeConfig
@@ -26,19 +26,6 @@ from rotary.transports.uni_websocket import (
     uni_websocket_endpoint,
     uni_websocket_handler,
 )
-from rotary.transports.ws_protocol import WebSocketEndpoint
-
-
-class Served:
-    def __init__(self, node: Node, endpoint: WebSocketEndpoint, app: web.Application, server: TestServer):
-        self.node = node
-        self.endpoint = endpoint
-        self.app = app
-        self.server = server
-
-    def aiohttp_connections(self) -> int:
-        assert self.server.runner is not None and self.server.runner.server is not None
-        return len(self.server.runner.server.connections)
 
 
 @pytest.fixture
@@ -47,26 +34,8 @@ async def served() -> AsyncIterator[Served]:
     await node.start()
     options = UniWebSocketOptions()
     endpoint = uni_websocket_endpoint(node, options)
-    app = web.Application()
-    app.on_shutdown.append(endpoint.shutdown)
-    app.router.add_get("/uni", uni_websocket_handler(endpoint, options))
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield Served(node, endpoint, app, server)
-    await server.close()
-    await node.shutdown()
-
-
-def live(kind: type) -> int:
-    gc.collect()
-    return sum(1 for o in gc.get_objects() if isinstance(o, kind))
-
-
-async def settle(condition: Callable[[], bool]) -> None:
-    """Yields to the loop until ``condition()`` holds; the bound only stops a broken run hanging."""
-    async with asyncio.timeout(60):
-        while not condition():
-            await asyncio.sleep(0.01)
+    async with serving(node, endpoint, "/uni", uni_websocket_handler(endpoint, options)) as served:
+        yield served
 
 
 async def connected(session: aiohttp.ClientSession, served: Served) -> aiohttp.ClientWebSocketResponse:

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gc
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 from aiohttp.web_protocol import RequestHandler
+from helpers.ws_served import Served, live, serving, settle
 
 from rotary.engines.base import PublishOptions
 from rotary.node.metrics import Metrics
@@ -24,21 +24,9 @@ from rotary.server.app import WEBSOCKET_SERVER_VARIABLE, connection_routes
 from rotary.server.config.load import load_config, parse_config
 from rotary.transports.ws_connection import (
     WebSocketConnection,
-    WebSocketEndpoint,
     own_websocket_handler,
     websocket_endpoint,
 )
-
-
-class Served:
-    def __init__(self, node: Node, endpoint: WebSocketEndpoint, server: TestServer) -> None:
-        self.node = node
-        self.endpoint = endpoint
-        self.server = server
-
-    def aiohttp_connections(self) -> int:
-        assert self.server.runner is not None and self.server.runner.server is not None
-        return len(self.server.runner.server.connections)
 
 
 @pytest.fixture
@@ -46,23 +34,12 @@ async def served() -> AsyncIterator[Served]:
     node = Node(NodeConfig(ping_interval=0))
     await node.start()
     endpoint = websocket_endpoint(node, 1000, 0, 0.5)
-    app = web.Application()
-    app.on_shutdown.append(endpoint.shutdown)
-    app.router.add_get("/ws", own_websocket_handler(node, endpoint))
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield Served(node, endpoint, server)
-    await server.close()
-    await node.shutdown()
+    async with serving(node, endpoint, "/ws", own_websocket_handler(node, endpoint)) as served:
+        yield served
 
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-def live(kind: type) -> int:
-    gc.collect()
-    return sum(1 for o in gc.get_objects() if isinstance(o, kind))
 
 
 async def subscribed(session: aiohttp.ClientSession, served: Served) -> aiohttp.ClientWebSocketResponse:
@@ -72,13 +49,6 @@ async def subscribed(session: aiohttp.ClientSession, served: Served) -> aiohttp.
     while replies < 2:
         replies += len((await ws.receive_str()).splitlines())
     return ws
-
-
-async def settle(condition: Callable[[], bool]) -> None:
-    """Yields to the loop until ``condition()`` holds; the bound only stops a broken run hanging."""
-    async with asyncio.timeout(60):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def test_idle_connections_hold_no_task_and_nothing_of_aiohttp(served: Served) -> None:
