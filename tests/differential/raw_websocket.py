@@ -5,10 +5,10 @@ library shows: extension answers, RSV bits, close frames and frames a library wo
 from __future__ import annotations
 
 import asyncio
-import base64
 import zlib
 
 import yarl
+from helpers.raw_upgrade import raw_upgrade
 
 from differential.runner import Target
 
@@ -24,17 +24,8 @@ class RawSocket:
         cls, target: Target, offer: str | None, path: str = "/connection/websocket"
     ) -> RawSocket:
         url = yarl.URL(target.ws_base + path)
-        reader, writer = await asyncio.open_connection(url.host, url.port)
-        key = base64.b64encode(b"0123456789abcdef").decode()
-        extension = f"Sec-WebSocket-Extensions: {offer}\r\n" if offer is not None else ""
-        writer.write(
-            (
-                f"GET {url.path} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                f"{extension}\r\n"
-            ).encode()
-        )
-        return cls(reader, writer, await reader.readuntil(b"\r\n\r\n"))
+        assert url.host is not None and url.port is not None
+        return cls(*await raw_upgrade(url.host, url.port, url.path, offer))
 
     def extensions(self) -> list[str]:
         lines = self.head.decode().split("\r\n")

@@ -5,7 +5,6 @@ at most `compression_min_size` long sent uncompressed, and client frames inflate
 from __future__ import annotations
 
 import asyncio
-import base64
 import zlib
 from collections.abc import AsyncIterator
 
@@ -14,6 +13,7 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from helpers.raw_upgrade import raw_upgrade
 
 from rotary.engines.base import PublishOptions
 from rotary.node.node import Node, NodeConfig
@@ -46,18 +46,7 @@ class Endpoint:
 
     async def raw(self, offer: str | None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
         """A hand-made upgrade, to see the response head and the frame bits aiohttp would hide."""
-        reader, writer = await asyncio.open_connection(self.server.host, self.server.port)
-        key = base64.b64encode(b"0123456789abcdef").decode()
-        extension = f"Sec-WebSocket-Extensions: {offer}\r\n" if offer is not None else ""
-        writer.write(
-            (
-                f"GET /ws HTTP/1.1\r\nHost: {self.server.host}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                f"{extension}\r\n"
-            ).encode()
-        )
-        head = await reader.readuntil(b"\r\n\r\n")
-        return reader, writer, head
+        return await raw_upgrade(self.server.host, self.server.port, "/ws", offer)
 
 
 async def start(deflater: CountingDeflater, server: str, message_size_limit: int = 65536) -> Endpoint:
