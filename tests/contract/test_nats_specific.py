@@ -263,6 +263,9 @@ async def test_a_broken_connection_names_every_subscribed_channel_before_anythin
     assert handler.interrupted == [["a", "c"]]
     server.start()
     await wait_until(lambda: sender.connected and receiver.connected)
+    # nats-py counts as connected once it has written the SUBs again, maybe before nats-server read
+    # them; a round trip on the receiver's connection proves they were, or "after" could be lost
+    await receiver.flush()
     await sender.publish("a", b'"after"', PLAIN)
     await handler.wait_for(1)
     assert handler.interrupted == [["a", "c"]]
