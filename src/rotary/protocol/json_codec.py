@@ -27,7 +27,7 @@ class JsonCodec:
 
     def decode(self, data: bytes, message_type: type[M]) -> list[M]:
         """All messages of one frame, in order; a frame without any is a ProtocolError."""
-        lines = data.split(b"\n") if b"\n" in data else [data]
+        lines = data.split(b"\n")
         messages = [_decode_line(line, message_type) for line in lines if line.strip()]
         if not messages:
             raise ProtocolError("empty frame")
@@ -43,6 +43,10 @@ class JsonCodec:
     def encode_reply(self, reply: pb.Reply) -> bytes:
         return self.encode(reply)
 
+    def encode_result(self, command_id: int, field: str, result: Message) -> bytes:
+        body = to_jsonable(result)
+        return orjson.dumps({"id": command_id, field: body} if command_id else {field: body})
+
     def encode_push(self, push: pb.Push) -> bytes:
         return self.encode(push)
 
@@ -51,16 +55,17 @@ class JsonCodec:
 
 
 _INEXACT: Final = re.compile(rb"[0-9][.eE]|[0-9]{19}")
-"""What may be a number that a float or a 64-bit integer would spell differently; only lines with
-one pay for the exact reading, so payload numbers reach subscribers as their publisher wrote them."""
+"""What may be a number that a float or a 64-bit integer would spell differently (it also matches
+digits in strings, a JWT's ``9.eyJ``). A line is read a second, exact time only when its value holds
+a float (which ``loads`` also makes of an integer past 64 bits), or holds ``-0`` (read as 0) where
+this pattern matches; so payload numbers reach subscribers as their publisher wrote them."""
 
 
 def _has_float(value: object) -> bool:
     """Whether a number was read as a float, so that it may be spelled differently from the line.
 
-    The pattern above also matches digits in strings (a JWT's ``9.eyJ``), and an integer is read
-    exactly either way, so a line whose value holds no float needs no second, exact reading; nor
-    does one without ``-0`` (which ``loads`` reads as 0). Iterative: any depth."""
+    Asked before the pattern above: walking the few values of a command costs less than scanning
+    its line, which a connect's token makes long. Iterative: any depth."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -76,7 +81,9 @@ def _has_float(value: object) -> bool:
 def _decode_line(line: bytes, message_type: type[M]) -> M:
     try:
         obj = json_depth.loads(line)  # also rejects invalid UTF-8 and lone surrogates; any depth
-        if _INEXACT.search(line) and (b"-0" in line or _has_float(obj)):
+        # bytes.find, not `in`: on Python 3.11 `in` first tries the operand as an int and formats
+        # the TypeError it discards, which costs more than the search
+        if _has_float(obj) or (line.find(b"-0") >= 0 and _INEXACT.search(line)):
             obj = json_depth.loads_exact(line)
     except json_depth.InvalidJson as exc:
         raise ProtocolError(f"invalid JSON: {exc}") from exc
