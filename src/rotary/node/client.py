@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rotary.engines.base import EngineError
 from rotary.engines.outage import report_engine_error
 from rotary.node import subscription
+from rotary.node.commands import COMMANDS
 from rotary.node.errors import ClientError, DisconnectError
 from rotary.node.hooks import ChannelFeed
 from rotary.node.transport import Transport
@@ -153,8 +154,6 @@ class Client:
         A failure is returned, not sent, and the caller must close the connection right away: with
         `unidirectional_disconnect` of it, or (3000) after an HTTP answer (`connect_code_to_http_response`).
         """
-        from rotary.node.commands import COMMANDS
-
         failure: ConnectFailure
         try:
             await COMMANDS["connect"](self, pb.Command(id=1, connect=request))
@@ -185,8 +184,6 @@ class Client:
         self.close(codes.DISCONNECT_BAD_REQUEST)
 
     async def _run(self, method: str, command: pb.Command) -> None:
-        from rotary.node.commands import COMMANDS
-
         error: codes.ErrorCode | ClientError
         metrics = self.node.metrics
         started = metrics.clock() if metrics is not None else 0.0

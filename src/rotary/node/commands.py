@@ -68,7 +68,8 @@ async def connect(client: Client, cmd: pb.Command) -> None:
     if len(decision.subscriptions) > node.config.channel_limit:
         raise DisconnectError(codes.DISCONNECT_CHANNEL_LIMIT)
     client.user, client.conn_info, client.meta = decision.user, decision.conn_info, decision.meta
-    client.emulated_headers = dict(req.headers)
+    if req.headers:  # most SDKs send none, and dict() of an empty protobuf map is not free
+        client.emulated_headers = dict(req.headers)
     refresh_by_server = decision.server_side_refresh
     client.session.connected(client.loop_time(), decision.expire_at, time.time(), refresh_by_server)
     client.metric_labels = _metric_labels(client.transport_name, req.name, req.version)
@@ -100,7 +101,7 @@ async def connect(client: Client, cmd: pb.Command) -> None:
     if limits.unidirectional:
         client.session.send_push(pb.Push(connect=_connect_push(result)))
     else:
-        client.session.send_reply(pb.Reply(id=cmd.id, connect=result))
+        client.session.send_result(cmd.id, "connect", result)
     client.flush()
     for s in started:
         activate(client, s)
@@ -148,13 +149,13 @@ async def subscribe(client: Client, cmd: pb.Command) -> None:
             opts.feed.close()
     if client.closed:
         return
-    client.session.send_reply(pb.Reply(id=cmd.id, subscribe=started.result))
+    client.session.send_result(cmd.id, "subscribe", started.result)
     activate(client, started)
 
 
 async def unsubscribe(client: Client, cmd: pb.Command) -> None:
     end(client, _required(cmd.unsubscribe.channel), None)
-    client.session.send_reply(pb.Reply(id=cmd.id, unsubscribe=pb.UnsubscribeResult()))
+    client.session.send_result(cmd.id, "unsubscribe", pb.UnsubscribeResult())
 
 
 async def publish(client: Client, cmd: pb.Command) -> None:
@@ -163,7 +164,7 @@ async def publish(client: Client, cmd: pb.Command) -> None:
     decision = await client.node.hooks.on_publish(client, req)
     if not decision.forwarded:
         await client.node.publish(req.channel, decision.data, decision.options)
-    client.session.send_reply(pb.Reply(id=cmd.id, publish=pb.PublishResult()))
+    client.session.send_result(cmd.id, "publish", pb.PublishResult())
 
 
 async def presence(client: Client, cmd: pb.Command) -> None:
@@ -173,7 +174,7 @@ async def presence(client: Client, cmd: pb.Command) -> None:
     result = pb.PresenceResult()
     for client_id, info in entries.items():
         result.presence[client_id].CopyFrom(info)
-    client.session.send_reply(pb.Reply(id=cmd.id, presence=result))
+    client.session.send_result(cmd.id, "presence", result)
 
 
 async def presence_stats(client: Client, cmd: pb.Command) -> None:
@@ -181,7 +182,7 @@ async def presence_stats(client: Client, cmd: pb.Command) -> None:
     await client.node.hooks.on_presence(client, channel)
     stats = await client.node.read_presence_stats(channel)
     result = pb.PresenceStatsResult(num_clients=stats.num_clients, num_users=stats.num_users)
-    client.session.send_reply(pb.Reply(id=cmd.id, presence_stats=result))
+    client.session.send_result(cmd.id, "presence_stats", result)
 
 
 async def history(client: Client, cmd: pb.Command) -> None:
@@ -199,12 +200,12 @@ async def history(client: Client, cmd: pb.Command) -> None:
         raise ClientError(codes.ERROR_UNRECOVERABLE_POSITION) from None
     result = pb.HistoryResult(epoch=found.position.epoch, offset=found.position.offset)
     result.publications.extend(found.publications)
-    client.session.send_reply(pb.Reply(id=cmd.id, history=result))
+    client.session.send_result(cmd.id, "history", result)
 
 
 async def rpc(client: Client, cmd: pb.Command) -> None:
     data = await client.node.hooks.on_rpc(client, cmd.rpc)
-    client.session.send_reply(pb.Reply(id=cmd.id, rpc=pb.RPCResult(data=data)))
+    client.session.send_result(cmd.id, "rpc", pb.RPCResult(data=data))
 
 
 async def send(client: Client, cmd: pb.Command) -> None:
@@ -228,7 +229,7 @@ async def refresh(client: Client, cmd: pb.Command) -> None:
     result = pb.RefreshResult()  # centrifuge answers a refresh with its expiry only
     if decision.expire_at:
         result.expires, result.ttl = True, _ttl(decision.expire_at)
-    client.session.send_reply(pb.Reply(id=cmd.id, refresh=result))
+    client.session.send_result(cmd.id, "refresh", result)
 
 
 async def sub_refresh(client: Client, cmd: pb.Command) -> None:
@@ -246,7 +247,7 @@ async def sub_refresh(client: Client, cmd: pb.Command) -> None:
     result = pb.SubRefreshResult()
     if decision.expire_at:
         result.expires, result.ttl = True, _ttl(decision.expire_at)
-    client.session.send_reply(pb.Reply(id=cmd.id, sub_refresh=result))
+    client.session.send_result(cmd.id, "sub_refresh", result)
 
 
 COMMANDS: dict[str, Handler] = {

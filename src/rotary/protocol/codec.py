@@ -58,6 +58,12 @@ class Codec(Protocol):
         """One reply (or a push wrapped in a reply), ready for :meth:`join`."""
         ...
 
+    def encode_result(self, command_id: int, field: str, result: Message) -> bytes:
+        """The reply to command ``command_id`` with ``result`` in its field ``field``: the bytes
+        ``encode_reply(Reply(id=command_id, <field>=result))`` gives, without building that Reply,
+        which would copy the result (a subscribe's recovered publications, a history page)."""
+        ...
+
     def encode_push(self, push: pb.Push) -> bytes:
         """A bare push, as unidirectional transports send it."""
         ...

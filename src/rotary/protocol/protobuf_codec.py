@@ -78,11 +78,27 @@ class ProtobufCodec:
     def encode_reply(self, reply: pb.Reply) -> bytes:
         return self.encode(reply)
 
+    def encode_result(self, command_id: int, field: str, result: Message) -> bytes:
+        body = result.SerializeToString(deterministic=True)
+        reply = _REPLY_ID + uvarint(command_id) if command_id else b""
+        return delimited(reply + _REPLY_FIELD_TAGS[field] + uvarint(len(body)) + body)
+
     def encode_push(self, push: pb.Push) -> bytes:
         return self.encode(push)
 
     def join(self, messages: list[bytes]) -> bytes:
         return b"".join(messages)
+
+
+_REPLY_ID: Final = uvarint(pb.Reply.DESCRIPTOR.fields_by_name["id"].number << 3)
+"""The key of Reply.id, a varint (wire type 0)."""
+
+_REPLY_FIELD_TAGS: Final = {
+    field.name: uvarint(field.number << 3 | 2)
+    for field in pb.Reply.DESCRIPTOR.fields
+    if field.message_type is not None
+}
+"""The key of each message field of Reply (wire type 2, length-delimited), by name."""
 
 
 def _parse(body: bytes, message_type: type[M]) -> M:

@@ -14,10 +14,14 @@ import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rotary.protocol import codes, pb
 from rotary.protocol.codec import Codec, ProtocolError
 from rotary.session.channels import ChannelState
+
+if TYPE_CHECKING:
+    from google.protobuf.message import Message
 
 Ended = tuple[ChannelState, bool]
 """A subscription that just ended, and whether it had been live (its join announced)."""
@@ -264,6 +268,10 @@ class Session:
     def send_reply(self, reply: pb.Reply) -> None:
         self._queue(self.codec.encode_reply(reply))
 
+    def send_result(self, command_id: int, field: str, result: Message) -> None:
+        """Queues the reply to a command: ``result`` in the Reply's field ``field``."""
+        self._queue(self.codec.encode_result(command_id, field, result))
+
     def send_push(self, push: pb.Push) -> None:
         """Queues an async push: wrapped in a Reply, or bare on unidirectional connections."""
         if self.limits.unidirectional:
@@ -302,14 +310,16 @@ class Session:
     # -- time ----------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        times = [
-            t
-            for t in (self._stale_at, self._ping_at, self._pong_at, self._expire_deadline, self._drop_at)
-            if t is not None
-        ]
+        """The earliest deadline set, if any; the client asks after every flush, so no list is built."""
+        earliest = self._ping_at
+        for t in (self._stale_at, self._pong_at, self._expire_deadline, self._drop_at):
+            if t is not None and (earliest is None or t < earliest):
+                earliest = t
         if self._sub_deadlines:
-            times.append(min(self._sub_deadlines.values()))
-        return min(times) if times else None
+            t = min(self._sub_deadlines.values())
+            if earliest is None or t < earliest:
+                earliest = t
+        return earliest
 
     def timer_fired(self, now: float, wall_now: float) -> codes.Disconnect | None:
         """Runs what is due: queues a ping, or returns the disconnect that must close the connection."""
