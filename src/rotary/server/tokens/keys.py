@@ -3,7 +3,9 @@
 Each configured key enables only its own algorithms, so ``alg: none`` and any algorithm with no key
 are refused (https://centrifugal.dev/docs/server/authentication). The signature itself is checked by
 PyJWT's algorithm objects on cryptography keys prepared once at startup; HMAC ones by the standard
-library's one-shot ``hmac.digest``, the same check at a fraction of the cost on every connect.
+library's ``hmac``, keyed once at startup and copied for each token (a copy skips the key schedule
+and the digest lookup that even the one-shot ``hmac.digest`` repeats), the same check at a fraction
+of PyJWT's cost on every connect.
 """
 
 from __future__ import annotations
@@ -78,18 +80,19 @@ def _prepared(names: tuple[str, ...], key: Any) -> dict[str, _Verifier]:
 
 @dataclass(frozen=True, slots=True)
 class _HmacVerifier:
-    digest: str
-    key: bytes
+    keyed: hmac.HMAC
+    """An HMAC that has seen the key and nothing else; never updated itself, only copied."""
 
     def verify(self, token: SignedToken) -> bool:
-        expected = hmac.digest(self.key, token.signing_input, self.digest)
-        return hmac.compare_digest(expected, token.signature)
+        mac = self.keyed.copy()
+        mac.update(token.signing_input)
+        return hmac.compare_digest(mac.digest(), token.signature)
 
 
 def _hmac(secret: str) -> dict[str, _Verifier | _HmacVerifier]:
     # HMAC secrets are used as given: PyJWT's prepare_key would refuse a secret that looks like PEM.
     key = secret.encode()
-    return {name: _HmacVerifier(f"sha{name[2:]}", key) for name in HMAC_ALGORITHMS}
+    return {name: _HmacVerifier(hmac.new(key, digestmod=f"sha{name[2:]}")) for name in HMAC_ALGORITHMS}
 
 
 class Keyring:
