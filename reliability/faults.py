@@ -11,7 +11,6 @@ names are not ROTARY_ ones: the rotary processes the tests start would warn abou
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import subprocess
@@ -19,9 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from reliability.record import record
+
 KIT = Path(__file__).resolve().parent
 ROOT = KIT.parent
-RESULTS = KIT / "results"
 FAULT_SCENARIOS = {
     "redis": "tests/compat/test_fault_cycles.py::test_redis_killed_and_paused_in_cycles",
     "nats": "tests/compat/test_fault_cycles.py::test_nats_killed_and_paused_in_cycles",
@@ -52,12 +52,6 @@ def run_soak(connections: int, ticks: int) -> bool:
 def run_recorded(kind: str, scenarios: dict[str, str], env: dict[str, str]) -> bool:
     """Runs each scenario's test with ``env`` and records its figures under its name in
     reliability/results/<kind>.json; True when every test passed."""
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{kind}.json"
-    recorded = json.loads(path.read_text()) if path.exists() else {}
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
-    ).stdout.strip()
     ok = True
     for name, test in scenarios.items():
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
@@ -72,9 +66,7 @@ def run_recorded(kind: str, scenarios: dict[str, str], env: dict[str, str]) -> b
         # A test that skipped (a missing binary, too few open files) passed without measuring.
         held = done.returncode == 0 and bool(figures)
         ok = ok and held
-        when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        recorded[name] = {**figures, "held": held, "commit": commit, "measured": when}
+        record(kind, {name: {**figures, "held": held}})
         outcome = "held" if held else "FAILED" if done.returncode else "SKIPPED (see the output above)"
         print(f"{kind}/{name}: {outcome} {figures}")
-    path.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
     return ok

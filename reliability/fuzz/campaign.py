@@ -8,8 +8,6 @@ carrying every mutation.
 
 from __future__ import annotations
 
-import datetime
-import json
 import re
 import subprocess
 import sys
@@ -20,11 +18,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from reliability.fuzz.harness import Harness
+from reliability.record import record
 
 KIT = Path(__file__).resolve().parent.parent
 CORPUS = KIT / "corpus"
 FINDINGS = KIT / "findings"
-RESULTS = KIT / "results"
 HANG_SECONDS = 20
 """An input that keeps a target busy this long is a hang (libFuzzer's -timeout)."""
 
@@ -136,19 +134,11 @@ def fuzz_all(names: list[str], inputs: int, jobs: int = 1, max_seconds: int = 0)
     chosen = names or [name for name, target in TARGETS.items() if target.long_run]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(lambda name: fuzz_target(name, inputs, max_seconds), chosen))
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "fuzz.json"
-    recorded = json.loads(path.read_text()) if path.exists() else {}
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=KIT.parent, capture_output=True, text=True, check=False
-    ).stdout.strip()
-    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    for result in results:
-        recorded[result.target] = {**asdict(result), "commit": commit, "measured": when}
+    for result in results:  # said before recording, so that a failure to record loses no figure
         status = "clean" if result.clean else f"{result.crashes} crashes, {result.hangs} hangs"
         rate = result.inputs / result.seconds if result.seconds else 0
         print(f"{result.target}: {result.inputs} inputs in {result.seconds}s ({rate:.0f}/s), {status}")
         for finding in result.findings:
             print(f"  {finding}")
-    path.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+    record("fuzz", {result.target: asdict(result) for result in results})
     return all(result.clean for result in results)
