@@ -28,16 +28,12 @@ import jwt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from connects import Keys, start_rotary_variant
+from connects import NO_PINGS, Keys, start_rotary_variant
 from fanout import API_KEY, CHANNEL, SECRET, connect_timeout, drain
 from loadgen import Publisher, Stats, close_subscribers, connect_subscribers
 
 WARMUP = 5
 """Publications before instrumenting: the first ones import and cache what later ones reuse."""
-
-NO_PINGS = {"ping_interval": "3600s"}
-"""Pings (and their pongs) come per connection and second, not per delivery: under callgrind, where
-time runs slow and the host's load stretches it further, they would make the count depend on load."""
 
 
 async def count(target_name: str, subscribers: int, publications: int, workdir: Path) -> float:
