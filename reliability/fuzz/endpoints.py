@@ -22,10 +22,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import grpc
+import grpc  # type: ignore[import-untyped]
 import orjson
 from google.protobuf.message import DecodeError, Message
-from google.rpc import status_pb2
+from google.rpc import status_pb2  # type: ignore[import-untyped]
 
 from reliability.fuzz.harness import ContractBroken, RecordingTransport
 from reliability.fuzz.targets import (
@@ -325,7 +325,7 @@ class Emulation(InProcessTarget):
 
     def setup(self) -> None:
         super().setup()
-        self.live: dict[ProtocolType, tuple[Client, StreamTransport, asyncio.Task[None]]] = {}
+        self.live: dict[ProtocolType, tuple[Client, RecordingStreamTransport, asyncio.Task[None]]] = {}
 
     def close(self) -> None:
         self.harness.run(self._end_sessions())
@@ -337,7 +337,7 @@ class Emulation(InProcessTarget):
             await task
         await asyncio.sleep(0)
 
-    async def _session(self, protocol: ProtocolType) -> tuple[Client, StreamTransport]:
+    async def _session(self, protocol: ProtocolType) -> tuple[Client, RecordingStreamTransport]:
         """The live session of ``protocol``, opened again when an input ended it."""
         live = self.live.get(protocol)
         if live is not None and not live[0].closed:

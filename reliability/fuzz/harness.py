@@ -114,8 +114,9 @@ class RecordingTransport:
         self.prepared += 1
         return 0
 
-    def close(self, disconnect: codes.Disconnect) -> None:
+    def close(self, disconnect: codes.Disconnect) -> int:
         self.closed_with = disconnect
+        return 0
 
     def abort(self) -> None:
         self.aborted = True

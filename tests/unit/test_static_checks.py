@@ -30,6 +30,6 @@ TYPED_EXAMPLES = ("examples/chat", "examples/dashboard")
 """The examples whose host frameworks ship type hints (FastAPI, aiohttp); Django has none."""
 
 
-def test_mypy_strict_on_src_and_typed_examples() -> None:
-    done = run("mypy", "src", *TYPED_EXAMPLES)
+def test_mypy_strict_on_src_the_reliability_kit_and_typed_examples() -> None:
+    done = run("mypy", "src", "reliability", *TYPED_EXAMPLES)
     assert done.returncode == 0, done.stdout + done.stderr
