@@ -94,6 +94,10 @@ class Cmd:
     conn: str = "a"
     id: int | None = None
     """The command id sent; None numbers commands 1, 2, ... per connection."""
+    until_closed: int = 0
+    """With N > 0, sends the command again while it is answered, N times at most, and records the
+    close once one comes, else the last answer: for a close the server starts after answering
+    the API call that asked for it (Centrifugo's disconnect), which one round trip may not see."""
 
 
 @dataclass(frozen=True)
@@ -173,11 +177,11 @@ def sub(channel: str, conn: str = "a", **fields: Any) -> Cmd:
     return Cmd({"subscribe": {"channel": channel, **fields}}, conn)
 
 
-def alive(conn: str = "a") -> Cmd:
+def alive(conn: str = "a", until_closed: int = 0) -> Cmd:
     """A command that shows the connection still serves: an RPC, which the configs here leave to
     no proxy, so it is answered with error 108 without closing anything. (The ``ping`` command is
-    legacy in protocol v2 and closes the connection with 3501.)"""
-    return Cmd({"rpc": {"method": "probe"}}, conn)
+    legacy in protocol v2 and closes the connection with 3501.) ``until_closed``: see Cmd."""
+    return Cmd({"rpc": {"method": "probe"}}, conn, until_closed=until_closed)
 
 
 def ws(*steps: Step, user: str = "u", conn: str = "a") -> list[Step]:
@@ -691,6 +695,17 @@ class Player:
 
 
 async def _command(conn: Connection, step: Cmd) -> Any:
+    outcome = await _command_once(conn, step)
+    for _ in range(step.until_closed):
+        if conn.close is not None:
+            return conn.close
+        if not isinstance(outcome, dict) or {"closed", "not_sent", "timeout"} & outcome.keys():
+            return outcome
+        outcome = await _command_once(conn, step)
+    return outcome
+
+
+async def _command_once(conn: Connection, step: Cmd) -> Any:
     if conn.close is not None:
         return {"not_sent": "connection closed"}
     conn.next_id += 1
