@@ -696,13 +696,13 @@ class Player:
 
 async def _command(conn: Connection, step: Cmd) -> Any:
     outcome = await _command_once(conn, step)
-    for _ in range(step.until_closed):
+    for _ in range(step.until_closed - 1):
         if conn.close is not None:
             return conn.close
         if not isinstance(outcome, dict) or {"closed", "not_sent", "timeout"} & outcome.keys():
             return outcome
         outcome = await _command_once(conn, step)
-    return outcome
+    return conn.close if step.until_closed and conn.close is not None else outcome
 
 
 async def _command_once(conn: Connection, step: Cmd) -> Any:

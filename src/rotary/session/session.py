@@ -265,9 +265,6 @@ class Session:
 
     # -- output --------------------------------------------------------------------------------
 
-    def send_reply(self, reply: pb.Reply) -> None:
-        self._queue(self.codec.encode_reply(reply))
-
     def send_result(self, command_id: int, field: str, result: Message) -> None:
         """Queues the reply to a command: ``result`` in the Reply's field ``field``."""
         self._queue(self.codec.encode_result(command_id, field, result))
@@ -295,9 +292,7 @@ class Session:
         self.queued_bytes += len(message)
 
     def send_error(self, command_id: int, code: int, message: str, temporary: bool = False) -> None:
-        self.send_reply(
-            pb.Reply(id=command_id, error=pb.Error(code=code, message=message, temporary=temporary))
-        )
+        self.send_result(command_id, "error", pb.Error(code=code, message=message, temporary=temporary))
 
     def data_to_send(self) -> bytes | None:
         """Everything queued, batched into one frame."""

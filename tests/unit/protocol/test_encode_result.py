@@ -35,6 +35,8 @@ RESULTS: list[tuple[str, Message]] = [
     ("rpc", pb.RPCResult(data=b'"ok"')),
     ("refresh", pb.RefreshResult(client="c", version="v", expires=True, ttl=60)),
     ("sub_refresh", pb.SubRefreshResult(expires=True, ttl=1)),
+    ("error", pb.Error(code=109, message="token expired", temporary=True)),
+    ("error", pb.Error(code=100, message="internal server error")),
 ]
 
 

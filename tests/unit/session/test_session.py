@@ -129,7 +129,7 @@ def test_expired_connection_closes_after_grace_delay_unless_refreshed() -> None:
 
 def test_replies_are_batched_into_one_frame() -> None:
     s = session()
-    s.send_reply(pb.Reply(id=1, connect=pb.ConnectResult(client="c")))
+    s.send_result(1, "connect", pb.ConnectResult(client="c"))
     s.send_error(2, 103, "permission denied")
     assert s.data_to_send() == (
         b'{"id":1,"connect":{"client":"c"}}\n{"id":2,"error":{"code":103,"message":"permission denied"}}'
