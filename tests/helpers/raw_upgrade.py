@@ -23,3 +23,51 @@ async def raw_upgrade(
         ).encode()
     )
     return reader, writer, await reader.readuntil(b"\r\n\r\n")
+
+
+KEY = base64.b64encode(b"0123456789abcdef").decode()
+
+
+def upgrade(*headers: str, version: str = "1.1", key: str = KEY) -> str:
+    lines = [
+        f"GET {{path}} HTTP/{version}",
+        "Host: example.com",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        *headers,
+    ]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+WELL_FORMED = {
+    "plain": upgrade(),
+    "http/1.0": upgrade(version="1.0"),
+    "json subprotocol": upgrade("Sec-WebSocket-Protocol: centrifuge-json"),
+    "protobuf subprotocol": upgrade("Sec-WebSocket-Protocol: other, centrifuge-protobuf,centrifuge-json"),
+    "two protocol headers": upgrade(
+        "Sec-WebSocket-Protocol: centrifuge-protobuf", "Sec-WebSocket-Protocol: centrifuge-json"
+    ),
+    "deflate offer": upgrade("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"),
+    "deflate and protocol": upgrade(
+        "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10",
+        "Sec-WebSocket-Protocol: centrifuge-json",
+    ),
+    "other extension": upgrade("Sec-WebSocket-Extensions: x-webkit-deflate-frame"),
+    "version 8": upgrade().replace("Version: 13", "Version: 8"),
+    "mixed case upgrade": upgrade().replace("Upgrade: websocket", "Upgrade:  WebSocket "),
+    "keep-alive, upgrade": upgrade().replace("Connection: Upgrade", "Connection: keep-alive, Upgrade"),
+    "key with junk": upgrade(key=KEY[:4] + "!" + KEY[4:]),
+    "unknown subprotocol": upgrade("Sec-WebSocket-Protocol: mqtt"),
+}
+REFUSED = {
+    "no upgrade header": upgrade().replace("Upgrade: websocket\r\n", ""),
+    "upgrade to something else": upgrade().replace("Upgrade: websocket", "Upgrade: h2c"),
+    "no connection upgrade": upgrade().replace("Connection: Upgrade", "Connection: keep-alive"),
+    "version 12": upgrade().replace("Version: 13", "Version: 12"),
+    "no version": upgrade().replace("Sec-WebSocket-Version: 13\r\n", ""),
+    "no key": upgrade().replace(f"Sec-WebSocket-Key: {KEY}\r\n", ""),
+    "short key": upgrade(key=base64.b64encode(b"short").decode()),
+    "key not base64": upgrade(key="AAAA" * 5 + "A"),
+}

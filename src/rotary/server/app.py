@@ -15,6 +15,7 @@ import signal
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -38,6 +39,7 @@ from rotary.server.config.schema_transports import (
     WebSocketOptions,
 )
 from rotary.server.engines import build_engines, engine_keys
+from rotary.server.front_door import WebSocketDoor, front_door_factory, serves_alone
 from rotary.server.hooks import ServerHooks
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts, ReadDeadlines
 from rotary.server.not_found import unrouted_paths
@@ -51,7 +53,7 @@ from rotary.server.tracing import Tracing
 from rotary.server.workers import announce_serving
 from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, admits, admitted
 from rotary.transports.h3_requests import H3Requests
-from rotary.transports.origins import for_requests, origin_value_checker
+from rotary.transports.origins import for_requests, origin_value_checker, origin_value_matcher
 from rotary.transports.routes import (
     BodyRoute,
     ConnectionRoutes,
@@ -149,6 +151,8 @@ class Server:
     """OpenTelemetry's provider when ``opentelemetry.enabled``; flushed at shutdown."""
     proxies: Proxies | None = None
     """The proxy backends, built once at start; hooks rebuilt by a reload ask the same ones."""
+    websocket_door: WebSocketDoor | None = None
+    """What the external listener's front door needs to take WebSocket upgrades (server/front_door.py)."""
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -209,7 +213,19 @@ def build_server(
     def gate(handler: Handler) -> Handler:
         return admitted(handler, node, limiter, connection_limit)
 
-    add_connection_routes(external, node, connection_routes(config), check_origin, gate)
+    routes = connection_routes(config)
+    ws_endpoint = add_connection_routes(external, node, routes, check_origin, gate)
+    door = None
+    if ws_endpoint is not None and routes.websocket is not None:
+        door = WebSocketDoor(
+            node,
+            ws_endpoint,
+            routes.websocket.path.encode(),
+            routes.websocket.compression,
+            origin_value_matcher(config.client.allowed_origins),
+            limiter,
+            connection_limit,
+        )
     internal_app = internal or external
     executor = ApiExecutor(node, config, rules)
     if not config.http_api.disabled:
@@ -256,6 +272,7 @@ def build_server(
         http3,
         tracing,
         proxies,
+        door,
     )
     return server
 
@@ -325,8 +342,14 @@ async def _listen(
     ``tls`` the port speaks TLS only, its handshake bounded by the header deadline."""
     assert runner.server is not None
     try:
+        door = server.websocket_door if runner.app is server.external else None
+        factory: Callable[[], asyncio.Protocol]
+        if door is not None and serves_alone(server.external, server.deadlines):
+            factory = front_door_factory(runner.server, server.deadlines, door)
+        else:
+            factory = server.deadlines.protocol_factory(runner.server)
         listener = await asyncio.get_running_loop().create_server(
-            server.deadlines.protocol_factory(runner.server),
+            factory,
             address or None,
             port,
             reuse_address=True,

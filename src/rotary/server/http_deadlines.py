@@ -7,7 +7,9 @@ None of them is a config key there, so none is here. aiohttp has only the idle o
 the two others are kept by this module:
 
 - a connection's first request must have all its headers within ``read_header`` seconds: the timer
-  starts when the connection is accepted and stops when the request reaches the application;
+  starts when the connection is accepted and stops when the request reaches the application (or
+  when the standalone server's front door, server/front_door.py, takes a WebSocket upgrade; a
+  request it leaves to aiohttp keeps the deadline it had);
 - a request's body must have arrived within ``read`` seconds of its headers: the timer runs only
   while the body is still arriving, and stops as soon as it is complete, not when the handler returns.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -40,38 +43,62 @@ class HttpTimeouts:
 CENTRIFUGO_HTTP_TIMEOUTS = HttpTimeouts()
 
 
+class Closable(Protocol):
+    """A connection's protocol that a missed deadline ends: aiohttp's, or the front door's."""
+
+    def force_close(self) -> None: ...
+
+
 class ReadDeadlines:
     """Closes connections that miss the header or body deadline of HttpTimeouts.
 
-    Serve with ``protocol_factory(runner.server)`` as the listener's protocol factory and
-    ``middleware`` on every application it serves.
+    Serve with ``protocol_factory(runner.server)`` as the listener's protocol factory (or the front
+    door's, which calls :meth:`start` and :meth:`move` itself) and ``middleware`` on every
+    application it serves.
     """
 
     def __init__(self, timeouts: HttpTimeouts) -> None:
         self.timeouts = timeouts
-        self._header_timers: dict[RequestHandler, asyncio.TimerHandle] = {}
+        self._header_timers: dict[Closable, asyncio.TimerHandle] = {}
 
     def protocol_factory(self, server: web.Server) -> Callable[[], RequestHandler]:
         """aiohttp's protocol for each accepted connection, with its header deadline running."""
 
         def accept() -> RequestHandler:
             handler = server()
-            loop = asyncio.get_running_loop()
-            self._header_timers[handler] = loop.call_later(self.timeouts.read_header, self._expire, handler)
+            self.start(handler)
             return handler
 
         return accept
 
-    def _expire(self, handler: RequestHandler) -> None:
-        if self._header_timers.pop(handler, None) is not None:
-            handler.force_close()
+    def start(self, connection: Closable) -> None:
+        """Starts the header deadline of a connection just accepted."""
+        loop = asyncio.get_running_loop()
+        self._header_timers[connection] = loop.call_later(self.timeouts.read_header, self._expire, connection)
+
+    def stop(self, connection: Closable) -> None:
+        """The connection's first request has all its headers."""
+        timer = self._header_timers.pop(connection, None)
+        if timer is not None:
+            timer.cancel()
+
+    def move(self, connection: Closable, successor: Closable) -> None:
+        """The header deadline of ``connection`` now ends ``successor``, at the same time."""
+        timer = self._header_timers.pop(connection, None)
+        if timer is None:
+            return
+        timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._header_timers[successor] = loop.call_at(timer.when(), self._expire, successor)
+
+    def _expire(self, connection: Closable) -> None:
+        if self._header_timers.pop(connection, None) is not None:
+            connection.force_close()
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Stops the header deadline of the request's connection and runs its body deadline."""
-        timer = self._header_timers.pop(request.protocol, None)
-        if timer is not None:
-            timer.cancel()
+        self.stop(request.protocol)
         if request.content.is_eof():  # no body (an upgrade, a GET), or all of it came with the headers
             return await handler(request)
         body_timer = asyncio.get_running_loop().call_later(self.timeouts.read, _close_if_unread, request)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 
 
-async def _drop_server_header(request: web.Request, response: web.StreamResponse) -> None:
+async def drop_server_header(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.popall(hdrs.SERVER, None)
 
 
@@ -20,4 +20,4 @@ def send_no_server_header(*apps: web.Application | None) -> None:
     """Removes the ``Server`` header from every response of ``apps`` (None: an app not built)."""
     for app in apps:
         if app is not None:
-            app.on_response_prepare.append(_drop_server_header)
+            app.on_response_prepare.append(drop_server_header)

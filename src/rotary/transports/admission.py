@@ -33,6 +33,11 @@ class ConnectionRateLimiter:
         self._clock = clock
         self._last = clock()
 
+    def has_token(self) -> bool:
+        """Whether :meth:`allow` would take a token now; takes none."""
+        elapsed = max(0.0, self._clock() - self._last)
+        return min(self._burst, self._tokens + elapsed * REFILL_PER_SECOND) >= 1.0
+
     def allow(self) -> bool:
         """Takes one token if there is one; False (nothing taken) when the bucket is empty."""
         now = self._clock()
@@ -71,5 +76,19 @@ def admits(node: Node, limiter: ConnectionRateLimiter | None, connection_limit: 
     if limit and len(node.hub.clients) >= limit:
         if node.metrics is not None:
             node.metrics.connection_limit += 1
+        return False
+    return not node.closing
+
+
+def would_admit(
+    node: Node, limiter: ConnectionRateLimiter | None, connection_limit: Callable[[], int]
+) -> bool:
+    """What :func:`admits` would answer now, without its effects (no token taken, nothing counted):
+    a caller that may still pass the request on to the endpoint behind the gate asks this first, so
+    that a refusal is counted once, by the gate."""
+    if limiter is not None and not limiter.has_token():
+        return False
+    limit = connection_limit()
+    if limit and len(node.hub.clients) >= limit:
         return False
     return not node.closing

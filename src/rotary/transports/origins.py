@@ -33,25 +33,37 @@ def for_requests(check: Callable[[str], bool]) -> Callable[[web.Request], bool]:
 
 
 def origin_value_checker(allowed: Sequence[str]) -> Callable[[str], bool]:
-    """Whether an Origin header value ("" when there is none) may connect."""
+    """Whether an Origin header value ("" when there is none) may connect; a refusal is logged."""
     patterns = tuple(p.lower() for p in allowed)
     if patterns == ("*",):
         log.warning(
             'client.allowed_origins is ["*"]: every origin may connect; set explicit origins in production'
         )
+    matches = origin_value_matcher(allowed)
 
     def check(origin: str) -> bool:
-        if not origin:
+        if matches(origin):
             return True
         if not patterns:
             log.info("request Origin is not authorized due to empty allowed_origins: %s", origin)
-            return False
-        if any(fnmatch.fnmatchcase(origin.lower(), p) for p in patterns):
-            return True
-        log.info("request Origin is not authorized: %s (allowed_origins %s)", origin, list(allowed))
+        else:
+            log.info("request Origin is not authorized: %s (allowed_origins %s)", origin, list(allowed))
         return False
 
     return check
+
+
+def origin_value_matcher(allowed: Sequence[str]) -> Callable[[str], bool]:
+    """The same answer without logging, for a caller that passes a refused request on to the check
+    that logs it."""
+    patterns = tuple(p.lower() for p in allowed)
+
+    def matches(origin: str) -> bool:
+        if not origin:
+            return True
+        return any(fnmatch.fnmatchcase(origin.lower(), p) for p in patterns)
+
+    return matches
 
 
 def origin_rule(allowed: Sequence[str] | None) -> OriginRule:

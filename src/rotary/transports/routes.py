@@ -27,6 +27,7 @@ from rotary.transports.uni_sse import uni_sse_handler
 from rotary.transports.uni_websocket import UniWebSocketOptions, uni_websocket_endpoint, uni_websocket_handler
 from rotary.transports.websocket import DEFAULT_MESSAGE_SIZE_LIMIT, DEFAULT_WRITE_TIMEOUT, websocket_handler
 from rotary.transports.ws_connection import own_websocket_handler, websocket_endpoint
+from rotary.transports.ws_protocol import WebSocketEndpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +98,10 @@ def route_path(prefix: str) -> str:
 
 def add_connection_routes(
     app: web.Application, node: Node, routes: ConnectionRoutes, check_origin: OriginCheck, gate: Gate
-) -> None:
-    """Adds the endpoints ``routes`` names to ``app``."""
+) -> WebSocketEndpoint | None:
+    """Adds the endpoints ``routes`` names to ``app``; returns the WebSocket endpoint when rotary's
+    own protocol serves it (the standalone server's front door takes upgrades to it too)."""
+    endpoint = None
     if routes.websocket is not None and routes.websocket.own_protocol and not routes.host_request:
         ws = routes.websocket
         endpoint = websocket_endpoint(
@@ -133,6 +136,7 @@ def add_connection_routes(
         sockjs_routes(app, routes.sockjs.prefix, sockjs)
     if routes.init is not None:
         app.router.add_route("*", routes.init, conn_init_handler(check_origin, gate))
+    return endpoint
 
 
 def _add_emulation(

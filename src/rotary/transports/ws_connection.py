@@ -1,8 +1,9 @@
 """The bidirectional WebSocket served by a protocol of rotary's own once aiohttp has upgraded it.
 
-aiohttp still receives the upgrade request, so routing and every middleware (admission and
-``connection_rate_limit``, the HTTP read deadlines, the metrics of HTTP handlers) and the origin
-check apply as to any request. The 101 answer to a well-formed upgrade is written by
+The standalone server's front door (server/front_door.py) reads most upgrade requests itself and
+hands the socket over with :func:`serve_upgraded`. The rest reach aiohttp, so routing and every
+middleware (admission and ``connection_rate_limit``, the HTTP read deadlines, the metrics of HTTP
+handlers) and the origin check apply as to any request. The 101 answer to a well-formed upgrade is written by
 transports/ws_handshake.py (aiohttp's response machinery cost a tenth of a connect + subscribe);
 aiohttp's handshake still answers any other. Then the socket leaves aiohttp:
 :func:`rotary.transports.ws_protocol.hand_over` points the asyncio transport at a
@@ -173,6 +174,27 @@ def own_websocket_handler(
         return response
 
     return handle
+
+
+def serve_upgraded(
+    node: Node,
+    endpoint: WebSocketEndpoint,
+    sock: asyncio.Transport,
+    protocol: ProtocolType,
+    deflater: MessageDeflater | None,
+    headers: dict[str, str],
+    remote: str,
+    tail: bytes,
+) -> None:
+    """Serves ``sock``, whose upgrade request was read and answered outside aiohttp (the standalone
+    server's front door, server/front_door.py), as a connection of ``endpoint``; ``tail`` is what
+    came after the request (the client's first frames, if any)."""
+    connection = WebSocketConnection(endpoint, sock, protocol, deflater)
+    connection.client = Client(node, connection, headers, remote)
+    endpoint.live.add(connection)
+    sock.set_protocol(connection)
+    if tail:
+        connection.data_received(tail)
 
 
 def websocket_endpoint(

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiohttp import hdrs, web
 from aiohttp.helpers import rfc822_formatted_time
 from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.http_websocket import WS_KEY
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from rotary.protocol import deflate
 
@@ -38,12 +40,34 @@ class Upgrade:
     deflate: bool
 
 
+@dataclass(slots=True)
+class Answer:
+    """The headers of the 101 to a well-formed upgrade, in aiohttp's order, and what it negotiated."""
+
+    headers: dict[str, str]
+    subprotocol: str | None
+    deflate: bool
+
+
+Headers = CIMultiDict[str] | CIMultiDictProxy[str]
+
+
 def switching_protocols(
     request: web.BaseRequest, protocols: tuple[str, ...], compression: bool
 ) -> Upgrade | None:
     """The answer aiohttp's handshake would give ``request``, or None for aiohttp to answer it."""
-    headers = request.headers
-    if headers.get(hdrs.UPGRADE, "").lower().strip() != "websocket" or not request._message.upgrade:
+    answer = answer_of(request.headers, request._message.upgrade, protocols, compression)
+    if answer is None:
+        return None
+    return Upgrade(HandedOver(answer.headers), answer.subprotocol, answer.deflate)
+
+
+def answer_of(
+    headers: Headers, upgrade: bool, protocols: tuple[str, ...], compression: bool
+) -> Answer | None:
+    """The same answer from a request's headers and its parser's upgrade flag (``Connection`` and
+    ``Upgrade`` asked for one), for requests read outside aiohttp too; None for aiohttp to answer."""
+    if headers.get(hdrs.UPGRADE, "").lower().strip() != "websocket" or not upgrade:
         return None
     subprotocol = None
     offered = headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL)
@@ -74,14 +98,19 @@ def switching_protocols(
         answer[hdrs.SEC_WEBSOCKET_EXTENSIONS] = deflate.RESPONSE
     answer[hdrs.DATE] = rfc822_formatted_time()
     answer[hdrs.SERVER] = SERVER_SOFTWARE
-    return Upgrade(HandedOver(answer), subprotocol, deflated)
+    return Answer(answer, subprotocol, deflated)
 
 
 def head(request: web.BaseRequest, response: web.StreamResponse) -> bytes:
     """The status line and headers of ``response``, as aiohttp would write them."""
     version = request.version
-    lines = [f"HTTP/{version.major}.{version.minor} 101 Switching Protocols"]
-    lines.extend(f"{name}: {value}" for name, value in response.headers.items())
+    return head_of(f"HTTP/{version.major}.{version.minor}", response.headers.items())
+
+
+def head_of(version: str, headers: Iterable[tuple[str, str]]) -> bytes:
+    """The 101's status line for ``version`` (``HTTP/1.1``) and ``headers``, as aiohttp writes them."""
+    lines = [f"{version} 101 Switching Protocols"]
+    lines.extend(f"{name}: {value}" for name, value in headers)
     lines.append("\r\n")
     return "\r\n".join(lines).encode()
 

@@ -10,13 +10,13 @@ signals (no ``Server`` header; ``Alt-Svc`` on everything but a 101).
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from helpers.raw_upgrade import REFUSED, WELL_FORMED
 
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol.deflate import MessageDeflater
@@ -25,7 +25,6 @@ from rotary.server.server_header import send_no_server_header
 from rotary.transports.websocket import websocket_handler
 from rotary.transports.ws_connection import own_websocket_handler, websocket_endpoint
 
-KEY = base64.b64encode(b"0123456789abcdef").decode()
 DATE = re.compile(rb"\r\nDate: [^\r]*\r\n")
 
 
@@ -63,51 +62,6 @@ async def served(request: pytest.FixtureRequest) -> AsyncIterator[Served]:
     yield Served(server)
     await server.close()
     await node.shutdown()
-
-
-def upgrade(*headers: str, version: str = "1.1", key: str = KEY) -> str:
-    lines = [
-        f"GET {{path}} HTTP/{version}",
-        "Host: example.com",
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        f"Sec-WebSocket-Key: {key}",
-        "Sec-WebSocket-Version: 13",
-        *headers,
-    ]
-    return "\r\n".join(lines) + "\r\n\r\n"
-
-
-WELL_FORMED = {
-    "plain": upgrade(),
-    "http/1.0": upgrade(version="1.0"),
-    "json subprotocol": upgrade("Sec-WebSocket-Protocol: centrifuge-json"),
-    "protobuf subprotocol": upgrade("Sec-WebSocket-Protocol: other, centrifuge-protobuf,centrifuge-json"),
-    "two protocol headers": upgrade(
-        "Sec-WebSocket-Protocol: centrifuge-protobuf", "Sec-WebSocket-Protocol: centrifuge-json"
-    ),
-    "deflate offer": upgrade("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"),
-    "deflate and protocol": upgrade(
-        "Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10",
-        "Sec-WebSocket-Protocol: centrifuge-json",
-    ),
-    "other extension": upgrade("Sec-WebSocket-Extensions: x-webkit-deflate-frame"),
-    "version 8": upgrade().replace("Version: 13", "Version: 8"),
-    "mixed case upgrade": upgrade().replace("Upgrade: websocket", "Upgrade:  WebSocket "),
-    "keep-alive, upgrade": upgrade().replace("Connection: Upgrade", "Connection: keep-alive, Upgrade"),
-    "key with junk": upgrade(key=KEY[:4] + "!" + KEY[4:]),
-    "unknown subprotocol": upgrade("Sec-WebSocket-Protocol: mqtt"),
-}
-REFUSED = {
-    "no upgrade header": upgrade().replace("Upgrade: websocket\r\n", ""),
-    "upgrade to something else": upgrade().replace("Upgrade: websocket", "Upgrade: h2c"),
-    "no connection upgrade": upgrade().replace("Connection: Upgrade", "Connection: keep-alive"),
-    "version 12": upgrade().replace("Version: 13", "Version: 12"),
-    "no version": upgrade().replace("Sec-WebSocket-Version: 13\r\n", ""),
-    "no key": upgrade().replace(f"Sec-WebSocket-Key: {KEY}\r\n", ""),
-    "short key": upgrade(key=base64.b64encode(b"short").decode()),
-    "key not base64": upgrade(key="AAAA" * 5 + "A"),
-}
 
 
 @pytest.mark.parametrize("name", WELL_FORMED)

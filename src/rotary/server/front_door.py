@@ -1,0 +1,204 @@
+"""The first protocol of every connection the standalone server accepts: it answers a WebSocket
+upgrade of the client endpoint itself and passes every other request to aiohttp.
+
+A connect + subscribe over WebSocket used to go through aiohttp's whole per-connection machinery for
+one request whose answer rotary already writes itself (transports/ws_handshake.py): aiohttp's
+connection protocol and its task, its parser's message, URL and headers, the Request, the router,
+the middlewares, then the hand-over. That was about a sixth of the server's instructions per
+connect (issue 15; bench/README.md, "The front door"). The front door reads the first request's head
+with httptools (llhttp, the parser aiohttp uses too) and takes it only when it is a plain
+``GET <websocket path> HTTP/1.1`` upgrade that rotary would answer with a 101: the same handshake
+checks (``answer_of``), the origin check, then admission (``connection_rate_limit``,
+``connection_limit``, shutdown) as the gate would run it. Anything else (another path or method, a
+query naming protobuf, a body, bytes outside ASCII, a head over
+``HEAD_LIMIT``, a handshake aiohttp would refuse, an origin or admission refusal) goes to aiohttp
+unchanged, with the bytes read so far, and is answered exactly as before: the front door never
+answers an error itself. It is used only when the application adds nothing to an upgrade that
+aiohttp would (``serves_alone``): no middleware beyond the read deadlines and the 404 page, no
+response signal beyond dropping ``Server``. The header deadline of the HTTP server
+(server/http_deadlines.py) runs from the accept, in the front door, then in aiohttp's protocol.
+See ARCHITECTURE.md, decision 27, and https://centrifugal.dev/docs/transports/websocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+
+import httptools
+from aiohttp import hdrs, web
+from multidict import CIMultiDict
+
+from rotary.node.node import Node
+from rotary.protocol.codec import ProtocolType
+from rotary.protocol.deflate import MessageDeflater
+from rotary.server.http_deadlines import ReadDeadlines
+from rotary.server.not_found import unrouted_paths
+from rotary.server.server_header import drop_server_header
+from rotary.transports.admission import ConnectionRateLimiter, admits, would_admit
+from rotary.transports.websocket import SUBPROTOCOL_JSON, SUBPROTOCOL_PROTOBUF
+from rotary.transports.ws_connection import serve_upgraded
+from rotary.transports.ws_handshake import answer_of, head_of
+from rotary.transports.ws_protocol import WebSocketEndpoint
+
+HEAD_LIMIT = 8190
+"""Bytes of a request head the front door reads before it leaves the request to aiohttp, whose
+limits (8190 bytes per line) then answer it."""
+
+_PROTOCOLS = (SUBPROTOCOL_JSON, SUBPROTOCOL_PROTOBUF)
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketDoor:
+    """What the front door needs to take an upgrade of the bidirectional WebSocket endpoint."""
+
+    node: Node
+    endpoint: WebSocketEndpoint
+    path: bytes
+    """The endpoint's path as a request target spells it (before any ``?``)."""
+    compression: MessageDeflater | None
+    origin_matches: Callable[[str], bool]
+    """The origin check without its log line: a refusal goes on to the endpoint, which logs it."""
+    limiter: ConnectionRateLimiter | None
+    connection_limit: Callable[[], int]
+
+
+def serves_alone(app: web.Application, deadlines: ReadDeadlines) -> bool:
+    """Whether aiohttp would add nothing to the 101 the front door writes: ``app`` has no
+    middleware but the read deadlines and the 404 page, no response signal but dropping ``Server``
+    (metrics of HTTP handlers, tracing or Alt-Svc make aiohttp take every upgrade)."""
+    own = (deadlines.middleware, unrouted_paths)
+    return all(m in own for m in app.middlewares) and all(
+        s is drop_server_header for s in app.on_response_prepare
+    )
+
+
+def front_door_factory(
+    server: web.Server, deadlines: ReadDeadlines, door: WebSocketDoor
+) -> Callable[[], FrontDoor]:
+    """The listener's protocol factory: a front door per accepted connection."""
+    return lambda: FrontDoor(server, deadlines, door)
+
+
+class _Head:
+    """httptools' callbacks: the request target and the header fields, as bytes."""
+
+    __slots__ = ("fields", "url")
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.fields: list[tuple[bytes, bytes]] = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.fields.append((name, value))
+
+
+class FrontDoor(asyncio.Protocol):
+    """One accepted connection until its first request is known: then rotary's WebSocket protocol
+    or aiohttp's request handler becomes the transport's protocol."""
+
+    __slots__ = ("_buffer", "_deadlines", "_door", "_server", "_sock")
+
+    def __init__(self, server: web.Server, deadlines: ReadDeadlines, door: WebSocketDoor) -> None:
+        self._server = server
+        self._deadlines = deadlines
+        self._door = door
+        self._buffer = b""
+        self._sock: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._sock = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+        self._deadlines.start(self)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer + data if self._buffer else data
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buffer) > HEAD_LIMIT:
+                self._to_aiohttp(buffer)
+            else:
+                self._buffer = buffer
+            return
+        self._buffer = b""
+        if end >= HEAD_LIMIT or not self._take(buffer, end + 4):
+            self._to_aiohttp(buffer)
+
+    def eof_received(self) -> bool | None:
+        return self._to_aiohttp(self._buffer).eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._deadlines.stop(self)
+
+    def force_close(self) -> None:
+        """The header deadline passed before the request was known."""
+        if self._sock is not None:
+            self._sock.close()
+
+    def _take(self, buffer: bytes, end: int) -> bool:
+        """Serves the request if it is a WebSocket upgrade the front door may answer; False leaves
+        it to aiohttp, with nothing done yet that aiohttp would do again."""
+        head = buffer[:end]
+        if not head.startswith(b"GET ") or not head.isascii():
+            return False
+        fields = _Head()
+        parser = httptools.HttpRequestParser(fields)
+        try:
+            parser.feed_data(head)
+        except httptools.HttpParserUpgrade:
+            pass
+        except httptools.HttpParserError:
+            return False
+        else:
+            return False  # not an upgrade (aiohttp answers it; an upgrade ends the parse with this)
+        if parser.get_http_version() != "1.1":
+            return False
+        door = self._door
+        path, _, query = fields.url.partition(b"?")
+        # bytes.find, not `in`: on Python 3.11 `in` formats a discarded TypeError first
+        if path != door.path or query.find(b"protobuf") >= 0:
+            return False  # another route, or a query aiohttp parses (`cf_protocol`, `format`)
+        headers = CIMultiDict((name.decode(), value.decode()) for name, value in fields.fields)
+        if hdrs.CONTENT_LENGTH in headers or hdrs.TRANSFER_ENCODING in headers:
+            return False
+        answer = answer_of(headers, True, _PROTOCOLS, door.compression is not None)
+        if answer is None or not door.origin_matches(headers.get(hdrs.ORIGIN, "")):
+            return False
+        if not would_admit(door.node, door.limiter, door.connection_limit):
+            return False
+        admits(door.node, door.limiter, door.connection_limit)  # takes the rate limit's token
+        sock = self._sock
+        assert sock is not None
+        self._deadlines.stop(self)
+        del answer.headers[hdrs.SERVER]  # what drop_server_header does to aiohttp's answers
+        sock.write(head_of("HTTP/1.1", answer.headers.items()))
+        protocol = ProtocolType.PROTOBUF if answer.subprotocol == SUBPROTOCOL_PROTOBUF else ProtocolType.JSON
+        peer = sock.get_extra_info("peername")
+        remote = str(peer[0]) if isinstance(peer, (list, tuple)) else ""
+        serve_upgraded(
+            door.node,
+            door.endpoint,
+            sock,
+            protocol,
+            door.compression if answer.deflate else None,
+            {name.lower(): value for name, value in headers.items()},
+            remote,
+            buffer[end:],
+        )
+        return True
+
+    def _to_aiohttp(self, buffer: bytes) -> asyncio.Protocol:
+        """aiohttp's request handler takes the connection, its header deadline and ``buffer``."""
+        sock = self._sock
+        assert sock is not None
+        handler = self._server()
+        sock.set_protocol(handler)
+        handler.connection_made(sock)
+        self._deadlines.move(self, handler)
+        if buffer:
+            handler.data_received(buffer)
+        return handler
