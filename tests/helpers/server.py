@@ -5,6 +5,9 @@ WebSocket endpoint, HTTP API), starts the node and serves the external applicati
 TestServer on a free port. Clients connect with HMAC connection tokens signed with the config's
 ``client.token.hmac_secret_key``; API calls carry the config's ``http_api.key``.
 
+``async with serving(config) as server:`` runs ``serve`` itself in the test's loop, listeners, read
+deadlines and front door included, until the block ends.
+
 ``with rotary_process(directory, config) as server:`` runs the real thing instead: the ``rotary``
 console script with a temporary JSON config and ``--http_server.port <free port>``, ready once it
 logs that it is serving, stopped with SIGTERM on exit.
@@ -19,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,11 +34,37 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from helpers.env import START_LIMIT, free_port
 from rotary.node.node import Node
-from rotary.server.app import Server, build_server
+from rotary.server.app import Server, build_server, serve
 from rotary.server.config.schema import Config
+from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts
 
 WAIT = 5.0
 """Seconds a test waits for a reply, a push or a close before failing."""
+
+
+@contextlib.asynccontextmanager
+async def serving(config: Config, timeouts: HttpTimeouts = CENTRIFUGO_HTTP_TIMEOUTS) -> AsyncIterator[Server]:
+    """``serve`` of ``config`` (its ``http_server.port`` free) in this loop, once it listens;
+    stopped when the block ends."""
+    server = build_server(config, http_timeouts=timeouts)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(server, stop))
+    try:
+        async with asyncio.timeout(START_LIMIT):
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", config.http_server.port)
+                except OSError:
+                    if task.done():
+                        task.result()  # serve's own error
+                    await asyncio.sleep(0.05)
+                    continue
+                writer.close()
+                break
+        yield server
+    finally:
+        stop.set()
+        await task
 
 
 class WsClient:

@@ -13,8 +13,8 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 from helpers.env import free_port
+from helpers.server import serving as serving_server
 
-from rotary.server.app import build_server, serve
 from rotary.server.config.schema import Config, HealthConfig, HTTPServerConfig
 from rotary.server.config.schema_transports import HttpAPIConfig, UniHTTPStreamConfig
 from rotary.server.http_deadlines import HttpTimeouts, _close_if_unread
@@ -45,20 +45,8 @@ async def serving(timeouts: HttpTimeouts) -> AsyncIterator[int]:
         http_api=HttpAPIConfig(key="k"),
         uni_http_stream=UniHTTPStreamConfig(enabled=True),
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(build_server(config, http_timeouts=timeouts), stop))
-    async with asyncio.timeout(CLOSE_WITHIN):
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", config.http_server.port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            break
-    yield config.http_server.port
-    stop.set()
-    await task
+    async with serving_server(config, timeouts):
+        yield config.http_server.port
 
 
 async def closed_without_answer(reader: asyncio.StreamReader) -> bool:

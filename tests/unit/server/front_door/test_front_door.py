@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 from helpers.env import free_port
 from helpers.raw_upgrade import REFUSED, WELL_FORMED, upgrade
+from helpers.server import serving as serving_server
 
 from rotary.server import front_door
 from rotary.server.alt_svc import advertise_http3
-from rotary.server.app import Server, build_server, serve
+from rotary.server.app import Server, build_server
 from rotary.server.config.schema import ClientConfig, Config, HealthConfig, PrometheusConfig
 from rotary.server.config.schema_transports import HttpAPIConfig, HTTPServerConfig, WebSocketConfig
 from rotary.server.http_deadlines import CENTRIFUGO_HTTP_TIMEOUTS, HttpTimeouts
@@ -95,24 +96,8 @@ class Serving:
 async def serving(
     settings: Config, timeouts: HttpTimeouts = CENTRIFUGO_HTTP_TIMEOUTS
 ) -> AsyncIterator[Serving]:
-    server = build_server(settings, http_timeouts=timeouts)
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(server, stop))
-    port = settings.http_server.port
-    async with asyncio.timeout(WITHIN):
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            break
-    try:
-        yield Serving(server, port)
-    finally:
-        stop.set()
-        await task
+    async with serving_server(settings, timeouts) as server:
+        yield Serving(server, settings.http_server.port)
 
 
 def without_front_door(settings: Config) -> Config:
