@@ -54,11 +54,11 @@ class JsonCodec:
         return b"\n".join(messages)
 
 
-_INEXACT: Final = re.compile(rb"[0-9][.eE]|[0-9]{19}")
-"""What may be a number that a float or a 64-bit integer would spell differently (it also matches
-digits in strings, a JWT's ``9.eyJ``). A line is read a second, exact time only when its value holds
-a float (which ``loads`` also makes of an integer past 64 bits), or holds ``-0`` (read as 0) where
-this pattern matches; so payload numbers reach subscribers as their publisher wrote them."""
+_NEGATIVE_ZERO: Final = re.compile(rb"-0(?![0-9.eE])")
+"""The integer ``-0``, which the plain reading makes 0 (it also matches in strings, ``"a-0"``). A
+line is read a second, exact time only when its value holds a float (which ``loads`` also makes of
+an integer past 64 bits) or this pattern matches, so payload numbers reach subscribers as their
+publisher wrote them."""
 
 
 def _has_float(value: object) -> bool:
@@ -83,7 +83,7 @@ def _decode_line(line: bytes, message_type: type[M]) -> M:
         obj = json_depth.loads(line)  # also rejects invalid UTF-8 and lone surrogates; any depth
         # bytes.find, not `in`: on Python 3.11 `in` first tries the operand as an int and formats
         # the TypeError it discards, which costs more than the search
-        if _has_float(obj) or (line.find(b"-0") >= 0 and _INEXACT.search(line)):
+        if _has_float(obj) or (line.find(b"-0") >= 0 and _NEGATIVE_ZERO.search(line)):
             obj = json_depth.loads_exact(line)
     except json_depth.InvalidJson as exc:
         raise ProtocolError(f"invalid JSON: {exc}") from exc

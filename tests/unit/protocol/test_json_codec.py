@@ -262,6 +262,14 @@ def test_payload_numbers_keep_their_spelling() -> None:
     assert command.rpc.data == b"2.50"
 
 
+@pytest.mark.parametrize("data", [b"-0", b'{"x":-0}', b'[1,-0,{"y":[-0]}]', b'{"s":"a-0","n":-0}'])
+def test_an_integer_minus_zero_keeps_its_sign(data: bytes) -> None:
+    """The plain reading makes ``-0`` 0; with no float or token on the line, the exact one runs too."""
+    line = b'{"id":1,"publish":{"channel":"a","data":' + data + b"}}"
+    (command,) = codec_for(ProtocolType.JSON).decode_commands(line)
+    assert command.publish.data == data.replace(b" ", b"")
+
+
 @pytest.mark.parametrize(
     ("data", "expected"),
     [
