@@ -209,38 +209,24 @@ def attacks_table() -> str:
 NOT_YET = """
 ## Not reached yet
 
-- Fuzzing: 1,000,000 inputs is reached by every target but three, each clean: the client-frame
-  targets (a connect and the frame through the real Client and node per input) and the env
-  config target (a full load and validation per input). An hour on one core of a machine that
-  also ran the whole suite gave client_protobuf 794,152 inputs (219 a second); client_json ran the
-  same hour beside it and lost its figures when both campaigns recorded in the same second (the
-  kit now records under a lock, reliability/record.py; the inputs it kept are in the corpus).
-  config_env reads about 60 inputs a second there: 1,000,000 is about 4.5 hours of one core.
-- Soak and storm at 10,000 connections with 200 replacements a second: the machine these figures
-  come from is shared by several test runs at once (load 10 to 24 on 2 cores). The soak at 1,000
-  connections replaced 23 a second. A soak at 10,000 was stopped after 13 minutes: the crowd had
-  opened 10,000 connections but the server held about 9,200, most likely clients of the starved
-  crowd process answering pings after `client.pong_timeout` (disconnect 3012; not verified). The
-  storm's crowd of centrifuge-python clients lives in one process and is built at a few dozen
-  clients a second; a 10,000-client run found the Redis engine's concurrent-connect defect (fixed)
-  and could not build its crowd in time; 10,000 was not tried again.
-- Storm at 500 (rate limit 480): not held on this machine. Two earlier "unexplained" clients:
-  the channel kept 300 s of history and the storm ran 550 s, so the clients that came back after
-  the history expired were told `recovered: false` (8 in that run; the 4 more whose last subscribe
-  said `recovered: true` without the last publication had an earlier subscribe since the restart,
-  which the summary did not show then). The test now keeps history longer than the storm and
-  counts a client as done once it has the last publication or was told. In the run that followed
-  (load 15 to 24), no client was told and none lost a publication silently, but it did not finish
-  either: node A took about 13 s to start, 481 of 500 clients were back and recovered within 30 s
-  (p50 13.6 s), and then only 13 more in the remaining 520 s. Its clients' failed connect attempts
-  were 19,787 answers 503 (the bucket regains one token a second, as Centrifugo's) and 2,558
-  handshakes timed out at the SDK's 5 s, about 100 clients retrying every 0.5 s at most (the
-  suite's `max_reconnect_delay`; the SDK's default is 20 s). About 100 clients that had recovered
-  lost their connection again during the flood of attempts (the codes are now counted in the
-  test's figures; the run that would have shown them failed earlier, on an API call timing out
-  at this load). So the time goes to the retry flood against one token a second on an overloaded
-  node, not to the accept path alone; that the recovered clients were dropped is not explained
-  yet.
+- Fuzzing: 1,000,000 inputs is reached by every target but config_env (a full load and
+  validation per input, about 60 inputs a second beside the suite: some 4.5 hours of one core).
+  client_json and client_protobuf reached it on 2026-12-05 (499 and 843 inputs a second on one
+  core; the hour-long runs before had 219 a second on a machine busy with the suite).
+- Reconnect storm at 10,000: the storm's crowd of centrifuge-python clients lives in one process
+  and is built at a few dozen clients a second, so 10,000 of them cannot come back "at once" from
+  one process on this 2-core machine; a 10,000-client run found the Redis engine's
+  concurrent-connect defect (fixed) and could not build its crowd in time. A 2,000-client run
+  (2026-12-05 23:28 UTC, quiet machine) was stopped after 11 minutes: the crowd's process was at
+  100% of a core and 7.7 GB of RSS (about 4 MB per centrifuge-python client, not explained; the
+  server's process was at 90 MB). The largest storm held is in the table above. The soak held at
+  10,000 connections (above).
+- Earlier storm runs at 500 that did not hold (load 15 to 24 on the shared machine, before the
+  server's front door made connects cheaper): about 100 clients retrying every 0.5 s against one
+  token a second, 19,787 answers 503 and 2,558 handshake timeouts, and about 100 recovered
+  clients dropped again during that flood; the run of 2026-12-05 23:27 UTC on a quiet machine
+  held (26 s, 415 answers 503, 7 handshake timeouts, no connection ended again), so the drops
+  are not reproduced; they were never explained.
 - `tc netem`: this kernel has no `sch_netem`; the slow link is a token bucket (see Faults).
 """
 
