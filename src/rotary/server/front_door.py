@@ -174,7 +174,6 @@ class FrontDoor(asyncio.Protocol):
         sock = self._sock
         assert sock is not None
         self._deadlines.stop(self)
-        del answer.headers[hdrs.SERVER]  # what drop_server_header does to aiohttp's answers
         sock.write(head_of("HTTP/1.1", answer.headers.items()))
         protocol = ProtocolType.PROTOBUF if answer.subprotocol == SUBPROTOCOL_PROTOBUF else ProtocolType.JSON
         peer = sock.get_extra_info("peername")

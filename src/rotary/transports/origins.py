@@ -34,8 +34,7 @@ def for_requests(check: Callable[[str], bool]) -> Callable[[web.Request], bool]:
 
 def origin_value_checker(allowed: Sequence[str]) -> Callable[[str], bool]:
     """Whether an Origin header value ("" when there is none) may connect; a refusal is logged."""
-    patterns = tuple(p.lower() for p in allowed)
-    if patterns == ("*",):
+    if tuple(p.lower() for p in allowed) == ("*",):
         log.warning(
             'client.allowed_origins is ["*"]: every origin may connect; set explicit origins in production'
         )
@@ -44,7 +43,7 @@ def origin_value_checker(allowed: Sequence[str]) -> Callable[[str], bool]:
     def check(origin: str) -> bool:
         if matches(origin):
             return True
-        if not patterns:
+        if not allowed:
             log.info("request Origin is not authorized due to empty allowed_origins: %s", origin)
         else:
             log.info("request Origin is not authorized: %s (allowed_origins %s)", origin, list(allowed))

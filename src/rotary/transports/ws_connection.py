@@ -3,8 +3,8 @@
 The standalone server's front door (server/front_door.py) reads most upgrade requests itself and
 hands the socket over with :func:`serve_upgraded`. The rest reach aiohttp, so routing and every
 middleware (admission and ``connection_rate_limit``, the HTTP read deadlines, the metrics of HTTP
-handlers) and the origin check apply as to any request. The 101 answer to a well-formed upgrade is written by
-transports/ws_handshake.py (aiohttp's response machinery cost a tenth of a connect + subscribe);
+handlers) and the origin check apply as to any request. The 101 answer to a well-formed upgrade
+is written by transports/ws_handshake.py (aiohttp's response machinery cost a tenth of a connect + subscribe);
 aiohttp's handshake still answers any other. Then the socket leaves aiohttp:
 :func:`rotary.transports.ws_protocol.hand_over` points the asyncio transport at a
 :class:`WebSocketConnection` and makes aiohttp forget the connection, so the request, its handler

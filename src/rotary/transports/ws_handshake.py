@@ -31,16 +31,6 @@ _VERSIONS = ("13", "8", "7")
 
 
 @dataclass(slots=True)
-class Upgrade:
-    """A well-formed upgrade's answer and what it negotiated."""
-
-    response: web.StreamResponse
-    """Status 101 with the answer's headers; the handler returns it (aiohttp writes nothing more)."""
-    subprotocol: str | None
-    deflate: bool
-
-
-@dataclass(slots=True)
 class Answer:
     """The headers of the 101 to a well-formed upgrade, in aiohttp's order, and what it negotiated."""
 
@@ -54,19 +44,21 @@ Headers = CIMultiDict[str] | CIMultiDictProxy[str]
 
 def switching_protocols(
     request: web.BaseRequest, protocols: tuple[str, ...], compression: bool
-) -> Upgrade | None:
-    """The answer aiohttp's handshake would give ``request``, or None for aiohttp to answer it."""
+) -> Answer | None:
+    """The answer aiohttp's handshake would give ``request``, with aiohttp's ``Server`` header last
+    for the app's response signals to see, or None for aiohttp to answer it."""
     answer = answer_of(request.headers, request._message.upgrade, protocols, compression)
-    if answer is None:
-        return None
-    return Upgrade(HandedOver(answer.headers), answer.subprotocol, answer.deflate)
+    if answer is not None:
+        answer.headers[hdrs.SERVER] = SERVER_SOFTWARE
+    return answer
 
 
 def answer_of(
     headers: Headers, upgrade: bool, protocols: tuple[str, ...], compression: bool
 ) -> Answer | None:
-    """The same answer from a request's headers and its parser's upgrade flag (``Connection`` and
-    ``Upgrade`` asked for one), for requests read outside aiohttp too; None for aiohttp to answer."""
+    """The same answer, without ``Server`` (which Centrifugo does not send), from a request's headers
+    and its parser's upgrade flag (``Connection`` and ``Upgrade`` asked for one), for requests read
+    outside aiohttp too; None for aiohttp to answer."""
     if headers.get(hdrs.UPGRADE, "").lower().strip() != "websocket" or not upgrade:
         return None
     subprotocol = None
@@ -97,7 +89,6 @@ def answer_of(
     if deflated:
         answer[hdrs.SEC_WEBSOCKET_EXTENSIONS] = deflate.RESPONSE
     answer[hdrs.DATE] = rfc822_formatted_time()
-    answer[hdrs.SERVER] = SERVER_SOFTWARE
     return Answer(answer, subprotocol, deflated)
 
 
@@ -129,12 +120,12 @@ class HandedOver(web.StreamResponse):
         return None
 
 
-async def answer(request: web.BaseRequest, upgrade: Upgrade) -> None:
+async def answer(request: web.BaseRequest, response: HandedOver) -> None:
     """Writes the 101 once the app's ``on_response_prepare`` signals have seen it, as aiohttp does.
 
     Raises ConnectionResetError when the socket is gone, as aiohttp's writer does."""
-    await request._prepare_hook(upgrade.response)
+    await request._prepare_hook(response)
     sock = request.transport
     if sock is None or sock.is_closing():
         raise ConnectionResetError("Connection lost")
-    sock.write(head(request, upgrade.response))
+    sock.write(head(request, response))

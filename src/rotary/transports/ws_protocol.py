@@ -228,8 +228,9 @@ async def upgrade(
     whether permessage-deflate was negotiated."""
     upgraded = switching_protocols(request, protocols, compression)
     if upgraded is not None:
-        await answer(request, upgraded)
-        return upgraded.response, upgraded.subprotocol, upgraded.deflate
+        response = HandedOver(upgraded.headers)
+        await answer(request, response)
+        return response, upgraded.subprotocol, upgraded.deflate
     # aiohttp answers what is not a well-formed upgrade (its 400s) and logs what it logs
     ws = _HandOverResponse(compression, protocols=protocols, compress=compression)
     await ws.prepare(request)
