@@ -35,19 +35,21 @@ class ConnectionRateLimiter:
 
     def has_token(self) -> bool:
         """Whether :meth:`allow` would take a token now; takes none."""
-        elapsed = max(0.0, self._clock() - self._last)
-        return min(self._burst, self._tokens + elapsed * REFILL_PER_SECOND) >= 1.0
+        return self._refilled(self._clock()) >= 1.0
 
     def allow(self) -> bool:
         """Takes one token if there is one; False (nothing taken) when the bucket is empty."""
         now = self._clock()
-        elapsed = max(0.0, now - self._last)
+        self._tokens = self._refilled(now)
         self._last = now
-        self._tokens = min(self._burst, self._tokens + elapsed * REFILL_PER_SECOND)
         if self._tokens < 1.0:
             return False
         self._tokens -= 1.0
         return True
+
+    def _refilled(self, now: float) -> float:
+        """The tokens held at ``now``: those left plus one a second since the last take, at most ``burst``."""
+        return min(self._burst, self._tokens + max(0.0, now - self._last) * REFILL_PER_SECOND)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
