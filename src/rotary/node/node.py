@@ -82,6 +82,18 @@ class NodeInfo:
     uptime: int
 
 
+@dataclass(slots=True)
+class _ChannelTurn:
+    """One channel's turn to change its engine subscription, kept while anyone holds or awaits it.
+
+    Dropped only when nobody does: a lock forgotten while a task still waits on it would let the
+    next comer take a new one and run beside that task (asyncio's lock reads as unlocked between
+    its release and the woken waiter's step)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
 class Node:
     def __init__(
         self,
@@ -117,7 +129,7 @@ class Node:
         """The config the limits of bidirectional and unidirectional connections were made from."""
         self._started_at = time.time()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._channel_locks: dict[str, asyncio.Lock] = {}
+        self._channel_turns: dict[str, _ChannelTurn] = {}
         self._broker_channels: set[str] = set()
         self.closing = False
         self.emulation_sessions: dict[str, Callable[[bytes], None]] = {}
@@ -258,11 +270,12 @@ class Node:
         Serialized per channel, so a subscribe racing the unsubscribe of the previous last subscriber
         always ends subscribed; returning means the PUB/SUB subscription is live when wanted.
         """
-        lock = self._channel_locks.get(channel)
-        if lock is None:
-            lock = self._channel_locks[channel] = asyncio.Lock()
+        turn = self._channel_turns.get(channel)
+        if turn is None:
+            turn = self._channel_turns[channel] = _ChannelTurn()
+        turn.users += 1
         try:
-            async with lock:
+            async with turn.lock:
                 want = self.hub.has_subscribers(channel)
                 if want and channel not in self._broker_channels:
                     self._count("broker_subscribe")
@@ -273,8 +286,9 @@ class Node:
                     await self.broker.unsubscribe([channel])
                     self._broker_channels.discard(channel)
         finally:
-            if not lock.locked() and self._channel_locks.get(channel) is lock:
-                del self._channel_locks[channel]
+            turn.users -= 1
+            if not turn.users:
+                del self._channel_turns[channel]
 
     # -- connection bookkeeping ----------------------------------------------------------------
 
