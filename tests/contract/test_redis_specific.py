@@ -417,6 +417,33 @@ async def test_a_late_confirmation_of_an_abandoned_subscribe_does_not_confirm_th
         await relay.close()
 
 
+async def test_a_subscribe_withdrawn_before_its_confirmation_does_not_return_as_live(
+    own_server: RedisProcess,
+) -> None:
+    """An unsubscribe of a channel whose SUBSCRIBE is not confirmed yet: the subscribe waiting for
+    it must fail, not return as if the channel were live (its caller would then count on it)."""
+    relay = ChannelCommandRelay(own_server)
+    address = await relay.start()
+    handler = RecordingHandler()
+    options = standalone_options(own_server, addresses=(address,))
+    broker = await started(RedisBrokerOptions(options), handler)
+    try:
+        waiting = asyncio.create_task(broker.subscribe(["news"]))
+        async with asyncio.timeout(10):
+            while not relay.held:
+                await asyncio.sleep(0.01)
+        await broker.unsubscribe(["news"])
+        with pytest.raises(EngineError, match="withdrawn"):
+            await waiting
+
+        relay.release(len(relay.held))  # SUBSCRIBE, then the UNSUBSCRIBE
+        await broker.sync()
+        assert await subscriber_count(own_server, KeySpace(options.prefix).pubsub("news")) == 0
+    finally:
+        await broker.close()
+        await relay.close()
+
+
 class PositionedOnlyChatHooks(AllowAllHooks):
     """``chat`` keeps a position; ``plain`` is a channel without history."""
 

@@ -123,17 +123,19 @@ class Subscriber:
             raise error from None
 
     def unsubscribe(self, names: Iterable[bytes]) -> None:
-        """Takes effect at once: messages of these names are dropped from now on."""
+        """Takes effect at once: messages of these names are dropped from now on. A subscribe still
+        waiting for one of them fails: the channel it waits for will not be live."""
+        withdrawn = EngineError(f"redis {self._shard.name}: subscribe withdrawn before it was confirmed")
         for name in names:
             if name in self._held:
                 self._held.discard(name)
                 self._confirmed.discard(name)
                 self._pending.add(name)
-                self._settle_waiters(name)
+                self._settle_waiters(name, withdrawn)
         self._schedule_flush()
 
     def _settle_waiters(self, name: bytes, error: EngineError | None = None) -> None:
-        """Ends the waits for a name: confirmed, superseded by an unsubscribe, or failed."""
+        """Ends the waits for a name: confirmed, or failed (timed out, withdrawn, connection closed)."""
         for waiter in self._waiters.pop(name, ()):
             if waiter.done():
                 continue
