@@ -100,7 +100,7 @@ def _admit(state: ChannelState, item: Item, channel: str, sub: Subscriber, troub
     if verdict is _DELIVER:
         return True
     if verdict is _BUFFER:
-        state.buffer(item.pub, item.offset)
+        state.buffer(item.pub, item.offset, item.epoch)
     elif verdict is _GAP:
         troubles.append(resync(sub, channel))
         return None
@@ -277,7 +277,7 @@ def _fan_out_delta(
                 _write(sub, frame, limit, troubles)
                 count, size = count + 1, size + sizes[as_delta]
             elif verdict is _BUFFER:
-                state.buffer(item.pub, item.offset)
+                state.buffer(item.pub, item.offset, item.epoch)
             elif verdict is _GAP:
                 troubles.append(resync(sub, channel))
         except Exception:  # noqa: BLE001 - isolation: _failed logs it and tells the subscriber

@@ -104,9 +104,9 @@ async def start_subscription(
         result.delta = True
     buffered = state.take_buffered()
     if state.positioned:
-        pending, ok = merge_buffered(recovered, buffered, result.offset)
+        pending, ok = merge_buffered(recovered, buffered, result.offset, result.epoch)
     else:
-        pending, ok = [pub for pub, _ in buffered], True
+        pending, ok = [pub for pub, _, _ in buffered], True
     if not ok:
         end(client, channel, None)
         raise DisconnectError(codes.DISCONNECT_INSUFFICIENT_STATE)

@@ -71,8 +71,8 @@ class ChannelState:
     emit_join_leave: bool = False
     expire_at: int = 0
     chan_info: bytes = b""
-    buffered: list[tuple[pb.Publication, int]] = field(default_factory=list)
-    """Publications (with their offsets) received while subscribing."""
+    buffered: list[tuple[pb.Publication, int, str]] = field(default_factory=list)
+    """Publications (with their offsets and epochs) received while subscribing."""
     delta: str = ""
     """Negotiated delta type ("fossil"), empty for none; part of the subscriber's encoding key."""
     delta_ready: bool = False
@@ -97,11 +97,11 @@ class ChannelState:
             raise InvalidTransition(f"subscription to {self.channel!r}: {self.status.value} -> {to.value}")
         self.status = to
 
-    def buffer(self, pub: pb.Publication, offset: int) -> None:
+    def buffer(self, pub: pb.Publication, offset: int, epoch: str) -> None:
         """Keeps a publication that arrived while subscribing (after a BUFFER verdict)."""
-        self.buffered.append((pub, offset))
+        self.buffered.append((pub, offset, epoch))
 
-    def take_buffered(self) -> list[tuple[pb.Publication, int]]:
+    def take_buffered(self) -> list[tuple[pb.Publication, int, str]]:
         """The publications buffered while subscribing, handed over once for the recovery merge."""
         buffered, self.buffered = self.buffered, []
         return buffered

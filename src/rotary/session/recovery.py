@@ -34,18 +34,27 @@ def is_recovered(
 
 
 def merge_buffered(
-    recovered: list[pb.Publication], buffered: list[tuple[pb.Publication, int]], top_offset: int
+    recovered: list[pb.Publication],
+    buffered: list[tuple[pb.Publication, int, str]],
+    top_offset: int,
+    top_epoch: str,
 ) -> tuple[list[pb.Publication], bool]:
     """Appends buffered publications newer than what was recovered; False when they leave a gap.
 
     Buffered publications with offset 0 come from channels without history and are always kept.
+    One of another epoch than the read's means the stream started over during the subscribe (its
+    storage lost it): its offset does not compare with the read's, and taken as the next one it
+    would set the subscriber's position ahead of the new stream, whose publications would then be
+    skipped as duplicates. Nothing proves such a subscriber missed nothing, so it is a gap too.
     """
     merged = list(recovered)
     last = recovered[-1].offset if recovered else top_offset
-    for pub, offset in buffered:
+    for pub, offset, epoch in buffered:
         if offset == 0:
             merged.append(pub)
             continue
+        if epoch and top_epoch and epoch != top_epoch:
+            return merged, False
         if offset <= last:
             continue
         if offset != last + 1:

@@ -75,3 +75,47 @@ async def test_publications_during_subscribe_arrive_once_in_order(
     assert reply.get("recovered", False) is recover
     assert offsets == list(range(first, top + 1))
     await node.shutdown()
+
+
+class RestartingBroker(MemoryBroker):
+    """While the node reads history, two publications go out on the stream's first epoch, then the
+    stream is lost and starts over with a new epoch (as when Redis restarts empty): the read sees
+    the new stream at offset 0, the subscriber's buffer holds offsets 1 and 2 of the old one."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        super().__init__(history_meta_ttl=10.0, clock=lambda: self.now)
+        self.restart_during_read = False
+
+    async def history(self, channel: str, query: HistoryQuery) -> HistoryResult:
+        if self.restart_during_read:
+            self.restart_during_read = False
+            for i in range(2):
+                await self.publish(channel, orjson.dumps({"old epoch": i}), HISTORY)
+            await asyncio.sleep(0)  # the hub's pass ends: the subscriber buffers them
+            self.now += 60.0  # the stream's meta lapses: the next touch starts a new epoch
+        return await super().history(channel, query)
+
+
+async def test_publications_buffered_from_another_epoch_do_not_advance_the_new_position() -> None:
+    broker = RestartingBroker()
+    node = Node(NodeConfig(ping_interval=0), hooks=RecoveringHooks(), broker=broker)
+    await node.start()
+    try:
+        t = RecordingTransport()
+        client = Client(node, t)
+        await send(client, pb.Command(id=1, connect=pb.ConnectRequest()))
+        broker.restart_during_read = True
+        await send(client, pb.Command(id=2, subscribe=pb.SubscribeRequest(channel="ch")))
+        for i in range(2):
+            await node.publish("ch", orjson.dumps({"new epoch": i}), HISTORY)
+            await asyncio.sleep(0)  # fan-out happens at the end of the loop pass
+
+        messages = json_messages(t)[1:]
+        new_epoch = [m["push"]["pub"]["data"] for m in messages if "push" in m and "pub" in m["push"]]
+        told = t.closed_with is not None or any("unsubscribe" in m.get("push", {}) for m in messages)
+        assert told or new_epoch[-2:] == [{"new epoch": 0}, {"new epoch": 1}], (
+            f"the new epoch's publications were skipped untold: {messages}"
+        )
+    finally:
+        await node.shutdown()

@@ -52,17 +52,29 @@ def test_is_recovered(
 
 
 def test_merge_skips_duplicates_and_appends_newer() -> None:
-    merged, ok = merge_buffered(pubs(3, 4), [(p, p.offset) for p in pubs(4, 5, 6)], top_offset=4)
+    merged, ok = merge_buffered(pubs(3, 4), [(p, p.offset, "e") for p in pubs(4, 5, 6)], 4, "e")
     assert ok and [p.offset for p in merged] == [3, 4, 5, 6]
 
 
 def test_merge_detects_gap() -> None:
-    _, ok = merge_buffered([], [(p, p.offset) for p in pubs(6)], top_offset=4)
+    _, ok = merge_buffered([], [(p, p.offset, "e") for p in pubs(6)], 4, "e")
     assert not ok
 
 
+def test_merge_takes_a_buffered_publication_of_another_epoch_as_a_gap() -> None:
+    """The stream started over during the subscribe: offset 5 of the old epoch is not the new
+    stream's next, though it looks like it."""
+    _, ok = merge_buffered([], [(p, p.offset, "old") for p in pubs(5)], 4, "new")
+    assert not ok
+
+
+def test_merge_compares_offsets_when_either_epoch_is_unknown() -> None:
+    merged, ok = merge_buffered([], [(p, p.offset, "") for p in pubs(5)], 4, "e")
+    assert ok and [p.offset for p in merged] == [5]
+
+
 def test_merge_keeps_offsetless_publications() -> None:
-    merged, ok = merge_buffered([], [(pb.Publication(data=b"1"), 0)], top_offset=0)
+    merged, ok = merge_buffered([], [(pb.Publication(data=b"1"), 0, "")], 0, "")
     assert ok and len(merged) == 1
 
 
