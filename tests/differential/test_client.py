@@ -220,6 +220,19 @@ SCENARIOS = [
         [*ws(Cmd({"publish": {"channel": "chat:p2", "data": {}}}), alive(), user="p2")],
     ),
     Scenario("publish-for-client", [*ws(Cmd({"publish": {"channel": "plain:p3", "data": {}}}), user="p3")]),
+    # Invalid UTF-8 inside a JSON string: Centrifugo's decoder lets it through and relays the bytes
+    # (a browser subscriber then closes with 1007); rotary's decoder refuses the frame (3501).
+    Scenario(
+        "publish-invalid-utf8-string",
+        [
+            *ws(
+                Send(b'{"id": 9, "publish": {"channel": "plain:p6", "data": {"s": "\xff\xfe"}}}'),
+                Closed(),
+                user="p6",
+            )
+        ],
+        protocols=("json",),
+    ),
     Scenario(
         "publish-locked",
         [*ws(Cmd({"publish": {"channel": "locked:p4", "data": {}}}), alive(), user="p4")],
