@@ -11,7 +11,8 @@ Ordering rules, all enforced here and checked by tests/unit/node/test_session_ma
 1. A subscription's reply (or `subscribe` push) precedes its first publication: `activate` marks it
    live synchronously with writing the reply, then pushes what was buffered meanwhile.
 2. Recovered publications come in the reply; buffered ones follow it, merged without duplicates or
-   gaps (a gap ends the connection with 3010).
+   gaps (a gap ends the connection with 3010). A buffered publication of another epoch than the
+   history read is a gap too: the stream started over meanwhile, and its offsets do not compare.
 3. Nothing accepted is lost at the end: the hub holds a channel's publications until the end of the
    loop pass (see ARCHITECTURE.md, "per-pass batching"), so `end` and `close_subscriptions` deliver
    the channel's queue before the `unsubscribe` push or the close frame. Whatever way a subscription
