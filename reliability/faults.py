@@ -37,6 +37,10 @@ def run_faults(cycles: int, names: list[str] | None = None) -> bool:
     return run_recorded("faults", chosen, {"RELIABILITY_FAULT_CYCLES": str(cycles)})
 
 
+STORM_CROWD_NICE = 10
+"""The crowd processes' ``nice``: the node gets the CPU first, as with clients on machines of their own."""
+
+
 def run_storm(clients: int, turned_away: int, max_reconnect_delay: float = 20.0) -> bool:
     """The reconnect storm with ``clients`` clients, ``turned_away`` of them beyond the rate limit,
     their SDK's reconnect backoff capped at ``max_reconnect_delay`` seconds (the SDK's default: 20)."""
@@ -44,6 +48,7 @@ def run_storm(clients: int, turned_away: int, max_reconnect_delay: float = 20.0)
         "RELIABILITY_STORM_CLIENTS": str(clients),
         "RELIABILITY_STORM_TURNED_AWAY": str(turned_away),
         "RELIABILITY_STORM_MAX_RECONNECT_DELAY": str(max_reconnect_delay),
+        "RELIABILITY_STORM_CROWD_NICE": str(STORM_CROWD_NICE),
     }
     return run_recorded("storm", {f"{clients} clients, backoff up to {max_reconnect_delay:g} s": STORM}, env)
 

@@ -53,6 +53,9 @@ MAX_RECONNECT_DELAY = float(os.environ.get("RELIABILITY_STORM_MAX_RECONNECT_DELA
 The suite's 0.5 s (tests/compat/conftest.py) brings the turned-away clients back as soon as a token
 is there; the SDK's own default is 20 s, which spreads a large crowd's attempts over the time the
 node needs to take them."""
+CROWD_NICE = int(os.environ.get("RELIABILITY_STORM_CROWD_NICE", "0"))
+"""How much the crowd processes lower their CPU priority (``nice``): the kit's large storms give the
+node its CPU first, as clients on machines of their own would."""
 CLIENT_OPTIONS = {"timeout": 5.0, "max_reconnect_delay": MAX_RECONNECT_DELAY}
 """The SDK's own connect timeout (its default), and the backoff's cap."""
 PROGRESS_EVERY = 10.0
@@ -119,7 +122,7 @@ def merged_figures(reports: list[dict[str, Any]]) -> dict[str, Any]:
         "failed_connect_attempts_by_error": dict(failures.most_common(6)),
         "connection_ends_by_code": dict(drops.most_common(6)),
         "told": sum(report["told"] for report in reports),
-        "lost": sum(report["lost"] for report in reports),
+        "publications_missing_at_end": sum(report["missing"] for report in reports),
         "not_held": sum(report["not_held"] for report in reports),
         "not_held_first": [line for report in reports for line in report["not_held_first"]][:5],
         "joins_and_leaves_received": sum(report["joins_and_leaves"] for report in reports),
@@ -147,7 +150,7 @@ async def test_clients_of_a_dead_node_all_come_back_and_recover(tmp_path: Path) 
     try:
         with rotary_nodes(tmp_path, config, 2) as (node_a, node_b):
             crowds = await SdkCrowds.start(
-                node_a.ws_url, channel, STORM_CLIENTS, CROWD_SIZE, client_options=CLIENT_OPTIONS
+                node_a.ws_url, channel, STORM_CLIENTS, CROWD_SIZE, CROWD_NICE, client_options=CLIENT_OPTIONS
             )
             try:
                 built = await crowds.ask("join")
@@ -232,6 +235,8 @@ def record(seconds: float, figures: dict[str, Any], failure: str) -> None:
                 "seconds_to_all_recovered": round(seconds, 1) if not failure else None,
                 "seconds_waited": round(seconds, 1),
                 "published_while_down": PUBLISHED_WHILE_DOWN,
+                "crowd_nice": CROWD_NICE,
+                "lost": figures["publications_missing_at_end"] if not failure else None,
                 **figures,
                 **({"not_held_because": failure[:2000]} if failure else {}),
             }
