@@ -41,16 +41,23 @@ STORM_CROWD_NICE = 10
 """The crowd processes' ``nice``: the node gets the CPU first, as with clients on machines of their own."""
 
 
-def run_storm(clients: int, turned_away: int, max_reconnect_delay: float = 20.0) -> bool:
+def run_storm(
+    clients: int, turned_away: int, max_reconnect_delay: float = 20.0, client_timeout: float = 5.0
+) -> bool:
     """The reconnect storm with ``clients`` clients, ``turned_away`` of them beyond the rate limit,
-    their SDK's reconnect backoff capped at ``max_reconnect_delay`` seconds (the SDK's default: 20)."""
+    their SDK's reconnect backoff capped at ``max_reconnect_delay`` seconds and its timeout
+    ``client_timeout`` seconds (the SDK's defaults: 20 and 5)."""
     env = {
         "RELIABILITY_STORM_CLIENTS": str(clients),
         "RELIABILITY_STORM_TURNED_AWAY": str(turned_away),
         "RELIABILITY_STORM_MAX_RECONNECT_DELAY": str(max_reconnect_delay),
+        "RELIABILITY_STORM_CLIENT_TIMEOUT": str(client_timeout),
         "RELIABILITY_STORM_CROWD_NICE": str(STORM_CROWD_NICE),
     }
-    return run_recorded("storm", {f"{clients} clients, backoff up to {max_reconnect_delay:g} s": STORM}, env)
+    name = f"{clients} clients, backoff up to {max_reconnect_delay:g} s"
+    if client_timeout != 5.0:
+        name += f", timeout {client_timeout:g} s"
+    return run_recorded("storm", {name: STORM}, env)
 
 
 def run_soak(connections: int, ticks: int) -> bool:

@@ -152,10 +152,11 @@ the load average is the machine's (shared) at the start and end of the run.
 
 def storm_table(results: dict[str, dict[str, object]]) -> str:
     lines = [
-        "| clients | backoff cap (s) | connection_rate_limit | held | seconds to all recovered "
-        "| reconnected within 10 s | answers 503 | timeouts | lost | crowd KiB/client "
-        "| CPU s crowd / node | load average | commit | measured |",
-        "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |",
+        "| clients | backoff cap (s) | SDK timeout (s) | connection_rate_limit | held "
+        "| seconds to all recovered | reconnected within 10 s | answers 503 | timeouts | lost "
+        "| crowd KiB/client | CPU s crowd / node | load average | commit | measured |",
+        "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| --- | --- | --- | --- |",
     ]
     rows = sorted(results.values(), key=lambda row: (int(str(row.get("clients", 0))), str(row["measured"])))
     for row in rows:
@@ -174,6 +175,7 @@ def storm_table(results: dict[str, dict[str, object]]) -> str:
         )
         lines.append(
             f"| {row.get('clients', '-')} | {row.get('max_reconnect_delay_s', 0.5)} "
+            f"| {row.get('client_timeout_s', 5.0)} "
             f"| {row.get('connection_rate_limit', '-')} | {'yes' if row['held'] else 'NO'} "
             f"| {seconds if seconds is not None else '-'} | {within.get('10', '-')} "
             f"| {refused if failures else '-'} | {timeouts if failures else '-'} "

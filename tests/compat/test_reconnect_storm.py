@@ -56,8 +56,9 @@ node needs to take them."""
 CROWD_NICE = int(os.environ.get("RELIABILITY_STORM_CROWD_NICE", "0"))
 """How much the crowd processes lower their CPU priority (``nice``): the kit's large storms give the
 node its CPU first, as clients on machines of their own would."""
-CLIENT_OPTIONS = {"timeout": 5.0, "max_reconnect_delay": MAX_RECONNECT_DELAY}
-"""The SDK's own connect timeout (its default), and the backoff's cap."""
+CLIENT_TIMEOUT = float(os.environ.get("RELIABILITY_STORM_CLIENT_TIMEOUT", "5"))
+"""The SDK's timeout for a handshake, a connect or a subscribe; 5 s is its default."""
+CLIENT_OPTIONS = {"timeout": CLIENT_TIMEOUT, "max_reconnect_delay": MAX_RECONNECT_DELAY}
 PROGRESS_EVERY = 10.0
 PUBLISHED_BEFORE = 5
 PUBLISHED_WHILE_DOWN = 10
