@@ -46,8 +46,9 @@ TURNED_AWAY = int(os.environ.get("RELIABILITY_STORM_TURNED_AWAY", str(STORM_CLIE
 """Clients beyond the bucket: turned away with 503, they come back by the SDK's backoff as the bucket
 regains a token a second (Centrifugo's rate), so they take about this many seconds."""
 RATE_LIMIT = max(1, STORM_CLIENTS - TURNED_AWAY)
-CROWD_SIZE = 2000
-"""Clients per crowd process: one event loop stays responsive with this many SDK clients."""
+CROWD_SIZE = int(os.environ.get("RELIABILITY_STORM_CROWD_SIZE", "2000"))
+"""Clients per crowd process (at most): one event loop stays responsive with this many SDK clients;
+fewer per process share the crowd's CPU more evenly between its clients."""
 MAX_RECONNECT_DELAY = float(os.environ.get("RELIABILITY_STORM_MAX_RECONNECT_DELAY", "0.5"))
 """The cap of the SDK's reconnect backoff (full jitter from 0.1 s, doubling per failed attempt).
 The suite's 0.5 s (tests/compat/conftest.py) brings the turned-away clients back as soon as a token
