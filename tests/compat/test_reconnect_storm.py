@@ -12,9 +12,9 @@ which record what their clients got and check it; the crowd is built before the 
 pace the machine allows, and only the storm after the restart is timed.
 
 The channel's namespace has presence and recovery but no join and leave messages: with them,
-every subscribe is pushed to every subscriber of the channel, N² pushes for a crowd of N (20
-million for 2,000 clients subscribing twice), which is what made the crowds of the first large
-runs grow by megabytes per client and is no part of a reconnect storm.
+every subscribe is pushed to every subscriber of the channel, about N² pushes when a crowd of N
+subscribes and resubscribes (4 million for 2,000 clients), which is what made the crowds of the
+first large runs grow by megabytes per client and is no part of a reconnect storm.
 
 The suite runs STORM_CLIENTS (40) clients, a quarter of them beyond the bucket; the reliability kit
 runs more (``RELIABILITY_STORM_CLIENTS``, with ``RELIABILITY_STORM_TURNED_AWAY`` beyond the bucket). With
