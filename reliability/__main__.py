@@ -13,9 +13,12 @@
                                             N connections (default 10,000) churning N/40 at once
                                             per round for T rounds, publications flowing, leaks
                                             counted, in reliability/results/soak.json
-    python -m reliability storm [--clients N] [--turned-away K]
+    python -m reliability storm [--clients N] [--turned-away K] [--max-reconnect-delay S]
+                                [--client-timeout T]
                                             N clients (default 10,000) of a killed node come
-                                            back at once past a rate limit K short of N, in
+                                            back at once past a rate limit K short of N, their
+                                            SDK's backoff capped at S and its timeout T (default
+                                            20 s and 5 s, the SDK's), in
                                             reliability/results/storm.json
     python -m reliability all               seed, fuzz, faults, soak, storm, then report
     python -m reliability report            regenerate docs/reliability.md from the results
@@ -57,6 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     storm = commands.add_parser("storm", help="a killed node's clients all coming back at once")
     storm.add_argument("--clients", type=int, default=10_000)
     storm.add_argument("--turned-away", type=int, default=60, help="clients beyond the rate limit")
+    storm.add_argument(
+        "--max-reconnect-delay",
+        type=float,
+        default=20.0,
+        help="cap of the SDK's reconnect backoff in seconds (default: the SDK's own, 20)",
+    )
+    storm.add_argument(
+        "--client-timeout",
+        type=float,
+        default=5.0,
+        help="the SDK's timeout for a handshake, connect or subscribe (default: the SDK's own, 5)",
+    )
     commands.add_parser("all", help="seed, fuzz, faults, soak, storm, then report")
     commands.add_parser("report", help="regenerate docs/reliability.md")
     args = parser.parse_args(argv)
@@ -73,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "soak":
         return 0 if run_soak(args.connections, args.ticks) else 1
     if args.command == "storm":
-        return 0 if run_storm(args.clients, args.turned_away) else 1
+        return (
+            0
+            if run_storm(args.clients, args.turned_away, args.max_reconnect_delay, args.client_timeout)
+            else 1
+        )
     if args.command == "all":
         write_seeds()
         ok = fuzz_all([], 1_000_000) & run_faults(10) & run_soak(10_000, 40) & run_storm(10_000, 60)

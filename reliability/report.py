@@ -132,26 +132,59 @@ def _results(name: str) -> dict[str, dict[str, object]]:
 STORM_INTRO = """
 ## Reconnect storm
 
-Two rotary nodes on Redis; every client (centrifuge-python, reconnect backoff up to 0.5 s) on node
-A, subscribed with recovery. A is killed, ten publications are accepted through node B, and A
-starts again with `client.connection_rate_limit` some clients short of the crowd. Centrifugo's
-bucket starts full and regains one token a second, so the clients beyond it are turned away with
-503 and come back by the SDK's backoff, about one a second. Held means every client resubscribed
-with `recovered: true` and got every publication once and in order; the time runs from A's
-restart until the last client has the last publication.
+Two rotary nodes on Redis; every client (centrifuge-python, the official SDK, doing its own
+reconnecting) on node A, subscribed with recovery to one channel of a namespace with presence and
+history but no join/leave messages (with them each subscribe is pushed to every subscriber: N²
+pushes for a crowd of N, no part of a storm). The crowd lives in processes of 2,000 clients at most
+(tests/helpers/sdk_crowd.py), built before the storm at whatever pace the machine allows. A is
+killed, ten publications are accepted through node B, and A starts again with
+`client.connection_rate_limit` some clients short of the crowd. Centrifugo's bucket starts full and
+regains one token a second, so the clients beyond it are turned away with 503 and come back by the
+SDK's backoff (full jitter, doubling from 0.1 s up to the cap in the table: 20 s is the SDK's
+default, the suite's 0.5 s keeps the small storm short), about one a second. The SDK's timeout (for
+a handshake, a connect, a subscribe) is its default, 5 s, where the table does not say otherwise.
+The kit runs the crowd at nice 10 (rows from d2a8209 on; the rows before had the crowd in the
+test's own process), so that the node gets the CPU first, as it would with clients on machines of
+their own. Held means every client resubscribed with `recovered: true` and got every publication
+once and in order; the time runs from A's restart until the last client has the last publication.
+"Timeouts" are handshakes that outlived the SDK's timeout; "crowd KiB/client" is the crowd
+processes' RSS per client at the end, less what they held before their first client; the load
+average is the machine's (shared) at the start and end of the run.
 """
 
 
 def storm_table(results: dict[str, dict[str, object]]) -> str:
     lines = [
-        "| clients | connection_rate_limit | held | seconds to all recovered | lost | commit | measured |",
-        "| ---: | ---: | --- | ---: | ---: | --- | --- |",
+        "| clients | backoff cap (s) | SDK timeout (s) | connection_rate_limit | held "
+        "| seconds to all recovered | reconnected within 10 s | answers 503 | timeouts | lost "
+        "| crowd KiB/client | CPU s crowd / node | load average | commit | measured |",
+        "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| --- | --- | --- | --- |",
     ]
-    for row in results.values():
+    rows = sorted(results.values(), key=lambda row: (int(str(row.get("clients", 0))), str(row["measured"])))
+    for row in rows:
+        failures: Any = row.get("failed_connect_attempts_by_error", {})
+        refused = sum(n for error, n in failures.items() if "HTTP 503" in error)
+        timeouts = sum(n for error, n in failures.items() if error.startswith("TimeoutError"))
+        within: Any = row.get("reconnected_within_s", {})
+        seconds = row.get("seconds_to_all_recovered")
+        if not row["held"] and row.get("seconds_waited") is not None:
+            seconds = f"not within {row['seconds_waited']}"
+        load: Any = row.get("load_average_before_after")
+        cpu = (
+            f"{row['crowd_cpu_s_storm']} / {row['server_cpu_s_storm']}"
+            if "server_cpu_s_storm" in row
+            else "-"
+        )
         lines.append(
-            f"| {row.get('clients', '-')} | {row.get('connection_rate_limit', '-')} "
-            f"| {'yes' if row['held'] else 'NO'} | {row.get('seconds_to_all_recovered', '-')} "
-            f"| {row.get('lost', '-')} | {row['commit']} | {row['measured']} |"
+            f"| {row.get('clients', '-')} | {row.get('max_reconnect_delay_s', 0.5)} "
+            f"| {row.get('client_timeout_s', 5.0)} "
+            f"| {row.get('connection_rate_limit', '-')} | {'yes' if row['held'] else 'NO'} "
+            f"| {seconds if seconds is not None else '-'} | {within.get('10', '-')} "
+            f"| {refused if failures else '-'} | {timeouts if failures else '-'} "
+            f"| {row.get('lost', '-') if row['held'] else '-'} | {row.get('crowd_rss_kib_per_client', '-')} "
+            f"| {cpu} | {' / '.join(map(str, load)) if load else '-'} "
+            f"| {row['commit']} | {row['measured']} |"
         )
     return "\n".join(lines)
 
@@ -213,14 +246,47 @@ NOT_YET = """
   validation per input, about 60 inputs a second beside the suite: some 4.5 hours of one core).
   client_json and client_protobuf reached it on 2026-12-05 (499 and 843 inputs a second on one
   core; the hour-long runs before had 219 a second on a machine busy with the suite).
-- Reconnect storm at 10,000: the storm's crowd of centrifuge-python clients lives in one process
-  and is built at a few dozen clients a second, so 10,000 of them cannot come back "at once" from
-  one process on this 2-core machine; a 10,000-client run found the Redis engine's
-  concurrent-connect defect (fixed) and could not build its crowd in time. A 2,000-client run
-  (2026-12-05 23:28 UTC, quiet machine) was stopped after 11 minutes: the crowd's process was at
-  100% of a core and 7.7 GB of RSS (about 4 MB per centrifuge-python client, not explained; the
-  server's process was at 90 MB). The largest storm held is in the table above. The soak held at
-  10,000 connections (above).
+- Reconnect storm at 10,000 with the SDK's own settings (timeout 5 s, backoff up to 20 s) does not
+  hold on this shared 2-core machine; with the SDK's timeout at 30 s it holds (71.6 s, every client
+  back with `recovered: true`, nothing lost, no handshake timeout, 402 answers 503 for the 60
+  turned away; 2026-12-06 01:39 UTC, load 6.0 to 8.2). Three runs with the 5 s timeout (01:18,
+  01:36 and 01:56 UTC, load 4.6 to 12.8, 2.4 to 8.8 and 6.5 to 14.2; the last with ten crowd
+  processes of 1,000 instead of five of 2,000) brought back 505, 1,099 and 1,027 clients in 740 s;
+  the table keeps the second. What blocks, from their figures: the crowd comes back within about 3
+  s (the SDK's backoff after some 2 s of refused attempts while A restarts), and the first wave
+  needs more than 10 s on this machine (with the 30 s timeout: p50 11.3 s, p90 12.8 s, none within
+  10 s), so with 5 s every client of that wave gives up first. A handshake its client abandoned is
+  still read by the node from the socket's buffer and takes a token of `connection_rate_limit` at
+  admission (Centrifugo takes its token there too), so the bucket of 9,940 drains on abandoned
+  handshakes (143,481, 44,531 and 77,088 timeouts), after which clients come back at one a second
+  while the rest are answered 503 (321,652, 555,605 and 450,239). At load 14, the third run also
+  saw 233 connections closed for no pong (3012), 17 for no ping, and 8 closed as stale (3502: no
+  connect command read within `client.stale_close_delay`, 10 s, of the upgrade), which the SDK does
+  not retry: those clients stayed away, as they would from Centrifugo. The 10 s are mostly the
+  crowd's, not the node's: in the run that held the crowd (five processes at nice 10) spent 22.7 s
+  of CPU and node A 6.7 s; in the second failed run 468 s and 148.5 s, about 0.8 ms of the SDK's
+  CPU and 0.25 ms of the node's per failed attempt. 5,000 clients hold with the 5 s timeout: none
+  of their handshakes outlived it (table). What would lift it: clients on machines of their own
+  (the crowd shares the node's two cores), the node not taking a token for a request whose client
+  already hung up (a peek for the FIN before admission; not Centrifugo's accounting), or a node
+  that takes more than the 700 to 1,000 reconnects a second seen here.
+- The SDK's backoff matters more than the crowd's size: 5,000 clients with the suite's 0.5 s cap
+  did not hold (2026-12-06 00:49 UTC, the first version of 960b00d, load 9.3 to 5.3): every client
+  retried within half a second, 4,185 handshakes timed out, and 2,980 clients were back after 740
+  s with 555,082 answers 503; the same crowd with the SDK's 20 s cap held (table).
+- The crowd of the first large storms (7.7 GB, about 4 MB per client, at 2,000) is explained and
+  gone. The chat namespace pushed a join to every subscriber on each subscribe: N² pushes for a
+  crowd of N (about 2 million while 2,000 clients are built, as many again when they resubscribe),
+  which also made building quadratic (2,000 clients in 54 s, against 2 s without); the test's
+  EventLog kept each as a context (about 0.5 KiB of Python objects per join: the decoded strings,
+  the ClientInfo, the JoinContext, the log's tuple; 478 KiB of RSS per client once 2,000 were
+  built). It also kept every failed attempt's ErrorContext, whose exception holds the traceback and
+  with it the failed connection: 15 KiB each, measured over 6,310 answers 503. The storm's
+  namespace now has no join/leave, and the crowd (tests/helpers/sdk_crowd.py) keeps the
+  subscription's events and the client's as short strings: 29 to 30 KiB of RSS per client built
+  (tracemalloc: about 29 KiB of Python objects, the websockets connection with its headers and
+  message assembler, three tasks and two queues of asyncio, the SDK's Client and Subscription), 43
+  to 48 KiB at the end of a storm.
 - Earlier storm runs at 500 that did not hold (load 15 to 24 on the shared machine, before the
   server's front door made connects cheaper): about 100 clients retrying every 0.5 s against one
   token a second, 19,787 answers 503 and 2,558 handshake timeouts, and about 100 recovered
