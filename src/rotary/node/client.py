@@ -232,16 +232,20 @@ class Client:
     # -- output --------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Writes what the session queued and re-arms the timer for its next deadline."""
+        """Writes what the session queued and re-arms the timer if its next deadline may have moved."""
         if self.closed:
             return
-        data = self.session.data_to_send()
+        session = self.session
+        data = session.data_to_send()
         if data is not None:
             self.transport.write(data)
-        self._arm_timer()
+        if session.deadlines_moved:
+            self._arm_timer()
 
     def _arm_timer(self) -> None:
-        deadline = self.session.next_deadline()
+        session = self.session
+        session.deadlines_moved = False
+        deadline = session.next_deadline()
         deadlines = self.node.deadlines
         tick = None if deadline is None else deadlines.tick_of(deadline)
         if tick == self._tick:

@@ -141,6 +141,9 @@ class Session:
         ``presence_update_interval``."""
         self.expired_channels: list[str] = []
         """Subscriptions whose expiry passed without a refresh; the driver ends them."""
+        self.deadlines_moved = True
+        """A deadline was set or cleared since the driver last asked ``next_deadline``: it asks
+        again only then (most of its flushes follow replies that move none), and clears this."""
 
     # -- input ---------------------------------------------------------------------------------
 
@@ -173,6 +176,7 @@ class Session:
             raise ProtocolError("pong without ping")
         self._awaiting_pong = False
         self._pong_at = None
+        self.deadlines_moved = True
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -183,6 +187,7 @@ class Session:
         self.status = Status.CONNECTED
         self.server_side_refresh = server_side_refresh
         self._stale_at = None
+        self.deadlines_moved = True
         interval = self.limits.ping_interval
         if interval > 0:
             self._ping_at = now + random.uniform(interval / 2, interval)
@@ -194,6 +199,7 @@ class Session:
     def set_expiry(self, expire_at: int, now: float, wall_now: float) -> None:
         """Connection expiry moved (connect, refresh): close after it plus the grace delay."""
         self.expire_at = expire_at
+        self.deadlines_moved = True
         if expire_at <= 0:
             self._expire_deadline = None
             return
@@ -205,10 +211,12 @@ class Session:
         of the connection where the Unix second is past ``expire_at`` plus the grace delay in whole
         seconds (centrifuge's ``checkSubscriptionExpiration``)."""
         if expire_at <= 0:
-            self._sub_deadlines.pop(channel, None)
+            if self._sub_deadlines.pop(channel, None) is not None:
+                self.deadlines_moved = True
             return
         past = expire_at + int(self.limits.expired_sub_close_delay) + 1
         self._sub_deadlines[channel] = self._check_at_or_after(now + max(past - wall_now, 0))
+        self.deadlines_moved = True
 
     def _check_at_or_after(self, moment: float) -> float:
         """The connection's first periodic check at or after ``moment`` (loop time)."""
@@ -240,7 +248,8 @@ class Session:
         state = self.channels.pop(channel, None)
         if state is None:
             return None
-        self._sub_deadlines.pop(channel, None)
+        if self._sub_deadlines.pop(channel, None) is not None:
+            self.deadlines_moved = True
         was_live = state.end()
         if unsubscribe is not None and self.status is Status.CONNECTED:
             push = pb.Unsubscribe(code=unsubscribe.code, reason=unsubscribe.reason)
@@ -253,12 +262,14 @@ class Session:
         self.status = Status.UNUSABLE
         self._stale_at = self._ping_at = self._pong_at = self._expire_deadline = None
         self._drop_at = now + self.limits.unusable_drop_delay
+        self.deadlines_moved = True
 
     def close(self) -> list[Ended]:
         """Closes the session and ends every subscription; returns them for the node to release."""
         self.status = Status.CLOSED
         self._ping_at = self._pong_at = self._stale_at = self._expire_deadline = self._drop_at = None
         self._sub_deadlines.clear()
+        self.deadlines_moved = True
         ended = [(state, state.end()) for state in self.channels.values()]
         self.channels.clear()
         return ended
@@ -305,7 +316,8 @@ class Session:
     # -- time ----------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        """The earliest deadline set, if any; the client asks after every flush, so no list is built."""
+        """The earliest deadline set, if any; the client asks after a flush whenever
+        ``deadlines_moved``, so no list is built."""
         earliest = self._ping_at
         for t in (self._stale_at, self._pong_at, self._expire_deadline, self._drop_at):
             if t is not None and (earliest is None or t < earliest):
@@ -318,6 +330,7 @@ class Session:
 
     def timer_fired(self, now: float, wall_now: float) -> codes.Disconnect | None:
         """Runs what is due: queues a ping, or returns the disconnect that must close the connection."""
+        self.deadlines_moved = True  # the driver's timer fired: it waits for nothing until re-armed
         if self._drop_at is not None and now >= self._drop_at:
             self.dropped = True
             return codes.DISCONNECT_CONNECTION_CLOSED
