@@ -45,10 +45,11 @@ class Verdict(enum.Enum):
     """A publication is missing before this one: the subscriber's state is insufficient."""
 
 
-# Members bound once for accept(), which runs per subscriber and publication: on Python 3.11 an
-# Enum class attribute goes through EnumType.__getattr__ (about 850 instructions each).
+# Members bound once for accept(), which runs per subscriber and publication, and the moves: on
+# Python 3.11 an Enum class attribute goes through EnumType.__getattr__ (about 850 instructions each).
 _SUBSCRIBING = SubscriptionStatus.SUBSCRIBING
 _SUBSCRIBED = SubscriptionStatus.SUBSCRIBED
+_ENDED = SubscriptionStatus.ENDED
 _DELIVER = Verdict.DELIVER
 _BUFFER = Verdict.BUFFER
 _SKIP = Verdict.SKIP
@@ -112,7 +113,7 @@ class ChannelState:
 
     def activate(self, epoch: str, offset: int, delta_ready: bool) -> None:
         """The subscribe reply (or push) was queued: live from now on, at this stream position."""
-        self._move(SubscriptionStatus.SUBSCRIBED)
+        self._move(_SUBSCRIBED)
         self.epoch = epoch
         self.offset = offset
         self.delta_ready = delta_ready
@@ -124,14 +125,14 @@ class ChannelState:
 
     def end(self) -> bool:
         """Ends the subscription; True when it had been live (so its join was announced)."""
-        was_live = self.status is SubscriptionStatus.SUBSCRIBED
-        self._move(SubscriptionStatus.ENDED)
+        was_live = self.status is _SUBSCRIBED
+        self._move(_ENDED)
         self.buffered = []
         return was_live
 
     @property
     def live(self) -> bool:
-        return self.status is SubscriptionStatus.SUBSCRIBED
+        return self.status is _SUBSCRIBED
 
     def accept(self, offset: int, epoch: str = "") -> Verdict:
         """Decides what to do with a publication of this offset and epoch; advances the tracked offset.

@@ -51,6 +51,14 @@ class Status(enum.Enum):
     CLOSED = "closed"
 
 
+# Members bound once: on Python 3.11 an Enum class attribute goes through EnumType.__getattr__
+# (about 850 instructions each), and the session asks for them on every frame.
+_CONNECTING = Status.CONNECTING
+_CONNECTED = Status.CONNECTED
+_UNUSABLE = Status.UNUSABLE
+_CLOSED = Status.CLOSED
+
+
 @dataclass(frozen=True, slots=True)
 class SessionLimits:
     """Timing of one connection, from the client config section (seconds; 0 disables)."""
@@ -111,7 +119,7 @@ class Session:
     def __init__(self, codec: Codec, limits: SessionLimits, now: float) -> None:
         self.codec = codec
         self.limits = limits
-        self.status = Status.CONNECTING
+        self.status = _CONNECTING
         self.channels: dict[str, ChannelState] = {}
         self.expire_at = 0
         """Unix seconds of connection expiry (0 never); the driver keeps it in wall-clock time."""
@@ -149,14 +157,16 @@ class Session:
 
     def receive(self, data: bytes) -> list[pb.Command]:
         """Decodes one frame; ProtocolError when it is not a valid frame."""
-        if self.status is Status.CLOSED or self.status is Status.UNUSABLE:
+        status = self.status
+        if status is _CLOSED or status is _UNUSABLE:
             return []
         return self.codec.decode_commands(data)
 
     def admit(self, command: pb.Command) -> str | None:
         """The method this command runs, or None for a pong; ProtocolError if it may not run now."""
         method = request_method(command)
-        if self.status is not Status.CONNECTED and method != "connect":
+        connected = self.status is _CONNECTED
+        if not connected and method != "connect":
             raise ProtocolError("command before connect")
         if method is None:
             if command.id != 0:
@@ -167,7 +177,7 @@ class Session:
             raise ProtocolError("command without id")
         if method == "ping":
             raise ProtocolError("legacy ping command")
-        if method == "connect" and self.status is Status.CONNECTED:
+        if method == "connect" and connected:
             raise ProtocolError("second connect")
         return method
 
@@ -184,7 +194,7 @@ class Session:
         self, now: float, expire_at: int, wall_now: float, server_side_refresh: bool = False
     ) -> None:
         """The connect command succeeded: start pings and the expiry deadline."""
-        self.status = Status.CONNECTED
+        self.status = _CONNECTED
         self.server_side_refresh = server_side_refresh
         self._stale_at = None
         self.deadlines_moved = True
@@ -251,7 +261,7 @@ class Session:
         if self._sub_deadlines.pop(channel, None) is not None:
             self.deadlines_moved = True
         was_live = state.end()
-        if unsubscribe is not None and self.status is Status.CONNECTED:
+        if unsubscribe is not None and self.status is _CONNECTED:
             push = pb.Unsubscribe(code=unsubscribe.code, reason=unsubscribe.reason)
             self.send_push(pb.Push(channel=channel, unsubscribe=push))
         return state, was_live
@@ -259,14 +269,14 @@ class Session:
     def connect_failed(self, now: float) -> None:
         """A connect was refused: the connection is unusable. As with Centrifugo, what the client
         sends next is ignored and the socket is dropped, without a close frame, a little later."""
-        self.status = Status.UNUSABLE
+        self.status = _UNUSABLE
         self._stale_at = self._ping_at = self._pong_at = self._expire_deadline = None
         self._drop_at = now + self.limits.unusable_drop_delay
         self.deadlines_moved = True
 
     def close(self) -> list[Ended]:
         """Closes the session and ends every subscription; returns them for the node to release."""
-        self.status = Status.CLOSED
+        self.status = _CLOSED
         self._ping_at = self._pong_at = self._stale_at = self._expire_deadline = self._drop_at = None
         self._sub_deadlines.clear()
         self.deadlines_moved = True
