@@ -65,18 +65,18 @@ async def start_subscription(
     if client.closed:
         raise DisconnectError(codes.DISCONNECT_CONNECTION_CLOSED)
     node = client.node
-    state = ChannelState(
-        channel=channel,
-        server_side=server_side,
-        positioned=opts.positioned or opts.recoverable,
-        push_join_leave=opts.push_join_leave,
-        emit_presence=opts.emit_presence,
-        emit_join_leave=opts.emit_join_leave,
-        expire_at=opts.expire_at,
-        chan_info=opts.chan_info,
-        delta=opts.delta,
-        tags_filter=_tags_filter(request, opts),
-        server_side_refresh=opts.server_side_refresh,
+    state = ChannelState(  # positional, in field order: see ChannelState
+        channel,
+        server_side,
+        opts.positioned or opts.recoverable,  # positioned
+        opts.push_join_leave,
+        opts.emit_presence,
+        opts.emit_join_leave,
+        opts.expire_at,
+        opts.chan_info,
+        opts.delta,
+        _tags_filter(request, opts),
+        opts.server_side_refresh,
     )
     client.session.add_subscription(state)
     if opts.feed is not None:

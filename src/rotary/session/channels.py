@@ -58,34 +58,37 @@ _GAP = Verdict.GAP
 
 @dataclass(slots=True)
 class ChannelState:
-    """Per-connection facts about one channel the connection is subscribed to."""
+    """Per-connection facts about one channel the connection is subscribed to.
+
+    The fields a subscription starts with come first, in the order node/subscription.py passes
+    them positionally (a class called with keywords gets them as a dict first, on every subscribe)."""
 
     channel: str
     server_side: bool = False
-    status: SubscriptionStatus = SubscriptionStatus.SUBSCRIBING
     positioned: bool = False
     """Offsets are tracked: a gap in them means lost publications."""
-    offset: int = 0
-    epoch: str = ""
     push_join_leave: bool = False
     emit_presence: bool = False
     emit_join_leave: bool = False
     expire_at: int = 0
     chan_info: bytes = b""
-    buffered: list[tuple[pb.Publication, int]] = field(default_factory=list)
-    """Publications (with their offsets) received while subscribing."""
     delta: str = ""
     """Negotiated delta type ("fossil"), empty for none; part of the subscriber's encoding key."""
+    tags_filter: TagsMatcher | None = None
+    """Publications whose tags it rejects are not delivered (offsets still advance). A delta
+    subscription keeps it for recovery only: live, Centrifugo sends it every publication."""
+    server_side_refresh: bool = False
+    """The server refreshes it at expiry; the client may not send sub_refresh for it."""
+    status: SubscriptionStatus = SubscriptionStatus.SUBSCRIBING
+    offset: int = 0
+    epoch: str = ""
+    buffered: list[tuple[pb.Publication, int]] = field(default_factory=list)
+    """Publications (with their offsets) received while subscribing."""
     delta_ready: bool = False
     """The subscriber holds a whole publication it can apply the next delta to."""
     end_requested: codes.UnsubscribeCode | None = None
     """The server asked to end it while it was still subscribing: it ends right after it goes live,
     as centrifuge waits for a subscribe in progress before unsubscribing."""
-    server_side_refresh: bool = False
-    """The server refreshes it at expiry; the client may not send sub_refresh for it."""
-    tags_filter: TagsMatcher | None = None
-    """Publications whose tags it rejects are not delivered (offsets still advance). A delta
-    subscription keeps it for recovery only: live, Centrifugo sends it every publication."""
 
     def wants(self, pub: pb.Publication) -> bool:
         """Whether the tags filter, if any, lets ``pub`` through."""

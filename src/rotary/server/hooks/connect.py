@@ -83,13 +83,11 @@ class ConnectHooks:
             raise DisconnectError(codes.DISCONNECT_INVALID_TOKEN) from None
         if not claims.user and self._client.disallow_anonymous_connection_tokens:
             raise DisconnectError(codes.DISCONNECT_PERMISSION_DENIED)
-        return ConnectDecision(
-            user=claims.user,
-            conn_info=claims.info,
-            expire_at=0 if self._client.insecure else claims.expire_at,
-            subscriptions=self._token_subscriptions(claims),
-            meta=claims.meta,
-        )
+        expire_at = 0 if self._client.insecure else claims.expire_at
+        subscriptions = self._token_subscriptions(claims)
+        # positional (user, conn_info, expire_at, data, subscriptions, meta): a class called with
+        # keywords gets them as a dict first, on every connect
+        return ConnectDecision(claims.user, claims.info, expire_at, b"", subscriptions, claims.meta)
 
     def _token_subscriptions(self, claims: ConnectToken) -> dict[str, SubscribeOptions]:
         """Server-side subscriptions from ``subs`` (which wins) or ``channels``; 102 for a bad namespace."""
