@@ -142,7 +142,9 @@ def fill(message: Message, obj: Any, depth: int = 1) -> None:
         raise ProtocolError(f"{message.DESCRIPTOR.name}: expected an object")
     if depth > MAX_NESTED_MESSAGES:
         raise ProtocolError(f"messages nested deeper than {MAX_NESTED_MESSAGES}")
-    setters = _setters(message.DESCRIPTOR)
+    setters = _SETTERS_BY_TYPE.get(type(message))
+    if setters is None:
+        setters = _SETTERS_BY_TYPE[type(message)] = _setters(message.DESCRIPTOR)
     for key, value in obj.items():
         setter = setters.get(key)
         if setter is None:
@@ -249,10 +251,20 @@ def _singular_setter(field: FieldDescriptor) -> Setter:
 
         def set_message(message: Message, value: Any, depth: int) -> None:
             child = getattr(message, name)
-            child.SetInParent()  # an empty object still marks the field present: {"publish":{}}
+            # an empty object still marks the field present: {"publish":{}}; the method read from
+            # the class, as an instance's attributes are first looked up among its fields
+            type(child).SetInParent(child)
             fill(child, value, depth + 1)
 
         return set_message
+    if field.type == FieldDescriptor.TYPE_STRING:  # _parse_string inline: the commonest field
+
+        def set_string(message: Message, value: Any, depth: int) -> None:
+            if type(value) is not str:
+                raise ProtocolError("expected a string")
+            setattr(message, name, value)
+
+        return set_string
     parse = _scalar_parser(field)
 
     def set_scalar(message: Message, value: Any, depth: int) -> None:
@@ -267,6 +279,11 @@ def _field_setter(field: FieldDescriptor) -> Setter:
     if _is_repeated(field):
         return _repeated_setter(field)
     return _singular_setter(field)
+
+
+_SETTERS_BY_TYPE: dict[type[Message], dict[str, Setter]] = {}
+"""``_setters`` of a message class: ``type(message)`` is a cheaper key than its DESCRIPTOR, which
+an instance looks up among its fields first."""
 
 
 @functools.cache
