@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import Coroutine, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,17 @@ _UNUSABLE = Status.UNUSABLE
 asked after every command."""
 
 
+def uuid4_string(random: bytes | None = None) -> str:
+    """``str(uuid.uuid4())`` (or of ``uuid.UUID(bytes=random, version=4)``): the same 16 random
+    bytes with the version and variant bits set, spelled the same, without building a UUID object
+    (its __init__ and __str__ were about 10k instructions of every connect)."""
+    raw = bytearray(os.urandom(16) if random is None else random)
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    digits = raw.hex()
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
 class Client:
     """One client connection, as hooks and the hub see it."""
 
@@ -59,11 +70,11 @@ class Client:
     ) -> None:
         self.node = node
         self.transport = transport
-        self.id = str(uuid.uuid4())
+        self.id = uuid4_string()
         self.user = ""
         self.conn_info = b""
         self.meta = b""
-        self.session_id = str(uuid.uuid4()) if transport.unidirectional else ""
+        self.session_id = uuid4_string() if transport.unidirectional else ""
         self.headers: Mapping[str, str] = headers or {}
         self.emulated_headers: Mapping[str, str] = {}
         """Headers the client sent in its connect command (headers emulation)."""
