@@ -78,13 +78,21 @@ their messages, so writing them first keeps field-number order."""
 
 def to_jsonable(message: Message) -> dict[str, Jsonable]:
     """The message as a dict that ``orjson.dumps`` renders in Centrifugo's JSON form."""
-    descriptor = message.DESCRIPTOR
-    table = _encoders(descriptor)
-    out: dict[str, Jsonable] = {name: zero() for name, zero in _always_written(descriptor)}
+    tables = _ENCODERS_BY_TYPE.get(type(message))
+    if tables is None:
+        descriptor = message.DESCRIPTOR
+        tables = _ENCODERS_BY_TYPE[type(message)] = (_encoders(descriptor), _always_written(descriptor))
+    table, always = tables
+    out: dict[str, Jsonable] = {name: zero() for name, zero in always} if always else {}
     for field, value in message.ListFields():  # set fields only, in field-number order
         name, convert = table[field.number]
         out[name] = convert(value)
     return out
+
+
+_ENCODERS_BY_TYPE: dict[type[Message], tuple[dict[int, tuple[str, Converter]], AlwaysWritten]] = {}
+"""``_encoders`` and ``_always_written`` of a message class: ``type(message)`` is a cheaper key than
+its DESCRIPTOR, which an instance looks up among its fields first."""
 
 
 def _identity(value: Any) -> Any:
@@ -110,8 +118,11 @@ def _field_encoder(field: FieldDescriptor) -> Converter:
     return convert
 
 
+AlwaysWritten = tuple[tuple[str, Callable[[], Jsonable]], ...]
+
+
 @functools.cache
-def _always_written(descriptor: Descriptor) -> tuple[tuple[str, Callable[[], Jsonable]], ...]:
+def _always_written(descriptor: Descriptor) -> AlwaysWritten:
     """The ALWAYS_WRITTEN fields of ``descriptor``, each with a maker of its zero value."""
     out: list[tuple[str, Callable[[], Jsonable]]] = []
     for name in ALWAYS_WRITTEN.get(descriptor.full_name, ()):
