@@ -142,6 +142,7 @@ class Client:
             self._protocol_violation(exc)
             return
         metrics = self.node.metrics
+        flushed = False  # the last command ran through _run, which writes what it queued
         for command in commands:
             if self.closed:
                 return
@@ -156,11 +157,15 @@ class Client:
                 metrics.message_received(self.transport.name, method or "unknown", size)
             if method is not None:
                 await self._run(method, command)
-            elif metrics is not None and self.session.ping_sent_at is not None:
-                metrics.ping_pong(self.transport.name, self.loop_time() - self.session.ping_sent_at)
+                flushed = True
+            else:
+                flushed = False  # a pong: its deadline moved
+                if metrics is not None and self.session.ping_sent_at is not None:
+                    metrics.ping_pong(self.transport.name, self.loop_time() - self.session.ping_sent_at)
             if self.session.status is _UNUSABLE:
                 break
-        self.flush()
+        if not flushed:
+            self.flush()
 
     async def connect_unidirectional(self, request: pb.ConnectRequest) -> ConnectFailure | None:
         """Runs the connect of a unidirectional transport, whose request came with the HTTP request
