@@ -123,11 +123,14 @@ def head(request: web.BaseRequest, response: web.StreamResponse) -> bytes:
 
 
 def head_of(version: str, headers: Iterable[tuple[str, str]]) -> bytes:
-    """The 101's status line for ``version`` (``HTTP/1.1``) and ``headers``, as aiohttp writes them."""
-    lines = [f"{version} 101 Switching Protocols"]
-    lines.extend(f"{name}: {value}" for name, value in headers)
-    lines.append("\r\n")
-    return "\r\n".join(lines).encode()
+    """The 101's status line for ``version`` (``HTTP/1.1``) and ``headers``, as aiohttp writes them.
+
+    Joined in a loop of plain concatenations: a generator and f-strings (``format`` of aiohttp's
+    ``istr`` names) cost more than the few headers of a 101."""
+    head = version + " 101 Switching Protocols\r\n"
+    for name, value in headers:
+        head += name + ": " + value + "\r\n"
+    return (head + "\r\n").encode()
 
 
 class HandedOver(web.StreamResponse):
