@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
+
 from rotary.protocol import json_depth
 
 
@@ -98,7 +100,10 @@ class Claims:
 
     def __init__(self, raw: bytes) -> None:
         try:  # Centrifugo's Go decoder takes claims up to 10000 levels deep
-            values = json_depth.loads(raw, json_depth.GO_MAX_DEPTH)
+            try:  # json_depth.loads without its frame: orjson first, which nearly always reads them
+                values = orjson.loads(raw)
+            except orjson.JSONDecodeError:  # too deep for orjson, or not JSON (the same error)
+                values = json_depth.loads(raw, json_depth.GO_MAX_DEPTH)
         except (json_depth.InvalidJson, json_depth.JsonDepthError) as exc:
             raise _invalid(f"claims are not JSON: {exc}") from None
         if not isinstance(values, dict):
@@ -247,7 +252,8 @@ def _grant(channel: str, value: object) -> SubscriptionGrant:
 def connect_token(claims: Claims, user_id_claim: str) -> ConnectToken:
     """Build what a connection token grants; the caller has checked signature, audience and times."""
     channels = claims.strings("channels")
-    subs = {channel: _grant(channel, value) for channel, value in claims.mapping("subs").items()}
+    granted = claims.mapping("subs")
+    subs = {channel: _grant(channel, value) for channel, value in granted.items()} if granted else {}
     user = claims.user(user_id_claim)
     expire_at = claims.expire_at()
     info = _payload(claims.values, "info")
