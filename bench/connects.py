@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -227,6 +228,9 @@ async def count_instructions(
         target.stop()
     totals = [int(line.split()[1]) for line in out.read_text().splitlines() if line.startswith("totals:")]
     per_op = max(totals, default=0) / args.clients
+    if args.keep is not None:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(out, args.keep / out.name)
     return {
         "subscribers": args.clients,
         "measure": "connect+subscribe",
@@ -324,6 +328,9 @@ def main() -> int:
     parser.add_argument("--same-token", action="store_true", help="every client sends the same token")
     parser.add_argument(
         "--callgrind", action="store_true", help="count rotary's instructions under callgrind (no floor)"
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="with --callgrind: copy each target's callgrind output into this directory"
     )
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-import uuid
 from collections.abc import Coroutine, Mapping
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,21 @@ _UNI_ERROR_TO_DISCONNECT: dict[int, codes.Disconnect] = {
 }
 """centrifuge's mapping of connect errors for unidirectional clients, applied after the configured one."""
 
+_UNUSABLE = Status.UNUSABLE
+"""Bound once: on Python 3.11 an Enum class attribute costs about 850 instructions, and it is
+asked after every command."""
+
+
+def uuid4_string(random: bytes | None = None) -> str:
+    """``str(uuid.uuid4())`` (or of ``uuid.UUID(bytes=random, version=4)``): the same 16 random
+    bytes with the version and variant bits set, spelled the same, without building a UUID object
+    (its __init__ and __str__ were about 10k instructions of every connect)."""
+    raw = bytearray(os.urandom(16) if random is None else random)
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    digits = raw.hex()
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
 
 class Client:
     """One client connection, as hooks and the hub see it."""
@@ -55,11 +70,11 @@ class Client:
     ) -> None:
         self.node = node
         self.transport = transport
-        self.id = str(uuid.uuid4())
+        self.id = uuid4_string()
         self.user = ""
         self.conn_info = b""
         self.meta = b""
-        self.session_id = str(uuid.uuid4()) if transport.unidirectional else ""
+        self.session_id = uuid4_string() if transport.unidirectional else ""
         self.headers: Mapping[str, str] = headers or {}
         self.emulated_headers: Mapping[str, str] = {}
         """Headers the client sent in its connect command (headers emulation)."""
@@ -127,6 +142,7 @@ class Client:
             self._protocol_violation(exc)
             return
         metrics = self.node.metrics
+        flushed = False  # the last command ran through _run, which writes what it queued
         for command in commands:
             if self.closed:
                 return
@@ -141,11 +157,15 @@ class Client:
                 metrics.message_received(self.transport.name, method or "unknown", size)
             if method is not None:
                 await self._run(method, command)
-            elif metrics is not None and self.session.ping_sent_at is not None:
-                metrics.ping_pong(self.transport.name, self.loop_time() - self.session.ping_sent_at)
-            if self.session.status is Status.UNUSABLE:
+                flushed = True
+            else:
+                flushed = False  # a pong: its deadline moved
+                if metrics is not None and self.session.ping_sent_at is not None:
+                    metrics.ping_pong(self.transport.name, self.loop_time() - self.session.ping_sent_at)
+            if self.session.status is _UNUSABLE:
                 break
-        self.flush()
+        if not flushed:
+            self.flush()
 
     async def connect_unidirectional(self, request: pb.ConnectRequest) -> ConnectFailure | None:
         """Runs the connect of a unidirectional transport, whose request came with the HTTP request
@@ -232,16 +252,20 @@ class Client:
     # -- output --------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Writes what the session queued and re-arms the timer for its next deadline."""
+        """Writes what the session queued and re-arms the timer if its next deadline may have moved."""
         if self.closed:
             return
-        data = self.session.data_to_send()
+        session = self.session
+        data = session.data_to_send()
         if data is not None:
             self.transport.write(data)
-        self._arm_timer()
+        if session.deadlines_moved:
+            self._arm_timer()
 
     def _arm_timer(self) -> None:
-        deadline = self.session.next_deadline()
+        session = self.session
+        session.deadlines_moved = False
+        deadline = session.next_deadline()
         deadlines = self.node.deadlines
         tick = None if deadline is None else deadlines.tick_of(deadline)
         if tick == self._tick:

@@ -74,7 +74,11 @@ async def connect(client: Client, cmd: pb.Command) -> None:
     client.session.connected(client.loop_time(), decision.expire_at, time.time(), refresh_by_server)
     client.metric_labels = _metric_labels(client.transport_name, req.name, req.version)
     node.hub.add_client(client)
-    result = pb.ConnectResult(client=client.id, version=node.config.version, data=decision.data)
+    result = pb.ConnectResult()  # fields set one by one: about half the cost of keywords
+    result.client = client.id
+    result.version = node.config.version
+    if decision.data:
+        result.data = decision.data
     started: list[Started] = []
     for channel, opts in decision.subscriptions.items():
         if client.closed:

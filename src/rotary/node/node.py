@@ -272,6 +272,11 @@ class Node:
         """
         turn = self._channel_turns.get(channel)
         if turn is None:
+            if self.hub.has_subscribers(channel) == (channel in self._broker_channels):
+                # Nobody holds or awaits this channel's turn, so taking it would not wait, and the
+                # broker already matches: what the turn would find, without a lock made for it
+                # (every subscribe to a channel this node already has comes here).
+                return
             turn = self._channel_turns[channel] = _ChannelTurn()
         turn.users += 1
         try:

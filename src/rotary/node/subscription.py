@@ -66,18 +66,18 @@ async def start_subscription(
     if client.closed:
         raise DisconnectError(codes.DISCONNECT_CONNECTION_CLOSED)
     node = client.node
-    state = ChannelState(
-        channel=channel,
-        server_side=server_side,
-        positioned=opts.positioned or opts.recoverable,
-        push_join_leave=opts.push_join_leave,
-        emit_presence=opts.emit_presence,
-        emit_join_leave=opts.emit_join_leave,
-        expire_at=opts.expire_at,
-        chan_info=opts.chan_info,
-        delta=opts.delta,
-        tags_filter=_tags_filter(request, opts),
-        server_side_refresh=opts.server_side_refresh,
+    state = ChannelState(  # positional, in field order: see ChannelState
+        channel,
+        server_side,
+        opts.positioned or opts.recoverable,  # positioned
+        opts.push_join_leave,
+        opts.emit_presence,
+        opts.emit_join_leave,
+        opts.expire_at,
+        opts.chan_info,
+        opts.delta,
+        _tags_filter(request, opts),
+        opts.server_side_refresh,
     )
     client.session.add_subscription(state)
     if opts.feed is not None:
@@ -95,7 +95,8 @@ async def start_subscription(
     # Whether recovery was attempted, as centrifuge reports it: asked for by the client (even on a
     # channel that cannot recover) or forced by the server's cache recovery.
     auto_cache = opts.recoverable and opts.auto_cache_recover and opts.cache_recovery
-    result.was_recovering = request.recover or opts.recover_since is not None or auto_cache
+    if request.recover or opts.recover_since is not None or auto_cache:  # false is proto3's unset
+        result.was_recovering = True
     if opts.expire_at > 0 and not opts.server_side_refresh:  # otherwise the server refreshes it
         result.expires = True
         result.ttl = max(opts.expire_at - int(time.time()), 0)
@@ -111,7 +112,9 @@ async def start_subscription(
     if not ok:
         end(client, channel, None)
         raise DisconnectError(codes.DISCONNECT_INSUFFICIENT_STATE)
-    seen = max((pub.offset for pub in pending), default=0)
+    if not pending:  # nothing recovered or buffered, the usual subscribe
+        return Started(state, result, [], 0)
+    seen = max(pub.offset for pub in pending)
     if recovered:
         shown = [pub for pub in recovered if state.wants(pub)]
         result.publications.extend(_recovered_for(state, shown, client.transport.protocol))
@@ -227,9 +230,10 @@ def activate(client: Client, started: Started) -> None:
     """
     state, result = started.state, started.result
     client.flush()
-    last = result.publications[-1].offset if result.publications else result.offset
-    offset = max(last, result.offset, started.seen_offset)
-    delta_ready = bool(result.publications or started.pending)
+    publications, offset = result.publications, result.offset  # each read makes a new view
+    last = publications[-1].offset if publications else offset
+    offset = max(last, offset, started.seen_offset)
+    delta_ready = bool(publications or started.pending)
     session = client.session
     session.activate_subscription(state, result.epoch, offset, delta_ready, client.loop_time(), time.time())
     protocol, uni = client.transport.protocol, client.transport.unidirectional

@@ -27,6 +27,8 @@ class JsonCodec:
 
     def decode(self, data: bytes, message_type: type[M]) -> list[M]:
         """All messages of one frame, in order; a frame without any is a ProtocolError."""
+        if data.find(b"\n") < 0 and data.strip():  # one message: the frame is its line
+            return [_decode_line(data, message_type)]
         lines = data.split(b"\n")
         messages = [_decode_line(line, message_type) for line in lines if line.strip()]
         if not messages:
@@ -65,22 +67,36 @@ def _has_float(value: object) -> bool:
     """Whether a number was read as a float, so that it may be spelled differently from the line.
 
     Asked before the pattern above: walking the few values of a command costs less than scanning
-    its line, which a connect's token makes long. Iterative: any depth."""
-    stack = [value]
+    its line, which a connect's token makes long. Iterative: any depth. Exact types, not
+    isinstance: a parsed value holds only the built-in ones (and Fragments, which are none of them)."""
+    if type(value) is dict:  # a command: look at its values first, most of them are not containers
+        stack = []
+        for item in value.values():
+            kind = type(item)
+            if kind is float:
+                return True
+            if kind is dict or kind is list:
+                stack.append(item)
+    else:
+        stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, float):
+        kind = type(item)
+        if kind is float:
             return True
-        if isinstance(item, dict):
+        if kind is dict:
             stack.extend(item.values())
-        elif isinstance(item, list):
+        elif kind is list:
             stack.extend(item)
     return False
 
 
 def _decode_line(line: bytes, message_type: type[M]) -> M:
     try:
-        obj = json_depth.loads(line)  # also rejects invalid UTF-8 and lone surrogates; any depth
+        try:  # json_depth.loads without its own frame: orjson first, which nearly always reads it
+            obj = orjson.loads(line)  # also rejects invalid UTF-8 and lone surrogates
+        except orjson.JSONDecodeError:
+            obj = json_depth.loads(line)  # too deep for orjson (any depth), or not JSON
         # bytes.find, not `in`: on Python 3.11 `in` first tries the operand as an int and formats
         # the TypeError it discards, which costs more than the search
         if _has_float(obj) or (line.find(b"-0") >= 0 and _NEGATIVE_ZERO.search(line)):

@@ -78,13 +78,21 @@ their messages, so writing them first keeps field-number order."""
 
 def to_jsonable(message: Message) -> dict[str, Jsonable]:
     """The message as a dict that ``orjson.dumps`` renders in Centrifugo's JSON form."""
-    descriptor = message.DESCRIPTOR
-    table = _encoders(descriptor)
-    out: dict[str, Jsonable] = {name: zero() for name, zero in _always_written(descriptor)}
+    tables = _ENCODERS_BY_TYPE.get(type(message))
+    if tables is None:
+        descriptor = message.DESCRIPTOR
+        tables = _ENCODERS_BY_TYPE[type(message)] = (_encoders(descriptor), _always_written(descriptor))
+    table, always = tables
+    out: dict[str, Jsonable] = {name: zero() for name, zero in always} if always else {}
     for field, value in message.ListFields():  # set fields only, in field-number order
         name, convert = table[field.number]
         out[name] = convert(value)
     return out
+
+
+_ENCODERS_BY_TYPE: dict[type[Message], tuple[dict[int, tuple[str, Converter]], AlwaysWritten]] = {}
+"""``_encoders`` and ``_always_written`` of a message class: ``type(message)`` is a cheaper key than
+its DESCRIPTOR, which an instance looks up among its fields first."""
 
 
 def _identity(value: Any) -> Any:
@@ -110,8 +118,11 @@ def _field_encoder(field: FieldDescriptor) -> Converter:
     return convert
 
 
+AlwaysWritten = tuple[tuple[str, Callable[[], Jsonable]], ...]
+
+
 @functools.cache
-def _always_written(descriptor: Descriptor) -> tuple[tuple[str, Callable[[], Jsonable]], ...]:
+def _always_written(descriptor: Descriptor) -> AlwaysWritten:
     """The ALWAYS_WRITTEN fields of ``descriptor``, each with a maker of its zero value."""
     out: list[tuple[str, Callable[[], Jsonable]]] = []
     for name in ALWAYS_WRITTEN.get(descriptor.full_name, ()):
@@ -142,7 +153,9 @@ def fill(message: Message, obj: Any, depth: int = 1) -> None:
         raise ProtocolError(f"{message.DESCRIPTOR.name}: expected an object")
     if depth > MAX_NESTED_MESSAGES:
         raise ProtocolError(f"messages nested deeper than {MAX_NESTED_MESSAGES}")
-    setters = _setters(message.DESCRIPTOR)
+    setters = _SETTERS_BY_TYPE.get(type(message))
+    if setters is None:
+        setters = _SETTERS_BY_TYPE[type(message)] = _setters(message.DESCRIPTOR)
     for key, value in obj.items():
         setter = setters.get(key)
         if setter is None:
@@ -249,10 +262,32 @@ def _singular_setter(field: FieldDescriptor) -> Setter:
 
         def set_message(message: Message, value: Any, depth: int) -> None:
             child = getattr(message, name)
-            child.SetInParent()  # an empty object still marks the field present: {"publish":{}}
+            # an empty object still marks the field present: {"publish":{}}; the method read from
+            # the class, as an instance's attributes are first looked up among its fields
+            type(child).SetInParent(child)
             fill(child, value, depth + 1)
 
         return set_message
+    if field.type == FieldDescriptor.TYPE_STRING:  # _parse_string inline: the commonest field
+
+        def set_string(message: Message, value: Any, depth: int) -> None:
+            if type(value) is not str:
+                raise ProtocolError("expected a string")
+            setattr(message, name, value)
+
+        return set_string
+    if field.type in _INT_RANGES:  # _int_parser inline: every command's id
+        low, high = _INT_RANGES[field.type]
+        accepts_string = field.type in _WIDE_INTS
+
+        def set_int(message: Message, value: Any, depth: int) -> None:
+            if accepts_string and type(value) is str and _NUMERIC_STRING.fullmatch(value):
+                value = int(value)
+            if type(value) is not int or not low <= value <= high:
+                raise ProtocolError("expected an integer in range")
+            setattr(message, name, value)
+
+        return set_int
     parse = _scalar_parser(field)
 
     def set_scalar(message: Message, value: Any, depth: int) -> None:
@@ -267,6 +302,11 @@ def _field_setter(field: FieldDescriptor) -> Setter:
     if _is_repeated(field):
         return _repeated_setter(field)
     return _singular_setter(field)
+
+
+_SETTERS_BY_TYPE: dict[type[Message], dict[str, Setter]] = {}
+"""``_setters`` of a message class: ``type(message)`` is a cheaper key than its DESCRIPTOR, which
+an instance looks up among its fields first."""
 
 
 @functools.cache

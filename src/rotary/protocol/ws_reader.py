@@ -126,6 +126,10 @@ class MessageReader:
         "error",
     )
 
+    _unmask = staticmethod(unmask)
+    """How a payload is unmasked: a subclass may bring a faster one (rotary's transports bring
+    aiohttp's compiled one, which this layer may not import)."""
+
     def __init__(self, limits: ReadLimits, deflate: bool) -> None:
         self._limits = limits
         self._deflate = deflate
@@ -185,7 +189,7 @@ class MessageReader:
                 raise FrameError(CLOSE_MESSAGE_TOO_BIG)
             if end - start < size:
                 break
-            payload = unmask(data[start : start + size], data[start - 4 : start])
+            payload = self._unmask(data[start : start + size], data[start - 4 : start])
             pos = start + size
             self._frame(first, opcode, payload, out)
         self._buffer = data[pos:] if pos < end else b""

@@ -40,7 +40,7 @@ from rotary.server.server_header import drop_server_header
 from rotary.transports.admission import ConnectionRateLimiter, admits, would_admit
 from rotary.transports.websocket import SUBPROTOCOL_JSON, SUBPROTOCOL_PROTOBUF
 from rotary.transports.ws_connection import serve_upgraded
-from rotary.transports.ws_handshake import answer_of, head_of
+from rotary.transports.ws_handshake import answer_of, answer_to, head_of
 from rotary.transports.ws_protocol import WebSocketEndpoint
 
 HEAD_LIMIT = 8190
@@ -48,6 +48,9 @@ HEAD_LIMIT = 8190
 limits (8190 bytes per line) then answer it."""
 
 _PROTOCOLS = (SUBPROTOCOL_JSON, SUBPROTOCOL_PROTOBUF)
+_JSON = ProtocolType.JSON
+_PROTOBUF = ProtocolType.PROTOBUF
+"""Bound once: on Python 3.11 an Enum class attribute costs about 850 instructions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +165,32 @@ class FrontDoor(asyncio.Protocol):
         # bytes.find, not `in`: on Python 3.11 `in` formats a discarded TypeError first
         if path != door.path or query.find(b"protobuf") >= 0:
             return False  # another route, or a query aiohttp parses (`cf_protocol`, `format`)
-        headers = CIMultiDict((name.decode(), value.decode()) for name, value in fields.fields)
-        if hdrs.CONTENT_LENGTH in headers or hdrs.TRANSFER_ENCODING in headers:
-            return False
-        answer = answer_of(headers, True, _PROTOCOLS, door.compression is not None)
-        if answer is None or not door.origin_matches(headers.get(hdrs.ORIGIN, "")):
+        # The headers as the client gets them (names lower-cased, ASCII since the head is): a
+        # name sent twice keeps its last value there, and the checks read its first, so only
+        # then does a multidict answer them (building one costs more than the whole dict).
+        headers = {name.decode().lower(): value.decode() for name, value in fields.fields}
+        if len(headers) == len(fields.fields):
+            if "content-length" in headers or "transfer-encoding" in headers:
+                return False
+            extensions = headers.get("sec-websocket-extensions")
+            answer = answer_to(
+                headers.get("upgrade", ""),
+                True,
+                headers.get("sec-websocket-protocol"),
+                headers.get("sec-websocket-version", ""),
+                headers.get("sec-websocket-key"),
+                () if extensions is None else (extensions,),
+                _PROTOCOLS,
+                door.compression is not None,
+            )
+            origin = headers.get("origin", "")
+        else:
+            repeated = CIMultiDict((name.decode(), value.decode()) for name, value in fields.fields)
+            if hdrs.CONTENT_LENGTH in repeated or hdrs.TRANSFER_ENCODING in repeated:
+                return False
+            answer = answer_of(repeated, True, _PROTOCOLS, door.compression is not None)
+            origin = repeated.get(hdrs.ORIGIN, "")
+        if answer is None or not door.origin_matches(origin):
             return False
         if not would_admit(door.node, door.limiter, door.connection_limit):
             return False
@@ -175,7 +199,7 @@ class FrontDoor(asyncio.Protocol):
         assert sock is not None
         self._deadlines.stop(self)
         sock.write(head_of("HTTP/1.1", answer.headers.items()))
-        protocol = ProtocolType.PROTOBUF if answer.subprotocol == SUBPROTOCOL_PROTOBUF else ProtocolType.JSON
+        protocol = _PROTOBUF if answer.subprotocol == SUBPROTOCOL_PROTOBUF else _JSON
         peer = sock.get_extra_info("peername")
         remote = str(peer[0]) if isinstance(peer, (list, tuple)) else ""
         serve_upgraded(
@@ -184,7 +208,7 @@ class FrontDoor(asyncio.Protocol):
             sock,
             protocol,
             door.compression if answer.deflate else None,
-            {name.lower(): value for name, value in headers.items()},
+            headers,
             remote,
             buffer[end:],
         )

@@ -29,15 +29,21 @@ OVERRIDES: Final[tuple[tuple[str, str], ...]] = (
 def namespace_subscription(namespace: Namespace, override: Override | None = None) -> SubscribeOptions:
     """What a subscription gets from its namespace alone, before the client asks for anything."""
     options = namespace.options
+    # positional, in SubscribeOptions' field order: a class called with keywords gets them as a
+    # dict first, and this runs on every subscribe
     granted = SubscribeOptions(
-        emit_presence=options.presence,
-        emit_join_leave=options.join_leave,
-        push_join_leave=options.force_push_join_leave,
-        recoverable=options.force_recovery,
-        positioned=options.force_positioning,
-        cache_recovery=options.force_recovery_mode == "cache",
-        auto_cache_recover=options.auto_cache_recover,
-        history_meta_ttl=namespace.history_meta_ttl,
+        b"",  # chan_info
+        b"",  # data
+        0,  # expire_at
+        options.presence,  # emit_presence
+        options.join_leave,  # emit_join_leave
+        options.force_push_join_leave,  # push_join_leave
+        options.force_recovery,  # recoverable
+        options.force_positioning,  # positioned
+        options.force_recovery_mode == "cache",  # cache_recovery
+        options.auto_cache_recover,  # auto_cache_recover
+        "",  # delta
+        namespace.history_meta_ttl,
     )
     for source, target in OVERRIDES if override is not None else ():
         value = getattr(override, source)

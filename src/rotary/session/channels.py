@@ -45,10 +45,11 @@ class Verdict(enum.Enum):
     """A publication is missing before this one: the subscriber's state is insufficient."""
 
 
-# Members bound once for accept(), which runs per subscriber and publication: on Python 3.11 an
-# Enum class attribute goes through EnumType.__getattr__ (about 850 instructions each).
+# Members bound once for accept(), which runs per subscriber and publication, and the moves: on
+# Python 3.11 an Enum class attribute goes through EnumType.__getattr__ (about 850 instructions each).
 _SUBSCRIBING = SubscriptionStatus.SUBSCRIBING
 _SUBSCRIBED = SubscriptionStatus.SUBSCRIBED
+_ENDED = SubscriptionStatus.ENDED
 _DELIVER = Verdict.DELIVER
 _BUFFER = Verdict.BUFFER
 _SKIP = Verdict.SKIP
@@ -57,34 +58,37 @@ _GAP = Verdict.GAP
 
 @dataclass(slots=True)
 class ChannelState:
-    """Per-connection facts about one channel the connection is subscribed to."""
+    """Per-connection facts about one channel the connection is subscribed to.
+
+    The fields a subscription starts with come first, in the order node/subscription.py passes
+    them positionally (a class called with keywords gets them as a dict first, on every subscribe)."""
 
     channel: str
     server_side: bool = False
-    status: SubscriptionStatus = SubscriptionStatus.SUBSCRIBING
     positioned: bool = False
     """Offsets are tracked: a gap in them means lost publications."""
-    offset: int = 0
-    epoch: str = ""
     push_join_leave: bool = False
     emit_presence: bool = False
     emit_join_leave: bool = False
     expire_at: int = 0
     chan_info: bytes = b""
-    buffered: list[tuple[pb.Publication, int, str]] = field(default_factory=list)
-    """Publications (with their offsets and epochs) received while subscribing."""
     delta: str = ""
     """Negotiated delta type ("fossil"), empty for none; part of the subscriber's encoding key."""
+    tags_filter: TagsMatcher | None = None
+    """Publications whose tags it rejects are not delivered (offsets still advance). A delta
+    subscription keeps it for recovery only: live, Centrifugo sends it every publication."""
+    server_side_refresh: bool = False
+    """The server refreshes it at expiry; the client may not send sub_refresh for it."""
+    status: SubscriptionStatus = SubscriptionStatus.SUBSCRIBING
+    offset: int = 0
+    epoch: str = ""
+    buffered: list[tuple[pb.Publication, int, str]] = field(default_factory=list)
+    """Publications (with their offsets and epochs) received while subscribing."""
     delta_ready: bool = False
     """The subscriber holds a whole publication it can apply the next delta to."""
     end_requested: codes.UnsubscribeCode | None = None
     """The server asked to end it while it was still subscribing: it ends right after it goes live,
     as centrifuge waits for a subscribe in progress before unsubscribing."""
-    server_side_refresh: bool = False
-    """The server refreshes it at expiry; the client may not send sub_refresh for it."""
-    tags_filter: TagsMatcher | None = None
-    """Publications whose tags it rejects are not delivered (offsets still advance). A delta
-    subscription keeps it for recovery only: live, Centrifugo sends it every publication."""
 
     def wants(self, pub: pb.Publication) -> bool:
         """Whether the tags filter, if any, lets ``pub`` through."""
@@ -112,7 +116,7 @@ class ChannelState:
 
     def activate(self, epoch: str, offset: int, delta_ready: bool) -> None:
         """The subscribe reply (or push) was queued: live from now on, at this stream position."""
-        self._move(SubscriptionStatus.SUBSCRIBED)
+        self._move(_SUBSCRIBED)
         self.epoch = epoch
         self.offset = offset
         self.delta_ready = delta_ready
@@ -124,14 +128,14 @@ class ChannelState:
 
     def end(self) -> bool:
         """Ends the subscription; True when it had been live (so its join was announced)."""
-        was_live = self.status is SubscriptionStatus.SUBSCRIBED
-        self._move(SubscriptionStatus.ENDED)
+        was_live = self.status is _SUBSCRIBED
+        self._move(_ENDED)
         self.buffered = []
         return was_live
 
     @property
     def live(self) -> bool:
-        return self.status is SubscriptionStatus.SUBSCRIBED
+        return self.status is _SUBSCRIBED
 
     def accept(self, offset: int, epoch: str = "") -> Verdict:
         """Decides what to do with a publication of this offset and epoch; advances the tracked offset.

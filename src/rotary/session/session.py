@@ -51,6 +51,14 @@ class Status(enum.Enum):
     CLOSED = "closed"
 
 
+# Members bound once: on Python 3.11 an Enum class attribute goes through EnumType.__getattr__
+# (about 850 instructions each), and the session asks for them on every frame.
+_CONNECTING = Status.CONNECTING
+_CONNECTED = Status.CONNECTED
+_UNUSABLE = Status.UNUSABLE
+_CLOSED = Status.CLOSED
+
+
 @dataclass(frozen=True, slots=True)
 class SessionLimits:
     """Timing of one connection, from the client config section (seconds; 0 disables)."""
@@ -111,7 +119,7 @@ class Session:
     def __init__(self, codec: Codec, limits: SessionLimits, now: float) -> None:
         self.codec = codec
         self.limits = limits
-        self.status = Status.CONNECTING
+        self.status = _CONNECTING
         self.channels: dict[str, ChannelState] = {}
         self.expire_at = 0
         """Unix seconds of connection expiry (0 never); the driver keeps it in wall-clock time."""
@@ -141,19 +149,24 @@ class Session:
         ``presence_update_interval``."""
         self.expired_channels: list[str] = []
         """Subscriptions whose expiry passed without a refresh; the driver ends them."""
+        self.deadlines_moved = True
+        """A deadline was set or cleared since the driver last asked ``next_deadline``: it asks
+        again only then (most of its flushes follow replies that move none), and clears this."""
 
     # -- input ---------------------------------------------------------------------------------
 
     def receive(self, data: bytes) -> list[pb.Command]:
         """Decodes one frame; ProtocolError when it is not a valid frame."""
-        if self.status is Status.CLOSED or self.status is Status.UNUSABLE:
+        status = self.status
+        if status is _CLOSED or status is _UNUSABLE:
             return []
         return self.codec.decode_commands(data)
 
     def admit(self, command: pb.Command) -> str | None:
         """The method this command runs, or None for a pong; ProtocolError if it may not run now."""
         method = request_method(command)
-        if self.status is not Status.CONNECTED and method != "connect":
+        connected = self.status is _CONNECTED
+        if not connected and method != "connect":
             raise ProtocolError("command before connect")
         if method is None:
             if command.id != 0:
@@ -164,7 +177,7 @@ class Session:
             raise ProtocolError("command without id")
         if method == "ping":
             raise ProtocolError("legacy ping command")
-        if method == "connect" and self.status is Status.CONNECTED:
+        if method == "connect" and connected:
             raise ProtocolError("second connect")
         return method
 
@@ -173,6 +186,7 @@ class Session:
             raise ProtocolError("pong without ping")
         self._awaiting_pong = False
         self._pong_at = None
+        self.deadlines_moved = True
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -180,9 +194,10 @@ class Session:
         self, now: float, expire_at: int, wall_now: float, server_side_refresh: bool = False
     ) -> None:
         """The connect command succeeded: start pings and the expiry deadline."""
-        self.status = Status.CONNECTED
+        self.status = _CONNECTED
         self.server_side_refresh = server_side_refresh
         self._stale_at = None
+        self.deadlines_moved = True
         interval = self.limits.ping_interval
         if interval > 0:
             self._ping_at = now + random.uniform(interval / 2, interval)
@@ -194,6 +209,7 @@ class Session:
     def set_expiry(self, expire_at: int, now: float, wall_now: float) -> None:
         """Connection expiry moved (connect, refresh): close after it plus the grace delay."""
         self.expire_at = expire_at
+        self.deadlines_moved = True
         if expire_at <= 0:
             self._expire_deadline = None
             return
@@ -205,10 +221,12 @@ class Session:
         of the connection where the Unix second is past ``expire_at`` plus the grace delay in whole
         seconds (centrifuge's ``checkSubscriptionExpiration``)."""
         if expire_at <= 0:
-            self._sub_deadlines.pop(channel, None)
+            if self._sub_deadlines.pop(channel, None) is not None:
+                self.deadlines_moved = True
             return
         past = expire_at + int(self.limits.expired_sub_close_delay) + 1
         self._sub_deadlines[channel] = self._check_at_or_after(now + max(past - wall_now, 0))
+        self.deadlines_moved = True
 
     def _check_at_or_after(self, moment: float) -> float:
         """The connection's first periodic check at or after ``moment`` (loop time)."""
@@ -240,9 +258,10 @@ class Session:
         state = self.channels.pop(channel, None)
         if state is None:
             return None
-        self._sub_deadlines.pop(channel, None)
+        if self._sub_deadlines.pop(channel, None) is not None:
+            self.deadlines_moved = True
         was_live = state.end()
-        if unsubscribe is not None and self.status is Status.CONNECTED:
+        if unsubscribe is not None and self.status is _CONNECTED:
             push = pb.Unsubscribe(code=unsubscribe.code, reason=unsubscribe.reason)
             self.send_push(pb.Push(channel=channel, unsubscribe=push))
         return state, was_live
@@ -250,15 +269,17 @@ class Session:
     def connect_failed(self, now: float) -> None:
         """A connect was refused: the connection is unusable. As with Centrifugo, what the client
         sends next is ignored and the socket is dropped, without a close frame, a little later."""
-        self.status = Status.UNUSABLE
+        self.status = _UNUSABLE
         self._stale_at = self._ping_at = self._pong_at = self._expire_deadline = None
         self._drop_at = now + self.limits.unusable_drop_delay
+        self.deadlines_moved = True
 
     def close(self) -> list[Ended]:
         """Closes the session and ends every subscription; returns them for the node to release."""
-        self.status = Status.CLOSED
+        self.status = _CLOSED
         self._ping_at = self._pong_at = self._stale_at = self._expire_deadline = self._drop_at = None
         self._sub_deadlines.clear()
+        self.deadlines_moved = True
         ended = [(state, state.end()) for state in self.channels.values()]
         self.channels.clear()
         return ended
@@ -305,7 +326,8 @@ class Session:
     # -- time ----------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        """The earliest deadline set, if any; the client asks after every flush, so no list is built."""
+        """The earliest deadline set, if any; the client asks after a flush whenever
+        ``deadlines_moved``, so no list is built."""
         earliest = self._ping_at
         for t in (self._stale_at, self._pong_at, self._expire_deadline, self._drop_at):
             if t is not None and (earliest is None or t < earliest):
@@ -318,6 +340,7 @@ class Session:
 
     def timer_fired(self, now: float, wall_now: float) -> codes.Disconnect | None:
         """Runs what is due: queues a ping, or returns the disconnect that must close the connection."""
+        self.deadlines_moved = True  # the driver's timer fired: it waits for nothing until re-armed
         if self._drop_at is not None and now >= self._drop_at:
             self.dropped = True
             return codes.DISCONNECT_CONNECTION_CLOSED

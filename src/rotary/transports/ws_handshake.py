@@ -13,7 +13,7 @@ See https://centrifugal.dev/docs/transports/websocket
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -59,10 +59,34 @@ def answer_of(
     """The same answer, without ``Server`` (which Centrifugo does not send), from a request's headers
     and its parser's upgrade flag (``Connection`` and ``Upgrade`` asked for one), for requests read
     outside aiohttp too; None for aiohttp to answer."""
-    if headers.get(hdrs.UPGRADE, "").lower().strip() != "websocket" or not upgrade:
+    return answer_to(
+        headers.get(hdrs.UPGRADE, ""),
+        upgrade,
+        headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL),
+        headers.get(hdrs.SEC_WEBSOCKET_VERSION, ""),
+        headers.get(hdrs.SEC_WEBSOCKET_KEY),
+        headers.getall(hdrs.SEC_WEBSOCKET_EXTENSIONS, ()),
+        protocols,
+        compression,
+    )
+
+
+def answer_to(
+    upgrade_header: str,
+    upgrade: bool,
+    offered: str | None,
+    version: str,
+    key: str | None,
+    extensions: Iterable[str],
+    protocols: tuple[str, ...],
+    compression: bool,
+) -> Answer | None:
+    """:func:`answer_of` from the header values it reads (the first of each name, every
+    ``Sec-WebSocket-Extensions``), for a caller that holds them in another shape than a multidict
+    (the front door)."""
+    if upgrade_header.lower().strip() != "websocket" or not upgrade:
         return None
     subprotocol = None
-    offered = headers.get(hdrs.SEC_WEBSOCKET_PROTOCOL)
     if offered is not None:
         for name in offered.split(","):
             if name.strip() in protocols:
@@ -70,22 +94,22 @@ def answer_of(
                 break
         else:
             return None
-    if headers.get(hdrs.SEC_WEBSOCKET_VERSION, "") not in _VERSIONS:
+    if version not in _VERSIONS:
         return None
-    key = headers.get(hdrs.SEC_WEBSOCKET_KEY)
-    try:
-        if not key or len(base64.b64decode(key)) != 16:
+    try:  # base64.b64decode and b64encode without their Python layer: the same binascii calls
+        if not key or len(binascii.a2b_base64(key)) != 16:
             return None
     except ValueError:  # binascii.Error, or a key that is not ASCII
         return None
+    accept = binascii.b2a_base64(hashlib.sha1(key.encode() + WS_KEY).digest(), newline=False)
     answer: dict[str, str] = {
         hdrs.UPGRADE: "websocket",
         hdrs.CONNECTION: "upgrade",
-        hdrs.SEC_WEBSOCKET_ACCEPT: base64.b64encode(hashlib.sha1(key.encode() + WS_KEY).digest()).decode(),
+        hdrs.SEC_WEBSOCKET_ACCEPT: accept.decode(),
     }
     if subprotocol:
         answer[hdrs.SEC_WEBSOCKET_PROTOCOL] = subprotocol
-    deflated = compression and deflate.offered(headers.getall(hdrs.SEC_WEBSOCKET_EXTENSIONS, ()))
+    deflated = compression and deflate.offered(extensions)
     if deflated:
         answer[hdrs.SEC_WEBSOCKET_EXTENSIONS] = deflate.RESPONSE
     answer[hdrs.DATE] = rfc822_formatted_time()
@@ -99,11 +123,14 @@ def head(request: web.BaseRequest, response: web.StreamResponse) -> bytes:
 
 
 def head_of(version: str, headers: Iterable[tuple[str, str]]) -> bytes:
-    """The 101's status line for ``version`` (``HTTP/1.1``) and ``headers``, as aiohttp writes them."""
-    lines = [f"{version} 101 Switching Protocols"]
-    lines.extend(f"{name}: {value}" for name, value in headers)
-    lines.append("\r\n")
-    return "\r\n".join(lines).encode()
+    """The 101's status line for ``version`` (``HTTP/1.1``) and ``headers``, as aiohttp writes them.
+
+    Joined in a loop of plain concatenations: a generator and f-strings (``format`` of aiohttp's
+    ``istr`` names) cost more than the few headers of a 101."""
+    head = version + " 101 Switching Protocols\r\n"
+    for name, value in headers:
+        head += name + ": " + value + "\r\n"
+    return (head + "\r\n").encode()
 
 
 class HandedOver(web.StreamResponse):

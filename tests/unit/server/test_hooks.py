@@ -16,13 +16,16 @@ from rotary.node.errors import ClientError, DisconnectError
 from rotary.node.hooks import ConnectionInfo, Hooks, SubscribeOptions
 from rotary.protocol import pb
 from rotary.protocol.codec import ProtocolType
+from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import ClientConfig, Config, PersonalChannelConfig, TokenConfig
 from rotary.server.config.schema_channels import (
     ChannelConfig,
+    ChannelOptions,
     NamespaceConfig,
     RpcConfig,
     RpcPingConfig,
 )
+from rotary.server.grants import namespace_subscription
 from rotary.server.hooks import ServerHooks
 from rotary.server.tokens import TokenVerifier
 
@@ -689,3 +692,31 @@ async def test_rpc_ping() -> None:
 async def test_rpc_without_any_handler_is_108() -> None:
     hooks = make_hooks(replace(make_config(), rpc=RpcConfig()))
     assert await code_of(hooks.on_rpc(Client(), pb.RPCRequest(method="ping"))) == 108
+
+
+@pytest.mark.parametrize("flags", list(itertools.product([False, True], repeat=6)))
+def test_namespace_subscription_sets_each_option_where_it_belongs(flags: tuple[bool, ...]) -> None:
+    """namespace_subscription passes SubscribeOptions' fields positionally (for speed): each
+    namespace option must still land in its own field."""
+    presence, join_leave, push, recovery, positioning, auto = flags
+    options = ChannelOptions(
+        presence=presence,
+        join_leave=join_leave,
+        force_push_join_leave=push,
+        force_recovery=recovery,
+        force_positioning=positioning,
+        force_recovery_mode="cache" if auto else "stream",
+        auto_cache_recover=auto,
+    )
+    namespace = ChannelRules(ChannelConfig(without_namespace=options)).namespace("")
+    assert namespace is not None
+    assert namespace_subscription(namespace) == SubscribeOptions(
+        emit_presence=presence,
+        emit_join_leave=join_leave,
+        push_join_leave=push,
+        recoverable=recovery,
+        positioned=positioning,
+        cache_recovery=auto,
+        auto_cache_recover=auto,
+        history_meta_ttl=namespace.history_meta_ttl,
+    )

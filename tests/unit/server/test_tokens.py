@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import warnings
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from helpers.certs import self_signed
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rotary.server.config.schema import SubscriptionTokenConfig, TokenConfig
 from rotary.server.tokens import (
@@ -23,6 +26,7 @@ from rotary.server.tokens import (
     TokenExpiredError,
     TokenVerifier,
 )
+from rotary.server.tokens.signed import _base64url
 
 NOW = 1_700_000_000.0
 SECRET = "current-secret-of-thirty-two-bytes!!"
@@ -391,3 +395,25 @@ def test_unreadable_pem_is_config_error(field: str) -> None:
 def test_key_of_wrong_type_is_config_error(rsa_key: rsa.RSAPrivateKey) -> None:
     with pytest.raises(TokenConfigError, match="ECDSA"):
         verifier(ecdsa_public_key=public_pem(rsa_key))
+
+
+# --- segment decoding -----------------------------------------------------------------------------
+
+
+@given(
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=.!é \n", max_size=40)
+)
+def test_segments_decode_as_urlsafe_b64decode(segment: str) -> None:
+    """parse_token decodes each segment as ``base64.urlsafe_b64decode`` of the padded segment
+    does (alphabet, discarded characters, padding errors), without its Python layers."""
+    try:
+        expected: bytes | None = base64.urlsafe_b64decode(
+            segment.encode("ascii") + b"=" * (-len(segment) % 4)
+        )
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        expected = None
+    try:
+        got: bytes | None = _base64url(segment, "payload")
+    except TokenError:
+        got = None
+    assert got == expected

@@ -15,11 +15,14 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 from aiohttp.web_protocol import RequestHandler
 from helpers.ws_served import Served, live, serving, settle
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rotary.engines.base import PublishOptions
 from rotary.node.metrics import Metrics
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
+from rotary.protocol.ws_reader import unmask
 from rotary.server.app import WEBSOCKET_SERVER_VARIABLE, connection_routes
 from rotary.server.config.load import load_config, parse_config
 from rotary.transports.ws_connection import (
@@ -27,6 +30,7 @@ from rotary.transports.ws_connection import (
     own_websocket_handler,
     websocket_endpoint,
 )
+from rotary.transports.ws_protocol import aiohttp_unmask
 
 
 @pytest.fixture
@@ -218,3 +222,9 @@ async def test_a_frame_error_close_is_counted_as_an_outgoing_close() -> None:
     finally:
         await server.close()
         await node.shutdown()
+
+
+@given(st.binary(max_size=300), st.binary(min_size=4, max_size=4))
+def test_aiohttp_unmask_is_the_readers_own(payload: bytes, mask: bytes) -> None:
+    """The connection's reader unmasks with aiohttp's loop: the same bytes as ws_reader.unmask."""
+    assert aiohttp_unmask(payload, mask) == unmask(payload, mask)

@@ -57,17 +57,21 @@ class SubscribeHooks:
     async def on_subscribe(self, client: ClientView, request: pb.SubscribeRequest) -> SubscribeOptions:
         """A namespace with a sub_refresh proxy has every subscription refreshed by the server."""
         target = self.subscribe_target(request)
-        if self._proxied(client, target, request.token):
+        token = request.token
+        if self._proxied(client, target, token):
             granted = await self._require(self._proxies).subscribe(client, target, request)
             self._negotiate(target, request, granted)
-        elif self._streamed(target, request.token):
+        elif self._streamed(target, token):
             if request.HasField("tf"):  # a stream subscription filters nothing
                 raise ClientError(codes.ERROR_BAD_REQUEST)
             if self._streams is None:
                 raise ClientError(codes.ERROR_NOT_AVAILABLE)
             granted = await self._streams.subscribe(client, target, request)
         else:
-            granted = await self._authorize(client, target, request.token)
+            if token:  # the only way _authorize waits: no coroutine for the others
+                granted = await self._token_subscription(client, target, token)
+            else:
+                granted = self._authorize(client, target)
             self.apply_request(client, target, request, granted)
         granted.server_side_refresh = target.options.sub_refresh_proxy_enabled
         return granted
@@ -104,13 +108,12 @@ class SubscribeHooks:
             raise ClientError(codes.ERROR_PERMISSION_DENIED)
         return target
 
-    async def _authorize(self, client: ClientView, target: ResolvedChannel, token: str) -> SubscribeOptions:
-        """Token, then user list, then proxies, then namespace permission, then insecure mode."""
+    def _authorize(self, client: ClientView, target: ResolvedChannel) -> SubscribeOptions:
+        """Without a token (which ``_token_subscription`` checks first): user list, then proxies,
+        then namespace permission, then insecure mode."""
         options = target.options
-        if target.private and not token:
+        if target.private:
             raise ClientError(codes.ERROR_PERMISSION_DENIED)
-        if token:
-            return await self._token_subscription(client, target, token)
         if target.user_limited and self._channels.user_allowed(target.channel, client.user):
             return namespace_subscription(target.namespace)
         if not target.user_limited and (
@@ -157,11 +160,13 @@ class SubscribeHooks:
         """What the client asked for, where its permissions allow it (history access stands in for
         allow_recovery/allow_positioning, presence access for join/leave pushes)."""
         options = target.options
-        history = self._access.history(client, target, subscribed=True)
-        if request.positioned and (options.allow_positioning or history):
-            granted.positioned = True
-        if request.recoverable and (options.allow_recovery or history):
-            granted.recoverable = True
+        positioned, recoverable = request.positioned, request.recoverable
+        if positioned or recoverable:  # history access matters only then
+            history = self._access.history(client, target, subscribed=True)
+            if positioned and (options.allow_positioning or history):
+                granted.positioned = True
+            if recoverable and (options.allow_recovery or history):
+                granted.recoverable = True
         if (
             request.join_leave
             and options.join_leave

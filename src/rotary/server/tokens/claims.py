@@ -12,7 +12,9 @@ import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+import orjson
 
 from rotary.protocol import json_depth
 
@@ -48,8 +50,11 @@ class SubscriptionGrant:
     override: Override | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConnectToken:
+    """Not frozen: a frozen dataclass sets each field through ``object.__setattr__``, about a
+    microsecond per connect (issue 15); nothing changes one once it is read from the claims."""
+
     user: str
     expire_at: int = 0
     """Unix seconds when the connection expires; 0 never. ``expire_at`` claim wins over ``exp``."""
@@ -75,8 +80,17 @@ def _invalid(reason: str) -> TokenError:
     return TokenError(f"invalid token: {reason}")
 
 
+_NUMBERS: Final = (int, float)
+"""A tuple, not ``int | float``: that union is built anew at every call."""
+
+
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, _NUMBERS) and not isinstance(value, bool)
+
+
+_STRING_CLAIMS: Final = ("sub", "iss", "jti")
+_NUMBER_CLAIMS: Final = ("exp", "nbf", "iat")
+"""Registered claims of RFC 7519 with a JSON type to check (``aud`` has its own)."""
 
 
 class Claims:
@@ -86,7 +100,10 @@ class Claims:
 
     def __init__(self, raw: bytes) -> None:
         try:  # Centrifugo's Go decoder takes claims up to 10000 levels deep
-            values = json_depth.loads(raw, json_depth.GO_MAX_DEPTH)
+            try:  # json_depth.loads without its frame: orjson first, which nearly always reads them
+                values = orjson.loads(raw)
+            except orjson.JSONDecodeError:  # too deep for orjson, or not JSON (the same error)
+                values = json_depth.loads(raw, json_depth.GO_MAX_DEPTH)
         except (json_depth.InvalidJson, json_depth.JsonDepthError) as exc:
             raise _invalid(f"claims are not JSON: {exc}") from None
         if not isinstance(values, dict):
@@ -153,12 +170,19 @@ class Claims:
         return int(exp) if exp is not None else 0
 
     def check_registered(self) -> None:
-        """Reject registered claims of the wrong type before anything else reads them."""
-        for name in ("sub", "iss", "jti"):
-            self.string(name)
-        for name in ("exp", "nbf", "iat"):
-            self.number(name)
-        self.audiences()
+        """Reject registered claims of the wrong type before anything else reads them (what
+        ``string`` and ``number`` check, in their order, read inline: this runs on every token)."""
+        values = self.values
+        for name in _STRING_CLAIMS:
+            value = values.get(name)
+            if value is not None and not isinstance(value, str):
+                raise _invalid(f"claim {name!r} must be a string")
+        for name in _NUMBER_CLAIMS:
+            value = values.get(name)
+            if value is not None and not _is_number(value):
+                raise _invalid(f"claim {name!r} must be a number")
+        if "aud" in values:
+            self.audiences()
 
     def check_times(self, now: float) -> None:
         exp = self.number("exp")
@@ -228,15 +252,14 @@ def _grant(channel: str, value: object) -> SubscriptionGrant:
 def connect_token(claims: Claims, user_id_claim: str) -> ConnectToken:
     """Build what a connection token grants; the caller has checked signature, audience and times."""
     channels = claims.strings("channels")
-    subs = {channel: _grant(channel, value) for channel, value in claims.mapping("subs").items()}
-    return ConnectToken(
-        user=claims.user(user_id_claim),
-        expire_at=claims.expire_at(),
-        info=_payload(claims.values, "info"),
-        channels=() if subs else channels,
-        subs=subs,
-        meta=_raw_json(claims.values.get("meta")),
-    )
+    granted = claims.mapping("subs")
+    subs = {channel: _grant(channel, value) for channel, value in granted.items()} if granted else {}
+    user = claims.user(user_id_claim)
+    expire_at = claims.expire_at()
+    info = _payload(claims.values, "info")
+    meta = _raw_json(claims.values.get("meta"))
+    # positional: a class called with keywords gets them as a dict first
+    return ConnectToken(user, expire_at, info, () if subs else channels, subs, meta)
 
 
 def subscription_token(claims: Claims, user_id_claim: str) -> SubscriptionToken:

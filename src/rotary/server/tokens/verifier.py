@@ -118,14 +118,31 @@ class TokenPolicy:
         else:
             self._static = _static_keys(config)
 
+    @property
+    def fetches_keys(self) -> bool:
+        """Whether keys come from a JWKS endpoint (:meth:`authenticate` may wait for them); without
+        one, :meth:`authenticate_static` does the same checks with no coroutine."""
+        return self._jwks is not None
+
     async def authenticate(self, token: SignedToken, *, skip_signature: bool) -> None:
         """Raise TokenError unless the token is signed by a configured key and meant for us."""
+        if self._jwks is None:
+            self.authenticate_static(token, skip_signature=skip_signature)
+            return
         variables = self._template_variables(token)
         if not skip_signature:
-            if self._jwks is not None:
-                await self._jwks.verify(token, variables)
-            elif self._static is not None:
-                self._static.verify(token, self._now())
+            await self._jwks.verify(token, variables)
+        self._check_audience_and_issuer(token)
+
+    def authenticate_static(self, token: SignedToken, *, skip_signature: bool) -> None:
+        """:meth:`authenticate` with the keys of the config file (no JWKS endpoint)."""
+        if self._issuer_re is not None or self._audience_re is not None:
+            self._template_variables(token)  # a regex that does not match still rejects
+        if not skip_signature and self._static is not None:
+            self._static.verify(token, self._now())
+        self._check_audience_and_issuer(token)
+
+    def _check_audience_and_issuer(self, token: SignedToken) -> None:
         claims = token.claims
         if self._audience and self._audience not in claims.audiences():
             raise TokenError("invalid token: invalid audience")
@@ -180,27 +197,32 @@ class TokenVerifier:
         )
 
     async def verify_connect_token(self, token: str) -> ConnectToken:
-        signed = await self._authenticate(self._connect, token)
+        policy = self._connect
+        signed = parse_token(token)
+        if policy.fetches_keys:
+            await policy.authenticate(signed, skip_signature=self._skip_signature)
+        else:  # no coroutine to make and await per connect
+            policy.authenticate_static(signed, skip_signature=self._skip_signature)
         if signed.claims.string("channel"):
             raise TokenError(
                 "invalid token: connection JWT can not contain channel claim, only subscription JWT can"
             )
         signed.claims.check_times(self._now())
-        return connect_token(signed.claims, self._connect.user_id_claim)
+        return connect_token(signed.claims, policy.user_id_claim)
 
     async def verify_subscription_token(self, token: str) -> SubscriptionToken:
-        signed = await self._authenticate(self._subscribe, token)
+        policy = self._subscribe
+        signed = parse_token(token)
+        if policy.fetches_keys:
+            await policy.authenticate(signed, skip_signature=self._skip_signature)
+        else:
+            policy.authenticate_static(signed, skip_signature=self._skip_signature)
         signed.claims.check_times(self._now())
         if not signed.claims.string("channel"):
             raise TokenError("invalid token: channel claim is required for subscription JWT")
-        return subscription_token(signed.claims, self._subscribe.user_id_claim)
+        return subscription_token(signed.claims, policy.user_id_claim)
 
     async def close(self) -> None:
         await self._connect.close()
         if self._subscribe is not self._connect:
             await self._subscribe.close()
-
-    async def _authenticate(self, policy: TokenPolicy, token: str) -> SignedToken:
-        signed = parse_token(token)
-        await policy.authenticate(signed, skip_signature=self._skip_signature)
-        return signed
