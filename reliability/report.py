@@ -242,10 +242,6 @@ def attacks_table() -> str:
 NOT_YET = """
 ## Not reached yet
 
-- Fuzzing: 1,000,000 inputs is reached by every target but config_env (a full load and
-  validation per input, about 60 inputs a second beside the suite: some 4.5 hours of one core).
-  client_json and client_protobuf reached it on 2026-12-05 (499 and 843 inputs a second on one
-  core; the hour-long runs before had 219 a second on a machine busy with the suite).
 - Reconnect storm at 10,000 with the SDK's own settings (timeout 5 s, backoff up to 20 s) does not
   hold on this shared 2-core machine; with the SDK's timeout at 30 s it holds (71.6 s, every client
   back with `recovered: true`, nothing lost, no handshake timeout, 402 answers 503 for the 60
