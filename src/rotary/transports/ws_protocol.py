@@ -49,7 +49,7 @@ try:  # internal to aiohttp (its _websocket package): without it the reader keep
     from aiohttp._websocket import helpers as _aiohttp_websocket
 
     _mask_in_place = _aiohttp_websocket.websocket_mask
-except ImportError:  # pragma: no cover
+except (ImportError, AttributeError):  # pragma: no cover
     _mask_in_place = None
 
 
