@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import httptools
-from aiohttp import hdrs, web
-from multidict import CIMultiDict
+from aiohttp import web
 
 from rotary.node.node import Node
 from rotary.protocol.codec import ProtocolType
@@ -40,7 +39,7 @@ from rotary.server.server_header import drop_server_header
 from rotary.transports.admission import ConnectionRateLimiter, admits, would_admit
 from rotary.transports.websocket import SUBPROTOCOL_JSON, SUBPROTOCOL_PROTOBUF
 from rotary.transports.ws_connection import serve_upgraded
-from rotary.transports.ws_handshake import answer_of, answer_to, head_of
+from rotary.transports.ws_handshake import answer_to, head_of
 from rotary.transports.ws_protocol import WebSocketEndpoint
 
 HEAD_LIMIT = 8190
@@ -99,6 +98,23 @@ class _Head:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.fields.append((name, value))
+
+
+def _one(value: str | None) -> tuple[str, ...]:
+    return () if value is None else (value,)
+
+
+def _first_values(fields: list[tuple[bytes, bytes]]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The first value of each header name (lower-cased), and every Sec-WebSocket-Extensions value:
+    what the handshake checks read when a name was sent more than once."""
+    first: dict[str, str] = {}
+    extensions: list[str] = []
+    for raw_name, raw_value in fields:
+        name, value = raw_name.decode().lower(), raw_value.decode()
+        first.setdefault(name, value)
+        if name == "sec-websocket-extensions":
+            extensions.append(value)
+    return first, tuple(extensions)
 
 
 class FrontDoor(asyncio.Protocol):
@@ -165,31 +181,28 @@ class FrontDoor(asyncio.Protocol):
         # bytes.find, not `in`: on Python 3.11 `in` formats a discarded TypeError first
         if path != door.path or query.find(b"protobuf") >= 0:
             return False  # another route, or a query aiohttp parses (`cf_protocol`, `format`)
-        # The headers as the client gets them (names lower-cased, ASCII since the head is): a
-        # name sent twice keeps its last value there, and the checks read its first, so only
-        # then does a multidict answer them (building one costs more than the whole dict).
+        # The headers as the client gets them (names lower-cased, ASCII since the head is): a name
+        # sent twice keeps its last value there, while the handshake checks read its first (and
+        # every Sec-WebSocket-Extensions), as aiohttp's multidict does.
         headers = {name.decode().lower(): value.decode() for name, value in fields.fields}
-        if len(headers) == len(fields.fields):
-            if "content-length" in headers or "transfer-encoding" in headers:
-                return False
-            extensions = headers.get("sec-websocket-extensions")
-            answer = answer_to(
-                headers.get("upgrade", ""),
-                True,
-                headers.get("sec-websocket-protocol"),
-                headers.get("sec-websocket-version", ""),
-                headers.get("sec-websocket-key"),
-                () if extensions is None else (extensions,),
-                _PROTOCOLS,
-                door.compression is not None,
-            )
-            origin = headers.get("origin", "")
-        else:
-            repeated = CIMultiDict((name.decode(), value.decode()) for name, value in fields.fields)
-            if hdrs.CONTENT_LENGTH in repeated or hdrs.TRANSFER_ENCODING in repeated:
-                return False
-            answer = answer_of(repeated, True, _PROTOCOLS, door.compression is not None)
-            origin = repeated.get(hdrs.ORIGIN, "")
+        first, extensions = (
+            (headers, _one(headers.get("sec-websocket-extensions")))
+            if len(headers) == len(fields.fields)
+            else _first_values(fields.fields)
+        )
+        if "content-length" in first or "transfer-encoding" in first:
+            return False
+        answer = answer_to(
+            first.get("upgrade", ""),
+            True,
+            first.get("sec-websocket-protocol"),
+            first.get("sec-websocket-version", ""),
+            first.get("sec-websocket-key"),
+            extensions,
+            _PROTOCOLS,
+            door.compression is not None,
+        )
+        origin = first.get("origin", "")
         if answer is None or not door.origin_matches(origin):
             return False
         if not would_admit(door.node, door.limiter, door.connection_limit):
