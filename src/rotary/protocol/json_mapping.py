@@ -268,26 +268,6 @@ def _singular_setter(field: FieldDescriptor) -> Setter:
             fill(child, value, depth + 1)
 
         return set_message
-    if field.type == FieldDescriptor.TYPE_STRING:  # _parse_string inline: the commonest field
-
-        def set_string(message: Message, value: Any, depth: int) -> None:
-            if type(value) is not str:
-                raise ProtocolError("expected a string")
-            setattr(message, name, value)
-
-        return set_string
-    if field.type in _INT_RANGES:  # _int_parser inline: every command's id
-        low, high = _INT_RANGES[field.type]
-        accepts_string = field.type in _WIDE_INTS
-
-        def set_int(message: Message, value: Any, depth: int) -> None:
-            if accepts_string and type(value) is str and _NUMERIC_STRING.fullmatch(value):
-                value = int(value)
-            if type(value) is not int or not low <= value <= high:
-                raise ProtocolError("expected an integer in range")
-            setattr(message, name, value)
-
-        return set_int
     parse = _scalar_parser(field)
 
     def set_scalar(message: Message, value: Any, depth: int) -> None:
