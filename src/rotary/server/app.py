@@ -18,9 +18,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from rotary.engines.base import EngineError
 from rotary.node.hooks import Hooks
@@ -38,6 +39,7 @@ from rotary.server.config.schema_transports import (
     UniSSEConfig,
     WebSocketOptions,
 )
+from rotary.server.connection_handler import connection_handlers
 from rotary.server.engines import build_engines, engine_keys
 from rotary.server.front_door import WebSocketDoor, front_door_factory, serves_alone
 from rotary.server.hooks import ServerHooks
@@ -331,7 +333,8 @@ def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
 
 async def _listen(
     server: Server,
-    runner: web.AppRunner,
+    app: web.Application,
+    handlers: Callable[[], RequestHandler],
     address: str,
     port: int,
     key: str,
@@ -340,14 +343,13 @@ async def _listen(
 ) -> asyncio.AbstractServer:
     """aiohttp's TCPSite, with the header deadline started on each accepted connection; with
     ``tls`` the port speaks TLS only, its handshake bounded by the header deadline."""
-    assert runner.server is not None
     try:
-        door = server.websocket_door if runner.app is server.external else None
+        door = server.websocket_door if app is server.external else None
         factory: Callable[[], asyncio.Protocol]
         if door is not None and serves_alone(server.external, server.deadlines):
-            factory = front_door_factory(runner.server, server.deadlines, door)
+            factory = front_door_factory(handlers, server.deadlines, door)
         else:
-            factory = server.deadlines.protocol_factory(runner.server)
+            factory = server.deadlines.protocol_factory(handlers)
         listener = await asyncio.get_running_loop().create_server(
             factory,
             address or None,
@@ -492,16 +494,20 @@ async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -
     try:
         if server.autocert is not None:
             await _start_autocert(server.autocert)
+        listener_handlers: list[Callable[[], RequestHandler]] = []
         for app, address, port, key, context in listeners:
             idle = server.deadlines.timeouts.idle
-            runner = web.AppRunner(app, handle_signals=False, access_log=None, keepalive_timeout=idle)
+            options: dict[str, Any] = {"access_log": None, "keepalive_timeout": idle}
+            runner = web.AppRunner(app, handle_signals=False, **options)
             await runner.setup()
             runners.append(runner)
-            sockets.append(await _listen(server, runner, address, port, key, reuse_port, context))
+            assert runner.server is not None
+            handlers = connection_handlers(runner.server, **options)
+            listener_handlers.append(handlers)
+            sockets.append(await _listen(server, app, handlers, address, port, key, reuse_port, context))
         if server.http3 is not None:
-            external = runners[0].server  # HTTP/3 serves the external listener's routes, as Centrifugo
-            assert external is not None
-            server.http3.requests = H3Requests(server.deadlines.protocol_factory(external))
+            # HTTP/3 serves the external listener's routes, as Centrifugo does
+            server.http3.requests = H3Requests(server.deadlines.protocol_factory(listener_handlers[0]))
             http3 = await _listen_http3(server.http3, config, reuse_port)
         announce_serving()
         await stop.wait()

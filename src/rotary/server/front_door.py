@@ -10,7 +10,7 @@ with httptools (llhttp, the parser aiohttp uses too) and takes it only when it i
 ``GET <websocket path> HTTP/1.1`` upgrade that rotary would answer with a 101: the same handshake
 checks (``answer_of``), the origin check, then admission (``connection_rate_limit``,
 ``connection_limit``, shutdown) as the gate would run it. Anything else (another path or method, a
-query naming protobuf, a body, bytes outside ASCII, a head over
+query naming protobuf, a body, no ``Host``, bytes outside ASCII, a head over
 ``HEAD_LIMIT``, a handshake aiohttp would refuse, an origin or admission refusal) goes to aiohttp
 unchanged, with the bytes read so far, and is answered exactly as before: the front door never
 answers an error itself. It is used only when the application adds nothing to an upgrade that
@@ -29,6 +29,7 @@ from typing import cast
 
 import httptools
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from rotary.node.node import Node
 from rotary.protocol.codec import ProtocolType
@@ -78,10 +79,11 @@ def serves_alone(app: web.Application, deadlines: ReadDeadlines) -> bool:
 
 
 def front_door_factory(
-    server: web.Server, deadlines: ReadDeadlines, door: WebSocketDoor
+    handlers: Callable[[], RequestHandler], deadlines: ReadDeadlines, door: WebSocketDoor
 ) -> Callable[[], FrontDoor]:
-    """The listener's protocol factory: a front door per accepted connection."""
-    return lambda: FrontDoor(server, deadlines, door)
+    """The listener's protocol factory: a front door per accepted connection, handing what it does
+    not take to a connection handler from ``handlers``."""
+    return lambda: FrontDoor(handlers, deadlines, door)
 
 
 class _Head:
@@ -121,10 +123,12 @@ class FrontDoor(asyncio.Protocol):
     """One accepted connection until its first request is known: then rotary's WebSocket protocol
     or aiohttp's request handler becomes the transport's protocol."""
 
-    __slots__ = ("_buffer", "_deadlines", "_door", "_server", "_sock")
+    __slots__ = ("_buffer", "_deadlines", "_door", "_handlers", "_sock")
 
-    def __init__(self, server: web.Server, deadlines: ReadDeadlines, door: WebSocketDoor) -> None:
-        self._server = server
+    def __init__(
+        self, handlers: Callable[[], RequestHandler], deadlines: ReadDeadlines, door: WebSocketDoor
+    ) -> None:
+        self._handlers = handlers
         self._deadlines = deadlines
         self._door = door
         self._buffer = b""
@@ -190,8 +194,8 @@ class FrontDoor(asyncio.Protocol):
             if len(headers) == len(fields.fields)
             else _first_values(fields.fields)
         )
-        if "content-length" in first or "transfer-encoding" in first:
-            return False
+        if "content-length" in first or "transfer-encoding" in first or "host" not in first:
+            return False  # a body, or no Host, which HTTP/1.1 requires (aiohttp answers 400)
         answer = answer_to(
             first.get("upgrade", ""),
             True,
@@ -231,7 +235,7 @@ class FrontDoor(asyncio.Protocol):
         """aiohttp's request handler takes the connection, its header deadline and ``buffer``."""
         sock = self._sock
         assert sock is not None
-        handler = self._server()
+        handler = self._handlers()
         sock.set_protocol(handler)
         handler.connection_made(sock)
         self._deadlines.move(self, handler)

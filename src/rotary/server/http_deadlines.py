@@ -52,7 +52,7 @@ class Closable(Protocol):
 class ReadDeadlines:
     """Closes connections that miss the header or body deadline of HttpTimeouts.
 
-    Serve with ``protocol_factory(runner.server)`` as the listener's protocol factory (or the front
+    Serve with ``protocol_factory(handlers)`` as the listener's protocol factory (or the front
     door's, which calls :meth:`start` and :meth:`move` itself) and ``middleware`` on every
     application it serves.
     """
@@ -61,11 +61,12 @@ class ReadDeadlines:
         self.timeouts = timeouts
         self._header_timers: dict[Closable, asyncio.TimerHandle] = {}
 
-    def protocol_factory(self, server: web.Server) -> Callable[[], RequestHandler]:
-        """aiohttp's protocol for each accepted connection, with its header deadline running."""
+    def protocol_factory(self, handlers: Callable[[], RequestHandler]) -> Callable[[], RequestHandler]:
+        """A connection handler from ``handlers`` for each accepted connection, with its header
+        deadline running."""
 
         def accept() -> RequestHandler:
-            handler = server()
+            handler = handlers()
             self.start(handler)
             return handler
 

@@ -2,9 +2,10 @@
 
 Go's ``net/http`` names no server software, so neither does Centrifugo (v6.9.1); aiohttp adds
 ``Server: Python/x aiohttp/y`` to every response unless it is removed once the headers are final,
-which its ``on_response_prepare`` signal allows. aiohttp's own 400 to a request it cannot parse
-reaches no app, so it still names aiohttp. Applies to the standalone server's own apps; a
-mount's host app keeps its headers. See https://centrifugal.dev/docs/server/configuration#http_server
+which its ``on_response_prepare`` signal allows. A request aiohttp cannot parse reaches no app;
+connection_handler.py answers it as net/http does, with no ``Server`` either. Applies to the
+standalone server's own apps; a mount's host app keeps its headers.
+See https://centrifugal.dev/docs/server/configuration#http_server
 """
 
 from __future__ import annotations
