@@ -41,6 +41,7 @@ from test_bad_input import EVIL, JSON_BODY, TOO_LARGE, UPGRADE
 from test_slow_client import RawWebSocket
 
 from rotary.node.node import Node
+from rotary.transports.mounts.asgi_websocket import AsgiWebSocketTransport
 
 pytestmark = pytest.mark.compat
 
@@ -73,15 +74,25 @@ class Host:
         return "; ".join(f"{name}={morsel.value}" for name, morsel in cookies.items())
 
 
-@pytest.fixture(params=["asgi", "aiohttp"])
+UVICORN_MODES: dict[str, dict[str, Any]] = {
+    "asgi": {},
+    "asgi-direct": {"ws_per_message_deflate": False},
+    "asgi-wsproto": {"ws": "wsproto"},
+}
+"""uvicorn's settings per ASGI host. Its defaults (``websockets-sansio``, permessage-deflate for the
+SDK, which offers it) and ``wsproto`` take the mount's plain ASGI path; without deflate its writes
+go past uvicorn's ``send`` (transports/mounts/asgi_uvicorn.py). Each host serves the whole suite."""
+
+
+@pytest.fixture(params=[*UVICORN_MODES, "aiohttp"])
 async def host(request: pytest.FixtureRequest) -> AsyncIterator[Host]:
     kind: str = request.param
     port = free_port()
-    if kind == "asgi":
+    if kind in UVICORN_MODES:
         hooks = HostLoginHooks(scope_user)
         node = Node(hooks=hooks)
         await node.start()
-        async with serving_uvicorn(starlette_host(node), port):
+        async with serving_uvicorn(starlette_host(node), port, **UVICORN_MODES[kind]):
             yield Host(kind, port, node, hooks)
             await node.shutdown(5)
     else:
@@ -126,9 +137,12 @@ async def test_connect_with_the_host_login_subscribe_publish(
     await client.connect()
     await client.ready(timeout=5)
     request = host.hooks.requests[-1]
-    if host.kind == "asgi":
+    if host.kind in UVICORN_MODES:
         assert isinstance(request, dict) and request["type"] == "websocket"
         assert request["session"] == {"user": "alice"}
+        (transport,) = [c.transport for c in host.node.hub.clients.values()]
+        assert isinstance(transport, AsgiWebSocketTransport)
+        assert (transport.direct is not None) is (host.kind == "asgi-direct")
     else:
         assert isinstance(request, web.Request) and request.path == f"{PREFIX}/connection/websocket"
     channel = unique_channel()

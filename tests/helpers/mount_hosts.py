@@ -141,9 +141,10 @@ def aiohttp_host(
 
 
 @contextlib.asynccontextmanager
-async def serving_uvicorn(app: Any, port: int) -> AsyncIterator[None]:
-    """A real uvicorn server in this event loop; the host, not ASGI lifespan, runs the node."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+async def serving_uvicorn(app: Any, port: int, **options: Any) -> AsyncIterator[None]:
+    """A real uvicorn server in this event loop; the host, not ASGI lifespan, runs the node.
+    ``options``: more of ``uvicorn.Config``'s (``ws``, ``ws_per_message_deflate``, ...)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning", **options)
     server = uvicorn.Server(config)
     task = asyncio.get_running_loop().create_task(server.serve())
     try:

@@ -53,6 +53,12 @@ def ws_pong_frame(payload: bytes) -> bytes:
     return _frame(OPCODE_PONG, payload)
 
 
+def ws_frame_payload(frame: bytes) -> bytes:
+    """The payload of a frame :func:`ws_frame` built: its bytes after the header (a copy)."""
+    size = frame[1] & 0x7F
+    return frame[2 if size < 126 else 4 if size == 126 else 10 :]
+
+
 def _frame(opcode: int, payload: bytes) -> bytes:
     size = len(payload)
     if size < 126:

@@ -6,7 +6,7 @@ import pytest
 from websockets.frames import Close, Frame, Opcode
 from websockets.streams import StreamReader
 
-from rotary.protocol.framing import ws_close_frame, ws_frame, ws_ping_frame, ws_pong_frame
+from rotary.protocol.framing import ws_close_frame, ws_frame, ws_frame_payload, ws_ping_frame, ws_pong_frame
 
 
 def _parse(data: bytes) -> Frame:
@@ -35,6 +35,22 @@ def test_data_frames_of_every_length_class(size: int, binary: bool) -> None:
 @pytest.mark.parametrize("size, header", [(125, 2), (126, 4), (65535, 4), (65536, 10)])
 def test_header_uses_the_shortest_length_form(size: int, header: int) -> None:
     assert len(ws_frame(b"x" * size, binary=True)) == size + header
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+@pytest.mark.parametrize("binary", [False, True])
+def test_data_frames_are_the_bytes_websockets_serializes_for_a_server(size: int, binary: bool) -> None:
+    """The ASGI mount writes these in place of uvicorn's ``send`` (transports/mounts/asgi_uvicorn.py),
+    which has websockets serialize an unmasked frame with no extensions: the same bytes."""
+    payload = bytes(range(256)) * (size // 256) + b"b" * (size % 256)
+    theirs = Frame(Opcode.BINARY if binary else Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+    assert ws_frame(payload, binary) == theirs
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_payload_of_a_frame(size: int) -> None:
+    payload = b"p" * size
+    assert ws_frame_payload(ws_frame(payload, binary=False)) == payload
 
 
 def test_close_frame_carries_code_and_reason() -> None:

@@ -100,3 +100,38 @@ async def test_abort_cancels_the_waiting_send() -> None:
     await asyncio.sleep(0)
     assert socket.taken == []
     assert sender.gone
+
+
+async def test_a_direct_write_takes_bytes_while_nothing_waits_and_order_holds() -> None:
+    """The uvicorn shortcut (asgi_uvicorn.py) as ``direct``: it writes to the same socket while
+    there is room and declines when there is none; what comes after a declined write waits behind
+    its send, and the joined rest goes direct again once the socket drains."""
+    socket = Socket()
+    wire: list[str] = []
+
+    def direct(data: bytes) -> bool:
+        if socket.writable.is_set():
+            wire.append(data.decode())
+            return True
+        return False
+
+    async def send(message: Message) -> None:
+        await socket.send(message)
+        wire.append(message["text"])
+
+    sender = AsgiSender(send, text, lines, direct)
+    sender.write(b"1")
+    socket.writable.clear()
+    sender.write(b"2")
+    sender.write(b"3")
+    sender.write(b"4")
+    assert wire == ["1"]
+    assert sender.get_write_buffer_size() == 3
+    socket.writable.set()
+    await asyncio.wait_for(sender.drained(), 5)
+    sender.write(b"5")
+    assert wire == ["1", "2", "3\n4", "5"]
+    assert [m["text"] for m in socket.taken] == ["2"]  # only the declined write went through send
+    sender.end({"type": "websocket.close"})
+    await asyncio.wait_for(sender.drained(), 5)
+    assert socket.taken[-1] == {"type": "websocket.close"}  # the end always goes through send

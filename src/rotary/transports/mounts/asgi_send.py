@@ -9,6 +9,10 @@ rotary writes) becomes a task, and what is written meanwhile is queued and joine
 once it is done (a valid batch of Centrifugo's protocol: JSON lines, length-prefixed Protobuf, or
 consecutive body bytes). The queued bytes are what ``write_prepared`` reports, so a slow client
 is disconnected with 3008 as on every other transport. No task per connection, no task per write.
+
+A ``direct`` write (the WebSocket mount's shortcut past uvicorn's ``send``, asgi_uvicorn.py) takes
+the bytes first when nothing waits; when it declines, the send runs as above, and what comes after
+waits behind it, so bytes leave in the order they were written either way.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ MessageOf = Callable[[bytes], Message]
 """The ASGI message carrying some bytes (a WebSocket message, a body chunk)."""
 Join = Callable[[list[bytes]], bytes]
 """Several queued writes as the bytes of one message."""
+Direct = Callable[[bytes], bool]
+"""Writes the bytes past ``send`` and returns True, or returns False when ``send`` must take them."""
 
 
 class AsgiSender:
@@ -40,8 +46,9 @@ class AsgiSender:
     ``is_closing`` and ``abort`` have an asyncio transport's meaning.
     """
 
-    def __init__(self, send: Send, message_of: MessageOf, join: Join) -> None:
+    def __init__(self, send: Send, message_of: MessageOf, join: Join, direct: Direct | None = None) -> None:
         self._send = send
+        self._direct = direct
         self._message_of = message_of
         self._join = join
         self._pending: list[bytes] = []
@@ -64,6 +71,8 @@ class AsgiSender:
         if self._waiting is not None:
             self._pending.append(data)
             self._pending_size += len(data)
+            return
+        if self._direct is not None and self._direct(data):
             return
         self._start(self._message_of(data), len(data))
 
@@ -147,7 +156,8 @@ class AsgiSender:
             data = self._pending[0] if len(self._pending) == 1 else self._join(self._pending)
             self._pending = []
             self._pending_size = 0
-            self._start(self._message_of(data), len(data))
+            if self._direct is None or not self._direct(data):
+                self._start(self._message_of(data), len(data))
         if not self._gone and self._waiting is None and self._last is not None:
             last, self._last = self._last, None
             self._start(last, 0)

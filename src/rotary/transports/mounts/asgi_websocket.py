@@ -1,11 +1,12 @@
 """The bidirectional WebSocket over ASGI: one connection per ``websocket`` scope.
 
 The ASGI server does the handshake, the framing and permessage-deflate; rotary hands it whole
-messages. A group's prepared payload is shared as it is (``frame`` is the identity), and its ASGI
-message (with the text the server wants for JSON) is built once per payload for the whole endpoint
-(:class:`MessageCache`), so fan-out stays one encode per group; the server still frames the
-message for each connection, which is where the mount's extra cost per delivery goes
-(bench/README.md). The connection's own ASGI coroutine
+messages. A group's prepared frame is the WebSocket frame the standalone server writes (``frame``
+is :func:`ws_frame`); under uvicorn's ``websockets-sansio`` with no deflate those bytes go straight
+to its socket (asgi_uvicorn.py). Otherwise the frame's ASGI message (its payload, as text for
+JSON) is built once per frame for the whole endpoint (:class:`MessageCache`), so fan-out stays one
+encode per group, and the server frames the message again for each connection, which is where the
+mount's extra cost per delivery goes (bench/README.md). The connection's own ASGI coroutine
 reads; writes go through :class:`AsgiSender` without a task. Protobuf is chosen as in
 transports/websocket.py (https://centrifugal.dev/docs/transports/websocket).
 """
@@ -21,7 +22,9 @@ from rotary.node.client import Client
 from rotary.node.node import Node
 from rotary.protocol import codes
 from rotary.protocol.codec import ProtocolType, codec_for
+from rotary.protocol.framing import ws_frame, ws_frame_payload
 from rotary.transports.mounts.asgi_send import AsgiSender, Message, Receive, Scope, Send
+from rotary.transports.mounts.asgi_uvicorn import uvicorn_socket
 from rotary.transports.stalled import drop_if_stalled
 from rotary.transports.websocket import (
     DEFAULT_MESSAGE_SIZE_LIMIT,
@@ -35,28 +38,29 @@ MESSAGE_TOO_BIG = 1009
 
 
 class MessageCache:
-    """The ASGI message of the payload last seen, shared by every connection of an endpoint.
+    """The ASGI message of the frame last seen, shared by every connection of an endpoint.
 
-    The hub writes one payload object to each connection of a group in a row, so only the first
-    builds the message (and decodes a JSON payload to the text ASGI wants); ASGI servers read a
-    message and do not change it. The payload is held, so its identity cannot be taken by another
-    object meanwhile.
+    The hub writes one frame object to each connection of a group in a row, so only the first
+    builds the message (the frame's payload, decoded for JSON to the text ASGI wants); ASGI servers
+    read a message and do not change it. The frame is held, so its identity cannot be taken by
+    another object meanwhile.
     """
 
-    __slots__ = ("_binary", "_message", "_payload")
+    __slots__ = ("_binary", "_frame", "_message")
 
     def __init__(self, binary: bool) -> None:
         self._binary = binary
-        self._payload = b""
+        self._frame = b""
         self._message: Message = {}
 
-    def message(self, payload: bytes) -> Message:
-        if payload is not self._payload:
+    def message(self, frame: bytes) -> Message:
+        if frame is not self._frame:
+            payload = ws_frame_payload(frame)
             if self._binary:
                 self._message = {"type": "websocket.send", "bytes": payload}
             else:
                 self._message = {"type": "websocket.send", "text": payload.decode()}
-            self._payload = payload
+            self._frame = frame
         return self._message
 
 
@@ -73,7 +77,6 @@ class AsgiWebSocketTransport:
 
     name = "websocket"
     unidirectional = False
-    write: Callable[[bytes], None]
     write_prepared: Callable[[bytes], int]
 
     def __init__(
@@ -87,15 +90,27 @@ class AsgiWebSocketTransport:
         self._write_timeout = write_timeout
         binary = protocol is ProtocolType.PROTOBUF
         self.framing = "asgi-ws-binary" if binary else "asgi-ws-text"
+        self._binary = binary
         message_of = shared.binary.message if binary else shared.text.message
-        self.sender = AsgiSender(send, message_of, codec_for(protocol).join)
-        # The fan-out calls these once per subscriber: the sender's own methods, with no call of
-        # this class's in between (frame is the identity, so a prepared frame is the payload).
-        self.write = self.sender.write
+        join = codec_for(protocol).join
+
+        def join_frames(frames: list[bytes]) -> bytes:
+            return ws_frame(join([ws_frame_payload(frame) for frame in frames]), binary)
+
+        self.direct = uvicorn_socket(send)
+        """The shortcut past uvicorn's ``send``, or None: plain ASGI."""
+        self.sender = AsgiSender(
+            send, message_of, join_frames, None if self.direct is None else self.direct.write
+        )
+        # The fan-out calls this once per subscriber: the sender's own method, with no call of this
+        # class's in between.
         self.write_prepared = self.sender.write_counted
 
     def frame(self, payload: bytes) -> bytes:
-        return payload
+        return ws_frame(payload, self._binary)
+
+    def write(self, payload: bytes) -> None:
+        self.sender.write(ws_frame(payload, self._binary))
 
     def close(self, disconnect: codes.Disconnect) -> int:
         """Says goodbye with a close frame, never a disconnect push (returns 0)."""
