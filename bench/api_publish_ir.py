@@ -164,7 +164,7 @@ async def count(src: str | None, args: argparse.Namespace, workdir: Path, label:
     out = workdir / f"callgrind-{label}.out"
     valgrind = ["valgrind", "-q", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
     command = [str(Path(sys.executable).parent / "rotary")]
-    env = dict(os.environ)
+    env = dict(os.environ, PYTHONHASHSEED="0")  # the same str hashes (and set orders) in every run
     if src:
         env["PYTHONPATH"] = src
     if args.profile:  # cProfile instead of callgrind (bench/profiled_rotary.py)
@@ -246,7 +246,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--publications", type=int, default=200)
+    parser.add_argument("--publications", type=int, default=1000)
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument("--alt", help="another checkout's src directory, counted after this one")
     parser.add_argument("--keep", type=Path, help="keep the callgrind outputs in this directory")

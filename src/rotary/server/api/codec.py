@@ -89,8 +89,42 @@ _DECODER: Final = json.JSONDecoder(
 """The standard library's decoder, whose number hooks keep each number's text for raw fields."""
 
 
+_NUMBER_SHAPES: Final = bytes.maketrans(b"123456789eE", b"000000000..")
+"""Every digit as 0 and every exponent mark as a fraction's point: one search then finds both."""
+_LONG_INTEGER: Final = b"0" * 19
+
+
+def _orjson_keeps_numbers(body: bytes) -> bool:
+    """False when the body may hold a number orjson reads other than as written: a fraction or an
+    exponent (a float, whose text is lost), ``-0`` (read as 0), or an integer of 19 digits or more
+    (beyond 64 bits it becomes a float). The same bytes inside a string answer False too, and the
+    exact parser then reads the body. ``bytes.find``, not ``in`` (on Python 3.11 ``in`` formats a
+    discarded TypeError first) nor a regular expression (its scan costs more than orjson's parse)."""
+    if body.find(b"-0") >= 0:
+        return False
+    shapes = body.translate(_NUMBER_SHAPES)
+    return shapes.find(b"0.") < 0 and shapes.find(_LONG_INTEGER) < 0
+
+
 def parse_json(body: bytes) -> Any:
-    """The body's value; like Go's encoding/json in Centrifugo, at most 10000 levels deep."""
+    """The body's value; like Go's encoding/json in Centrifugo, at most 10000 levels deep.
+
+    orjson reads most bodies (a publish with small integers and strings) at a fifth of the cost of
+    the standard library's scanner with its number hooks, and gives the same value there: the same
+    strings, integers and last-of-duplicate keys. Whatever it refuses (invalid JSON, an escaped lone
+    surrogate, more than 1024 levels) and every body that may hold a number it would not keep as
+    written goes to the exact parser, which decides as before, with the same error messages.
+    """
+    if _orjson_keeps_numbers(body):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    return _parse_exact(body)
+
+
+def _parse_exact(body: bytes) -> Any:
+    """The body's value with every number that no 64-bit integer holds kept as a RawNumber."""
     try:
         try:
             return _DECODER.decode(body.decode())
