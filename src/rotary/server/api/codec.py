@@ -302,13 +302,21 @@ def _kind(value: Any) -> str:
 # --- encoding --------------------------------------------------------------------------------------
 
 
+_PLAIN: Final = frozenset({str, int, bool, float, type(None)})
+"""Types a result holds that orjson writes as they are."""
+
+
 def encode(value: Any) -> Any:
     """A result (or any part of one) as a value ``orjson.dumps`` renders in Centrifugo's shape."""
-    special = _SPECIAL.get(type(value))
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    special = _SPECIAL.get(kind)
     if special is not None:
         return special(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _encode_fields(value)
+    plan = _ENCODING_PLANS.get(kind)
+    if plan is not None or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+        return _encode_fields(value, plan or _encoding_plan(kind))
     if isinstance(value, list):
         return [encode(item) for item in value]
     if isinstance(value, dict):
@@ -318,20 +326,26 @@ def encode(value: Any) -> Any:
     return value
 
 
-def _encode_fields(value: Any) -> dict[str, Any]:
+_ENCODING_PLANS: dict[type, tuple[tuple[str, bool], ...]] = {}
+"""Each result dataclass's fields as (name, written even when zero), read once per type: asking
+``dataclasses.fields`` and each field's metadata again cost more than the encoding itself."""
+
+
+def _encoding_plan(kind: type) -> tuple[tuple[str, bool], ...]:
+    plan = tuple((f.name, bool(f.metadata.get("keep"))) for f in dataclasses.fields(kind))
+    _ENCODING_PLANS[kind] = plan
+    return plan
+
+
+def _encode_fields(value: Any, plan: tuple[tuple[str, bool], ...]) -> dict[str, Any]:
+    """Go's omitempty: zero numbers, empty strings, bytes, lists, maps and absent objects are left
+    out (a dataclass instance is always true) unless the field is kept."""
     out: dict[str, Any] = {}
-    for f in dataclasses.fields(value):
-        item = getattr(value, f.name)
-        if f.metadata.get("keep") or _present(item):
-            out[f.name] = encode(item)
+    for name, keep in plan:
+        item = getattr(value, name)
+        if keep or item:
+            out[name] = encode(item)
     return out
-
-
-def _present(item: Any) -> bool:
-    """Go's omitempty: zero numbers, empty strings, bytes, lists, maps and absent objects are left out."""
-    if dataclasses.is_dataclass(item):
-        return True
-    return bool(item)
 
 
 def raw_fragment(data: bytes) -> orjson.Fragment:
