@@ -39,9 +39,13 @@ class UnencodableResult(Exception):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Field:
+    """How one request field is decoded, worked out once per dataclass."""
+
     name: str
-    hint: Any
-    bounds: tuple[int, int] | None
+    convert: Callable[[Any, str], Any]
+    """The JSON value and its path (for error messages) -> the field's value."""
+    takes_null: bool
+    """A raw (bytes) field keeps ``null`` as raw JSON; any other field leaves its zero value."""
 
 
 # --- decoding --------------------------------------------------------------------------------------
@@ -148,9 +152,9 @@ def decode(cls: type[Any], value: Any, path: str = "") -> Any:
     values: dict[str, Any] = {}
     for key, item in value.items():
         spec = fields.get(key) or fields.get(fold_encoding_json(key))
-        if spec is None or (item is None and spec.hint is not bytes):
+        if spec is None or (item is None and not spec.takes_null):
             continue
-        values[spec.name] = _convert(spec, item, f"{path}{spec.name}")
+        values[spec.name] = spec.convert(item, path + spec.name)
     return cls(**values)
 
 
@@ -163,17 +167,19 @@ def _fields(cls: type[Any]) -> dict[str, _Field]:
     if table is None:
         hints = typing.get_type_hints(cls)
         table = {
-            f.name: _Field(f.name, hints[f.name], f.metadata.get("range")) for f in dataclasses.fields(cls)
+            f.name: _Field(
+                f.name, _field_converter(hints[f.name], f.metadata.get("range")), hints[f.name] is bytes
+            )
+            for f in dataclasses.fields(cls)
         }
         _FIELD_TABLES[cls] = table
     return table
 
 
-def _convert(spec: _Field, value: Any, path: str) -> Any:
-    hint = spec.hint
+def _field_converter(hint: Any, bounds: tuple[int, int] | None) -> Callable[[Any, str], Any]:
     if hint is int:
-        return _integer(value, spec.bounds, path)
-    return _converter(hint)(value, path)
+        return lambda value, path: _integer(value, bounds, path)
+    return _converter(hint)
 
 
 def _expect(kind: type, name: str) -> Callable[[Any, str], Any]:
