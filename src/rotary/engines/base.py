@@ -68,6 +68,20 @@ class PublishResult:
     """Why it was suppressed, as centrifuge names it: "idempotency" or "version"."""
 
 
+def new_publication(
+    data: bytes, info: pb.ClientInfo | None, tags: Mapping[str, str], version: int = 0
+) -> pb.Publication:
+    """The publication a broker sends (and keeps) for ``data``.
+
+    Tags are copied only when there are some: upb fills a map field through
+    ``MutableMapping.update``, which costs about 10k instructions even for an empty dict, a third
+    of the memory broker's publish."""
+    pub = pb.Publication(data=data, info=info, version=version)
+    if tags:
+        pub.tags.update(tags)
+    return pub
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryQuery:
     """A read of a channel's stream.

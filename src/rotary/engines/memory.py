@@ -41,6 +41,7 @@ from rotary.engines.base import (
     PublishResult,
     StreamPosition,
     UnrecoverablePositionError,
+    new_publication,
 )
 from rotary.protocol import pb
 
@@ -52,6 +53,8 @@ Clock = Callable[[], float]
 DEFAULT_IDEMPOTENT_RESULT_TTL = 300.0
 """Centrifugo remembers an idempotency key for 5 minutes when the publish names no TTL."""
 
+NO_POSITION = StreamPosition()
+"""The position of a publication kept in no history: one shared (frozen) instance."""
 _EPOCH_ALPHABET = string.ascii_letters
 _EPOCH_LENGTH = 8
 
@@ -223,9 +226,9 @@ class MemoryBroker:
         cached = self._cached_result(channel, opts.idempotency_key, now)
         if cached is not None:
             return PublishResult(cached, suppressed=True, suppress_reason="idempotency")
-        pub = pb.Publication(data=data, info=opts.client_info, tags=opts.tags, version=opts.version)
+        pub = new_publication(data, opts.client_info, opts.tags, opts.version)
         prev: pb.Publication | None = None
-        position = StreamPosition()
+        position = NO_POSITION
         # Centrifugo: history needs both a size and a TTL; without it there are no offsets.
         if opts.history_size > 0 and opts.history_ttl > 0:
             stream = self._touch_stream(channel, now, opts.history_meta_ttl)

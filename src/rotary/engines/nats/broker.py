@@ -35,6 +35,7 @@ from rotary.engines.base import (
     PublishOptions,
     PublishResult,
     StreamPosition,
+    new_publication,
 )
 from rotary.engines.nats.connection import (
     DEFAULT_IDEMPOTENT_RESULT_TTL,
@@ -148,7 +149,7 @@ class NatsBroker:
         key = opts.idempotency_key
         if not self._idempotency.claim(channel, key, opts.idempotent_result_ttl):
             return PublishResult(StreamPosition(), suppressed=True, suppress_reason="idempotency")
-        pub = pb.Publication(data=data, info=opts.client_info, tags=opts.tags)
+        pub = new_publication(data, opts.client_info, opts.tags)
         pub.delta = opts.use_delta
         try:
             await self._send(channel, _PUBLICATION, pub.SerializeToString())

@@ -42,6 +42,7 @@ from rotary.engines.base import (
     PublishResult,
     StreamPosition,
     UnrecoverablePositionError,
+    new_publication,
 )
 from rotary.engines.redis.history import select_range
 from rotary.engines.redis.keys import KeySpace
@@ -165,12 +166,7 @@ class RedisBroker:
         await asyncio.gather(*(subscriber.ping() for subscriber in self._subscribers.values()))
 
     async def publish(self, channel: str, data: bytes, opts: PublishOptions) -> PublishResult:
-        pub = pb.Publication(
-            data=data,
-            info=opts.client_info,
-            tags=opts.tags,
-            version=opts.version,
-        )
+        pub = new_publication(data, opts.client_info, opts.tags, opts.version)
         payload = pub.SerializeToString()
         keeps_history = opts.history_size > 0 and opts.history_ttl > 0
         if not keeps_history and not opts.idempotency_key:

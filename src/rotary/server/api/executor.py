@@ -294,17 +294,32 @@ class ApiExecutor:
     def _publish_options(
         target: ResolvedChannel, request: PublishRequest | BroadcastRequest
     ) -> PublishOptions:
-        options = dataclasses.replace(
-            target.publish_options(),
+        """The namespace's history and delta settings, with what the request adds or turns off.
+
+        A request that asks for nothing of its own (most do) gets the namespace's shared options;
+        the others get theirs built in one go (``dataclasses.replace`` on the namespace's cost a
+        quarter of the executor's instructions per publish)."""
+        if not (
+            request.tags
+            or request.idempotency_key
+            or request.delta
+            or request.version
+            or request.version_epoch
+            or request.skip_history
+        ):
+            return target.namespace.publish_defaults
+        options = target.options
+        keep = not request.skip_history
+        return PublishOptions(
+            history_size=options.history_size if keep else 0,
+            history_ttl=options.history_ttl if keep else 0.0,
+            history_meta_ttl=target.namespace.history_meta_ttl,
             tags=dict(request.tags),
             idempotency_key=request.idempotency_key,
-            use_delta=request.delta or target.options.delta_publish,
+            use_delta=request.delta or options.delta_publish,
             version=request.version,
             version_epoch=request.version_epoch,
         )
-        if request.skip_history:
-            options = dataclasses.replace(options, history_size=0, history_ttl=0.0)
-        return options
 
     # -- connections -------------------------------------------------------------------------------
 

@@ -3,12 +3,23 @@ ranges, raw JSON kept as bytes) and Centrifugo-style encoding (zero values omitt
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from rotary.server.api.codec import MalformedRequest, UnencodableResult, decode, decode_command, encode
+from rotary.server.api.codec import (
+    MalformedRequest,
+    UnencodableResult,
+    _parse_exact,
+    decode,
+    decode_command,
+    encode,
+    parse_json,
+)
 from rotary.server.api.schema import (
     ApiError,
     BatchReply,
@@ -123,3 +134,81 @@ def test_encode_outcomes_and_batch_replies() -> None:
 def test_encode_refuses_raw_bytes_that_are_not_json() -> None:
     with pytest.raises(UnencodableResult):
         encode(Publication(data=b"\xff"))
+
+
+# --- parse_json: orjson where it reads a body as the exact parser does ------------------------------
+
+
+def _same_parse(body: bytes) -> None:
+    """parse_json gives what the exact parser gives: the same value (numbers of the same type and
+    text), or the same refusal."""
+    try:
+        expected: Any = ("value", _parse_exact(body))
+    except MalformedRequest as exc:
+        expected = ("refused", str(exc))
+    try:
+        got: Any = ("value", parse_json(body))
+    except MalformedRequest as exc:
+        got = ("refused", str(exc))
+    assert _typed(got) == _typed(expected)
+
+
+def _typed(value: Any) -> Any:
+    """``value`` with each number's type beside it (1 == 1.0 == True would hide a wrong parse), and
+    the deep parser's fragments as their JSON (a Fragment equals only itself)."""
+    if isinstance(value, orjson.Fragment):
+        return ("Fragment", orjson.dumps(value))
+    if isinstance(value, dict):
+        return {key: _typed(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_typed(item) for item in value]
+    return (type(value).__name__, value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"channel":"c","data":{"t":1}}',
+        b'{"channel":"c","data":-0}',
+        b'{"channel":"c","data":[1.0, 1e5, 1E-2, -0.5]}',
+        b'{"data":18446744073709551615}',
+        b'{"data":18446744073709551616}',
+        b'{"data":-9223372036854775808}',
+        b'{"data":-9223372036854775809}',
+        b'{"data":123456789012345678901234567890}',
+        b'{"channel":"a.e-0","data":1}',
+        b'{"channel":"\\ud800"}',
+        b'\xef\xbb\xbf{"channel":"c"}',
+        b'{"channel":"c","channel":"d","CHANNEL":"e"}',
+        b'{"data":NaN}',
+        b'{"data":Infinity}',
+        b'{"data":[1,]}',
+        b'{"data":"\x01"}',
+        b'{"data":"\xff"}',
+        b"",
+        b" \t\r\n{} \n",
+        b"\x0c{}",
+        b"null",
+        b"[" * 2000 + b"]" * 2000,
+        b'{"data":' + b"[" * 1100 + b"1" + b"]" * 1100 + b"}",
+    ],
+)
+def test_parse_json_reads_as_the_exact_parser(body: bytes) -> None:
+    _same_parse(body)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(_json_values, st.sampled_from([(",", ":"), (", ", ": ")]))
+def test_parse_json_reads_any_value_as_the_exact_parser(value: Any, separators: tuple[str, str]) -> None:
+    _same_parse(json.dumps(value, separators=separators, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+@given(st.binary(max_size=40))
+def test_parse_json_refuses_bytes_as_the_exact_parser(body: bytes) -> None:
+    _same_parse(b'{"data":' + body + b"}")

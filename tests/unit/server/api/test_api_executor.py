@@ -4,6 +4,7 @@ and channel rules of a real Config, and real WebSocket clients where a method ac
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import pytest
 from helpers.server import InProcessServer as Stack
@@ -57,6 +58,39 @@ async def fails_with(code: int, call: object) -> ApiError:
 
 async def test_publish_without_history_has_no_position(stack: Stack, api: ApiExecutor) -> None:
     assert await api.publish(PublishRequest(channel="news", data=b'{"a":1}')) == PublishResult()
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {},
+        {"tags": {"k": "v"}},
+        {"idempotency_key": "key"},
+        {"delta": True},
+        {"version": 3, "version_epoch": "e"},
+        {"skip_history": True},
+    ],
+)
+def test_publish_options_are_the_namespaces_with_what_the_request_asks(
+    stack: Stack, api: ApiExecutor, asked: dict[str, object]
+) -> None:
+    """The namespace's shared options when the request asks for nothing, else the same fields
+    changed by it: what ``dataclasses.replace`` on the namespace's options gives."""
+    target = stack.server.rules.resolve("hist:a")
+    request = PublishRequest(channel="hist:a", data=b"1", **asked)  # type: ignore[arg-type]
+    expected = dataclasses.replace(
+        target.publish_options(),
+        tags=dict(request.tags),
+        idempotency_key=request.idempotency_key,
+        use_delta=request.delta or target.options.delta_publish,
+        version=request.version,
+        version_epoch=request.version_epoch,
+    )
+    if request.skip_history:
+        expected = dataclasses.replace(expected, history_size=0, history_ttl=0.0)
+    options = ApiExecutor._publish_options(target, request)
+    assert options == expected
+    assert (options is target.namespace.publish_defaults) == (not asked)
 
 
 async def test_publish_with_history_reports_the_position(stack: Stack, api: ApiExecutor) -> None:
