@@ -1,23 +1,28 @@
 """A reconnect storm: a node dies under its clients and comes back; they all return at once.
 
-Two nodes share Redis. Every client (centrifuge-python) is connected to node A and subscribed with
-recovery to one channel. A is killed (no goodbye), publications keep being accepted through node
+Two nodes share Redis. Every client (an official SDK: centrifuge-python, or centrifuge-js in Node)
+is connected to node A and subscribed with recovery to one channel. A is killed (no goodbye), publications keep being accepted through node
 B meanwhile, and A starts again on the same port. The clients reconnect together, and
 ``client.connection_rate_limit`` (smaller than the crowd) turns the excess away with 503 until the
 SDKs' backoff brings them back. Every client ends up resubscribed with ``recovered: true`` and
 every publication, once and in order: the storm is absorbed and nothing is lost.
 
-The clients live in processes of their own (tests/helpers/sdk_crowd.py, CROWD_SIZE clients each),
-which record what their clients got and check it; the crowd is built before the kill at whatever
-pace the machine allows, and only the storm after the restart is timed.
+The clients live in processes of their own (tests/helpers/sdk_crowd.py for centrifuge-python,
+tests/helpers/js_crowd.mjs for centrifuge-js; CROWD_SIZES clients each), which record what their
+clients got; one check (``helpers.sdk_crowd.checked``) judges both. The crowd is built before the
+kill at whatever pace the machine allows, and only the storm after the restart is timed. The
+centrifuge-js crowd costs about half the CPU per client of the Python one, which is what lets the
+kit's 10,000-client storm share two cores with the node it storms; the SDK options the test sets
+are the same for both (the suite's backoff cap, the kit's SDK defaults).
 
 The channel's namespace has presence and recovery but no join and leave messages: with them,
 every subscribe is pushed to every subscriber of the channel, about N² pushes when a crowd of N
 subscribes and resubscribes (4 million for 2,000 clients), which is what made the crowds of the
 first large runs grow by megabytes per client and is no part of a reconnect storm.
 
-The suite runs STORM_CLIENTS (40) clients, a quarter of them beyond the bucket; the reliability kit
-runs more (``RELIABILITY_STORM_CLIENTS``, with ``RELIABILITY_STORM_TURNED_AWAY`` beyond the bucket). With
+The suite runs STORM_CLIENTS (40) clients of each SDK, a quarter of them beyond the bucket; the
+reliability kit runs more (``RELIABILITY_STORM_CLIENTS``, with ``RELIABILITY_STORM_TURNED_AWAY``
+beyond the bucket) of one SDK (``RELIABILITY_STORM_SDK``: ``js`` or ``python``). With
 ``RELIABILITY_RESULTS=<file>`` the figures are written there as JSON.
 """
 
@@ -37,6 +42,7 @@ import pytest
 from helpers import redis_servers
 from helpers.cluster import CHAT_NAMESPACE, RotaryNode, redis_config, rotary_nodes
 from helpers.env import raise_open_files
+from helpers.js_crowd import JsCrowds
 from helpers.sdk_crowd import SdkCrowds
 
 pytestmark = pytest.mark.compat
@@ -46,9 +52,14 @@ TURNED_AWAY = int(os.environ.get("RELIABILITY_STORM_TURNED_AWAY", str(STORM_CLIE
 """Clients beyond the bucket: turned away with 503, they come back by the SDK's backoff as the bucket
 regains a token a second (Centrifugo's rate), so they take about this many seconds."""
 RATE_LIMIT = max(1, STORM_CLIENTS - TURNED_AWAY)
-CROWD_SIZE = int(os.environ.get("RELIABILITY_STORM_CROWD_SIZE", "2000"))
-"""Clients per crowd process (at most): one event loop stays responsive with this many SDK clients;
-fewer per process share the crowd's CPU more evenly between its clients."""
+CROWDS = {"python": SdkCrowds, "js": JsCrowds}
+"""The SDK of the crowd: centrifuge-python (helpers.sdk_crowd) or centrifuge-js (helpers.js_crowd)."""
+SDKS = [os.environ["RELIABILITY_STORM_SDK"]] if os.environ.get("RELIABILITY_STORM_SDK") else list(CROWDS)
+"""The crowds the test runs with: both in the suite, the one ``RELIABILITY_STORM_SDK`` names in the kit."""
+CROWD_SIZES = {"python": 2000, "js": 5000}
+"""Clients per crowd process (at most; ``RELIABILITY_STORM_CROWD_SIZE`` overrides): one event loop
+stays responsive with this many SDK clients; fewer per process share the crowd's CPU more evenly
+between its clients, and more Node processes than cores only share the same cores."""
 MAX_RECONNECT_DELAY = float(os.environ.get("RELIABILITY_STORM_MAX_RECONNECT_DELAY", "0.5"))
 """The cap of the SDK's reconnect backoff (full jitter from 0.1 s, doubling per failed attempt).
 The suite's 0.5 s (tests/compat/conftest.py) brings the turned-away clients back as soon as a token
@@ -143,16 +154,22 @@ async def publish(node: RotaryNode, channel: str, seqs: range, accepted: list[in
         accepted.append(seq)
 
 
-async def test_clients_of_a_dead_node_all_come_back_and_recover(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sdk", SDKS)
+async def test_clients_of_a_dead_node_all_come_back_and_recover(
+    tmp_path: Path, sdk: str, request: pytest.FixtureRequest
+) -> None:
+    if sdk == "js":
+        request.getfixturevalue("node")  # skips without node and the npm packages
     raise_open_files(STORM_CLIENTS + 1024)
+    per_process = int(os.environ.get("RELIABILITY_STORM_CROWD_SIZE", CROWD_SIZES[sdk]))
     setup = redis_servers.start_standalone()
     config = storm_config(setup.processes[0].address)
     channel = "storm:" + uuid.uuid4().hex[:12]
     load_before = os.getloadavg()
     try:
         with rotary_nodes(tmp_path, config, 2) as (node_a, node_b):
-            crowds = await SdkCrowds.start(
-                node_a.ws_url, channel, STORM_CLIENTS, CROWD_SIZE, CROWD_NICE, client_options=CLIENT_OPTIONS
+            crowds = await CROWDS[sdk].start(
+                node_a.ws_url, channel, STORM_CLIENTS, per_process, CROWD_NICE, client_options=CLIENT_OPTIONS
             )
             try:
                 built = await crowds.ask("join")
@@ -200,7 +217,7 @@ async def test_clients_of_a_dead_node_all_come_back_and_recover(tmp_path: Path) 
                 server_cpu_s_storm=round(server_cpu - server_cpu_at_start, 1),
                 load_average_before_after=[round(load_before[0], 2), round(os.getloadavg()[0], 2)],
             )
-            print(f"storm of {STORM_CLIENTS}: {seconds:.1f} s to all done; {figures}")
+            print(f"storm of {STORM_CLIENTS} {sdk} clients: {seconds:.1f} s to all done; {figures}")
             failure = ""
             if done < STORM_CLIENTS:
                 stuck: collections.Counter[str] = collections.Counter()
@@ -214,13 +231,13 @@ async def test_clients_of_a_dead_node_all_come_back_and_recover(tmp_path: Path) 
                 failure = f"{figures['not_held']} clients did not hold: {figures['not_held_first']}"
             elif not (node_a.alive and node_b.alive):
                 failure = "a node died"
-            record(seconds, figures, failure)
+            record(sdk, seconds, figures, failure)
             assert not failure, f"{failure}; {figures}"
     finally:
         setup.stop()
 
 
-def record(seconds: float, figures: dict[str, Any], failure: str) -> None:
+def record(sdk: str, seconds: float, figures: dict[str, Any], failure: str) -> None:
     """Writes the figures to ``RELIABILITY_RESULTS`` when the kit asked for them; a storm that did
     not hold leaves its figures too, and why."""
     results = os.environ.get("RELIABILITY_RESULTS")
@@ -230,6 +247,7 @@ def record(seconds: float, figures: dict[str, Any], failure: str) -> None:
         json.dumps(
             {
                 "clients": STORM_CLIENTS,
+                "sdk": f"centrifuge-{sdk}",
                 "connection_rate_limit": RATE_LIMIT,
                 "turned_away_at_least": TURNED_AWAY,
                 "max_reconnect_delay_s": MAX_RECONNECT_DELAY,
