@@ -1,8 +1,9 @@
 """A reconnect storm: a node dies under its clients and comes back; they all return at once.
 
 Two nodes share Redis. Every client (an official SDK: centrifuge-python, or centrifuge-js in Node)
-is connected to node A and subscribed with recovery to one channel. A is killed (no goodbye), publications keep being accepted through node
-B meanwhile, and A starts again on the same port. The clients reconnect together, and
+is connected to node A and subscribed with recovery to one channel. A is killed (no goodbye),
+publications keep being accepted through node B meanwhile, and A starts again on the same port.
+The clients reconnect together, and
 ``client.connection_rate_limit`` (smaller than the crowd) turns the excess away with 503 until the
 SDKs' backoff brings them back. Every client ends up resubscribed with ``recovered: true`` and
 every publication, once and in order: the storm is absorbed and nothing is lost.
@@ -82,6 +83,9 @@ HISTORY_TTL = STORM_TIMEOUT + 120
 500-client storm outlived the history, and the clients that came back after it were rightly told
 ``recovered: false`` (the publications were gone), which is not what a storm test measures."""
 POLL = 0.25
+FIRST_WAVE = 10.0
+"""Seconds after the restart over which the CPU spent is split between node A, the crowd and Redis:
+the first wave of reconnects, in which each handshake has the SDK's timeout to be answered."""
 
 
 def storm_config(redis_address: str) -> dict[str, Any]:
@@ -148,6 +152,32 @@ def merged_figures(reports: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def redis_pid(setup: redis_servers.RedisSetup) -> int:
+    process = setup.processes[0].process
+    assert process is not None
+    return process.pid
+
+
+class CpuSplit:
+    """The CPU seconds node A, the crowd and Redis spent in the storm's first FIRST_WAVE seconds."""
+
+    def __init__(self, node_pid: int, redis_pid: int) -> None:
+        self._pids = {"node": node_pid, "redis": redis_pid}
+        self._start: dict[str, float] = {}
+        self.first_wave: dict[str, float] = {}
+
+    def note(self, answers: list[dict[str, Any]], since_restart: float) -> None:
+        """Called at each poll with the crowd's answers (``cpu_s``: its CPU since the mark)."""
+        if self.first_wave or (self._start and since_restart < FIRST_WAVE):
+            return
+        now = {name: process_figures(pid)[0] for name, pid in self._pids.items()}
+        now["crowd"] = sum(answer["cpu_s"] for answer in answers)
+        if not self._start:
+            self._start = now
+        else:
+            self.first_wave = {name: round(now[name] - self._start[name], 1) for name in now}
+
+
 async def publish(node: RotaryNode, channel: str, seqs: range, accepted: list[int]) -> None:
     for seq in seqs:
         await node.api("publish", {"channel": channel, "data": {"seq": seq}})
@@ -188,11 +218,13 @@ async def test_clients_of_a_dead_node_all_come_back_and_recover(
                 node_a.start()
                 restarted = time.monotonic()
                 server_cpu_at_start, _ = process_figures(node_a.process.pid)
+                cpu_at = CpuSplit(node_a.process.pid, redis_pid(setup))
 
                 deadline = restarted + STORM_TIMEOUT
                 told_at = restarted
                 while True:
                     answers = await crowds.ask("progress")
+                    cpu_at.note(answers, time.monotonic() - restarted)
                     done = sum(answer["done"] for answer in answers)
                     if done == STORM_CLIENTS or time.monotonic() > deadline:
                         break
@@ -215,6 +247,10 @@ async def test_clients_of_a_dead_node_all_come_back_and_recover(
                 ),
                 server_rss_mib_before_kill_after_storm=[round(server_rss_before), round(server_rss)],
                 server_cpu_s_storm=round(server_cpu - server_cpu_at_start, 1),
+                cpu_s_first_10_s=cpu_at.first_wave,
+                crowd_loop_delay_ms_max=max(
+                    (r["loop_delay_ms_max"] for r in reports if "loop_delay_ms_max" in r), default=None
+                ),
                 load_average_before_after=[round(load_before[0], 2), round(os.getloadavg()[0], 2)],
             )
             print(f"storm of {STORM_CLIENTS} {sdk} clients: {seconds:.1f} s to all done; {figures}")

@@ -12,7 +12,8 @@
 //     join            connects every client and subscribes it to the channel with recovery
 //     mark LAST       what happens from now on is the storm; LAST is the seq of the last publication
 //     progress        how many clients are done (subscribed again with the last publication, or told
-//                     that they may have missed some) and connected again since the mark
+//                     that they may have missed some) and connected again since the mark, and the
+//                     process's CPU seconds since the mark
 //     report RESTARTED
 //                     the figures since the mark (times relative to RESTARTED, a time.monotonic() of
 //                     the test's process: process.hrtime is the same CLOCK_MONOTONIC) and every
@@ -26,6 +27,7 @@
 // "transport closed" without the status.
 
 import { createHmac } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { Centrifuge } from 'centrifuge';
 import WebSocket from 'ws';
@@ -168,6 +170,10 @@ class Crowd {
     }
     this.waiting = [...this.members];
     this.cpuAtMark = cpuSeconds();
+    // How late the event loop ran its timers in the storm: a crowd that falls behind its clients
+    // fires their timeouts late and reads the node's answers late.
+    this.loopDelay = monitorEventLoopDelay({ resolution: 10 });
+    this.loopDelay.enable();
     return { rss_mib: round(rssMib()), cpu_s: round(this.cpuAtMark) };
   }
 
@@ -183,6 +189,7 @@ class Crowd {
     return {
       done: this.members.length - this.waiting.length,
       connected: this.members.filter((member) => member.connectedAt !== null).length,
+      cpu_s: round(cpuSeconds() - this.cpuAtMark, 2),
     };
   }
 
@@ -201,6 +208,7 @@ class Crowd {
       built_s: round(this.builtSeconds),
       cpu_s_build: round(this.cpuAtMark),
       cpu_s_storm: round(cpuSeconds() - this.cpuAtMark),
+      loop_delay_ms_max: round(this.loopDelay.max / 1e6),
       members: this.members.map((m) => ({
         index: m.index,
         mark: m.mark,

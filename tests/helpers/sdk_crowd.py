@@ -15,7 +15,8 @@ answers each with one JSON line once it is done:
     join            connects every client and subscribes it to the channel with recovery
     mark LAST       what happens from now on is the storm; LAST is the seq of the last publication
     progress        how many clients are done (subscribed again with the last publication, or
-                    told that they may have missed some) and connected again since the mark
+                    told that they may have missed some) and connected again since the mark, and
+                    the process's CPU seconds since the mark
     report RESTARTED ACCEPTED
                     the figures since the mark (times relative to RESTARTED, a time.monotonic()
                     of the test's process: the same clock here) and the clients that did not
@@ -233,6 +234,7 @@ class SdkCrowd:
         return {
             "done": len(self.members) - len(waiting),
             "connected": sum(1 for member in self.members if member.connected_at is not None),
+            "cpu_s": round(cpu_seconds() - self._cpu_at_mark, 2),
         }
 
     def report(self, restarted: float, accepted: list[int]) -> dict[str, Any]:
