@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import copy
+import itertools
 import json
 import os
 import time
@@ -152,6 +153,15 @@ def merged_figures(reports: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def listen_overflows() -> int:
+    """The machine's count of connections the kernel dropped for a full accept queue (TcpExt
+    ListenOverflows): a dropped SYN is sent again after 1 s, then 3 s, then 7 s, so a handshake can
+    outlive the SDK's 5 s before the node has seen it. Machine-wide: other processes count too."""
+    lines = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()]
+    names, values = next(pair for pair in itertools.pairwise(lines) if pair[0][0] == "TcpExt:")
+    return int(values[names.index("ListenOverflows")])
+
+
 def redis_pid(setup: redis_servers.RedisSetup) -> int:
     process = setup.processes[0].process
     assert process is not None
@@ -159,7 +169,8 @@ def redis_pid(setup: redis_servers.RedisSetup) -> int:
 
 
 class CpuSplit:
-    """The CPU seconds node A, the crowd and Redis spent in the storm's first FIRST_WAVE seconds."""
+    """The CPU seconds node A, the crowd and Redis spent in the storm's first FIRST_WAVE seconds, and
+    the connections the kernel dropped meanwhile (``listen_overflows``)."""
 
     def __init__(self, node_pid: int, redis_pid: int) -> None:
         self._pids = {"node": node_pid, "redis": redis_pid}
@@ -172,6 +183,7 @@ class CpuSplit:
             return
         now = {name: process_figures(pid)[0] for name, pid in self._pids.items()}
         now["crowd"] = sum(answer["cpu_s"] for answer in answers)
+        now["listen_overflows"] = listen_overflows()
         if not self._start:
             self._start = now
         else:
@@ -217,6 +229,7 @@ async def test_clients_of_a_dead_node_all_come_back_and_recover(
                 }
                 node_a.start()
                 restarted = time.monotonic()
+                overflows_at_start = listen_overflows()
                 server_cpu_at_start, _ = process_figures(node_a.process.pid)
                 cpu_at = CpuSplit(node_a.process.pid, redis_pid(setup))
 
@@ -247,6 +260,7 @@ async def test_clients_of_a_dead_node_all_come_back_and_recover(
                 ),
                 server_rss_mib_before_kill_after_storm=[round(server_rss_before), round(server_rss)],
                 server_cpu_s_storm=round(server_cpu - server_cpu_at_start, 1),
+                listen_overflows_storm=listen_overflows() - overflows_at_start,
                 cpu_s_first_10_s=cpu_at.first_wave,
                 crowd_loop_delay_ms_max=max(
                     (r["loop_delay_ms_max"] for r in reports if "loop_delay_ms_max" in r), default=None
