@@ -132,40 +132,49 @@ def _results(name: str) -> dict[str, dict[str, object]]:
 STORM_INTRO = """
 ## Reconnect storm
 
-Two rotary nodes on Redis; every client (centrifuge-python, the official SDK, doing its own
-reconnecting) on node A, subscribed with recovery to one channel of a namespace with presence and
-history but no join/leave messages (with them each subscribe is pushed to every subscriber: N²
-pushes for a crowd of N, no part of a storm). The crowd lives in processes of 2,000 clients at most
-(tests/helpers/sdk_crowd.py), built before the storm at whatever pace the machine allows. A is
-killed, ten publications are accepted through node B, and A starts again with
-`client.connection_rate_limit` some clients short of the crowd. Centrifugo's bucket starts full and
-regains one token a second, so the clients beyond it are turned away with 503 and come back by the
-SDK's backoff (full jitter, doubling from 0.1 s up to the cap in the table: 20 s is the SDK's
-default, the suite's 0.5 s keeps the small storm short), about one a second. The SDK's timeout (for
-a handshake, a connect, a subscribe) is its default, 5 s, where the table does not say otherwise.
-The kit runs the crowd at nice 10 (rows from d2a8209 on; the rows before had the crowd in the
-test's own process), so that the node gets the CPU first, as it would with clients on machines of
-their own. Held means every client resubscribed with `recovered: true` and got every publication
-once and in order; the time runs from A's restart until the last client has the last publication.
-"Timeouts" are handshakes that outlived the SDK's timeout; "crowd KiB/client" is the crowd
-processes' RSS per client at the end, less what they held before their first client; the load
-average is the machine's (shared) at the start and end of the run.
+Two rotary nodes on Redis; every client (an official SDK doing its own reconnecting: centrifuge-js
+5.8 in Node 20 with `ws` as its WebSocket, or centrifuge-python) on node A, subscribed with recovery
+to one channel of a namespace with presence and history but no join/leave messages (with them each
+subscribe is pushed to every subscriber: N² pushes for a crowd of N, no part of a storm). The crowd
+lives in processes of its own (tests/helpers/js_crowd.mjs, 5,000 clients per Node process;
+tests/helpers/sdk_crowd.py, 2,000 per Python process), built before the storm at whatever pace the
+machine allows; both crowds' clients are judged by the same check. A is killed, ten publications
+are accepted through node B, and A starts again with `client.connection_rate_limit` some clients
+short of the crowd. Centrifugo's bucket starts full and regains one token a second, so the clients
+beyond it are turned away with 503 and come back by the SDK's backoff (full jitter, doubling per
+failed attempt from 0.5 s for centrifuge-js, 0.1 s for centrifuge-python, up to the cap in the
+table: 20 s is both SDKs' default, the suite's 0.5 s keeps the small storm short), about one a
+second. The SDK's timeout (for a handshake, a connect, a subscribe) is its default, 5 s, where the
+table does not say otherwise. The kit runs the crowd at nice 10 (rows from d2a8209 on; the rows
+before had the crowd in the test's own process), so that the node gets the CPU first, as it would
+with clients on machines of their own. Held means every client resubscribed with `recovered: true`
+and got every publication once and in order; the time runs from A's restart until the last client
+has the last publication. "Timeouts" are handshakes that outlived the SDK's timeout; "SYNs
+dropped" are the connections the kernel turned away for a full accept queue in the storm (TcpExt
+ListenOverflows, counted machine-wide, from 2a7b379 on, the commit that gave the port Centrifugo's
+accept queue); "crowd KiB/client" is the crowd processes' RSS per client at the end, less what
+they held before their first client; the CPU of the first 10 s after the restart is the first
+wave's; the load average is the machine's (shared) at the start and end of the run.
 """
 
 
 def storm_table(results: dict[str, dict[str, object]]) -> str:
     lines = [
-        "| clients | backoff cap (s) | SDK timeout (s) | connection_rate_limit | held "
-        "| seconds to all recovered | reconnected within 10 s | answers 503 | timeouts | lost "
-        "| crowd KiB/client | CPU s crowd / node | load average | commit | measured |",
-        "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| --- | --- | --- | --- |",
+        "| clients | SDK | backoff cap (s) | SDK timeout (s) | connection_rate_limit | held "
+        "| seconds to all recovered | reconnected within 10 s | answers 503 | timeouts | SYNs dropped "
+        "| lost | crowd KiB/client | CPU s crowd / node | CPU s first 10 s: crowd / node / Redis "
+        "| load average | commit | measured |",
+        "| ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| --- | --- | --- | --- | --- |",
     ]
     rows = sorted(results.values(), key=lambda row: (int(str(row.get("clients", 0))), str(row["measured"])))
     for row in rows:
         failures: Any = row.get("failed_connect_attempts_by_error", {})
-        refused = sum(n for error, n in failures.items() if "HTTP 503" in error)
-        timeouts = sum(n for error, n in failures.items() if error.startswith("TimeoutError"))
+        # centrifuge-python: "InvalidStatus: ... HTTP 503", "TimeoutError: timed out during opening
+        # handshake"; centrifuge-js: "transport: transport closed (Unexpected server response: 503)",
+        # "transport: connect timeout".
+        refused = sum(n for error, n in failures.items() if "503" in error)
+        timeouts = sum(n for error, n in failures.items() if "timeout" in error.lower())
         within: Any = row.get("reconnected_within_s", {})
         seconds = row.get("seconds_to_all_recovered")
         if not row["held"] and row.get("seconds_waited") is not None:
@@ -176,14 +185,18 @@ def storm_table(results: dict[str, dict[str, object]]) -> str:
             if "server_cpu_s_storm" in row
             else "-"
         )
+        first: Any = row.get("cpu_s_first_10_s")
+        first_cpu = f"{first['crowd']} / {first['node']} / {first['redis']}" if first else "-"
         lines.append(
-            f"| {row.get('clients', '-')} | {row.get('max_reconnect_delay_s', 0.5)} "
+            f"| {row.get('clients', '-')} | {row.get('sdk', 'centrifuge-python')} "
+            f"| {row.get('max_reconnect_delay_s', 0.5)} "
             f"| {row.get('client_timeout_s', 5.0)} "
             f"| {row.get('connection_rate_limit', '-')} | {'yes' if row['held'] else 'NO'} "
             f"| {seconds if seconds is not None else '-'} | {within.get('10', '-')} "
             f"| {refused if failures else '-'} | {timeouts if failures else '-'} "
+            f"| {row.get('listen_overflows_storm', '-')} "
             f"| {row.get('lost', '-') if row['held'] else '-'} | {row.get('crowd_rss_kib_per_client', '-')} "
-            f"| {cpu} | {' / '.join(map(str, load)) if load else '-'} "
+            f"| {cpu} | {first_cpu} | {' / '.join(map(str, load)) if load else '-'} "
             f"| {row['commit']} | {row['measured']} |"
         )
     return "\n".join(lines)
