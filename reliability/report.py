@@ -255,30 +255,28 @@ def attacks_table() -> str:
 NOT_YET = """
 ## Not reached yet
 
-- Reconnect storm at 10,000 with the SDK's own settings (timeout 5 s, backoff up to 20 s) does not
-  hold on this shared 2-core machine; with the SDK's timeout at 30 s it holds (71.6 s, every client
-  back with `recovered: true`, nothing lost, no handshake timeout, 402 answers 503 for the 60
-  turned away; 2026-12-06 01:39 UTC, load 6.0 to 8.2). Three runs with the 5 s timeout (01:18,
-  01:36 and 01:56 UTC, load 4.6 to 12.8, 2.4 to 8.8 and 6.5 to 14.2; the last with ten crowd
-  processes of 1,000 instead of five of 2,000) brought back 505, 1,099 and 1,027 clients in 740 s;
-  the table keeps the second. What blocks, from their figures: the crowd comes back within about 3
-  s (the SDK's backoff after some 2 s of refused attempts while A restarts), and the first wave
-  needs more than 10 s on this machine (with the 30 s timeout: p50 11.3 s, p90 12.8 s, none within
-  10 s), so with 5 s every client of that wave gives up first. A handshake its client abandoned is
-  still read by the node from the socket's buffer and takes a token of `connection_rate_limit` at
-  admission (Centrifugo takes its token there too), so the bucket of 9,940 drains on abandoned
-  handshakes (143,481, 44,531 and 77,088 timeouts), after which clients come back at one a second
-  while the rest are answered 503 (321,652, 555,605 and 450,239). At load 14, the third run also
-  saw 233 connections closed for no pong (3012), 17 for no ping, and 8 closed as stale (3502: no
-  connect command read within `client.stale_close_delay`, 10 s, of the upgrade), which the SDK does
-  not retry: those clients stayed away, as they would from Centrifugo. The 10 s are mostly the
-  crowd's, not the node's: in the run that held the crowd (five processes at nice 10) spent 22.7 s
-  of CPU and node A 6.7 s; in the second failed run 468 s and 148.5 s, about 0.8 ms of the SDK's
-  CPU and 0.25 ms of the node's per failed attempt. 5,000 clients hold with the 5 s timeout: none
-  of their handshakes outlived it (table). What would lift it: clients on machines of their own
-  (the crowd shares the node's two cores), the node not taking a token for a request whose client
-  already hung up (a peek for the FIN before admission; not Centrifugo's accounting), or a node
-  that takes more than the 700 to 1,000 reconnects a second seen here.
+- Reconnect storm at 10,000 with the SDKs' own settings (timeout 5 s, backoff up to 20 s): it holds
+  with a centrifuge-js crowd (table: 69.4 s, every client back with `recovered: true`, nothing
+  lost, no handshake timeout, 305 answers 503 for the 60 turned away, 7,150 clients back within
+  5 s and 9,949 within 10 s; crowd 7.2 s of CPU, node A 5.8 s; 2026-12-06 03:35 UTC, load 3.5 to
+  2.8). Two things made it hold where the centrifuge-python crowd did not. The Node crowd costs
+  about a third of the Python one's CPU per client in the storm (7.2 to 7.7 s for 10,000 against
+  22.7 s; 3.9 to 4.5 s for 5,000 against 11.8 s), so the first wave no longer waits for the
+  crowd's own CPU on the two shared cores. And rotary's port queued only 100 connections not yet
+  accepted (asyncio's default) where Centrifugo's Go listener asks for the kernel's limit
+  (`net.core.somaxconn`, 65,535 here): in a storm the kernel dropped the SYNs beyond 100 (315
+  dropped while 5,000 reconnected, 0 since 2a7b379), each came again 1 s, 3 s or 7 s later, and a
+  client whose SYN was dropped twice had outlived its 5 s before the node saw it. The two
+  10,000-client runs with the queue of 100 (table) both held, with 35 and 1,229 handshake timeouts:
+  the second drained the bucket (a handshake its client abandoned still takes a token at
+  admission, as in Centrifugo: 10,115 answers 503) and took 453 s, its last 150 clients coming back
+  at about one a second. centrifuge-python at 10,000 with its 5 s timeout did not hold in the three
+  runs before that change (505, 1,099 and 1,027 clients back in 740 s, the table keeps the second;
+  with a 30 s timeout it held in 71.6 s, p50 of the first wave 11.3 s); it has not been run again
+  since the queue was raised, so how much of its 10 s first wave was SYNs sent again is not known.
+  One run per setting on a shared machine: the margin is thin (the Node crowd's event loop ran up
+  to 1.6 s late in the held run, 2.9 s in the run that drained), and the crowd's CPU still counts
+  against the node's on the same two cores.
 - The SDK's backoff matters more than the crowd's size: 5,000 clients with the suite's 0.5 s cap
   did not hold (2026-12-06 00:49 UTC, the first version of 960b00d, load 9.3 to 5.3): every client
   retried within half a second, 4,185 handshakes timed out, and 2,980 clients were back after 740
