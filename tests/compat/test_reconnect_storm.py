@@ -42,6 +42,7 @@ from typing import Any
 
 import pytest
 from helpers import redis_servers
+from helpers.centrifugo import CentrifugoNode
 from helpers.cluster import CHAT_NAMESPACE, RotaryNode, redis_config, rotary_nodes
 from helpers.env import raise_open_files
 from helpers.js_crowd import JsCrowds
@@ -58,6 +59,9 @@ CROWDS = {"python": SdkCrowds, "js": JsCrowds}
 """The SDK of the crowd: centrifuge-python (helpers.sdk_crowd) or centrifuge-js (helpers.js_crowd)."""
 SDKS = [os.environ["RELIABILITY_STORM_SDK"]] if os.environ.get("RELIABILITY_STORM_SDK") else list(CROWDS)
 """The crowds the test runs with: both in the suite, the one ``RELIABILITY_STORM_SDK`` names in the kit."""
+SERVERS = {"rotary": RotaryNode, "centrifugo": CentrifugoNode}
+SERVER = os.environ.get("RELIABILITY_STORM_SERVER", "rotary")
+"""The nodes' server: rotary, or (in the kit, for comparison) Centrifugo itself with the same config."""
 CROWD_SIZES = {"python": 2000, "js": 5000}
 """Clients per crowd process (at most; ``RELIABILITY_STORM_CROWD_SIZE`` overrides): one event loop
 stays responsive with this many SDK clients; fewer per process share the crowd's CPU more evenly
@@ -209,7 +213,7 @@ async def test_clients_of_a_dead_node_all_come_back_and_recover(
     channel = "storm:" + uuid.uuid4().hex[:12]
     load_before = os.getloadavg()
     try:
-        with rotary_nodes(tmp_path, config, 2) as (node_a, node_b):
+        with rotary_nodes(tmp_path, config, 2, SERVERS[SERVER]) as (node_a, node_b):
             crowds = await CROWDS[sdk].start(
                 node_a.ws_url, channel, STORM_CLIENTS, per_process, CROWD_NICE, client_options=CLIENT_OPTIONS
             )
@@ -298,6 +302,7 @@ def record(sdk: str, seconds: float, figures: dict[str, Any], failure: str) -> N
             {
                 "clients": STORM_CLIENTS,
                 "sdk": f"centrifuge-{sdk}",
+                "server": SERVER,
                 "connection_rate_limit": RATE_LIMIT,
                 "turned_away_at_least": TURNED_AWAY,
                 "max_reconnect_delay_s": MAX_RECONNECT_DELAY,
