@@ -3,18 +3,18 @@
 Two nodes share Redis. Every client (an official SDK: centrifuge-python, or centrifuge-js in Node)
 is connected to node A and subscribed with recovery to one channel. A is killed (no goodbye),
 publications keep being accepted through node B meanwhile, and A starts again on the same port.
-The clients reconnect together, and
-``client.connection_rate_limit`` (smaller than the crowd) turns the excess away with 503 until the
-SDKs' backoff brings them back. Every client ends up resubscribed with ``recovered: true`` and
-every publication, once and in order: the storm is absorbed and nothing is lost.
+The clients reconnect together, and ``client.connection_rate_limit`` (smaller than the crowd) turns
+the excess away with 503 until the SDKs' backoff brings them back. Every client ends up resubscribed
+with ``recovered: true`` and every publication, once and in order: the storm is absorbed and nothing
+is lost.
 
 The clients live in processes of their own (tests/helpers/sdk_crowd.py for centrifuge-python,
 tests/helpers/js_crowd.mjs for centrifuge-js; CROWD_SIZES clients each), which record what their
 clients got; one check (``helpers.sdk_crowd.checked``) judges both. The crowd is built before the
 kill at whatever pace the machine allows, and only the storm after the restart is timed. The
-centrifuge-js crowd costs about half the CPU per client of the Python one, which is what lets the
-kit's 10,000-client storm share two cores with the node it storms; the SDK options the test sets
-are the same for both (the suite's backoff cap, the kit's SDK defaults).
+centrifuge-js crowd costs a third to a half of the Python one's CPU per client in a storm, which is
+what lets the kit's 10,000-client storm share two cores with the node it storms; the SDK options
+the test sets are the same for both (the suite's backoff cap, the kit's SDK defaults).
 
 The channel's namespace has presence and recovery but no join and leave messages: with them,
 every subscribe is pushed to every subscriber of the channel, about N² pushes when a crowd of N
@@ -67,7 +67,8 @@ CROWD_SIZES = {"python": 2000, "js": 5000}
 stays responsive with this many SDK clients; fewer per process share the crowd's CPU more evenly
 between its clients, and more Node processes than cores only share the same cores."""
 MAX_RECONNECT_DELAY = float(os.environ.get("RELIABILITY_STORM_MAX_RECONNECT_DELAY", "0.5"))
-"""The cap of the SDK's reconnect backoff (full jitter from 0.1 s, doubling per failed attempt).
+"""The cap of the SDK's reconnect backoff (full jitter from 0.1 s for centrifuge-python, 0.5 s for
+centrifuge-js, doubling per failed attempt).
 The suite's 0.5 s (tests/compat/conftest.py) brings the turned-away clients back as soon as a token
 is there; the SDK's own default is 20 s, which spreads a large crowd's attempts over the time the
 node needs to take them."""
