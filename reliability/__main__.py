@@ -14,11 +14,14 @@
                                             per round for T rounds, publications flowing, leaks
                                             counted, in reliability/results/soak.json
     python -m reliability storm [--clients N] [--turned-away K] [--max-reconnect-delay S]
-                                [--client-timeout T]
+                                [--client-timeout T] [--sdk js|python]
+                                [--server rotary|centrifugo]
                                             N clients (default 10,000) of a killed node come
                                             back at once past a rate limit K short of N, their
                                             SDK's backoff capped at S and its timeout T (default
-                                            20 s and 5 s, the SDK's), in
+                                            20 s and 5 s, the SDK's), the SDK centrifuge-js
+                                            (default) or centrifuge-python, against rotary
+                                            (default) or Centrifugo, in
                                             reliability/results/storm.json
     python -m reliability all               seed, fuzz, faults, soak, storm, then report
     python -m reliability report            regenerate docs/reliability.md from the results
@@ -72,6 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         default=5.0,
         help="the SDK's timeout for a handshake, connect or subscribe (default: the SDK's own, 5)",
     )
+    storm.add_argument(
+        "--sdk",
+        choices=["js", "python"],
+        default="js",
+        help="the crowd's SDK: centrifuge-js in Node (default) or centrifuge-python",
+    )
+    storm.add_argument(
+        "--server",
+        choices=["rotary", "centrifugo"],
+        default="rotary",
+        help="the nodes: rotary (default) or Centrifugo v6.9.1 with the same config, for comparison",
+    )
     commands.add_parser("all", help="seed, fuzz, faults, soak, storm, then report")
     commands.add_parser("report", help="regenerate docs/reliability.md")
     args = parser.parse_args(argv)
@@ -88,11 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "soak":
         return 0 if run_soak(args.connections, args.ticks) else 1
     if args.command == "storm":
-        return (
-            0
-            if run_storm(args.clients, args.turned_away, args.max_reconnect_delay, args.client_timeout)
-            else 1
-        )
+        options = (args.max_reconnect_delay, args.client_timeout, args.sdk, args.server)
+        held = run_storm(args.clients, args.turned_away, *options)
+        return 0 if held else 1
     if args.command == "all":
         write_seeds()
         ok = fuzz_all([], 1_000_000) & run_faults(10) & run_soak(10_000, 40) & run_storm(10_000, 60)

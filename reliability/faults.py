@@ -42,21 +42,32 @@ STORM_CROWD_NICE = 10
 
 
 def run_storm(
-    clients: int, turned_away: int, max_reconnect_delay: float = 20.0, client_timeout: float = 5.0
+    clients: int,
+    turned_away: int,
+    max_reconnect_delay: float = 20.0,
+    client_timeout: float = 5.0,
+    sdk: str = "js",
+    server: str = "rotary",
 ) -> bool:
-    """The reconnect storm with ``clients`` clients, ``turned_away`` of them beyond the rate limit,
-    their SDK's reconnect backoff capped at ``max_reconnect_delay`` seconds and its timeout
-    ``client_timeout`` seconds (the SDK's defaults: 20 and 5)."""
+    """The reconnect storm with ``clients`` clients of ``sdk`` (``js``: centrifuge-js in Node,
+    ``python``: centrifuge-python), ``turned_away`` of them beyond the rate limit, their SDK's
+    reconnect backoff capped at ``max_reconnect_delay`` seconds and its timeout ``client_timeout``
+    seconds (the SDKs' defaults: 20 and 5), against two nodes of ``server`` (``rotary``, or
+    ``centrifugo`` for comparison)."""
     env = {
+        "RELIABILITY_STORM_SDK": sdk,
+        "RELIABILITY_STORM_SERVER": server,
         "RELIABILITY_STORM_CLIENTS": str(clients),
         "RELIABILITY_STORM_TURNED_AWAY": str(turned_away),
         "RELIABILITY_STORM_MAX_RECONNECT_DELAY": str(max_reconnect_delay),
         "RELIABILITY_STORM_CLIENT_TIMEOUT": str(client_timeout),
         "RELIABILITY_STORM_CROWD_NICE": str(STORM_CROWD_NICE),
     }
-    name = f"{clients} clients, backoff up to {max_reconnect_delay:g} s"
+    name = f"{clients} clients, centrifuge-{sdk}, backoff up to {max_reconnect_delay:g} s"
     if client_timeout != 5.0:
         name += f", timeout {client_timeout:g} s"
+    if server != "rotary":
+        name += f", against {server}"
     return run_recorded("storm", {name: STORM}, env)
 
 

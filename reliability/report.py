@@ -132,40 +132,49 @@ def _results(name: str) -> dict[str, dict[str, object]]:
 STORM_INTRO = """
 ## Reconnect storm
 
-Two rotary nodes on Redis; every client (centrifuge-python, the official SDK, doing its own
-reconnecting) on node A, subscribed with recovery to one channel of a namespace with presence and
-history but no join/leave messages (with them each subscribe is pushed to every subscriber: N²
-pushes for a crowd of N, no part of a storm). The crowd lives in processes of 2,000 clients at most
-(tests/helpers/sdk_crowd.py), built before the storm at whatever pace the machine allows. A is
-killed, ten publications are accepted through node B, and A starts again with
-`client.connection_rate_limit` some clients short of the crowd. Centrifugo's bucket starts full and
-regains one token a second, so the clients beyond it are turned away with 503 and come back by the
-SDK's backoff (full jitter, doubling from 0.1 s up to the cap in the table: 20 s is the SDK's
-default, the suite's 0.5 s keeps the small storm short), about one a second. The SDK's timeout (for
-a handshake, a connect, a subscribe) is its default, 5 s, where the table does not say otherwise.
-The kit runs the crowd at nice 10 (rows from d2a8209 on; the rows before had the crowd in the
-test's own process), so that the node gets the CPU first, as it would with clients on machines of
-their own. Held means every client resubscribed with `recovered: true` and got every publication
-once and in order; the time runs from A's restart until the last client has the last publication.
-"Timeouts" are handshakes that outlived the SDK's timeout; "crowd KiB/client" is the crowd
-processes' RSS per client at the end, less what they held before their first client; the load
-average is the machine's (shared) at the start and end of the run.
+Two rotary nodes on Redis; every client (an official SDK doing its own reconnecting: centrifuge-js
+5.8 in Node 20 with `ws` as its WebSocket, or centrifuge-python) on node A, subscribed with recovery
+to one channel of a namespace with presence and history but no join/leave messages (with them each
+subscribe is pushed to every subscriber: N² pushes for a crowd of N, no part of a storm). The crowd
+lives in processes of its own (tests/helpers/js_crowd.mjs, 5,000 clients per Node process;
+tests/helpers/sdk_crowd.py, 2,000 per Python process), built before the storm at whatever pace the
+machine allows; both crowds' clients are judged by the same check. A is killed, ten publications
+are accepted through node B, and A starts again with `client.connection_rate_limit` some clients
+short of the crowd. Centrifugo's bucket starts full and regains one token a second, so the clients
+beyond it are turned away with 503 and come back by the SDK's backoff (full jitter, doubling per
+failed attempt from 0.5 s for centrifuge-js, 0.1 s for centrifuge-python, up to the cap in the
+table: 20 s is both SDKs' default, the suite's 0.5 s keeps the small storm short), about one a
+second. The SDK's timeout (for a handshake, a connect, a subscribe) is its default, 5 s, where the
+table does not say otherwise. The kit runs the crowd at nice 10 (rows from d2a8209 on; the rows
+before had the crowd in the test's own process), so that the node gets the CPU first, as it would
+with clients on machines of their own. Held means every client resubscribed with `recovered: true`
+and got every publication once and in order; the time runs from A's restart until the last client
+has the last publication. "Timeouts" are handshakes that outlived the SDK's timeout; "SYNs
+dropped" are the connections the kernel turned away for a full accept queue in the storm (TcpExt
+ListenOverflows, counted machine-wide, from 2a7b379 on, the commit that gave the port Centrifugo's
+accept queue); "crowd KiB/client" is the crowd processes' RSS per client at the end, less what
+they held before their first client; the CPU of the first 10 s after the restart is the first
+wave's; the load average is the machine's (shared) at the start and end of the run.
 """
 
 
 def storm_table(results: dict[str, dict[str, object]]) -> str:
     lines = [
-        "| clients | backoff cap (s) | SDK timeout (s) | connection_rate_limit | held "
-        "| seconds to all recovered | reconnected within 10 s | answers 503 | timeouts | lost "
-        "| crowd KiB/client | CPU s crowd / node | load average | commit | measured |",
-        "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| --- | --- | --- | --- |",
+        "| clients | SDK | backoff cap (s) | SDK timeout (s) | connection_rate_limit | held "
+        "| seconds to all recovered | reconnected within 10 s | answers 503 | timeouts | SYNs dropped "
+        "| lost | crowd KiB/client | CPU s crowd / node | CPU s first 10 s: crowd / node / Redis "
+        "| load average | commit | measured |",
+        "| ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| --- | --- | --- | --- | --- |",
     ]
     rows = sorted(results.values(), key=lambda row: (int(str(row.get("clients", 0))), str(row["measured"])))
     for row in rows:
         failures: Any = row.get("failed_connect_attempts_by_error", {})
-        refused = sum(n for error, n in failures.items() if "HTTP 503" in error)
-        timeouts = sum(n for error, n in failures.items() if error.startswith("TimeoutError"))
+        # centrifuge-python: "InvalidStatus: ... HTTP 503", "TimeoutError: timed out during opening
+        # handshake"; centrifuge-js: "transport: transport closed (Unexpected server response: 503)",
+        # "transport: connect timeout".
+        refused = sum(n for error, n in failures.items() if "503" in error)
+        timeouts = sum(n for error, n in failures.items() if "timeout" in error.lower())
         within: Any = row.get("reconnected_within_s", {})
         seconds = row.get("seconds_to_all_recovered")
         if not row["held"] and row.get("seconds_waited") is not None:
@@ -176,14 +185,19 @@ def storm_table(results: dict[str, dict[str, object]]) -> str:
             if "server_cpu_s_storm" in row
             else "-"
         )
+        first: Any = row.get("cpu_s_first_10_s")
+        first_cpu = f"{first['crowd']} / {first['node']} / {first['redis']}" if first else "-"
         lines.append(
-            f"| {row.get('clients', '-')} | {row.get('max_reconnect_delay_s', 0.5)} "
+            f"| {row.get('clients', '-')} | {row.get('sdk', 'centrifuge-python')}"
+            f"{' against Centrifugo' if row.get('server') == 'centrifugo' else ''} "
+            f"| {row.get('max_reconnect_delay_s', 0.5)} "
             f"| {row.get('client_timeout_s', 5.0)} "
             f"| {row.get('connection_rate_limit', '-')} | {'yes' if row['held'] else 'NO'} "
             f"| {seconds if seconds is not None else '-'} | {within.get('10', '-')} "
             f"| {refused if failures else '-'} | {timeouts if failures else '-'} "
+            f"| {row.get('listen_overflows_storm', '-')} "
             f"| {row.get('lost', '-') if row['held'] else '-'} | {row.get('crowd_rss_kib_per_client', '-')} "
-            f"| {cpu} | {' / '.join(map(str, load)) if load else '-'} "
+            f"| {cpu} | {first_cpu} | {' / '.join(map(str, load)) if load else '-'} "
             f"| {row['commit']} | {row['measured']} |"
         )
     return "\n".join(lines)
@@ -242,30 +256,38 @@ def attacks_table() -> str:
 NOT_YET = """
 ## Not reached yet
 
-- Reconnect storm at 10,000 with the SDK's own settings (timeout 5 s, backoff up to 20 s) does not
-  hold on this shared 2-core machine; with the SDK's timeout at 30 s it holds (71.6 s, every client
-  back with `recovered: true`, nothing lost, no handshake timeout, 402 answers 503 for the 60
-  turned away; 2026-12-06 01:39 UTC, load 6.0 to 8.2). Three runs with the 5 s timeout (01:18,
-  01:36 and 01:56 UTC, load 4.6 to 12.8, 2.4 to 8.8 and 6.5 to 14.2; the last with ten crowd
-  processes of 1,000 instead of five of 2,000) brought back 505, 1,099 and 1,027 clients in 740 s;
-  the table keeps the second. What blocks, from their figures: the crowd comes back within about 3
-  s (the SDK's backoff after some 2 s of refused attempts while A restarts), and the first wave
-  needs more than 10 s on this machine (with the 30 s timeout: p50 11.3 s, p90 12.8 s, none within
-  10 s), so with 5 s every client of that wave gives up first. A handshake its client abandoned is
-  still read by the node from the socket's buffer and takes a token of `connection_rate_limit` at
-  admission (Centrifugo takes its token there too), so the bucket of 9,940 drains on abandoned
-  handshakes (143,481, 44,531 and 77,088 timeouts), after which clients come back at one a second
-  while the rest are answered 503 (321,652, 555,605 and 450,239). At load 14, the third run also
-  saw 233 connections closed for no pong (3012), 17 for no ping, and 8 closed as stale (3502: no
-  connect command read within `client.stale_close_delay`, 10 s, of the upgrade), which the SDK does
-  not retry: those clients stayed away, as they would from Centrifugo. The 10 s are mostly the
-  crowd's, not the node's: in the run that held the crowd (five processes at nice 10) spent 22.7 s
-  of CPU and node A 6.7 s; in the second failed run 468 s and 148.5 s, about 0.8 ms of the SDK's
-  CPU and 0.25 ms of the node's per failed attempt. 5,000 clients hold with the 5 s timeout: none
-  of their handshakes outlived it (table). What would lift it: clients on machines of their own
-  (the crowd shares the node's two cores), the node not taking a token for a request whose client
-  already hung up (a peek for the FIN before admission; not Centrifugo's accounting), or a node
-  that takes more than the 700 to 1,000 reconnects a second seen here.
+- Reconnect storm at 10,000 with the SDKs' own settings (timeout 5 s, backoff up to 20 s): it holds
+  with a centrifuge-js crowd (table: 69.4 s, every client back with `recovered: true`, nothing
+  lost, no handshake timeout, 305 answers 503 for the 60 turned away, 7,150 clients back within
+  5 s and 9,949 within 10 s; crowd 7.2 s of CPU, node A 5.8 s; 2026-12-06 03:35 UTC, load 3.5 to
+  2.8). Two things made it hold where the centrifuge-python crowd did not. The Node crowd costs
+  about a third of the Python one's CPU per client in the storm (7.2 to 7.7 s for 10,000 against
+  22.7 s; 3.9 to 4.5 s for 5,000 against 11.8 s), so the first wave no longer waits for the
+  crowd's own CPU on the two shared cores. And rotary's port queued only 100 connections not yet
+  accepted (asyncio's default) where Centrifugo's Go listener asks for the kernel's limit
+  (`net.core.somaxconn`, 65,535 here): in a storm the kernel dropped the SYNs beyond 100 (315
+  dropped while 5,000 reconnected, 0 since 2a7b379), each came again 1 s, 3 s or 7 s later, and a
+  client whose SYN was dropped twice had outlived its 5 s before the node saw it. The two
+  10,000-client runs with the queue of 100 (table) both held, with 35 and 1,229 handshake timeouts:
+  the second drained the bucket (a handshake its client abandoned still takes a token at
+  admission, as in Centrifugo: 10,115 answers 503) and took 453 s, its last 150 clients coming back
+  at about one a second. centrifuge-python at 10,000 with its 5 s timeout did not hold in the three
+  runs before that change (505, 1,099 and 1,027 clients back in 740 s, the table keeps the second;
+  with a 30 s timeout it held in 71.6 s, p50 of the first wave 11.3 s); it has not been run again
+  since the queue was raised, so how much of its 10 s first wave was SYNs sent again is not known.
+  The node's part is about 0.6 ms of CPU per client (5.8 s for 10,000 connects and
+  subscribes with recovery from Redis, and 305 answers 503); py-spy on node A in a 5,000-client
+  storm (328 samples after its start, 2026-12-06 03:17 UTC) put 29 % of it in the subscribe
+  command (recovery from Redis included), 14 % in connect (5.8 % the JWT), 15 % in the WebSocket
+  handshake, 11 % in writes, 10 % decoding and 8 % encoding JSON, the rest in the event loop.
+  Centrifugo v6.9.1 itself, through the same test and crowd at 5,000 (`storm --server
+  centrifugo`; the table's row "against Centrifugo"), held in 62.8 s with 319 answers 503 and no
+  timeout; its first wave came back at p50 6.6 s (rotary 1.7 s), and it spent 6.0 s of CPU in the
+  storm (rotary 3.1 s; 2.2 s and 1.6 s of them in the first 10 s) and grew from 289 to 409 MiB of
+  RSS (rotary 94 to 108). Not run at 10,000 (three 10,000-client runs per session on the shared
+  machine). One run per setting on a shared machine: the margin is thin (the Node crowd's event loop ran up
+  to 1.6 s late in the held run, 2.9 s in the run that drained), and the crowd's CPU still counts
+  against the node's on the same two cores.
 - The SDK's backoff matters more than the crowd's size: 5,000 clients with the suite's 0.5 s cap
   did not hold (2026-12-06 00:49 UTC, the first version of 960b00d, load 9.3 to 5.3): every client
   retried within half a second, 4,185 handshakes timed out, and 2,980 clients were back after 740

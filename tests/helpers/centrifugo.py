@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from helpers.cluster import RotaryNode
 from helpers.env import IN_CI, START_LIMIT, free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,3 +156,41 @@ def centrifugo_process(
         yield server
     finally:
         server.stop()
+
+
+@dataclass
+class CentrifugoNode(RotaryNode):
+    """A RotaryNode that runs Centrifugo instead: the same config file, killed and started again on
+    the same port, for tests that put the reference through what rotary goes through (the
+    reliability kit's storm with ``RELIABILITY_STORM_SERVER=centrifugo``)."""
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "centrifugo.log"
+
+    def start(self, ready_lines: int = 1) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        config_path = self.directory / "config.json"
+        config_path.write_text(json.dumps(reference_config(self.config)))
+        command = [centrifugo_binary(), "-c", str(config_path), "--http_server.address", "127.0.0.1"]
+        command += ["--http_server.port", str(self.port)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CENTRIFUGO_")}
+        with self.log_path.open("ab") as log_file:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                cwd=self.directory,
+                env=env,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if not self.alive:
+                raise RuntimeError(f"centrifugo exited with {self.returncode}:\n{self.log()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.5):
+                return
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"centrifugo did not start within {START_TIMEOUT}s:\n{self.log()}")
+            time.sleep(0.05)

@@ -198,9 +198,12 @@ class RotaryNode:
 
 
 @contextlib.contextmanager
-def rotary_nodes(directory: Path, config: dict[str, Any], count: int) -> Iterator[list[RotaryNode]]:
-    """``count`` running nodes with one config; every process is gone on exit, their logs printed."""
-    nodes = [RotaryNode(directory / f"node{index}", config) for index in range(count)]
+def rotary_nodes(
+    directory: Path, config: dict[str, Any], count: int, kind: type[RotaryNode] = RotaryNode
+) -> Iterator[list[RotaryNode]]:
+    """``count`` running nodes with one config; every process is gone on exit, their logs printed.
+    ``kind`` may be helpers.centrifugo.CentrifugoNode, to run Centrifugo through the same test."""
+    nodes = [kind(directory / f"node{index}", config) for index in range(count)]
     try:
         for node in nodes:
             node.start()

@@ -15,7 +15,8 @@ answers each with one JSON line once it is done:
     join            connects every client and subscribes it to the channel with recovery
     mark LAST       what happens from now on is the storm; LAST is the seq of the last publication
     progress        how many clients are done (subscribed again with the last publication, or
-                    told that they may have missed some) and connected again since the mark
+                    told that they may have missed some) and connected again since the mark, and
+                    the process's CPU seconds since the mark
     report RESTARTED ACCEPTED
                     the figures since the mark (times relative to RESTARTED, a time.monotonic()
                     of the test's process: the same clock here) and the clients that did not
@@ -233,6 +234,7 @@ class SdkCrowd:
         return {
             "done": len(self.members) - len(waiting),
             "connected": sum(1 for member in self.members if member.connected_at is not None),
+            "cpu_s": round(cpu_seconds() - self._cpu_at_mark, 2),
         }
 
     def report(self, restarted: float, accepted: list[int]) -> dict[str, Any]:
@@ -244,11 +246,6 @@ class SdkCrowd:
                     failures[what] += 1
                 elif name in ("on_connecting", "on_disconnected"):
                     drops[f"{name} {what}"] += 1
-        not_held: list[str] = []
-        for member in self.members:
-            problem = self._problem(member, accepted)
-            if problem:
-                not_held.append(f"user{member.index}: {problem}")
         return {
             "clients": len(self.members),
             "connected_s": [
@@ -261,11 +258,11 @@ class SdkCrowd:
             ],
             "failed_connect_attempts_by_error": dict(failures),
             "connection_ends_by_code": dict(drops),
-            "told": sum(1 for member in self.members if told(member.sub_events)),
-            "missing": sum(len(set(accepted) - _received(member.sub_events)) for member in self.members),
+            **checked(
+                [(f"user{member.index}", member.sub_events, member.since_mark()) for member in self.members],
+                accepted,
+            ),
             "joins_and_leaves": sum(handler.joins_and_leaves for handler in self._sub_handlers),
-            "not_held": len(not_held),
-            "not_held_first": not_held[:5],
             "stuck": self._stuck(),
             "rss_mib": round(rss_mib(), 1),
             "rss_mib_empty": round(self._rss_empty, 1),
@@ -274,33 +271,14 @@ class SdkCrowd:
             "cpu_s_storm": round(cpu_seconds() - self._cpu_at_mark, 1),
         }
 
-    @staticmethod
-    def _problem(member: Member, accepted: list[int]) -> str:
-        """Why ``member`` does not hold: a publication lost, twice or out of order, or a
-        resubscription that did not recover; empty when it holds."""
-        try:
-            assert_no_silent_loss(member.sub_events, accepted, set())
-        except AssertionError as exc:
-            return str(exc)[:300]
-        resubscribed = [
-            ctx for name, ctx in member.since_mark() if name == "on_subscribed" and ctx.was_recovering
-        ]
-        if not resubscribed:
-            return "never resubscribed with recovery"
-        if not all(ctx.recovered for ctx in resubscribed):
-            return f"resubscribed without recovery: {resubscribed}"[:300]
-        return ""
-
     def _stuck(self) -> dict[str, int]:
-        """How many waiting clients are in each (client state, subscription state, last event, how
-        the last subscribe went, newest seq received, told or not) combination."""
         return dict(
             collections.Counter(
-                f"{member.client.state.value if member.client else '-'}/"
-                f"{member.sub.state.value if member.sub else '-'}/"
-                f"{member.sub_events[-1][0] if member.sub_events else '-'}/"
-                f"{_last_subscribe(member.sub_events)}/seq {_newest_seq(member.sub_events)}/"
-                f"{'told' if told(member.sub_events) else 'not told'}"
+                stuck_as(
+                    f"{member.client.state.value if member.client else '-'}/"
+                    f"{member.sub.state.value if member.sub else '-'}",
+                    member.sub_events,
+                )
                 for member in self._waiting
             )
         )
@@ -315,6 +293,53 @@ class SdkCrowd:
         pending = asyncio.all_tasks() - {asyncio.current_task()}
         if pending:
             await asyncio.wait(pending, timeout=2)
+
+
+Seen = list[tuple[str, Any]]
+"""A subscription's events: (name of the SDK handler, its context)."""
+
+
+def checked(clients: list[tuple[str, Seen, Seen]], accepted: list[int]) -> dict[str, Any]:
+    """The loss checks of a crowd's ``clients`` (name, every event of its subscription, the events
+    since the mark): how many were told they may have missed publications, how many publications
+    are missing, and which clients did not hold (see ``why_not_held``)."""
+    not_held = []
+    for name, seen, since_mark in clients:
+        problem = why_not_held(seen, since_mark, accepted)
+        if problem:
+            not_held.append(f"{name}: {problem}")
+    return {
+        "told": sum(1 for _, seen, _ in clients if told(seen)),
+        "missing": sum(len(set(accepted) - _received(seen)) for _, seen, _ in clients),
+        "not_held": len(not_held),
+        "not_held_first": not_held[:5],
+    }
+
+
+def why_not_held(seen: list[tuple[str, Any]], since_mark: list[tuple[str, Any]], accepted: list[int]) -> str:
+    """Why a client whose subscription saw ``seen`` (``since_mark`` of them in the storm) does not
+    hold: a publication lost, twice or out of order, or a resubscription that did not recover;
+    empty when it holds."""
+    try:
+        assert_no_silent_loss(seen, accepted, set())
+    except AssertionError as exc:
+        return str(exc)[:300]
+    resubscribed = [ctx for name, ctx in since_mark if name == "on_subscribed" and ctx.was_recovering]
+    if not resubscribed:
+        return "never resubscribed with recovery"
+    if not all(ctx.recovered for ctx in resubscribed):
+        return f"resubscribed without recovery: {resubscribed}"[:300]
+    return ""
+
+
+def stuck_as(states: str, seen: list[tuple[str, Any]]) -> str:
+    """How a client still waiting at the end is counted: its client and subscription ``states``
+    (``client/subscription``), last event, how the last subscribe went, newest seq received, told
+    or not."""
+    return (
+        f"{states}/{seen[-1][0] if seen else '-'}/{_last_subscribe(seen)}/seq {_newest_seq(seen)}/"
+        f"{'told' if told(seen) else 'not told'}"
+    )
 
 
 def _last_subscribe(seen: list[tuple[str, Any]]) -> str:
@@ -373,11 +398,8 @@ class SdkCrowds:
             arguments = {"url": url, "channel": channel, "first": first, "count": count, **settings}
             processes.append(
                 await asyncio.create_subprocess_exec(
-                    *(["nice", "-n", str(nice)] if nice else []),  # nice execs Python: same pid
-                    sys.executable,
-                    "-m",
-                    "helpers.sdk_crowd",
-                    json.dumps(arguments),
+                    *(["nice", "-n", str(nice)] if nice else []),  # nice execs the crowd: same pid
+                    *cls.command(arguments),
                     cwd=Path(__file__).resolve().parents[1],
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
@@ -385,6 +407,11 @@ class SdkCrowds:
                 )
             )
         return cls(processes)
+
+    @staticmethod
+    def command(arguments: dict[str, Any]) -> list[str]:
+        """The command line of one crowd process with ``arguments`` (see the module docstring)."""
+        return [sys.executable, "-m", "helpers.sdk_crowd", json.dumps(arguments)]
 
     @property
     def pids(self) -> list[int]:

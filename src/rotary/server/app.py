@@ -331,6 +331,23 @@ def _rate_limiter(limit: int, clock: Clock) -> ConnectionRateLimiter | None:
     return ConnectionRateLimiter(limit, clock) if limit > 0 else None
 
 
+SOMAXCONN_PATH = "/proc/sys/net/core/somaxconn"
+
+
+def listen_backlog() -> int:
+    """The accept queue to ask the kernel for: its own limit, ``net.core.somaxconn``, as Go's net
+    package asks for Centrifugo (``maxListenerBacklog``; 65,535 on this kind of host, against
+    asyncio's default of 100). A reconnect storm of thousands arrives faster than one event loop
+    accepts; with a queue of 100 the kernel drops the rest of the SYNs, and each client sends its
+    SYN again 1 s, 3 s, 7 s later, outliving the SDK's 5 s timeout before the node has seen it
+    (315 dropped of 5,000 clients reconnecting at once, tests/compat/test_reconnect_storm.py)."""
+    try:
+        with open(SOMAXCONN_PATH) as limit:
+            return int(limit.read().split()[0]) or socket.SOMAXCONN
+    except (OSError, ValueError, IndexError):
+        return socket.SOMAXCONN
+
+
 async def _listen(
     server: Server,
     app: web.Application,
@@ -354,6 +371,7 @@ async def _listen(
             factory,
             address or None,
             port,
+            backlog=listen_backlog(),
             reuse_address=True,
             reuse_port=reuse_port or None,
             ssl=tls,
