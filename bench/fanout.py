@@ -133,13 +133,18 @@ def server_config(workdir: Path, name: str, port: int, metrics: bool = False, **
 
 
 def start_rotary(
-    cpus: set[int] | None, workdir: Path, transport: str = "websocket", metrics: bool = False
+    cpus: set[int] | None,
+    workdir: Path,
+    transport: str = "websocket",
+    metrics: bool = False,
+    alt: bool = False,
 ) -> Target:
     """Starts ``rotary``; with BENCH_PROFILE=<dir> it runs under cProfile (see profiled_rotary.py).
 
     With another ``transport`` than bidirectional WebSocket, the config also turns that transport on
     (rotary's SockJS section for ``sockjs``), and the target's subscribers use it.
-    With ``metrics``, Prometheus is on (the target ``rotary-metrics``)."""
+    With ``metrics``, Prometheus is on (the target ``rotary-metrics``). With ``alt``, rotary is
+    imported from BENCH_ALT_SRC, as ``rotary-alt`` is (the targets ``rotary-<transport>-alt``)."""
     port = free_port()
     path = server_config(workdir, "rotary-metrics" if metrics else "rotary", port, metrics)
     if transport != "websocket":
@@ -155,18 +160,21 @@ def start_rotary(
         command = [sys.executable, str(BENCH / "profiled_rotary.py"), *args]
     else:
         command = [str(Path(sys.executable).parent / "rotary"), *args]
-    process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir)
+    env = {**os.environ, "PYTHONPATH": os.environ["BENCH_ALT_SRC"]} if alt else None
+    process = subprocess.Popen(pinned_command(command, cpus), cwd=workdir, env=env)
     wait_listening(port, process)
     name = "rotary" if transport == "websocket" else f"rotary-{transport}"
     if metrics:
         name = "rotary-metrics"
+    if alt:
+        name += "-alt"
     ws_url, api_url = f"ws://127.0.0.1:{port}/connection/websocket", f"http://127.0.0.1:{port}/api"
     return Target(name, process, ws_url, api_url, transport=transport)
 
 
-def rotary_over(transport: str) -> Callable[[set[int] | None, Path], Target]:
+def rotary_over(transport: str, alt: bool = False) -> Callable[[set[int] | None, Path], Target]:
     def start(cpus: set[int] | None, workdir: Path) -> Target:
-        return start_rotary(cpus, workdir, transport)
+        return start_rotary(cpus, workdir, transport, alt=alt)
 
     return start
 
@@ -300,6 +308,7 @@ STARTERS: dict[str, Starter] = {
     "centrifugo": start_centrifugo,
     "rotary-webtransport": start_rotary_webtransport,
     **{f"rotary-{transport}": rotary_over(transport) for transport in TRANSPORTS},
+    **{f"rotary-{transport}-alt": rotary_over(transport, alt=True) for transport in TRANSPORTS},
     "rotary-deflate": start_rotary_deflate,
     "rotary-asgi": asgi_under("rotary-asgi", "recommended"),
     "rotary-asgi-defaults": asgi_under("rotary-asgi-defaults", "defaults"),
