@@ -253,64 +253,53 @@ def attacks_table() -> str:
     return "\n".join(lines)
 
 
+STORM_NOTES = """
+## What the reconnect storms showed
+
+- At 10,000 clients with the SDKs' own settings (timeout 5 s, backoff up to 20 s) the storm holds
+  with both SDKs (table, 2026-12-06 04:07 UTC on a quiet machine, load 0.7 to 1.6): centrifuge-js
+  in 67.2 s and centrifuge-python in 71.1 s, every client back with `recovered: true`, nothing
+  lost, no handshake timeout, 274 and 435 answers 503 for the 60 turned away. The first wave came
+  back at p50 2.7 s (js) and 7.3 s (python; 14.0 s of the crowd's CPU in the first 10 s against the
+  node's 3.4 s on the same two cores). What the node spends is about 0.6 ms of CPU per client
+  (7.8 to 8.8 s for 10,000 connects and subscribes with recovery from Redis); py-spy on node A in a
+  5,000-client storm (2026-12-06 03:17 UTC) put 29 % of it in the subscribe command (recovery from
+  Redis included), 14 % in connect (5.8 % the JWT), 15 % in the WebSocket handshake, 11 % in
+  writes, 10 % decoding and 8 % encoding JSON, the rest in the event loop.
+- What made 10,000 hold was the listener's accept queue. rotary's port queued only 100
+  connections not yet accepted (asyncio's default) where Centrifugo's Go listener asks for the
+  kernel's limit (`net.core.somaxconn`, 65,535 here): in a storm the kernel dropped the SYNs beyond
+  100 (315 while 5,000 reconnected; 0 since 2a7b379), each came again 1 s, 3 s or 7 s later, and a
+  client whose SYN was dropped twice had outlived its 5 s before the node saw it. Its abandoned
+  handshake still took a token at admission (as in Centrifugo), so the bucket drained and the last
+  clients came back at one a second: with the queue of 100, centrifuge-python at 10,000 did not
+  hold in three runs (505 to 1,099 clients back after 740 s), and centrifuge-js held twice, once
+  in 453 s with 1,229 handshake timeouts and 10,115 answers 503 (the table's "accept queue 100"
+  rows). The earlier reading, that the Python crowd's own CPU was what held the first wave back,
+  was wrong: with the queue raised, the same crowd holds.
+- Centrifugo v6.9.1 itself, through the same test and crowd at 5,000 (`storm --server
+  centrifugo`, the table's row "against Centrifugo"), held in 62.8 s with 319 answers 503 and no
+  timeout; its first wave came back at p50 6.6 s (rotary 1.7 s), it spent 6.0 s of CPU in the storm
+  (rotary 3.1 s) and grew from 289 to 409 MiB of RSS (rotary 94 to 108).
+- The SDK's backoff matters more than the crowd's size: 5,000 clients with the suite's 0.5 s cap
+  did not hold (2026-12-06 00:49 UTC, load 9.3 to 5.3): every client retried within half a second,
+  4,185 handshakes timed out, and 2,980 clients were back after 740 s with 555,082 answers 503;
+  the same crowd with the SDK's 20 s cap held (table).
+- The crowd of the first large storms (7.7 GB, about 4 MB per client, at 2,000) is explained and
+  gone. The chat namespace pushed a join to every subscriber on each subscribe: N² pushes for a
+  crowd of N, which the test's EventLog kept (about 0.5 KiB each), with every failed attempt's
+  ErrorContext (15 KiB each: its exception holds the failed connection). The storm's namespace has
+  no join/leave, and the crowds keep short strings: 24 KiB (js) and 30 KiB (python) of RSS per
+  client built, 44 and 46 KiB at the end of a storm.
+"""
+
 NOT_YET = """
 ## Not reached yet
 
-- Reconnect storm at 10,000 with the SDKs' own settings (timeout 5 s, backoff up to 20 s): it holds
-  with a centrifuge-js crowd (table: 69.4 s, every client back with `recovered: true`, nothing
-  lost, no handshake timeout, 305 answers 503 for the 60 turned away, 7,150 clients back within
-  5 s and 9,949 within 10 s; crowd 7.2 s of CPU, node A 5.8 s; 2026-12-06 03:35 UTC, load 3.5 to
-  2.8). Two things made it hold where the centrifuge-python crowd did not. The Node crowd costs
-  about a third of the Python one's CPU per client in the storm (7.2 to 7.7 s for 10,000 against
-  22.7 s; 3.9 to 4.5 s for 5,000 against 11.8 s), so the first wave no longer waits for the
-  crowd's own CPU on the two shared cores. And rotary's port queued only 100 connections not yet
-  accepted (asyncio's default) where Centrifugo's Go listener asks for the kernel's limit
-  (`net.core.somaxconn`, 65,535 here): in a storm the kernel dropped the SYNs beyond 100 (315
-  dropped while 5,000 reconnected, 0 since 2a7b379), each came again 1 s, 3 s or 7 s later, and a
-  client whose SYN was dropped twice had outlived its 5 s before the node saw it. The two
-  10,000-client runs with the queue of 100 (table) both held, with 35 and 1,229 handshake timeouts:
-  the second drained the bucket (a handshake its client abandoned still takes a token at
-  admission, as in Centrifugo: 10,115 answers 503) and took 453 s, its last 150 clients coming back
-  at about one a second. centrifuge-python at 10,000 with its 5 s timeout did not hold in the three
-  runs before that change (505, 1,099 and 1,027 clients back in 740 s, the table keeps the second;
-  with a 30 s timeout it held in 71.6 s, p50 of the first wave 11.3 s); it has not been run again
-  since the queue was raised, so how much of its 10 s first wave was SYNs sent again is not known.
-  The node's part is about 0.6 ms of CPU per client (5.8 s for 10,000 connects and
-  subscribes with recovery from Redis, and 305 answers 503); py-spy on node A in a 5,000-client
-  storm (328 samples after its start, 2026-12-06 03:17 UTC) put 29 % of it in the subscribe
-  command (recovery from Redis included), 14 % in connect (5.8 % the JWT), 15 % in the WebSocket
-  handshake, 11 % in writes, 10 % decoding and 8 % encoding JSON, the rest in the event loop.
-  Centrifugo v6.9.1 itself, through the same test and crowd at 5,000 (`storm --server
-  centrifugo`; the table's row "against Centrifugo"), held in 62.8 s with 319 answers 503 and no
-  timeout; its first wave came back at p50 6.6 s (rotary 1.7 s), and it spent 6.0 s of CPU in the
-  storm (rotary 3.1 s; 2.2 s and 1.6 s of them in the first 10 s) and grew from 289 to 409 MiB of
-  RSS (rotary 94 to 108). Not run at 10,000 (three 10,000-client runs per session on the shared
-  machine). One run per setting on a shared machine: the margin is thin (the Node crowd's event loop ran up
-  to 1.6 s late in the held run, 2.9 s in the run that drained), and the crowd's CPU still counts
-  against the node's on the same two cores.
-- The SDK's backoff matters more than the crowd's size: 5,000 clients with the suite's 0.5 s cap
-  did not hold (2026-12-06 00:49 UTC, the first version of 960b00d, load 9.3 to 5.3): every client
-  retried within half a second, 4,185 handshakes timed out, and 2,980 clients were back after 740
-  s with 555,082 answers 503; the same crowd with the SDK's 20 s cap held (table).
-- The crowd of the first large storms (7.7 GB, about 4 MB per client, at 2,000) is explained and
-  gone. The chat namespace pushed a join to every subscriber on each subscribe: N² pushes for a
-  crowd of N (about 2 million while 2,000 clients are built, as many again when they resubscribe),
-  which also made building quadratic (2,000 clients in 54 s, against 2 s without); the test's
-  EventLog kept each as a context (about 0.5 KiB of Python objects per join: the decoded strings,
-  the ClientInfo, the JoinContext, the log's tuple; 478 KiB of RSS per client once 2,000 were
-  built). It also kept every failed attempt's ErrorContext, whose exception holds the traceback and
-  with it the failed connection: 15 KiB each, measured over 6,310 answers 503. The storm's
-  namespace now has no join/leave, and the crowd (tests/helpers/sdk_crowd.py) keeps the
-  subscription's events and the client's as short strings: 29 to 30 KiB of RSS per client built
-  (tracemalloc: about 29 KiB of Python objects, the websockets connection with its headers and
-  message assembler, three tasks and two queues of asyncio, the SDK's Client and Subscription), 43
-  to 48 KiB at the end of a storm.
-- Earlier storm runs at 500 that did not hold (load 15 to 24 on the shared machine, before the
-  server's front door made connects cheaper): about 100 clients retrying every 0.5 s against one
-  token a second, 19,787 answers 503 and 2,558 handshake timeouts, and about 100 recovered
-  clients dropped again during that flood; the run of 2026-12-05 23:27 UTC on a quiet machine
-  held (26 s, 415 answers 503, 7 handshake timeouts, no connection ended again), so the drops
-  are not reproduced; they were never explained.
+- Centrifugo through the 10,000-client storm: run at 5,000 only so far.
+- Storm runs at 500 that did not hold on 2026-12-05 (load 15 to 24, before the front door and the
+  accept queue): about 100 recovered clients dropped again during a flood of answers 503; never
+  reproduced on a quiet machine, never explained.
 - `tc netem`: this kernel has no `sch_netem`; the slow link is a token bucket (see Faults).
 """
 
@@ -328,6 +317,7 @@ def write_report() -> None:
         soak_table(_results("soak.json")),
         ATTACKS_INTRO,
         attacks_table(),
+        STORM_NOTES,
         NOT_YET,
     ]
     REPORT.write_text("\n".join(parts) + "\n")
