@@ -25,7 +25,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,16 +100,35 @@ class CentrifugoProcess:
 
     def wait_ready(self) -> None:
         """Returns once the HTTP port accepts connections; raises with the log if it exits or stalls."""
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"centrifugo exited with {self.process.returncode}:\n{self.log()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.5):
-                return
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"centrifugo did not start within {START_TIMEOUT}s:\n{self.log()}")
-            time.sleep(0.05)
+        wait_listening(self.port, self.process, self.stop, self.log)
+
+
+def wait_listening(
+    port: int, process: subprocess.Popen[bytes], stop: Callable[[], None], log: Callable[[], str]
+) -> None:
+    """Returns once Centrifugo's ``process`` accepts connections on ``port``; raises with its
+    ``log`` if it exits, or after ``stop`` if it is not listening within START_TIMEOUT."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"centrifugo exited with {process.returncode}:\n{log()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        if time.monotonic() > deadline:
+            stop()
+            raise RuntimeError(f"centrifugo did not start within {START_TIMEOUT}s:\n{log()}")
+        time.sleep(0.05)
+
+
+def centrifugo_command(binary: str, config_path: Path, port: int, *args: str) -> list[str]:
+    """Centrifugo with ``config_path``, on ``port`` of 127.0.0.1."""
+    command = [binary, "-c", str(config_path), "--http_server.address", "127.0.0.1"]
+    return [*command, "--http_server.port", str(port), *args]
+
+
+def centrifugo_env() -> dict[str, str]:
+    """This process's environment without CENTRIFUGO_ variables, which Centrifugo would read as config."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CENTRIFUGO_")}
 
 
 FIXED_PORT_LISTENERS = {"grpc_api": 10000, "uni_grpc": 11000}
@@ -145,11 +164,11 @@ def centrifugo_process(
     config_path.write_text(json.dumps(config))
     log_path = directory / "centrifugo.log"
     port = free_port()
-    command = [binary, "-c", str(config_path), "--http_server.address", "127.0.0.1"]
-    command += ["--http_server.port", str(port), *args]
+    command = centrifugo_command(binary, config_path, port, *args)
     with log_path.open("wb") as log_file:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CENTRIFUGO_")}
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=directory, env=env)
+        process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, cwd=directory, env=centrifugo_env()
+        )
     server = CentrifugoProcess(port, config, config_path, process, log_path)
     try:
         server.wait_ready()
@@ -172,25 +191,6 @@ class CentrifugoNode(RotaryNode):
         self.directory.mkdir(parents=True, exist_ok=True)
         config_path = self.directory / "config.json"
         config_path.write_text(json.dumps(reference_config(self.config)))
-        command = [centrifugo_binary(), "-c", str(config_path), "--http_server.address", "127.0.0.1"]
-        command += ["--http_server.port", str(self.port)]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CENTRIFUGO_")}
-        with self.log_path.open("ab") as log_file:
-            self.process = subprocess.Popen(
-                command,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                cwd=self.directory,
-                env=env,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if not self.alive:
-                raise RuntimeError(f"centrifugo exited with {self.returncode}:\n{self.log()}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.5):
-                return
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"centrifugo did not start within {START_TIMEOUT}s:\n{self.log()}")
-            time.sleep(0.05)
+        self._spawn(centrifugo_command(centrifugo_binary(), config_path, self.port), centrifugo_env())
+        assert self.process is not None
+        wait_listening(self.port, self.process, self.kill, self.log)

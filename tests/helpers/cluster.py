@@ -126,6 +126,11 @@ class RotaryNode:
         config_path.write_text(json.dumps(self.config))
         self._log_start = len(self.log().encode())
         command = [str(ROTARY), "-c", str(config_path), "--http_server.port", str(self.port), *self.args]
+        self._spawn(command, {**os.environ, "PYTHONUNBUFFERED": "1"})
+        self._wait_ready(ready_lines)
+
+    def _spawn(self, command: list[str], env: dict[str, str]) -> None:
+        """Runs ``command`` in its own session (killed with its children), its output in the log."""
         with self.log_path.open("ab") as log_file:
             self.process = subprocess.Popen(
                 command,
@@ -133,9 +138,8 @@ class RotaryNode:
                 stderr=subprocess.STDOUT,
                 cwd=self.directory,
                 start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=env,
             )
-        self._wait_ready(ready_lines)
 
     def _wait_ready(self, lines: int) -> None:
         deadline = time.monotonic() + START_TIMEOUT
