@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import socket
 import ssl
@@ -28,18 +27,12 @@ from rotary.node.hooks import Hooks
 from rotary.node.metrics import Metrics
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
-from rotary.protocol.deflate import DEFAULT_LEVEL, MessageDeflater, valid_level
 from rotary.server.api.executor import ApiExecutor
 from rotary.server.api.http import register_api
 from rotary.server.channels import ChannelRules
 from rotary.server.config.schema import Config
-from rotary.server.config.schema_transports import (
-    ConnectCodeToHTTPResponse,
-    UniHTTPStreamConfig,
-    UniSSEConfig,
-    WebSocketOptions,
-)
 from rotary.server.connection_handler import connection_handlers
+from rotary.server.connection_routes import connection_routes
 from rotary.server.engines import build_engines, engine_keys
 from rotary.server.front_door import WebSocketDoor, front_door_factory, serves_alone
 from rotary.server.hooks import ServerHooks
@@ -57,22 +50,9 @@ from rotary.transports.admission import Clock, ConnectionRateLimiter, Handler, a
 from rotary.transports.h3_requests import H3Requests
 from rotary.transports.origins import for_requests, origin_value_checker, origin_value_matcher
 from rotary.transports.routes import (
-    BodyRoute,
-    ConnectionRoutes,
-    SockJSRoute,
-    UniStreamRoute,
-    UniWebSocketRoute,
-    WebSocketRoute,
     add_connection_routes,
     route_path,
 )
-from rotary.transports.uni_connect import CodeToHTTPResponse
-from rotary.transports.uni_websocket import (
-    DEFAULT_FRAME_PING_INTERVAL,
-    DEFAULT_FRAME_PONG_TIMEOUT,
-    UniWebSocketOptions,
-)
-from rotary.transports.websocket import DEFAULT_WRITE_TIMEOUT
 
 if TYPE_CHECKING:  # GRPC and HTTP/3 are the `grpc` and `http3` extras, imported where they are used
     from aioquic.asyncio.server import QuicServer
@@ -87,8 +67,6 @@ UNI_GRPC_GRACE = 1.0
 """Seconds uni_grpc streams get at shutdown to send what the node's 3001 left them."""
 WEBTRANSPORT_GRACE = 3.0
 """Seconds WebTransport sessions get at shutdown to end after the node's 3001 (a write timeout each)."""
-WEBSOCKET_SERVER_VARIABLE = "ROTARY_WEBSOCKET_SERVER"
-"""``own`` (the default) or ``aiohttp``: what serves a bidirectional WebSocket after its upgrade."""
 
 
 def node_config(config: Config) -> NodeConfig:
@@ -382,94 +360,6 @@ async def _listen(
         raise StartError(f"{key}: cannot listen on {where}: {exc.strerror or exc}") from None
     log.info("serving on %s:%d%s", address or "0.0.0.0", port, " with TLS" if tls else "")
     return listener
-
-
-def _deflater(options: WebSocketOptions, section: str) -> MessageDeflater | None:
-    """The shared compressor of a WebSocket endpoint, or None when compression is off.
-
-    Centrifugo logs an out-of-range `compression_level` and keeps compressing at its default
-    level, so rotary does the same rather than refusing to start.
-    """
-    if not options.compression:
-        return None
-    if not valid_level(options.compression_level):
-        log.error(
-            "%s.compression_level %d is out of range (-2..9), using %d",
-            section,
-            options.compression_level,
-            DEFAULT_LEVEL,
-        )
-    return MessageDeflater(options.compression_level, options.compression_min_size)
-
-
-def own_websocket_protocol() -> bool:
-    """Whether ``/connection/websocket`` leaves aiohttp after the upgrade (decision 27): not a
-    Centrifugo setting but a private switch, so benchmarks and tests can compare both paths."""
-    return os.environ.get(WEBSOCKET_SERVER_VARIABLE, "own") != "aiohttp"
-
-
-def connection_routes(config: Config) -> ConnectionRoutes:
-    """The connection endpoints ``config`` turns on, where it puts them."""
-    websocket = config.websocket
-    http_stream, sse = config.http_stream, config.sse
-    sockjs = config.sockjs
-    return ConnectionRoutes(
-        websocket=None
-        if websocket.disabled
-        else WebSocketRoute(
-            websocket.handler_prefix,
-            websocket.message_size_limit,
-            websocket.write_timeout,
-            _deflater(websocket, "websocket"),
-            websocket.decompressed_message_size_limit,
-            own_websocket_protocol(),
-        ),
-        http_stream=BodyRoute(route_path(http_stream.handler_prefix), http_stream.max_request_body_size)
-        if http_stream.enabled
-        else None,
-        sse=BodyRoute(route_path(sse.handler_prefix), sse.max_request_body_size) if sse.enabled else None,
-        emulation=BodyRoute(
-            route_path(config.emulation.handler_prefix), config.emulation.max_request_body_size
-        ),
-        uni_websocket=_uni_websocket(config),
-        uni_sse=_uni_stream(config.uni_sse) if config.uni_sse.enabled else None,
-        uni_http_stream=_uni_stream(config.uni_http_stream) if config.uni_http_stream.enabled else None,
-        sockjs=SockJSRoute(
-            sockjs.handler_prefix, sockjs.url, sockjs.heartbeat_delay, websocket.message_size_limit
-        )
-        if sockjs.enabled
-        else None,
-        init=route_path(config.init.handler_prefix) if config.init.enabled else None,
-    )
-
-
-def _uni_websocket(config: Config) -> UniWebSocketRoute | None:
-    uni_ws = config.uni_websocket
-    if not uni_ws.enabled:
-        return None
-    options = UniWebSocketOptions(
-        message_size_limit=uni_ws.message_size_limit or 65536,
-        write_timeout=uni_ws.write_timeout or DEFAULT_WRITE_TIMEOUT,
-        join_push_messages=uni_ws.join_push_messages,
-        disable_closing_handshake=uni_ws.disable_closing_handshake,
-        disable_disconnect_push=uni_ws.disable_disconnect_push,
-        ping_interval=config.client.ping_interval or DEFAULT_FRAME_PING_INTERVAL,
-        pong_timeout=config.client.pong_timeout or DEFAULT_FRAME_PONG_TIMEOUT,
-        compression=_deflater(uni_ws, "uni_websocket"),
-        decompressed_message_size_limit=uni_ws.decompressed_message_size_limit,
-    )
-    return UniWebSocketRoute(route_path(uni_ws.handler_prefix), options)
-
-
-def _uni_stream(section: UniSSEConfig | UniHTTPStreamConfig) -> UniStreamRoute:
-    rules = _http_rules(section.connect_code_to_http_response)
-    return UniStreamRoute(route_path(section.handler_prefix), section.max_request_body_size, rules)
-
-
-def _http_rules(section: ConnectCodeToHTTPResponse) -> tuple[CodeToHTTPResponse, ...] | None:
-    if not section.enabled:
-        return None
-    return tuple(CodeToHTTPResponse(t.code, t.to.status_code, t.to.body) for t in section.transforms)
 
 
 async def serve(server: Server, stop: asyncio.Event, reuse_port: bool = False) -> None:

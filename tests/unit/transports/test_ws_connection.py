@@ -23,8 +23,8 @@ from rotary.node.metrics import Metrics
 from rotary.node.node import Node, NodeConfig
 from rotary.protocol import codes
 from rotary.protocol.ws_reader import unmask
-from rotary.server.app import WEBSOCKET_SERVER_VARIABLE, connection_routes
 from rotary.server.config.load import load_config, parse_config
+from rotary.server.connection_routes import WEBSOCKET_SERVER_VARIABLE, connection_routes
 from rotary.transports.ws_connection import (
     WebSocketConnection,
     own_websocket_handler,

@@ -36,7 +36,7 @@ PREFIXES = ("ROTARY", "CENTRIFUGO")
 ROTARY_ONLY_VARIABLES = frozenset({"ROTARY_ACME_DIRECTORY_URL", "ROTARY_WEBSOCKET_SERVER"})
 """rotary's own variables, read where they are used and matching no config key (Centrifugo has no
 such setting): the ACME directory of rotary.server.tls.acme, and the private switch between the
-WebSocket servers of rotary.server.app (``own_websocket_protocol``)."""
+WebSocket servers of rotary.server.connection_routes (``own_websocket_protocol``)."""
 
 NAMED_LISTS: dict[tuple[str, ...], type] = {
     ("channel", "namespaces"): NamespaceConfig,
