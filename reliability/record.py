@@ -19,12 +19,26 @@ KIT = Path(__file__).resolve().parent
 RESULTS = KIT / "results"
 
 
+CODE = ("src", "tests", "bench", "reliability", ":(exclude)reliability/results")
+"""What a run's figures depend on: the kit's own results change during a run and do not count."""
+
+
+def code_commit(root: Path) -> str:
+    """The short hash of HEAD at ``root``, with ``+dirty`` when the code that ran (``CODE``)
+    differs from it: figures of an uncommitted tree are not stamped as the commit's."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=False).stdout
+
+    commit = git("rev-parse", "--short", "HEAD").strip()
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", *CODE).strip()
+    return f"{commit}+dirty" if commit and changed else commit
+
+
 def record(kind: str, rows: Mapping[str, Mapping[str, object]], results: Path = RESULTS) -> None:
     """Sets each row of ``rows`` (by name) in ``<kind>.json`` of ``results``, with the commit and
     the time."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=KIT.parent, capture_output=True, text=True, check=False
-    ).stdout.strip()
+    commit = code_commit(KIT.parent)
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     results.mkdir(exist_ok=True)
     path = results / f"{kind}.json"
