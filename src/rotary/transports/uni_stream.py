@@ -73,8 +73,6 @@ class UniStreamTransport:
         self._sock: asyncio.WriteTransport | None = None
         self._pending: list[bytes] = []
         self._pending_size = 0
-        self._open = True
-        """``ended`` not set yet: read once per delivery, where ``Event.is_set`` would be a call."""
         self.ended = asyncio.Event()
         """Set when the server closed the stream; the handler then finishes the response."""
 
@@ -83,17 +81,17 @@ class UniStreamTransport:
         return http_chunk(body) if self._chunked else body
 
     def write(self, payload: bytes) -> None:
-        if self._open:
+        if not self.ended.is_set():
             self._send(self.frame(payload))
 
     def write_prepared(self, frame: bytes) -> int:
         # The fan-out calls this once per subscriber: _send's socket branch in line.
         sock = self._sock
         if sock is None:
-            if self._open:
+            if not self.ended.is_set():
                 self._send(frame)
             return self._pending_size
-        if self._open and not sock.is_closing():  # uvloop raises on writes to a closed socket
+        if not self.ended.is_set() and not sock.is_closing():  # uvloop raises on writes to a closed socket
             sock.write(frame)
         return sock.get_write_buffer_size()
 
@@ -119,24 +117,20 @@ class UniStreamTransport:
         return http_chunk(body) if self._chunked else body
 
     def close(self, disconnect: codes.Disconnect) -> int:
-        if not self._open:
+        if self.ended.is_set():
             return 0
         pushed = b""
         if sends_disconnect_push(disconnect):
             pushed = disconnect_push(disconnect)
             self._send(self.frame(pushed))
-        self._end()
+        self.ended.set()
         return len(pushed)
 
     def abort(self) -> None:
         """Ends the stream with no goodbye (no disconnect push) and drops the socket."""
-        self._end()
+        self.ended.set()
         if self._sock is not None:
             self._sock.abort()
-
-    def _end(self) -> None:
-        self._open = False
-        self.ended.set()
 
     def schedule_drop(self) -> None:
         """Drops the socket if its last bytes are still unwritten after the write timeout."""

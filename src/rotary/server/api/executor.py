@@ -296,9 +296,10 @@ class ApiExecutor:
     ) -> PublishOptions:
         """The namespace's history and delta settings, with what the request adds or turns off.
 
-        A request that asks for nothing of its own (most do) gets the namespace's shared options;
-        the others get theirs built in one go (``dataclasses.replace`` on the namespace's cost a
-        quarter of the executor's instructions per publish)."""
+        A request that asks for nothing of its own (most do) gets the namespace's shared options as
+        they are (``dataclasses.replace`` costs about a quarter of the executor's instructions per
+        publish); the others get a copy with their settings."""
+        defaults = target.publish_options()
         if not (
             request.tags
             or request.idempotency_key
@@ -307,16 +308,15 @@ class ApiExecutor:
             or request.version_epoch
             or request.skip_history
         ):
-            return target.namespace.publish_defaults
-        options = target.options
+            return defaults
         keep = not request.skip_history
-        return PublishOptions(
-            history_size=options.history_size if keep else 0,
-            history_ttl=options.history_ttl if keep else 0.0,
-            history_meta_ttl=target.namespace.history_meta_ttl,
+        return dataclasses.replace(
+            defaults,
+            history_size=defaults.history_size if keep else 0,
+            history_ttl=defaults.history_ttl if keep else 0.0,
             tags=dict(request.tags),
             idempotency_key=request.idempotency_key,
-            use_delta=request.delta or options.delta_publish,
+            use_delta=request.delta or defaults.use_delta,
             version=request.version,
             version_epoch=request.version_epoch,
         )
